@@ -86,6 +86,7 @@ class BaseSettings:
     data_dir: Path = Path("var")
     database_url: str = ""
     redis_url: str = ""
+    bus_url: str = ""
     host: str = "127.0.0.1"
     port: int = 0
     log_level: str = "info"
