@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import dataclasses
 import importlib.util
+import os
 import sys
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 
@@ -36,6 +39,16 @@ COMPONENTS: tuple[Component, ...] = (
     Component("gateway", "gateway", 8188, "WebRTC gateway, Janus API on /janus"),
     Component("web", "webfon.front", 8080, "web client and single-origin proxy"),
 )
+
+
+def configured(environ: Mapping[str, str] | None = None) -> tuple[Component, ...]:
+    """The components with ports overridden by ``WEBFON_<NAME>_PORT`` where set."""
+    environ = os.environ if environ is None else environ
+    out = []
+    for c in COMPONENTS:
+        port = environ.get(f"WEBFON_{c.name.upper()}_PORT")
+        out.append(dataclasses.replace(c, port=int(port)) if port else c)
+    return tuple(out)
 
 
 def by_name(name: str) -> Component:

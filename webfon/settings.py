@@ -94,6 +94,12 @@ class BaseSettings:
     token_issuer: str = "webfon-sercen"
     token_public_key: Path | None = None
     max_body_bytes: int = 1_048_576
+    # Where the other components answer (set by `webfon up` / deployment for each process).
+    sercen_url: str = "http://127.0.0.1:8300"
+    fonbo_url: str = "http://127.0.0.1:8400"
+    pbx_url: str = "http://127.0.0.1:8500"
+    gateway_url: str = "http://127.0.0.1:8188"
+    web_url: str = "http://127.0.0.1:8080"
 
     # --- loading -------------------------------------------------------------------------
     @classmethod
