@@ -1,0 +1,97 @@
+"""SIP protocol stack (RFC 3261 and friends) on asyncio, shared by ``pbx`` and ``gateway``.
+
+Public API (import from ``webfon.sip``; names are stable, new ones get added)
+=============================================================================
+
+Messages (``message``, ``headers``, ``uri``)
+    ``parse_message(data: bytes, *, max_size=65535, stream=False) -> Request | Response``
+        Strict parser; anything malformed or oversized raises ``ParseError`` (``.status`` is
+        the code to answer with, ``.reason`` a safe phrase), never another exception type.
+    ``Request(method, uri, headers=None, body=b"")`` / ``Response(status, reason=None, …)``
+        ``.headers`` (``Headers``: case-insensitive, compact forms expanded, multi-valued;
+        ``get``, ``get_all``, ``values`` (splits comma lists), ``add(first=)``, ``set``,
+        ``remove``, ``pop_first``), ``.body``, ``set_body(body, content_type)``,
+        ``encode()`` / ``bytes(msg)`` (Content-Length always recomputed).
+        Typed accessors (parse on access, raise ``ParseError``): ``call_id``, ``cseq``
+        (``CSeq(seq, method)``), ``from_``, ``to`` (``Address``), ``from_tag``, ``to_tag``,
+        ``via`` (top), ``vias``, ``contact``, ``contacts``, ``routes``, ``record_routes``,
+        ``max_forwards``, ``expires``, ``content_type``. ``validate()`` checks mandatory
+        headers. Received messages carry ``source`` (host, port), ``transport``,
+        ``connection``. ``Request.create_response(status, reason=None, *, to_tag=None,
+        headers=(), body=b"", content_type=None)``. ``Response.local`` marks responses made up
+        by the stack (408 on timeout, 503 on transport failure).
+    ``SipURI.parse(text)`` (``scheme, user, host, port, params, headers, password``;
+        ``transport``, ``host_port``, ``lr``, ``copy(**changes)``; ``tel:`` has the number in
+        ``user``). ``Address.parse(text)`` (name-addr/addr-spec: ``uri, display_name,
+        params, tag, expires``; ``Address.parse_list``). ``Via.parse(text)`` (``transport,
+        host, port, params, branch, received, rport, wants_rport, sent_by``).
+
+Transports and endpoint (``transport``, ``endpoint``)
+    ``SipEndpoint(host="127.0.0.1", port=0, *, transports=("udp",), timers=Timers(),
+    public_host=None, handler=None, user_agent="webfon", server_header="webfon",
+    max_message_size=65535, allowed_methods=DEFAULT_METHODS, auto_trying=True,
+    check_max_forwards=True)``
+        ``await ep.start()`` binds every transport on one port; ``await ep.close()``;
+        ``async with SipEndpoint(...) as ep``. ``ep.port``, ``ep.address("udp")``,
+        ``ep.advertised_host``, ``ep.contact_uri(user, transport)``.
+        ``ep.handler = fn(request, tx)`` (sync or async) receives every new request with its
+        ``ServerTransaction`` (``tx`` is None for an ACK to a 2xx). The endpoint itself
+        answers: retransmissions, CANCEL (200 + 487 to the INVITE, ``tx.on_cancel`` called),
+        unknown methods (501 with Allow), Max-Forwards 0 (483), loops and merged requests
+        (482), malformed requests (400 when a response can be built; else dropped).
+        ``ep.stats`` counts received, sent, parse_errors, bad_requests, dropped,
+        stray_responses, retransmissions, … ``ep.on_stray_response(resp)`` gets responses that
+        match no transaction (e.g. a retransmitted 2xx after the transaction ended).
+        ``ep.create_request(method, uri, *, from_, to, call_id=None, cseq=1, contact=None,
+        headers=(), body=b"", content_type=None)`` (no Via: added when sent).
+        ``tx = ep.send_request(req, dest=None, *, branch=None, on_response=None)``
+        → ``ClientTransaction``; ``await tx.wait()`` → final ``Response``;
+        ``await ep.request(req)`` does both. ``ep.send_cancel(invite_tx)``,
+        ``ep.send_stateless(ack, dest=None)`` (ACK for 2xx), ``ep.send_response(resp, req)``.
+        ``ep.destination_for(req)`` / ``ep.response_destination(req)`` →
+        ``Destination(transport, host, port, connection)``.
+    ``Transport`` (abstract: ``start``, ``send``, ``send_async``, ``close``), ``UdpTransport``,
+    ``TcpTransport`` (Content-Length framing by ``StreamFramer``; TLS = TcpTransport + ssl).
+
+Transactions (``transaction``)
+    ``Timers(t1=0.5, t2=4.0, t4=5.0)``. ``ServerTransaction``: ``request``, ``local_tag``,
+    ``respond(status_or_response, reason=None, *, headers=(), body=b"", content_type=None)``,
+    ``create_response(...)``, ``final_sent``, ``last_response``. ``InviteServerTransaction``
+    adds ``cancelled``, ``on_cancel``, ``ack`` (future: the ACK for our 2xx, or None after
+    64*T1; the 2xx is retransmitted until then), ``on_ack_timeout``.
+    ``ClientTransaction``: ``request``, ``branch``, ``dest``, ``on_response``, ``provisional``,
+    ``wait(timeout=None)``, ``create_cancel()``, ``add_done_callback``.
+
+Dialogs (``dialog``), digest (``digest``), SDP (``sdp``), user agent (``ua``)
+    Documented in their modules and re-exported below as they land.
+
+Errors: ``SipError`` > ``ParseError`` (also a ValueError), ``TransportError``,
+``TransactionError``, ``DialogError``, ``AuthError``.
+"""
+
+from .endpoint import DEFAULT_METHODS, Destination, RequestHandler, SipEndpoint, make_501
+from .errors import AuthError, DialogError, ParseError, SipError, TransactionError, TransportError
+from .headers import Address, CSeq, Via, canonical_name
+from .ids import new_branch, new_call_id, new_tag
+from .message import MAX_MESSAGE_SIZE, REASONS, Headers, Message, Request, Response, parse_message
+from .transaction import (
+    ClientTransaction,
+    InviteClientTransaction,
+    InviteServerTransaction,
+    NonInviteClientTransaction,
+    NonInviteServerTransaction,
+    ServerTransaction,
+    Timers,
+)
+from .transport import StreamFramer, TcpTransport, Transport, UdpTransport
+from .uri import SipURI
+
+__all__ = [
+    "DEFAULT_METHODS", "MAX_MESSAGE_SIZE", "REASONS", "Address", "AuthError", "CSeq",
+    "ClientTransaction", "Destination", "DialogError", "Headers", "InviteClientTransaction",
+    "InviteServerTransaction", "Message", "NonInviteClientTransaction",
+    "NonInviteServerTransaction", "ParseError", "Request", "RequestHandler", "Response",
+    "ServerTransaction", "SipEndpoint", "SipError", "SipURI", "StreamFramer", "TcpTransport",
+    "Timers", "TransactionError", "Transport", "TransportError", "UdpTransport", "Via",
+    "canonical_name", "make_501", "new_branch", "new_call_id", "new_tag", "parse_message",
+]

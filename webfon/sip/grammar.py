@@ -1,0 +1,102 @@
+"""Character classes and small helpers of the RFC 3261 grammar shared by the parsers."""
+
+from __future__ import annotations
+
+import re
+import string
+
+ALPHANUM = string.ascii_letters + string.digits
+TOKEN_CHARS = frozenset(ALPHANUM + "-.!%*_+`'~")
+TOKEN_RE = re.compile(r"[A-Za-z0-9\-.!%*_+`'~]+\Z")
+# user part of a SIP URI: unreserved / escaped / user-unreserved
+USER_RE = re.compile(r"(?:[A-Za-z0-9\-_.!~*'()&=+$,;?/]|%[0-9A-Fa-f]{2})+\Z")
+PASSWORD_RE = re.compile(r"(?:[A-Za-z0-9\-_.!~*'()&=+$,]|%[0-9A-Fa-f]{2})*\Z")
+PARAM_RE = re.compile(r"(?:[A-Za-z0-9\-_.!~*'()\[\]/:&+$]|%[0-9A-Fa-f]{2})+\Z")
+HNAME_RE = re.compile(r"(?:[A-Za-z0-9\-_.!~*'()\[\]/?:+$]|%[0-9A-Fa-f]{2})+\Z")
+HVALUE_RE = re.compile(r"(?:[A-Za-z0-9\-_.!~*'()\[\]/?:+$]|%[0-9A-Fa-f]{2})*\Z")
+HOSTNAME_RE = re.compile(
+    r"(?:[A-Za-z0-9](?:[A-Za-z0-9\-]*[A-Za-z0-9])?\.)*"
+    r"[A-Za-z0-9](?:[A-Za-z0-9\-]*[A-Za-z0-9])?\.?\Z"
+)
+IPV4_RE = re.compile(r"\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3}\Z")
+IPV6_RE = re.compile(r"\[[0-9A-Fa-f:.]{2,45}\]\Z")
+_TEL_GLOBAL = frozenset("0123456789-.()")
+_TEL_LOCAL = frozenset("0123456789abcdefABCDEF*#-.()")
+
+
+def is_tel_number(value: str) -> bool:
+    """A global (``+34…``) or local telephone-subscriber number of a tel: URI."""
+    if value.startswith("+"):
+        digits = value[1:]
+        return bool(digits) and set(digits) <= _TEL_GLOBAL and any(c.isdigit() for c in digits)
+    return bool(value) and set(value) <= _TEL_LOCAL and any(c not in "-.()" for c in value)
+
+
+def is_token(value: str) -> bool:
+    """True if ``value`` is a non-empty RFC 3261 token."""
+    return bool(TOKEN_RE.match(value))
+
+
+def is_host(value: str) -> bool:
+    """True for a hostname, an IPv4 address or a bracketed IPv6 reference."""
+    if len(value) > 255:
+        return False
+    if IPV4_RE.match(value):
+        return all(int(part) <= 255 for part in value.split("."))
+    return bool(IPV6_RE.match(value) or HOSTNAME_RE.match(value))
+
+
+def split_quoted(value: str, sep: str) -> list[str]:
+    """Split ``value`` on ``sep`` outside double quotes and angle brackets.
+
+    Raises ValueError on an unterminated quoted string or ``<``.
+    """
+    parts: list[str] = []
+    start = 0
+    quoted = False
+    angle = False
+    i = 0
+    n = len(value)
+    while i < n:
+        ch = value[i]
+        if quoted:
+            if ch == "\\":
+                i += 1
+            elif ch == '"':
+                quoted = False
+        elif ch == '"':
+            quoted = True
+        elif angle:
+            if ch == ">":
+                angle = False
+        elif ch == "<":
+            angle = True
+        elif ch == sep:
+            parts.append(value[start:i])
+            start = i + 1
+        i += 1
+    if quoted or angle:
+        raise ValueError("unterminated quoted string or <...>")
+    parts.append(value[start:])
+    return parts
+
+
+def unquote(value: str) -> str:
+    """Remove the quotes and backslash escapes of a quoted-string (no-op otherwise)."""
+    if len(value) >= 2 and value[0] == '"' and value[-1] == '"':
+        out = []
+        i = 1
+        while i < len(value) - 1:
+            ch = value[i]
+            if ch == "\\" and i + 1 < len(value) - 1:
+                i += 1
+                ch = value[i]
+            out.append(ch)
+            i += 1
+        return "".join(out)
+    return value
+
+
+def quote(value: str) -> str:
+    """Make a quoted-string from ``value``."""
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'

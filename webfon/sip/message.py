@@ -1,0 +1,489 @@
+"""SIP requests and responses: header storage, typed accessors, parsing and serialization.
+
+Parsing is strict and bounded: anything malformed or larger than ``max_size`` raises
+:class:`~webfon.sip.errors.ParseError` and nothing else. Header values are kept as text and
+parsed on access by the typed properties, so relaying a message never loses what we do not
+understand.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+from .errors import ParseError
+from .grammar import is_token
+from .headers import LIST_HEADERS, Address, CSeq, Via, canonical_name, split_list
+from .uri import SipURI
+
+MAX_MESSAGE_SIZE = 65535
+"""Default bound on a message's size in bytes (headers and body)."""
+MAX_HEADERS = 256
+
+REASONS = {
+    100: "Trying", 180: "Ringing", 181: "Call Is Being Forwarded", 182: "Queued",
+    183: "Session Progress", 200: "OK", 202: "Accepted", 300: "Multiple Choices",
+    301: "Moved Permanently", 302: "Moved Temporarily", 380: "Alternative Service",
+    400: "Bad Request", 401: "Unauthorized", 402: "Payment Required", 403: "Forbidden",
+    404: "Not Found", 405: "Method Not Allowed", 406: "Not Acceptable",
+    407: "Proxy Authentication Required", 408: "Request Timeout", 410: "Gone",
+    413: "Request Entity Too Large", 415: "Unsupported Media Type",
+    416: "Unsupported URI Scheme", 420: "Bad Extension", 421: "Extension Required",
+    423: "Interval Too Brief", 480: "Temporarily Unavailable",
+    481: "Call/Transaction Does Not Exist", 482: "Loop Detected", 483: "Too Many Hops",
+    484: "Address Incomplete", 485: "Ambiguous", 486: "Busy Here", 487: "Request Terminated",
+    488: "Not Acceptable Here", 489: "Bad Event", 491: "Request Pending", 493: "Undecipherable",
+    500: "Server Internal Error", 501: "Not Implemented", 502: "Bad Gateway",
+    503: "Service Unavailable", 504: "Server Time-out", 505: "Version Not Supported",
+    513: "Message Too Large", 600: "Busy Everywhere", 603: "Decline",
+    604: "Does Not Exist Anywhere", 606: "Not Acceptable",
+}
+MANDATORY = ("Via", "From", "To", "Call-ID", "CSeq")
+
+
+class Headers:
+    """Ordered, case-insensitive, multi-valued header storage.
+
+    Each entry is one header field line (``name, value``); names are stored canonically
+    (compact forms expanded). :meth:`values` additionally splits comma lists.
+    """
+
+    __slots__ = ("_items",)
+
+    def __init__(self, items: Iterable[tuple[str, str]] = ()) -> None:
+        self._items: list[tuple[str, str]] = [(canonical_name(k), v) for k, v in items]
+
+    def get(self, name: str, default: str | None = None) -> str | None:
+        """First value of ``name`` or ``default``."""
+        key = canonical_name(name).lower()
+        for k, v in self._items:
+            if k.lower() == key:
+                return v
+        return default
+
+    def get_all(self, name: str) -> list[str]:
+        """Every field value of ``name`` in order (comma lists not split)."""
+        key = canonical_name(name).lower()
+        return [v for k, v in self._items if k.lower() == key]
+
+    def values(self, name: str) -> list[str]:
+        """Every value of ``name``, comma lists split for list headers (Via, Route, Contact…)."""
+        raw = self.get_all(name)
+        if canonical_name(name).lower() not in LIST_HEADERS:
+            return raw
+        out: list[str] = []
+        for value in raw:
+            out.extend(split_list(value))
+        return out
+
+    def add(self, name: str, value: str, *, first: bool = False) -> None:
+        """Append a header line (or put it before the others of that name with ``first``)."""
+        name = canonical_name(name)
+        if first:
+            key = name.lower()
+            for i, (k, _) in enumerate(self._items):
+                if k.lower() == key:
+                    self._items.insert(i, (name, value))
+                    return
+        self._items.append((name, value))
+
+    def set(self, name: str, value: str | Iterable[str]) -> None:
+        """Replace every line of ``name`` by ``value`` (or several values), in place."""
+        name = canonical_name(name)
+        key = name.lower()
+        new = [value] if isinstance(value, str) else list(value)
+        out: list[tuple[str, str]] = []
+        placed = False
+        for k, v in self._items:
+            if k.lower() == key:
+                if not placed:
+                    out.extend((name, x) for x in new)
+                    placed = True
+            else:
+                out.append((k, v))
+        if not placed:
+            out.extend((name, x) for x in new)
+        self._items = out
+
+    def remove(self, name: str) -> int:
+        """Remove every line of ``name``; return how many were removed."""
+        key = canonical_name(name).lower()
+        before = len(self._items)
+        self._items = [(k, v) for k, v in self._items if k.lower() != key]
+        return before - len(self._items)
+
+    def pop_first(self, name: str) -> str | None:
+        """Remove and return the first value of ``name`` (splitting a comma list if needed)."""
+        key = canonical_name(name).lower()
+        for i, (k, v) in enumerate(self._items):
+            if k.lower() == key:
+                if key in LIST_HEADERS:
+                    items = split_list(v)
+                    if len(items) > 1:
+                        self._items[i] = (k, ", ".join(items[1:]))
+                        return items[0]
+                del self._items[i]
+                return v
+        return None
+
+    def __contains__(self, name: object) -> bool:
+        return isinstance(name, str) and self.get(name) is not None
+
+    def __iter__(self) -> Iterator[tuple[str, str]]:
+        return iter(list(self._items))
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def copy(self) -> Headers:
+        new = Headers()
+        new._items = list(self._items)
+        return new
+
+    def __repr__(self) -> str:
+        return f"Headers({self._items!r})"
+
+
+class Message:
+    """Common part of :class:`Request` and :class:`Response`.
+
+    ``source`` is ``(host, port)`` of the peer a received message came from, ``transport`` the
+    name of the transport it arrived on and ``connection`` the transport object's handle for
+    connection-oriented transports (None for messages built locally).
+    """
+
+    headers: Headers
+    body: bytes
+
+    def __init__(self, headers: Headers | None = None, body: bytes = b"") -> None:
+        self.headers = headers if headers is not None else Headers()
+        self.body = body
+        self.source: tuple[str, int] | None = None
+        self.transport: str | None = None
+        self.connection: Any = None
+
+    # --- typed accessors -------------------------------------------------------------------
+    def _need(self, name: str) -> str:
+        value = self.headers.get(name)
+        if value is None:
+            raise ParseError(f"missing {name} header")
+        return value
+
+    @property
+    def call_id(self) -> str:
+        return self._need("Call-ID").strip()
+
+    @call_id.setter
+    def call_id(self, value: str) -> None:
+        self.headers.set("Call-ID", value)
+
+    @property
+    def cseq(self) -> CSeq:
+        return CSeq.parse(self._need("CSeq"))
+
+    @cseq.setter
+    def cseq(self, value: CSeq) -> None:
+        self.headers.set("CSeq", str(value))
+
+    @property
+    def from_(self) -> Address:
+        return Address.parse(self._need("From"))
+
+    @from_.setter
+    def from_(self, value: Address) -> None:
+        self.headers.set("From", str(value))
+
+    @property
+    def to(self) -> Address:
+        return Address.parse(self._need("To"))
+
+    @to.setter
+    def to(self, value: Address) -> None:
+        self.headers.set("To", str(value))
+
+    @property
+    def from_tag(self) -> str | None:
+        return self.from_.tag
+
+    @property
+    def to_tag(self) -> str | None:
+        return self.to.tag
+
+    @property
+    def vias(self) -> list[Via]:
+        return [Via.parse(v) for v in self.headers.values("Via")]
+
+    @vias.setter
+    def vias(self, value: list[Via]) -> None:
+        self.headers.set("Via", [str(v) for v in value])
+
+    @property
+    def via(self) -> Via:
+        """The top Via."""
+        values = self.headers.values("Via")
+        if not values:
+            raise ParseError("missing Via header")
+        return Via.parse(values[0])
+
+    @via.setter
+    def via(self, value: Via) -> None:
+        """Replace the top Via value."""
+        rest = self.headers.values("Via")[1:]
+        self.headers.set("Via", [str(value), *rest])
+
+    @property
+    def contacts(self) -> list[Address]:
+        return [Address.parse(v) for v in self.headers.values("Contact")]
+
+    @property
+    def contact(self) -> Address | None:
+        values = self.headers.values("Contact")
+        return Address.parse(values[0]) if values else None
+
+    @property
+    def routes(self) -> list[Address]:
+        return [Address.parse(v) for v in self.headers.values("Route")]
+
+    @property
+    def record_routes(self) -> list[Address]:
+        return [Address.parse(v) for v in self.headers.values("Record-Route")]
+
+    def _int(self, name: str) -> int | None:
+        value = self.headers.get(name)
+        if value is None:
+            return None
+        value = value.strip()
+        if not value.isdigit() or not value.isascii() or len(value) > 10:
+            raise ParseError(f"bad {name}")
+        return int(value)
+
+    @property
+    def max_forwards(self) -> int | None:
+        return self._int("Max-Forwards")
+
+    @property
+    def expires(self) -> int | None:
+        return self._int("Expires")
+
+    @property
+    def content_length(self) -> int | None:
+        return self._int("Content-Length")
+
+    @property
+    def content_type(self) -> str | None:
+        """The media type, lowercased, without parameters (``application/sdp``)."""
+        value = self.headers.get("Content-Type")
+        return value.split(";", 1)[0].strip().lower() if value else None
+
+    def set_body(self, body: bytes | str, content_type: str | None = None) -> None:
+        """Set the body (str is UTF-8 encoded) and its Content-Type (removed when empty)."""
+        self.body = body.encode() if isinstance(body, str) else body
+        if content_type:
+            self.headers.set("Content-Type", content_type)
+        elif not self.body:
+            self.headers.remove("Content-Type")
+
+    # --- serialization ---------------------------------------------------------------------
+    def first_line(self) -> str:
+        raise NotImplementedError
+
+    def encode(self) -> bytes:
+        """Wire form; Content-Length is always written from the actual body."""
+        lines = [self.first_line()]
+        for k, v in self.headers._items:
+            if k != "Content-Length":
+                lines.append(f"{k}: {v}")
+        lines.append(f"Content-Length: {len(self.body)}")
+        return ("\r\n".join(lines) + "\r\n\r\n").encode() + self.body
+
+    def __bytes__(self) -> bytes:
+        return self.encode()
+
+    def __str__(self) -> str:
+        return self.encode().decode(errors="replace")
+
+    def validate(self) -> None:
+        """Check the mandatory headers parse; raise :class:`ParseError` naming the problem."""
+        for name in MANDATORY:
+            self._need(name)
+        for value in self.headers.values("Via"):
+            Via.parse(value)
+        self.from_  # noqa: B018 - parse for validation
+        self.to  # noqa: B018
+        self.cseq  # noqa: B018
+        if not self.call_id:
+            raise ParseError("empty Call-ID")
+        if any(ch.isspace() for ch in self.call_id):
+            raise ParseError("bad Call-ID")
+        self._int("Max-Forwards")
+        self._int("Expires")
+
+
+class Request(Message):
+    """A SIP request."""
+
+    def __init__(self, method: str, uri: SipURI | str, headers: Headers | None = None,
+                 body: bytes = b"") -> None:
+        super().__init__(headers, body)
+        self.method = method.upper() if method.upper() in _KNOWN_METHODS else method
+        self.uri = SipURI.parse(uri) if isinstance(uri, str) else uri
+
+    def first_line(self) -> str:
+        return f"{self.method} {self.uri} SIP/2.0"
+
+    def validate(self) -> None:
+        super().validate()
+        if self.cseq.method != self.method:
+            raise ParseError("CSeq method does not match the request method")
+
+    def create_response(self, status: int, reason: str | None = None, *,
+                        to_tag: str | None = None, headers: Iterable[tuple[str, str]] = (),
+                        body: bytes = b"", content_type: str | None = None) -> Response:
+        """A response to this request (RFC 3261 §8.2.6): Via, From, To, Call-ID, CSeq copied;
+        ``to_tag`` added to To unless it already has one; Record-Route copied on 1xx/2xx."""
+        resp = Response(status, reason)
+        for name in ("Via", "From", "To", "Call-ID", "CSeq"):
+            for value in self.headers.get_all(name):
+                resp.headers.add(name, value)
+        if 100 < status < 300:
+            for value in self.headers.get_all("Record-Route"):
+                resp.headers.add("Record-Route", value)
+        if to_tag and status != 100:
+            to = self.to
+            if not to.tag:
+                to.tag = to_tag
+                resp.headers.set("To", str(to))
+        for name, value in headers:
+            resp.headers.add(name, value)
+        if body:
+            resp.set_body(body, content_type)
+        return resp
+
+    def __repr__(self) -> str:
+        return f"<Request {self.method} {self.uri}>"
+
+
+class Response(Message):
+    """A SIP response."""
+
+    def __init__(self, status: int, reason: str | None = None, headers: Headers | None = None,
+                 body: bytes = b"") -> None:
+        super().__init__(headers, body)
+        self.status = status
+        self.reason = reason if reason is not None else REASONS.get(status, "Unknown")
+        self.local = False  # True for responses synthesized by the stack (timeouts)
+
+    def first_line(self) -> str:
+        return f"SIP/2.0 {self.status} {self.reason}"
+
+    @property
+    def is_provisional(self) -> bool:
+        return self.status < 200
+
+    @property
+    def is_success(self) -> bool:
+        return 200 <= self.status < 300
+
+    @property
+    def is_final(self) -> bool:
+        return self.status >= 200
+
+    def __repr__(self) -> str:
+        return f"<Response {self.status} {self.reason}>"
+
+
+_KNOWN_METHODS = frozenset({"INVITE", "ACK", "BYE", "CANCEL", "OPTIONS", "REGISTER", "INFO",
+                            "PRACK", "UPDATE", "SUBSCRIBE", "NOTIFY", "REFER", "MESSAGE",
+                            "PUBLISH"})
+
+
+def split_head(data: bytes) -> tuple[bytes, bytes] | None:
+    """Split ``data`` at the empty line ending the headers; None if there is none."""
+    idx = data.find(b"\r\n\r\n")
+    if idx >= 0:
+        return data[:idx], data[idx + 4:]
+    idx = data.find(b"\n\n")
+    if idx >= 0:
+        return data[:idx], data[idx + 2:]
+    return None
+
+
+def parse_message(data: bytes, *, max_size: int = MAX_MESSAGE_SIZE,
+                  stream: bool = False) -> Request | Response:
+    """Parse one SIP message from ``data``.
+
+    With ``stream`` (TCP framing) ``data`` must be exactly one message. On datagrams a body
+    longer than Content-Length is truncated, a shorter one is an error (RFC 3261 §18.3).
+    Raises :class:`ParseError` for anything malformed.
+    """
+    if not isinstance(data, bytes | bytearray | memoryview):
+        raise ParseError("message must be bytes")
+    data = bytes(data)
+    if len(data) > max_size:
+        raise ParseError("message too large", 513)
+    data = data.lstrip(b"\r\n")
+    parts = split_head(data)
+    if parts is None:
+        raise ParseError("no end of headers")
+    head_bytes, body = parts
+    try:
+        head = head_bytes.decode("utf-8")
+    except UnicodeDecodeError:
+        raise ParseError("headers are not UTF-8") from None
+    lines = head.replace("\r\n", "\n").split("\n")
+    first = lines[0]
+    if any(ord(ch) < 32 or ord(ch) == 127 for ch in first):
+        raise ParseError("control character in start line")
+    msg: Request | Response
+    if first.startswith("SIP/"):
+        pieces = first.split(" ", 2)
+        if len(pieces) < 2 or pieces[0] != "SIP/2.0":
+            raise ParseError("bad status line", 505 if pieces[0] != "SIP/2.0" else 400)
+        code = pieces[1]
+        if len(code) != 3 or not code.isdigit() or not code.isascii() or code[0] == "0":
+            raise ParseError("bad status code")
+        msg = Response(int(code), pieces[2] if len(pieces) > 2 else "")
+    else:
+        pieces = first.split(" ")
+        if len(pieces) != 3:
+            raise ParseError("bad request line")
+        method, uri_text, version = pieces
+        if not is_token(method):
+            raise ParseError("bad method")
+        if version != "SIP/2.0":
+            raise ParseError("unsupported SIP version", 505)
+        msg = Request(method, SipURI.parse(uri_text))
+    items = msg.headers._items
+    for line in lines[1:]:
+        if line[:1] in (" ", "\t"):
+            if not items:
+                raise ParseError("continuation line without header")
+            name, value = items[-1]
+            items[-1] = (name, f"{value} {line.strip()}")
+            continue
+        name, sep, value = line.partition(":")
+        name = name.rstrip(" \t")
+        if not sep or not is_token(name):
+            raise ParseError("bad header line")
+        value = value.strip(" \t")
+        if any(ord(ch) < 32 and ch != "\t" for ch in value):
+            raise ParseError("control character in header")
+        items.append((canonical_name(name), value))
+        if len(items) > MAX_HEADERS:
+            raise ParseError("too many headers", 513)
+    clen = msg.content_length
+    if clen is not None:
+        if clen > len(body):
+            raise ParseError("body shorter than Content-Length")
+        if stream and clen != len(body):
+            raise ParseError("body longer than Content-Length")
+        body = body[:clen]
+    elif stream and body:
+        raise ParseError("missing Content-Length")
+    msg.body = body
+    return msg
+
+
+def parse_request_or_response(data: bytes) -> Request | Response:
+    """Alias of :func:`parse_message` with default limits."""
+    return parse_message(data)
