@@ -62,18 +62,73 @@ Transactions (``transaction``)
     ``ClientTransaction``: ``request``, ``branch``, ``dest``, ``on_response``, ``provisional``,
     ``wait(timeout=None)``, ``create_cancel()``, ``add_done_callback``.
 
-Dialogs (``dialog``), digest (``digest``), SDP (``sdp``), user agent (``ua``)
-    Documented in their modules and re-exported below as they land.
+Dialogs (``dialog``)
+    ``Dialog.from_uac(request, response, local_contact=None)`` (1xx with To tag or 2xx),
+    ``Dialog.from_uas(request, local_tag, local_contact=None, state="early")``;
+    fields ``call_id, local_tag, remote_tag, local_uri, remote_uri, remote_target,
+    route_set, local_seq, remote_seq, local_contact, role, state, invite_seq``; ``id``;
+    ``create_request(method, *, body=b"", content_type=None, headers=())`` (BYE, re-INVITE,
+    REFER, INFO, NOTIFY, UPDATE…: CSeq+1, Route/Request-URI per loose/strict routing,
+    Contact on target refreshes), ``create_ack(cseq=None, *, body, content_type)`` (ACK for
+    2xx; send with ``ep.send_stateless``), ``receive_request(req) -> bool`` (False: CSeq
+    out of order, answer 500), ``receive_response(resp)``, ``confirm()``, ``terminate()``.
+    ``DialogStore`` (``add, remove, get, find(request)``), ``dialog_id_of(msg, incoming=)``.
+
+Digest authentication (``digest``)
+    ``DigestServer(realm, secret=None, *, nonce_lifetime=300, algorithms=("SHA-256","MD5"),
+    qop=True)``: ``challenge(request, *, proxy=False, stale=False, to_tag=None) -> Response``
+    (401/407 with one challenge per algorithm), ``add_challenges(resp, …)``,
+    ``credentials(request, proxy=False) -> Credentials | None``,
+    ``verify(request, creds, ha1) -> AuthResult``, ``await authenticate(request,
+    lookup(username, algorithm) -> ha1 | None, proxy=False) -> AuthResult``
+    (``status`` in ok/missing/stale/failed/invalid; failures logged as
+    ``digest auth failed user=… ip=… reason=…``). ``compute_ha1(user, realm, password,
+    algorithm="MD5")``, ``compute_response(...)``, ``Challenge``, ``Credentials``.
+    ``DigestClient(username, password=None, *, ha1_md5=None, ha1_sha256=None)``:
+    ``authorize(request, response_401_or_407) -> Request | None`` (copy with credentials,
+    CSeq+1, no Via; None if the same nonce already failed).
+
+SDP (``sdp``)
+    ``SessionDescription.parse(bytes|str)`` / ``str(sd)`` / ``sd.encode()``; fields
+    ``origin_address, session_id, session_version, connection, direction, media``; ``audio``,
+    ``address_of(media)``, ``direction_of(media)``. ``Media`` (``kind, port, proto, formats,
+    connection, rtpmap, fmtp, direction, ptime, rtcp, rtcp_mux, other``; ``codecs``,
+    ``codec(name)``). ``make_offer(address, port, *, codecs=("PCMA","PCMU"),
+    telephone_event=101, direction="sendrecv", ptime=20)``, ``make_answer(offer, address, port,
+    *, codecs, telephone_event=True, direction="sendrecv") -> (answer, Codec | None)``,
+    ``with_direction(sdp, "sendonly"|"sendrecv"|…)`` (hold/resume), ``answer_direction``.
+
+User agent (``ua``)
+    Documented in ``webfon.sip.ua`` and re-exported below once it lands.
 
 Errors: ``SipError`` > ``ParseError`` (also a ValueError), ``TransportError``,
 ``TransactionError``, ``DialogError``, ``AuthError``.
 """
 
+from .dialog import Dialog, DialogId, DialogStore, dialog_id_of
+from .digest import (
+    AuthResult,
+    Challenge,
+    Credentials,
+    DigestClient,
+    DigestServer,
+    compute_ha1,
+    compute_response,
+)
 from .endpoint import DEFAULT_METHODS, Destination, RequestHandler, SipEndpoint, make_501
 from .errors import AuthError, DialogError, ParseError, SipError, TransactionError, TransportError
 from .headers import Address, CSeq, Via, canonical_name
 from .ids import new_branch, new_call_id, new_tag
 from .message import MAX_MESSAGE_SIZE, REASONS, Headers, Message, Request, Response, parse_message
+from .sdp import (
+    Codec,
+    Media,
+    SessionDescription,
+    answer_direction,
+    make_answer,
+    make_offer,
+    with_direction,
+)
 from .transaction import (
     ClientTransaction,
     InviteClientTransaction,
@@ -87,11 +142,59 @@ from .transport import StreamFramer, TcpTransport, Transport, UdpTransport
 from .uri import SipURI
 
 __all__ = [
-    "DEFAULT_METHODS", "MAX_MESSAGE_SIZE", "REASONS", "Address", "AuthError", "CSeq",
-    "ClientTransaction", "Destination", "DialogError", "Headers", "InviteClientTransaction",
-    "InviteServerTransaction", "Message", "NonInviteClientTransaction",
-    "NonInviteServerTransaction", "ParseError", "Request", "RequestHandler", "Response",
-    "ServerTransaction", "SipEndpoint", "SipError", "SipURI", "StreamFramer", "TcpTransport",
-    "Timers", "TransactionError", "Transport", "TransportError", "UdpTransport", "Via",
-    "canonical_name", "make_501", "new_branch", "new_call_id", "new_tag", "parse_message",
+    "DEFAULT_METHODS",
+    "MAX_MESSAGE_SIZE",
+    "REASONS",
+    "Address",
+    "AuthError",
+    "AuthResult",
+    "CSeq",
+    "Challenge",
+    "ClientTransaction",
+    "Codec",
+    "Credentials",
+    "Destination",
+    "Dialog",
+    "DialogError",
+    "DialogId",
+    "DialogStore",
+    "DigestClient",
+    "DigestServer",
+    "Headers",
+    "InviteClientTransaction",
+    "InviteServerTransaction",
+    "Media",
+    "Message",
+    "NonInviteClientTransaction",
+    "NonInviteServerTransaction",
+    "ParseError",
+    "Request",
+    "RequestHandler",
+    "Response",
+    "ServerTransaction",
+    "SessionDescription",
+    "SipEndpoint",
+    "SipError",
+    "SipURI",
+    "StreamFramer",
+    "TcpTransport",
+    "Timers",
+    "TransactionError",
+    "Transport",
+    "TransportError",
+    "UdpTransport",
+    "Via",
+    "answer_direction",
+    "canonical_name",
+    "compute_ha1",
+    "compute_response",
+    "dialog_id_of",
+    "make_501",
+    "make_answer",
+    "make_offer",
+    "new_branch",
+    "new_call_id",
+    "new_tag",
+    "parse_message",
+    "with_direction",
 ]

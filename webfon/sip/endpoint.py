@@ -191,9 +191,14 @@ class SipEndpoint:
         return Via(transport.upper(), self.advertised_host, self.port, params)
 
     def destination_for(self, request: Request) -> Destination:
-        """Next hop of a request: the top Route (or Request-URI), honouring maddr/transport."""
+        """Next hop of a request: the top Route if it is a loose router, else the Request-URI;
+        honouring maddr and the transport parameter."""
         routes = request.headers.values("Route")
-        target = Address.parse(routes[0]).uri if routes else request.uri
+        target = request.uri
+        if routes:
+            first = Address.parse(routes[0]).uri
+            if first.lr:  # strict routers get the request via the Request-URI (§8.1.2)
+                target = first
         if target.scheme == "tel":
             raise TransportError("cannot route a tel: URI without a Route")
         host, port = target.host_port

@@ -331,6 +331,10 @@ class Request(Message):
     def first_line(self) -> str:
         return f"{self.method} {self.uri} SIP/2.0"
 
+    def copy(self) -> Request:
+        """An independent copy (headers list and URI copied; body shared, it is immutable)."""
+        return Request(self.method, self.uri.copy(), self.headers.copy(), self.body)
+
     def validate(self) -> None:
         super().validate()
         if self.cseq.method != self.method:
