@@ -44,8 +44,12 @@ def to_format_style(sql: str) -> str:
     return "".join(out)
 
 
+_CHECK_FAILED = {4025, 3819}  # MariaDB / MySQL "CONSTRAINT … failed"
+
+
 def _wrap(exc: Exception) -> StoreError:
-    if isinstance(exc, pymysql.err.IntegrityError):
+    code = exc.args[0] if exc.args else None
+    if isinstance(exc, pymysql.err.IntegrityError) or code in _CHECK_FAILED:
         return IntegrityError(str(exc))
     return StoreError(f"mysql: {exc}")
 
