@@ -1,0 +1,1 @@
+"""webfon test suite."""

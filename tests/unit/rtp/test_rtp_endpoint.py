@@ -1,0 +1,127 @@
+"""RtpEndpoint and RtpPortAllocator on loopback."""
+
+from __future__ import annotations
+
+import socket
+
+import pytest
+
+from tests.support.net import wait_until as wait_for
+from webfon.rtp import detect, g711, tones
+from webfon.rtp.endpoint import PortRangeExhausted, RtpEndpoint, RtpPortAllocator, RtpRecorder
+from webfon.rtp.packet import RtpPacket, build_header, rewrite_header
+from webfon.rtp.rtcp import ReceiverReport, SenderReport, parse_rtcp
+
+
+def test_allocator_skips_busy_ports_and_wraps() -> None:
+    # find a free even pair region by binding a probe
+    probe = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    probe.bind(("127.0.0.1", 0))
+    base = probe.getsockname()[1] & ~1
+    probe.close()
+    alloc = RtpPortAllocator(base, base + 5)  # 3 pairs
+    blocker = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    try:
+        blocker.bind(("127.0.0.1", base + 2))
+    except OSError:
+        blocker.close()
+        pytest.fail("could not reserve the port this test needs")
+    socks = []
+    try:
+        a = alloc.bind("127.0.0.1", rtcp=True)
+        b = alloc.bind("127.0.0.1", rtcp=True)
+        socks += [a, b]
+        ports = [a[0].getsockname()[1], b[0].getsockname()[1]]
+        assert ports == [base, base + 4]
+        assert a[1] is not None and a[1].getsockname()[1] == base + 1
+        with pytest.raises(PortRangeExhausted):
+            alloc.bind("127.0.0.1")
+        a[0].close()
+        a[1].close()
+        alloc.release(base)
+        c = alloc.bind("127.0.0.1", rtcp=False)
+        socks.append(c)
+        assert c[0].getsockname()[1] == base and c[1] is None
+    finally:
+        blocker.close()
+        for pair in socks:
+            for s in pair:
+                if s is not None:
+                    s.close()
+    with pytest.raises(ValueError):
+        RtpPortAllocator(5000, 5000)
+
+
+async def test_tone_stream_stats_and_rtcp() -> None:
+    rec = RtpRecorder()
+    rx = await RtpEndpoint.open("127.0.0.1", rtcp=True, on_rtp=rec)
+    tx = await RtpEndpoint.open("127.0.0.1", rtcp=True, remote=rx.local_addr)
+    try:
+        sent = await tx.play(tones.tone_frames(440, 1.0, g711.PT_PCMA), g711.PT_PCMA)
+        await wait_for(lambda: rec.count >= sent)
+        assert sent == 50
+        assert rx.remote_addr == tx.local_addr  # latched (symmetric RTP)
+        assert rx.stats is not None and rx.stats.ssrc == tx.ssrc
+        assert (rx.stats.received, rx.stats.lost) == (50, 0)
+        assert rx.stats.jitter_ms < 20
+        assert abs(detect.dominant_frequency(rec.samples(), 8000) - 440) < 2
+        assert rec.payload_types == {8}
+        # RTCP: tx sends an SR, rx answers with an RR that reports on tx's stream
+        got_rr: list[ReceiverReport] = []
+        tx.on_rtcp = lambda ep, data, addr: got_rr.extend(
+            p for p in parse_rtcp(data) if isinstance(p, ReceiverReport))
+        tx.send_rtcp(tx.build_report())
+        await wait_for(lambda: rx.last_sender_report is not None)
+        assert isinstance(rx.last_sender_report, SenderReport)
+        assert rx.last_sender_report.packet_count == 50
+        rx.send_rtcp(rx.build_report())
+        await wait_for(lambda: bool(got_rr))
+        block = got_rr[0].reports[0]
+        assert block.ssrc == tx.ssrc and block.cumulative_lost == 0
+        assert block.lsr == rx.last_sender_report.lsr
+    finally:
+        tx.close()
+        rx.close()
+
+
+async def test_dtmf_between_endpoints() -> None:
+    rec = RtpRecorder(dtmf_payload_type=101)
+    rx = await RtpEndpoint.open("127.0.0.1", on_rtp=rec)
+    tx = await RtpEndpoint.open("127.0.0.1", remote=rx.local_addr)
+    try:
+        await tx.send_dtmf("19#", payload_type=101, duration_ms=60, gap_ms=20)
+        await wait_for(lambda: len(rec.dtmf.digits) == 3)
+        assert rec.digits == "19#"
+        assert [e.kind for e in rec.dtmf_events] == ["start", "end"] * 3
+    finally:
+        tx.close()
+        rx.close()
+
+
+async def test_relay_rewrites_in_place() -> None:
+    """A two-socket relay built from endpoints: B's traffic arrives at A with A's SSRC."""
+    rec = RtpRecorder()
+    sink = await RtpEndpoint.open("127.0.0.1", on_rtp=rec)
+    out_leg = await RtpEndpoint.open("127.0.0.1", remote=sink.local_addr)
+
+    def forward(ep: RtpEndpoint, data: bytes, addr: tuple[str, int]) -> None:
+        buf = bytearray(data)
+        rewrite_header(buf, ssrc=out_leg.ssrc)
+        out_leg.send_raw(buf)
+
+    in_leg = await RtpEndpoint.open("127.0.0.1", on_rtp=forward, track_stats=False)
+    src = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    try:
+        for i in range(5):
+            src.sendto(build_header(0, i, i * 160, 1234) + bytes(160), in_leg.local_addr)
+        await wait_for(lambda: rec.count == 5)
+        assert sink.stats is not None and sink.stats.ssrc == out_leg.ssrc
+        assert in_leg.stats is None
+        # garbage is counted, not fatal
+        src.sendto(b"\x00garbage", in_leg.local_addr)
+        await wait_for(lambda: in_leg.invalid_received == 1)
+        assert RtpPacket.parse(build_header(0, 1, 1, 1)).seq == 1
+    finally:
+        src.close()
+        for ep in (sink, out_leg, in_leg):
+            ep.close()
