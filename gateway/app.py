@@ -1,0 +1,68 @@
+"""Builds the gateway's aiohttp application: Janus API, admin listing, metrics."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+from aiohttp import web
+
+from gateway.admin import add_admin_routes
+from gateway.auth import GatewayTokens
+from gateway.core import Gateway
+from gateway.media.ice import configure_ice, rtc_configuration
+from gateway.plugins.base import Plugin, PluginRegistry
+from gateway.plugins.echotest import EchoTestPlugin
+from gateway.settings import GatewaySettings
+from gateway.transports import http as http_transport
+from gateway.transports.websocket import GATEWAY_KEY, MAX_MESSAGE_KEY, websocket_handler
+from webfon.http import create_app
+
+TOKENS_KEY = web.AppKey("tokens", GatewayTokens)
+
+
+def default_plugins(settings: GatewaySettings) -> list[Plugin]:
+    plugins: list[Plugin] = [EchoTestPlugin()]
+    try:
+        from gateway.plugins.sip.plugin import SipPlugin
+    except ImportError:  # pragma: no cover - SIP plugin not installed
+        return plugins
+    plugins.append(SipPlugin(settings))
+    return plugins
+
+
+def make_gateway(settings: GatewaySettings, plugins: list[Plugin] | None = None,
+                 tokens: GatewayTokens | None = None) -> Gateway:
+    configure_ice(settings.host_addresses, settings.port_range())
+    registry = PluginRegistry()
+    for plugin in plugins if plugins is not None else default_plugins(settings):
+        registry.add(plugin)
+    tokens = tokens or GatewayTokens(settings.public_key_path, settings.token_issuer)
+    return Gateway(registry, tokens.verify,
+                   rtc_configuration(settings.stun_server, settings.turn_server,
+                                     settings.turn_username, settings.turn_password,
+                                     settings.turn_transport),
+                   session_timeout=settings.session_timeout, nat_1_1=settings.nat_1_1,
+                   host_addresses=settings.host_addresses,
+                   require_token=settings.require_token)
+
+
+async def build_app(settings: GatewaySettings, plugins: list[Plugin] | None = None,
+                    **kwargs: Any) -> web.Application:
+    app = create_app("gateway", max_body_bytes=settings.max_message_bytes)
+    tokens = GatewayTokens(settings.public_key_path, settings.token_issuer)
+    gateway = make_gateway(settings, plugins, tokens)
+    app[GATEWAY_KEY] = gateway
+    app[TOKENS_KEY] = tokens
+    app[MAX_MESSAGE_KEY] = settings.max_message_bytes
+    app.router.add_get("/janus", websocket_handler)
+    http_transport.add_routes(app)
+    add_admin_routes(app)
+
+    async def lifecycle(app: web.Application) -> AsyncIterator[None]:
+        await gateway.start()
+        yield
+        await gateway.stop()
+
+    app.cleanup_ctx.append(lifecycle)
+    return app
