@@ -28,6 +28,7 @@ from webfon.config import ConfigError
 from webfon.control_key import ensure_control_key
 from webfon.demo import DEMO_PASSWORD, DEMO_SIP_PASSWORD, DEMO_USERS, has_data, load_demo
 from webfon.logsetup import setup_logging
+from webfon.nginxconf import main as nginx_main
 from webfon.settings import BaseSettings
 from webfon.store import StoreError, open_store
 from webfon.supervisor import Supervisor, state_path
@@ -238,6 +239,7 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("component", choices=[c.name for c in COMPONENTS])
     check.add_argument("file")
     check.set_defaults(run=_check_config, sync=True)
+    sub.add_parser("nginx-config", help="print the nginx site file (see --help)")
     for name in ("pbx",):
         with contextlib.suppress(ModuleNotFoundError):
             module = importlib.import_module(f"{name}.cli")
@@ -247,6 +249,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["nginx-config"]:
+        return nginx_main(argv[1:])
     args = build_parser().parse_args(argv)
     try:
         if getattr(args, "sync", False):

@@ -1,0 +1,215 @@
+"""The rendered nginx site in front of two gateway nodes, sercen and FONBO (real nginx, TLS)."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime
+import ipaddress
+import shutil
+import socket
+import ssl
+import subprocess
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import aiohttp
+import pytest
+from aiohttp import web
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+
+from webfon.nginxconf import SiteConfig, render
+
+NAME = "webfon.test"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _make_pki(d: Path) -> tuple[Path, Path, Path]:
+    """A CA and a server certificate for NAME signed by it."""
+    now = datetime.datetime.now(datetime.UTC)
+    ca_key = ec.generate_private_key(ec.SECP256R1())
+    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "webfon test CA")])
+    ca = (x509.CertificateBuilder().subject_name(ca_name).issuer_name(ca_name)
+          .public_key(ca_key.public_key()).serial_number(x509.random_serial_number())
+          .not_valid_before(now - datetime.timedelta(minutes=5))
+          .not_valid_after(now + datetime.timedelta(days=1))
+          .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+          .sign(ca_key, hashes.SHA256()))
+    key = ec.generate_private_key(ec.SECP256R1())
+    cert = (x509.CertificateBuilder()
+            .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, NAME)]))
+            .issuer_name(ca_name).public_key(key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - datetime.timedelta(minutes=5))
+            .not_valid_after(now + datetime.timedelta(days=1))
+            .add_extension(x509.SubjectAlternativeName(
+                [x509.DNSName(NAME), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+                critical=False)
+            .sign(ca_key, hashes.SHA256()))
+    (d / "ca.pem").write_bytes(ca.public_bytes(serialization.Encoding.PEM))
+    (d / "cert.pem").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    (d / "key.pem").write_bytes(key.private_bytes(serialization.Encoding.PEM,
+                                                  serialization.PrivateFormat.PKCS8,
+                                                  serialization.NoEncryption()))
+    return d / "ca.pem", d / "cert.pem", d / "key.pem"
+
+
+def _node_app(name: str) -> web.Application:
+    """Stands in for a component: says who it is and what the proxy told it."""
+    app = web.Application()
+
+    async def janus_ws(request: web.Request) -> web.StreamResponse:
+        if request.headers.get("Upgrade", "").lower() != "websocket":
+            return web.json_response({"node": name, "xff": request.headers.get(
+                "X-Forwarded-For", "")})
+        ws = web.WebSocketResponse(protocols=("janus-protocol",))
+        await ws.prepare(request)
+        async for msg in ws:
+            await ws.send_json({"node": name, "echo": msg.data})
+        return ws
+
+    async def anything(request: web.Request) -> web.Response:
+        return web.json_response({"node": name, "path": request.path,
+                                  "xff": request.headers.get("X-Forwarded-For", "")})
+
+    app.router.add_get("/janus", janus_ws)
+    app.router.add_route("*", "/{tail:.*}", anything)
+    return app
+
+
+@dataclass
+class Site:
+    https: int
+    http: int
+    ca: Path
+    runners: dict[str, web.AppRunner]
+
+
+@pytest.fixture
+async def site(tmp_path: Path) -> AsyncIterator[Site]:
+    nginx = shutil.which("nginx") or "/usr/sbin/nginx"
+    assert Path(nginx).exists(), "nginx is installed by scripts/install-test-deps"
+    ca, cert, key = _make_pki(tmp_path)
+    runners: dict[str, web.AppRunner] = {}
+    ports: dict[str, int] = {}
+    for name in ("gw1", "gw2", "sercen", "fonbo"):
+        runner = web.AppRunner(_node_app(name))
+        await runner.setup()
+        ports[name] = _free_port()
+        await web.TCPSite(runner, "127.0.0.1", ports[name]).start()
+        runners[name] = runner
+    root = tmp_path / "webclient"
+    root.mkdir()
+    (root / "index.html").write_text("<!doctype html><title>VIVAit Call Web</title>")
+    https, http = _free_port(), _free_port()
+    conf = render(SiteConfig(
+        server_name=NAME, ssl_certificate=str(cert), ssl_certificate_key=str(key),
+        gateways=[f"127.0.0.1:{ports['gw1']}", f"127.0.0.1:{ports['gw2']}"],
+        sercen=[f"127.0.0.1:{ports['sercen']}"], fonbo=[f"127.0.0.1:{ports['fonbo']}"],
+        webclient_root=str(root), https_listen=f"127.0.0.1:{https}",
+        http_listen=f"127.0.0.1:{http}", https_port_suffix=f":{https}",
+        access_log=str(tmp_path / "access.log"), error_log=str(tmp_path / "error.log"),
+        login_rate="2r/s", login_burst=3))
+    (tmp_path / "site.conf").write_text(conf)
+    (tmp_path / "nginx.conf").write_text(
+        f"user root;\nworker_processes 1;\npid {tmp_path}/nginx.pid;\n"
+        f"error_log {tmp_path}/error.log warn;\nevents {{ worker_connections 256; }}\n"
+        f"http {{\n include /etc/nginx/mime.types;\n client_body_temp_path {tmp_path}/body;\n"
+        f" proxy_temp_path {tmp_path}/proxy;\n include {tmp_path}/site.conf;\n}}\n")
+    check = subprocess.run([nginx, "-t", "-p", str(tmp_path), "-c", str(tmp_path / "nginx.conf")],
+                           capture_output=True, text=True, check=False)
+    assert check.returncode == 0, check.stderr
+    proc = await asyncio.create_subprocess_exec(
+        nginx, "-p", str(tmp_path), "-c", str(tmp_path / "nginx.conf"), "-g", "daemon off;")
+    try:
+        for _ in range(100):
+            try:
+                _, w = await asyncio.open_connection("127.0.0.1", https)
+                w.close()
+                break
+            except OSError:
+                await asyncio.sleep(0.05)
+        yield Site(https, http, ca, runners)
+    finally:
+        proc.terminate()
+        await asyncio.wait_for(proc.wait(), 10)
+        for runner in runners.values():
+            await runner.cleanup()
+
+
+def _client(site: Site) -> aiohttp.ClientSession:
+    ctx = ssl.create_default_context(cafile=str(site.ca))
+    resolver = {NAME: "127.0.0.1"}
+
+    class Resolver(aiohttp.abc.AbstractResolver):
+        async def resolve(self, host: str, port: int = 0, family: int = socket.AF_INET):
+            return [{"hostname": host, "host": resolver.get(host, host), "port": port,
+                     "family": family, "proto": 0, "flags": 0}]
+
+        async def close(self) -> None:
+            return None
+
+    return aiohttp.ClientSession(connector=aiohttp.TCPConnector(ssl=ctx, resolver=Resolver()))
+
+
+async def test_tls_static_client_and_security_headers(site: Site) -> None:
+    async with _client(site) as s:
+        async with s.get(f"https://{NAME}:{site.https}/") as r:
+            assert r.status == 200
+            assert "VIVAit Call Web" in await r.text()
+            assert r.headers["Strict-Transport-Security"].startswith("max-age=")
+            assert r.headers["X-Frame-Options"] == "DENY"
+            assert r.headers["X-Content-Type-Options"] == "nosniff"
+            assert "frame-ancestors 'none'" in r.headers["Content-Security-Policy"]
+        async with s.get(f"http://{NAME}:{site.http}/x", allow_redirects=False) as r:
+            assert r.status == 301
+            assert r.headers["Location"] == f"https://{NAME}:{site.https}/x"
+
+
+async def test_janus_websocket_sticky_and_failover(site: Site) -> None:
+    async with _client(site) as s:
+        nodes = set()
+        for _ in range(4):
+            async with s.ws_connect(f"wss://{NAME}:{site.https}/janus",
+                                    protocols=("janus-protocol",)) as ws:
+                assert ws.protocol == "janus-protocol"
+                await ws.send_str('{"janus":"info"}')
+                reply = await ws.receive_json(timeout=5)
+                assert reply["echo"] == '{"janus":"info"}'
+                nodes.add(reply["node"])
+        assert len(nodes) == 1  # one client address, one node
+        first = nodes.pop()
+        await site.runners[first].cleanup()  # that node dies
+        async with s.ws_connect(f"wss://{NAME}:{site.https}/janus",
+                                protocols=("janus-protocol",)) as ws:
+            await ws.send_str("ping")
+            reply = await ws.receive_json(timeout=5)
+            assert reply["node"] != first
+
+
+async def test_services_routed_with_client_address(site: Site) -> None:
+    async with _client(site) as s:
+        async with s.get(f"https://{NAME}:{site.https}/fonbo/history") as r:
+            data = await r.json()
+            assert data["node"] == "fonbo" and data["path"] == "/fonbo/history"
+            assert data["xff"] == "127.0.0.1"
+        async with s.get(f"https://{NAME}:{site.https}/socket.io/?EIO=4") as r:
+            assert (await r.json())["node"] == "fonbo"
+
+
+async def test_login_rate_limited(site: Site) -> None:
+    async with _client(site) as s:
+        statuses = []
+        for _ in range(12):
+            async with s.post(f"https://{NAME}:{site.https}/sercen/login", json={}) as r:
+                statuses.append(r.status)
+        assert statuses[0] == 200
+        assert 429 in statuses
