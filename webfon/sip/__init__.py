@@ -98,8 +98,22 @@ SDP (``sdp``)
     *, codecs, telephone_event=True, direction="sendrecv") -> (answer, Codec | None)``,
     ``with_direction(sdp, "sendonly"|"sendrecv"|…)`` (hold/resume), ``answer_direction``.
 
-User agent (``ua``)
-    Documented in ``webfon.sip.ua`` and re-exported below once it lands.
+User agent (``ua``; see its module docstring for the event list)
+    ``Account(aor, password=None, username=None, ha1_md5=None, ha1_sha256=None,
+    display_name=None, registrar=None, outbound_proxy=None, expires=3600, transport="udp",
+    contact_user=None)``. ``UserAgent(endpoint, account, *, on_event=None,
+    refresh_margin=0.8, retry_after=30)``: ``await register(expires=None, refresh=True)``,
+    ``await unregister()``, ``registered``, ``invite(target, sdp, *, headers=(),
+    on_event=None) -> Call``, ``incoming`` (queue of incoming ``Call``), ``await
+    options(target)``, ``await message(target, text)``, ``await send(request)`` (auth
+    retry), ``await close()``. Several UAs may share an endpoint (``UaHub``; give each a
+    distinct ``contact_user``). ``Call``: ``direction``, ``state``, ``dialog``,
+    ``local_sdp``, ``remote_sdp``, ``events`` / ``next_event()`` / ``wait_event(*names)``,
+    ``on_event``, ``wait_answer()``, ``cancel()``, ``ringing(sdp=None)``, ``accept(sdp)``,
+    ``reject(code)``, ``bye()``, ``hangup()``, ``reinvite(sdp)``, ``hold(direction)``,
+    ``unhold()``, ``refer(target, replaces=None)``, ``info(body, content_type)``,
+    ``send_dtmf_info(digit)``, ``notify(event, body, …)``, ``notify_refer(status)``,
+    ``request(method, …)``, ``on_reinvite`` + ``answer_update(tx, sdp)``.
 
 Errors: ``SipError`` > ``ParseError`` (also a ValueError), ``TransportError``,
 ``TransactionError``, ``DialogError``, ``AuthError``.
@@ -139,16 +153,19 @@ from .transaction import (
     Timers,
 )
 from .transport import StreamFramer, TcpTransport, Transport, UdpTransport
+from .ua import Account, Call, UaHub, UserAgent
 from .uri import SipURI
 
 __all__ = [
     "DEFAULT_METHODS",
     "MAX_MESSAGE_SIZE",
     "REASONS",
+    "Account",
     "Address",
     "AuthError",
     "AuthResult",
     "CSeq",
+    "Call",
     "Challenge",
     "ClientTransaction",
     "Codec",
@@ -182,7 +199,9 @@ __all__ = [
     "TransactionError",
     "Transport",
     "TransportError",
+    "UaHub",
     "UdpTransport",
+    "UserAgent",
     "Via",
     "answer_direction",
     "canonical_name",
