@@ -22,7 +22,7 @@ from sercen.service import Authenticator, AuthError
 from sercen.sessions import SessionError, Sessions
 from sercen.settings import SercenSettings
 from webfon.http import json_error, read_json
-from webfon.tokens import Claims, TokenError, TokenVerifier
+from webfon.tokens import Claims, TokenError, TokenVerifier, bearer_token
 
 MAX_LOGIN = 128
 MAX_PASSWORD = 1024
@@ -98,12 +98,14 @@ async def _padded(request: web.Request,
 
 
 async def _claims(request: web.Request) -> Claims:
-    header = request.headers.get("Authorization", "")
-    scheme, _, token = header.partition(" ")
-    if scheme.lower() != "bearer" or not token.strip() or len(token) > MAX_TOKEN:
-        raise AuthError(401, "missing bearer token", "no_token")
     try:
-        return await _ctx(request).verifier.verify(token.strip())
+        token = bearer_token(request.headers.get("Authorization"))
+    except TokenError:
+        raise AuthError(401, "missing bearer token", "no_token") from None
+    if len(token) > MAX_TOKEN:
+        raise AuthError(401, "token too long", "bad_token")
+    try:
+        return await _ctx(request).verifier.verify(token)
     except TokenError as exc:
         raise AuthError(401, str(exc), "bad_token") from None
 

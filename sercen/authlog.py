@@ -20,7 +20,7 @@ log = logging.getLogger("sercen.auth")
 FAILURE_PREFIX = "sercen-auth-failure"
 SUCCESS_PREFIX = "sercen-auth-success"
 BAN_PREFIX = "sercen-auth-ban"
-_UNSAFE = re.compile(r"[^A-Za-z0-9._@+-]")
+_UNSAFE = re.compile(r"[^A-Za-z0-9._@+:-]")
 
 
 def clean(value: object, limit: int = 64) -> str:

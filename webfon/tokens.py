@@ -151,6 +151,14 @@ class TokenVerifier:
         return claims
 
 
+def bearer_token(authorization: str | None) -> str:
+    """The token of an ``Authorization: Bearer <token>`` header value, or TokenError."""
+    scheme, _, token = (authorization or "").strip().partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise TokenError("missing bearer token")
+    return token.strip()
+
+
 def store_revocation_check(store: Any) -> RevocationCheck:
     """A revocation check backed by the shared store's ``token_revocations`` table."""
 
