@@ -1,0 +1,28 @@
+// Stable hooks for browser tests (window.webfonTest): state summaries, received-audio
+// dominant frequency (AnalyserNode, fftSize 4096) and getStats() summaries per line.
+
+export function installTestHooks(app) {
+  window.webfonTest = {
+    version: 1,
+    loggedIn: () => app.auth.loggedIn,
+    user: () => app.auth.user,
+    phone: () => app.phone?.summary() || null,
+    registered: () => app.phone?.registration.state === "registered",
+    line: (i) => app.phone?.summary().lines[i] || null,
+    frequency: (i) => app.phone?.lines[i]?.remote.dominantFrequency()
+      || { frequency: 0, level: -Infinity },
+    level: (i) => app.phone?.lines[i]?.remote.level() || 0,
+    stats: (i) => app.phone?.stats(i) ?? null,
+    events: () => app.phone?.events.slice() || [],
+    call: (number) => app.phone?.call(number).then((l) => l.index),
+    answer: (i) => app.phone?.answer(i),
+    hangup: (i) => app.phone?.hangup(i),
+    echo: {
+      running: () => app.echo?.state === "running",
+      frequency: () => app.echo?.dominantFrequency() || { frequency: 0, level: -Infinity },
+      stats: () => app.echo?.stats() ?? null,
+    },
+    dropConnection: () => app.phone?.session?.simulateDrop(),
+    badges: () => ({ ...app.badges }),
+  };
+}

@@ -1,0 +1,158 @@
+// Admin pages: users, webphone pools, extensions and their phones. A small generic
+// list + form editor driven by field descriptions; FONBO's validation messages are shown as-is.
+
+import { h, replace, field } from "../dom.js";
+import { t } from "../i18n.js";
+
+const RESOURCES = {
+  users: {
+    path: "/admin/users", title: "adm.users",
+    columns: ["login_number", "display_name", "email", "role", "webphone_mode"],
+    fields: [
+      { name: "display_name", label: "adm.display_name", required: true },
+      { name: "login_number", label: "adm.login_number", required: true, create: true },
+      { name: "password", label: "adm.password", type: "password", create: true,
+        required: true, optionalOnEdit: true },
+      { name: "email", label: "adm.email", type: "email" },
+      { name: "role", label: "adm.role", type: "select", options: ["user", "admin"] },
+      { name: "webphone_pool_id", label: "adm.pool", type: "number", nullable: true },
+      { name: "webphone_extension", label: "adm.web_ext", nullable: true },
+      { name: "webphone_lines", label: "adm.lines", type: "number" },
+      { name: "conference_rooms", label: "adm.rooms", type: "number" },
+      { name: "webphone_mode", label: "adm.mode", type: "select",
+        options: ["exclusivo", "multiterminal"] },
+    ],
+  },
+  pools: {
+    path: "/admin/pools", title: "adm.pools",
+    columns: ["name", "base_extension", "ranges"],
+    fields: [
+      { name: "name", label: "adm.name", required: true },
+      { name: "base_extension", label: "adm.base" },
+      { name: "ranges", label: "adm.ranges", placeholder: "7000-7009" },
+    ],
+  },
+  extensions: {
+    path: "/admin/extensions", title: "adm.extensions",
+    columns: ["number", "kind", "owner_user_id", "line_count"],
+    fields: [
+      { name: "number", label: "adm.number", required: true, create: true },
+      { name: "kind", label: "adm.kind", type: "select", options: ["hard", "web"] },
+      { name: "owner_user_id", label: "nav.users", type: "number", nullable: true },
+      { name: "line_count", label: "adm.lines", type: "number" },
+    ],
+    children: {
+      path: (id) => `/admin/extensions/${id}/phones`, title: "adm.phones",
+      columns: ["position", "ring_order", "model", "enabled", "secure", "publishable"],
+      fields: [
+        { name: "position", label: "adm.position", type: "number", required: true },
+        { name: "ring_order", label: "adm.order", type: "number" },
+        { name: "model", label: "adm.model" },
+        { name: "enabled", label: "set.phone_enabled", type: "checkbox" },
+        { name: "secure", label: "adm.secure", type: "checkbox" },
+        { name: "publishable", label: "adm.publishable", type: "checkbox" },
+      ],
+    },
+  },
+};
+
+export function renderAdmin(app, root, which) {
+  const spec = RESOURCES[which] || RESOURCES.users;
+  replace(root, h("h1", {}, t(spec.title)), editor(app, spec, spec.path, which));
+}
+
+function valueCell(v) {
+  if (v === true || v === 1) return "✓";
+  if (v === false || v === 0) return "—";
+  return v ?? "";
+}
+
+function editor(app, spec, path, testPrefix) {
+  const box = h("div", { class: "admin", testid: `admin-${testPrefix}` });
+  const tbody = h("tbody");
+  const status = h("p", { class: "error", role: "alert", testid: "admin-error" });
+  const formBox = h("div");
+  const childBox = h("div");
+
+  async function load() {
+    status.textContent = "";
+    try {
+      const data = await app.fonbo.get(path, { limit: 500 });
+      const items = data.items || [];
+      tbody.replaceChildren(...items.map((item) => h("tr", { testid: "admin-row" },
+        spec.columns.map((c) => h("td", {}, valueCell(item[c]))),
+        h("td", { class: "controls" },
+          h("button", { type: "button", onclick: () => showForm(item) }, t("adm.edit")),
+          spec.children ? h("button", { type: "button", onclick: () => {
+            replace(childBox, h("h2", {}, `${t(spec.children.title)} · ${item.number}`),
+              editor(app, spec.children, spec.children.path(item.id), "phones"));
+          } }, t("adm.phones")) : null,
+          h("button", { type: "button", class: "danger", onclick: async () => {
+            if (!confirm(t("adm.confirm"))) return;
+            try {
+              await app.fonbo.del(`${path}/${item.id}`);
+              app.toast(t("adm.deleted"));
+              load();
+            } catch (err) { status.textContent = err.message; }
+          } }, t("adm.delete"))))));
+    } catch (err) {
+      status.textContent = t("common.error", { msg: err.message });
+    }
+  }
+
+  function showForm(item) {
+    const inputs = {};
+    const editing = !!item;
+    const fields = spec.fields.filter((f) => !(editing && f.create && !f.optionalOnEdit));
+    const rows = fields.map((f) => {
+      let input;
+      const current = item ? item[f.name] : undefined;
+      if (f.type === "select") {
+        input = h("select", {}, f.options.map((o) => h("option", { value: o,
+          selected: current === o }, o)));
+      } else if (f.type === "checkbox") {
+        input = h("input", { type: "checkbox", checked: !!current });
+      } else {
+        input = h("input", { type: f.type || "text", value: current ?? "",
+          placeholder: f.placeholder || "",
+          required: f.required && !(editing && f.optionalOnEdit) });
+      }
+      input.dataset.testid = `admin-field-${f.name}`;
+      inputs[f.name] = { input, f };
+      return field(t(f.label) + (f.required ? " *" : ""), input);
+    });
+    const error = h("p", { class: "error", role: "alert", testid: "admin-form-error" });
+    replace(formBox, h("form", { class: "card", testid: "admin-form", onsubmit: async (ev) => {
+      ev.preventDefault();
+      const body = {};
+      for (const [name, { input, f }] of Object.entries(inputs)) {
+        if (f.type === "checkbox") body[name] = input.checked;
+        else if (input.value === "") {
+          if (f.nullable) body[name] = null;
+          else if (!f.optionalOnEdit && !f.required) body[name] = "";
+        } else body[name] = f.type === "number" ? Number(input.value) : input.value;
+      }
+      try {
+        if (editing) await app.fonbo.patch(`${path}/${item.id}`, body);
+        else await app.fonbo.post(path, body);
+        app.toast(t("adm.saved"));
+        replace(formBox);
+        load();
+      } catch (err) {
+        error.textContent = err.message;
+      }
+    } }, rows, h("p", { class: "muted small" }, t("adm.required")), error,
+    h("div", { class: "controls" },
+      h("button", { type: "submit", class: "primary", testid: "admin-save" }, t("adm.save")),
+      h("button", { type: "button", class: "link", onclick: () => replace(formBox) },
+        t("phone.cancel")))));
+  }
+
+  replace(box, h("div", { class: "toolbar" }, h("button", { type: "button",
+    testid: `admin-new-${testPrefix}`, onclick: () => showForm(null) }, t("adm.new"))),
+  h("div", { class: "table-wrap" }, h("table", {},
+    h("thead", {}, h("tr", {}, spec.columns.map((c) => h("th", { scope: "col" }, c)),
+      h("th", {}))), tbody)), status, formBox, childBox);
+  load();
+  return box;
+}
