@@ -1,0 +1,91 @@
+"""CDR writer: one row per call leg outcome in ``cdr``, ``call.ended`` on the event bus.
+
+The bus is optional (anything with ``async publish(topic, payload)``); a failing bus never
+loses the row, and a failing store never breaks the call (both are logged).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Any, Protocol
+
+from webfon.store import Store
+
+log = logging.getLogger("pbx.cdr")
+
+DISPOSITIONS = ("answered", "busy", "no_answer", "failed", "cancelled", "voicemail", "forwarded",
+                "rejected")
+
+
+class Publisher(Protocol):
+    async def publish(self, topic: str, payload: dict[str, Any]) -> Any: ...
+
+
+@dataclass
+class CdrRecord:
+    call_id: str
+    caller: str
+    callee: str
+    direction: str
+    started_at: float
+    disposition: str = "failed"
+    leg: int = 0
+    caller_name: str = ""
+    user_id: int | None = None
+    peer_user_id: int | None = None
+    extension: str = ""
+    answered_at: float | None = None
+    ended_at: float = 0.0
+    trunk: str = ""
+    hangup_cause: str = ""
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def row(self) -> dict[str, Any]:
+        ended = max(self.ended_at or time.time(), self.started_at)
+        d = asdict(self)
+        d.pop("extra")
+        d["ended_at"] = ended
+        d["duration_s"] = round(ended - self.started_at, 3)
+        d["billsec"] = round(ended - self.answered_at, 3) if self.answered_at else 0.0
+        if self.disposition not in DISPOSITIONS:
+            raise ValueError(f"unknown disposition {self.disposition!r}")
+        if self.direction not in ("inbound", "outbound", "internal"):
+            raise ValueError(f"unknown direction {self.direction!r}")
+        d["caller"] = d["caller"][:64]
+        d["callee"] = d["callee"][:64]
+        return d
+
+
+class CdrWriter:
+    def __init__(self, store: Store, bus: Publisher | None = None) -> None:
+        self.store = store
+        self.bus = bus
+        self.written = 0
+
+    async def write(self, record: CdrRecord, *, publish: bool = True) -> int | None:
+        row = record.row()
+        cols = ", ".join(row)
+        try:
+            row_id = await self.store.insert(
+                f"INSERT INTO cdr ({cols}) VALUES ({', '.join('?' * len(row))})",
+                list(row.values()))
+        except Exception:
+            log.exception("cdr write failed", extra={"call_id": record.call_id})
+            return None
+        self.written += 1
+        if publish and self.bus is not None:
+            try:
+                await self.bus.publish("call.ended", {"id": row_id, **row, **record.extra})
+            except Exception:
+                log.exception("call.ended publish failed", extra={"call_id": record.call_id})
+        return row_id
+
+    async def publish(self, topic: str, payload: dict[str, Any]) -> None:
+        if self.bus is None:
+            return
+        try:
+            await self.bus.publish(topic, payload)
+        except Exception:
+            log.exception("publish failed", extra={"topic": topic})

@@ -1,0 +1,70 @@
+"""The PBX's services wired together: store, directory, router, location, CDR, mdflow, ACD.
+
+One :class:`PbxCore` per process; the SIP engine and the control API both use it.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+from webfon.store import Store
+
+from .cdr import CdrWriter, Publisher
+from .directory import Directory
+from .location import Location, StoreLocation
+from .mdflow import Mdflow, MdflowConfig, load_config
+from .routing import Router
+from .settings import PbxSettings
+from .stats import QueueStats
+from .webphone import Webphones
+
+log = logging.getLogger("pbx.core")
+
+
+@dataclass
+class PbxCore:
+    settings: PbxSettings
+    store: Store
+    directory: Directory
+    router: Router
+    location: Location
+    cdr: CdrWriter
+    mdflow: Mdflow
+    stats: QueueStats
+    webphones: Webphones
+    bus: Publisher | None = None
+    calls: dict[str, Any] = field(default_factory=dict)
+    engine: Any = None
+
+    @classmethod
+    def create(cls, settings: PbxSettings, store: Store, bus: Publisher | None = None,
+               location: Location | None = None) -> PbxCore:
+        directory = Directory(store)
+        prefixes = tuple(p.strip() for p in settings.local_prefixes.split(",") if p.strip())
+        router = Router(directory, outside_prefix=settings.outside_prefix,
+                        local_prefixes=prefixes)
+        if settings.mdflow_conf is not None:
+            mdflow = Mdflow(load_config(settings.mdflow_conf), path=settings.mdflow_conf)
+        else:
+            mdflow = Mdflow(MdflowConfig())
+        registrar = f"sip:{settings.advertised_host}:{settings.sip_udp_port}"
+        core = cls(settings=settings, store=store, directory=directory, router=router,
+                   location=location or StoreLocation(store), cdr=CdrWriter(store, bus),
+                   mdflow=mdflow,
+                   stats=QueueStats(store, global_enabled=settings.stats_global,
+                                    sla_s=settings.stats_sla_s),
+                   webphones=Webphones(store, realm=settings.realm, registrar=registrar),
+                   bus=bus)
+        core.webphones.on_logout = core._on_logout
+        return core
+
+    async def _on_logout(self, aor: str, username: str) -> None:
+        if self.engine is not None:
+            await self.engine.drop_user(aor, username)
+
+    def call_list(self) -> list[dict[str, Any]]:
+        if self.engine is None:
+            return []
+        return list(self.engine.call_list())

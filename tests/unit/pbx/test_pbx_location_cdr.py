@@ -1,0 +1,86 @@
+"""Location (memory and store-backed) and the CDR writer."""
+
+import time
+from typing import Any
+
+import pytest
+
+from pbx.cdr import CdrRecord, CdrWriter
+from pbx.location import Binding, Location, MemoryLocation, StoreLocation
+from webfon.store import Store
+
+
+def _b(aor: str, contact: str, expires_at: float, registered_at: float = 1.0) -> Binding:
+    return Binding(aor, contact, aor, None, "127.0.0.1:5062", "udp", "cid", 1, "ua",
+                   registered_at, expires_at)
+
+
+async def _exercise(loc: Location) -> None:
+    now = time.time()
+    await loc.save(_b("2001", "sip:a@1", now + 60, 1))
+    await loc.save(_b("2001", "sip:b@1", now + 60, 2))
+    await loc.save(_b("2002", "sip:c@1", now - 1))
+    assert [b.contact for b in await loc.lookup("2001")] == ["sip:b@1", "sip:a@1"]
+    await loc.save(_b("2001", "sip:a@1", now + 120, 3))  # refresh keeps one binding
+    found = await loc.lookup("2001")
+    assert [b.contact for b in found] == ["sip:a@1", "sip:b@1"]
+    assert found[0].expires_in(now) == 120
+    assert await loc.lookup("2002") == []
+    gone = await loc.sweep()
+    assert [b.contact for b in gone] == ["sip:c@1"]
+    await loc.set_reachable("2001", "sip:b@1", False)
+    assert [b.reachable for b in await loc.lookup("2001")] == [True, False]
+    assert await loc.remove("2001", "sip:a@1") == 1
+    assert len(await loc.all()) == 1
+    assert await loc.remove("2001") == 1
+    assert await loc.all() == []
+
+
+async def test_memory_location() -> None:
+    await _exercise(MemoryLocation())
+
+
+async def test_store_location(store: Store) -> None:
+    await _exercise(StoreLocation(store))
+
+
+class FakeBus:
+    def __init__(self, fail: bool = False) -> None:
+        self.events: list[tuple[str, dict[str, Any]]] = []
+        self.fail = fail
+
+    async def publish(self, topic: str, payload: dict[str, Any]) -> None:
+        if self.fail:
+            raise ConnectionError("bus down")
+        self.events.append((topic, payload))
+
+
+async def test_cdr_row_and_event(store: Store, org: Any) -> None:
+    bus = FakeBus()
+    writer = CdrWriter(store, bus)
+    rec = CdrRecord("c1@x", "2001", "1002", "internal", started_at=100.0,
+                    disposition="answered", user_id=org.users["1001"],
+                    peer_user_id=org.users["1002"], answered_at=103.0, ended_at=163.5,
+                    extra={"caller_user_id": org.users["1001"]})
+    row_id = await writer.write(rec)
+    row = await store.fetchone("SELECT * FROM cdr WHERE id = ?", (row_id,))
+    assert row is not None
+    assert (row["duration_s"], row["billsec"], row["disposition"]) == (63.5, 60.5, "answered")
+    topic, payload = bus.events[0]
+    assert topic == "call.ended" and payload["call_id"] == "c1@x" and payload["id"] == row_id
+    assert payload["user_id"] == org.users["1001"]
+
+
+async def test_cdr_bus_failure_keeps_row(store: Store) -> None:
+    writer = CdrWriter(store, FakeBus(fail=True))
+    await writer.write(CdrRecord("c2", "a", "b", "outbound", 1.0, "busy", ended_at=2.0,
+                                 trunk="Trunk_vivait_gw01"))
+    assert await store.fetchval("SELECT trunk FROM cdr WHERE call_id = 'c2'") == \
+        "Trunk_vivait_gw01"
+
+
+def test_cdr_rejects_unknown_values() -> None:
+    with pytest.raises(ValueError):
+        CdrRecord("c", "a", "b", "internal", 1.0, "exploded").row()
+    with pytest.raises(ValueError):
+        CdrRecord("c", "a", "b", "sideways", 1.0, "busy").row()
