@@ -37,7 +37,8 @@ async def build_app(settings: FrontSettings) -> web.Application:
         app[SESSION_KEY] = session
         for name, url in urls.items():
             holder[name] = Upstream(name, url, session, settings.upstream_timeout_s,
-                                    settings.connect_timeout_s)
+                                    settings.connect_timeout_s,
+                                    settings.trusted_proxy_networks())
         yield
         await session.close()
 

@@ -1,7 +1,8 @@
 """Reverse proxy for one upstream: plain HTTP (streamed both ways) and WebSocket relay.
 
-The client address is appended to ``X-Forwarded-For`` (sercen trusts the loopback proxy and
-reads that header right to left). An upstream that cannot be reached gives a 502 JSON error;
+The client address goes upstream in ``X-Forwarded-For`` (sercen trusts the loopback proxy and
+reads that header right to left); a header sent by a client that is not a trusted proxy is
+replaced, never extended. An upstream that cannot be reached gives a 502 JSON error;
 one that does not answer in time gives a 504.
 """
 
@@ -9,12 +10,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ipaddress
 import logging
+from collections.abc import Sequence
 from urllib.parse import urlparse
 
 import aiohttp
 from aiohttp import WSMsgType, web
 
+from webfon.front.settings import IPNetwork
 from webfon.http import json_error
 
 log = logging.getLogger("webfon.front.proxy")
@@ -27,16 +31,33 @@ WS_HANDSHAKE = {"sec-websocket-key", "sec-websocket-version", "sec-websocket-ext
                 "sec-websocket-protocol", "sec-websocket-accept"}
 
 
-def forwarded_headers(request: web.Request) -> dict[str, str]:
-    """Request headers to pass upstream, with the X-Forwarded-* set."""
+def _trusted(remote: str, proxies: Sequence[IPNetwork]) -> bool:
+    try:
+        address = ipaddress.ip_address(remote)
+    except ValueError:
+        return False
+    return any(address in net for net in proxies)
+
+
+def forwarded_headers(request: web.Request,
+                      proxies: Sequence[IPNetwork] = ()) -> dict[str, str]:
+    """Request headers to pass upstream, with the X-Forwarded-* set.
+
+    The peer is appended to ``X-Forwarded-For`` when it is a trusted proxy; otherwise the
+    header the client sent is dropped and only the peer address is passed on.
+    """
     headers = {k: v for k, v in request.headers.items()
-               if k.lower() not in HOP_BY_HOP and k.lower() not in WS_HANDSHAKE}
+               if k.lower() not in HOP_BY_HOP and k.lower() not in WS_HANDSHAKE
+               and not k.lower().startswith("x-forwarded-")}
     remote = request.remote or ""
-    previous = request.headers.get("X-Forwarded-For", "")
+    trusted = _trusted(remote, proxies)
+    previous = request.headers.get("X-Forwarded-For", "").strip() if trusted else ""
     if remote:
         headers["X-Forwarded-For"] = f"{previous}, {remote}" if previous else remote
-    headers["X-Forwarded-Proto"] = request.headers.get("X-Forwarded-Proto", request.scheme)
-    headers["X-Forwarded-Host"] = request.headers.get("X-Forwarded-Host", request.host)
+    proto = request.headers.get("X-Forwarded-Proto", "") if trusted else ""
+    host = request.headers.get("X-Forwarded-Host", "") if trusted else ""
+    headers["X-Forwarded-Proto"] = proto or request.scheme
+    headers["X-Forwarded-Host"] = host or request.host
     return headers
 
 
@@ -44,7 +65,8 @@ class Upstream:
     """One upstream service reached through a shared client session."""
 
     def __init__(self, name: str, base_url: str, session: aiohttp.ClientSession,
-                 timeout_s: float, connect_timeout_s: float) -> None:
+                 timeout_s: float, connect_timeout_s: float,
+                 proxies: Sequence[IPNetwork] = ()) -> None:
         self.name = name
         self.base_url = base_url.rstrip("/")
         parsed = urlparse(self.base_url)
@@ -54,6 +76,7 @@ class Upstream:
         self.timeout = aiohttp.ClientTimeout(total=None, sock_connect=connect_timeout_s,
                                              sock_read=timeout_s)
         self.connect_timeout_s = connect_timeout_s
+        self.proxies = tuple(proxies)
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
         if (request.headers.get("Upgrade", "").lower() == "websocket"
@@ -67,7 +90,7 @@ class Upstream:
         body = await request.read() if request.body_exists else None
         try:
             upstream = await self.session.request(
-                request.method, url, headers=forwarded_headers(request), data=body,
+                request.method, url, headers=forwarded_headers(request, self.proxies), data=body,
                 allow_redirects=False, timeout=self.timeout, auto_decompress=False)
         except TimeoutError:
             log.warning("upstream timeout", extra={"upstream": self.name, "path": request.path})
@@ -104,7 +127,7 @@ class Upstream:
                    if p.strip()]
         try:
             upstream = await self.session.ws_connect(
-                url, protocols=offered, headers=forwarded_headers(request),
+                url, protocols=offered, headers=forwarded_headers(request, self.proxies),
                 timeout=aiohttp.ClientWSTimeout(ws_receive=None, ws_close=5.0),
                 autoping=True, heartbeat=None, max_msg_size=0, compress=0)
         except aiohttp.WSServerHandshakeError as exc:

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 from pathlib import Path
 from typing import ClassVar
 from urllib.parse import urlparse
 
 from webfon.config import ConfigError
 from webfon.settings import BaseSettings
+
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 # webfon/front/settings.py -> repository root -> webclient/
 DEFAULT_STATIC_DIR = Path(__file__).resolve().parents[2] / "webclient"
@@ -35,6 +38,9 @@ class FrontSettings(BaseSettings):
     default_language: str = "es"
     app_title: str = "VIVAit Call Web"
     hsts: bool = False
+    # Peers whose X-Forwarded-For is kept (a proxy in front of this one, such as nginx).
+    # From anyone else the header is replaced by the peer address, so it cannot be forged.
+    trusted_proxies: list[str] = dataclasses.field(default_factory=list)
 
     def validate(self) -> None:
         super().validate()
@@ -45,8 +51,16 @@ class FrontSettings(BaseSettings):
                                   key=key)
         if self.default_language not in ("es", "en"):
             raise ConfigError("must be 'es' or 'en'", key="default_language")
+        for net in self.trusted_proxies:
+            try:
+                ipaddress.ip_network(net, strict=False)
+            except ValueError:
+                raise ConfigError(f"not a network: {net!r}", key="trusted_proxies") from None
         if self.upstream_timeout_s <= 0 or self.connect_timeout_s <= 0:
             raise ConfigError("timeouts must be positive", key="upstream_timeout_s")
+
+    def trusted_proxy_networks(self) -> list[IPNetwork]:
+        return [ipaddress.ip_network(n, strict=False) for n in self.trusted_proxies]
 
     def ice_server_list(self) -> list[dict[str, str]]:
         """``stun:host:port,turn:user:pass@host:port`` as RTCIceServer dicts."""

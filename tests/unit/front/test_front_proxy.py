@@ -143,8 +143,9 @@ async def test_http_relay_keeps_path_query_body_and_adds_xff(
         assert resp.headers["X-Upstream"] == "yes"
         assert resp.headers["X-Frame-Options"] == "DENY"
         data = await resp.json()
+    # The client is not a trusted proxy: its X-Forwarded-For is replaced, not extended.
     assert data == {"method": "POST", "path": "/fonbo/echo", "query": "a=1&b=%20x",
-                    "xff": "203.0.113.9, 127.0.0.1", "host": f"127.0.0.1:{front.port}",
+                    "xff": "127.0.0.1", "host": f"127.0.0.1:{front.port}",
                     "body": '{"k": "v"}', "auth": "Bearer abc"}
 
 
@@ -232,3 +233,20 @@ def test_settings_reject_bad_upstream_url(tmp_path: Path) -> None:
         FrontSettings.load(environ={"WEBFON_WEB_GATEWAY_URL": "ftp://x"}, data_dir=tmp_path)
     settings = FrontSettings.load(environ={"WEBFON_WEB_FONBO_URL": "http://127.0.0.1:9"})
     assert settings.fonbo_url == "http://127.0.0.1:9"
+
+
+async def test_xff_kept_from_trusted_proxy(upstream: TestServer, static_dir: Path,
+                                           tmp_path: Path, http: aiohttp.ClientSession) -> None:
+    base = f"http://127.0.0.1:{upstream.port}"
+    settings = FrontSettings.load(environ={"WEBFON_WEB_TRUSTED_PROXIES": "127.0.0.0/8"},
+                                  data_dir=tmp_path, static_dir=static_dir, fonbo_url=base)
+    server = TestServer(await build_app(settings), host="127.0.0.1")
+    await server.start_server()
+    try:
+        async with http.get(url(server, "/fonbo/echo"),
+                            headers={"X-Forwarded-For": "172.25.1.9"}) as resp:
+            assert (await resp.json())["xff"] == "172.25.1.9, 127.0.0.1"
+    finally:
+        await server.close()
+    with pytest.raises(Exception, match="trusted_proxies"):
+        FrontSettings.load(environ={"WEBFON_WEB_TRUSTED_PROXIES": "nonsense"})
