@@ -304,8 +304,31 @@ class BaresipPhone:
                 await asyncio.sleep(0.1)
         self._read_task = asyncio.create_task(self._read_loop())
         if self.registrar and wait_registered:
-            await self.wait_event("REGISTER_OK", max(1.0, deadline - time.monotonic()))
+            await self.wait_registered(max(1.0, deadline - time.monotonic()))
         return self
+
+    async def registration_status(self) -> str:
+        """baresip's ``reginfo`` line for this account, without colour codes."""
+        data = str((await self.command("reginfo")).get("data", ""))
+        return re.sub(r"\x1b\[[0-9;]*m", "", data)
+
+    async def is_registered(self) -> bool:
+        return bool(re.search(r"\sOK\s", await self.registration_status()))
+
+    async def wait_registered(self, timeout: float = 10.0) -> None:
+        """Wait until the account is registered (the first REGISTER may have completed before
+        the control connection was up, so this polls ``reginfo``); fail fast on
+        REGISTER_FAIL."""
+        deadline = time.monotonic() + timeout
+        while not await self.is_registered():
+            failed = [e for e in self.events if e.get("type") == "REGISTER_FAIL"]
+            if failed:
+                raise PhoneError(f"baresip {self.user}: registration failed: "
+                                 f"{failed[-1].get('param')}\n{self.log_tail()}")
+            if time.monotonic() > deadline:
+                raise PhoneError(f"baresip {self.user}: not registered within {timeout} s: "
+                                 f"{await self.registration_status()}\n{self.log_tail()}")
+            await asyncio.sleep(0.1)
 
     async def stop(self) -> None:
         """Quit baresip (killed if it lingers) and close the control connection."""
