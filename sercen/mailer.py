@@ -3,7 +3,8 @@
 ``smtps_usa = true`` connects with implicit TLS (SMTPS, port 465 when ``smtp_puerto`` is 0);
 otherwise a plain connection (port 25 by default) upgraded with STARTTLS when the server offers
 it (``smtp_starttls = auto``), always (``require``) or never (``off``). Credentials are used
-only when ``smtp_usuario`` is set. The code appears in the message, never in a log line.
+only when ``smtp_usuario`` is set. The server certificate is verified (system CAs, or
+``smtp_ca_file``) unless ``smtp_verify_tls = false``. The code appears in the message, never in a log line.
 """
 
 from __future__ import annotations
@@ -51,7 +52,8 @@ async def send_code(settings: SercenSettings, to: str, display_name: str, code: 
             msg, hostname=settings.smtp_host, port=settings.effective_smtp_port,
             username=settings.smtp_usuario or None,
             password=(settings.smtp_clave or None) if settings.smtp_usuario else None,
-            timeout=settings.smtp_timeout, validate_certs=settings.smtp_verify_tls, **tls)
+            timeout=settings.smtp_timeout, validate_certs=settings.smtp_verify_tls,
+            cert_bundle=str(settings.smtp_ca_file) if settings.smtp_ca_file else None, **tls)
     except (aiosmtplib.SMTPException, OSError, TimeoutError) as exc:
         log.error("sending the login code failed",
                   extra={"smtp_host": settings.smtp_host, "smtp_port": settings.effective_smtp_port,

@@ -66,6 +66,7 @@ class SercenSettings(BaseSettings):
     smtp_from: str = ""              # default: sercen@<smtp_host>
     smtp_starttls: str = "auto"      # auto (when offered) | require | off; ignored with SMTPS
     smtp_verify_tls: bool = True
+    smtp_ca_file: Path | None = None  # CA bundle for the SMTP server's certificate
     smtp_timeout: float = 15.0
     email_subject: str = "webfon login code"
 
