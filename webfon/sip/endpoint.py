@@ -213,14 +213,14 @@ class SipEndpoint:
     def response_destination(self, request: Request) -> Destination:
         """Where a response to ``request`` goes (RFC 3261 §18.2.2, RFC 3581 §4)."""
         via = request.via
-        transport = via.transport.lower()
+        transport = request.transport or via.transport.lower()
         if request.connection is not None and getattr(request.connection, "is_open", False):
             assert request.source is not None
             return Destination(transport, request.source[0], request.source[1],
                                request.connection)
         host, port = via.sent_by
         maddr = via.params.get("maddr")
-        if maddr:
+        if maddr and is_ip(maddr):
             host = maddr
         elif via.received:
             host = via.received
@@ -350,6 +350,8 @@ class SipEndpoint:
         transport = self.transports.get(dest.transport)
         if transport is None:
             raise TransportError(f"transport {dest.transport} not enabled")
+        if not is_ip(dest.host):
+            raise TransportError(f"unresolved host {dest.host[:64]}")
         self.stats["sent"] += 1
         if not transport.reliable:
             transport.send(data, dest.addr)
@@ -419,6 +421,7 @@ class SipEndpoint:
         request_like = Request("OPTIONS", SipURI(host="invalid"))
         request_like.headers.add("Via", response.headers.values("Via")[0])
         request_like.source = source
+        request_like.transport = transport.name
         request_like.connection = connection
         try:
             _apply_received(request_like, source)
@@ -496,6 +499,8 @@ class SipEndpoint:
             return
         if method == "INVITE" and self.auto_trying:
             tx.respond(100)
+        if tx.terminated:  # the response could not be sent: nobody to talk to
+            return
         self._dispatch(request, tx)
 
     def _server_key(self, request: Request, top: Via) -> tuple[Any, ...]:

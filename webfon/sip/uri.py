@@ -45,12 +45,12 @@ class SipURI:
         if not sep or scheme not in ("sip", "sips", "tel"):
             raise ParseError("unsupported URI scheme")
         if scheme == "tel":
-            number, _, ptext = rest.partition(";")
+            number, psep, ptext = rest.partition(";")
             if not is_tel_number(number):
                 raise ParseError("bad tel URI")
-            params = parse_params(ptext, what="URI parameter") if ptext else {}
+            params = parse_params(ptext, what="URI parameter") if psep else {}
             return cls(scheme="tel", user=number, params=params)
-        rest, _, htext = rest.partition("?")
+        rest, hsep, htext = rest.partition("?")
         user = password = None
         if "@" in rest:
             userinfo, _, rest = rest.rpartition("@")
@@ -61,16 +61,16 @@ class SipURI:
                 if not PASSWORD_RE.match(pw):
                     raise ParseError("bad URI password")
                 password = pw
-        hostport, _, ptext = rest.partition(";")
+        hostport, psep, ptext = rest.partition(";")
         host, port = _split_hostport(hostport)
         params: Params = {}
-        if ptext:
+        if psep:
             params = parse_params(ptext, what="URI parameter")
             for k, v in params.items():
                 if not PARAM_RE.match(k) or (v is not None and not PARAM_RE.match(v)):
                     raise ParseError("bad URI parameter")
         headers: dict[str, str] = {}
-        if htext:
+        if hsep:
             for item in htext.split("&"):
                 hname, hsep, hvalue = item.partition("=")
                 if not hsep or not HNAME_RE.match(hname) or not HVALUE_RE.match(hvalue):
