@@ -39,15 +39,20 @@ def _spec_route(api: Api) -> Api:
     return spec_api
 
 
+def full_api() -> Api:
+    """Every operation, the OpenAPI document's own included."""
+    api = all_operations()
+    api.extend(_spec_route(api))
+    return api
+
+
 async def build_app(settings: FonboSettings, *, store: Store | None = None,
                     bus: Bus | None = None) -> web.Application:
     """The aiohttp application; ``store``/``bus`` given by the caller stay the caller's."""
     app = create_app("fonbo", settings.max_body_bytes)
     app[SETTINGS_KEY] = settings
     app[MEDIA_KEY] = ensure_media_key(settings.data_dir)
-    api = all_operations()
-    api.extend(_spec_route(api))
-    api.register(app)
+    full_api().register(app)
     origins = [o.strip() for o in settings.cors_allowed_origins.split(",") if o.strip()]
 
     async def verify(token: str):  # type: ignore[no-untyped-def]
