@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import fractions
 import math
 from collections.abc import AsyncIterator
@@ -19,6 +20,7 @@ from av import AudioFrame
 from gateway.app import build_app
 from gateway.media.ice import configure_ice
 from gateway.settings import GatewaySettings
+from tests.support.fixtures import baresip_factory, phone_network, sipp_factory  # noqa: F401
 from webfon.tokens import TokenIssuer, ensure_keypair, load_private_key
 
 
@@ -181,3 +183,155 @@ def recorder() -> type[Recorder]:
 @pytest.fixture
 def dominant() -> Any:
     return dominant_frequency
+
+
+# --- a Janus SIP plugin client on janus-client -------------------------------------------
+from aiortc import RTCConfiguration, RTCSessionDescription  # noqa: E402
+from janus_client import JanusPlugin, JanusSession  # noqa: E402
+
+
+class SipClient(JanusPlugin):
+    """Speaks the SIP plugin's requests; collects its events; owns an aiortc peer with a
+    tone source and a recorder of what it hears."""
+
+    name = "janus.plugin.sip"
+
+    def __init__(self, tone_hz: float = 440.0, plugin_name: str | None = None) -> None:
+        super().__init__(pc_config=RTCConfiguration(iceServers=[]))
+        if plugin_name:
+            self.name = plugin_name
+        self.tone = ToneTrack(tone_hz)
+        self.backlog: list[tuple[dict[str, Any], dict[str, Any] | None]] = []
+        self.janus: list[dict[str, Any]] = []
+        self.arrived = asyncio.Event()
+        self.recorder: Recorder | None = None
+
+    async def on_receive(self, response: dict[str, Any]) -> None:
+        self._dispatch(response)
+
+    def _dispatch(self, response: dict[str, Any]) -> None:
+        if response.get("janus") == "event":
+            data = response["plugindata"]["data"]
+            self.backlog.append((data, response.get("jsep")))
+        else:
+            self.janus.append(response)
+        self.arrived.set()
+
+    async def request(self, body: dict[str, Any], jsep: dict[str, Any] | None = None
+                      ) -> dict[str, Any]:
+        msg: dict[str, Any] = {"janus": "message", "body": body}
+        if jsep is not None:
+            msg["jsep"] = jsep
+        tx = await self.send(msg)
+        first = await tx.get(timeout=10)
+        await tx.done()
+        queue = tx._MessageTransaction__msg_in  # type: ignore[attr-defined]
+        while not queue.empty():
+            self._dispatch(queue.get_nowait())
+        if first.get("janus") == "event":
+            self._dispatch(first)
+        return first
+
+    async def wait_event(self, name: str, timeout: float = 15.0
+                         ) -> tuple[dict[str, Any], dict[str, Any] | None]:
+        """The first unconsumed plugin event named ``name`` (errors raise)."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while True:
+            for i, (data, jsep) in enumerate(self.backlog):
+                if "error_code" in data:
+                    del self.backlog[i]
+                    raise AssertionError(f"plugin error while waiting for {name}: {data}")
+                result = data.get("result") or {}
+                if result.get("event") == name:
+                    del self.backlog[i]
+                    return data, jsep
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                raise AssertionError(f"no {name} event; backlog {self.backlog}")
+            self.arrived.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.arrived.wait(), remaining)
+
+    async def wait_error(self, timeout: float = 10.0) -> dict[str, Any]:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while True:
+            for i, (data, _) in enumerate(self.backlog):
+                if "error_code" in data:
+                    del self.backlog[i]
+                    return data
+            if loop.time() > deadline:
+                raise AssertionError(f"no error event; backlog {self.backlog}")
+            self.arrived.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.arrived.wait(), deadline - loop.time())
+
+    def _watch_tracks(self) -> None:
+        @self.pc.on("track")
+        def on_track(track: MediaStreamTrack) -> None:
+            if track.kind == "audio":
+                self.recorder = Recorder(track)
+
+    async def make_offer(self) -> dict[str, Any]:
+        self._watch_tracks()
+        self.pc.addTrack(self.tone)
+        await self.pc.setLocalDescription(await self.pc.createOffer())
+        return {"type": "offer", "sdp": self.pc.localDescription.sdp}
+
+    async def take_answer(self, jsep: dict[str, Any]) -> None:
+        await self.pc.setRemoteDescription(RTCSessionDescription(jsep["sdp"], jsep["type"]))
+
+    async def answer_offer(self, jsep: dict[str, Any]) -> dict[str, Any]:
+        self._watch_tracks()
+        await self.pc.setRemoteDescription(RTCSessionDescription(jsep["sdp"], "offer"))
+        for transceiver in self.pc.getTransceivers():
+            if transceiver.kind == "audio":
+                transceiver.sender.replaceTrack(self.tone)
+                transceiver.direction = "sendrecv"
+        await self.pc.setLocalDescription(await self.pc.createAnswer())
+        return {"type": "answer", "sdp": self.pc.localDescription.sdp}
+
+    async def wait_recorder(self, timeout: float = 10.0) -> Recorder:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while self.recorder is None:
+            if loop.time() > deadline:
+                raise AssertionError("no remote audio track")
+            await asyncio.sleep(0.05)
+        return self.recorder
+
+    async def close(self) -> None:
+        if self.recorder is not None:
+            await self.recorder.stop()
+        if self.pc.signalingState != "closed":
+            await self.pc.close()
+
+
+@pytest.fixture
+async def sip_clients(gateway_server: RunningGateway) -> AsyncIterator[Any]:
+    """``await sip_clients(token=..., tone_hz=...)`` -> attached SipClient (all closed after)."""
+    sessions: list[JanusSession] = []
+    clients: list[SipClient] = []
+
+    async def make(token: str | None = None, tone_hz: float = 440.0,
+                   session: JanusSession | None = None) -> SipClient:
+        if session is None:
+            session = JanusSession(base_url=gateway_server.ws_url,
+                                   token=token or gateway_server.token(roles=("user", "test")))
+            sessions.append(session)
+        client = SipClient(tone_hz)
+        await client.attach(session)
+        client.session = session  # type: ignore[attr-defined]
+        clients.append(client)
+        return client
+
+    try:
+        yield make
+    finally:
+        for client in clients:
+            with contextlib.suppress(Exception):
+                await client.close()
+        for session in sessions:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(session.destroy(), 10)
