@@ -1,0 +1,181 @@
+"""Browser tests against the real stack: fixtures for the stack, Chromium with a fake
+microphone playing a tone, and logged-in pages."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Browser, BrowserContext, Page, Playwright, sync_playwright
+
+from tests.e2e.stack import TRUSTED_IP, Stack
+from webfon.rtp.wav import write_tone_wav
+
+CHROMIUM = "/usr/bin/chromium"
+SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
+
+
+@pytest.fixture(scope="session")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    s = Stack(tmp_path_factory.mktemp("webfon-e2e"))
+    try:
+        s.start()
+        yield s
+    finally:
+        s.stop()
+
+
+@pytest.fixture(scope="session")
+def pw() -> Iterator[Playwright]:
+    with sync_playwright() as p:
+        yield p
+
+
+@pytest.fixture(scope="session")
+def tones_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("tones")
+
+
+class Phone:
+    """A browser with its own fake microphone tone, one page, and helpers for the tests."""
+
+    def __init__(self, browser: Browser, context: BrowserContext, page: Page, tone_hz: float,
+                 stack: Stack) -> None:
+        self.browser = browser
+        self.context = context
+        self.page = page
+        self.tone_hz = tone_hz
+        self.stack = stack
+        self.console: list[str] = []
+        page.on("console", lambda m: self.console.append(f"{m.type}: {m.text}"))
+        page.on("pageerror", lambda e: self.console.append(f"pageerror: {e}"))
+
+    def open(self) -> None:
+        self.page.goto(self.stack.base_url + "/")
+        self.page.get_by_test_id("login-form").wait_for(timeout=10_000)
+
+    def login(self, login: str, password: str | None = None, *, wait_registered: bool = True
+              ) -> None:
+        from tests.e2e.stack import DEMO_PASSWORD
+
+        self.open()
+        self.page.get_by_test_id("login-user").fill(login)
+        self.page.get_by_test_id("login-password").fill(
+            password or DEMO_PASSWORD.format(login=login))
+        self.page.get_by_test_id("login-submit").click()
+        if wait_registered:
+            self.wait_registered()
+
+    def wait_registered(self, timeout_ms: int = 20_000) -> str:
+        self.page.wait_for_function(
+            "() => window.webfonTest && window.webfonTest.registered()", timeout=timeout_ms)
+        return self.page.evaluate("() => window.webfonTest.phone().registration.extension")
+
+    def line(self, index: int) -> dict:
+        return self.page.evaluate("(i) => window.webfonTest.line(i)", index)
+
+    def wait_line_state(self, index: int, state: str, timeout_ms: int = 15_000) -> None:
+        self.page.wait_for_function(
+            "([i, s]) => { const l = window.webfonTest.line(i); return l && l.state === s; }",
+            arg=[index, state], timeout=timeout_ms)
+
+    def wait_incoming(self, timeout_ms: int = 15_000) -> int:
+        handle = self.page.wait_for_function(
+            "() => { const p = window.webfonTest.phone(); if (!p) return false;"
+            " const l = p.lines.find((x) => x.state === 'incoming'); return l ? l.index + 1 : 0; }",
+            timeout=timeout_ms)
+        return int(handle.json_value()) - 1
+
+    def frequency(self, index: int | str) -> float:
+        if index == "echo":
+            return float(self.page.evaluate("() => window.webfonTest.echo.frequency().frequency"))
+        return float(self.page.evaluate("(i) => window.webfonTest.frequency(i).frequency",
+                                        index))
+
+    def wait_hearing(self, index: int | str, hz: float, tolerance: float = 12.0,
+                     timeout_ms: int = 15_000, streak: int = 5) -> None:
+        """Wait until the dominant received frequency stays near ``hz`` for a few readings."""
+        expr = ("window.webfonTest.echo.frequency()" if index == "echo"
+                else "window.webfonTest.frequency(i)")
+        self.page.wait_for_function(
+            f"""([i, hz, tol, need]) => {{
+                const r = {expr};
+                window.__streak = window.__streak || {{}};
+                const ok = r && r.level > -70 && Math.abs(r.frequency - hz) <= tol;
+                window.__streak[i] = ok ? (window.__streak[i] || 0) + 1 : 0;
+                return window.__streak[i] >= need;
+            }}""", arg=[index, hz, tolerance, streak], polling=100, timeout=timeout_ms)
+
+    def wait_not_hearing(self, index: int, hz: float, tolerance: float = 12.0,
+                         timeout_ms: int = 15_000, streak: int = 8) -> None:
+        """Wait until ``hz`` is absent from what arrives (silence or something else)."""
+        self.page.wait_for_function(
+            """([i, hz, tol, need]) => {
+                const r = window.webfonTest.frequency(i);
+                window.__gone = window.__gone || {};
+                const present = r && r.level > -70 && Math.abs(r.frequency - hz) <= tol;
+                window.__gone[i] = present ? 0 : (window.__gone[i] || 0) + 1;
+                return window.__gone[i] >= need;
+            }""", arg=[index, hz, tolerance, streak], polling=100, timeout=timeout_ms)
+
+    def stats(self, index: int) -> dict:
+        return self.page.evaluate("(i) => window.webfonTest.stats(i)", index)
+
+    def screenshot(self, name: str) -> None:
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        self.page.screenshot(path=str(SCREENSHOTS / f"{name}.png"))
+
+    def close(self) -> None:
+        try:
+            self.context.close()
+        finally:
+            self.browser.close()
+
+
+@pytest.fixture
+def make_phone(pw: Playwright, stack: Stack, tones_dir: Path
+               ) -> Iterator[Callable[..., Phone]]:
+    phones: list[Phone] = []
+
+    def make(tone_hz: float, client_ip: str = TRUSTED_IP, *, lang: str = "es",
+             viewport: dict | None = None) -> Phone:
+        wav = tones_dir / f"tone_{int(tone_hz)}.wav"
+        if not wav.exists():
+            write_tone_wav(wav, tone_hz, 10.0, rate=48_000)
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=[
+            "--no-sandbox",
+            "--use-fake-ui-for-media-stream",
+            "--use-fake-device-for-media-stream",
+            f"--use-file-for-fake-audio-capture={wav}",
+            "--autoplay-policy=no-user-gesture-required",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+        ])
+        context = browser.new_context(
+            extra_http_headers={"X-Forwarded-For": client_ip},
+            viewport=viewport or {"width": 1280, "height": 800},
+            permissions=["microphone", "notifications"],
+        )
+        context.add_init_script(f"localStorage.setItem('webfon.lang', '{lang}');")
+        phone = Phone(browser, context, context.new_page(), tone_hz, stack)
+        phones.append(phone)
+        return phone
+
+    yield make
+    for phone in phones:
+        try:
+            phone.close()
+        except Exception:
+            pass
+
+
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> None:
+    """On failure, attach each component's log tail and the pages' console to the report."""
+    if call.when != "call" or call.excinfo is None:
+        return
+    stack = item.funcargs.get("stack") if hasattr(item, "funcargs") else None
+    if isinstance(stack, Stack):
+        for name in ("gateway", "pbx", "sercen", "fonbo", "web"):
+            item.add_report_section("call", f"{name} log", stack.tail(name, 30))
