@@ -86,3 +86,32 @@ async def test_sipp_rtp_echo_returns_our_tone(tmp_path: Path) -> None:
         ep.close()
         await uas.stop()
         await uac.stop()
+
+
+@pytest.mark.parametrize("password, ok", [("secret", True), ("wrong", False)])
+async def test_sipp_uac_tone_answers_digest_challenge(tmp_path: Path, password: str,
+                                                      ok: bool) -> None:
+    """uac_tone answers a 407 with -au/-ap credentials (and fails on a 403)."""
+    rec = RtpRecorder()
+    ep = await RtpEndpoint.open("127.0.0.1", on_rtp=rec)
+    uas = Sipp("uas_challenge", timeout=15, workdir=tmp_path,
+               variables={"user": "1001", "password": "secret", "rtp_ip": "127.0.0.1",
+                          "rtp_port": ep.port})
+    uac = Sipp("uac_tone", uas.sip_address, service="2000", duration_ms=1500, tone_hz=550,
+               auth_user="1001", auth_password=password, timeout=15, workdir=tmp_path / "c")
+    uac.workdir.mkdir()
+    try:
+        await uas.start()
+        uac_result = await uac.run()
+        await uas.wait(10)
+        assert uac_result.ok is ok, uac_result.describe()
+        if ok:
+            assert_tone(rec.samples(), 550, rate=8000, tolerance_hz=5, min_seconds=1.0)
+            assert "From: <sip:1001@" in uac_result.text("messages.log")
+        else:
+            assert rec.count == 0
+            assert "403 Forbidden" in uac_result.text("messages.log")
+    finally:
+        ep.close()
+        await uas.stop()
+        await uac.stop()

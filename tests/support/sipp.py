@@ -155,7 +155,9 @@ class Sipp:
         args = self._scenario_args()
         if args[0] == "-sf":
             text = Path(args[1]).read_text(errors="replace")
-            defaults = {"pt": self.payload_type, "codec": CODECS.get(self.payload_type, "PCMU")}
+            defaults: dict[str, str | int] = {
+                "pt": self.payload_type, "codec": CODECS.get(self.payload_type, "PCMU"),
+                "caller": self.auth_user or "sipp"}
             out.update({k: v for k, v in defaults.items() if f"[${k}]" in text})
         out.update(self.variables)
         return out
