@@ -4,7 +4,8 @@
 otherwise a plain connection (port 25 by default) upgraded with STARTTLS when the server offers
 it (``smtp_starttls = auto``), always (``require``) or never (``off``). Credentials are used
 only when ``smtp_usuario`` is set. The server certificate is verified (system CAs, or
-``smtp_ca_file``) unless ``smtp_verify_tls = false``. The code appears in the message, never in a log line.
+``smtp_ca_file``) unless ``smtp_verify_tls = false``. The code appears in the message, never
+in a log line.
 """
 
 from __future__ import annotations

@@ -118,7 +118,7 @@ async def test_remove_totp_back_to_email(start_sercen: StartSercen) -> None:
     secret, access, used = await enrol(s, "1001")
     status, err = await s.post("/sercen/totp/remove", {"code": totp.code_at(secret, used)},
                                token=access)
-    assert status == 401
+    assert status == 401 and err["error"]["reason"] == "bad_code"
     status, done = await s.post("/sercen/totp/remove",
                                 {"code": totp.code_at(secret, used + 1)}, token=access)
     assert status == 200 and done == {"status": "ok", "method": "email"}
