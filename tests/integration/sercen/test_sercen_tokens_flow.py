@@ -175,7 +175,7 @@ async def test_no_secret_in_logs(start_sercen: StartSercen,
     await add_user(s.store, "1001", email_addr="ana@example.com")
     with caplog.at_level(logging.DEBUG):
         await s.login("1001", "wrong-password-xyz")
-        status, body = await s.login("1001")
+        _, body = await s.login("1001")
         code = await s.smtp.next_code()
         await s.post("/sercen/second-factor", {"challenge": body["challenge"], "code": "999999"})
         _, tokens = await s.post("/sercen/second-factor",
