@@ -76,6 +76,7 @@ class App {
     document.title = t("app.title");
     window.addEventListener("hashchange", () => this.route());
     installTestHooks(this);
+    this.loadLogo();
     if (this.auth.loggedIn) await this.loggedIn();
     else this.showLogin();
   }
@@ -92,7 +93,8 @@ class App {
         this.rerender();
       } }, ["es", "en"].map((l) => h("option", { value: l, selected: l === language() },
       l.toUpperCase())));
-    this.logo = h("img", { class: "logo", src: "/img/logo.svg", alt: "", testid: "logo" });
+    this.logo = h("img", { class: "logo", src: this.logoUrl || "/img/logo.svg", alt: "",
+      testid: "logo" });
     const user = this.auth.user;
     return h("header", { class: "top" },
       h("a", { class: "skip", href: "#main" }, t("app.skip")),
@@ -117,7 +119,6 @@ class App {
 
   async loggedIn() {
     if (!this.auth.loggedIn) { this.showLogin(); return; }
-    this.loadLogo();
     await this.loadDevicePrefs();
     this.phone = new Phone({ janusUrl: this.janusUrl, getToken: () => this.auth.token(),
       iceServers: this.config.iceServers || [], lines: this.config.lines || 3,
@@ -177,6 +178,10 @@ class App {
       if (d?.number) this.presence.set(d.number, d.state);
       this.emit("presence", d);
     });
+    this.realtime.on("presence.snapshot", (d) => {
+      for (const p of d?.items || []) if (p.number) this.presence.set(p.number, p.state);
+      this.emit("presence", d);
+    });
     this.realtime.start();
   }
 
@@ -215,8 +220,11 @@ class App {
 
   async loadLogo() {
     try {
-      const resp = await fetch("/fonbo/logo", { method: "HEAD" });
-      if (resp.ok && this.logo) this.logo.src = `/fonbo/logo?t=${Date.now()}`;
+      const resp = await fetch("/fonbo/logo", { cache: "no-cache" });
+      if (!resp.ok) return;
+      if (this.logoUrl) URL.revokeObjectURL(this.logoUrl);
+      this.logoUrl = URL.createObjectURL(await resp.blob());
+      if (this.logo) this.logo.src = this.logoUrl;
     } catch { /* default logo */ }
   }
 
@@ -225,25 +233,28 @@ class App {
       || "null");
     if (local) setDevicePrefs(local);
     try {
-      const p = await this.fonbo.get("/personalisation");
-      setDevicePrefs({ input: p.audio_input || "", output: p.audio_output || "",
-        ringer: p.audio_ringer || "" });
+      const p = await this.fonbo.get("/me/preferences");
+      if (p.audio_input_id || p.audio_output_id || p.ringer_output_id) {
+        setDevicePrefs({ input: p.audio_input_id || "", output: p.audio_output_id || "",
+          ringer: p.ringer_output_id || "" });
+      }
+      if (p.language && p.language !== language() && !localStorage.getItem("webfon.lang")) {
+        setLanguage(p.language);
+      }
     } catch { /* local copy only */ }
   }
 
   async saveDevicePrefs(prefs) {
     localStorage.setItem(`webfon.devices.${this.auth.user?.id}`, JSON.stringify(prefs));
-    try {
-      await this.fonbo.put("/personalisation", { audio_input: prefs.input,
-        audio_output: prefs.output, audio_ringer: prefs.ringer });
-    } catch (err) {
-      if (err.status !== 404) throw err;
-    }
+    await this.fonbo.put("/me/preferences", { audio_input_id: prefs.input,
+      audio_output_id: prefs.output, ringer_output_id: prefs.ringer });
   }
 
   async loadSmartButtons() {
-    const data = await this.fonbo.get("/smart-buttons");
-    this.smartButtons = (data.items || []).sort((a, b) => (a.position || 0) - (b.position || 0));
+    const data = await this.fonbo.get("/buttons");
+    const byPos = (a, b) => (a.position || 0) - (b.position || 0) || a.id - b.id;
+    this.smartButtons = [...(data.global || []).map((b) => ({ ...b, global: true })).sort(byPos),
+      ...(data.mine || []).sort(byPos)];
     this.panel?.setSmartButtons(this.smartButtons);
     return this.smartButtons;
   }

@@ -24,7 +24,7 @@ const RESOURCES = {
     ],
   },
   pools: {
-    path: "/admin/pools", title: "adm.pools",
+    path: "/admin/webphone_pools", title: "adm.pools",
     columns: ["name", "base_extension", "ranges"],
     fields: [
       { name: "name", label: "adm.name", required: true },
@@ -42,15 +42,20 @@ const RESOURCES = {
       { name: "line_count", label: "adm.lines", type: "number" },
     ],
     children: {
-      path: (id) => `/admin/extensions/${id}/phones`, title: "adm.phones",
+      path: () => "/admin/phones", filter: (id) => ({ extension_id: id }),
+      title: "adm.phones",
       columns: ["position", "ring_order", "model", "enabled", "secure", "publishable"],
       fields: [
+        { name: "extension_id", label: "adm.extensions", type: "number", required: true,
+          create: true, fixed: true },
         { name: "position", label: "adm.position", type: "number", required: true },
         { name: "ring_order", label: "adm.order", type: "number" },
         { name: "model", label: "adm.model" },
         { name: "enabled", label: "set.phone_enabled", type: "checkbox" },
         { name: "secure", label: "adm.secure", type: "checkbox" },
         { name: "publishable", label: "adm.publishable", type: "checkbox" },
+        { name: "sip_username", label: "SIP", required: true, create: true },
+        { name: "sip_password", label: "adm.password", type: "password", create: true },
       ],
     },
   },
@@ -67,7 +72,9 @@ function valueCell(v) {
   return v ?? "";
 }
 
-function editor(app, spec, path, testPrefix) {
+// fixedValues: fields that every row of this list has (rows are filtered on them and new
+// rows get them), e.g. the extension whose phones are shown.
+function editor(app, spec, path, testPrefix, fixedValues = {}) {
   const box = h("div", { class: "admin", testid: `admin-${testPrefix}` });
   const tbody = h("tbody");
   const status = h("p", { class: "error", role: "alert", testid: "admin-error" });
@@ -77,15 +84,17 @@ function editor(app, spec, path, testPrefix) {
   async function load() {
     status.textContent = "";
     try {
-      const data = await app.fonbo.get(path, { limit: 500 });
-      const items = data.items || [];
+      const data = await app.fonbo.get(path, { limit: 1000 });
+      const items = (data.items || []).filter((item) => Object.entries(fixedValues)
+        .every(([k, v]) => item[k] === v));
       tbody.replaceChildren(...items.map((item) => h("tr", { testid: "admin-row" },
         spec.columns.map((c) => h("td", {}, valueCell(item[c]))),
         h("td", { class: "controls" },
           h("button", { type: "button", onclick: () => showForm(item) }, t("adm.edit")),
           spec.children ? h("button", { type: "button", onclick: () => {
             replace(childBox, h("h2", {}, `${t(spec.children.title)} · ${item.number}`),
-              editor(app, spec.children, spec.children.path(item.id), "phones"));
+              editor(app, spec.children, spec.children.path(item.id), "phones",
+                spec.children.filter(item.id)));
           } }, t("adm.phones")) : null,
           h("button", { type: "button", class: "danger", onclick: async () => {
             if (!confirm(t("adm.confirm"))) return;
@@ -103,7 +112,8 @@ function editor(app, spec, path, testPrefix) {
   function showForm(item) {
     const inputs = {};
     const editing = !!item;
-    const fields = spec.fields.filter((f) => !(editing && f.create && !f.optionalOnEdit));
+    const fields = spec.fields.filter((f) => !(editing && f.create && !f.optionalOnEdit)
+      && !(f.name in fixedValues));
     const rows = fields.map((f) => {
       let input;
       const current = item ? item[f.name] : undefined;
@@ -124,7 +134,7 @@ function editor(app, spec, path, testPrefix) {
     const error = h("p", { class: "error", role: "alert", testid: "admin-form-error" });
     replace(formBox, h("form", { class: "card", testid: "admin-form", onsubmit: async (ev) => {
       ev.preventDefault();
-      const body = {};
+      const body = editing ? {} : { ...fixedValues };
       for (const [name, { input, f }] of Object.entries(inputs)) {
         if (f.type === "checkbox") body[name] = input.checked;
         else if (input.value === "") {

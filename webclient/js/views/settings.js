@@ -105,10 +105,10 @@ function smartSection(app) {
     const buttons = await app.loadSmartButtons();
     list.replaceChildren(...buttons.map((b) => h("li", { class: "item" },
       h("strong", {}, b.label), h("span", { class: "muted" }, ` ${b.code}`),
-      b.user_id === null || b.global ? h("span", { class: "chip" }, t("set.global")) :
+      b.global ? h("span", { class: "chip" }, t("set.global")) :
         h("button", { type: "button", class: "icon-button danger",
           "aria-label": t("adm.delete"), onclick: async () => {
-            await app.fonbo.del(`/smart-buttons/${b.id}`);
+            await app.fonbo.del(`/buttons/${b.id}`);
             load();
           } }, "🗑"))));
   }
@@ -118,7 +118,7 @@ function smartSection(app) {
       ev.preventDefault();
       error.textContent = "";
       try {
-        await app.fonbo.post("/smart-buttons", { code: code.value.trim(),
+        await app.fonbo.post("/buttons", { code: code.value.trim(),
           label: label.value.trim() });
         code.value = "";
         label.value = "";
@@ -141,10 +141,11 @@ function phonesSection(app) {
           class: "narrow", testid: `phone-order-${p.id}`, "aria-label": t("set.phone_order") });
         const enabled = h("input", { type: "checkbox", checked: !!p.enabled,
           testid: `phone-enabled-${p.id}`, disabled: !!p.is_webcall });
-        return h("li", { class: "item", testid: "phone-item" },
+        return h("li", { class: "item wrap", testid: "phone-item" },
           h("div", { class: "grow" }, h("strong", {}, p.model || "—"),
-            h("div", { class: "muted small" }, `${t("set.phone_position")} ${p.position}`)),
-          h("label", {}, t("set.phone_order"), " ", order),
+            h("div", { class: "muted small" }, `${p.extension} · ${t("set.phone_position")} `
+              + `${p.position}${p.is_webcall ? " · Web Call" : ""}`)),
+          h("label", { class: "check" }, t("set.phone_order"), " ", order),
           h("label", { class: "check" }, enabled, " ", t("set.phone_enabled")),
           h("button", { type: "button", onclick: async () => {
             error.textContent = "";
@@ -157,12 +158,11 @@ function phonesSection(app) {
           p.secure ? h("button", { type: "button", testid: `phone-qr-${p.id}`,
             onclick: async () => {
               try {
-                const res = await app.fonbo.post(`/phones/${p.id}/provision`, {});
-                const src = res.qr_png_base64 ? `data:image/png;base64,${res.qr_png_base64}`
-                  : res.qr_svg ? `data:image/svg+xml;base64,${btoa(res.qr_svg)}` : "";
-                replace(qrBox, src ? h("img", { src, alt: "QR", width: 220, height: 220 })
-                  : null, res.expires_at ? h("p", { class: "muted small" },
-                  new Date(res.expires_at * 1000).toLocaleString()) : null);
+                const resp = await app.fonbo.request("POST", `/phones/${p.id}/provision`,
+                  { raw: true });
+                const src = URL.createObjectURL(await resp.blob());
+                replace(qrBox, h("img", { src, alt: `QR ${p.sip_username}`, width: 240,
+                  height: 240, testid: "phone-qr-image" }));
               } catch (err) { error.textContent = err.message; }
             } }, t("set.phone_qr")) : null);
       }));
@@ -226,7 +226,7 @@ function languageSection(app) {
 }
 
 function logoSection(app) {
-  const file = h("input", { type: "file", accept: "image/png,image/svg+xml,image/jpeg",
+  const file = h("input", { type: "file", accept: "image/png,image/jpeg,image/gif,image/webp",
     testid: "logo-file" });
   const status = h("p", { class: "muted", role: "status" });
   return h("section", { class: "card", testid: "settings-logo" }, h("h2", {}, t("set.logo")),
@@ -234,7 +234,7 @@ function logoSection(app) {
       const f = file.files[0];
       if (!f) return;
       try {
-        await app.fonbo.request("PUT", "/logo", { body: f,
+        await app.fonbo.request("PUT", "/admin/logo", { body: f,
           headers: { "Content-Type": f.type || "image/png" } });
         status.textContent = t("set.saved");
         app.loadLogo();
