@@ -43,8 +43,8 @@ async def build(settings: PbxSettings) -> web.Application:
             await engine.start()
             stack.push_async_callback(engine.close)
             app[CORE_KEY] = core
-            log.info("pbx ready", extra={"sip_udp": settings.sip_udp_port,
-                                         "sip_tcp": settings.sip_tcp_port,
+            log.info("pbx ready", extra={"sip_port": engine.port,
+                                         "transports": settings.sip_transports,
                                          "realm": settings.realm})
             yield
         await bus.close()

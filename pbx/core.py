@@ -49,7 +49,7 @@ class PbxCore:
             mdflow = Mdflow(load_config(settings.mdflow_conf), path=settings.mdflow_conf)
         else:
             mdflow = Mdflow(MdflowConfig())
-        registrar = f"sip:{settings.advertised_host}:{settings.sip_udp_port}"
+        registrar = f"sip:{settings.advertised_host}:{settings.sip_port}"
         core = cls(settings=settings, store=store, directory=directory, router=router,
                    location=location or StoreLocation(store), cdr=CdrWriter(store, bus),
                    mdflow=mdflow,

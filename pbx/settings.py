@@ -20,8 +20,9 @@ class PbxSettings(BaseSettings):
 
     port: int = 8500
     sip_host: str = "127.0.0.1"
-    sip_udp_port: int = 5060
-    sip_tcp_port: int = 5060
+    sip_port: int = 5060
+    sip_transports: list[str] = dataclasses.field(default_factory=lambda: ["udp", "tcp"])
+    digest_algorithms: list[str] = dataclasses.field(default_factory=lambda: ["MD5", "SHA-256"])
     sip_advertised_host: str = ""
     realm: str = "webfon"
     rtp_host: str = ""
@@ -51,9 +52,14 @@ class PbxSettings(BaseSettings):
 
     def validate(self) -> None:
         super().validate()
-        for name in ("sip_udp_port", "sip_tcp_port"):
-            if not 0 <= getattr(self, name) <= 65535:
-                raise ConfigError(f"port out of range: {getattr(self, name)}", key=name)
+        if not 0 <= self.sip_port <= 65535:
+            raise ConfigError(f"port out of range: {self.sip_port}", key="sip_port")
+        bad = [t for t in self.sip_transports if t.lower() not in ("udp", "tcp")]
+        if bad or not self.sip_transports:
+            raise ConfigError("must list udp and/or tcp", key="sip_transports")
+        if any(a.upper() not in ("MD5", "SHA-256") for a in self.digest_algorithms) \
+                or not self.digest_algorithms:
+            raise ConfigError("must list MD5 and/or SHA-256", key="digest_algorithms")
         if not (1024 <= self.rtp_port_min < self.rtp_port_max <= 65535):
             raise ConfigError("rtp_port_min must be >= 1024 and below rtp_port_max <= 65535",
                               key="rtp_port_min")

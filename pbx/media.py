@@ -1,0 +1,158 @@
+"""Media anchored in the PBX: one RTP endpoint per call leg, relayed in pairs.
+
+Each leg of a call gets its own RTP/RTCP port pair from the PBX's range; a :class:`Bridge`
+forwards every RTP packet arriving on one leg out of the other leg unchanged (G.711 PCMA/PCMU
+and RFC 4733 events pass through), and RTCP likewise. Remote addresses come from SDP and are
+corrected by symmetric latching on the first packet. A leg can be detached from the relay to
+play a prompt or music on hold to it, or to record what it sends (voicemail).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Iterable
+from typing import Any
+
+from webfon.rtp import RtpEndpoint, RtpPortAllocator, g711
+from webfon.rtp.prompts import prompt
+from webfon.rtp.tones import g711_frames
+
+log = logging.getLogger("pbx.media")
+
+Addr = tuple[str, int]
+
+
+class Leg:
+    """The PBX side of one call leg's media."""
+
+    def __init__(self, endpoint: RtpEndpoint, name: str) -> None:
+        self.endpoint = endpoint
+        self.name = name
+        self.peer: Leg | None = None
+        self.payload_type: int = g711.PT_PCMA
+        self.dtmf_payload_type: int | None = None
+        self.latched = False
+        self.muted = False  # True: what arrives here is not relayed (held / on hold)
+        self.sink: Any = None  # callable(data) receiving packets while detached (recording)
+        self._player: asyncio.Task[Any] | None = None
+        endpoint.on_rtp = self._on_rtp
+        endpoint.on_rtcp = self._on_rtcp
+
+    @property
+    def port(self) -> int:
+        return self.endpoint.port
+
+    def set_remote(self, host: str | None, port: int | None) -> None:
+        if not host or not port:
+            return
+        ep = self.endpoint
+        ep.remote_addr = (host, port)
+        ep.rtcp_remote_addr = (host, port + 1)
+        self.latched = False
+
+    def _on_rtp(self, ep: RtpEndpoint, data: bytes, addr: Addr) -> None:
+        if not self.latched:
+            self.latched = True
+            if ep.remote_addr != addr:
+                ep.remote_addr = addr
+                ep.rtcp_remote_addr = (addr[0], addr[1] + 1)
+        if self.sink is not None:
+            self.sink(data)
+            return
+        peer = self.peer
+        if peer is None or self.muted or peer._player is not None:
+            return
+        peer.endpoint.send_raw(data)
+
+    def _on_rtcp(self, ep: RtpEndpoint, data: bytes, addr: Addr) -> None:
+        peer = self.peer
+        if peer is not None and not self.muted and self.sink is None:
+            peer.endpoint.send_rtcp(data)
+
+    # -- prompts and music on hold ---------------------------------------------------------
+    def play(self, frames: Iterable[bytes], *, loop: bool = False) -> asyncio.Task[Any]:
+        """Send G.711 frames (paced) to this leg instead of relayed audio."""
+        self.stop_playing()
+        frames = list(frames)
+
+        async def run() -> None:
+            while True:
+                await self.endpoint.play(frames, self.payload_type)
+                if not loop or self.endpoint.closed:
+                    return
+
+        self._player = asyncio.ensure_future(run())
+        self._player.add_done_callback(self._player_done)
+        return self._player
+
+    def _player_done(self, task: asyncio.Task[Any]) -> None:
+        if self._player is task:
+            self._player = None
+
+    def play_prompt(self, name: str, *, loop: bool = False) -> asyncio.Task[Any]:
+        return self.play(g711_frames(prompt(name), self.payload_type), loop=loop)
+
+    def stop_playing(self) -> None:
+        task = self._player
+        self._player = None
+        if task is not None:
+            task.cancel()
+
+    async def send_dtmf(self, digit: str) -> None:
+        if self.dtmf_payload_type is not None:
+            await self.endpoint.send_dtmf(digit, self.dtmf_payload_type)
+
+    def close(self) -> None:
+        self.stop_playing()
+        if self.peer is not None and self.peer.peer is self:
+            self.peer.peer = None
+        self.peer = None
+        self.endpoint.close()
+
+    def stats(self) -> dict[str, Any]:
+        ep = self.endpoint
+        s = ep.stats
+        return {"port": ep.port, "remote": f"{ep.remote_addr[0]}:{ep.remote_addr[1]}"
+                if ep.remote_addr else "", "received": ep.packets_received,
+                "sent": ep.packets_sent, "lost": s.lost if s is not None else 0}
+
+
+def connect(a: Leg, b: Leg) -> None:
+    """Relay between two legs (each detached from any previous peer)."""
+    for leg in (a, b):
+        old = leg.peer
+        if old is not None and old.peer is leg:
+            old.peer = None
+    a.peer, b.peer = b, a
+
+
+class MediaManager:
+    """Allocates legs from the configured port range."""
+
+    def __init__(self, host: str, port_min: int, port_max: int, *,
+                 track_stats: bool = True) -> None:
+        self.host = host
+        self.allocator = RtpPortAllocator(port_min, port_max)
+        self.track_stats = track_stats
+        self.legs: set[Leg] = set()
+
+    async def leg(self, name: str) -> Leg:
+        ep = await RtpEndpoint.open(self.host, allocator=self.allocator, rtcp=True,
+                                    track_stats=self.track_stats, latch=True)
+        leg = Leg(ep, name)
+        self.legs.add(leg)
+        return leg
+
+    def release(self, leg: Leg | None) -> None:
+        if leg is None:
+            return
+        leg.close()
+        self.legs.discard(leg)
+
+    def close(self) -> None:
+        for leg in list(self.legs):
+            with contextlib.suppress(Exception):
+                leg.close()
+        self.legs.clear()
