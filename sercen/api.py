@@ -227,7 +227,15 @@ async def network(request: web.Request) -> web.Response:
     return web.json_response({"ip": str(address or ""), "trusted_network": trusted})
 
 
+async def _no_store(request: web.Request, response: web.StreamResponse) -> None:
+    """Token answers must never be cached by browsers or proxies (RFC 6749 §5.1)."""
+    if request.path.startswith("/sercen/") and request.path != "/sercen/public-key":
+        response.headers["Cache-Control"] = "no-store"
+        response.headers["Pragma"] = "no-cache"
+
+
 def add_routes(app: web.Application) -> None:
+    app.on_response_prepare.append(_no_store)
     r = app.router
     r.add_post("/sercen/login", login)
     r.add_post("/sercen/second-factor", second_factor)

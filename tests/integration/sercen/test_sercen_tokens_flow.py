@@ -188,3 +188,15 @@ async def test_no_secret_in_logs(start_sercen: StartSercen,
     for secret in ("wrong-password-xyz", PASSWORD, code, body["challenge"],
                    tokens["access_token"], tokens["refresh_token"]):
         assert secret not in text
+
+
+async def test_token_answers_are_not_cacheable(start_sercen: StartSercen) -> None:
+    s = await start_sercen(trusted_networks=["127.0.0.0/8"])
+    await add_user(s.store, "1001", email_addr="ana@example.com")
+    resp = await s.client.post("/sercen/login", json={"login": "1001", "password": PASSWORD})
+    assert resp.status == 200 and resp.headers["Cache-Control"] == "no-store"
+    resp = await s.client.post("/sercen/login", json={"login": "1001", "password": "x"})
+    assert resp.status == 401 and resp.headers["Cache-Control"] == "no-store"
+    resp = await s.client.get("/sercen/public-key")
+    assert resp.headers["Cache-Control"].startswith("public")
+    assert (await resp.text()).startswith("-----BEGIN PUBLIC KEY-----")
