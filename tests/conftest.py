@@ -11,7 +11,10 @@ from urllib.parse import urlparse, urlunparse
 
 import pytest
 
+from tests.support.fixtures import baresip_factory, phone_network, sipp_factory
 from webfon.store import Store, open_store
+
+__all__ = ["baresip_factory", "phone_network", "sipp_factory"]
 
 ROOT = Path(__file__).resolve().parent.parent
 
