@@ -212,6 +212,12 @@ class Authenticator:
     # --- TOTP enrolment ------------------------------------------------------------------
     async def totp_enroll(self, claims: Claims) -> dict[str, Any]:
         user = await self._token_user(claims)
+        amr = claims.extra.get("amr") or []
+        if await self.repo.totp_secret(int(user["id"])) is not None and not (
+                isinstance(amr, list) and {"otp", "trusted_network"} & set(amr)):
+            # replacing an authenticator needs the current one (or the office network)
+            raise AuthError(403, "log in with your current authenticator app (or from the "
+                                 "office network) to replace it", "reauth_required")
         secret = totp.new_secret()
         await self.repo.set_pending_totp(int(user["id"]),
                                          self.box.encrypt(secret, _totp_context(int(user["id"]))))

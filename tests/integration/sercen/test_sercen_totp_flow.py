@@ -140,3 +140,24 @@ async def test_secret_unreadable_with_another_key(start_sercen: StartSercen) -> 
     # the service keeps answering
     status, _ = await s.get("/sercen/network")
     assert status == 200
+
+
+async def test_replacing_an_authenticator_needs_it(start_sercen: StartSercen) -> None:
+    s = await start_sercen(trusted_networks=TRUSTED, totp_window=2)
+    uid = await add_user(s.store, "1001", email_addr="ana@example.com")
+    secret, office_access, used = await enrol(s, "1001")
+    # an e-mail-authenticated session (preference switched back by an administrator)
+    await s.store.execute("UPDATE users SET second_factor = 'email' WHERE id = ?", (uid,))
+    tokens = await s.full_login("1001", xff="198.51.100.7")
+    status, err = await s.post("/sercen/totp/enroll", {}, token=tokens["access_token"])
+    assert status == 403 and err["error"]["reason"] == "reauth_required"
+    # from the office, or after logging in with the app, it is allowed
+    status, _ = await s.post("/sercen/totp/enroll", {}, token=office_access)
+    assert status == 200
+    await s.store.execute("UPDATE users SET second_factor = 'totp' WHERE id = ?", (uid,))
+    challenge = await totp_challenge(s, "1001")
+    _, with_app = await s.post("/sercen/second-factor",
+                               {"challenge": challenge, "code": totp.code_at(secret, used + 1)},
+                               xff="198.51.100.7")
+    status, _ = await s.post("/sercen/totp/enroll", {}, token=with_app["access_token"])
+    assert status == 200
