@@ -64,6 +64,7 @@ class Phone:
         self.page.get_by_test_id("login-password").fill(
             password or DEMO_PASSWORD.format(login=login))
         self.page.get_by_test_id("login-submit").click()
+        self.page.get_by_test_id("current-user").wait_for(state="attached", timeout=15_000)
         if wait_registered:
             self.wait_registered()
 

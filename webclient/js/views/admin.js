@@ -138,8 +138,8 @@ function editor(app, spec, path, testPrefix, fixedValues = {}) {
       for (const [name, { input, f }] of Object.entries(inputs)) {
         if (f.type === "checkbox") body[name] = input.checked;
         else if (input.value === "") {
-          if (f.nullable) body[name] = null;
-          else if (!f.optionalOnEdit && !f.required) body[name] = "";
+          // An emptied field: null where allowed, otherwise left as it is.
+          if (f.nullable && editing && item[name] !== null) body[name] = null;
         } else body[name] = f.type === "number" ? Number(input.value) : input.value;
       }
       try {

@@ -1,0 +1,180 @@
+"""Portal pages against the real FONBO: history, voicemail, forwarding, agenda, settings,
+admin validation, language and narrow windows."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from tests.e2e.conftest import Phone
+from tests.e2e.stack import Stack
+
+
+def api(phone: Phone, method: str, path: str, body: object = None) -> object:
+    """Call FONBO from inside the page with the page's own token."""
+    return phone.page.evaluate(
+        """async ([m, p, b]) => {
+            const app = window.webfonApp;
+            return app.fonbo.request(m, p, b === null ? {} : { body: b });
+        }""", [method, path, body])
+
+
+def test_history_badge_and_infinite_scroll(stack: Stack,
+                                           make_phone: Callable[..., Phone]) -> None:
+    stack.require("sercen", "fonbo", "web")
+    phone = make_phone(700.0)
+    phone.login("1001", wait_registered=False)
+    page = phone.page
+    total_missed = api(phone, "GET", "/history/missed-count")["missed"]
+    assert total_missed > 0, "the demo data has missed calls"
+    badge = page.get_by_test_id("badge-missed")
+    badge.wait_for(timeout=10_000)
+    assert int(badge.inner_text()) == total_missed
+    page.get_by_test_id("nav-history").click()
+    items = page.get_by_test_id("history-item")
+    items.first.wait_for(timeout=10_000)
+    first_page = items.count()
+    assert first_page == 30
+    assert page.get_by_test_id("badge-missed").count() == 0
+    page.get_by_test_id("history-status").scroll_into_view_if_needed()
+    page.mouse.wheel(0, 20_000)
+    page.wait_for_function("(n) => document.querySelectorAll('[data-testid=history-item]')"
+                           ".length > n", arg=first_page, timeout=10_000)
+    phone.screenshot("history")
+    page.get_by_test_id("history-filter-missed").click()
+    page.wait_for_function("() => { const rows = [...document.querySelectorAll("
+                           "'[data-testid=history-item]')]; return rows.length > 0 && "
+                           "rows.every((r) => r.dataset.missed === 'true'); }", timeout=10_000)
+
+
+def test_voicemail_player_and_unread_badge(stack: Stack,
+                                           make_phone: Callable[..., Phone]) -> None:
+    stack.require("sercen", "fonbo", "web")
+    phone = make_phone(700.0)
+    phone.login("1002", wait_registered=False)
+    page = phone.page
+    unread = api(phone, "GET", "/voicemail/unread")["unread"]
+    page.get_by_test_id("nav-voicemail").click()
+    items = page.get_by_test_id("voicemail-item")
+    items.first.wait_for(timeout=10_000)
+    phone.screenshot("voicemail")
+    item = page.locator("[data-testid=voicemail-item].unread").first
+    item.get_by_test_id("voicemail-play").click()
+    audio = item.get_by_test_id("voicemail-audio")
+    page.wait_for_function("(el) => el.readyState >= 2 && el.duration > 0",
+                           arg=audio.element_handle(), timeout=10_000)
+    page.wait_for_function(
+        "(n) => window.webfonTest.badges().voicemail === n", arg=unread - 1, timeout=10_000)
+    assert api(phone, "GET", "/voicemail/unread")["unread"] == unread - 1
+
+
+def test_forwarding_rules_are_saved(stack: Stack, make_phone: Callable[..., Phone]) -> None:
+    stack.require("sercen", "fonbo", "web")
+    phone = make_phone(700.0)
+    phone.login("1003", wait_registered=False)
+    page = phone.page
+    page.get_by_test_id("nav-forwarding").click()
+    page.get_by_test_id("fwd-busy-enabled").wait_for(timeout=10_000)
+    page.get_by_test_id("fwd-busy-enabled").check()
+    page.get_by_test_id("fwd-busy-voicemail").check()
+    page.get_by_test_id("fwd-no_answer-enabled").check()
+    page.get_by_test_id("fwd-no_answer-number").fill("1001")
+    page.get_by_test_id("fwd-no_answer-timeout").fill("12")
+    page.get_by_test_id("fwd-save").click()
+    page.get_by_test_id("forwarding-status").filter(has_text="guardados").wait_for(
+        timeout=10_000)
+    phone.screenshot("forwarding")
+    rules = {r["kind"]: r for r in api(phone, "GET", "/forwarding")["rules"]}
+    assert rules["busy"]["enabled"] and rules["busy"]["target_type"] == "voicemail"
+    assert rules["no_answer"]["target_number"] == "1001"
+    assert rules["no_answer"]["timeout_s"] == 12
+    # Forwarding to my own number is refused with FONBO's reason.
+    page.get_by_test_id("fwd-unconditional-enabled").check()
+    page.get_by_test_id("fwd-unconditional-number").fill("1003")
+    page.get_by_test_id("fwd-save").click()
+    page.get_by_test_id("forwarding-status").filter(has_text="own number").wait_for(
+        timeout=10_000)
+    for kind in ("busy", "no_answer", "unconditional"):
+        api(phone, "PUT", f"/forwarding/{kind}", {"enabled": False, "target_type": "number"})
+
+
+def test_agenda_add_search_and_call_button(stack: Stack,
+                                           make_phone: Callable[..., Phone]) -> None:
+    stack.require("sercen", "fonbo", "web")
+    phone = make_phone(700.0)
+    phone.login("1003", wait_registered=False)
+    page = phone.page
+    page.get_by_test_id("nav-agenda").click()
+    page.get_by_test_id("contact-name").fill("Proveedor Limpiezas")
+    page.get_by_test_id("contact-number").fill("915550101")
+    page.get_by_test_id("contact-save").click()
+    page.get_by_test_id("agenda-item").filter(has_text="Proveedor Limpiezas").wait_for(
+        timeout=10_000)
+    page.get_by_test_id("agenda-search").fill("Limpiezas")
+    page.wait_for_function("() => [...document.querySelectorAll('[data-testid=agenda-item]')]"
+                           ".every((e) => e.textContent.includes('Limpiezas'))", timeout=10_000)
+    row = page.get_by_test_id("agenda-item").filter(has_text="Proveedor Limpiezas")
+    row.get_by_test_id("agenda-fav").click()
+    page.wait_for_function("() => document.querySelector('[data-testid=agenda-fav]')"
+                           ".getAttribute('aria-pressed') === 'true'", timeout=10_000)
+    page.get_by_test_id("agenda-search").fill("")
+    page.get_by_test_id("agenda-tab-corporate").click()
+    page.get_by_test_id("agenda-item").filter(has_text="Ana García").wait_for(timeout=10_000)
+    phone.screenshot("agenda")
+
+
+def test_admin_users_and_validation(stack: Stack, make_phone: Callable[..., Phone]) -> None:
+    stack.require("sercen", "fonbo", "web")
+    phone = make_phone(700.0)
+    phone.login("1001", wait_registered=False)
+    page = phone.page
+    page.get_by_test_id("nav-admin/users").click()
+    page.get_by_test_id("admin-row").first.wait_for(timeout=10_000)
+    assert page.get_by_test_id("admin-row").count() >= 3
+    page.get_by_test_id("admin-new-users").click()
+    page.get_by_test_id("admin-field-display_name").fill("Duplicado")
+    page.get_by_test_id("admin-field-login_number").fill("1002")
+    page.get_by_test_id("admin-field-password").fill("una-clave-larga")
+    page.get_by_test_id("admin-save").click()
+    error = page.get_by_test_id("admin-form-error")
+    error.wait_for(timeout=10_000)
+    page.wait_for_function("() => document.querySelector('[data-testid=admin-form-error]')"
+                           ".textContent.length > 0", timeout=10_000)
+    assert "1002" in error.inner_text()
+    phone.screenshot("admin-users")
+    page.get_by_test_id("nav-admin/webphone_pools".replace("webphone_", "")).click()
+    page.get_by_test_id("admin-row").filter(has_text="7000-7009").wait_for(timeout=10_000)
+    phone.screenshot("admin-pools")
+
+
+def test_settings_devices_saved_per_user_and_language(
+        stack: Stack, make_phone: Callable[..., Phone]) -> None:
+    stack.require("sercen", "fonbo", "web")
+    phone = make_phone(700.0)
+    phone.login("1002", wait_registered=False)
+    page = phone.page
+    page.get_by_test_id("nav-settings").click()
+    page.get_by_test_id("device-input").wait_for(timeout=10_000)
+    options = page.locator("[data-testid=device-input] option")
+    assert options.count() >= 2, "the fake microphone is listed"
+    value = options.nth(1).get_attribute("value")
+    page.get_by_test_id("device-input").select_option(value)
+    page.get_by_test_id("devices-save").click()
+    page.wait_for_function(
+        "async (v) => (await window.webfonApp.fonbo.get('/me/preferences')).audio_input_id"
+        " === v", arg=value, timeout=10_000)
+    page.get_by_test_id("language").select_option("en")
+    page.get_by_test_id("nav-settings").filter(has_text="Settings").wait_for(timeout=5_000)
+    assert page.locator("html").get_attribute("lang") == "en"
+
+
+def test_narrow_window(stack: Stack, make_phone: Callable[..., Phone]) -> None:
+    stack.require("sercen", "web")
+    phone = make_phone(700.0, viewport={"width": 380, "height": 760})
+    phone.login("1003", wait_registered=False)
+    page = phone.page
+    page.get_by_test_id("dial-input").wait_for(timeout=10_000)
+    # Nothing wider than the window: no horizontal scrolling.
+    assert page.evaluate("() => document.documentElement.scrollWidth") <= 380
+    page.keyboard.type("2002")
+    assert page.get_by_test_id("dial-input").input_value() == "2002"
+    phone.screenshot("narrow")
