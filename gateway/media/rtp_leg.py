@@ -86,15 +86,15 @@ class RtpLeg:
             self.remote = (addr[0], addr[1])
         self.latched = True
         pt = data[1] & 0x7F
-        mapped = self.to_webrtc.get(pt)
-        if mapped is None:
-            return
         self.packets_from_sip += 1
         seq = (data[2] << 8) | data[3]
         ts = int.from_bytes(data[4:8], "big")
         self.stats.update(seq, ts, time.monotonic(), len(data))
         if pt == self.sip_dtmf_pt and self.dtmf_listener is not None:
             self.dtmf_listener(data)
+        mapped = self.to_webrtc.get(pt)
+        if mapped is None:
+            return
         bridge = self.bridge
         if bridge is None or not self.recv_enabled:
             return

@@ -373,11 +373,19 @@ class Call:
         response = await self.account.send_authenticated(request, dest)
         return response
 
-    async def _send_bye(self) -> None:
+    def _build_bye(self) -> tuple[Request, Destination] | None:
         if self.dialog is None or self.dialog.state == "terminated":
+            return None
+        request = self.dialog.create_request("BYE")
+        dest = self.dest if self.account.outbound_proxy is not None else None
+        return request, dest or self.plugin.endpoint.destination_for(request)
+
+    async def _send_bye(self, prepared: tuple[Request, Destination] | None = None) -> None:
+        prepared = prepared or self._build_bye()
+        if prepared is None:
             return
-        with contextlib.suppress(SipError, SipPluginError):
-            await self._send_in_dialog("BYE")
+        with contextlib.suppress(SipError):
+            await self.account.send_authenticated(*prepared)
 
     async def hangup(self, transaction: str | None,
                      headers: list[tuple[str, str]] | None = None) -> None:
@@ -396,8 +404,9 @@ class Call:
             self.server_tx.respond(480)
             self._finish(480, "Temporarily Unavailable")
             return
+        bye = self._build_bye()
         self._finish(200, "BYE", notify=True)
-        await self._send_bye()
+        await self._send_bye(bye)
 
     async def reinvite(self, direction: str) -> Response:
         body = self._local_sdp(direction)

@@ -59,13 +59,26 @@ async def start_gateway(tmp_path: Path, **overrides: Any) -> tuple[RunningGatewa
 
 
 @pytest.fixture
-async def gateway_server(tmp_path: Path) -> AsyncIterator[RunningGateway]:
-    gw, runner = await start_gateway(tmp_path)
+async def gateway_factory(tmp_path: Path) -> AsyncIterator[Any]:
+    """``await gateway_factory(**settings)`` -> a running gateway (stopped after the test)."""
+    runners: list[web.AppRunner] = []
+
+    async def make(**overrides: Any) -> RunningGateway:
+        gw, runner = await start_gateway(tmp_path / f"gw{len(runners)}", **overrides)
+        runners.append(runner)
+        return gw
+
     try:
-        yield gw
+        yield make
     finally:
-        await runner.cleanup()
+        for runner in runners:
+            await runner.cleanup()
         configure_ice(["127.0.0.1"], None)
+
+
+@pytest.fixture
+async def gateway_server(gateway_factory: Any) -> RunningGateway:
+    return await gateway_factory()
 
 
 class ToneTrack(MediaStreamTrack):
@@ -310,15 +323,17 @@ class SipClient(JanusPlugin):
 
 @pytest.fixture
 async def sip_clients(gateway_server: RunningGateway) -> AsyncIterator[Any]:
-    """``await sip_clients(token=..., tone_hz=...)`` -> attached SipClient (all closed after)."""
+    """``await sip_clients(token=..., tone_hz=..., gw=...)`` -> attached SipClient."""
     sessions: list[JanusSession] = []
     clients: list[SipClient] = []
 
     async def make(token: str | None = None, tone_hz: float = 440.0,
-                   session: JanusSession | None = None) -> SipClient:
+                   session: JanusSession | None = None,
+                   gw: RunningGateway | None = None) -> SipClient:
+        gw = gw or gateway_server
         if session is None:
-            session = JanusSession(base_url=gateway_server.ws_url,
-                                   token=token or gateway_server.token(roles=("user", "test")))
+            session = JanusSession(base_url=gw.ws_url,
+                                   token=token or gw.token(roles=("user", "test")))
             sessions.append(session)
         client = SipClient(tone_hz)
         await client.attach(session)
@@ -335,3 +350,84 @@ async def sip_clients(gateway_server: RunningGateway) -> AsyncIterator[Any]:
         for session in sessions:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(session.destroy(), 10)
+
+
+# --- a small registrar (digest auth, bindings) on webfon.sip ------------------------------
+from webfon.sip import DigestServer, SipEndpoint, compute_ha1  # noqa: E402
+
+
+class TestRegistrar:
+    """Challenges REGISTERs (MD5 digest) and remembers each user's Contact."""
+
+    __test__ = False
+
+    def __init__(self, host: str, users: dict[str, str], realm: str = "webfon") -> None:
+        self.users = users
+        self.realm = realm
+        self.digest = DigestServer(realm, algorithms=("MD5",))
+        self.endpoint = SipEndpoint(host, 0, handler=self._handle)
+        self.bindings: dict[str, str] = {}
+        self.registers = 0
+        self.unregisters = 0
+
+    async def start(self) -> TestRegistrar:
+        await self.endpoint.start()
+        return self
+
+    @property
+    def address(self) -> str:
+        host, port = self.endpoint.address("udp")
+        return f"{host}:{port}"
+
+    async def _lookup(self, username: str, algorithm: str) -> str | None:
+        password = self.users.get(username)
+        return compute_ha1(username, self.realm, password) if password else None
+
+    async def _handle(self, request: Any, tx: Any) -> None:
+        if tx is None:
+            return
+        if request.method != "REGISTER":
+            tx.respond(405)
+            return
+        result = await self.digest.authenticate(request, self._lookup)
+        if not result.ok:
+            if result.status == "failed":
+                tx.respond(403)
+            else:
+                tx.respond(self.digest.challenge(request, stale=result.status == "stale"))
+            return
+        user = request.to.uri.user or ""
+        contact = request.contact
+        expires = request.expires if request.expires is not None else 3600
+        if contact is not None and contact.expires is not None:
+            expires = int(contact.expires)
+        self.registers += 1
+        if expires == 0:
+            self.unregisters += 1
+            self.bindings.pop(user, None)
+            tx.respond(200)
+            return
+        if contact is not None:
+            self.bindings[user] = str(contact.uri)
+        tx.respond(200, headers=[("Contact", f"<{contact.uri}>;expires={expires}")]
+                   if contact is not None else [])
+
+    async def close(self) -> None:
+        await self.endpoint.close()
+
+
+@pytest.fixture
+async def registrar_factory() -> AsyncIterator[Any]:
+    made: list[TestRegistrar] = []
+
+    async def make(host: str = "127.0.0.1", users: dict[str, str] | None = None
+                   ) -> TestRegistrar:
+        reg = await TestRegistrar(host, users or {"alice": "alicepw"}).start()
+        made.append(reg)
+        return reg
+
+    try:
+        yield make
+    finally:
+        for reg in made:
+            await reg.close()

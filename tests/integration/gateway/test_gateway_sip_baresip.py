@@ -1,0 +1,105 @@
+"""Real SIP phones (baresip in network namespaces) talking to browsers through the gateway.
+
+The gateway's SIP and RTP side listens on the phone network's host address; its WebRTC side
+(and the aiortc test clients) stay on 127.0.0.1.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from tests.support.audio import analyse
+
+
+async def bridged(gateway_factory, phone_network, **overrides):
+    return await gateway_factory(local_ip=phone_network.host_ip, ice_addresses=("127.0.0.1",),
+                                 **overrides)
+
+
+async def register(client, registrar, user: str = "alice", password: str = "alicepw"):
+    await client.request({"request": "register", "username": f"sip:{user}@{registrar.address}",
+                          "secret": password, "proxy": f"sip:{registrar.address}"})
+    await client.wait_event("registering")
+    return await client.wait_event("registered")
+
+
+async def test_register_receive_call_hold_dtmf_hangup(gateway_factory, phone_network,
+                                                      registrar_factory, baresip_factory,
+                                                      sip_clients) -> None:
+    gw = await bridged(gateway_factory, phone_network)
+    registrar = await registrar_factory(phone_network.host_ip)
+    client = await sip_clients(gw=gw, tone_hz=600.0)
+
+    bad = await sip_clients(gw=gw)
+    await bad.request({"request": "register", "username": f"sip:alice@{registrar.address}",
+                       "secret": "wrong", "proxy": f"sip:{registrar.address}"})
+    failed, _ = await bad.wait_event("registration_failed")
+    assert failed["result"]["code"] == 403
+
+    registered, _ = await register(client, registrar)
+    assert registered["result"]["register_sent"] is True
+    contact = registrar.bindings["alice"]
+
+    bob = await baresip_factory("bob", tone_hz=800.0)
+    await bob.dial(contact)
+    incoming, offer = await client.wait_event("incomingcall")
+    assert incoming["result"]["username"].startswith("sip:bob@")
+    assert offer is not None and offer["type"] == "offer"
+    answer = await client.answer_offer(offer)
+    await client.request({"request": "accept"}, answer)
+    await client.wait_event("accepted")
+    await bob.wait_event("CALL_ESTABLISHED", timeout=10)
+    recorder = await client.wait_recorder()
+    assert abs(await recorder.wait_tone(800.0, timeout=15) - 800.0) < 15
+
+    # DTMF from the phone reaches the browser side as events
+    await bob.send_dtmf("15#")
+    digits = ""
+    for _ in range(3):
+        event, _ = await client.wait_event("dtmf")
+        digits += event["result"]["signal"]
+    assert digits == "15#"
+
+    # SIP INFO DTMF towards the phone
+    await client.request({"request": "dtmf_info", "digit": "7"})
+    await client.wait_event("dtmfsent")
+
+    # hold silences the phone's audio, unhold brings it back
+    await client.request({"request": "hold"})
+    held, _ = await client.wait_event("holding")
+    assert held["result"]["direction"] == "sendonly"
+    await recorder.wait_silence(timeout=10)
+    await client.request({"request": "unhold"})
+    await client.wait_event("resuming")
+    assert abs(await recorder.wait_tone(800.0, timeout=15) - 800.0) < 15
+
+    await asyncio.sleep(1.0)
+    await client.request({"request": "hangup"})
+    await client.wait_event("hangup")
+    await bob.wait_event("CALL_CLOSED", timeout=10)
+    report = analyse(bob.last_decoded_wav(), 600.0)
+    assert report.tone_s > 1.0, str(report)
+
+
+async def test_outgoing_call_to_baresip_hears_both_tones(gateway_factory, phone_network,
+                                                         registrar_factory, baresip_factory,
+                                                         sip_clients) -> None:
+    gw = await bridged(gateway_factory, phone_network)
+    registrar = await registrar_factory(phone_network.host_ip)
+    client = await sip_clients(gw=gw, tone_hz=500.0)
+    await register(client, registrar)
+    carol = await baresip_factory("carol", tone_hz=1000.0)
+    offer = await client.make_offer()
+    await client.request({"request": "call", "uri": carol.uri}, offer)
+    await client.wait_event("calling")
+    await client.wait_event("ringing")
+    _, jsep = await client.wait_event("accepted")
+    await client.take_answer(jsep)
+    recorder = await client.wait_recorder()
+    assert abs(await recorder.wait_tone(1000.0, timeout=15) - 1000.0) < 15
+    await asyncio.sleep(1.5)
+    await carol.hangup()
+    hangup, _ = await client.wait_event("hangup")
+    assert hangup["result"]["code"] == 200
+    report = analyse(carol.last_decoded_wav(), 500.0)
+    assert report.tone_s > 1.0, str(report)
