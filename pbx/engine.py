@@ -981,7 +981,13 @@ class SipEngine:
 
     # ------------------------------------------------------------------ end of call
     async def _finish(self, call: B2bCall) -> None:
-        self.calls.pop(call.call_id, None)
+        try:
+            await self._finish_call(call)
+        finally:
+            self.calls.pop(call.call_id, None)
+
+    async def _finish_call(self, call: B2bCall) -> None:
+        call.state = "ended"
         for ext in call.extensions:
             self.ext_in_use[ext] -= 1
             if self.ext_in_use[ext] <= 0:

@@ -1,0 +1,212 @@
+"""Registration and calls through the embedded PBX, with webfon's SIP user agents and RTP.
+
+Audio is checked by the dominant frequency of what each side received through the PBX's
+media relay.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+import pytest
+
+from tests.integration.pbx.pbxrun import RunningPbx, wait_for
+from tests.integration.pbx.softphone import SoftPhone
+
+TONE_A, TONE_B = 440.0, 1000.0
+
+
+async def registered(pbx: RunningPbx, ext: str) -> SoftPhone:
+    ua = await pbx.phone(ext)
+    resp = await ua.register()
+    assert resp.status == 200, resp
+    return await SoftPhone.create(ua)
+
+
+async def connected_pair(pbx: RunningPbx, dial: str = "1002") -> tuple[SoftPhone, SoftPhone]:
+    a = await registered(pbx, "2001")
+    b = await registered(pbx, "2002")
+    call = a.dial(dial, pbx.host, pbx.port)
+    incoming = await b.incoming()
+    b.answer(incoming)
+    resp = await call.wait_answer(5)
+    assert resp.status == 200
+    a.point_media(call.remote_sdp)
+    return a, b
+
+
+async def test_register_digest_contacts_and_unregister(pbx: RunningPbx,
+                                                       caplog: pytest.LogCaptureFixture) -> None:
+    ua = await pbx.phone("2001")
+    assert (await ua.register()).status == 200
+    second = await pbx.phone("2001")  # the same phone's credentials from another contact
+    assert (await second.register()).status == 200
+    bindings = await pbx.core.location.lookup("2001")
+    assert len(bindings) == 2 and all(b.phone_id == pbx.ids["phone2001"] for b in bindings)
+    assert ("registration", {"extension": "2001", "contact": bindings[0].contact,
+                             "state": "registered"}) in pbx.bus.events
+    caplog.set_level(logging.WARNING, logger="webfon.sip.auth")
+    bad = await pbx.phone("2002", password="wrong")
+    resp = await bad.register(refresh=False)
+    assert resp.status == 403
+    assert any("digest auth failed user=2002 ip=127.0.0.1" in r.getMessage()
+               for r in caplog.records)
+    # credentials of one extension cannot register another
+    other = await pbx.phone("2003", username="2001", password="sip-2001")
+    assert (await other.register(refresh=False)).status == 403
+    assert (await ua.unregister()).status == 200
+    assert len(await pbx.core.location.lookup("2001")) == 1
+    assert (await pbx.core.location.lookup("2002")) == []
+
+
+async def test_call_relays_audio_both_ways_and_writes_cdr(pbx: RunningPbx) -> None:
+    a, b = await connected_pair(pbx)
+    a.send_tone(TONE_A)
+    b.send_tone(TONE_B)
+    await wait_for(lambda: a.rec.count > 60 and b.rec.count > 60, timeout=5)
+    assert abs(b.heard(0.2) - TONE_A) < 5
+    assert abs(a.heard(0.2) - TONE_B) < 5
+    calls = pbx.engine.call_list()
+    assert len(calls) == 1 and calls[0]["state"] == "connected"
+    assert calls[0]["caller"] == "2001" and calls[0]["callee"] == "1002"
+    assert a.call is not None
+    await a.call.bye()
+    assert b.call is not None
+    await asyncio.wait_for(b.call.ended, 5)
+    await wait_for(lambda: not pbx.engine.calls, timeout=5)
+    rows = await pbx.store.fetchall("SELECT * FROM cdr ORDER BY leg")
+    assert [r["leg"] for r in rows] == [0, 1]
+    main = rows[0]
+    assert (main["caller"], main["callee"], main["disposition"], main["direction"]) == \
+        ("2001", "1002", "answered", "internal")
+    assert main["user_id"] == pbx.ids["user1001"] and main["peer_user_id"] == pbx.ids["user1002"]
+    assert main["billsec"] > 0.5
+    ended = [p for t, p in pbx.bus.events if t == "call.ended"]
+    assert len(ended) == 1 and ended[0]["call_id"] == main["call_id"]
+    assert {"call.started", "call.answered"} <= set(pbx.bus.topics())
+    for p in (a, b):
+        p.close()
+
+
+async def test_cancel_before_answer(pbx: RunningPbx) -> None:
+    a = await registered(pbx, "2001")
+    b = await registered(pbx, "2002")
+    call = a.dial("2002", pbx.host, pbx.port)
+    incoming = await b.incoming()
+    incoming.ringing()
+    await call.wait_event("ringing", timeout=5)
+    await call.cancel()
+    await asyncio.wait_for(incoming.ended, 5)
+    assert incoming.ended.result()[0] == 487
+    await wait_for(lambda: not pbx.engine.calls, timeout=5)
+    row = await pbx.store.fetchone("SELECT * FROM cdr WHERE leg = 0")
+    assert row is not None and row["disposition"] == "cancelled"
+
+
+async def test_busy(pbx: RunningPbx) -> None:
+    a = await registered(pbx, "2001")
+    b = await registered(pbx, "2002")
+    call = a.dial("2002", pbx.host, pbx.port)
+    incoming = await b.incoming()
+    incoming.reject(486)
+    resp = await call.wait_answer(5)
+    assert resp.status == 486
+    await wait_for(lambda: not pbx.engine.calls, timeout=5)
+    row = await pbx.store.fetchone("SELECT * FROM cdr WHERE leg = 0")
+    assert row is not None and row["disposition"] == "busy"
+
+
+async def test_no_answer_times_out(pbx: RunningPbx) -> None:
+    a = await registered(pbx, "2001")
+    b = await registered(pbx, "2002")
+    call = a.dial("2002", pbx.host, pbx.port)
+    incoming = await b.incoming()
+    incoming.ringing()
+    resp = await call.wait_answer(10)
+    assert (resp.status, resp.reason) == (480, "No answer")
+    await asyncio.wait_for(incoming.ended, 5)
+    await wait_for(lambda: not pbx.engine.calls, timeout=5)
+    row = await pbx.store.fetchone("SELECT * FROM cdr WHERE leg = 0")
+    assert row is not None and row["disposition"] == "no_answer"
+
+
+async def test_unregistered_user_and_category_refusal(pbx: RunningPbx) -> None:
+    a = await registered(pbx, "2001")
+    resp = await a.dial("1003", pbx.host, pbx.port).wait_answer(5)
+    assert (resp.status, resp.reason) == (480, "Not registered")
+    resp = await a.dial("000442071234567", pbx.host, pbx.port).wait_answer(5)
+    assert resp.status == 403
+    assert resp.reason == "Category Nacional does not allow international calls"
+    resp = await a.dial("9999", pbx.host, pbx.port).wait_answer(5)
+    assert resp.status == 404
+
+
+async def test_dtmf_rfc4733_relayed_and_info_converted(pbx: RunningPbx) -> None:
+    a, b = await connected_pair(pbx)
+    await a.rtp.send_dtmf("19", payload_type=101)
+    await wait_for(lambda: b.rec.digits == "19", timeout=5)
+    assert a.call is not None
+    resp = await a.call.send_dtmf_info("5")
+    assert resp.status == 200
+    await wait_for(lambda: b.rec.digits == "195", timeout=5)
+
+
+async def test_hold_plays_music_then_resume(pbx: RunningPbx) -> None:
+    a, b = await connected_pair(pbx)
+    a.send_tone(TONE_A, 30)
+    await wait_for(lambda: b.rec.count > 40, timeout=5)
+    assert abs(b.heard(0.2) - TONE_A) < 5
+    assert a.call is not None
+    resp = await a.call.hold()
+    assert resp.status == 200
+    b.reset_recording()
+    await wait_for(lambda: b.rec.count > 60, timeout=5)
+    music = b.heard()
+    assert abs(music - TONE_A) > 20, "held party must hear music, not the holder"
+    assert b.rec.samples().std() > 100
+    resp = await a.call.unhold()
+    assert resp.status == 200
+    b.reset_recording()
+    await wait_for(lambda: b.rec.count > 60, timeout=5)
+    assert abs(b.heard(0.3) - TONE_A) < 5
+
+
+async def test_blind_transfer(pbx: RunningPbx) -> None:
+    a, b = await connected_pair(pbx)
+    c = await registered(pbx, "2003")
+    assert b.call is not None
+    resp = await b.call.refer(f"sip:2003@{pbx.host}")
+    assert resp.status == 202
+    incoming = await c.incoming()
+    c.answer(incoming)
+    await asyncio.wait_for(b.call.ended, 5)  # the transferor is released
+    a.send_tone(TONE_A)
+    c.send_tone(TONE_B)
+    await wait_for(lambda: c.rec.count > 60 and a.rec.count > 100, timeout=5)
+    assert abs(c.heard(0.2) - TONE_A) < 5
+    a.reset_recording()
+    await wait_for(lambda: a.rec.count > 60, timeout=5)
+    assert abs(a.heard(0.2) - TONE_B) < 5
+
+
+async def test_attended_transfer_with_replaces(pbx: RunningPbx) -> None:
+    a, b = await connected_pair(pbx)
+    c = await registered(pbx, "2003")
+    consult = b.ua.invite(f"sip:2003@{pbx.host}:{pbx.port}", b.offer())
+    incoming = await c.incoming()
+    c.answer(incoming)
+    assert (await consult.wait_answer(5)).status == 200
+    assert b.call is not None
+    first = b.call
+    resp = await first.refer(f"sip:2003@{pbx.host}", replaces=consult)
+    assert resp.status == 202
+    await asyncio.wait_for(asyncio.gather(first.ended, consult.ended), 5)
+    a.send_tone(TONE_A)
+    c.send_tone(TONE_B)
+    await wait_for(lambda: c.rec.count > 60, timeout=5)
+    assert abs(c.heard(0.2) - TONE_A) < 5
+    a.reset_recording()
+    await wait_for(lambda: a.rec.count > 60, timeout=5)
+    assert abs(a.heard(0.2) - TONE_B) < 5
+    assert len(pbx.engine.calls) == 1
