@@ -80,8 +80,8 @@ async def number_holder(db: Executor, number: str) -> str | None:
 async def reserve_number(db: Executor, number: str, kind: str) -> None:
     holder = await number_holder(db, number)
     if holder is not None:
-        fail(409, f"number {number} is already in use by a{'n' if holder[0] in 'aeiou' else ''} "
-                  f"{holder}")
+        article = "an" if holder == "extension" else "a"
+        fail(409, f"number {number} is already in use by {article} {holder}")
     await db.execute("INSERT INTO numbering (number, kind) VALUES (?, ?)", (number, kind))
 
 

@@ -44,6 +44,12 @@ CLASSES = ("internal", "emergency", "local", "national", "mobile", "internationa
 POOL_MAX_NUMBERS = 1000
 
 
+_SINGULAR = {"categories": "category", "mobility_groups": "mobility group",
+             "departments": "department", "sites": "site", "webphone_pools": "webphone pool",
+             "users": "user", "extension_templates": "extension template", "nodes": "node",
+             "extensions": "extension", "queues": "queue"}
+
+
 async def _exists(db: Executor, table: str, row_id: Any) -> bool:
     if row_id is None:
         return True
@@ -53,8 +59,7 @@ async def _exists(db: Executor, table: str, row_id: Any) -> bool:
 async def _check_refs(db: Executor, data: dict[str, Any], refs: dict[str, str]) -> None:
     for column, table in refs.items():
         if column in data and not await _exists(db, table, data[column]):
-            fail(422, f"{column}: there is no {table.rstrip('s').replace('_', ' ')} "
-                      f"{data[column]}")
+            fail(422, f"{column}: there is no {_SINGULAR.get(table, table)} {data[column]}")
 
 
 # --- users -----------------------------------------------------------------------------------
