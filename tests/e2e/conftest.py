@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, Playwright, sync_playwright
 
+from tests.e2e.sipphone import SipPhone
 from tests.e2e.stack import TRUSTED_IP, Stack
 from webfon.rtp.wav import write_tone_wav
 
@@ -180,3 +181,20 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     if isinstance(stack, Stack):
         for name in ("gateway", "pbx", "sercen", "fonbo", "web"):
             item.add_report_section("call", f"{name} log", stack.tail(name, 30))
+
+
+@pytest.fixture
+def make_sip_phone(stack: Stack) -> Iterator[Callable[..., SipPhone]]:
+    """SIP desk phones of the demo users (extension ``20xx``, password ``sip-20xx``)."""
+    phones: list[SipPhone] = []
+
+    def make(ext: str, tone_hz: float, register: bool = True) -> SipPhone:
+        phone = SipPhone(ext, f"sip-{ext}", stack.sip_port, tone_hz)
+        phones.append(phone)
+        if register:
+            phone.register()
+        return phone
+
+    yield make
+    for phone in phones:
+        phone.close()
