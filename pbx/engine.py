@@ -139,6 +139,7 @@ class SipEngine:
         self.ext_in_use: Counter[str] = Counter()
         self.stats: Counter[str] = Counter()
         self._tasks: set[asyncio.Task[Any]] = set()
+        self._invites: set[asyncio.Task[Any]] = set()
         self.hub: UaHub | None = None
         self.ua: UserAgent | None = None
         core.engine = self
@@ -161,10 +162,15 @@ class SipEngine:
                                               "transports": self.settings.sip_transports})
 
     async def close(self) -> None:
-        for call in list(self.calls.values()):
-            for p in call.parties():
-                with contextlib.suppress(SipError, OSError, asyncio.TimeoutError):
-                    await asyncio.wait_for(p.call.hangup(), 2)
+        legs = [p.call for c in list(self.calls.values()) for p in c.parties()
+                if p.call.state != "terminated"]
+        if legs:
+            await asyncio.wait([asyncio.ensure_future(self._hangup_quietly(leg, 2.0))
+                                for leg in legs], timeout=2.5)
+        for task in list(self._invites):
+            task.cancel()
+        if self._invites:
+            await asyncio.wait(list(self._invites), timeout=5)
         for task in list(self._tasks):
             task.cancel()
         for task in list(self._tasks):
@@ -191,7 +197,14 @@ class SipEngine:
             await self.registrar.handle(request, tx)
         elif method == "INVITE":
             assert isinstance(tx, InviteServerTransaction)
-            await self.invite(request, tx)
+            task = asyncio.current_task()
+            if task is not None:
+                self._invites.add(task)
+            try:
+                await self.invite(request, tx)
+            finally:
+                if task is not None:
+                    self._invites.discard(task)
         elif method == "OPTIONS":
             tx.respond(200, headers=[("Allow", ALLOW), ("Accept", SDP_TYPE)])
         elif method == "SUBSCRIBE":
@@ -686,9 +699,9 @@ class SipEngine:
         self.media.release(party.media)
 
     @staticmethod
-    async def _hangup_quietly(leg: Call) -> None:
+    async def _hangup_quietly(leg: Call, timeout: float = 40.0) -> None:
         with contextlib.suppress(SipError, OSError, asyncio.TimeoutError):
-            await asyncio.wait_for(leg.hangup(), 40)
+            await asyncio.wait_for(leg.hangup(), timeout)
 
     # ------------------------------------------------------------------ connected call
     def _watch(self, call: B2bCall, party: Party) -> None:

@@ -107,9 +107,9 @@ async def start_pbx(tmp_path: Path, host: str = "127.0.0.1",
 
 
 async def stop_pbx(running: RunningPbx) -> None:
+    await running.engine.close()
     for ep in running.endpoints:
         await ep.close()
-    await running.engine.close()
     await running.store.close()
 
 
