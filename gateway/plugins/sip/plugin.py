@@ -68,8 +68,8 @@ class SipPlugin(Plugin):
             log.info("webphone extensions of this node released",
                      extra={"node_id": self.settings.local_nodo_id, "released": released})
         except PbxError as exc:
-            log.warning("could not release this node's webphone extensions",
-                        extra={"node_id": self.settings.local_nodo_id, "error": exc.message})
+            log.warning("could not release this node's webphone extensions: %s", exc.message,
+                        extra={"node_id": self.settings.local_nodo_id})
 
     async def stop(self) -> None:
         if self.settings.colas_limpiar_siempre and self.settings.local_nodo_id:

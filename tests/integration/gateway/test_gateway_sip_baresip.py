@@ -103,3 +103,107 @@ async def test_outgoing_call_to_baresip_hears_both_tones(gateway_factory, phone_
     assert hangup["result"]["code"] == 200
     report = analyse(carol.last_decoded_wav(), 500.0)
     assert report.tone_s > 1.0, str(report)
+
+
+async def test_second_call_rings_a_helper_line_while_the_first_is_held(
+        gateway_factory, phone_network, registrar_factory, baresip_factory,
+        sip_clients) -> None:
+    gw = await bridged(gateway_factory, phone_network)
+    registrar = await registrar_factory(phone_network.host_ip)
+    master = await sip_clients(gw=gw, tone_hz=500.0)
+    registered, _ = await register(master, registrar)
+    master_id = registered["result"]["master_id"]
+    helper = await sip_clients(gw=gw, tone_hz=700.0, session=master.session)
+    await helper.request({"request": "register", "type": "helper", "master_id": master_id,
+                          "username": registered["result"]["username"]})
+    helped, _ = await helper.wait_event("registered")
+    assert helped["result"]["helper"] is True
+    contact = registrar.bindings["alice"]
+
+    bob = await baresip_factory("bob", tone_hz=800.0)
+    await bob.dial(contact)
+    _, offer = await master.wait_event("incomingcall")
+    await master.request({"request": "accept"}, await master.answer_offer(offer))
+    await master.wait_event("accepted")
+    await master.request({"request": "hold"})
+    await master.wait_event("holding")
+
+    carol = await baresip_factory("carol", tone_hz=1000.0)
+    await carol.dial(contact)
+    _, offer2 = await helper.wait_event("incomingcall")
+    await helper.request({"request": "accept"}, await helper.answer_offer(offer2))
+    await helper.wait_event("accepted")
+    await carol.wait_event("CALL_ESTABLISHED", timeout=10)
+    recorder = await helper.wait_recorder()
+    assert abs(await recorder.wait_tone(1000.0, timeout=15) - 1000.0) < 15
+
+    # a third call finds every line busy: 486 for the caller, missed_call for the user
+    dave = await baresip_factory("dave", tone_hz=300.0)
+    await dave.dial(contact)
+    missed, _ = await master.wait_event("missed_call")
+    assert missed["result"]["caller"].startswith("sip:dave@")
+    await dave.wait_event("CALL_CLOSED", timeout=10)
+
+    await helper.request({"request": "hangup"})
+    await helper.wait_event("hangup")
+    await master.request({"request": "hangup"})
+    await master.wait_event("hangup")
+    await bob.wait_event("CALL_CLOSED", timeout=10)
+    await carol.wait_event("CALL_CLOSED", timeout=10)
+
+
+async def test_blind_transfer_sends_refer_and_the_phone_calls_the_target(
+        gateway_factory, phone_network, registrar_factory, baresip_factory,
+        sip_clients) -> None:
+    gw = await bridged(gateway_factory, phone_network)
+    registrar = await registrar_factory(phone_network.host_ip)
+    client = await sip_clients(gw=gw)
+    await register(client, registrar)
+    bob = await baresip_factory("bob", tone_hz=800.0)
+    carol = await baresip_factory("carol", tone_hz=1000.0)
+    offer = await client.make_offer()
+    await client.request({"request": "call", "uri": bob.uri}, offer)
+    _, jsep = await client.wait_event("accepted")
+    await client.take_answer(jsep)
+    await client.request({"request": "transfer", "uri": carol.uri})
+    await client.wait_event("transferring")
+    await carol.wait_event("CALL_ESTABLISHED", timeout=15)
+    notify, _ = await client.wait_event("notify", timeout=15)
+    assert notify["result"]["notify"].startswith("refer")
+    await asyncio.sleep(1.5)
+    await carol.hangup()
+    await carol.wait_event("CALL_CLOSED", timeout=10)
+    report = analyse(carol.last_decoded_wav(), 800.0)  # bob called carol after the REFER
+    assert report.tone_s > 1.0, str(report)
+
+
+async def test_incoming_refer_is_offered_and_followed_on_a_helper(
+        gateway_factory, phone_network, registrar_factory, baresip_factory,
+        sip_clients) -> None:
+    gw = await bridged(gateway_factory, phone_network)
+    registrar = await registrar_factory(phone_network.host_ip)
+    master = await sip_clients(gw=gw, tone_hz=500.0)
+    registered, _ = await register(master, registrar)
+    helper = await sip_clients(gw=gw, tone_hz=500.0, session=master.session)
+    await helper.request({"request": "register", "type": "helper",
+                          "master_id": registered["result"]["master_id"],
+                          "username": registered["result"]["username"]})
+    await helper.wait_event("registered")
+    bob = await baresip_factory("bob", tone_hz=800.0)
+    carol = await baresip_factory("carol", tone_hz=1000.0)
+    offer = await master.make_offer()
+    await master.request({"request": "call", "uri": bob.uri}, offer)
+    _, jsep = await master.wait_event("accepted")
+    await master.take_answer(jsep)
+    await bob.wait_event("CALL_ESTABLISHED", timeout=10)
+    await bob.command("transfer", carol.uri)
+    transfer, _ = await master.wait_event("transfer", timeout=10)
+    result = transfer["result"]
+    assert result["refer_to"] == carol.uri
+    offer2 = await helper.make_offer()
+    await helper.request({"request": "call", "uri": result["refer_to"],
+                          "refer_id": result["refer_id"]}, offer2)
+    _, jsep2 = await helper.wait_event("accepted")
+    await helper.take_answer(jsep2)
+    recorder = await helper.wait_recorder()
+    assert abs(await recorder.wait_tone(1000.0, timeout=15) - 1000.0) < 15
