@@ -46,37 +46,29 @@ def is_host(value: str) -> bool:
     return bool(IPV6_RE.match(value) or HOSTNAME_RE.match(value))
 
 
+_SPLIT_RES: dict[str, re.Pattern[str]] = {}
+
+
 def split_quoted(value: str, sep: str) -> list[str]:
     """Split ``value`` on ``sep`` outside double quotes and angle brackets.
 
     Raises ValueError on an unterminated quoted string or ``<``.
     """
+    if '"' not in value and "<" not in value:
+        return value.split(sep)
+    pattern = _SPLIT_RES.get(sep)
+    if pattern is None:
+        pattern = re.compile(r'"(?:[^"\\]|\\.)*"|<[^>]*>|["<]|' + re.escape(sep), re.S)
+        _SPLIT_RES[sep] = pattern
     parts: list[str] = []
     start = 0
-    quoted = False
-    angle = False
-    i = 0
-    n = len(value)
-    while i < n:
-        ch = value[i]
-        if quoted:
-            if ch == "\\":
-                i += 1
-            elif ch == '"':
-                quoted = False
-        elif ch == '"':
-            quoted = True
-        elif angle:
-            if ch == ">":
-                angle = False
-        elif ch == "<":
-            angle = True
-        elif ch == sep:
-            parts.append(value[start:i])
-            start = i + 1
-        i += 1
-    if quoted or angle:
-        raise ValueError("unterminated quoted string or <...>")
+    for m in pattern.finditer(value):
+        token = m.group()
+        if token == sep:
+            parts.append(value[start:m.start()])
+            start = m.end()
+        elif token in ('"', "<"):
+            raise ValueError("unterminated quoted string or <...>")
     parts.append(value[start:])
     return parts
 

@@ -79,7 +79,7 @@ class Address:
             return cls(uri=SipURI(), wildcard=True)
         display: str | None = None
         if "<" in text:
-            lt = _find_unquoted(text, "<")
+            lt = _find_unquoted(text, "<") if '"' in text else text.find("<")
             if lt < 0:
                 raise ParseError("bad name-addr")
             gt = text.find(">", lt)

@@ -17,6 +17,22 @@ from webfon.sip import (
 T1 = 0.01
 
 
+def _record_timers(ep, monkeypatch) -> list[tuple[str, float]]:
+    """Record every timer the endpoint's transactions start: (name, delay)."""
+    from webfon.sip.transaction import Transaction
+
+    seen: list[tuple[str, float]] = []
+    original = Transaction._start_timer
+
+    def spy(self, name, delay, callback):  # type: ignore[no-untyped-def]
+        if self.endpoint is ep:
+            seen.append((name, delay))
+        original(self, name, delay, callback)
+
+    monkeypatch.setattr(Transaction, "_start_timer", spy)
+    return seen
+
+
 async def _client_setup(make_endpoint):
     ep = await make_endpoint()
     peer = await UdpPeer.open()
@@ -25,8 +41,10 @@ async def _client_setup(make_endpoint):
     return ep, peer, req
 
 
-async def test_invite_client_retransmits_with_timer_a_then_times_out(make_endpoint) -> None:
+async def test_invite_client_retransmits_with_timer_a_then_times_out(make_endpoint,
+                                                                    monkeypatch) -> None:
     ep, peer, req = await _client_setup(make_endpoint)
+    delays = _record_timers(ep, monkeypatch)
     tx = ep.send_request(req)
     times = []
     branches = set()
@@ -36,12 +54,15 @@ async def test_invite_client_retransmits_with_timer_a_then_times_out(make_endpoi
         assert isinstance(msg, Request) and msg.method == "INVITE"
         times.append(t)
         branches.add(msg.via.branch)
-    # timer B = 64*T1: attempts at 0, 1, 3, 7, 15, 31 (x T1) → 6 (maybe 7) sends
-    assert 6 <= len(times) <= 7
+    # timer A doubles from T1 and is never capped at T2 for INVITE; timer B = 64*T1
+    a_delays = [d for name, d in delays if name == "A"]
+    assert a_delays[:5] == [T1 * 2**i for i in range(5)]
+    assert [d for name, d in delays if name == "B"] == [64 * T1]
+    # on the wire: attempts at about 0, 1, 3, 7, 15, 31 (x T1) before B fires at 64 T1
+    assert 4 <= len(times) <= 7
     gaps = [b - a for a, b in itertools.pairwise(times)]
-    for i, gap in enumerate(gaps[:4]):
-        assert gap >= T1 * 2**i * 0.8, gaps  # doubling, never capped at T2 for INVITE
-    assert gaps[3] > ep.timers.t2 * 0.9  # 8*T1 = 80 ms > T2 = 40 ms: INVITE is not capped
+    for i, gap in enumerate(gaps[:3]):
+        assert gap >= T1 * 2**i * 0.8, gaps
     assert len(branches) == 1
     assert response.status == 408 and response.local
     assert ep.transaction_count == 0
@@ -86,22 +107,21 @@ async def test_invite_client_2xx_goes_to_tu_including_retransmissions(make_endpo
     peer.close()
 
 
-async def test_non_invite_client_timer_e_capped_at_t2(make_endpoint) -> None:
+async def test_non_invite_client_timer_e_capped_at_t2(make_endpoint, monkeypatch) -> None:
     ep = await make_endpoint()
     peer = await UdpPeer.open()
     req = ep.create_request("OPTIONS", f"sip:peer@127.0.0.1:{peer.port}",
                             from_="<sip:ep@127.0.0.1>", to="<sip:peer@127.0.0.1>")
+    delays = _record_timers(ep, monkeypatch)
     tx = ep.send_request(req)
     response = await tx.wait(timeout=5)
     assert response.status == 408
-    times = []
-    while not peer.queue.empty():
-        t, _ = await peer.recv_timed()
-        times.append(t)
-    gaps = [b - a for a, b in itertools.pairwise(times)]
-    # 10, 20, 40, 40, 40 … ms: capped at T2
-    assert max(gaps) < ep.timers.t2 * 2.5
-    assert len(times) >= 10
+    e_delays = [d for name, d in delays if name == "E"]
+    # 10, 20, 40, 40, 40 … ms: doubling capped at T2, until timer F (64*T1)
+    assert e_delays[:5] == [T1, 2 * T1, 4 * T1, ep.timers.t2, ep.timers.t2]
+    assert set(e_delays[3:]) == {ep.timers.t2}
+    assert [d for name, d in delays if name == "F"] == [64 * T1]
+    assert peer.queue.qsize() == len(e_delays)  # one send per timer E firing + the first
     peer.close()
 
 
@@ -181,7 +201,11 @@ async def test_invite_server_gives_up_without_ack(make_endpoint) -> None:
 
     ep, peer = await _server_setup(make_endpoint, handler)
     peer.send(request_text("INVITE", peer.port, target_port=ep.port), ep.port)
-    await asyncio.sleep(64 * ep.timers.t1 + 0.2)  # timer H
+    await asyncio.sleep(64 * ep.timers.t1)  # timer H
+    for _ in range(100):
+        if ep.transaction_count == 0:
+            break
+        await asyncio.sleep(0.02)
     assert ep.transaction_count == 0
     count = peer.queue.qsize()
     assert 5 <= count <= 40  # 100 + retransmissions of 603, capped at T2
