@@ -180,7 +180,8 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     stack = item.funcargs.get("stack") if hasattr(item, "funcargs") else None
     if isinstance(stack, Stack):
         for name in ("gateway", "pbx", "sercen", "fonbo", "web"):
-            item.add_report_section("call", f"{name} log", stack.tail(name, 30))
+            tail = "\n".join(line[:400] for line in stack.tail(name, 30).splitlines())
+            item.add_report_section("call", f"{name} log", tail)
 
 
 @pytest.fixture

@@ -117,16 +117,19 @@ class Stack:
         self.ports["pbx_rtp"] = free_port_block(200, "udp")
         env = self._env()
         self._write_sercen_conf()
-        for name, module in (("sercen", "sercen"), ("fonbo", "fonbo"), ("pbx", "pbx"),
-                             ("gateway", "gateway"), ("web", "webfon.front")):
-            self._spawn(name, module, env)
-        for name in ("sercen", "fonbo", "pbx", "gateway", "web"):
-            try:
-                self._wait_healthy(name)
-            except RuntimeError as exc:
-                # Recorded, not raised: tests that need this component fail with the reason
-                # (see require), the others still run.
-                self.failed[name] = str(exc)
+        # The gateway releases its node's web extensions through the PBX at start: the PBX
+        # goes first.
+        for group in ((("sercen", "sercen"), ("fonbo", "fonbo"), ("pbx", "pbx")),
+                      (("gateway", "gateway"), ("web", "webfon.front"))):
+            for name, module in group:
+                self._spawn(name, module, env)
+            for name, _ in group:
+                try:
+                    self._wait_healthy(name)
+                except RuntimeError as exc:
+                    # Recorded, not raised: tests that need this component fail with the
+                    # reason (see require), the others still run.
+                    self.failed[name] = str(exc)
 
     def require(self, *names: str) -> None:
         """Fail the calling test, with the component's log, when one it needs is down."""

@@ -113,13 +113,17 @@ export class Phone {
     const master = this.lines[0];
     master.handle = await this.session.attach(PLUGIN, "webfon-line0");
     this.bindHandle(master);
-    const result = await this.register(master);
-    for (const line of this.lines.slice(1)) {
+    await this.register(master);
+    await this.waitRegistered();
+    // Extra lines: helper handles of the same account, so a second call can ring while
+    // the first is in progress (call waiting).
+    const lines = Math.min(this.lines.length, Math.max(1, this.registration.lines || 2));
+    for (const line of this.lines.slice(1, lines)) {
       try {
         line.handle = await this.session.attach(PLUGIN, `webfon-line${line.index}`);
         this.bindHandle(line);
-        const body = { request: "register", type: "helper", master_id: master.handle.id,
-          username: result?.username || this.registration.username };
+        const body = { request: "register", type: "helper",
+          master_id: this.registration.masterId, username: this.registration.username };
         const res = await line.handle.message(body);
         if (res?.data?.error) throw new Error(res.data.error);
       } catch (err) {
@@ -128,6 +132,21 @@ export class Phone {
       }
     }
     this.changed("lines");
+  }
+
+  waitRegistered(timeoutMs = 20000) {
+    if (this.registration.state === "registered") return Promise.resolve();
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => { off(); reject(new Error("registration timeout")); },
+        timeoutMs);
+      const off = this.onChange(() => {
+        if (this.registration.state === "registered") {
+          clearTimeout(timer); off(); resolve();
+        } else if (this.registration.state === "failed") {
+          clearTimeout(timer); off(); reject(new Error(this.registration.reason));
+        }
+      });
+    });
   }
 
   async register(master) {
@@ -149,6 +168,7 @@ export class Phone {
   onRegistered(result) {
     this.registration = {
       state: "registered",
+      masterId: result.master_id ?? this.registration.masterId,
       username: result.username || this.registration.username,
       extension: result.extension || result.username?.replace(/^sip:/, "").split("@")[0] || "",
       lines: result.lines,
@@ -222,7 +242,7 @@ export class Phone {
     if (data.call_id && !line.callId && line.busy) line.callId = data.call_id;
     switch (event) {
       case "registered":
-        if (line.index === 0) this.onRegistered(result);
+        if (line.index === 0 && !result.helper) this.onRegistered(result);
         break;
       case "registration_failed":
         this.registration = { ...this.registration, state: "failed",
