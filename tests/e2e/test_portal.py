@@ -57,7 +57,10 @@ def test_voicemail_player_and_unread_badge(stack: Stack,
     items = page.get_by_test_id("voicemail-item")
     items.first.wait_for(timeout=10_000)
     phone.screenshot("voicemail")
-    item = page.locator("[data-testid=voicemail-item].unread").first
+    # The newest unread message, pinned by its id (playing it marks it heard).
+    message_id = page.locator("[data-testid=voicemail-item].unread").first.get_attribute(
+        "data-id")
+    item = page.locator(f"[data-testid=voicemail-item][data-id='{message_id}']")
     item.get_by_test_id("voicemail-play").click()
     audio = item.get_by_test_id("voicemail-audio")
     page.wait_for_function("(el) => el.readyState >= 2 && el.duration > 0",

@@ -172,7 +172,10 @@ class App {
     this.realtime = new Realtime("/socket.io/", () => this.auth.token());
     this.realtime.on("history.new", () => { this.refreshBadges(); this.emit("history"); });
     this.realtime.on("call.new", () => { this.refreshBadges(); this.emit("history"); });
-    this.realtime.on("voicemail.new", (d) => this.setBadge("voicemail", d?.unread));
+    this.realtime.on("voicemail.new", (d) => {
+      this.setBadge("voicemail", d?.unread);
+      this.emit("voicemail", d);
+    });
     this.realtime.on("voicemail.unread", (d) => this.setBadge("voicemail", d?.unread));
     this.realtime.on("presence", (d) => {
       if (d?.number) this.presence.set(d.number, d.state);
@@ -188,7 +191,6 @@ class App {
   setBadge(name, value) {
     if (typeof value !== "number") { this.refreshBadges(); return; }
     this.badges[name] = value;
-    if (name === "voicemail") this.emit("voicemail");
     this.renderNav();
   }
 

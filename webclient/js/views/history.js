@@ -47,7 +47,8 @@ export function renderHistory(app, root) {
     const name = item.peer_contact_name || item.peer_name || "";
     const dirIcon = item.missed ? "↙✕" : item.outgoing ? "↗" : "↙";
     return h("li", { class: `item${item.missed ? " missed" : ""}`, testid: "history-item",
-      dataset: { number, disposition: item.disposition, missed: String(!!item.missed) } },
+      dataset: { number, disposition: item.disposition, missed: String(!!item.missed),
+        outgoing: String(!!item.outgoing), callId: item.call_id || "" } },
     h("span", { class: "icon", "aria-hidden": "true" }, dirIcon),
     h("div", { class: "grow" },
       h("strong", {}, name || number), name ? h("span", { class: "muted" }, ` ${number}`) : null,
