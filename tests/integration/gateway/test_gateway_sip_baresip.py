@@ -8,7 +8,10 @@ from __future__ import annotations
 
 import asyncio
 
+from gateway.media import sdp
 from tests.support.audio import analyse
+from webfon.rtp.dtmf import DtmfSender
+from webfon.rtp.packet import build_header
 
 
 async def bridged(gateway_factory, phone_network, **overrides):
@@ -207,3 +210,54 @@ async def test_incoming_refer_is_offered_and_followed_on_a_helper(
     await helper.take_answer(jsep2)
     recorder = await helper.wait_recorder()
     assert abs(await recorder.wait_tone(1000.0, timeout=15) - 1000.0) < 15
+
+
+async def send_rfc4733(client, digits: str, pt: int) -> None:
+    """What a browser's RTCDTMFSender does: telephone-event packets in the audio stream."""
+    transceiver = next(t for t in client.pc.getTransceivers() if t.kind == "audio")
+    sender = transceiver.sender
+    dtls = sender.transport
+    # the events continue the audio stream's sequence (SRTP refuses going backwards):
+    # stop the tone, then carry on from its last packet
+    sender.replaceTrack(None)
+    await asyncio.sleep(0.1)
+    last_ts = sender._RTCRtpSender__rtp_timestamp
+    history = sender._RTCRtpSender__rtp_history.values()
+    seq = next(p.sequence_number for p in history if p.timestamp == last_ts) + 1
+    ts = (last_ts + 8000) & 0xFFFFFFFF
+    for digit in digits:
+        for packet in DtmfSender().packets(digit, ts, duration_ms=120):
+            data = build_header(pt, seq, packet.timestamp, sender._ssrc, packet.marker)
+            await dtls._send_rtp(data + packet.payload)
+            seq = (seq + 1) & 0xFFFF
+            await asyncio.sleep(0.02)
+        ts = (ts + 8000) & 0xFFFFFFFF
+        await asyncio.sleep(0.15)
+
+
+async def test_browser_rfc4733_digits_reach_the_phone(gateway_factory, phone_network,
+                                                      registrar_factory, baresip_factory,
+                                                      sip_clients) -> None:
+    gw = await bridged(gateway_factory, phone_network)
+    registrar = await registrar_factory(phone_network.host_ip)
+    client = await sip_clients(gw=gw)
+    await register(client, registrar)
+    carol = await baresip_factory("carol", tone_hz=1000.0)
+    offer = await client.make_offer()
+    desc = sdp.Sdp.parse(offer["sdp"])
+    sdp.add_telephone_event(desc.audio(), 110)  # as a browser offers it
+    await client.request({"request": "call", "uri": carol.uri},
+                         {"type": "offer", "sdp": desc.render()})
+    _, jsep = await client.wait_event("accepted")
+    answer = sdp.Sdp.parse(jsep["sdp"])
+    assert sdp.telephone_event_pt(answer.audio()) == 110
+    await client.take_answer(jsep)
+    await carol.wait_event("CALL_ESTABLISHED", timeout=10)
+    recorder = await client.wait_recorder()
+    await recorder.wait_tone(1000.0, timeout=15)
+    await send_rfc4733(client, "29*", 110)
+    for _ in range(30):
+        if len(carol.dtmf_received()) >= 3:
+            break
+        await asyncio.sleep(0.1)
+    assert carol.dtmf_received() == "29*"
