@@ -567,6 +567,10 @@ async def main() -> None:
         targets.append(Janus)
     print(f"# machine: {os.cpu_count()} cpus, {os.uname().release}; load generator: "
           f"{sys.executable}", flush=True)
+    main_task = asyncio.current_task()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, main_task.cancel)  # type: ignore[union-attr]
     for n in [int(x) for x in args.calls.split(",")]:
         for target in targets:
             result = await run_one(target, n, args.seconds)

@@ -15,6 +15,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from aioice.ice import StunProtocol
 from aiortc import (
     MediaStreamTrack,
     RTCConfiguration,
@@ -84,6 +85,7 @@ class WebRtcLeg:
         self._pending: list[dict[str, Any]] = []
         self._remote_set = False
         self._dtls: RTCDtlsTransport | None = None
+        self._ice: Any = None
         self._sender: RTCRtpSender | None = None
         self._audio_pts: set[int] = set()
         self._receiving = False
@@ -106,6 +108,7 @@ class WebRtcLeg:
             state = pc.connectionState
             if state == "connected" and not self._up:
                 self._up = True
+                self._install_fast_path()
                 if self._on_up:
                     self._on_up()
             elif state in ("failed", "closed") and not self._closed:
@@ -234,6 +237,51 @@ class WebRtcLeg:
         await self.pc.addIceCandidate(candidate)
 
     # --- RTP -------------------------------------------------------------------------
+    def _install_fast_path(self) -> None:
+        """Once connected, take SRTP datagrams straight from the ICE sockets (no STUN parse,
+        no queue, no task switch) and send through the nominated pair's socket."""
+        dtls = self._dtls
+        if dtls is None:
+            return
+        conn = getattr(dtls.transport, "_connection", None)
+        if conn is None:
+            return
+        self._ice = conn
+        for protocol in list(getattr(conn, "_protocols", [])):
+            if type(protocol) is not StunProtocol:
+                continue
+            original = protocol.datagram_received
+
+            def fast(data: bytes, addr: Any, original: Any = original) -> None:
+                if len(data) > 12 and 127 < data[0] < 192 and not 191 < data[1] < 224:
+                    srtp = dtls._rx_srtp
+                    if srtp is not None:
+                        try:
+                            plain = srtp.unprotect(data)
+                        except Exception:
+                            return
+                        self._deliver(plain)
+                        return
+                original(data, addr)
+
+            protocol.datagram_received = fast  # type: ignore[method-assign]
+
+    def _deliver(self, data: bytes) -> None:
+        if len(data) < 12 or (data[1] & 0x7F) not in self._audio_pts:
+            return
+        self.packets_in += 1
+        self.bytes_in += len(data)
+        if not self._receiving:
+            self._receiving = True
+            if self._on_media:
+                self._on_media("audio", True)
+        handler = self._handler
+        if handler is not None:
+            try:
+                handler(data)
+            except Exception:
+                log.exception("RTP handler failed")
+
     async def _on_rtp_data(self, data: bytes, arrival_time_ms: int) -> None:
         if len(data) < 12 or (data[1] & 0x7F) not in self._audio_pts:
             return
@@ -259,7 +307,20 @@ class WebRtcLeg:
         if dtls is None or sender is None or not self._up:
             return
         rewrite_header(packet, ssrc=sender._ssrc)
-        if _drive(dtls._send_rtp(bytes(packet))):
+        ice = self._ice
+        pair = ice._nominated.get(1) if ice is not None else None
+        srtp = dtls._tx_srtp
+        if pair is not None and srtp is not None and type(pair.protocol) is StunProtocol \
+                and pair.protocol.transport is not None:
+            try:
+                pair.protocol.transport.sendto(srtp.protect(bytes(packet)), pair.remote_addr)
+            except Exception:
+                self.send_failures += 1
+                return
+            ok = True
+        else:
+            ok = _drive(dtls._send_rtp(bytes(packet)))
+        if ok:
             self.packets_out += 1
             self.bytes_out += len(packet)
         else:
