@@ -596,7 +596,7 @@ class SipEngine:
             self.ext_in_use[extension] += 1
         try:
             return await self._race(call, anchor, legs, b_media, timeout, callee,
-                                    callee_user, extension)
+                                    callee_user, keep_old=party is not None)
         finally:
             if extension:
                 if any(p.media is b_media for p in call.parties()):
@@ -606,7 +606,7 @@ class SipEngine:
 
     async def _race(self, call: B2bCall, anchor: Party, legs: list[tuple[Call, Attempt]],
                     b_media: Leg, timeout: float, callee: str, callee_user: User | None,
-                    extension: str | None) -> RingResult:
+                    *, keep_old: bool = False) -> RingResult:
         pending = {leg.answer: (leg, att) for leg, att in legs}
         gone = anchor.call.ended
         winner: tuple[Call, Attempt] | None = None
@@ -676,7 +676,7 @@ class SipEngine:
             call.a.sdp_answer = a_answer  # type: ignore[attr-defined]
         connect(anchor.media, b_media)
         old = call.other(anchor)
-        if old is not None and old is not new_party:
+        if old is not None and old is not new_party and not keep_old:
             self._drop_party(old)
         if anchor is call.a:
             call.b = new_party
@@ -844,6 +844,7 @@ class SipEngine:
             await leg.notify_refer(200 if result.status == "answered" else (result.code or 480))
         if result.status == "answered":
             call.callee = route.number
+            self._drop_party(party)  # the transferor leaves once the new party answered
 
     async def _attended(self, call: B2bCall, party: Party, transferee: Party,
                         replaces: str) -> bool:
