@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import hmac
+import os
 import secrets
 import time
 from dataclasses import dataclass
@@ -59,13 +60,22 @@ class Authenticator:
     sessions: Sessions
     regulator: Regulator
 
+    def __post_init__(self) -> None:
+        # argon2id takes ~64 MiB and tens of ms per check: bound how many run at once so a
+        # burst of logins queues instead of exhausting memory
+        self._hashing = asyncio.Semaphore(max(2, os.cpu_count() or 2))
+
+    async def _verify_password(self, stored: str | None, password: str) -> bool:
+        async with self._hashing:
+            return await asyncio.to_thread(verify_password, stored, password)
+
     # --- first factor --------------------------------------------------------------------
     async def login(self, ip: str, login: str, password: str, trusted: bool) -> dict[str, Any]:
         user = await self.repo.user_by_login(login)
         subject = user_subject(int(user["id"]) if user else None, login)
         await self._refuse_if_banned(subject, ip, login, "password")
         stored = user["password_hash"] if user else None
-        ok = await asyncio.to_thread(verify_password, stored, password)
+        ok = await self._verify_password(stored, password)
         if not ok or user is None or not user["enabled"]:
             reason = ("unknown_user" if user is None else
                       "bad_password" if not ok else "disabled")
