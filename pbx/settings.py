@@ -22,7 +22,8 @@ class PbxSettings(BaseSettings):
     sip_host: str = "127.0.0.1"
     sip_port: int = 5060
     sip_transports: list[str] = dataclasses.field(default_factory=lambda: ["udp", "tcp"])
-    digest_algorithms: list[str] = dataclasses.field(default_factory=lambda: ["MD5", "SHA-256"])
+    # MD5 only by default: some phones (baresip 1.0) refuse a REGISTER challenged with SHA-256
+    digest_algorithms: list[str] = dataclasses.field(default_factory=lambda: ["MD5"])
     sip_advertised_host: str = ""
     realm: str = "webfon"
     rtp_host: str = ""
