@@ -67,3 +67,7 @@ export function toast(message, kind = "info", ms = 4000) {
   box.append(item);
   setTimeout(() => item.remove(), ms);
 }
+
+export function icon(name) {
+  return h("img", { src: `/img/${name}.svg`, alt: "", width: 20, height: 20, class: "icon-img" });
+}

@@ -14,10 +14,11 @@ import { renderVoicemail } from "./views/voicemail.js";
 import { renderForwarding } from "./views/forwarding.js";
 import { renderSettings } from "./views/settings.js";
 import { renderAdmin } from "./views/admin.js";
+import { renderHome } from "./views/home.js";
 import { installTestHooks } from "./testhooks.js";
 
 const ROUTES = {
-  phone: { label: "nav.phone", render: null },
+  phone: { label: "nav.phone", render: renderHome },
   agenda: { label: "nav.agenda", render: renderAgenda },
   history: { label: "nav.history", render: renderHistory, badge: "missed" },
   voicemail: { label: "nav.voicemail", render: renderVoicemail, badge: "voicemail" },
@@ -285,12 +286,6 @@ class App {
     this.renderNav();
     document.body.dataset.route = key;
     if (route.admin && !this.auth.isAdmin) { location.hash = "#/phone"; return; }
-    if (!route.render) {
-      replace(this.main, h("h1", { class: "visually-hidden" }, t("nav.phone")),
-        h("p", { class: "muted" }, ""));
-      this.panel.number.focus();
-      return;
-    }
     this.cleanupView = route.render(this, this.main) || null;
   }
 

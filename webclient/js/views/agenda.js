@@ -1,7 +1,7 @@
 // Agenda: my contacts (add, edit favourite, delete), corporate directory, search,
 // click-to-call, CSV/vCard import and export, presence when FONBO pushes it.
 
-import { h, replace, field } from "../dom.js";
+import { h, replace, field, icon } from "../dom.js";
 import { t } from "../i18n.js";
 
 export function renderAgenda(app, root) {
@@ -36,8 +36,8 @@ export function renderAgenda(app, root) {
           { favourite: !item.favourite });
         item.favourite = updated.favourite;
         fav.setAttribute("aria-pressed", String(!!item.favourite));
-        fav.textContent = item.favourite ? "★" : "☆";
-      } }, item.favourite ? "★" : "☆") : null;
+        fav.replaceChildren(icon(item.favourite ? "star" : "star-off"));
+      } }, icon(item.favourite ? "star" : "star-off")) : null;
     return h("li", { class: "item", testid: "agenda-item", dataset: { number } },
       fav,
       h("div", { class: "grow" }, h("strong", {}, item.name), " ", presenceBadge(number),
@@ -45,13 +45,13 @@ export function renderAgenda(app, root) {
           .filter(Boolean).join(" · "))),
       number ? h("button", { type: "button", class: "icon-button", testid: "agenda-call",
         "aria-label": `${t("common.call")} ${item.name}`, onclick: () => app.dial(number) },
-      "📞") : null,
+      icon("call")) : null,
       editable ? h("button", { type: "button", class: "icon-button danger",
         testid: "agenda-delete", "aria-label": t("agenda.delete"), onclick: async () => {
           if (!confirm(t("adm.confirm"))) return;
           await app.fonbo.del(`/contacts/${item.id}`);
           load();
-        } }, "🗑") : null);
+        } }, icon("trash")) : null);
   }
 
   async function load() {

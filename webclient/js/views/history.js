@@ -1,6 +1,6 @@
 // Call history: filters, missed badge, click-to-call, infinite scroll with cursor paging.
 
-import { h, replace, formatDate, formatDuration } from "../dom.js";
+import { h, replace, formatDate, formatDuration, icon } from "../dom.js";
 import { t, language } from "../i18n.js";
 
 export function renderHistory(app, root) {
@@ -56,7 +56,7 @@ export function renderHistory(app, root) {
         `${formatDate(item.started_at, language())} · ${t(`disp.${item.disposition}`)}`,
         item.billsec ? ` · ${formatDuration(item.billsec)}` : "")),
     h("button", { type: "button", class: "icon-button", testid: "history-call",
-      "aria-label": `${t("common.call")} ${number}`, onclick: () => app.dial(number) }, "📞"));
+      "aria-label": `${t("common.call")} ${number}`, onclick: () => app.dial(number) }, icon("call")));
   }
 
   async function load() {

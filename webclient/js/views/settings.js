@@ -1,7 +1,7 @@
 // Settings: audio devices (saved per user), echo test, smart buttons, my phones with QR,
 // authenticator enrolment, language, global logo (admins).
 
-import { h, replace, field } from "../dom.js";
+import { h, replace, field, icon } from "../dom.js";
 import { t, language, setLanguage, languages } from "../i18n.js";
 import { listDevices, devicePrefs, setDevicePrefs, TonePlayer } from "../audio.js";
 import { EchoTest } from "../echotest.js";
@@ -110,7 +110,7 @@ function smartSection(app) {
           "aria-label": t("adm.delete"), onclick: async () => {
             await app.fonbo.del(`/buttons/${b.id}`);
             load();
-          } }, "🗑"))));
+          } }, icon("trash")))));
   }
   load().catch((err) => { error.textContent = err.message; });
   return h("section", { class: "card", testid: "settings-smart" }, h("h2", {}, t("set.smart")),

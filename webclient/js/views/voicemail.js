@@ -1,6 +1,6 @@
 // Voicemail: list, player (short-lived ticket URL), mark heard, delete, unread badge.
 
-import { h, replace, formatDate, formatDuration } from "../dom.js";
+import { h, replace, formatDate, formatDuration, icon } from "../dom.js";
 import { t, language } from "../i18n.js";
 
 export function renderVoicemail(app, root) {
@@ -44,7 +44,7 @@ export function renderVoicemail(app, root) {
           app.refreshBadges();
         } }, t("vm.delete")),
       h("button", { type: "button", class: "icon-button", "aria-label": t("common.call"),
-        onclick: () => app.dial(msg.caller) }, "📞")));
+        onclick: () => app.dial(msg.caller) }, icon("call"))));
     return li;
   }
 
