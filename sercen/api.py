@@ -155,7 +155,7 @@ async def refresh(request: web.Request) -> web.Response:
         try:
             return web.json_response(await ctx.sessions.rotate(token.strip()))
         except SessionError as exc:
-            raise AuthError(401, str(exc), exc.reason) from None
+            raise AuthError(exc.status, str(exc), exc.reason) from None
     except AuthError as exc:
         return _error(exc)
 

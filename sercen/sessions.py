@@ -3,8 +3,10 @@
 Each successful login starts a *family* (the session id, ``sid`` in the access token). Every
 refresh marks the presented refresh token used and issues a new pair in the same family;
 presenting a used token again means it was copied, so the whole family and its still-valid
-access tokens are revoked. A family never outlives ``session_max_age``. Refresh tokens are
-opaque random strings stored only as SHA-256 hashes.
+access tokens are revoked; within ``refresh_reuse_grace`` seconds of the rotation it is taken
+for two tabs racing and answered 409 without issuing or revoking anything. A family never
+outlives ``session_max_age``. Refresh tokens are opaque random strings stored only as SHA-256
+hashes.
 """
 
 from __future__ import annotations
@@ -24,9 +26,15 @@ REFRESH_PREFIX = "wfr1."
 
 
 class SessionError(Exception):
-    def __init__(self, reason: str, message: str) -> None:
+    def __init__(self, reason: str, message: str, status: int = 401) -> None:
         super().__init__(message)
         self.reason = reason
+        self.status = status
+
+
+def _race() -> SessionError:
+    return SessionError("refresh_race", "this refresh token was just used; use the newest "
+                                        "tokens", 409)
 
 
 def roles_for(user: Row) -> list[str]:
@@ -81,6 +89,8 @@ class Sessions:
         if row["revoked"]:
             raise SessionError("revoked_refresh", "session ended; log in again")
         if row["used"]:
+            if now - float(row["used_at"] or 0) <= self.settings.refresh_reuse_grace:
+                raise _race()
             await self.repo.revoke_family(row["family"], now)
             raise SessionError("reused_refresh", "refresh token already used; session revoked")
         if now >= row["expires_at"] or now >= row["family_expires_at"]:
@@ -89,9 +99,8 @@ class Sessions:
         if user is None or not user["enabled"]:
             await self.repo.revoke_family(row["family"], now)
             raise SessionError("disabled", "account disabled")
-        if not await self.repo.mark_refresh_used(row["token_hash"]):
-            await self.repo.revoke_family(row["family"], now)
-            raise SessionError("reused_refresh", "refresh token already used; session revoked")
+        if not await self.repo.mark_refresh_used(row["token_hash"], now):
+            raise _race()      # another request rotated it a moment ago
         amr = [a for a in str(row["amr"]).split(",") if a]
         return await self._issue(user, amr, row["family"], float(row["family_expires_at"]))
 

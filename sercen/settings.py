@@ -77,6 +77,7 @@ class SercenSettings(BaseSettings):
     access_ttl: float = 900.0
     refresh_ttl: float = 43_200.0
     session_max_age: float = 7 * 86_400.0
+    refresh_reuse_grace: float = 10.0   # a used refresh token seen again this soon: a race
     token_audiences: list[str] = dataclasses.field(
         default_factory=lambda: ["gateway", "fonbo", "sercen"])
 
@@ -149,7 +150,7 @@ class SercenSettings(BaseSettings):
             if getattr(self, name) <= 0:
                 raise ConfigError("must be greater than 0", key=name)
         for name in ("email_resend_cooldown", "response_delay", "response_jitter",
-                     "cleanup_interval"):
+                     "cleanup_interval", "refresh_reuse_grace"):
             if getattr(self, name) < 0:
                 raise ConfigError("must not be negative", key=name)
         if self.max_retries < 1:

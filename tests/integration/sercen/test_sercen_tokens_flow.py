@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 
@@ -56,7 +57,12 @@ async def test_refresh_rotation_and_reuse_detection(start_sercen: StartSercen) -
     c1 = await gateway.verify(first["access_token"])
     c2 = await gateway.verify(second["access_token"])
     assert c1.extra["sid"] == c2.extra["sid"] and c2.extra["amr"] == ["pwd", "email"]
-    # the rotated token presented again: the whole session is revoked
+    # presented again at once: two tabs racing; nothing issued, nothing revoked
+    status, err = await s.post("/sercen/refresh", {"refresh_token": first["refresh_token"]})
+    assert status == 409 and err["error"]["reason"] == "refresh_race"
+    assert (await gateway.verify(second["access_token"])).jti == c2.jti
+    # presented again later: it was copied, the whole session is revoked
+    await s.store.execute("UPDATE sercen_refresh_tokens SET used_at = used_at - 60")
     status, err = await s.post("/sercen/refresh", {"refresh_token": first["refresh_token"]})
     assert status == 401 and err["error"]["reason"] == "reused_refresh"
     status, err = await s.post("/sercen/refresh", {"refresh_token": second["refresh_token"]})
@@ -66,6 +72,21 @@ async def test_refresh_rotation_and_reuse_detection(start_sercen: StartSercen) -
             await gateway.verify(token)
     status, _ = await s.get("/sercen/me", token=second["access_token"])
     assert status == 401
+
+
+async def test_concurrent_refresh_with_one_token(start_sercen: StartSercen) -> None:
+    s = await start_sercen()
+    await add_user(s.store, "1001", email_addr="ana@example.com")
+    tokens = await s.full_login("1001")
+    results = await asyncio.gather(*[
+        s.post("/sercen/refresh", {"refresh_token": tokens["refresh_token"]}) for _ in range(4)])
+    statuses = sorted(status for status, _ in results)
+    assert statuses == [200, 409, 409, 409]
+    (winner,) = [body for status, body in results if status == 200]
+    status, _ = await s.get("/sercen/me", token=winner["access_token"])
+    assert status == 200
+    status, _ = await s.post("/sercen/refresh", {"refresh_token": winner["refresh_token"]})
+    assert status == 200
 
 
 async def test_refresh_errors(start_sercen: StartSercen) -> None:
