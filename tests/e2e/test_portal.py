@@ -4,6 +4,7 @@ admin validation, language and narrow windows."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 
 from tests.e2e.conftest import Phone
 from tests.e2e.stack import Stack
@@ -181,3 +182,81 @@ def test_narrow_window(stack: Stack, make_phone: Callable[..., Phone]) -> None:
     page.keyboard.type("2002")
     assert page.get_by_test_id("dial-input").input_value() == "2002"
     phone.screenshot("narrow")
+
+
+def test_agenda_import_csv_and_export(stack: Stack, make_phone: Callable[..., Phone],
+                                      tmp_path: Path) -> None:
+    stack.require("sercen", "fonbo", "web")
+    phone = make_phone(700.0)
+    phone.login("1002", wait_registered=False)
+    page = phone.page
+    page.get_by_test_id("nav-agenda").click()
+    page.get_by_test_id("agenda-list").wait_for(timeout=10_000)
+    csv_file = tmp_path / "contactos.csv"
+    csv_file.write_text("name,number,company\nTaller Norte,914440001,Norte SL\n"
+                        "Taller Sur,914440002,Sur SL\n", encoding="utf-8")
+    page.get_by_test_id("agenda-import-file").set_input_files(str(csv_file))
+    page.get_by_test_id("toast").filter(has_text="2 contactos importados").wait_for(
+        timeout=10_000)
+    page.get_by_test_id("agenda-item").filter(has_text="Taller Sur").wait_for(timeout=10_000)
+    with page.expect_download(timeout=10_000) as download:
+        page.get_by_test_id("agenda-export-csv").click()
+    exported = Path(download.value.path()).read_text(encoding="utf-8")
+    assert "Taller Norte" in exported and "914440002" in exported
+    # A file with a bad line imports nothing and says which line is wrong.
+    bad = tmp_path / "malo.csv"
+    bad.write_text("name,number\nBueno,914440003\n,abc\n", encoding="utf-8")
+    page.get_by_test_id("agenda-import-file").set_input_files(str(bad))
+    page.get_by_test_id("toast").filter(has_text="3:").wait_for(timeout=10_000)
+    assert page.get_by_test_id("agenda-item").filter(has_text="Bueno").count() == 0
+
+
+def test_smart_button_dials_its_code(stack: Stack, make_phone: Callable[..., Phone]) -> None:
+    stack.require("sercen", "fonbo", "pbx", "gateway", "web")
+    phone = make_phone(700.0)
+    phone.login("1003")
+    page = phone.page
+    button = page.get_by_test_id("smart-*43#")
+    button.wait_for(timeout=10_000)
+    button.click()
+    page.wait_for_function(
+        "() => window.webfonTest.phone().lines.some((l) => l.peer === '*43#')", timeout=5_000)
+    page.wait_for_function(
+        "() => window.webfonTest.phone().lines.every((l) => l.state === 'idle' || "
+        "l.state === 'ended') || window.webfonTest.phone().lines.some((l) => "
+        "l.state === 'active')", timeout=15_000)
+    page.evaluate("() => Promise.all(window.webfonTest.phone().lines.map((l) => "
+                  "window.webfonTest.hangup(l.index)))")
+
+
+def test_my_phones_order_and_qr(stack: Stack, make_phone: Callable[..., Phone]) -> None:
+    stack.require("sercen", "fonbo", "web")
+    phone = make_phone(700.0)
+    phone.login("1001", wait_registered=False)
+    mine = api(phone, "GET", "/phones")["items"]
+    desk = next(p for p in mine if p["extension"] == "2001" and not p["is_webcall"])
+    # An admin (1001 is one) makes the desk phone secure so it can be provisioned by QR.
+    api(phone, "PATCH", f"/admin/phones/{desk['id']}", {"secure": True})
+    try:
+        _order_and_qr(phone, desk)
+    finally:
+        # Back to the demo's plain desk phone and password (other tests register as it).
+        api(phone, "PATCH", f"/admin/phones/{desk['id']}",
+            {"secure": False, "ring_order": 1, "sip_password": "sip-2001"})
+
+
+def _order_and_qr(phone: Phone, desk: dict) -> None:
+    page = phone.page
+    page.get_by_test_id("nav-settings").click()
+    page.get_by_test_id(f"phone-order-{desk['id']}").wait_for(timeout=10_000)
+    page.get_by_test_id(f"phone-order-{desk['id']}").fill("3")
+    page.get_by_test_id("phone-item").filter(has=page.get_by_test_id(
+        f"phone-order-{desk['id']}")).get_by_role("button", name="Guardar").click()
+    page.wait_for_function(
+        "async (id) => (await window.webfonApp.fonbo.get('/phones')).items"
+        ".find((p) => p.id === id).ring_order === 3", arg=desk["id"], timeout=10_000)
+    page.get_by_test_id(f"phone-qr-{desk['id']}").click()
+    image = page.get_by_test_id("phone-qr-image")
+    image.wait_for(timeout=10_000)
+    page.wait_for_function("(img) => img.complete && img.naturalWidth > 100",
+                           arg=image.element_handle(), timeout=10_000)
