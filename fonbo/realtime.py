@@ -179,7 +179,6 @@ class Realtime:
                         "duration_s": 0, "billsec": 0, "trunk": "", **row}
                 mine = await agenda.numbers_of_user(store, user_id)
                 rec = history.record(full, mine)
-                rec["peer_contact_name"] = ""
             await self.emit_user(user_id, "history.new", rec, from_bus=True)
 
     async def on_voicemail(self, payload: dict[str, Any]) -> None:

@@ -210,15 +210,12 @@ async def owners_of_numbers(db: Executor, numbers: list[str]) -> list[int]:
 
 
 async def numbers_of_user(db: Executor, user_id: int) -> list[str]:
-    """The login number and the numbers of the extensions a user owns."""
-    row = await db.fetchone("SELECT login_number, webphone_extension FROM users WHERE id = ?",
-                            (user_id,))
-    if row is None:
-        return []
-    numbers = [str(row["login_number"])]
-    if row["webphone_extension"]:
-        numbers.append(str(row["webphone_extension"]))
-    for e in await db.fetchall("SELECT number FROM extensions WHERE owner_user_id = ?",
-                               (user_id,)):
-        numbers.append(str(e["number"]))
-    return list(dict.fromkeys(numbers))
+    """The login number, the web extension and the numbers of the extensions a user owns."""
+    rows = await db.fetchall(
+        "SELECT 0 AS k, login_number AS number FROM users WHERE id = ? "
+        "UNION ALL SELECT 1 AS k, webphone_extension AS number FROM users "
+        "WHERE id = ? AND webphone_extension IS NOT NULL AND webphone_extension <> '' "
+        "UNION ALL SELECT 2 AS k, number FROM extensions WHERE owner_user_id = ?",
+        (user_id, user_id, user_id))
+    rows.sort(key=lambda r: (r["k"], str(r["number"])))
+    return list(dict.fromkeys(str(r["number"]) for r in rows))

@@ -8,6 +8,7 @@ scan. Cursors are opaque to clients (base64 of the last row's key).
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import json
@@ -18,7 +19,7 @@ from typing import Any
 
 from fonbo.repo.agenda import numbers_of_user
 from fonbo.repo.util import like_pattern, placeholders
-from webfon.store.base import Executor, Row
+from webfon.store.base import Executor, Row, Store
 
 COLUMNS = ("id, call_id, caller, caller_name, callee, extension, direction, started_at, "
            "answered_at, ended_at, duration_s, billsec, disposition, trunk")
@@ -106,16 +107,14 @@ def _conditions(user_id: int, flt: HistoryFilter, mine: list[str]) -> tuple[list
         where.append("direction = ?")
         params.append(flt.direction)
     if flt.missed is not None:
+        # missed = not answered and not outgoing (outgoing: outbound, or internal from me)
         incoming = "(direction = 'inbound' OR direction = 'internal')"
         if mine:
             incoming = (f"(direction = 'inbound' OR (direction = 'internal' "
                         f"AND caller NOT IN ({placeholders(mine)})))")
-        if flt.missed:
-            where.append(f"answered_at IS NULL AND {incoming}")
-            params += mine
-        else:
-            where.append(f"NOT (answered_at IS NULL AND {incoming})")
-            params += mine
+        missed = f"(answered_at IS NULL AND {incoming})"
+        where.append(missed if flt.missed else f"NOT {missed}")
+        params += mine
     if flt.answered is not None:
         where.append("answered_at IS NOT NULL" if flt.answered else "answered_at IS NULL")
     if flt.since is not None:
@@ -131,15 +130,49 @@ def _conditions(user_id: int, flt: HistoryFilter, mine: list[str]) -> tuple[list
     return where, params
 
 
-def record(row: Row, mine: list[str]) -> Row:
-    """A CDR row as the user sees it: the peer, whether it was outgoing, whether missed."""
+async def _rows(db: Executor, where: list[str], params: list[Any], descending: bool,
+                limit: int) -> list[Row]:
+    order = "DESC" if descending else "ASC"
+    return await db.fetchall(
+        f"SELECT {COLUMNS} FROM cdr WHERE {' AND '.join(where)} "
+        f"ORDER BY started_at {order}, id {order} LIMIT ?", [*params, limit])
+
+
+async def _mine_and_rows(db: Executor, user_id: int, flt: HistoryFilter,
+                         extra: list[str], extra_params: list[Any], descending: bool,
+                         limit: int) -> tuple[list[str], list[Row]]:
+    """The user's numbers and the matching rows; both at once when the filter allows (on a
+    pooled store that saves a round trip)."""
+    if flt.missed is None and isinstance(db, Store):
+        where, params = _conditions(user_id, flt, [])
+        mine, rows = await asyncio.gather(
+            numbers_of_user(db, user_id),
+            _rows(db, where + extra, params + extra_params, descending, limit))
+        return mine, rows
+    mine = await numbers_of_user(db, user_id)
+    where, params = _conditions(user_id, flt, mine)
+    return mine, await _rows(db, where + extra, params + extra_params, descending, limit)
+
+
+def record(row: Row, mine: list[str] | None = None) -> Row:
+    """A CDR row as the user sees it: the peer, whether it was outgoing, whether missed.
+
+    ``outgoing`` comes from the query; for a row built elsewhere, ``mine`` (the user's
+    numbers) decides it.
+    """
     direction = row["direction"]
-    outgoing = direction == "outbound" or (direction == "internal" and row["caller"] in mine)
+    if row.get("outgoing") is not None:
+        outgoing = bool(row["outgoing"])
+    else:
+        outgoing = direction == "outbound" or (direction == "internal"
+                                               and row["caller"] in (mine or []))
     peer = row["callee"] if outgoing else row["caller"]
     missed = row["answered_at"] is None and not outgoing
+    contact = str(row.get("peer_contact_name") or "")
+    caller_name = "" if outgoing else str(row.get("caller_name") or "")
     return {"id": row["id"], "call_id": row["call_id"], "direction": direction,
             "outgoing": outgoing, "missed": missed, "peer_number": peer,
-            "peer_name": "" if outgoing else (row.get("caller_name") or ""),
+            "peer_name": caller_name or contact, "peer_contact_name": contact,
             "caller": row["caller"], "callee": row["callee"], "extension": row["extension"],
             "started_at": row["started_at"], "answered_at": row["answered_at"],
             "ended_at": row["ended_at"], "duration_s": row["duration_s"],
@@ -148,29 +181,25 @@ def record(row: Row, mine: list[str]) -> Row:
 
 
 async def resolve_names(db: Executor, user_id: int, numbers: list[str]) -> dict[str, str]:
-    """Names for numbers: my contacts first, then users, extension owners, corporate."""
+    """Names for numbers in one query: my contacts first, then corporate contacts, users and
+    extension owners."""
     wanted = sorted({n for n in numbers if n})
     if not wanted:
         return {}
     marks = placeholders(wanted)
+    rows = await db.fetchall(
+        f"SELECT 0 AS k, number, name FROM contacts WHERE number IN ({marks}) "
+        f"AND owner_user_id = ? "
+        f"UNION ALL SELECT 1 AS k, number, name FROM contacts WHERE number IN ({marks}) "
+        f"AND owner_user_id IS NULL "
+        f"UNION ALL SELECT 2 AS k, login_number AS number, display_name AS name FROM users "
+        f"WHERE login_number IN ({marks}) "
+        f"UNION ALL SELECT 3 AS k, e.number, u.display_name AS name FROM extensions e "
+        f"JOIN users u ON u.id = e.owner_user_id WHERE e.number IN ({marks})",
+        [*wanted, user_id, *wanted, *wanted, *wanted])
     names: dict[str, str] = {}
-    for r in await db.fetchall(
-            f"SELECT c.number, c.name, c.owner_user_id FROM contacts c WHERE c.number IN ({marks}) "
-            f"AND (c.owner_user_id = ? OR c.owner_user_id IS NULL) ORDER BY c.owner_user_id",
-            [*wanted, user_id]):
-        if r["owner_user_id"] is not None or r["number"] not in names:
-            names[str(r["number"])] = str(r["name"])
-    missing = [n for n in wanted if n not in names]
-    if missing:
-        marks = placeholders(missing)
-        for r in await db.fetchall(
-                f"SELECT login_number AS number, display_name AS name FROM users "
-                f"WHERE login_number IN ({marks})", missing):
-            names.setdefault(str(r["number"]), str(r["name"]))
-        for r in await db.fetchall(
-                f"SELECT e.number, u.display_name AS name FROM extensions e "
-                f"JOIN users u ON u.id = e.owner_user_id WHERE e.number IN ({marks})", missing):
-            names.setdefault(str(r["number"]), str(r["name"]))
+    for r in sorted(rows, key=lambda r: (r["k"], str(r["name"]))):
+        names.setdefault(str(r["number"]), str(r["name"]))
     return names
 
 
@@ -178,49 +207,40 @@ async def _named(db: Executor, user_id: int, records: list[Row]) -> list[Row]:
     names = await resolve_names(db, user_id, [r["peer_number"] for r in records])
     for r in records:
         r["peer_contact_name"] = names.get(r["peer_number"], "")
-        if not r["peer_name"]:
-            r["peer_name"] = r["peer_contact_name"]
+        r["peer_name"] = r["peer_name"] or r["peer_contact_name"]
     return records
 
 
 async def page(db: Executor, user_id: int, flt: HistoryFilter, limit: int,
-               cursor: str | None = None, mine: list[str] | None = None
-               ) -> tuple[list[Row], str | None]:
+               cursor: str | None = None) -> tuple[list[Row], str | None]:
     """One page, newest first, and the cursor of the next page (None at the end)."""
-    if mine is None:
-        mine = await numbers_of_user(db, user_id)
-    where, params = _conditions(user_id, flt, mine)
+    extra: list[str] = []
+    extra_params: list[Any] = []
     if cursor:
         t, i = decode_cursor(cursor)
-        where.append("started_at <= ? AND (started_at < ? OR id < ?)")
-        params += [t, t, i]
-    rows = await db.fetchall(
-        f"SELECT {COLUMNS} FROM cdr WHERE {' AND '.join(where)} "
-        f"ORDER BY started_at DESC, id DESC LIMIT ?", [*params, limit + 1])
+        extra.append("started_at <= ? AND (started_at < ? OR id < ?)")
+        extra_params += [t, t, i]
+    mine, rows = await _mine_and_rows(db, user_id, flt, extra, extra_params, True, limit + 1)
     more = len(rows) > limit
     rows = rows[:limit]
-    records = await _named(db, user_id, [record(r, mine) for r in rows])
     next_cursor = encode_cursor(rows[-1]["started_at"], int(rows[-1]["id"])) if more else None
-    return records, next_cursor
+    return await _named(db, user_id, [record(r, mine) for r in rows]), next_cursor
 
 
-async def recents(db: Executor, user_id: int, limit: int, scan_max: int,
-                  mine: list[str] | None = None) -> list[Row]:
+async def recents(db: Executor, user_id: int, limit: int, scan_max: int) -> list[Row]:
     """One row per peer (the latest call), newest first, over the last ``scan_max`` calls."""
-    if mine is None:
-        mine = await numbers_of_user(db, user_id)
     peers: dict[str, Row] = {}
     scanned = 0
     key: tuple[float, int] | None = None
+    mine: list[str] = []
     while len(peers) < limit and scanned < scan_max:
         batch = min(BATCH if peers else max(limit * 4, 100), scan_max - scanned)
-        params: list[Any] = [user_id]
-        cond = "user_id = ?"
+        extra, extra_params = [], []
         if key is not None:
-            cond += " AND started_at <= ? AND (started_at < ? OR id < ?)"
-            params += [key[0], key[0], key[1]]
-        rows = await db.fetchall(f"SELECT {COLUMNS} FROM cdr WHERE {cond} "
-                                 f"ORDER BY started_at DESC, id DESC LIMIT ?", [*params, batch])
+            extra.append("started_at <= ? AND (started_at < ? OR id < ?)")
+            extra_params += [key[0], key[0], key[1]]
+        mine, rows = await _mine_and_rows(db, user_id, HistoryFilter(), extra, extra_params,
+                                          True, batch)
         for row in rows:
             rec = record(row, mine)
             entry = peers.get(rec["peer_number"])
@@ -244,30 +264,24 @@ async def recents(db: Executor, user_id: int, limit: int, scan_max: int,
 
 
 async def scroll(db: Executor, user_id: int, flt: HistoryFilter, after: tuple[float, int] | None,
-                 size: int, mine: list[str] | None = None
-                 ) -> tuple[list[Row], tuple[float, int] | None]:
+                 size: int) -> tuple[list[Row], tuple[float, int] | None]:
     """A batch in ascending order after ``after``; returns the key to continue from."""
-    if mine is None:
-        mine = await numbers_of_user(db, user_id)
-    where, params = _conditions(user_id, flt, mine)
+    extra: list[str] = []
+    extra_params: list[Any] = []
     if after is not None:
-        where.append("started_at >= ? AND (started_at > ? OR id > ?)")
-        params += [after[0], after[0], after[1]]
-    rows = await db.fetchall(
-        f"SELECT {COLUMNS} FROM cdr WHERE {' AND '.join(where)} "
-        f"ORDER BY started_at, id LIMIT ?", [*params, size])
-    records = await _named(db, user_id, [record(r, mine) for r in rows])
+        extra.append("started_at >= ? AND (started_at > ? OR id > ?)")
+        extra_params += [after[0], after[0], after[1]]
+    mine, rows = await _mine_and_rows(db, user_id, flt, extra, extra_params, False, size)
     last = (rows[-1]["started_at"], int(rows[-1]["id"])) if len(rows) == size else None
-    return records, last
+    return await _named(db, user_id, [record(r, mine) for r in rows]), last
 
 
 async def iterate(db: Executor, user_id: int, flt: HistoryFilter, size: int = BATCH
                   ) -> AsyncIterator[list[Row]]:
     """Every matching row in ascending order, batch by batch (for exports)."""
-    mine = await numbers_of_user(db, user_id)
     after: tuple[float, int] | None = None
     while True:
-        batch, after = await scroll(db, user_id, flt, after, size, mine)
+        batch, after = await scroll(db, user_id, flt, after, size)
         if batch:
             yield batch
         if after is None:
@@ -282,9 +296,8 @@ async def missed_count(db: Executor, user_id: int, since: float | None) -> int:
 
 
 async def get_record(db: Executor, user_id: int, cdr_id: int) -> Row | None:
-    row = await db.fetchone(f"SELECT {COLUMNS} FROM cdr WHERE id = ? AND user_id = ?",
-                            (cdr_id, user_id))
-    if row is None:
+    mine, rows = await _mine_and_rows(db, user_id, HistoryFilter(), ["id = ?"], [cdr_id],
+                                      True, 1)
+    if not rows:
         return None
-    mine = await numbers_of_user(db, user_id)
-    return (await _named(db, user_id, [record(row, mine)]))[0]
+    return (await _named(db, user_id, [record(rows[0], mine)]))[0]

@@ -1,19 +1,23 @@
 """Property-based run of the whole OpenAPI spec against a live FONBO server: never a 5xx.
 
-The server runs in its own thread and event loop (schemathesis calls it synchronously) over a
-SQLite store seeded with an admin, a user, phones, CDRs and a voicemail. Generated requests use
-the admin's token, so every operation, admin ones included, is exercised with valid and
-invalid input (schemathesis' positive and negative modes). Bounded by ``max_examples``.
+The server runs in its own thread and event loop (schemathesis calls it synchronously), once
+over SQLite and once over MariaDB, seeded with an admin, a user, phones, CDRs and a voicemail.
+Generated requests use the admin's token, so every operation, admin ones included, is
+exercised with valid and invalid input (schemathesis' positive and negative modes). Bounded by
+``max_examples``.
 """
 
 from __future__ import annotations
 
 import asyncio
+import secrets
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlparse, urlunparse
 
+import pymysql
 import pytest
 import schemathesis
 from aiohttp import web
@@ -36,9 +40,9 @@ class Live:
     user_token: str
 
 
-def _serve(data_dir: Path, ready: dict[str, object], stop: threading.Event) -> None:
+def _serve(url: str, data_dir: Path, ready: dict[str, object], stop: threading.Event) -> None:
     async def main() -> None:
-        store = await open_store(f"sqlite:///{data_dir / 'st.db'}")
+        store = await open_store(url)
         world = make_world(store, data_dir)
         admin = await make_user(store, "1001", "Ana Admin", extension="2001", role="admin",
                                 phones=2)
@@ -68,12 +72,31 @@ def _serve(data_dir: Path, ready: dict[str, object], stop: threading.Event) -> N
         ready["event"].set()  # type: ignore[attr-defined]
 
 
-@pytest.fixture(scope="module")
-def fonbo_live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
+def _mysql_database(server_url: str, name: str, drop: bool = False) -> str:
+    parts = urlparse(server_url)
+    conn = pymysql.connect(host=parts.hostname or "127.0.0.1", port=parts.port or 3306,
+                           user=parts.username or "root", password=parts.password or "",
+                           autocommit=True)
+    with conn.cursor() as cur:
+        cur.execute(f"DROP DATABASE IF EXISTS `{name}`")
+        if not drop:
+            cur.execute(f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4")
+    conn.close()
+    return urlunparse(parts._replace(path=f"/{name}"))
+
+
+@pytest.fixture(scope="module", params=["sqlite", pytest.param("mysql", marks=pytest.mark.mysql)])
+def fonbo_live(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+               ) -> Iterator[Live]:
     data_dir = tmp_path_factory.mktemp("fonbo_live")
+    db_name = f"webfon_st_{secrets.token_hex(4)}"
+    if request.param == "sqlite":
+        url = f"sqlite:///{data_dir / 'st.db'}"
+    else:
+        url = _mysql_database(request.getfixturevalue("mysql_server_url"), db_name)
     ready: dict[str, object] = {"event": threading.Event()}
     stop = threading.Event()
-    thread = threading.Thread(target=_serve, args=(data_dir, ready, stop), daemon=True)
+    thread = threading.Thread(target=_serve, args=(url, data_dir, ready, stop), daemon=True)
     thread.start()
     assert ready["event"].wait(30), "FONBO test server did not start"  # type: ignore[attr-defined]
     if "error" in ready:
@@ -81,6 +104,8 @@ def fonbo_live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
     yield ready["live"]  # type: ignore[misc]
     stop.set()
     thread.join(10)
+    if request.param == "mysql":
+        _mysql_database(request.getfixturevalue("mysql_server_url"), db_name, drop=True)
 
 
 SPEC = build_spec(full_api().operations)
