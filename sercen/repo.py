@@ -152,7 +152,7 @@ class SercenRepo:
     async def refresh(self, token_hash: str) -> Row | None:
         return await self.store.fetchone(
             "SELECT token_hash, family, user_id, access_jti, access_expires_at, amr, issued_at, "
-            "expires_at, family_expires_at, used, used_at, revoked FROM sercen_refresh_tokens "
+            "expires_at, family_expires_at, used, revoked FROM sercen_refresh_tokens "
             "WHERE token_hash = ?", (token_hash,))
 
     async def refresh_by_access(self, jti: str) -> Row | None:
@@ -160,11 +160,16 @@ class SercenRepo:
             "SELECT token_hash, family, user_id FROM sercen_refresh_tokens WHERE access_jti = ?",
             (jti,))
 
-    async def mark_refresh_used(self, token_hash: str, now: float | None = None) -> bool:
+    async def mark_refresh_used(self, token_hash: str) -> bool:
         return await self.store.execute(
-            "UPDATE sercen_refresh_tokens SET used = 1, used_at = ? "
-            "WHERE token_hash = ? AND used = 0 AND revoked = 0",
-            (time.time() if now is None else now, token_hash)) == 1
+            "UPDATE sercen_refresh_tokens SET used = 1 "
+            "WHERE token_hash = ? AND used = 0 AND revoked = 0", (token_hash,)) == 1
+
+    async def family_last_issued(self, family: str) -> float:
+        """When the newest token of a session was issued (its latest rotation)."""
+        return float(await self.store.fetchval(
+            "SELECT MAX(issued_at) AS t FROM sercen_refresh_tokens WHERE family = ?",
+            (family,)) or 0.0)
 
     async def revoke_family(self, family: str, now: float) -> int:
         """Revoke every refresh token of a session and its still-valid access tokens."""

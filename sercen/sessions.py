@@ -89,7 +89,8 @@ class Sessions:
         if row["revoked"]:
             raise SessionError("revoked_refresh", "session ended; log in again")
         if row["used"]:
-            if now - float(row["used_at"] or 0) <= self.settings.refresh_reuse_grace:
+            last = await self.repo.family_last_issued(row["family"])
+            if now - last <= self.settings.refresh_reuse_grace:
                 raise _race()
             await self.repo.revoke_family(row["family"], now)
             raise SessionError("reused_refresh", "refresh token already used; session revoked")
@@ -99,7 +100,7 @@ class Sessions:
         if user is None or not user["enabled"]:
             await self.repo.revoke_family(row["family"], now)
             raise SessionError("disabled", "account disabled")
-        if not await self.repo.mark_refresh_used(row["token_hash"], now):
+        if not await self.repo.mark_refresh_used(row["token_hash"]):
             raise _race()      # another request rotated it a moment ago
         amr = [a for a in str(row["amr"]).split(",") if a]
         return await self._issue(user, amr, row["family"], float(row["family_expires_at"]))

@@ -24,7 +24,7 @@ async def test_flows_on_mariadb(start_sercen: StartSercen, mysql_url: str) -> No
         assert status == 200
         status, err = await s.post("/sercen/refresh", {"refresh_token": tokens["refresh_token"]})
         assert status == 409 and err["error"]["reason"] == "refresh_race"
-        await store.execute("UPDATE sercen_refresh_tokens SET used_at = used_at - 60")
+        await store.execute("UPDATE sercen_refresh_tokens SET issued_at = issued_at - 60")
         status, err = await s.post("/sercen/refresh", {"refresh_token": tokens["refresh_token"]})
         assert status == 401 and err["error"]["reason"] == "reused_refresh"
         status, _ = await s.get("/sercen/me", token=rotated["access_token"])

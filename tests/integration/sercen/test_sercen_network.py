@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.sercen.support import StartSercen, add_user
+from tests.integration.sercen.support import Sercen, StartSercen, add_user
 from tests.unit.sercen.fail2ban_regex import match_host
 from webfon.logsetup import JsonFormatter
 
@@ -30,7 +30,8 @@ def seed_conf(tmp_path: Path) -> Path:
     return path
 
 
-async def start_with_seed(start_sercen: StartSercen, seed_conf: Path, proxies: list[str]):
+async def start_with_seed(start_sercen: StartSercen, seed_conf: Path,
+                          proxies: list[str]) -> Sercen:
     s = await start_sercen(config=seed_conf, trusted_proxies=proxies)
     # the seed's SMTP host is not reachable from tests; the fixture's server is used instead
     assert s.settings.trusted_networks == ["172.25.0.0/16", "10.255.176.0/22"]

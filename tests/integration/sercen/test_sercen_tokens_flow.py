@@ -62,7 +62,7 @@ async def test_refresh_rotation_and_reuse_detection(start_sercen: StartSercen) -
     assert status == 409 and err["error"]["reason"] == "refresh_race"
     assert (await gateway.verify(second["access_token"])).jti == c2.jti
     # presented again later: it was copied, the whole session is revoked
-    await s.store.execute("UPDATE sercen_refresh_tokens SET used_at = used_at - 60")
+    await s.store.execute("UPDATE sercen_refresh_tokens SET issued_at = issued_at - 60")
     status, err = await s.post("/sercen/refresh", {"refresh_token": first["refresh_token"]})
     assert status == 401 and err["error"]["reason"] == "reused_refresh"
     status, err = await s.post("/sercen/refresh", {"refresh_token": second["refresh_token"]})

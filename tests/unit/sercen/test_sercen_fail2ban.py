@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
 
 import pytest
 
@@ -23,7 +24,7 @@ class Capture(logging.Handler):
 
 
 @pytest.fixture
-def captured() -> list[logging.LogRecord]:
+def captured() -> Iterator[list[logging.LogRecord]]:
     handler = Capture()
     logger = logging.getLogger("sercen")
     logger.addHandler(handler)
