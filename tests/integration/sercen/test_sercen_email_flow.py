@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 
 from tests.integration.sercen.support import StartSercen, add_user
@@ -146,3 +147,17 @@ async def test_no_second_factor_available(start_sercen: StartSercen) -> None:
     await add_user(s.store, "1001", email_addr="")
     status, err = await s.login("1001")
     assert status == 403 and err["error"]["reason"] == "no_second_factor"
+
+
+async def test_housekeeping_removes_expired_challenges(start_sercen: StartSercen) -> None:
+    s = await start_sercen(cleanup_interval=0.05)
+    await add_user(s.store, "1001", email_addr="ana@example.com")
+    _, body = await s.login("1001")
+    await s.smtp.next_code()
+    await s.store.execute("UPDATE sercen_challenges SET expires_at = ?", (time.time() - 1,))
+    deadline = time.monotonic() + 10
+    while await s.store.fetchval("SELECT COUNT(*) AS n FROM sercen_challenges"):
+        assert time.monotonic() < deadline, "expired challenge never cleaned up"
+        await asyncio.sleep(0.05)
+    status, err = await s.post("/sercen/second-factor/resend", {"challenge": body["challenge"]})
+    assert status == 401 and err["error"]["reason"] == "unknown_challenge"
