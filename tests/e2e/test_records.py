@@ -57,6 +57,9 @@ def test_voicemail_left_by_sip_caller_plays_in_portal(
     browser.login("1003")
     page = browser.page
     before = page.evaluate("async () => (await window.webfonApp.fonbo.get('/voicemail')).total")
+    unread = page.evaluate("async () => (await window.webfonApp.fonbo.get('/voicemail')).unread")
+    page.wait_for_function("(n) => window.webfonTest.badges().voicemail === n", arg=unread,
+                           timeout=10_000)
     page.evaluate("""() => window.webfonApp.fonbo.put('/forwarding/unconditional',
                      { enabled: true, target_type: 'voicemail' })""")
     try:
@@ -68,6 +71,11 @@ def test_voicemail_left_by_sip_caller_plays_in_portal(
     finally:
         page.evaluate("""() => window.webfonApp.fonbo.put('/forwarding/unconditional',
                          { enabled: false, target_type: 'number' })""")
+    # The new message is announced over Socket.IO: the badge changes without reloading.
+    page.wait_for_function("(n) => window.webfonTest.badges().voicemail === n", arg=unread + 1,
+                           timeout=15_000)
+    page.get_by_test_id("badge-voicemail").filter(has_text=str(unread + 1)).wait_for(
+        timeout=5_000)
     page.get_by_test_id("nav-voicemail").click()
     page.wait_for_function(
         "(n) => document.querySelectorAll('[data-testid=voicemail-item]').length > n",
