@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import dataclasses
 import ipaddress
+import os
+from collections.abc import Mapping
 from pathlib import Path
-from typing import ClassVar
+from typing import Any, ClassVar, Self
 from urllib.parse import urlparse
 
 from webfon.config import ConfigError
@@ -41,6 +43,19 @@ class FrontSettings(BaseSettings):
     # Peers whose X-Forwarded-For is kept (a proxy in front of this one, such as nginx).
     # From anyone else the header is replaced by the peer address, so it cannot be forged.
     trusted_proxies: list[str] = dataclasses.field(default_factory=list)
+
+    @classmethod
+    def load(cls, path: str | Path | None = None, environ: Mapping[str, str] | None = None,
+             **overrides: Any) -> Self:
+        """As BaseSettings.load; upstream URLs also come from ``WEBFON_<COMPONENT>_URL``,
+        which ``webfon up`` sets for every component it starts (``WEBFON_WEB_*`` wins)."""
+        env = dict(os.environ if environ is None else environ)
+        for name in ("gateway", "sercen", "fonbo"):
+            own = f"WEBFON_WEB_{name.upper()}_URL"
+            shared = f"WEBFON_{name.upper()}_URL"
+            if own not in env and shared in env:
+                env[own] = env[shared]
+        return super().load(path, env, **overrides)
 
     def validate(self) -> None:
         super().validate()

@@ -250,3 +250,13 @@ async def test_xff_kept_from_trusted_proxy(upstream: TestServer, static_dir: Pat
         await server.close()
     with pytest.raises(Exception, match="trusted_proxies"):
         FrontSettings.load(environ={"WEBFON_WEB_TRUSTED_PROXIES": "nonsense"})
+
+
+def test_upstreams_from_webfon_up_environment() -> None:
+    env = {"WEBFON_GATEWAY_URL": "http://127.0.0.1:9188",
+           "WEBFON_FONBO_URL": "http://127.0.0.1:9400",
+           "WEBFON_WEB_FONBO_URL": "http://127.0.0.1:9401"}
+    settings = FrontSettings.load(environ=env)
+    assert settings.gateway_url == "http://127.0.0.1:9188"
+    assert settings.fonbo_url == "http://127.0.0.1:9401"
+    assert settings.sercen_url == "http://127.0.0.1:8300"
