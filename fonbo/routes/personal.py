@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import re
 import time
@@ -196,8 +197,18 @@ async def get_logo(ctx: Ctx) -> web.Response:
                "X-Content-Type-Options": "nosniff"}
     if ctx.request.headers.get("If-None-Match") == etag:
         return web.Response(status=304, headers=headers)
-    return web.Response(body=bytes(row["data"]), content_type=row["content_type"],
+    return web.Response(body=_unpack(row["data"]), content_type=row["content_type"],
                         headers=headers)
+
+
+def _pack(data: bytes) -> str:
+    """Assets are kept base64-encoded: the MySQL driver pair installed here (aiomysql 0.3 with
+    PyMySQL 1.2) cannot bind ``bytes`` parameters."""
+    return base64.b64encode(data).decode("ascii")
+
+
+def _unpack(value: bytes | str) -> bytes:
+    return base64.b64decode(value if isinstance(value, str) else bytes(value))
 
 
 @api.op("PUT", "/fonbo/admin/logo", summary="Upload the global logo (PNG, JPEG, GIF or WebP)",
@@ -222,7 +233,7 @@ async def put_logo(ctx: Ctx) -> web.Response:
         fail(415, f"the file is not a {content_type} image")
     etag = hashlib.sha256(data).hexdigest()[:32]
     await ctx.store.upsert("portal_assets", {
-        "name": "logo", "content_type": content_type, "data": data, "etag": etag,
+        "name": "logo", "content_type": content_type, "data": _pack(data), "etag": etag,
         "updated_at": time.time(), "updated_by": None}, ("name",))
     await publish_change(ctx, "portal_assets", "logo")
     return json_response({"content_type": content_type, "size": len(data), "etag": etag})

@@ -6,13 +6,25 @@ import csv
 import hashlib
 import io
 import json
+from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import png
+import pytest
 from aiohttp.test_utils import TestClient
 
 from fonbo.repo import phones as phones_repo
-from tests.unit.fonbo.support import World, add_cdr, add_voicemail, write_wav
+from tests.unit.fonbo.support import (
+    World,
+    add_cdr,
+    add_voicemail,
+    make_user,
+    make_world,
+    start_client,
+    write_wav,
+)
+from webfon.store import Store
 
 T0 = 1_700_000_000.0
 
@@ -303,7 +315,19 @@ PNG_1PX = bytes.fromhex(
     "0000000d49444154789c6360000002000154a24f5d0000000049454e44ae426082")
 
 
-async def test_logo_upload_limits_and_public_serving(client: TestClient, world: World) -> None:
+@pytest.fixture
+async def any_backend(store: Store, data_dir: Path) -> AsyncIterator[tuple[TestClient, World]]:
+    world = make_world(store, data_dir)
+    world.users["alice"] = await make_user(store, "1001", "Alice", role="admin")
+    world.users["bob"] = await make_user(store, "1002", "Bob")
+    client = await start_client(world)
+    yield client, world
+    await client.close()
+
+
+async def test_logo_upload_limits_and_public_serving(
+        any_backend: tuple[TestClient, World]) -> None:
+    client, world = any_backend
     admin = world.auth(world.users["alice"], admin=True)
     assert (await client.get("/fonbo/logo")).status == 404
     r = await client.put("/fonbo/admin/logo", data=PNG_1PX,
