@@ -16,11 +16,13 @@ from aiohttp.test_utils import TestClient, TestServer
 from fonbo.app import build_app
 from fonbo.settings import FonboSettings
 from webfon.bus import Bus, LocalBus
-from webfon.directory import add_phone, create_extension, create_user
+from webfon.directory import add_phone, create_extension, reserve_number
+from webfon.passwords import hash_password
 from webfon.store import Store, open_store
 from webfon.tokens import TokenIssuer, ensure_keypair, load_private_key
 
-_HASHED: dict[str, str] = {}
+PASSWORD = "password-for-tests"
+PASSWORD_HASH = hash_password(PASSWORD)  # hashed once: argon2id is slow on purpose
 
 
 @dataclass
@@ -50,10 +52,14 @@ def make_world(store: Store, data_dir: Path, bus: Bus | None = None, **overrides
 
 async def make_user(store: Store, login: str, name: str, *, extension: str | None = None,
                     role: str = "user", phones: int = 0) -> int:
+    """A user (password ``PASSWORD``) with, optionally, a desk extension and phones."""
     async with store.transaction() as tx:
-        uid = await create_user(tx, display_name=name, login_number=login,
-                                password="password-" + login, role=role,
-                                username=f"u{login}", email=f"u{login}@example.test")
+        await reserve_number(tx, login, "user")
+        uid = await tx.insert(
+            "INSERT INTO users (display_name, login_number, password_hash, role, username, "
+            "email, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (name, login, PASSWORD_HASH, role, f"u{login}", f"u{login}@example.test",
+             time.time()))
         if extension:
             eid = await create_extension(tx, number=extension, kind="hard", owner_user_id=uid)
             for pos in range(phones):
