@@ -41,7 +41,7 @@ def make_gateway(settings: GatewaySettings, plugins: list[Plugin] | None = None,
     return Gateway(registry, tokens.verify,
                    rtc_configuration(settings.stun_server, settings.turn_server,
                                      settings.turn_username, settings.turn_password,
-                                     settings.turn_transport),
+                                     settings.turn_transport, settings.ice_transport_policy),
                    session_timeout=settings.session_timeout, nat_1_1=settings.nat_1_1,
                    host_addresses=settings.host_addresses,
                    require_token=settings.require_token)

@@ -39,6 +39,7 @@ class GatewaySettings(BaseSettings):
     turn_username: str = ""
     turn_password: str = ""
     turn_transport: str = "udp"
+    ice_transport_policy: str = "all"  # "relay": only TURN-relayed candidates
     nat_1_1: str = ""  # public address written into ICE candidates instead of the local one
     allow_transcoding: bool = True  # Opus <-> G.711 when a browser refuses G.711
     # --- SIP --------------------------------------------------------------------------
@@ -59,6 +60,8 @@ class GatewaySettings(BaseSettings):
             raise ConfigError("must be >= 0", key="session_timeout")
         if self.rtp_port_range:
             self.port_range()
+        if self.ice_transport_policy not in ("all", "relay"):
+            raise ConfigError("must be 'all' or 'relay'", key="ice_transport_policy")
 
     def port_range(self) -> tuple[int, int] | None:
         if not self.rtp_port_range:

@@ -13,6 +13,7 @@ from typing import Any
 
 import aioice.ice
 from aiortc import RTCConfiguration, RTCIceServer
+from aiortc.rtcconfiguration import RTCIceTransportPolicy
 
 from gateway.media.ports import PortAllocator
 
@@ -67,7 +68,8 @@ def configure_ice(addresses: list[str] | None, port_range: tuple[int, int] | Non
 
 
 def rtc_configuration(stun_server: str = "", turn_server: str = "", turn_username: str = "",
-                      turn_password: str = "", turn_transport: str = "udp") -> RTCConfiguration:
+                      turn_password: str = "", turn_transport: str = "udp",
+                      policy: str = "all") -> RTCConfiguration:
     servers: list[RTCIceServer] = []
     if stun_server:
         servers.append(RTCIceServer(urls=f"stun:{stun_server}"))
@@ -75,4 +77,5 @@ def rtc_configuration(stun_server: str = "", turn_server: str = "", turn_usernam
         servers.append(RTCIceServer(urls=f"turn:{turn_server}?transport={turn_transport}",
                                     username=turn_username or None,
                                     credential=turn_password or None))
-    return RTCConfiguration(iceServers=servers)
+    return RTCConfiguration(iceServers=servers, iceTransportPolicy=(
+        RTCIceTransportPolicy.RELAY if policy == "relay" else RTCIceTransportPolicy.ALL))
