@@ -18,11 +18,12 @@ import aiosqlite
 from webfon.store.base import Executor, IntegrityError, Params, Row, Store, StoreError
 
 _PRAGMAS = (
+    "PRAGMA busy_timeout = 10000",
     "PRAGMA journal_mode = WAL",
     "PRAGMA synchronous = NORMAL",
     "PRAGMA foreign_keys = ON",
-    "PRAGMA busy_timeout = 10000",
 )
+_OPEN_ATTEMPTS = 5
 
 
 def _wrap(exc: Exception) -> StoreError:
@@ -80,6 +81,20 @@ class SqliteStore(Store):
 
     @classmethod
     async def open(cls, url: str, path: Path) -> SqliteStore:
+        """Open the file; a lock held by another process while it creates the file is waited
+        out (switching a new file to WAL can fail with "locked" without calling the busy
+        handler), anything else is reported at once."""
+        for attempt in range(_OPEN_ATTEMPTS):
+            try:
+                return await cls._open_once(url, path)
+            except StoreError as exc:
+                if "locked" not in str(exc) or attempt == _OPEN_ATTEMPTS - 1:
+                    raise
+                await asyncio.sleep(0.05 * 2**attempt)
+        raise AssertionError("unreachable")
+
+    @classmethod
+    async def _open_once(cls, url: str, path: Path) -> SqliteStore:
         path.parent.mkdir(parents=True, exist_ok=True)
         conns: list[aiosqlite.Connection] = []
         try:
