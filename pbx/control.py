@@ -1,7 +1,8 @@
 """HTTP control API used by the gateway and the CLI (bearer secret from ``pbx_control.key``).
 
 ``POST /control/webphone/login|logout|release-node``, ``GET /control/registrations``,
-``GET /control/calls``, ``GET /control/mdflow/config|stats``, ``POST /control/mdflow/reload``,
+``GET /control/calls``, ``GET /control/stats`` (SIP and media counters),
+``GET /control/mdflow/config|stats``, ``POST /control/mdflow/reload``,
 ``POST /control/mdflow/debug`` (``{"on": bool}``).
 """
 
@@ -89,6 +90,11 @@ async def calls(request: web.Request) -> web.Response:
     return web.json_response(_core(request).call_list())
 
 
+async def stats(request: web.Request) -> web.Response:
+    engine = _core(request).engine
+    return web.json_response(engine.stats_snapshot() if engine is not None else {})
+
+
 async def mdflow_config(request: web.Request) -> web.Response:
     return web.json_response(_core(request).mdflow.show_config())
 
@@ -122,6 +128,7 @@ def add_routes(app: web.Application) -> None:
     app.router.add_post("/control/webphone/release-node", release_node)
     app.router.add_get("/control/registrations", registrations)
     app.router.add_get("/control/calls", calls)
+    app.router.add_get("/control/stats", stats)
     app.router.add_get("/control/mdflow/config", mdflow_config)
     app.router.add_get("/control/mdflow/stats", mdflow_stats)
     app.router.add_post("/control/mdflow/reload", mdflow_reload)

@@ -13,7 +13,7 @@ from webfon.store import Store
 
 from .cdr import CdrWriter, Publisher
 from .directory import Directory
-from .location import Location, StoreLocation
+from .location import CachedLocation, Location, StoreLocation
 from .mdflow import Mdflow, MdflowConfig, load_config
 from .routing import Router
 from .settings import PbxSettings
@@ -41,7 +41,7 @@ class PbxCore:
     @classmethod
     def create(cls, settings: PbxSettings, store: Store, bus: Publisher | None = None,
                location: Location | None = None) -> PbxCore:
-        directory = Directory(store)
+        directory = Directory(store, phone_ttl=settings.phone_cache_s)
         prefixes = tuple(p.strip() for p in settings.local_prefixes.split(",") if p.strip())
         router = Router(directory, outside_prefix=settings.outside_prefix,
                         local_prefixes=prefixes)
@@ -51,7 +51,8 @@ class PbxCore:
             mdflow = Mdflow(MdflowConfig())
         registrar = f"sip:{settings.advertised_host}:{settings.sip_port}"
         core = cls(settings=settings, store=store, directory=directory, router=router,
-                   location=location or StoreLocation(store), cdr=CdrWriter(store, bus),
+                   location=location or CachedLocation(StoreLocation(store)),
+                   cdr=CdrWriter(store, bus),
                    mdflow=mdflow,
                    stats=QueueStats(store, global_enabled=settings.stats_global,
                                     sla_s=settings.stats_sla_s),
@@ -61,6 +62,10 @@ class PbxCore:
         return core
 
     async def _on_logout(self, aor: str, username: str) -> None:
+        self.directory.invalidate()
+        forget = getattr(self.location, "forget", None)
+        if forget is not None:
+            forget(aor)
         if self.engine is not None:
             await self.engine.drop_user(aor, username)
 

@@ -6,6 +6,7 @@ on small typed records and never on SQL.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -111,10 +112,20 @@ class WebSession:
 
 
 class Directory:
-    """Typed lookups over the store."""
+    """Typed lookups over the store.
 
-    def __init__(self, store: Store) -> None:
+    Phones by SIP username are cached for ``phone_ttl`` seconds (the registrar and digest
+    checks ask for them on every request); :meth:`invalidate` drops the cache at once (the web
+    phone logout does, so a revoked password stops working immediately on this node).
+    """
+
+    def __init__(self, store: Store, phone_ttl: float = 0.0) -> None:
         self.store = store
+        self.phone_ttl = phone_ttl
+        self._phones: dict[str, tuple[float, Phone | None]] = {}
+
+    def invalidate(self) -> None:
+        self._phones.clear()
 
     async def number_kind(self, number: str) -> str | None:
         return await self.store.fetchval("SELECT kind FROM numbering WHERE number = ?", (number,))
@@ -147,9 +158,18 @@ class Directory:
         return [Phone.from_row(r) for r in rows]
 
     async def phone_by_username(self, username: str) -> Phone | None:
+        if self.phone_ttl > 0:
+            hit = self._phones.get(username)
+            if hit is not None and hit[0] > time.monotonic():
+                return hit[1]
         row = await self.store.fetchone("SELECT * FROM phones WHERE sip_username = ?",
                                         (username,))
-        return Phone.from_row(row) if row else None
+        phone = Phone.from_row(row) if row else None
+        if self.phone_ttl > 0:
+            if len(self._phones) > 100_000:
+                self._phones.clear()
+            self._phones[username] = (time.monotonic() + self.phone_ttl, phone)
+        return phone
 
     async def category(self, category_id: int | None) -> Category:
         if category_id is None:

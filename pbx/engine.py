@@ -178,6 +178,9 @@ class SipEngine:
                 await task
         self.media.close()
         await self.endpoint.close()
+        close = getattr(self.core.location, "close", None)
+        if close is not None:
+            await close()
 
     def _spawn(self, coro: Any) -> asyncio.Task[Any]:
         task = asyncio.ensure_future(coro)
@@ -218,6 +221,12 @@ class SipEngine:
         for b in await self.core.location.lookup(aor):
             if b.username == username:
                 await self.core.location.remove(aor, b.contact)
+
+    def stats_snapshot(self) -> dict[str, Any]:
+        return {"calls_active": len(self.calls), "sip": dict(self.endpoint.stats),
+                "requests": dict(self.stats), "registrations_accepted": self.registrar.registered,
+                "transactions": self.endpoint.transaction_count,
+                "media": self.media.snapshot()}
 
     def call_list(self) -> list[dict[str, Any]]:
         out = []

@@ -8,11 +8,15 @@ nodes (and ``webfon pbx show registrations``) see the same data.
 from __future__ import annotations
 
 import abc
+import asyncio
+import logging
 import time
 from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 from webfon.store import Store
+
+log = logging.getLogger("pbx.location")
 
 
 @dataclass(frozen=True)
@@ -148,3 +152,116 @@ class StoreLocation(Location):
         await self.store.execute(
             "UPDATE registrations SET reachable = ? WHERE aor = ? AND contact = ?",
             (int(reachable), aor, contact))
+
+
+class CachedLocation(Location):
+    """A store-backed location with this node's reads served from memory and writes batched.
+
+    ``save`` and single-contact ``remove`` update the cache at once and queue the store write;
+    a flusher writes the queue in one transaction every ``flush_s`` seconds (and on
+    :meth:`close`), so a burst of REGISTERs costs a few transactions instead of one each. An
+    AOR is loaded from the store the first time it is looked up; ``all()`` reads the store
+    (after flushing), so other nodes' bindings show too.
+    """
+
+    def __init__(self, inner: StoreLocation, flush_s: float = 0.1) -> None:
+        self.inner = inner
+        self.flush_s = flush_s
+        self._cache: dict[str, dict[str, Binding]] = {}
+        self._pending: dict[tuple[str, str], Binding | None] = {}
+        self._task: asyncio.Task[None] | None = None
+        self._lock = asyncio.Lock()
+
+    async def _aor(self, aor: str) -> dict[str, Binding]:
+        found = self._cache.get(aor)
+        if found is None:
+            await self.flush()
+            found = {b.contact: b for b in await self.inner.lookup(aor, now=0.0)}
+            self._cache[aor] = found
+        return found
+
+    def _schedule(self) -> None:
+        if self._task is None or self._task.done():
+            self._task = asyncio.ensure_future(self._flush_later())
+
+    async def _flush_later(self) -> None:
+        await asyncio.sleep(self.flush_s)
+        await self.flush()
+
+    async def flush(self) -> None:
+        async with self._lock:
+            if not self._pending:
+                return
+            batch, self._pending = self._pending, {}
+            try:
+                async with self.inner.store.transaction() as tx:
+                    for (aor, contact), b in batch.items():
+                        if b is None:
+                            await tx.execute("DELETE FROM registrations WHERE aor = ? AND "
+                                             "contact = ?", (aor, contact))
+                        else:
+                            row = asdict(b)
+                            row["reachable"] = int(b.reachable)
+                            await tx.upsert("registrations", row, ["aor", "contact"])
+            except Exception:
+                log.exception("registrations not saved; will retry")
+                for key, value in batch.items():
+                    self._pending.setdefault(key, value)
+                self._schedule()
+
+    async def close(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+        await self.flush()
+
+    async def save(self, binding: Binding) -> None:
+        (await self._aor(binding.aor))[binding.contact] = binding
+        self._pending[(binding.aor, binding.contact)] = binding
+        self._schedule()
+
+    async def remove(self, aor: str, contact: str | None = None) -> int:
+        if contact is None:
+            await self.flush()
+            n = await self.inner.remove(aor)
+            self._cache.pop(aor, None)
+            return n
+        cached = await self._aor(aor)
+        existed = cached.pop(contact, None) is not None
+        self._pending[(aor, contact)] = None
+        self._schedule()
+        return int(existed)
+
+    async def lookup(self, aor: str, now: float | None = None) -> list[Binding]:
+        now = time.time() if now is None else now
+        found = [b for b in (await self._aor(aor)).values() if b.expires_at > now]
+        return sorted(found, key=lambda b: -b.registered_at)
+
+    async def all(self, now: float | None = None) -> list[Binding]:
+        await self.flush()
+        return await self.inner.all(now)
+
+    async def sweep(self, now: float | None = None) -> list[Binding]:
+        await self.flush()
+        gone = await self.inner.sweep(now)
+        now = time.time() if now is None else now
+        for aor, bindings in list(self._cache.items()):
+            for contact, b in list(bindings.items()):
+                if b.expires_at <= now:
+                    del bindings[contact]
+            if not bindings:
+                del self._cache[aor]
+        return gone
+
+    async def set_reachable(self, aor: str, contact: str, reachable: bool) -> None:
+        cached = await self._aor(aor)
+        if contact in cached:
+            cached[contact] = replace(cached[contact], reachable=reachable)
+            self._pending[(aor, contact)] = cached[contact]
+            self._schedule()
+
+    def forget(self, aor: str | None = None) -> None:
+        """Drop cached bindings (all, or one AOR) so they are read from the store again."""
+        if aor is None:
+            self._cache.clear()
+        else:
+            self._cache.pop(aor, None)

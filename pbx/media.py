@@ -137,6 +137,8 @@ class MediaManager:
         self.allocator = RtpPortAllocator(port_min, port_max)
         self.track_stats = track_stats
         self.legs: set[Leg] = set()
+        self.totals: dict[str, int] = {"legs": 0, "received": 0, "sent": 0, "lost": 0,
+                                       "expected": 0}
 
     async def leg(self, name: str) -> Leg:
         ep = await RtpEndpoint.open(self.host, allocator=self.allocator, rtcp=True,
@@ -146,10 +148,35 @@ class MediaManager:
         return leg
 
     def release(self, leg: Leg | None) -> None:
-        if leg is None:
+        if leg is None or leg not in self.legs:
             return
+        self._count(leg)
         leg.close()
         self.legs.discard(leg)
+
+    def _count(self, leg: Leg) -> None:
+        ep = leg.endpoint
+        t = self.totals
+        t["legs"] += 1
+        t["received"] += ep.packets_received
+        t["sent"] += ep.packets_sent
+        if ep.stats is not None:
+            t["lost"] += max(0, ep.stats.lost)
+            t["expected"] += ep.stats.expected
+
+    def snapshot(self) -> dict[str, Any]:
+        """Totals over finished legs plus the legs still open (loss as seen on arrival)."""
+        t = dict(self.totals)
+        for leg in self.legs:
+            ep = leg.endpoint
+            t["received"] += ep.packets_received
+            t["sent"] += ep.packets_sent
+            if ep.stats is not None:
+                t["lost"] += max(0, ep.stats.lost)
+                t["expected"] += ep.stats.expected
+        t["open_legs"] = len(self.legs)
+        t["loss_ratio"] = round(t["lost"] / t["expected"], 6) if t["expected"] else 0.0
+        return t
 
     def close(self) -> None:
         for leg in list(self.legs):

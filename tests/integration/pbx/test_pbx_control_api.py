@@ -74,6 +74,9 @@ async def test_webphone_login_logout_and_registrations(client: Any) -> None:
         regs = await (await c.get("/control/registrations", headers=auth)).json()
         assert [r["aor"] for r in regs] == ["7000"] and regs[0]["expires_in"] > 0
         assert await (await c.get("/control/calls", headers=auth)).json() == []
+        stats = await (await c.get("/control/stats", headers=auth)).json()
+        assert stats["calls_active"] == 0 and stats["registrations_accepted"] == 1
+        assert stats["media"]["open_legs"] == 0 and stats["sip"]["received"] >= 2
         resp = await c.post("/control/webphone/logout", json={"user_id": uid}, headers=auth)
         assert resp.status == 200
         assert await (await c.get("/control/registrations", headers=auth)).json() == []

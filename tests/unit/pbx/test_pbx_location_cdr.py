@@ -6,7 +6,7 @@ from typing import Any
 import pytest
 
 from pbx.cdr import CdrRecord, CdrWriter
-from pbx.location import Binding, Location, MemoryLocation, StoreLocation
+from pbx.location import Binding, CachedLocation, Location, MemoryLocation, StoreLocation
 from webfon.store import Store
 
 
@@ -42,6 +42,22 @@ async def test_memory_location() -> None:
 
 async def test_store_location(store: Store) -> None:
     await _exercise(StoreLocation(store))
+
+
+async def test_cached_location_writes_through_in_batches(store: Store) -> None:
+    cached = CachedLocation(StoreLocation(store), flush_s=0.01)
+    await _exercise(cached)
+    now = time.time()
+    await cached.save(_b("2005", "sip:e@1", now + 60))
+    assert [b.contact for b in await cached.lookup("2005")] == ["sip:e@1"]
+    await cached.close()  # flushes
+    assert [b.contact for b in await StoreLocation(store).lookup("2005")] == ["sip:e@1"]
+    # another node's cache loads the AOR from the store
+    other = CachedLocation(StoreLocation(store))
+    assert [b.contact for b in await other.lookup("2005")] == ["sip:e@1"]
+    await other.remove("2005", "sip:e@1")
+    await other.close()
+    assert await StoreLocation(store).lookup("2005") == []
 
 
 class FakeBus:
