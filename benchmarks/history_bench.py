@@ -218,7 +218,10 @@ async def measure(store: Store, users: int, iterations: int) -> dict[str, list[f
 
 def report(backend: str, rows: int, load_s: float, results: dict[str, list[float]]) -> None:
     heavy = int(results.pop("_heavy_rows")[0])
-    print(f"\n{backend}: {rows:,} CDR rows (heavy user {heavy:,}), loaded in {load_s:.1f} s")
+    loaded = f"loaded in {load_s:.1f} s" if load_s else "reused"
+    load1, load5, _ = os.getloadavg()
+    loaded += f"; load average during the run {load1:.1f} (1 min) {load5:.1f} (5 min)"
+    print(f"\n{backend}: {rows:,} CDR rows (heavy user {heavy:,}), {loaded}")
     print(f"{'query':48} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8} {'max ms':>8}")
     for name, samples in results.items():
         print(f"{name:48} {statistics.median(samples):8.2f} {pct(samples, 95):8.2f} "
@@ -264,17 +267,44 @@ async def run_mysql(args: argparse.Namespace) -> None:
                             autocommit=True)
     name = parts.path.lstrip("/")
     with admin.cursor() as cur:
-        cur.execute(f"DROP DATABASE IF EXISTS `{name}`")
-        cur.execute(f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4")
-    store = await open_store(url)
-    await seed_users(store, args.users)
-    await store.close()
-    load_s = load_mysql(url, args.rows, args.users)
+        cur.execute("SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = %s "
+                    "AND table_name = 'cdr'", (name,))
+        exists = cur.fetchone()[0]
+        if exists and args.reuse:
+            cur.execute(f"SELECT COUNT(*) FROM `{name}`.cdr")
+            reuse = cur.fetchone()[0] == args.rows
+        else:
+            reuse = False
+        if not reuse:
+            cur.execute(f"DROP DATABASE IF EXISTS `{name}`")
+            cur.execute(f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4")
+    original_pool = None
+    if args.mysql_buffer_pool_mb:
+        with admin.cursor() as cur:
+            cur.execute("SELECT @@innodb_buffer_pool_size")
+            original_pool = int(cur.fetchone()[0])
+            cur.execute("SET GLOBAL innodb_buffer_pool_size = %s",
+                        (args.mysql_buffer_pool_mb * 1048576,))
+    load_s = 0.0
+    if not reuse:
+        store = await open_store(url)
+        await seed_users(store, args.users)
+        await store.close()
+        load_s = load_mysql(url, args.rows, args.users)
     store = await open_store(url)
     try:
-        report("MariaDB", args.rows, load_s, await measure(store, args.users, args.iterations))
+        pool_mb = int(await store.fetchval("SELECT @@innodb_buffer_pool_size AS b")) >> 20
+        # one pass over the table so the measurement starts from a warm buffer pool
+        await store.fetchval("SELECT COUNT(*) AS n FROM cdr FORCE INDEX (cdr_user_started) "
+                             "WHERE user_id > 0")
+        await store.fetchval("SELECT SUM(duration_s) AS n FROM cdr")
+        report(f"MariaDB (innodb_buffer_pool_size {pool_mb} MB)", args.rows, load_s,
+               await measure(store, args.users, args.iterations))
     finally:
         await store.close()
+        if original_pool is not None:
+            with admin.cursor() as cur:
+                cur.execute("SET GLOBAL innodb_buffer_pool_size = %s", (original_pool,))
         if not args.keep:
             with admin.cursor() as cur:
                 cur.execute(f"DROP DATABASE IF EXISTS `{name}`")
@@ -290,6 +320,10 @@ def main() -> None:
     parser.add_argument("--sqlite-path", help="keep the SQLite file here")
     parser.add_argument("--mysql-url", help="mysql://user:pass@host:port/db (db is recreated)")
     parser.add_argument("--keep", action="store_true", help="keep the MariaDB database")
+    parser.add_argument("--mysql-buffer-pool-mb", type=int, default=0,
+                        help="size the server's InnoDB buffer pool for the run (restored after)")
+    parser.add_argument("--reuse", action="store_true",
+                        help="measure a kept MariaDB database holding --rows rows, no reload")
     args = parser.parse_args()
     print(f"python {platform.python_version()}, {platform.machine()}, {os.cpu_count()} CPUs")
     if args.backend in ("sqlite", "both"):
