@@ -20,6 +20,14 @@ HOSTNAME_RE = re.compile(
 )
 IPV4_RE = re.compile(r"\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3}\Z")
 IPV6_RE = re.compile(r"\[[0-9A-Fa-f:.]{2,45}\]\Z")
+_OCTET = r"(?:25[0-5]|2[0-4][0-9]|[01]?[0-9]?[0-9])"
+SIMPLE_HOST = (
+    rf"(?:{_OCTET}\.{_OCTET}\.{_OCTET}\.{_OCTET}"
+    r"|(?:[A-Za-z0-9](?:[A-Za-z0-9\-]*[A-Za-z0-9])?\.)*[A-Za-z](?:[A-Za-z0-9\-]*[A-Za-z0-9])?\.?)"
+)
+"""Regular expression (text) of the common hosts: an IPv4 address or a hostname whose top
+label starts with a letter. Everything it matches (up to 255 characters) passes
+:func:`is_host`; other hosts must be checked with :func:`is_host`."""
 _TEL_GLOBAL = frozenset("0123456789-.()")
 _TEL_LOCAL = frozenset("0123456789abcdefABCDEF*#-.()")
 

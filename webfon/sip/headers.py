@@ -5,12 +5,30 @@ Each type parses strictly (raising :class:`ParseError`) and serializes back with
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 from .errors import ParseError
-from .grammar import TOKEN_CHARS, is_token, quote, split_quoted, unquote
-from .params import Params, format_params, parse_params
+from .grammar import SIMPLE_HOST, is_token, quote, split_quoted, unquote
+from .params import (
+    SIMPLE_HEADER_PARAMS,
+    Params,
+    format_params,
+    parse_params,
+    parse_simple_params,
+)
 from .uri import SipURI, parse_hostport
+
+# Fast paths for the common shapes; they only match text the full parsers accept, with the
+# same result (tests/unit/sip/test_fast_paths.py checks this), anything else takes the full
+# parser.
+_SIMPLE_NAME_ADDR = re.compile(
+    r'(?:"([^"\\]*(?:\\.[^"\\]*)*)"[ \t]*|([A-Za-z0-9\-.!%*_+`\'~ \t]*))'
+    r'<([^<>"]*)>(?:;(.*))?\Z', re.S)
+_SIMPLE_VIA = re.compile(
+    rf"SIP/2\.0/([A-Za-z0-9\-.!%*_+`'~]+) ({SIMPLE_HOST})(?::([0-9]{{1,5}}))?(?:;(.*))?\Z",
+    re.S)
+_GEN_VALUE = re.compile(r"[A-Za-z0-9\-.!%*_+`'~\[\]:]*\Z")
 
 COMPACT_FORMS = {
     "a": "Accept-Contact", "u": "Allow-Events", "i": "Call-ID", "m": "Contact",
@@ -41,14 +59,24 @@ LIST_HEADERS = frozenset(n.lower() for n in (
 ))
 
 
+KNOWN_NAMES = frozenset(_CANONICAL.values())
+"""Canonical spellings of the well-known headers: every spelling of one of these is stored
+canonically, so a lookup of a known name can compare strings exactly."""
+_NAME_CACHE: dict[str, str] = {}
+_NAME_CACHE_MAX = 2048
+
+
 def canonical_name(name: str) -> str:
     """Canonical spelling of a header name, expanding compact forms (``v`` → ``Via``)."""
+    cached = _NAME_CACHE.get(name)
+    if cached is not None:
+        return cached
     low = name.lower()
-    if len(low) == 1:
-        full = COMPACT_FORMS.get(low)
-        if full:
-            return full
-    return _CANONICAL.get(low, name)
+    full = COMPACT_FORMS.get(low) if len(low) == 1 else None
+    result = full or _CANONICAL.get(low, name)
+    if len(_NAME_CACHE) < _NAME_CACHE_MAX:  # bounded: names come from the network
+        _NAME_CACHE[name] = result
+    return result
 
 
 def split_list(value: str) -> list[str]:
@@ -75,6 +103,34 @@ class Address:
     @classmethod
     def parse(cls, text: str) -> Address:
         text = text.strip()
+        m = _SIMPLE_NAME_ADDR.match(text)
+        if m is not None:
+            quoted, words, uri_text, ptext = m.groups()
+            if quoted is not None:
+                display: str | None = unquote(f'"{quoted}"') if "\\" in quoted else quoted
+            else:
+                display = " ".join(words.split()) or None
+            uri = SipURI.parse(uri_text)
+            params: Params = {}
+            if ptext is not None:
+                simple = parse_simple_params(ptext, SIMPLE_HEADER_PARAMS)
+                if simple is None:
+                    return cls._check(uri, display, parse_params(ptext,
+                                                                what="address parameter"))
+                params = simple
+            return cls(uri, display, params)
+        return cls._parse_full(text)
+
+    @classmethod
+    def _check(cls, uri: SipURI, display: str | None, params: Params) -> Address:
+        for k, v in params.items():
+            if not is_token(k) or (v is not None and not (v.startswith('"') or _is_gen_value(v))):
+                raise ParseError("bad address parameter")
+        return cls(uri=uri, display_name=display, params=params)
+
+    @classmethod
+    def _parse_full(cls, text: str) -> Address:
+        """The complete parser (``text`` already stripped)."""
         if text == "*":
             return cls(uri=SipURI(), wildcard=True)
         display: str | None = None
@@ -112,10 +168,7 @@ class Address:
             if uri.headers:
                 raise ParseError("URI headers need <...>")
             params = parse_params(ptext, what="address parameter") if sep else {}
-        for k, v in params.items():
-            if not is_token(k) or (v is not None and not (v.startswith('"') or _is_gen_value(v))):
-                raise ParseError("bad address parameter")
-        return cls(uri=uri, display_name=display, params=params)
+        return cls._check(uri, display, params)
 
     @classmethod
     def parse_list(cls, text: str) -> list[Address]:
@@ -147,8 +200,10 @@ class Address:
         return int(value)
 
     def copy(self) -> Address:
-        return Address(uri=self.uri.copy(), display_name=self.display_name,
-                       params=dict(self.params), wildcard=self.wildcard)
+        uri = self.uri
+        return Address(SipURI(uri.scheme, uri.user, uri.host, uri.port, dict(uri.params),
+                              dict(uri.headers), uri.password),
+                       self.display_name, dict(self.params), self.wildcard)
 
 
 def _find_unquoted(text: str, ch: str) -> int:
@@ -182,7 +237,7 @@ def _has_bare_quote(inner: str) -> bool:
 
 
 def _is_gen_value(value: str) -> bool:
-    return all(ch in TOKEN_CHARS or ch in "[]:" for ch in value)
+    return _GEN_VALUE.match(value) is not None
 
 
 @dataclass
@@ -197,6 +252,37 @@ class Via:
     @classmethod
     def parse(cls, text: str) -> Via:
         text = text.strip()
+        m = _SIMPLE_VIA.match(text)
+        if m is not None:
+            via = cls._parse_simple(*m.groups())
+            if via is not None:
+                return via
+        return cls._parse_full(text)
+
+    @classmethod
+    def _parse_simple(cls, transport: str, host: str, port_text: str | None,
+                      ptext: str | None) -> Via | None:
+        if len(host) > 255:
+            return None
+        port = None
+        if port_text is not None:
+            port = int(port_text)
+            if port > 65535:
+                return None
+        params: Params = {}
+        if ptext is not None:
+            simple = parse_simple_params(ptext, SIMPLE_HEADER_PARAMS)
+            if simple is None:
+                return None
+            rport = simple.get("rport")
+            if rport is not None and not rport.isdigit():
+                return None
+            params = simple
+        return cls(transport.upper(), host, port, params)
+
+    @classmethod
+    def _parse_full(cls, text: str) -> Via:
+        """The complete parser (``text`` already stripped)."""
         proto, _, rest = text.partition(" ")
         parts = [p.strip() for p in proto.split("/")]
         if len(parts) != 3 or parts[0].upper() != "SIP" or parts[1] != "2.0" \

@@ -21,7 +21,15 @@ from typing import Any
 
 from .errors import ParseError
 from .grammar import is_token
-from .headers import LIST_HEADERS, Address, CSeq, Via, canonical_name, split_list
+from .headers import (
+    KNOWN_NAMES,
+    LIST_HEADERS,
+    Address,
+    CSeq,
+    Via,
+    canonical_name,
+    split_list,
+)
 from .uri import SipURI
 
 MAX_MESSAGE_SIZE = 65535
@@ -55,16 +63,25 @@ class Headers:
 
     Each entry is one header field line (``name, value``); names are stored canonically
     (compact forms expanded). :meth:`values` additionally splits comma lists.
+
+    Typed values parsed by :class:`Message`'s accessors are cached here and dropped by every
+    change, so a header is parsed at most once per message however often it is read.
     """
 
-    __slots__ = ("_items",)
+    __slots__ = ("_cache", "_items")
 
     def __init__(self, items: Iterable[tuple[str, str]] = ()) -> None:
         self._items: list[tuple[str, str]] = [(canonical_name(k), v) for k, v in items]
+        self._cache: dict[str, Any] = {}
 
     def get(self, name: str, default: str | None = None) -> str | None:
         """First value of ``name`` or ``default``."""
         cname = canonical_name(name)
+        if cname in KNOWN_NAMES:  # stored canonically: exact comparison is enough
+            for k, v in self._items:
+                if k == cname:
+                    return v
+            return default
         key = cname.lower()
         size = len(cname)
         for k, v in self._items:
@@ -75,6 +92,8 @@ class Headers:
     def get_all(self, name: str) -> list[str]:
         """Every field value of ``name`` in order (comma lists not split)."""
         cname = canonical_name(name)
+        if cname in KNOWN_NAMES:
+            return [v for k, v in self._items if k == cname]
         key = cname.lower()
         size = len(cname)
         return [v for k, v in self._items
@@ -87,11 +106,18 @@ class Headers:
             return raw
         out: list[str] = []
         for value in raw:
-            out.extend(split_list(value))
+            if "," in value or '"' in value or "<" in value:
+                out.extend(split_list(value))
+            else:
+                item = value.strip()
+                if not item:
+                    raise ParseError("empty item in header list")
+                out.append(item)
         return out
 
     def add(self, name: str, value: str, *, first: bool = False) -> None:
         """Append a header line (or put it before the others of that name with ``first``)."""
+        self._cache.clear()
         name = canonical_name(name)
         if first:
             key = name.lower()
@@ -103,6 +129,7 @@ class Headers:
 
     def set(self, name: str, value: str | Iterable[str]) -> None:
         """Replace every line of ``name`` by ``value`` (or several values), in place."""
+        self._cache.clear()
         name = canonical_name(name)
         key = name.lower()
         new = [value] if isinstance(value, str) else list(value)
@@ -121,6 +148,7 @@ class Headers:
 
     def remove(self, name: str) -> int:
         """Remove every line of ``name``; return how many were removed."""
+        self._cache.clear()
         key = canonical_name(name).lower()
         before = len(self._items)
         self._items = [(k, v) for k, v in self._items if k.lower() != key]
@@ -134,8 +162,10 @@ class Headers:
                 if key in LIST_HEADERS:
                     items = split_list(v)
                     if len(items) > 1:
+                        self._cache.clear()
                         self._items[i] = (k, ", ".join(items[1:]))
                         return items[0]
+                self._cache.clear()
                 del self._items[i]
                 return v
         return None
@@ -158,12 +188,19 @@ class Headers:
         return f"Headers({self._items!r})"
 
 
+_MISSING = object()
+
+
 class Message:
     """Common part of :class:`Request` and :class:`Response`.
 
     ``source`` is ``(host, port)`` of the peer a received message came from, ``transport`` the
     name of the transport it arrived on and ``connection`` the transport object's handle for
     connection-oriented transports (None for messages built locally).
+
+    Typed accessors parse on first access and cache the result in :class:`Headers` (dropped
+    when headers change); mutable values (addresses, Vias) are returned as fresh copies, so
+    changing what an accessor returned never changes the message.
     """
 
     headers: Headers
@@ -183,6 +220,53 @@ class Message:
             raise ParseError(f"missing {name} header")
         return value
 
+    def _address(self, name: str) -> Address:
+        """The parsed (cached, shared: do not modify) address of header ``name``."""
+        cache = self.headers._cache
+        addr = cache.get(name)
+        if addr is None:
+            addr = cache[name] = Address.parse(self._need(name))
+        return addr
+
+    def _address_list(self, name: str) -> list[Address]:
+        """Parsed (cached, shared) addresses of every ``name`` value."""
+        key = name + "*"
+        cache = self.headers._cache
+        addrs = cache.get(key)
+        if addrs is None:
+            addrs = cache[key] = [Address.parse(v) for v in self.headers.values(name)]
+        return addrs
+
+    def _via_values(self) -> list[str]:
+        cache = self.headers._cache
+        values = cache.get("Via,")
+        if values is None:
+            values = cache["Via,"] = self.headers.values("Via")
+        return values
+
+    def _top_via(self) -> Via:
+        """The parsed (cached, shared) top Via."""
+        cache = self.headers._cache
+        top = cache.get("Via")
+        if top is None:
+            values = self._via_values()
+            if not values:
+                raise ParseError("missing Via header")
+            vias = cache.get("Via*")
+            top = cache["Via"] = vias[0] if vias else Via.parse(values[0])
+        return top
+
+    def _vias(self) -> list[Via]:
+        cache = self.headers._cache
+        vias = cache.get("Via*")
+        if vias is None:
+            values = self._via_values()
+            top = cache.get("Via")
+            vias = [top] if top is not None else []
+            vias.extend(Via.parse(v) for v in values[len(vias):])
+            cache["Via*"] = vias
+        return vias
+
     @property
     def call_id(self) -> str:
         return self._need("Call-ID").strip()
@@ -193,7 +277,11 @@ class Message:
 
     @property
     def cseq(self) -> CSeq:
-        return CSeq.parse(self._need("CSeq"))
+        cache = self.headers._cache
+        cseq = cache.get("CSeq")
+        if cseq is None:
+            cseq = cache["CSeq"] = CSeq.parse(self._need("CSeq"))
+        return cseq  # immutable: shared
 
     @cseq.setter
     def cseq(self, value: CSeq) -> None:
@@ -201,7 +289,7 @@ class Message:
 
     @property
     def from_(self) -> Address:
-        return Address.parse(self._need("From"))
+        return self._address("From").copy()
 
     @from_.setter
     def from_(self, value: Address) -> None:
@@ -209,7 +297,7 @@ class Message:
 
     @property
     def to(self) -> Address:
-        return Address.parse(self._need("To"))
+        return self._address("To").copy()
 
     @to.setter
     def to(self, value: Address) -> None:
@@ -217,15 +305,15 @@ class Message:
 
     @property
     def from_tag(self) -> str | None:
-        return self.from_.tag
+        return self._address("From").tag
 
     @property
     def to_tag(self) -> str | None:
-        return self.to.tag
+        return self._address("To").tag
 
     @property
     def vias(self) -> list[Via]:
-        return [Via.parse(v) for v in self.headers.values("Via")]
+        return [v.copy() for v in self._vias()]
 
     @vias.setter
     def vias(self, value: list[Via]) -> None:
@@ -234,10 +322,7 @@ class Message:
     @property
     def via(self) -> Via:
         """The top Via."""
-        values = self.headers.values("Via")
-        if not values:
-            raise ParseError("missing Via header")
-        return Via.parse(values[0])
+        return self._top_via().copy()
 
     @via.setter
     def via(self, value: Via) -> None:
@@ -247,20 +332,27 @@ class Message:
 
     @property
     def contacts(self) -> list[Address]:
-        return [Address.parse(v) for v in self.headers.values("Contact")]
+        return [a.copy() for a in self._address_list("Contact")]
 
     @property
     def contact(self) -> Address | None:
-        values = self.headers.values("Contact")
-        return Address.parse(values[0]) if values else None
+        cache = self.headers._cache
+        addrs = cache.get("Contact*")
+        if addrs is not None:
+            return addrs[0].copy() if addrs else None
+        top = cache.get("Contact", _MISSING)
+        if top is _MISSING:
+            values = self.headers.values("Contact")
+            top = cache["Contact"] = Address.parse(values[0]) if values else None
+        return top.copy() if top is not None else None
 
     @property
     def routes(self) -> list[Address]:
-        return [Address.parse(v) for v in self.headers.values("Route")]
+        return [a.copy() for a in self._address_list("Route")]
 
     @property
     def record_routes(self) -> list[Address]:
-        return [Address.parse(v) for v in self.headers.values("Record-Route")]
+        return [a.copy() for a in self._address_list("Record-Route")]
 
     def _int(self, name: str) -> int | None:
         value = self.headers.get(name)
@@ -320,13 +412,14 @@ class Message:
         """Check the mandatory headers parse; raise :class:`ParseError` naming the problem."""
         for name in MANDATORY:
             self._need(name)
-        self.via  # noqa: B018 - the top Via is what this hop needs; others parse on access
-        self.from_  # noqa: B018 - parse for validation
-        self.to  # noqa: B018
-        self.cseq  # noqa: B018
-        if not self.call_id:
+        self._top_via()  # the top Via is what this hop needs; others parse on access
+        self._address("From")
+        self._address("To")
+        self.cseq  # noqa: B018 - parse for validation
+        call_id = self.call_id
+        if not call_id:
             raise ParseError("empty Call-ID")
-        if any(ch.isspace() for ch in self.call_id):
+        if any(ch.isspace() for ch in call_id):
             raise ParseError("bad Call-ID")
         self._int("Max-Forwards")
         self._int("Expires")
@@ -425,32 +518,57 @@ def split_head(data: bytes) -> tuple[bytes, bytes] | None:
     return None
 
 
+def _wire_name(name: str) -> str:
+    """Canonical name of a header name as received (``name`` is the text before ``:``)."""
+    cname = _WIRE_NAMES.get(name)
+    if cname is None:
+        stripped = name.rstrip(" \t")
+        if not is_token(stripped):
+            raise ParseError("bad header line")
+        cname = canonical_name(stripped)
+        if len(_WIRE_NAMES) < _WIRE_NAMES_MAX:  # bounded: names come from the network
+            _WIRE_NAMES[name] = cname
+    return cname
+
+
+_WIRE_NAMES: dict[str, str] = {}
+_WIRE_NAMES_MAX = 2048
+
+
 def parse_message(data: bytes, *, max_size: int = MAX_MESSAGE_SIZE,
                   stream: bool = False) -> Request | Response:
     """Parse one SIP message from ``data``.
 
     With ``stream`` (TCP framing) ``data`` must be exactly one message. On datagrams a body
     longer than Content-Length is truncated, a shorter one is an error (RFC 3261 §18.3).
-    Raises :class:`ParseError` for anything malformed.
+    Raises :class:`ParseError` for anything malformed. Only the start line and the header
+    lines are checked here; header values are parsed by the accessors and by
+    :meth:`Message.validate`.
     """
-    if not isinstance(data, bytes | bytearray | memoryview):
-        raise ParseError("message must be bytes")
-    data = bytes(data)
+    if type(data) is not bytes:
+        if not isinstance(data, bytes | bytearray | memoryview):
+            raise ParseError("message must be bytes")
+        data = bytes(data)
     if len(data) > max_size:
         raise ParseError("message too large", 513)
-    data = data.lstrip(b"\r\n")
-    parts = split_head(data)
-    if parts is None:
-        raise ParseError("no end of headers")
-    head_bytes, body = parts
+    if data[:1] in (b"\r", b"\n"):
+        data = data.lstrip(b"\r\n")
+    idx = data.find(b"\r\n\r\n")
+    if idx >= 0:
+        head_bytes, body = data[:idx], data[idx + 4:]
+    else:
+        idx = data.find(b"\n\n")
+        if idx < 0:
+            raise ParseError("no end of headers")
+        head_bytes, body = data[:idx], data[idx + 2:]
     try:
         head = head_bytes.decode("utf-8")
     except UnicodeDecodeError:
         raise ParseError("headers are not UTF-8") from None
     head = head.replace("\r\n", "\n")
-    lines = head.split("\n")
     if _CONTROL.search(head):
         raise ParseError("control character in message headers")
+    lines = head.split("\n")
     first = lines[0]
     if "\t" in first:
         raise ParseError("control character in start line")
@@ -474,6 +592,7 @@ def parse_message(data: bytes, *, max_size: int = MAX_MESSAGE_SIZE,
             raise ParseError("unsupported SIP version", 505)
         msg = Request(method, SipURI.parse(uri_text))
     items = msg.headers._items
+    clen_at = -1  # index in items of the first Content-Length
     for line in lines[1:]:
         if line[:1] in (" ", "\t"):
             if not items:
@@ -482,20 +601,26 @@ def parse_message(data: bytes, *, max_size: int = MAX_MESSAGE_SIZE,
             items[-1] = (name, f"{value} {line.strip()}")
             continue
         name, sep, value = line.partition(":")
-        name = name.rstrip(" \t")
-        if not sep or not is_token(name):
+        if not sep:
             raise ParseError("bad header line")
+        cname = _wire_name(name)
         value = value.strip(" \t")
-        items.append((canonical_name(name), value))
+        if cname == "Content-Length" and clen_at < 0:
+            clen_at = len(items)
+        items.append((cname, value))
         if len(items) > MAX_HEADERS:
             raise ParseError("too many headers", 513)
-    clen = msg.content_length
-    if clen is not None:
+    if clen_at >= 0:
+        clen_text = items[clen_at][1].strip()
+        if not clen_text.isdigit() or not clen_text.isascii() or len(clen_text) > 10:
+            raise ParseError("bad Content-Length")
+        clen = int(clen_text)
         if clen > len(body):
             raise ParseError("body shorter than Content-Length")
         if stream and clen != len(body):
             raise ParseError("body longer than Content-Length")
-        body = body[:clen]
+        if clen != len(body):
+            body = body[:clen]
     elif stream and body:
         raise ParseError("missing Content-Length")
     msg.body = body

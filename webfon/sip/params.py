@@ -2,11 +2,38 @@
 
 from __future__ import annotations
 
+import re
+
 from .errors import ParseError
 from .grammar import split_quoted
 
 Params = dict[str, str | None]
 """Parameters in order of appearance; names lowercased; values raw (quoted strings keep quotes)."""
+
+
+_BAD_CHARS = re.compile(r'[ \t"<>,]')
+_TOKEN = r"[A-Za-z0-9\-.!%*_+`'~]+"
+_GEN_VALUE = r"[A-Za-z0-9\-.!%*_+`'~\[\]:]+"
+_URI_PCHARS = r"(?:[A-Za-z0-9\-_.!~*'()\[\]/:&+$]|%[0-9A-Fa-f]{2})+"
+SIMPLE_HEADER_PARAMS = re.compile(
+    rf"{_TOKEN}(?:={_GEN_VALUE})?(?:;{_TOKEN}(?:={_GEN_VALUE})?)*\Z")
+"""Header parameters (Via, name-addr) without quotes or blanks: token names, gen-values."""
+SIMPLE_URI_PARAMS = re.compile(
+    rf"{_URI_PCHARS}(?:={_URI_PCHARS})?(?:;{_URI_PCHARS}(?:={_URI_PCHARS})?)*\Z")
+"""URI parameters made only of valid (possibly escaped) characters."""
+
+
+def parse_simple_params(text: str, pattern: re.Pattern[str]) -> Params | None:
+    """Fast path of :func:`parse_params` for text matching ``pattern`` (one of the
+    ``SIMPLE_*`` expressions, which only match text that :func:`parse_params` and the
+    callers' checks accept); None when it does not match and the full parser must run."""
+    if pattern.match(text) is None:
+        return None
+    params: Params = {}
+    for part in text.split(";"):
+        name, sep, value = part.partition("=")
+        params[name.lower()] = value if sep else None
+    return params
 
 
 def parse_params(text: str, *, what: str = "parameter") -> Params:
@@ -21,11 +48,11 @@ def parse_params(text: str, *, what: str = "parameter") -> Params:
     for part in parts:
         name, sep, value = part.partition("=")
         name = name.strip()
-        if not name or any(ch in name for ch in ' \t"<>,'):
+        if not name or _BAD_CHARS.search(name):
             raise ParseError(f"bad {what} name")
         if sep:
             value = value.strip()
-            if not value or (value[0] != '"' and any(ch in value for ch in ' \t"<>,')):
+            if not value or (value[0] != '"' and _BAD_CHARS.search(value)):
                 raise ParseError(f"bad {what} value")
             params[name.lower()] = value
         else:

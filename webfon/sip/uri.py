@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import dataclasses
+import re
 from dataclasses import dataclass, field
 
 from .errors import ParseError
@@ -11,13 +11,19 @@ from .grammar import (
     HVALUE_RE,
     PARAM_RE,
     PASSWORD_RE,
+    SIMPLE_HOST,
     USER_RE,
     is_host,
     is_tel_number,
 )
-from .params import Params, format_params, parse_params
+from .params import SIMPLE_URI_PARAMS, Params, format_params, parse_params, parse_simple_params
 
 DEFAULT_PORTS = {"udp": 5060, "tcp": 5060, "tls": 5061, "ws": 80, "wss": 443}
+# The common shape ``sip[s]:[user@]host[:port][;params]`` with a hostname or IPv4 host; the
+# groups only match text the full parser accepts.
+_SIMPLE_URI = re.compile(
+    r"(sips?):(?:((?:[A-Za-z0-9\-_.!~*'()&=+$,;/]|%[0-9A-Fa-f]{2})+)@)?"
+    rf"({SIMPLE_HOST})(?::([0-9]{{1,5}}))?(?:;([^?]+))?\Z")
 
 
 @dataclass
@@ -40,6 +46,34 @@ class SipURI:
     def parse(cls, text: str) -> SipURI:
         """Parse a URI; raises :class:`ParseError` when it is not valid."""
         text = text.strip()
+        uri = cls._parse_simple(text)
+        return uri if uri is not None else cls._parse_full(text)
+
+    @classmethod
+    def _parse_simple(cls, text: str) -> SipURI | None:
+        """Fast path for the common shape; None when the full parser must decide."""
+        m = _SIMPLE_URI.match(text)
+        if m is None:
+            return None
+        scheme, user, host, port_text, ptext = m.groups()
+        if len(host) > 255:
+            return None
+        port = None
+        if port_text is not None:
+            port = int(port_text)
+            if port > 65535:
+                return None
+        params: Params = {}
+        if ptext is not None:
+            simple = parse_simple_params(ptext, SIMPLE_URI_PARAMS)
+            if simple is None:
+                return None
+            params = simple
+        return cls(scheme, user, host, port, params, {}, None)
+
+    @classmethod
+    def _parse_full(cls, text: str) -> SipURI:
+        """The complete parser (``text`` already stripped)."""
         scheme, sep, rest = text.partition(":")
         scheme = scheme.lower()
         if not sep or scheme not in ("sip", "sips", "tel"):
@@ -98,7 +132,8 @@ class SipURI:
 
     def copy(self, **changes: object) -> SipURI:
         """A deep-enough copy (params and headers dicts are copied) with ``changes`` applied."""
-        new = dataclasses.replace(self, params=dict(self.params), headers=dict(self.headers))
+        new = SipURI(self.scheme, self.user, self.host, self.port, dict(self.params),
+                     dict(self.headers), self.password)
         for key, value in changes.items():
             setattr(new, key, value)
         return new
