@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, Playwright, sync_playwright
+from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 from tests.e2e.sipphone import SipPhone
 from tests.e2e.stack import TRUSTED_IP, Stack
@@ -100,6 +101,25 @@ class Phone:
         """Wait until the dominant received frequency stays near ``hz`` for a few readings."""
         expr = ("window.webfonTest.echo.frequency()" if index == "echo"
                 else "window.webfonTest.frequency(i)")
+        try:
+            self._wait_tone(expr, index, hz, tolerance, timeout_ms, streak)
+        except PlaywrightTimeout:
+            raise AssertionError(f"line {index} did not hear {hz} Hz within {timeout_ms} ms; "
+                                 f"{self.describe_audio(index)}") from None
+
+    def describe_audio(self, index: int | str) -> str:
+        """What the line receives now (frequency, level, RTP counters), for messages."""
+        if index == "echo":
+            return str(self.page.evaluate(
+                "async () => ({now: window.webfonTest.echo.frequency(),"
+                " stats: await window.webfonTest.echo.stats()})"))
+        return str(self.page.evaluate(
+            "async (i) => ({now: window.webfonTest.frequency(i),"
+            " stats: await window.webfonTest.stats(i), line: window.webfonTest.line(i)})",
+            index))
+
+    def _wait_tone(self, expr: str, index: int | str, hz: float, tolerance: float,
+                   timeout_ms: int, streak: int) -> None:
         self.page.wait_for_function(
             f"""([i, hz, tol, need]) => {{
                 const r = {expr};
@@ -112,6 +132,14 @@ class Phone:
     def wait_not_hearing(self, index: int, hz: float, tolerance: float = 12.0,
                          timeout_ms: int = 15_000, streak: int = 8) -> None:
         """Wait until ``hz`` is absent from what arrives (silence or something else)."""
+        try:
+            self._wait_gone(index, hz, tolerance, timeout_ms, streak)
+        except PlaywrightTimeout:
+            raise AssertionError(f"line {index} still hears {hz} Hz after {timeout_ms} ms; "
+                                 f"{self.describe_audio(index)}") from None
+
+    def _wait_gone(self, index: int, hz: float, tolerance: float, timeout_ms: int,
+                   streak: int) -> None:
         self.page.wait_for_function(
             """([i, hz, tol, need]) => {
                 const r = window.webfonTest.frequency(i);

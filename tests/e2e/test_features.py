@@ -14,7 +14,7 @@ TONE_B = 1200.0
 TONE_DESK = 900.0
 
 
-def test_hold_and_resume(stack: Stack, make_phone: Callable[..., Phone],
+def test_hold_resume_and_mute(stack: Stack, make_phone: Callable[..., Phone],
                          make_sip_phone: Callable[..., SipPhone]) -> None:
     stack.require("sercen", "pbx", "gateway", "web")
     desk = make_sip_phone("2003", TONE_DESK)
@@ -34,6 +34,13 @@ def test_hold_and_resume(stack: Stack, make_phone: Callable[..., Phone],
     a.page.wait_for_function("() => window.webfonTest.line(0).held === false", timeout=5_000)
     desk.wait_hearing(TONE_A)
     a.wait_hearing(0, TONE_DESK)
+    # Mute: the far end stops hearing us while we still hear it; unmute brings it back.
+    a.page.get_by_test_id("mute-0").click()
+    desk.wait_not_hearing(TONE_A)
+    a.page.evaluate("() => { window.__streak = {}; }")
+    a.wait_hearing(0, TONE_DESK)
+    a.page.get_by_test_id("mute-0").click()
+    desk.wait_hearing(TONE_A)
     a.page.get_by_test_id("hangup-0").click()
     assert desk.ended.wait(10)
 
