@@ -596,7 +596,12 @@ async def main() -> None:
     parser.add_argument("--calls", default="10,50,100", help="comma-separated call counts")
     parser.add_argument("--seconds", type=float, default=20.0, help="measurement window")
     parser.add_argument("--target", choices=("webfon", "janus", "both"), default="both")
+    parser.add_argument("--nice", type=int, default=0,
+                        help="run everything at this niceness (e.g. -10 on a shared machine; "
+                             "needs root); servers, sipp and the load generator alike")
     args = parser.parse_args()
+    if args.nice:
+        os.nice(args.nice - os.nice(0))
     configure_ice([HOST], None)
     targets: list[type[Server]] = []
     if args.target in ("webfon", "both"):

@@ -56,6 +56,8 @@ class RtpLeg:
         self.started = time.monotonic()
         self.dtmf_listener: Any = None  # fn(payload, timestamp, marker) for RFC 4733 from SIP
         self.sip_dtmf_pt: int | None = None
+        self.transcoder: Any = None  # OpusG711Transcoder when the browser refused G.711
+        self.transcoded = 0
 
     async def open(self) -> int:
         transport, _ = await self.allocator.bind_udp(lambda: _Protocol(self), self.host,
@@ -92,10 +94,17 @@ class RtpLeg:
         self.stats.update(seq, ts, time.monotonic(), len(data))
         if pt == self.sip_dtmf_pt and self.dtmf_listener is not None:
             self.dtmf_listener(data)
+        bridge = self.bridge
+        transcoder = self.transcoder
+        if transcoder is not None and pt == transcoder.sip_pt:
+            if bridge is not None and self.recv_enabled:
+                for packet in transcoder.to_webrtc(data):
+                    bridge.send_rtp(bytearray(packet))
+                    self.transcoded += 1
+            return
         mapped = self.to_webrtc.get(pt)
         if mapped is None:
             return
-        bridge = self.bridge
         if bridge is None or not self.recv_enabled:
             return
         buf = bytearray(data)
@@ -110,6 +119,15 @@ class RtpLeg:
             return
         b0 = data[0]
         pt = data[1] & 0x7F
+        transcoder = self.transcoder
+        if transcoder is not None and pt == transcoder.opus_pt:
+            for packet in transcoder.to_sip(data):
+                buf = bytearray(packet)
+                rewrite_header(buf, ssrc=self.ssrc)
+                transport.sendto(buf, self.remote)
+                self.packets_to_sip += 1
+                self.transcoded += 1
+            return
         mapped = self.to_sip.get(pt)
         if mapped is None:
             return
@@ -144,6 +162,7 @@ class RtpLeg:
         return {"local_port": self.port, "remote": list(self.remote) if self.remote else None,
                 "packets_from_sip": self.packets_from_sip,
                 "packets_to_sip": self.packets_to_sip, "lost_from_sip": lost,
+                "transcoding": self.transcoder is not None,
                 "jitter_ms": round(self.jitter_ms(), 2)}
 
     def jitter_ms(self) -> float:

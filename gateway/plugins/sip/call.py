@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from gateway.media import sdp as sdpmod
 from gateway.media.rtp_leg import RtpLeg
+from gateway.media.transcode import OpusG711Transcoder
 from gateway.plugins.sip import codes
 from gateway.plugins.sip.codes import SipPluginError
 from webfon.rtp.dtmf import DtmfReceiver
@@ -66,6 +67,7 @@ class Call:
         self.sip_dtmf_pt: int | None = None
         self.browser_offer: str | None = None
         self.browser_answered = False
+        self.transcode = False
         self.local_direction = "sendrecv"
         self.remote_direction = "sendrecv"
         self.sdp_session = int(time.time() * 1000) % 10**12
@@ -118,6 +120,10 @@ class Call:
         if fmt is None or self.sip_codec is None:
             return
         mapping = {self.sip_codec.pt: fmt.pt}
+        if self.transcode and self.rtp.transcoder is None:
+            self.rtp.transcoder = OpusG711Transcoder(self.sip_codec.pt, fmt.pt)
+        if self.transcode:
+            mapping = {}
         if self.sip_dtmf_pt is not None and fmt.dtmf_pt is not None:
             mapping[self.sip_dtmf_pt] = fmt.dtmf_pt
         self.rtp.configure(remote, mapping, self.sip_dtmf_pt)
@@ -155,8 +161,12 @@ class Call:
             raise SipPluginError(codes.MISSING_SDP, "the offer has no audio")
         offered = [c for c in audio.codecs() if c.key in G711]
         if not offered:
-            raise SipPluginError(codes.MISSING_SDP,
-                                 "the browser offered no G.711 codec (PCMU/PCMA)")
+            if not (self.plugin.settings.allow_transcoding
+                    and any(c.key == "opus" for c in audio.codecs())):
+                raise SipPluginError(codes.MISSING_SDP,
+                                     "the browser offered no G.711 codec (PCMU/PCMA)")
+            self.transcode = True  # Opus towards the browser, G.711 towards SIP
+            offered = [sdpmod.Codec(0, "PCMU", 8000), sdpmod.Codec(8, "PCMA", 8000)]
         self.browser_offer = offer_sdp
         self.peer = str(uri)
         await self.rtp.open()
@@ -241,7 +251,8 @@ class Call:
         jsep = None
         if not self.browser_answered:
             assert self.browser_offer is not None
-            sdp = await self.session.ctx.media.answer(self.browser_offer, [chosen.name])
+            sdp = await self.session.ctx.media.answer(
+                self.browser_offer, ["opus"] if self.transcode else [chosen.name])
             self.browser_answered = True
             jsep = {"type": "answer", "sdp": sdp}
         self._learn_remote(desc)

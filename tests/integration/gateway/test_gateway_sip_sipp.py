@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from aiortc import RTCRtpSender
+
 from tests.support.sipp import Sipp
 
 
@@ -28,3 +30,28 @@ async def test_outgoing_call_to_sipp_echo_relays_audio_both_ways(sip_clients, si
     await client.request({"request": "hangup"})
     hangup, _ = await client.wait_event("hangup")
     assert hangup["result"]["code"] == 200
+
+
+async def test_browser_without_g711_is_transcoded_from_opus(sip_clients, sipp_factory) -> None:
+    sipp: Sipp = sipp_factory("uas_echo", rtp_echo=True, timeout=60)
+    await sipp.start()
+    client = await sip_clients(tone_hz=700.0)
+    await client.request({"request": "register", "type": "guest",
+                          "username": "sip:opus@127.0.0.1"})
+    await client.wait_event("registered")
+    client._watch_tracks()
+    transceiver = client.pc.addTransceiver(client.tone, direction="sendrecv")
+    opus = [c for c in RTCRtpSender.getCapabilities("audio").codecs if c.name == "opus"]
+    transceiver.setCodecPreferences(opus)
+    await client.pc.setLocalDescription(await client.pc.createOffer())
+    assert "PCMU" not in client.pc.localDescription.sdp
+    await client.request({"request": "call", "uri": f"sip:echo@{sipp.sip_address}"},
+                         {"type": "offer", "sdp": client.pc.localDescription.sdp})
+    _, jsep = await client.wait_event("accepted")
+    assert "opus/48000" in jsep["sdp"]
+    await client.take_answer(jsep)
+    recorder = await client.wait_recorder()
+    heard = await recorder.wait_tone(700.0, timeout=15)
+    assert abs(heard - 700.0) < 15
+    await client.request({"request": "hangup"})
+    await client.wait_event("hangup")
