@@ -393,8 +393,16 @@ export class Phone {
   async iceRestart(line) {
     if (!line.pc || !line.handle) return;
     const offer = await this.localJsep(line.pc, "offer", { iceRestart: true });
-    const res = await line.handle.message({ request: "update" }, offer);
-    if (res?.jsep) await this.applyAnswer(line, res.jsep);
+    let res = null;
+    try {
+      res = await line.handle.message({ request: "update" }, offer);
+    } finally {
+      if (res?.jsep?.type === "answer") await this.applyAnswer(line, res.jsep);
+      else if (line.pc?.signalingState === "have-local-offer") {
+        // The gateway did not renegotiate: keep the current media as it is.
+        await line.pc.setLocalDescription({ type: "rollback" }).catch(() => {});
+      }
+    }
   }
 
   cleanupMedia(line, failure = "", code = 0, reason = "") {
