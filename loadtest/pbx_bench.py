@@ -46,6 +46,7 @@ SCENARIOS = ROOT / "tests" / "sipp"
 SIPP = os.environ.get("WEBFON_SIPP", shutil.which("sipp") or "/usr/bin/sipp")
 HOST = "127.0.0.1"
 TICK = os.sysconf("SC_CLK_TCK")
+RUNNING: list[Sipp] = []
 PAGE = os.sysconf("SC_PAGE_SIZE")
 
 
@@ -104,6 +105,7 @@ class Sipp:
         if remote:
             self.cmd.append(remote)
         self.proc: subprocess.Popen[bytes] | None = None
+        RUNNING.append(self)
 
     def start(self) -> Sipp:
         with open(self.dir / "out.log", "wb") as out:
@@ -326,6 +328,8 @@ class Bench:
             if self.args.concurrent:
                 await self.bench_media()
         finally:
+            for sipp in RUNNING:
+                sipp.stop()
             self.stop_pbx()
         return self.results
 

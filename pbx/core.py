@@ -41,7 +41,7 @@ class PbxCore:
     @classmethod
     def create(cls, settings: PbxSettings, store: Store, bus: Publisher | None = None,
                location: Location | None = None) -> PbxCore:
-        directory = Directory(store, phone_ttl=settings.phone_cache_s)
+        directory = Directory(store, phone_ttl=settings.directory_cache_s)
         prefixes = tuple(p.strip() for p in settings.local_prefixes.split(",") if p.strip())
         router = Router(directory, outside_prefix=settings.outside_prefix,
                         local_prefixes=prefixes)
@@ -59,6 +59,7 @@ class PbxCore:
                    webphones=Webphones(store, realm=settings.realm, registrar=registrar),
                    bus=bus)
         core.webphones.on_logout = core._on_logout
+        core.webphones.on_change = directory.invalidate
         return core
 
     async def _on_logout(self, aor: str, username: str) -> None:

@@ -114,45 +114,96 @@ class WebSession:
 class Directory:
     """Typed lookups over the store.
 
-    Phones by SIP username are cached for ``phone_ttl`` seconds (the registrar and digest
-    checks ask for them on every request); :meth:`invalidate` drops the cache at once (the web
-    phone logout does, so a revoked password stops working immediately on this node).
+    With ``phone_ttl`` > 0 every lookup is cached for that many seconds (the registrar, digest
+    checks and routing ask on every request, and configuration changes rarely);
+    :meth:`invalidate` drops the cache at once (web phone login and logout do, so routing
+    follows the session and a revoked password stops working immediately on this node).
     """
 
     def __init__(self, store: Store, phone_ttl: float = 0.0) -> None:
         self.store = store
         self.phone_ttl = phone_ttl
         self._phones: dict[str, tuple[float, Phone | None]] = {}
+        self._memo: dict[tuple[Any, ...], tuple[float, Any]] = {}
 
     def invalidate(self) -> None:
         self._phones.clear()
+        self._memo.clear()
+
+    async def _cached(self, key: tuple[Any, ...], load: Any) -> Any:
+        if self.phone_ttl <= 0:
+            return await load()
+        hit = self._memo.get(key)
+        now = time.monotonic()
+        if hit is not None and hit[0] > now:
+            return hit[1]
+        value = await load()
+        if len(self._memo) > 200_000:
+            self._memo.clear()
+        self._memo[key] = (now + self.phone_ttl, value)
+        return value
 
     async def number_kind(self, number: str) -> str | None:
+        return await self._cached(
+            ("number_kind", number),
+            lambda: self._load_number_kind(number))
+
+    async def _load_number_kind(self, number: str) -> str | None:
         return await self.store.fetchval("SELECT kind FROM numbering WHERE number = ?", (number,))
 
     async def user_by_number(self, number: str) -> User | None:
+        return await self._cached(
+            ("user_by_number", number),
+            lambda: self._load_user_by_number(number))
+
+    async def _load_user_by_number(self, number: str) -> User | None:
         row = await self.store.fetchone("SELECT * FROM users WHERE login_number = ?", (number,))
         return User.from_row(row) if row else None
 
     async def user(self, user_id: int) -> User | None:
+        return await self._cached(
+            ("user", user_id),
+            lambda: self._load_user(user_id))
+
+    async def _load_user(self, user_id: int) -> User | None:
         row = await self.store.fetchone("SELECT * FROM users WHERE id = ?", (user_id,))
         return User.from_row(row) if row else None
 
     async def extension_by_number(self, number: str) -> Extension | None:
+        return await self._cached(
+            ("extension_by_number", number),
+            lambda: self._load_extension_by_number(number))
+
+    async def _load_extension_by_number(self, number: str) -> Extension | None:
         row = await self.store.fetchone("SELECT * FROM extensions WHERE number = ?", (number,))
         return Extension.from_row(row) if row else None
 
     async def extension(self, extension_id: int) -> Extension | None:
+        return await self._cached(
+            ("extension", extension_id),
+            lambda: self._load_extension(extension_id))
+
+    async def _load_extension(self, extension_id: int) -> Extension | None:
         row = await self.store.fetchone("SELECT * FROM extensions WHERE id = ?", (extension_id,))
         return Extension.from_row(row) if row else None
 
     async def hard_extension_of(self, user_id: int) -> Extension | None:
+        return await self._cached(
+            ("hard_extension_of", user_id),
+            lambda: self._load_hard_extension_of(user_id))
+
+    async def _load_hard_extension_of(self, user_id: int) -> Extension | None:
         row = await self.store.fetchone(
             "SELECT * FROM extensions WHERE owner_user_id = ? AND kind = 'hard' "
             "ORDER BY id LIMIT 1", (user_id,))
         return Extension.from_row(row) if row else None
 
     async def phones(self, extension_id: int) -> list[Phone]:
+        return await self._cached(
+            ("phones", extension_id),
+            lambda: self._load_phones(extension_id))
+
+    async def _load_phones(self, extension_id: int) -> list[Phone]:
         rows = await self.store.fetchall(
             "SELECT * FROM phones WHERE extension_id = ? ORDER BY position", (extension_id,))
         return [Phone.from_row(r) for r in rows]
@@ -172,6 +223,11 @@ class Directory:
         return phone
 
     async def category(self, category_id: int | None) -> Category:
+        return await self._cached(
+            ("category", category_id),
+            lambda: self._load_category(category_id))
+
+    async def _load_category(self, category_id: int | None) -> Category:
         if category_id is None:
             return DEFAULT_CATEGORY
         row = await self.store.fetchone("SELECT * FROM categories WHERE id = ?", (category_id,))
@@ -180,6 +236,11 @@ class Directory:
         return Category(int(row["id"]), row["name"], parse_allowed(row["allowed"]))
 
     async def trunks(self) -> list[Trunk]:
+        return await self._cached(
+            ("trunks",),
+            lambda: self._load_trunks())
+
+    async def _load_trunks(self) -> list[Trunk]:
         rows = await self.store.fetchall(
             "SELECT * FROM trunks WHERE enabled = 1 ORDER BY priority, name")
         return [Trunk(int(r["id"]), r["name"], r["host"], int(r["port"]), r["transport"],
@@ -192,6 +253,11 @@ class Directory:
         return None
 
     async def queue_by_number(self, number: str) -> QueueInfo | None:
+        return await self._cached(
+            ("queue_by_number", number),
+            lambda: self._load_queue_by_number(number))
+
+    async def _load_queue_by_number(self, number: str) -> QueueInfo | None:
         row = await self.store.fetchone("SELECT * FROM queues WHERE number = ?", (number,))
         if row is None:
             return None
@@ -200,10 +266,20 @@ class Directory:
                          row["overflow_target"] or "", bool(row["stats_enabled"]))
 
     async def forwarding_rules(self, user_id: int) -> list[dict[str, Any]]:
+        return await self._cached(
+            ("forwarding_rules", user_id),
+            lambda: self._load_forwarding_rules(user_id))
+
+    async def _load_forwarding_rules(self, user_id: int) -> list[dict[str, Any]]:
         return await self.store.fetchall(
             "SELECT * FROM forwarding_rules WHERE user_id = ? AND enabled = 1", (user_id,))
 
     async def web_session(self, user_id: int) -> WebSession | None:
+        return await self._cached(
+            ("web_session", user_id),
+            lambda: self._load_web_session(user_id))
+
+    async def _load_web_session(self, user_id: int) -> WebSession | None:
         row = await self.store.fetchone("SELECT * FROM webphone_sessions WHERE user_id = ?",
                                         (user_id,))
         if row is None:
@@ -213,11 +289,21 @@ class Directory:
                           row["mode"], row["sip_username"])
 
     async def web_session_by_extension(self, extension_id: int) -> WebSession | None:
+        return await self._cached(
+            ("web_session_by_extension", extension_id),
+            lambda: self._load_web_session_by_extension(extension_id))
+
+    async def _load_web_session_by_extension(self, extension_id: int) -> WebSession | None:
         uid = await self.store.fetchval(
             "SELECT user_id FROM webphone_sessions WHERE extension_id = ?", (extension_id,))
         return await self.web_session(int(uid)) if uid is not None else None
 
     async def mobility_group_allows(self, group_id: int | None, extension_id: int) -> bool:
+        return await self._cached(
+            ("mobility_group_allows", group_id, extension_id),
+            lambda: self._load_mobility_group_allows(group_id, extension_id))
+
+    async def _load_mobility_group_allows(self, group_id: int | None, extension_id: int) -> bool:
         """A user may use call-by-call mobility only on extensions of their mobility group.
 
         Membership is ``mobility_group_extensions``; an extension group with the same name as

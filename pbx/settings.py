@@ -36,7 +36,7 @@ class PbxSettings(BaseSettings):
     register_default_expires: int = 3600
     max_contacts_per_aor: int = 8
     nonce_ttl_s: float = 300.0
-    phone_cache_s: float = 5.0
+    directory_cache_s: float = 5.0
     no_answer_timeout_s: float = 20.0
     trunk_timeout_s: float = 30.0
     media_timeout_s: float = 0.0

@@ -75,8 +75,16 @@ class Webphones:
         self.realm = realm
         self.registrar = registrar
         self.on_logout = on_logout  # async callable(aor) to drop registrations/calls
+        self.on_change: Any = None  # callable() after any login/logout (cache invalidation)
 
     async def login(self, user_id: int, node_id: int) -> LoginResult:
+        try:
+            return await self._login(user_id, node_id)
+        finally:
+            if self.on_change is not None:
+                self.on_change()
+
+    async def _login(self, user_id: int, node_id: int) -> LoginResult:
         async with self.store.transaction() as tx:
             user = await tx.fetchone("SELECT * FROM users WHERE id = ?", (user_id,))
             if user is None:
@@ -253,6 +261,8 @@ class Webphones:
             if session is None:
                 return False
             await self._undo(tx, session)
+        if self.on_change is not None:
+            self.on_change()
         if self.on_logout is not None:
             await self.on_logout(session["extension"], session["sip_username"])
         return True
