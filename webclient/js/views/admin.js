@@ -15,7 +15,8 @@ const RESOURCES = {
         required: true, optionalOnEdit: true },
       { name: "email", label: "adm.email", type: "email" },
       { name: "role", label: "adm.role", type: "select", options: ["user", "admin"] },
-      { name: "webphone_pool_id", label: "adm.pool", type: "number", nullable: true },
+      { name: "webphone_pool_id", label: "adm.pool", type: "ref", nullable: true,
+        source: "/admin/webphone_pools", show: (p) => `${p.name} (${p.ranges})` },
       { name: "webphone_extension", label: "adm.web_ext", nullable: true },
       { name: "webphone_lines", label: "adm.lines", type: "number" },
       { name: "conference_rooms", label: "adm.rooms", type: "number" },
@@ -38,7 +39,8 @@ const RESOURCES = {
     fields: [
       { name: "number", label: "adm.number", required: true, create: true },
       { name: "kind", label: "adm.kind", type: "select", options: ["hard", "web"] },
-      { name: "owner_user_id", label: "nav.users", type: "number", nullable: true },
+      { name: "owner_user_id", label: "nav.users", type: "ref", nullable: true,
+        source: "/admin/users", show: (u) => `${u.login_number} ${u.display_name}` },
       { name: "line_count", label: "adm.lines", type: "number" },
     ],
     children: {
@@ -109,6 +111,12 @@ function editor(app, spec, path, testPrefix, fixedValues = {}) {
     }
   }
 
+  async function refOptions(f, current) {
+    const data = await app.fonbo.get(f.source, { limit: 1000 });
+    return [h("option", { value: "" }, "—"), ...(data.items || []).map((r) => h("option", {
+      value: String(r.id), selected: r.id === current }, f.show(r)))];
+  }
+
   function showForm(item) {
     const inputs = {};
     const editing = !!item;
@@ -120,6 +128,10 @@ function editor(app, spec, path, testPrefix, fixedValues = {}) {
       if (f.type === "select") {
         input = h("select", {}, f.options.map((o) => h("option", { value: o,
           selected: current === o }, o)));
+      } else if (f.type === "ref") {
+        input = h("select", {}, h("option", { value: "" }, "—"));
+        refOptions(f, current).then((opts) => input.replaceChildren(...opts))
+          .catch(() => {});
       } else if (f.type === "checkbox") {
         input = h("input", { type: "checkbox", checked: !!current });
       } else {
@@ -140,7 +152,10 @@ function editor(app, spec, path, testPrefix, fixedValues = {}) {
         else if (input.value === "") {
           // An emptied field: null where allowed, otherwise left as it is.
           if (f.nullable && editing && item[name] !== null) body[name] = null;
-        } else body[name] = f.type === "number" ? Number(input.value) : input.value;
+        } else {
+          body[name] = f.type === "number" || f.type === "ref" ? Number(input.value)
+            : input.value;
+        }
       }
       try {
         if (editing) await app.fonbo.patch(`${path}/${item.id}`, body);
@@ -156,6 +171,8 @@ function editor(app, spec, path, testPrefix, fixedValues = {}) {
       h("button", { type: "submit", class: "primary", testid: "admin-save" }, t("adm.save")),
       h("button", { type: "button", class: "link", onclick: () => replace(formBox) },
         t("phone.cancel")))));
+    formBox.scrollIntoView({ block: "start" });
+    formBox.querySelector("input, select")?.focus();
   }
 
   replace(box, h("div", { class: "toolbar" }, h("button", { type: "button",
