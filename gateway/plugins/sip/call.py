@@ -326,6 +326,9 @@ class Call:
         referred = request.headers.get("Referred-By")
         if referred:
             result["referred_by"] = referred
+        replaces = request.headers.get("Replaces")
+        if replaces:
+            result["replaces"] = replaces.split(";", 1)[0].strip()
         self.event(result, None, {"type": "offer", "sdp": sdp})
 
     def _cancelled(self, cancel: Request) -> None:
@@ -417,7 +420,7 @@ class Call:
             return
         bye = self._build_bye()
         self._finish(200, "BYE", notify=True)
-        await self._send_bye(bye)
+        self.plugin.spawn(self._send_bye(bye))  # the call is over for us; don't wait
 
     async def reinvite(self, direction: str) -> Response:
         body = self._local_sdp(direction)

@@ -182,7 +182,6 @@ class SipPlugin(Plugin):
         call = Call(self, session, account, outgoing=False, call_id=request.call_id)
         session.call = call
         self.calls[call.call_id] = call
-        replaces = request.headers.get("Replaces")
         try:
             await call.start_incoming(request, tx)
         except SipPluginError as exc:
@@ -195,8 +194,6 @@ class SipPlugin(Plugin):
                 tx.respond(500)
             call._finish(500, "Server error", notify=False)
             return
-        if replaces:
-            log.info("incoming call replaces %s", replaces.split(";")[0])
 
     async def incoming_refer(self, call: Call, request: Request, tx: Any) -> None:
         refer_to = request.headers.get("Refer-To")

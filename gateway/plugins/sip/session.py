@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
 
 from gateway.media.sdp import SdpError
 from gateway.plugins.base import HandleContext, MessageResult, PluginSession
@@ -422,7 +423,8 @@ class SipSession(PluginSession):
                 raise SipPluginError(codes.INVALID_ELEMENT, f"No such call {replace}")
             d = other.dialog
             # Replaces names the dialog as seen by the transfer target (RFC 3891)
-            params = (f"{d.call_id}%3Bto-tag%3D{d.remote_tag}%3Bfrom-tag%3D{d.local_tag}")
+            params = quote(f"{d.call_id};to-tag={d.remote_tag};from-tag={d.local_tag}",
+                           safe="")
             refer_to = f"<{uri}?Replaces={params}>"
         self.event({"event": "transferring"}, tx)
         response = await call._send_in_dialog(

@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import fractions
 import math
+import socket
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -431,3 +432,67 @@ async def registrar_factory() -> AsyncIterator[Any]:
     finally:
         for reg in made:
             await reg.close()
+
+
+class TestPhone:
+    """A SIP UAS on webfon.sip: answers INVITEs (G.711, RTP to a dummy port), accepts REFER
+    and remembers every request it got."""
+
+    __test__ = False
+
+    def __init__(self, user: str) -> None:
+        self.user = user
+        self.endpoint = SipEndpoint("127.0.0.1", 0, handler=self._handle)
+        self.requests: list[Any] = []
+        self.local_tags: dict[str, str] = {}
+        self.rtp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.rtp.bind(("127.0.0.1", 0))
+
+    async def start(self) -> TestPhone:
+        await self.endpoint.start()
+        return self
+
+    @property
+    def uri(self) -> str:
+        host, port = self.endpoint.address("udp")
+        return f"sip:{self.user}@{host}:{port}"
+
+    async def _handle(self, request: Any, tx: Any) -> None:
+        self.requests.append(request)
+        if tx is None:
+            return
+        if request.method == "INVITE":
+            port = self.rtp.getsockname()[1]
+            body = (f"v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\n"
+                    f"t=0 0\r\nm=audio {port} RTP/AVP 0 101\r\na=rtpmap:0 PCMU/8000\r\n"
+                    f"a=rtpmap:101 telephone-event/8000\r\na=sendrecv\r\n").encode()
+            self.local_tags[request.call_id] = tx.local_tag
+            tx.respond(200, headers=[("Contact", f"<{self.uri}>")], body=body,
+                       content_type="application/sdp")
+        elif request.method == "REFER":
+            tx.respond(202)
+        else:
+            tx.respond(200)
+
+    def received(self, method: str) -> list[Any]:
+        return [r for r in self.requests if r.method == method]
+
+    async def close(self) -> None:
+        await self.endpoint.close()
+        self.rtp.close()
+
+
+@pytest.fixture
+async def test_phones() -> AsyncIterator[Any]:
+    made: list[TestPhone] = []
+
+    async def make(user: str) -> TestPhone:
+        phone = await TestPhone(user).start()
+        made.append(phone)
+        return phone
+
+    try:
+        yield make
+    finally:
+        for phone in made:
+            await phone.close()

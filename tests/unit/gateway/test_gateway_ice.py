@@ -1,0 +1,43 @@
+"""ICE policy: host candidates only on the configured addresses and inside the port range;
+``nat_1_1`` rewrites host candidates in what the browser receives."""
+
+from __future__ import annotations
+
+from aiortc import RTCPeerConnection
+
+from gateway.media import sdp
+from gateway.media.ice import configure_ice, rtc_configuration
+from gateway.media.webrtc import WebRtcLeg
+
+
+async def test_candidates_use_configured_address_and_port_range() -> None:
+    configure_ice(["127.0.0.1"], (42000, 42099))
+    pc = RTCPeerConnection(rtc_configuration())
+    try:
+        pc.addTransceiver("audio")
+        await pc.setLocalDescription(await pc.createOffer())
+        lines = [line for line in pc.localDescription.sdp.splitlines()
+                 if line.startswith("a=candidate:")]
+        assert lines
+        for line in lines:
+            fields = line.split()
+            assert fields[4] == "127.0.0.1"
+            assert 42000 <= int(fields[5]) <= 42099
+    finally:
+        await pc.close()
+        configure_ice(["127.0.0.1"], None)
+
+
+def test_nat_1_1_rewrites_host_candidates() -> None:
+    leg = WebRtcLeg(rtc_configuration(), nat_1_1="203.0.113.7", host_addresses=["127.0.0.1"])
+    text = ("v=0\r\no=- 1 1 IN IP4 0.0.0.0\r\ns=-\r\nt=0 0\r\n"
+            "m=audio 40000 UDP/TLS/RTP/SAVPF 0\r\nc=IN IP4 127.0.0.1\r\n"
+            "a=rtpmap:0 PCMU/8000\r\n"
+            "a=candidate:abc 1 udp 2130706431 127.0.0.1 40000 typ host\r\n"
+            "a=candidate:def 1 udp 1694498815 198.51.100.1 50000 typ relay raddr 0.0.0.0 "
+            "rport 0\r\n")
+    out = leg._outgoing(sdp.Sdp.parse(text))
+    assert "203.0.113.7 40000 typ host" in out
+    assert "198.51.100.1 50000 typ relay" in out
+    assert "c=IN IP4 203.0.113.7" in out
+    assert "127.0.0.1" not in out
