@@ -233,13 +233,28 @@ def fresh_path(path: Path) -> Path:
     return path
 
 
+def sqlite_rows(path: Path) -> int:
+    if not path.exists():
+        return -1
+    conn = sqlite3.connect(str(path))
+    try:
+        return int(conn.execute("SELECT COUNT(*) FROM cdr").fetchone()[0])
+    except sqlite3.Error:
+        return -1
+    finally:
+        conn.close()
+
+
 async def run_sqlite(args: argparse.Namespace) -> None:
     with tempfile.TemporaryDirectory(prefix="history_bench_") as tmp:
-        path = fresh_path(Path(args.sqlite_path or Path(tmp) / "bench.db"))
-        store = await open_store(f"sqlite:///{path}")
-        await seed_users(store, args.users)
-        await store.close()
-        load_s = load_sqlite(path, args.rows, args.users)
+        path = Path(args.sqlite_path or Path(tmp) / "bench.db")
+        load_s = 0.0
+        if not (args.reuse and sqlite_rows(path) == args.rows):
+            fresh_path(path)
+            store = await open_store(f"sqlite:///{path}")
+            await seed_users(store, args.users)
+            await store.close()
+            load_s = load_sqlite(path, args.rows, args.users)
         store = await open_store(f"sqlite:///{path}")
         try:
             report("SQLite", args.rows, load_s, await measure(store, args.users,
@@ -323,7 +338,8 @@ def main() -> None:
     parser.add_argument("--mysql-buffer-pool-mb", type=int, default=0,
                         help="size the server's InnoDB buffer pool for the run (restored after)")
     parser.add_argument("--reuse", action="store_true",
-                        help="measure a kept MariaDB database holding --rows rows, no reload")
+                        help="measure a kept database (--sqlite-path file, or MariaDB with "
+                             "--keep) that already holds --rows rows, without reloading")
     args = parser.parse_args()
     print(f"python {platform.python_version()}, {platform.machine()}, {os.cpu_count()} CPUs")
     if args.backend in ("sqlite", "both"):
