@@ -98,13 +98,18 @@ class CallModel:
     webrtc_kbit_per_call: float  # each way, IP level (UDP payload + 28 bytes of headers)
     sip_kbit_per_call: float  # each way, IP level
     max_calls_measured: int
+    steps_used: int
 
 
 def call_model(steps: Sequence[Mapping[str, Any]]) -> CallModel:
-    """Fit the call model; the x of each step is the calls that were actually established."""
-    usable = [s for s in steps if s.get("established", s.get("calls", 0))]
-    if not usable:
-        raise ValueError("no ramp step with established calls")
+    """Fit the call model; the x of each step is the calls that were actually established.
+
+    Steps marked ``"valid": false`` (the load generator did not send the nominal packet rate)
+    are left out; the idle step (0 calls) anchors the intercept."""
+    usable = [s for s in steps if s.get("valid") is not False
+              and isinstance(s.get("established", s.get("calls")), int | float)]
+    if not any(s.get("established", s.get("calls")) for s in usable):
+        raise ValueError("no valid ramp step with established calls")
     xs = [float(s.get("established", s.get("calls"))) for s in usable]
     cpu = fit_line(xs, _values(usable, "cpu_pct"))
     rss = fit_line(xs, _values(usable, "rss_mb"))
@@ -113,7 +118,7 @@ def call_model(steps: Sequence[Mapping[str, Any]]) -> CallModel:
         rss_mb_per_call=rss.slope, base_rss_mb=rss.intercept, rss_r2=rss.r2,
         webrtc_kbit_per_call=_mean(_values(usable, "webrtc_kbit_per_call")),
         sip_kbit_per_call=_mean(_values(usable, "sip_kbit_per_call")),
-        max_calls_measured=int(max(xs)))
+        max_calls_measured=int(max(xs)), steps_used=len(usable))
 
 
 @dataclass(frozen=True)

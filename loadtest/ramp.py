@@ -30,6 +30,8 @@ from loadtest import gateway_bench as gb
 from loadtest.emodel import CODECS, estimate_mos, one_way_from_round_trip
 
 IP_UDP = 28  # IPv4 + UDP header bytes per datagram
+NOMINAL_PPS = 50  # one G.711 packet every 20 ms
+MIN_PPS_RATIO = 0.9  # below this the load generator fell behind: the step is not valid
 ETH = 14  # the loopback device counts a pseudo Ethernet header too
 
 Progress = Callable[[str], None]
@@ -155,6 +157,7 @@ def step_figures(calls: Sequence[CountingCall], setups: Sequence[float], window_
     sip = _rate_kbit(sum(c.rtp_bytes for c in calls), sum(c.rtp_packets for c in calls),
                      window_s, n)
     lo = _rate_kbit(lo_bytes - ETH * lo_packets, 0, window_s, n)
+    pps = sent / window_s / n if n and window_s > 0 else 0.0
     return {
         "established": n,
         "setup_ms_p50": round(gb.pct(list(setups), 50) * 1000, 1),
@@ -177,6 +180,9 @@ def step_figures(calls: Sequence[CountingCall], setups: Sequence[float], window_
         "webrtc_kbit_per_call": round((webrtc_tx + webrtc_rx) / 2, 1),
         "sip_kbit_per_call": round(sip, 1),
         "loopback_kbit_per_call": round(lo, 1),
+        "sent_pps_per_call": round(pps, 1),
+        # the per-call model only uses steps where every call really sent its 50 packets/s
+        "valid": bool(n) and pps >= NOMINAL_PPS * MIN_PPS_RATIO,
     }
 
 
@@ -191,6 +197,9 @@ def format_step(step: dict[str, Any], elapsed_s: float) -> str:
 
 
 def _stop_reason(step: dict[str, Any], config: RampConfig) -> str | None:
+    if step.get("valid") is False:
+        return (f"load generator fell behind ({step.get('sent_pps_per_call')} packets/s per "
+                f"call instead of {NOMINAL_PPS}); this step is left out of the model")
     loss = step.get("loss_pct")
     if loss is not None and loss > config.max_loss_pct:
         return f"loss {loss}% > {config.max_loss_pct}%"

@@ -61,6 +61,15 @@ def test_call_model_is_fitted_on_established_calls() -> None:
     assert model.max_calls_measured == 200
 
 
+def test_call_model_leaves_out_invalid_steps() -> None:
+    steps = [*_steps(), {"calls": 200, "established": 200, "cpu_pct": 20.0, "rss_mb": 1.0,
+                         "valid": False}]
+    model = capacity.call_model(steps)
+    assert model.cpu_pct_per_call == pytest.approx(0.5)
+    assert model.steps_used == 3
+    assert model.max_calls_measured == 100
+
+
 def test_call_model_needs_calls() -> None:
     with pytest.raises(ValueError):
         capacity.call_model([{"calls": 0, "established": 0, "cpu_pct": 1.0, "rss_mb": 90.0}])

@@ -36,6 +36,15 @@ def test_step_figures_from_counters() -> None:
     assert fig["loopback_kbit_per_call"] == pytest.approx(320.0)
     assert 1 <= fig["mos"] <= 4.5
     assert fig["loss_pct_one_way"] == pytest.approx(0.501, abs=1e-3)
+    assert fig["sent_pps_per_call"] == 50.0
+    assert fig["valid"] is True
+
+
+def test_step_with_a_starved_generator_is_not_valid() -> None:
+    calls = [_call(400, 400, [0.002], 0.0)]  # 40 packets/s instead of 50
+    fig = step_figures(calls, [0.05], 10.0, 5.0, 100.0, 0, 0, RampConfig())
+    assert fig["valid"] is False
+    assert "fell behind" in (_stop_reason(fig, RampConfig()) or "")
 
 
 def test_stop_reasons() -> None:
