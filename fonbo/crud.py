@@ -85,11 +85,14 @@ async def reserve_number(db: Executor, number: str, kind: str) -> None:
     await db.execute("INSERT INTO numbering (number, kind) VALUES (?, ?)", (number, kind))
 
 
+_SECRET_WORDS = ("password", "pin", "secret", "ha1", "hash", "token")
+
+
 async def audit(ctx: Ctx, db: Executor, action: str, target: str, detail: Any = None) -> None:
     actor = ctx.user_id if await db.fetchval("SELECT COUNT(*) AS n FROM users WHERE id = ?",
                                              (ctx.user_id,)) else None
     safe = {k: v for k, v in (detail or {}).items()
-            if k not in ("password", "pin", "sip_password", "secret")}
+            if not any(word in k for word in _SECRET_WORDS)}
     await db.execute(
         "INSERT INTO audit_log (at, actor_user_id, component, action, target, detail, ip) "
         "VALUES (?, ?, 'fonbo', ?, ?, ?, ?)",

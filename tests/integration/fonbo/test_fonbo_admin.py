@@ -127,6 +127,10 @@ async def test_phone_rules(client: TestClient, world: World) -> None:
         assert status == 201, body
         created.append(body)
     assert sorted(p["position"] for p in created) == list(range(1, 8))
+    audit = await world.store.fetchall("SELECT detail FROM audit_log WHERE action = "
+                                       "'create phones'")
+    assert len(audit) == 7 and not any("ha1" in a["detail"] or "clave-sip" in a["detail"]
+                                       for a in audit)
     assert created[0]["sip_username"] == "2002-1"
     status, body = await _post(client, h, "/fonbo/admin/phones", {"extension_id": ext})
     assert status == 422 and "already has 8 phones" in _msg(body)
