@@ -105,8 +105,9 @@ def call_model(steps: Sequence[Mapping[str, Any]]) -> CallModel:
     """Fit the call model; the x of each step is the calls that were actually established.
 
     Steps marked ``"valid": false`` (the load generator did not send the nominal packet rate)
-    are left out; the idle step (0 calls) anchors the intercept."""
-    usable = [s for s in steps if s.get("valid") is not False
+    or ``"over_limit": true`` (loss above the ramp's limit: past capacity, and a lossy relay
+    does less work per call) are left out; the idle step (0 calls) anchors the intercept."""
+    usable = [s for s in steps if s.get("valid") is not False and not s.get("over_limit")
               and isinstance(s.get("established", s.get("calls")), int | float)]
     if not any(s.get("established", s.get("calls")) for s in usable):
         raise ValueError("no valid ramp step with established calls")

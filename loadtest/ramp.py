@@ -314,6 +314,8 @@ async def run_call_ramp(config: RampConfig, progress: Progress = print) -> RampR
                                          lo1[0] - lo0[0], lo1[1] - lo0[1], config))
                 step["generator_cpu_pct"] = round((g1 - g0) / window * 100, 1)
                 step["loadavg_1m"] = round(os.getloadavg()[0], 2)
+                loss = step.get("loss_pct")
+                step["over_limit"] = loss is not None and loss > config.max_loss_pct
                 step["setup_failures_step"] = len(failures)
                 if failures:
                     step["first_failure"] = repr(failures[0])[:300]

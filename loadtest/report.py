@@ -38,7 +38,7 @@ def steps_table(steps: Sequence[Mapping[str, Any]]) -> str:
         n = int(s.get("established", s.get("calls", 0)) or 0)
         if n == 0:
             continue
-        label = f"{n}*" if s.get("valid") is False else n
+        label = f"{n}*" if s.get("valid") is False else f"{n}!" if s.get("over_limit") else n
         rows.append([label, _num(s, "cpu_pct"), _num(s, "cpu_pct") / n, _num(s, "rss_mb"),
                      _num(s, "setup_ms_p50"), _num(s, "setup_ms_p95"), _num(s, "loss_pct"),
                      _num(s, "jitter_ms_mean"), _num(s, "rtt_ms_p50"), _num(s, "rtt_ms_p99"),
@@ -49,8 +49,8 @@ def steps_table(steps: Sequence[Mapping[str, Any]]) -> str:
 
 def call_summary(model: CallModel, target: str, left_out: int = 0) -> str:
     per_core = 100.0 / model.cpu_pct_per_call if model.cpu_pct_per_call > 0 else math.inf
-    note = (f"; {left_out} step(s) marked * left out: the load generator fell behind"
-            if left_out else "")
+    note = (f"; {left_out} step(s) left out: * load generator fell behind, ! loss over the "
+            "limit" if left_out else "")
     return "\n".join([
         f"{target}, fitted over {model.steps_used} ramp points (idle included, up to "
         f"{model.max_calls_measured} calls{note}):",
@@ -96,7 +96,8 @@ def build_report(doc: dict[str, Any], targets: Sequence[int], user_targets: Sequ
                       f"(ramp ended: {calls.get('stopped', 'n/a')})", "",
                       "## Per-call model",
                       call_summary(model, calls.get("target", "gateway"),
-                                   sum(1 for st in calls["steps"] if st.get("valid") is False)),
+                                   sum(1 for st in calls["steps"]
+                                       if st.get("valid") is False or st.get("over_limit"))),
                       "", f"## Sizing (headroom x{headroom:g}, base {base_cores:g} cores; "
                       "seed: cores = ((calls/100)*3)+2, 0.1 Mbit/s per call)",
                       capacity.call_table(rows), ""]

@@ -63,7 +63,9 @@ def test_call_model_is_fitted_on_established_calls() -> None:
 
 def test_call_model_leaves_out_invalid_steps() -> None:
     steps = [*_steps(), {"calls": 200, "established": 200, "cpu_pct": 20.0, "rss_mb": 1.0,
-                         "valid": False}]
+                         "valid": False},
+             {"calls": 300, "established": 300, "cpu_pct": 40.0, "rss_mb": 1.0,
+              "over_limit": True}]
     model = capacity.call_model(steps)
     assert model.cpu_pct_per_call == pytest.approx(0.5)
     assert model.steps_used == 3

@@ -93,3 +93,15 @@ def test_command_line_rejects_bad_arguments(capsys: pytest.CaptureFixture[str]) 
     with pytest.raises(SystemExit):
         sizing.main(["--no-calls", "--no-users"])
     assert "nothing to measure" in capsys.readouterr().err
+
+
+def test_steps_left_out_of_the_model_are_marked() -> None:
+    doc = _doc()
+    doc["calls"]["steps"].append({**doc["calls"]["steps"][-1], "calls": 80, "established": 80,
+                                  "cpu_pct": 5.0, "over_limit": True})
+    doc["calls"]["steps"].append({**doc["calls"]["steps"][-1], "calls": 90, "established": 90,
+                                  "cpu_pct": 5.0, "valid": False, "over_limit": False})
+    text = report.build_report(doc, [100], [], headroom=1.5, base_cores=2)
+    assert "|   80! |" in text and "|   90* |" in text
+    assert "2 step(s) left out" in text
+    assert doc["model"]["calls"]["cpu_pct_per_call"] == pytest.approx(0.4)
