@@ -18,6 +18,8 @@ from gateway.settings import GatewaySettings
 from gateway.transports import http as http_transport
 from gateway.transports.websocket import GATEWAY_KEY, MAX_MESSAGE_KEY, websocket_handler
 from webfon.http import create_app
+from webfon.runner import STORE_KEY, attach_store
+from webfon.tokens import store_revocation_check
 
 TOKENS_KEY = web.AppKey("tokens", GatewayTokens)
 
@@ -68,7 +70,12 @@ async def build_app(settings: GatewaySettings, plugins: list[Plugin] | None = No
     http_transport.add_routes(app)
     add_admin_routes(app)
 
+    if settings.check_revocations:
+        attach_store(app, settings)
+
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:
+        if settings.check_revocations:
+            tokens.use_revocations(store_revocation_check(app[STORE_KEY]))
         await gateway.start()
         tune_gc()
         yield

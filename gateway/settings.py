@@ -30,6 +30,7 @@ class GatewaySettings(BaseSettings):
     session_timeout: int = 60
     max_message_bytes: int = 262_144
     require_token: bool = True
+    check_revocations: bool = True  # refuse revoked tokens (shared store's token_revocations)
     admin_roles: tuple[str, ...] = ("admin",)
     # --- ICE / media ------------------------------------------------------------------
     ice_addresses: tuple[str, ...] = ()  # host candidate addresses; default: local_ip

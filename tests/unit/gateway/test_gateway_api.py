@@ -226,3 +226,19 @@ async def test_admin_listing_needs_admin_token_and_metrics_are_exposed(gw) -> No
     text = await resp.text()
     assert "webfon_gateway_sessions 1" in text
     assert "webfon_gateway_sessions_created_total 1" in text
+
+
+async def test_revoked_tokens_are_refused(gw) -> None:
+    from gateway.app import TOKENS_KEY
+    from webfon.runner import STORE_KEY
+
+    token, claims = gw.issuer.issue(1001, audience=["gateway"], roles=["user"], ttl=300)
+    assert (await gw.post("/janus", {"janus": "create", "transaction": "t",
+                                     "token": token}))["janus"] == "success"
+    app = gw.client.server.app
+    assert app[TOKENS_KEY].is_revoked is not None
+    await app[STORE_KEY].execute(
+        "INSERT INTO token_revocations (jti, revoked_at, expires_at) VALUES (?, ?, ?)",
+        (claims.jti, claims.issued_at, claims.expires_at))
+    reply = await gw.post("/janus", {"janus": "create", "transaction": "t", "token": token})
+    assert reply["error"]["code"] == E.UNAUTHORIZED
