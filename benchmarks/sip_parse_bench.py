@@ -11,10 +11,17 @@ Record-Route, ACK, BYE, REGISTER with Authorization, 401 with WWW-Authenticate) 
 
 Each figure cycles through 256 variants of the message with distinct branches, tags and
 Call-IDs. Prints ops/s and µs/op per kind and operation, best of ``--repeat`` runs, timed in
-CPU time of the process (``--wall`` for wall-clock time).
+CPU time of the process (``--wall`` for wall-clock time). On a loaded machine, prefer many
+short runs (the best of them is the least disturbed).
 
     .venv/bin/python benchmarks/sip_parse_bench.py
-    .venv/bin/python benchmarks/sip_parse_bench.py --seconds 0.5 --repeat 5 --kinds INVITE BYE
+    .venv/bin/python benchmarks/sip_parse_bench.py --seconds 0.5 --repeat 20 --kinds INVITE BYE
+
+To measure another version of the stack (e.g. a baseline) from an unpacked tree::
+
+    git archive <commit> webfon | tar -x -C /tmp/base
+    cd /tmp && PYTHONPATH=/tmp/base /work/main/.venv/bin/python -S \
+        /work/main/benchmarks/sip_parse_bench.py
 """
 # ruff: noqa: E501 - sample messages keep their real, long header lines
 
@@ -30,8 +37,9 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+sys.path.append(str(ROOT))  # after PYTHONPATH: another checkout can be measured
 
+import webfon.sip  # noqa: E402
 from webfon.sip import Message, parse_message  # noqa: E402
 
 SDP = (
@@ -230,8 +238,8 @@ def measure(fn: Callable[[], object], seconds: float, repeat: int,
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--seconds", type=float, default=1.0, help="length of one timed run")
-    ap.add_argument("--repeat", type=int, default=3, help="runs per figure (best is kept)")
+    ap.add_argument("--seconds", type=float, default=0.2, help="length of one timed run")
+    ap.add_argument("--repeat", type=int, default=10, help="runs per figure (best is kept)")
     ap.add_argument("--kinds", nargs="*", default=list(MESSAGES), choices=list(MESSAGES))
     ap.add_argument("--ops", nargs="*", default=list(OPERATIONS), choices=list(OPERATIONS))
     ap.add_argument("--wall", action="store_true",
@@ -247,6 +255,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"python {platform.python_version()} on {platform.machine()}, pid {os.getpid()}, "
           f"{args.repeat} x {args.seconds:.1f} s {'wall' if args.wall else 'CPU'} time per figure "
           f"(best), {VARIANTS} variants of each message")
+    print(f"parser: {Path(webfon.sip.__file__).parent}")
     print(f"{'message':<10} {'bytes':>5}  {'operation':<15} {'ops/s':>10} {'µs/op':>8}")
     for kind in args.kinds:
         data = MESSAGES[kind]

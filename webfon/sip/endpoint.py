@@ -388,7 +388,7 @@ class SipEndpoint:
             if isinstance(msg, Request):
                 msg.validate()
             else:
-                msg.via  # noqa: B018 - a response must at least have a Via
+                msg._top_via()  # a response must at least have a Via and a CSeq
                 msg.cseq  # noqa: B018
         except ParseError as exc:
             self._bad_message(data, source, transport, connection, exc)
@@ -431,8 +431,7 @@ class SipEndpoint:
 
     def _receive_response(self, response: Response) -> None:
         self._debug("recv", response, None)
-        top = response.via
-        key = (top.branch, response.cseq.method)
+        key = (response._top_via().branch, response.cseq.method)
         tx = self._clients.get(key)
         if tx is None:
             self.stats["stray_responses"] += 1
@@ -478,8 +477,8 @@ class SipEndpoint:
             if branch and (branch, method) in self._clients:
                 tx.respond(482)
                 return
-        if not request.to.tag:
-            merge_key = (request.call_id, request.from_.tag, request.cseq.seq, method)
+        if not request.to_tag:
+            merge_key = (request.call_id, request.from_tag, request.cseq.seq, method)
             other = self._merge.get(merge_key)
             if other is not None and other != key and other in self._servers:
                 tx.respond(482, "Loop Detected")
@@ -509,7 +508,7 @@ class SipEndpoint:
         if branch and branch.startswith(MAGIC_COOKIE):
             return (branch, *via_sent_by(top), method)
         # RFC 2543 peers: match on the request identity
-        return ("2543", request.call_id, request.from_.tag, request.cseq.seq,
+        return ("2543", request.call_id, request.from_tag, request.cseq.seq,
                 *via_sent_by(top), method)
 
     def _dispatch(self, request: Request, tx: ServerTransaction | None) -> None:

@@ -64,24 +64,30 @@ class Headers:
     Each entry is one header field line (``name, value``); names are stored canonically
     (compact forms expanded). :meth:`values` additionally splits comma lists.
 
-    Typed values parsed by :class:`Message`'s accessors are cached here and dropped by every
-    change, so a header is parsed at most once per message however often it is read.
+    Typed values parsed by :class:`Message`'s accessors are cached here (keys: the canonical
+    header name, alone or with a suffix of ``_CACHE_SUFFIXES``) and dropped when that header
+    changes, so a header is parsed at most once per message however often it is read.
     """
 
     __slots__ = ("_cache", "_items")
+    _cache: dict[str, Any]
 
     def __init__(self, items: Iterable[tuple[str, str]] = ()) -> None:
         self._items: list[tuple[str, str]] = [(canonical_name(k), v) for k, v in items]
         self._cache: dict[str, Any] = {}
 
+    def _first(self) -> dict[str, str]:
+        """First value of every header name as stored (exact names; cached until a change)."""
+        index = self._cache.get(_INDEX)
+        if index is None:
+            index = self._cache[_INDEX] = dict(reversed(self._items))
+        return index
+
     def get(self, name: str, default: str | None = None) -> str | None:
         """First value of ``name`` or ``default``."""
         cname = canonical_name(name)
-        if cname in KNOWN_NAMES:  # stored canonically: exact comparison is enough
-            for k, v in self._items:
-                if k == cname:
-                    return v
-            return default
+        if cname in KNOWN_NAMES:  # stored canonically: an exact lookup is enough
+            return self._first().get(cname, default)
         key = cname.lower()
         size = len(cname)
         for k, v in self._items:
@@ -115,10 +121,18 @@ class Headers:
                 out.append(item)
         return out
 
+    def _changed(self, cname: str) -> None:
+        """Drop what is cached about header ``cname`` (and the first-value index)."""
+        cache = self._cache
+        if cache:
+            cache.pop(_INDEX, None)
+            for suffix in _CACHE_SUFFIXES:
+                cache.pop(cname + suffix, None)
+
     def add(self, name: str, value: str, *, first: bool = False) -> None:
         """Append a header line (or put it before the others of that name with ``first``)."""
-        self._cache.clear()
         name = canonical_name(name)
+        self._changed(name)
         if first:
             key = name.lower()
             for i, (k, _) in enumerate(self._items):
@@ -129,8 +143,8 @@ class Headers:
 
     def set(self, name: str, value: str | Iterable[str]) -> None:
         """Replace every line of ``name`` by ``value`` (or several values), in place."""
-        self._cache.clear()
         name = canonical_name(name)
+        self._changed(name)
         key = name.lower()
         new = [value] if isinstance(value, str) else list(value)
         out: list[tuple[str, str]] = []
@@ -148,24 +162,26 @@ class Headers:
 
     def remove(self, name: str) -> int:
         """Remove every line of ``name``; return how many were removed."""
-        self._cache.clear()
-        key = canonical_name(name).lower()
+        cname = canonical_name(name)
+        self._changed(cname)
+        key = cname.lower()
         before = len(self._items)
         self._items = [(k, v) for k, v in self._items if k.lower() != key]
         return before - len(self._items)
 
     def pop_first(self, name: str) -> str | None:
         """Remove and return the first value of ``name`` (splitting a comma list if needed)."""
-        key = canonical_name(name).lower()
+        cname = canonical_name(name)
+        key = cname.lower()
         for i, (k, v) in enumerate(self._items):
             if k.lower() == key:
                 if key in LIST_HEADERS:
                     items = split_list(v)
                     if len(items) > 1:
-                        self._cache.clear()
+                        self._changed(cname)
                         self._items[i] = (k, ", ".join(items[1:]))
                         return items[0]
-                self._cache.clear()
+                self._changed(cname)
                 del self._items[i]
                 return v
         return None
@@ -189,6 +205,9 @@ class Headers:
 
 
 _MISSING = object()
+_INDEX = "#index"  # key of Headers._first's index in the cache (never a header name)
+# Cache keys of a header are its canonical name plus one of these suffixes (see Message).
+_CACHE_SUFFIXES = ("", "*", ",")
 
 
 class Message:
@@ -215,7 +234,8 @@ class Message:
 
     # --- typed accessors -------------------------------------------------------------------
     def _need(self, name: str) -> str:
-        value = self.headers.get(name)
+        """First value of ``name`` (a canonical, well-known header name) or ParseError."""
+        value = self.headers._first().get(name)
         if value is None:
             raise ParseError(f"missing {name} header")
         return value
@@ -410,19 +430,23 @@ class Message:
 
     def validate(self) -> None:
         """Check the mandatory headers parse; raise :class:`ParseError` naming the problem."""
+        first = self.headers._first()
         for name in MANDATORY:
-            self._need(name)
+            if name not in first:
+                raise ParseError(f"missing {name} header")
         self._top_via()  # the top Via is what this hop needs; others parse on access
         self._address("From")
         self._address("To")
         self.cseq  # noqa: B018 - parse for validation
-        call_id = self.call_id
+        call_id = first["Call-ID"].strip()
         if not call_id:
             raise ParseError("empty Call-ID")
-        if any(ch.isspace() for ch in call_id):
+        if len(call_id.split()) != 1:  # whitespace inside (str.split uses str.isspace's set)
             raise ParseError("bad Call-ID")
-        self._int("Max-Forwards")
-        self._int("Expires")
+        if "Max-Forwards" in first:
+            self._int("Max-Forwards")
+        if "Expires" in first:
+            self._int("Expires")
 
 
 class Request(Message):
@@ -458,11 +482,10 @@ class Request(Message):
         if 100 < status < 300:
             for value in self.headers.get_all("Record-Route"):
                 resp.headers.add("Record-Route", value)
-        if to_tag and status != 100:
+        if to_tag and status != 100 and not self.to_tag:
             to = self.to
-            if not to.tag:
-                to.tag = to_tag
-                resp.headers.set("To", str(to))
+            to.tag = to_tag
+            resp.headers.set("To", str(to))
         for name, value in headers:
             resp.headers.add(name, value)
         if body:
@@ -532,6 +555,7 @@ def _wire_name(name: str) -> str:
 
 
 _WIRE_NAMES: dict[str, str] = {}
+_HEADER_LINE = re.compile(r"^([^:\n]*):(.*)$", re.M)
 _WIRE_NAMES_MAX = 2048
 
 
@@ -592,7 +616,15 @@ def parse_message(data: bytes, *, max_size: int = MAX_MESSAGE_SIZE,
             raise ParseError("unsupported SIP version", 505)
         msg = Request(method, SipURI.parse(uri_text))
     items = msg.headers._items
-    clen_at = -1  # index in items of the first Content-Length
+    count = len(lines) - 1
+    if count <= MAX_HEADERS and "\n " not in head and "\n\t" not in head:
+        # no folding: one regular expression pass; lines without ":" make the counts differ
+        # and the loop below reports them
+        pairs = _HEADER_LINE.findall(head, len(first) + 1) if count else []
+        if len(pairs) == count:
+            wire = _WIRE_NAMES
+            items.extend([(wire.get(n) or _wire_name(n), v.strip(" \t")) for n, v in pairs])
+            return _finish(msg, body, stream)
     for line in lines[1:]:
         if line[:1] in (" ", "\t"):
             if not items:
@@ -605,13 +637,17 @@ def parse_message(data: bytes, *, max_size: int = MAX_MESSAGE_SIZE,
             raise ParseError("bad header line")
         cname = _wire_name(name)
         value = value.strip(" \t")
-        if cname == "Content-Length" and clen_at < 0:
-            clen_at = len(items)
         items.append((cname, value))
         if len(items) > MAX_HEADERS:
             raise ParseError("too many headers", 513)
-    if clen_at >= 0:
-        clen_text = items[clen_at][1].strip()
+    return _finish(msg, body, stream)
+
+
+def _finish(msg: Request | Response, body: bytes, stream: bool) -> Request | Response:
+    """Check the body against Content-Length and attach it."""
+    clen_text = msg.headers._first().get("Content-Length")
+    if clen_text is not None:
+        clen_text = clen_text.strip()
         if not clen_text.isdigit() or not clen_text.isascii() or len(clen_text) > 10:
             raise ParseError("bad Content-Length")
         clen = int(clen_text)

@@ -318,7 +318,7 @@ class ServerTransaction(Transaction):
         super().__init__(endpoint, request, dest)
         self.key = key
         self.method = request.method
-        self.local_tag = request.to.tag or new_tag()
+        self.local_tag = request.to_tag or new_tag()
         self.last_response: Response | None = None
         self._last_data = b""
         self.state = "trying" if request.method != "INVITE" else "proceeding"
