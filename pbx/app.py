@@ -37,6 +37,7 @@ async def build(settings: PbxSettings) -> web.Application:
 
         bus = await _open_bus(settings.bus_url)
         core = PbxCore.create(settings, app[STORE_KEY], bus)
+        await core.load_mdflow_from_store()
         engine = SipEngine(core)
         async with contextlib.AsyncExitStack() as stack:
             await stack.enter_async_context(running(core.mdflow))

@@ -14,7 +14,7 @@ from webfon.store import Store
 from .cdr import CdrWriter, Publisher
 from .directory import Directory
 from .location import CachedLocation, Location, StoreLocation
-from .mdflow import Mdflow, MdflowConfig, load_config
+from .mdflow import Mdflow, MdflowConfig, config_from_rows, load_config
 from .routing import Router
 from .settings import PbxSettings
 from .stats import QueueStats
@@ -45,8 +45,11 @@ class PbxCore:
         prefixes = tuple(p.strip() for p in settings.local_prefixes.split(",") if p.strip())
         router = Router(directory, outside_prefix=settings.outside_prefix,
                         local_prefixes=prefixes)
-        if settings.mdflow_conf is not None:
-            mdflow = Mdflow(load_config(settings.mdflow_conf), path=settings.mdflow_conf)
+        conf = settings.mdflow_conf
+        if conf is None and (settings.data_dir / "MDflow.conf").exists():
+            conf = settings.data_dir / "MDflow.conf"
+        if conf is not None:
+            mdflow = Mdflow(load_config(conf), path=conf)
         else:
             mdflow = Mdflow(MdflowConfig())
         registrar = f"sip:{settings.advertised_host}:{settings.sip_port}"
@@ -61,6 +64,14 @@ class PbxCore:
         core.webphones.on_logout = core._on_logout
         core.webphones.on_change = directory.invalidate
         return core
+
+    async def load_mdflow_from_store(self) -> None:
+        """Without an MDflow.conf, take the flows from the store's ``mdflow_flows`` table."""
+        if self.mdflow.path is not None:
+            return
+        rows = await self.store.fetchall("SELECT * FROM mdflow_flows ORDER BY id")
+        if rows:
+            self.mdflow = Mdflow(config_from_rows(rows))
 
     async def _on_logout(self, aor: str, username: str) -> None:
         self.directory.invalidate()

@@ -6,6 +6,7 @@ on small typed records and never on SQL.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -125,6 +126,7 @@ class Directory:
         self.phone_ttl = phone_ttl
         self._phones: dict[str, tuple[float, Phone | None]] = {}
         self._memo: dict[tuple[Any, ...], tuple[float, Any]] = {}
+        self._inflight: dict[tuple[Any, ...], asyncio.Future[Any]] = {}
 
     def invalidate(self) -> None:
         self._phones.clear()
@@ -137,10 +139,23 @@ class Directory:
         now = time.monotonic()
         if hit is not None and hit[0] > now:
             return hit[1]
-        value = await load()
+        pending = self._inflight.get(key)
+        if pending is not None:  # one load per key at a time, the others wait for it
+            return await asyncio.shield(pending)
+        fut: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self._inflight[key] = fut
+        try:
+            value = await load()
+        except BaseException as exc:
+            fut.set_exception(exc)
+            fut.exception()  # retrieved: waiters re-raise it
+            raise
+        finally:
+            self._inflight.pop(key, None)
+        fut.set_result(value)
         if len(self._memo) > 200_000:
             self._memo.clear()
-        self._memo[key] = (now + self.phone_ttl, value)
+        self._memo[key] = (time.monotonic() + self.phone_ttl, value)
         return value
 
     async def number_kind(self, number: str) -> str | None:

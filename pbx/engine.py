@@ -142,6 +142,7 @@ class SipEngine:
         self._invites: set[asyncio.Task[Any]] = set()
         self.hub: UaHub | None = None
         self.ua: UserAgent | None = None
+        self.uas: dict[str, UserAgent] = {}
         core.engine = self
 
     # ------------------------------------------------------------------ lifecycle
@@ -153,6 +154,11 @@ class SipEngine:
         await self.endpoint.start()
         self.ua = UserAgent(self.endpoint, Account(aor=f"sip:pbx@{self.settings.realm}",
                                                    contact_user="pbx"))
+        self.uas = {"udp": self.ua}
+        if "tcp" in self.endpoint.transports:
+            # calls on TCP need a Contact that says so, or in-dialog requests come back on UDP
+            self.uas["tcp"] = UserAgent(self.endpoint, Account(
+                aor=f"sip:pbx@{self.settings.realm}", contact_user="pbx-tcp", transport="tcp"))
         self.hub = self.ua.hub
         self.endpoint.handler = self.handle
         self.maintenance = Maintenance(self.settings, self.core.location, self.endpoint,
@@ -282,10 +288,11 @@ class SipEngine:
         except OSError:
             tx.respond(503, "No media ports")
             return
-        a_call = Call(self.ua, "in", request, server_tx=tx)
+        ua = self.uas.get((request.transport or "udp").lower(), self.ua)
+        a_call = Call(ua, "in", request, server_tx=tx)
         a_call.remote_sdp = request.body
         try:
-            a_call.dialog = Dialog.from_uas(request, tx.local_tag, self.ua.contact)
+            a_call.dialog = Dialog.from_uas(request, tx.local_tag, ua.contact)
         except (SipError, ParseError):
             self.media.release(a_media)
             tx.respond(400, "Missing Contact")
@@ -561,10 +568,11 @@ class SipEngine:
     def _out_leg(self, uri: str, from_: Address, offer: bytes, on_event: Any) -> Call:
         assert self.ua is not None
         target = SipURI.parse(uri)
+        ua = self.uas.get(target.transport.lower(), self.ua)
         req = self.endpoint.create_request(
-            "INVITE", target, from_=from_, to=Address(target.copy()), contact=self.ua.contact,
+            "INVITE", target, from_=from_, to=Address(target.copy()), contact=ua.contact,
             headers=[("Allow", ALLOW)], body=offer, content_type=SDP_TYPE)
-        leg = Call(self.ua, "out", req, on_event=on_event)
+        leg = Call(ua, "out", req, on_event=on_event)
         leg.local_sdp = offer
         leg._task = asyncio.ensure_future(leg._run_outgoing())
         return leg

@@ -101,6 +101,16 @@ def load_config(path: str | Path) -> MdflowConfig:
     return MdflowConfig(tick, interval, tuple(flows))
 
 
+def config_from_rows(rows: list[dict[str, Any]], tick_ms: int = 100,
+                     estad_interv_seg: int = 60) -> MdflowConfig:
+    """Flows kept in the store's ``mdflow_flows`` table (used when no MDflow.conf exists)."""
+    flows = tuple(FlowConfig(str(r["section"]), str(r["flujo"]), bool(r["en_paso"]),
+                             float(r["tasa_sal_seg"]), int(r["dnis_max"]),
+                             int(r["dnis_umbral_masivo"]), float(r["to_desborda_seg"]))
+                  for r in rows)
+    return MdflowConfig(tick_ms, estad_interv_seg, flows)
+
+
 @dataclass
 class _Waiting:
     dnis: str

@@ -210,3 +210,25 @@ async def test_attended_transfer_with_replaces(pbx: RunningPbx) -> None:
     await wait_for(lambda: a.rec.count > 60, timeout=5)
     assert abs(a.heard(0.2) - TONE_B) < 5
     assert len(pbx.engine.calls) == 1
+
+
+async def test_register_and_call_over_tcp(pbx: RunningPbx) -> None:
+    from webfon.sip import SipEndpoint
+    from webfon.sip.ua import Account, UserAgent
+
+    ep = SipEndpoint(pbx.host, 0, transports=("tcp",))
+    await ep.start()
+    pbx.endpoints.append(ep)
+    ua = UserAgent(ep, Account(aor="sip:2001@webfon", password="sip-2001", transport="tcp",
+                               registrar=f"sip:{pbx.host}:{pbx.port};transport=tcp",
+                               outbound_proxy=f"sip:{pbx.host}:{pbx.port};transport=tcp"))
+    assert (await ua.register(refresh=False)).status == 200
+    bindings = await pbx.core.location.lookup("2001")
+    assert bindings[0].transport == "tcp"
+    a = await SoftPhone.create(ua)
+    b = await registered(pbx, "2002")
+    call = a.dial("2002", pbx.host, pbx.port)
+    incoming = await b.incoming()
+    b.answer(incoming)
+    assert (await call.wait_answer(5)).status == 200
+    await call.bye()

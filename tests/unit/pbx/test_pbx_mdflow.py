@@ -7,6 +7,7 @@ import pytest
 
 from pbx.mdflow import AGUJERO, DESBORDA, OK, Mdflow, load_config
 from webfon.config import ConfigError
+from webfon.store import Store
 
 SEED_CONF = """\
 tick_ms=100
@@ -153,3 +154,17 @@ async def test_reload(tmp_path: Path) -> None:
         md.reload()
     assert md.config.flow("Cen_TrunkInternos") is not None  # old config kept
     assert md.show_config()["flows"][1]["tasa_sal_seg"] == 7
+
+
+async def test_flows_from_the_store_table(store: Store) -> None:
+    from pbx.core import PbxCore
+    from pbx.settings import PbxSettings
+
+    await store.execute(
+        "INSERT INTO mdflow_flows (section, flujo, en_paso, tasa_sal_seg, dnis_max, "
+        "dnis_umbral_masivo, to_desborda_seg) VALUES ('flujo_3', 'Cen_TrunkInternos', 0, 2, "
+        "1, 8, 5)")
+    core = PbxCore.create(PbxSettings.load(environ={}, data_dir=Path("/nonexistent")), store)
+    await core.load_mdflow_from_store()
+    flow = core.mdflow.config.flow("Cen_TrunkInternos")
+    assert flow is not None and not flow.en_paso and flow.dnis_umbral_masivo == 8
