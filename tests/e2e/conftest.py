@@ -18,7 +18,7 @@ CHROMIUM = "/usr/bin/chromium"
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     s = Stack(tmp_path_factory.mktemp("webfon-e2e"))
     try:
@@ -28,8 +28,10 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         s.stop()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture
 def pw() -> Iterator[Playwright]:
+    # Per test: the sync API keeps an event loop in the main thread while it is open, which
+    # must be gone before the asyncio tests that run after the browser tests.
     with sync_playwright() as p:
         yield p
 
@@ -55,7 +57,7 @@ class Phone:
 
     def open(self) -> None:
         self.page.goto(self.stack.base_url + "/")
-        self.page.get_by_test_id("login-form").wait_for(timeout=10_000)
+        self.page.get_by_test_id("login-form").wait_for(timeout=30_000)
 
     def login(self, login: str, password: str | None = None, *, wait_registered: bool = True
               ) -> None:

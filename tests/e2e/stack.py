@@ -107,7 +107,20 @@ class Stack:
         (self.data_dir / "logs").mkdir(parents=True, exist_ok=True)
         ensure_keypair(self.data_dir)
         ensure_control_key(self.data_dir)
-        asyncio.run(self._load_demo())
+        # In a thread of its own: the caller may already run an event loop.
+        errors: list[BaseException] = []
+
+        def load() -> None:
+            try:
+                asyncio.run(self._load_demo())
+            except BaseException as exc:
+                errors.append(exc)
+
+        loader = threading.Thread(target=load)
+        loader.start()
+        loader.join(60)
+        if errors:
+            raise RuntimeError(f"demo data not loaded: {errors[0]!r}") from errors[0]
         self._start_smtp()
         self._start_hub()
         for name in ("sercen", "fonbo", "pbx", "gateway", "web"):
