@@ -234,6 +234,8 @@ class SipSession(PluginSession):
                         "reason": exc.message})
             return
         registrar = login.registrar or settings.sip_registrar
+        if registrar and not registrar.startswith(("sip:", "sips:")):
+            registrar = f"sip:{registrar}"
         try:
             aor = _uri(f"sip:{login.sip_username}@{login.domain}", "username")
             proxy = _uri(registrar, "registrar") if registrar else None
