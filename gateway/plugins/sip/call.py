@@ -66,6 +66,7 @@ class Call:
         self.sip_codec: sdpmod.Codec | None = None
         self.sip_dtmf_pt: int | None = None
         self.browser_offer: str | None = None
+        self.remote_offer: sdpmod.Sdp | None = None
         self.browser_answered = False
         self.transcode = False
         self.local_direction = "sendrecv"
@@ -345,6 +346,7 @@ class Call:
             raise SipPluginError(codes.MISSING_SDP, "accept needs a JSEP answer")
         self.event({"event": "accepting"}, transaction)
         await self.session.ctx.media.accept_answer(jsep["sdp"])
+        assert self.remote_offer is not None
         self._learn_remote(self.remote_offer)
         self.local_direction = sdpmod.reverse_direction(self.remote_direction)
         if self.local_direction == "sendonly" and self.remote_direction == "sendonly":

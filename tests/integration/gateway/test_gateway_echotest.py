@@ -49,3 +49,25 @@ async def test_echotest_returns_the_tone(gateway_server, tmp_path: Path, dominan
     tail = samples[-rate * 2:]
     assert np.sqrt(np.mean(tail.astype(np.float64) ** 2)) > 300
     assert abs(dominant(tail, rate) - 700.0) < 10
+
+
+async def test_echotest_over_http_long_poll(gateway_server, tmp_path: Path, dominant) -> None:
+    source = tmp_path / "tone.wav"
+    record = tmp_path / "echo.wav"
+    write_tone(source, 500.0, 8.0)
+    session = JanusSession(base_url=gateway_server.url, token=gateway_server.token())
+    plugin = JanusEchoTestPlugin(pc_config=RTCConfiguration(iceServers=[]))
+    await plugin.attach(session)
+    try:
+        info = await session.transport.info()
+        assert info["janus"] == "server_info"
+        await plugin.start(play_from=str(source), record_to=str(record))
+        await asyncio.wait_for(plugin.wait_webrtcup(), 15)
+        await asyncio.sleep(4)
+        await plugin.close_stream()
+    finally:
+        await plugin.destroy()
+        await session.destroy()
+    samples, rate = read_wav(record)
+    tail = samples[-rate * 2:]
+    assert len(samples) > rate and abs(dominant(tail, rate) - 500.0) < 10
