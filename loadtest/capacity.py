@@ -160,12 +160,13 @@ class SizingRow:
 
 
 def sizing_row(calls: int, model: CallModel, headroom: float = 1.5,
-               base_cores: float = 2.0) -> SizingRow:
+               base_cores: float = 2.0, single_core: bool = True) -> SizingRow:
     """One line of the table for ``calls`` simultaneous calls.
 
     ``headroom`` keeps cores at most 1/headroom busy; ``base_cores`` covers what is not the
     gateway's media (OS, PBX, database, web front), as the seed's ``+ 2`` does. The gateway is
-    one asyncio process per core, so it needs ``gateway_processes`` of them at that load."""
+    one asyncio process per core, so it needs ``gateway_processes`` of them at that load;
+    ``single_core=False`` is for a multi-threaded server (Janus): one process."""
     if calls < 0:
         raise ValueError("calls must be >= 0")
     if headroom < 1:
@@ -175,7 +176,7 @@ def sizing_row(calls: int, model: CallModel, headroom: float = 1.5,
     gateway_cores = (calls * per_call + base_cpu) / 100.0 * headroom
     measured = math.ceil(gateway_cores + base_cores - 1e-9)
     budget = 100.0 / headroom - base_cpu  # % of a core left for calls in one process
-    if per_call == 0:
+    if per_call == 0 or not single_core:
         processes = 1
     else:
         per_process = math.floor(budget / per_call)

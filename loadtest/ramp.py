@@ -203,8 +203,11 @@ def _stop_reason(step: dict[str, Any], config: RampConfig) -> str | None:
     loss = step.get("loss_pct")
     if loss is not None and loss > config.max_loss_pct:
         return f"loss {loss}% > {config.max_loss_pct}%"
-    if step["cpu_pct"] >= config.cpu_limit_pct:
-        return f"gateway CPU {step['cpu_pct']}% >= {config.cpu_limit_pct}% of a core"
+    limit = config.cpu_limit_pct
+    if config.target == "janus":  # threads: it saturates when every core is busy
+        limit *= os.cpu_count() or 1
+    if step["cpu_pct"] >= limit:
+        return f"server CPU {step['cpu_pct']}% >= {limit}% of a core"
     if step.get("generator_cpu_pct", 0) >= config.generator_limit_pct:
         return f"load generator CPU {step['generator_cpu_pct']}% (figures beyond are unreliable)"
     if step.get("setup_failures_step"):

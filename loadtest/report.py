@@ -89,7 +89,8 @@ def build_report(doc: dict[str, Any], targets: Sequence[int], user_targets: Sequ
         except ValueError as exc:
             parts.append(f"calls: no model ({exc})")
         else:
-            rows = [capacity.sizing_row(t, model, headroom, base_cores) for t in targets]
+            single = "janus" not in str(calls.get("target", "")).lower()
+            rows = [capacity.sizing_row(t, model, headroom, base_cores, single) for t in targets]
             doc["model"]["calls"] = asdict(model)
             doc["sizing"]["calls"] = [asdict(r) for r in rows]
             parts += ["## Measured steps", steps_table(calls["steps"]),

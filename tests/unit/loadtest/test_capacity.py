@@ -91,6 +91,14 @@ def test_sizing_row_for_500_calls() -> None:
     assert row.sip_mbit == pytest.approx(40.0)
 
 
+def test_multithreaded_server_is_one_process() -> None:
+    model = capacity.call_model(_steps())
+    row = capacity.sizing_row(500, model, single_core=False)
+    assert row.gateway_processes == 1
+    assert row.measured_cores == 6
+    assert row.gateway_rss_mb == pytest.approx(90 + 500 * 0.25)
+
+
 def test_sizing_row_rounds_seed_cores_up_and_validates() -> None:
     model = capacity.call_model(_steps())
     assert capacity.sizing_row(50, model).seed_cores == 4  # 3.5 -> 4
