@@ -75,6 +75,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--json", type=Path, help="write the run and the tables here")
     p.add_argument("--plot", type=Path, help="write a PNG here (needs matplotlib)")
     p.add_argument("--quiet", action="store_true", help="no per-step progress lines")
+    p.add_argument("--nice", type=int, default=0,
+                   help="run the load generator, gateway and sipp at this niceness (e.g. -10 "
+                        "on a shared machine; negative values need root)")
     return p
 
 
@@ -130,7 +133,7 @@ def machine() -> dict[str, Any]:
         pass
     return {"cpus": os.cpu_count(), "cpu_model": model, "kernel": platform.release(),
             "python": platform.python_version(),
-            "loadavg_1m_at_start": round(os.getloadavg()[0], 2),
+            "loadavg_1m_at_start": round(os.getloadavg()[0], 2), "nice": os.nice(0),
             "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}
 
 
@@ -171,6 +174,11 @@ def main(argv: list[str] | None = None) -> int:
     else:
         if args.no_calls and args.no_users:
             parser().error("nothing to measure (--no-calls and --no-users)")
+        if args.nice:
+            try:
+                os.nice(args.nice - os.nice(0))
+            except PermissionError:
+                parser().error(f"--nice {args.nice} needs root")
         try:
             doc = asyncio.run(_main(args))
         except asyncio.CancelledError:
