@@ -11,23 +11,25 @@ from dataclasses import dataclass, field
 from .errors import ParseError
 from .grammar import SIMPLE_HOST, is_token, quote, split_quoted, unquote
 from .params import (
-    SIMPLE_HEADER_PARAMS,
+    SIMPLE_HEADER_PARAMS_RE,
     Params,
     format_params,
     parse_params,
-    parse_simple_params,
+    split_simple_params,
 )
-from .uri import SipURI, parse_hostport
+from .uri import SIMPLE_URI_RE, SipURI, parse_hostport, simple_uri
 
 # Fast paths for the common shapes; they only match text the full parsers accept, with the
 # same result (tests/unit/sip/test_fast_paths.py checks this), anything else takes the full
 # parser.
+# groups: quoted display name, token display name, the five of SIMPLE_URI_RE or any other
+# URI text, simple or other parameters
 _SIMPLE_NAME_ADDR = re.compile(
     r'(?:"([^"\\]*(?:\\.[^"\\]*)*)"[ \t]*|([A-Za-z0-9\-.!%*_+`\'~ \t]*))'
-    r'<([^<>"]*)>(?:;(.*))?\Z', re.S)
+    rf'<(?:{SIMPLE_URI_RE}|([^<>"]*))>(?:;(?:({SIMPLE_HEADER_PARAMS_RE})|(.*)))?\Z', re.S)
 _SIMPLE_VIA = re.compile(
-    rf"SIP/2\.0/([A-Za-z0-9\-.!%*_+`'~]+) ({SIMPLE_HOST})(?::([0-9]{{1,5}}))?(?:;(.*))?\Z",
-    re.S)
+    rf"SIP/2\.0/([A-Za-z0-9\-.!%*_+`'~]+) ({SIMPLE_HOST})(?::([0-9]{{1,5}}))?"
+    rf"(?:;({SIMPLE_HEADER_PARAMS_RE}))?\Z")
 _GEN_VALUE = re.compile(r"[A-Za-z0-9\-.!%*_+`'~\[\]:]*\Z")
 
 COMPACT_FORMS = {
@@ -105,20 +107,21 @@ class Address:
         text = text.strip()
         m = _SIMPLE_NAME_ADDR.match(text)
         if m is not None:
-            quoted, words, uri_text, ptext = m.groups()
+            quoted, words, scheme, user, host, port, uparams, uri_text, simple, ptext = \
+                m.groups()
             if quoted is not None:
                 display: str | None = unquote(f'"{quoted}"') if "\\" in quoted else quoted
             else:
                 display = " ".join(words.split()) or None
-            uri = SipURI.parse(uri_text)
-            params: Params = {}
+            if uri_text is None:
+                uri = simple_uri(scheme, user, host, port, uparams)
+                if uri is None:
+                    return cls._parse_full(text)
+            else:
+                uri = SipURI.parse(uri_text)
             if ptext is not None:
-                simple = parse_simple_params(ptext, SIMPLE_HEADER_PARAMS)
-                if simple is None:
-                    return cls._check(uri, display, parse_params(ptext,
-                                                                what="address parameter"))
-                params = simple
-            return cls(uri, display, params)
+                return cls._check(uri, display, parse_params(ptext, what="address parameter"))
+            return cls(uri, display, split_simple_params(simple) if simple is not None else {})
         return cls._parse_full(text)
 
     @classmethod
@@ -254,31 +257,14 @@ class Via:
         text = text.strip()
         m = _SIMPLE_VIA.match(text)
         if m is not None:
-            via = cls._parse_simple(*m.groups())
-            if via is not None:
-                return via
+            transport, host, port_text, ptext = m.groups()
+            port = int(port_text) if port_text is not None else None
+            params = split_simple_params(ptext) if ptext is not None else {}
+            rport = params.get("rport")
+            if len(host) <= 255 and (port is None or port <= 65535) \
+                    and (rport is None or rport.isdigit()):
+                return cls(transport.upper(), host, port, params)
         return cls._parse_full(text)
-
-    @classmethod
-    def _parse_simple(cls, transport: str, host: str, port_text: str | None,
-                      ptext: str | None) -> Via | None:
-        if len(host) > 255:
-            return None
-        port = None
-        if port_text is not None:
-            port = int(port_text)
-            if port > 65535:
-                return None
-        params: Params = {}
-        if ptext is not None:
-            simple = parse_simple_params(ptext, SIMPLE_HEADER_PARAMS)
-            if simple is None:
-                return None
-            rport = simple.get("rport")
-            if rport is not None and not rport.isdigit():
-                return None
-            params = simple
-        return cls(transport.upper(), host, port, params)
 
     @classmethod
     def _parse_full(cls, text: str) -> Via:

@@ -73,8 +73,9 @@ class Headers:
     _cache: dict[str, Any]
 
     def __init__(self, items: Iterable[tuple[str, str]] = ()) -> None:
-        self._items: list[tuple[str, str]] = [(canonical_name(k), v) for k, v in items]
-        self._cache: dict[str, Any] = {}
+        self._items: list[tuple[str, str]] = \
+            [(canonical_name(k), v) for k, v in items] if items else []
+        self._cache = {}
 
     def _first(self) -> dict[str, str]:
         """First value of every header name as stored (exact names; cached until a change)."""
@@ -455,7 +456,8 @@ class Request(Message):
     def __init__(self, method: str, uri: SipURI | str, headers: Headers | None = None,
                  body: bytes = b"") -> None:
         super().__init__(headers, body)
-        self.method = method.upper() if method.upper() in _KNOWN_METHODS else method
+        upper = method.upper()
+        self.method = upper if upper in _KNOWN_METHODS else method
         self.uri = SipURI.parse(uri) if isinstance(uri, str) else uri
 
     def first_line(self) -> str:

@@ -15,12 +15,23 @@ _BAD_CHARS = re.compile(r'[ \t"<>,]')
 _TOKEN = r"[A-Za-z0-9\-.!%*_+`'~]+"
 _GEN_VALUE = r"[A-Za-z0-9\-.!%*_+`'~\[\]:]+"
 _URI_PCHARS = r"(?:[A-Za-z0-9\-_.!~*'()\[\]/:&+$]|%[0-9A-Fa-f]{2})+"
-SIMPLE_HEADER_PARAMS = re.compile(
-    rf"{_TOKEN}(?:={_GEN_VALUE})?(?:;{_TOKEN}(?:={_GEN_VALUE})?)*\Z")
-"""Header parameters (Via, name-addr) without quotes or blanks: token names, gen-values."""
-SIMPLE_URI_PARAMS = re.compile(
-    rf"{_URI_PCHARS}(?:={_URI_PCHARS})?(?:;{_URI_PCHARS}(?:={_URI_PCHARS})?)*\Z")
-"""URI parameters made only of valid (possibly escaped) characters."""
+SIMPLE_HEADER_PARAMS_RE = rf"{_TOKEN}(?:={_GEN_VALUE})?(?:;{_TOKEN}(?:={_GEN_VALUE})?)*"
+"""Header parameters (Via, name-addr) without quotes or blanks: token names, gen-values
+(regular expression text without groups, to embed in larger expressions)."""
+SIMPLE_URI_PARAMS_RE = (
+    rf"{_URI_PCHARS}(?:={_URI_PCHARS})?(?:;{_URI_PCHARS}(?:={_URI_PCHARS})?)*")
+"""URI parameters made only of valid (possibly escaped) characters (expression text)."""
+SIMPLE_HEADER_PARAMS = re.compile(SIMPLE_HEADER_PARAMS_RE + r"\Z")
+SIMPLE_URI_PARAMS = re.compile(SIMPLE_URI_PARAMS_RE + r"\Z")
+
+
+def split_simple_params(text: str) -> Params:
+    """Split parameters already matched by one of the ``SIMPLE_*`` expressions."""
+    params: Params = {}
+    for part in text.split(";"):
+        name, sep, value = part.partition("=")
+        params[name.lower()] = value if sep else None
+    return params
 
 
 def parse_simple_params(text: str, pattern: re.Pattern[str]) -> Params | None:
@@ -29,11 +40,7 @@ def parse_simple_params(text: str, pattern: re.Pattern[str]) -> Params | None:
     callers' checks accept); None when it does not match and the full parser must run."""
     if pattern.match(text) is None:
         return None
-    params: Params = {}
-    for part in text.split(";"):
-        name, sep, value = part.partition("=")
-        params[name.lower()] = value if sep else None
-    return params
+    return split_simple_params(text)
 
 
 def parse_params(text: str, *, what: str = "parameter") -> Params:

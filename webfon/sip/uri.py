@@ -16,14 +16,38 @@ from .grammar import (
     is_host,
     is_tel_number,
 )
-from .params import SIMPLE_URI_PARAMS, Params, format_params, parse_params, parse_simple_params
+from .params import (
+    SIMPLE_URI_PARAMS_RE,
+    Params,
+    format_params,
+    parse_params,
+    split_simple_params,
+)
 
 DEFAULT_PORTS = {"udp": 5060, "tcp": 5060, "tls": 5061, "ws": 80, "wss": 443}
 # The common shape ``sip[s]:[user@]host[:port][;params]`` with a hostname or IPv4 host; the
 # groups only match text the full parser accepts.
-_SIMPLE_URI = re.compile(
+SIMPLE_URI_RE = (
     r"(sips?):(?:((?:[A-Za-z0-9\-_.!~*'()&=+$,;/]|%[0-9A-Fa-f]{2})+)@)?"
-    rf"({SIMPLE_HOST})(?::([0-9]{{1,5}}))?(?:;([^?]+))?\Z")
+    rf"({SIMPLE_HOST})(?::([0-9]{{1,5}}))?(?:;({SIMPLE_URI_PARAMS_RE}))?")
+"""Expression text with five groups (scheme, user, host, port, parameters) for
+:func:`simple_uri`."""
+_SIMPLE_URI = re.compile(SIMPLE_URI_RE + r"\Z")
+
+
+def simple_uri(scheme: str, user: str | None, host: str, port_text: str | None,
+               ptext: str | None) -> SipURI | None:
+    """The URI from the groups of :data:`SIMPLE_URI_RE`; None when the full parser must
+    decide (port or host out of range)."""
+    if len(host) > 255:
+        return None
+    port = None
+    if port_text is not None:
+        port = int(port_text)
+        if port > 65535:
+            return None
+    params = split_simple_params(ptext) if ptext is not None else {}
+    return SipURI(scheme, user, host, port, params, {}, None)
 
 
 @dataclass
@@ -53,23 +77,7 @@ class SipURI:
     def _parse_simple(cls, text: str) -> SipURI | None:
         """Fast path for the common shape; None when the full parser must decide."""
         m = _SIMPLE_URI.match(text)
-        if m is None:
-            return None
-        scheme, user, host, port_text, ptext = m.groups()
-        if len(host) > 255:
-            return None
-        port = None
-        if port_text is not None:
-            port = int(port_text)
-            if port > 65535:
-                return None
-        params: Params = {}
-        if ptext is not None:
-            simple = parse_simple_params(ptext, SIMPLE_URI_PARAMS)
-            if simple is None:
-                return None
-            params = simple
-        return cls(scheme, user, host, port, params, {}, None)
+        return simple_uri(*m.groups()) if m is not None else None
 
     @classmethod
     def _parse_full(cls, text: str) -> SipURI:
