@@ -242,6 +242,7 @@ class Gateway:
         self.host_addresses = host_addresses or []
         self.sessions: dict[int, Session] = {}
         self.metrics = Metrics()
+        self.slowlink_threshold = 4  # packets lost in a second (of 50) before ``slowlink``
         self._tasks: set[asyncio.Task[Any]] = set()
         self._reaper: asyncio.Task[None] | None = None
 
@@ -275,6 +276,7 @@ class Gateway:
     async def _reap(self) -> None:
         while True:
             await asyncio.sleep(1.0)
+            self._watch_media()
             if self.session_timeout <= 0:
                 continue
             now = time.monotonic()
@@ -283,6 +285,23 @@ class Gateway:
                     session.push({"janus": "timeout", "session_id": session.id})
                     self.metrics.sessions_timed_out += 1
                     await session.destroy("timeout")
+
+    def _watch_media(self) -> None:
+        """``media`` receiving=false after a second without packets from the browser, and
+        ``slowlink`` (uplink) when packets from the browser went missing."""
+        now = time.monotonic()
+        for session in list(self.sessions.values()):
+            for handle in list(session.handles.values()):
+                leg = handle._media
+                if leg is None:
+                    continue
+                change, lost = leg.watchdog(now)
+                if change is False:
+                    handle._media_state("audio", False)
+                if lost >= self.slowlink_threshold:
+                    handle._emit({"janus": "slowlink", "session_id": session.id,
+                                  "sender": handle.handle_id, "mid": "0", "media": "audio",
+                                  "uplink": True, "lost": lost})
 
     def new_leg(self, handle: Handle) -> WebRtcLeg:
         return WebRtcLeg(self.rtc_config, nat_1_1=self.nat_1_1,

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -96,6 +97,10 @@ class WebRtcLeg:
         self.bytes_in = 0
         self.bytes_out = 0
         self.send_failures = 0
+        self.lost_in = 0
+        self.last_in = 0.0
+        self._next_seq: int | None = None
+        self._lost_reported = 0
 
     # --- negotiation -------------------------------------------------------------------
     def _new_pc(self) -> RTCPeerConnection:
@@ -271,6 +276,14 @@ class WebRtcLeg:
             return
         self.packets_in += 1
         self.bytes_in += len(data)
+        seq = (data[2] << 8) | data[3]
+        if self._next_seq is not None:
+            gap = (seq - self._next_seq) & 0xFFFF
+            if 0 < gap < 1000:
+                self.lost_in += gap
+        if self._next_seq is None or ((seq - self._next_seq) & 0xFFFF) < 0x8000:
+            self._next_seq = (seq + 1) & 0xFFFF
+        self.last_in = time.monotonic()
         if not self._receiving:
             self._receiving = True
             if self._on_media:
@@ -283,20 +296,17 @@ class WebRtcLeg:
                 log.exception("RTP handler failed")
 
     async def _on_rtp_data(self, data: bytes, arrival_time_ms: int) -> None:
-        if len(data) < 12 or (data[1] & 0x7F) not in self._audio_pts:
-            return
-        self.packets_in += 1
-        self.bytes_in += len(data)
-        if not self._receiving:
-            self._receiving = True
-            if self._on_media:
-                self._on_media("audio", True)
-        handler = self._handler
-        if handler is not None:
-            try:
-                handler(data)
-            except Exception:
-                log.exception("RTP handler failed")
+        self._deliver(data)
+
+    def watchdog(self, now: float) -> tuple[bool | None, int]:
+        """Called about once a second: (new receiving state or None, packets lost since the
+        last call) for the core's ``media`` and ``slowlink`` events."""
+        change = None
+        if self._receiving and self.last_in and now - self.last_in > 1.0:
+            self._receiving = False
+            change = False
+        lost, self._lost_reported = self.lost_in - self._lost_reported, self.lost_in
+        return change, lost
 
     def on_rtp(self, handler: RtpHandler | None) -> None:
         self._handler = handler
@@ -332,6 +342,7 @@ class WebRtcLeg:
 
     def stats(self) -> dict[str, float]:
         return {"packets_in": self.packets_in, "packets_out": self.packets_out,
+                "lost_in": self.lost_in,
                 "bytes_in": self.bytes_in, "bytes_out": self.bytes_out,
                 "send_failures": self.send_failures}
 
