@@ -23,7 +23,7 @@ async def register(client, registrar, user: str = "alice", password: str = "alic
     await client.request({"request": "register", "username": f"sip:{user}@{registrar.address}",
                           "secret": password, "proxy": f"sip:{registrar.address}"})
     await client.wait_event("registering")
-    return await client.wait_event("registered")
+    return await client.wait_event("registered", timeout=40)
 
 
 async def test_register_receive_call_hold_dtmf_hangup(gateway_factory, phone_network,
