@@ -147,7 +147,13 @@ def step_figures(calls: Sequence[CountingCall], setups: Sequence[float], window_
     rtts = [r for c in calls for r in c.stats.rtts]
     loss = 100 * max(0, sent - received) / sent if sent else float("nan")
     rtt_p50 = gb.pct(rtts, 50) * 1000
-    loss_1w, delay_1w = one_way_from_round_trip(loss if sent else 0.0, rtt_p50)
+    # a packet is late for the receiver's jitter buffer when its delay exceeds the fastest
+    # one's by more than the buffer; half the round-trip variation is one direction's
+    fastest = min(rtts) if rtts else 0.0
+    late = sum(1 for r in rtts if (r - fastest) / 2 * 1000 > config.jitter_buffer_ms)
+    late_pct = 100 * late / sent if sent else 0.0
+    effective = min(100.0, loss + late_pct) if sent else 0.0
+    loss_1w, delay_1w = one_way_from_round_trip(effective, rtt_p50)
     r, mos, m2e = estimate_mos(loss_1w, delay_1w, config.jitter_buffer_ms,
                                CODECS[config.codec])
     webrtc_tx = _rate_kbit(sum(c.tx_bytes for c in calls), sum(c.tx_packets for c in calls),
@@ -163,6 +169,8 @@ def step_figures(calls: Sequence[CountingCall], setups: Sequence[float], window_
         "setup_ms_p50": round(gb.pct(list(setups), 50) * 1000, 1),
         "setup_ms_p95": round(gb.pct(list(setups), 95) * 1000, 1),
         "loss_pct": round(loss, 3) if sent else None,
+        "late_pct": round(late_pct, 3),
+        "effective_loss_pct": round(effective, 3),
         "loss_pct_one_way": round(loss_1w, 3),
         "rtt_ms_p50": round(rtt_p50, 2),
         "rtt_ms_p99": round(gb.pct(rtts, 99) * 1000, 2),

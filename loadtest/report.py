@@ -25,6 +25,7 @@ def fill_mos(steps: Sequence[dict[str, Any]], jitter_buffer_ms: float, codec: st
     for step in steps:
         if "mos" in step or step.get("loss_pct") is None or step.get("rtt_ms_p50") is None:
             continue
+        # saved benchmark lines carry no per-packet delays: late packets cannot be counted
         loss, delay = one_way_from_round_trip(float(step["loss_pct"]), float(step["rtt_ms_p50"]))
         r, mos, m2e = estimate_mos(loss, delay, jitter_buffer_ms, CODECS[codec])
         step.update({"loss_pct_one_way": round(loss, 3), "delay_ms_one_way": round(delay, 2),

@@ -40,6 +40,20 @@ def test_step_figures_from_counters() -> None:
     assert fig["valid"] is True
 
 
+def test_packets_later_than_the_jitter_buffer_count_as_lost() -> None:
+    # 500 sent, 500 back; 50 of them 100 ms slower on the round trip (50 ms one way > 40 ms)
+    calls = [_call(500, 500, [0.002] * 450 + [0.102] * 50, 0.0)]
+    fig = step_figures(calls, [0.05], 10.0, 5.0, 100.0, 0, 0, RampConfig(jitter_buffer_ms=40))
+    assert fig["loss_pct"] == 0.0
+    assert fig["late_pct"] == pytest.approx(10.0)
+    assert fig["effective_loss_pct"] == pytest.approx(10.0)
+    assert fig["mos"] < 3.0
+    relaxed = step_figures(calls, [0.05], 10.0, 5.0, 100.0, 0, 0,
+                           RampConfig(jitter_buffer_ms=60))
+    assert relaxed["late_pct"] == 0.0
+    assert relaxed["mos"] > 4.3
+
+
 def test_step_with_a_starved_generator_is_not_valid() -> None:
     calls = [_call(400, 400, [0.002], 0.0)]  # 40 packets/s instead of 50
     fig = step_figures(calls, [0.05], 10.0, 5.0, 100.0, 0, 0, RampConfig())
