@@ -23,7 +23,14 @@ def write_plot(doc: dict[str, Any], path: Path) -> None:
     if call_steps:
         xs = [s.get("established", s["calls"]) for s in call_steps]
         top = max(xs)
-        cpu_ax.plot(xs, [s["cpu_pct"] for s in call_steps], "o", label="measured")
+        kept = [s for s in call_steps if s.get("valid") is not False and not s.get("over_limit")]
+        out = [s for s in call_steps if s not in kept]
+        cpu_ax.plot([s.get("established", s["calls"]) for s in kept],
+                    [s["cpu_pct"] for s in kept], "o", label="measured")
+        if out:
+            cpu_ax.plot([s.get("established", s["calls"]) for s in out],
+                        [s["cpu_pct"] for s in out], "x", color="red",
+                        label="left out (loss over limit / generator behind)")
         cm = model.get("calls")
         if cm:
             cpu_ax.plot([0, top], [cm["base_cpu_pct"], cm["base_cpu_pct"]
