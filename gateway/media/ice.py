@@ -67,6 +67,14 @@ def configure_ice(addresses: list[str] | None, port_range: tuple[int, int] | Non
         aioice.ice.asyncio = asyncio
 
 
+def reset_ice() -> None:
+    """Undo :func:`configure_ice` (tests that run several gateways in one process)."""
+    _state["addresses"] = None
+    _state["allocator"] = None
+    aioice.ice.get_host_addresses = _original_get_host_addresses
+    aioice.ice.asyncio = asyncio
+
+
 def rtc_configuration(stun_server: str = "", turn_server: str = "", turn_username: str = "",
                       turn_password: str = "", turn_transport: str = "udp",
                       policy: str = "all") -> RTCConfiguration:

@@ -19,7 +19,7 @@ from aiortc import MediaStreamTrack
 from av import AudioFrame
 
 from gateway.app import build_app
-from gateway.media.ice import configure_ice
+from gateway.media.ice import reset_ice
 from gateway.settings import GatewaySettings
 from tests.support.fixtures import baresip_factory, phone_network, sipp_factory  # noqa: F401
 from webfon.tokens import TokenIssuer, ensure_keypair, load_private_key
@@ -74,7 +74,7 @@ async def gateway_factory(tmp_path: Path) -> AsyncIterator[Any]:
     finally:
         for runner in runners:
             await runner.cleanup()
-        configure_ice(["127.0.0.1"], None)
+        reset_ice()
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
 from gateway.app import build_app
-from gateway.media.ice import configure_ice
+from gateway.media.ice import reset_ice
 from gateway.plugins.echotest import EchoTestPlugin
 from gateway.settings import GatewaySettings
 from webfon.tokens import TokenIssuer, ensure_keypair, load_private_key
@@ -65,7 +65,7 @@ async def make_gateway(tmp_path: Path) -> AsyncIterator[Callable[..., Awaitable[
     finally:
         for client in clients:
             await client.close()
-        configure_ice(["127.0.0.1"], None)
+        reset_ice()
 
 
 @pytest.fixture

@@ -6,7 +6,7 @@ from __future__ import annotations
 from aiortc import RTCPeerConnection
 
 from gateway.media import sdp
-from gateway.media.ice import configure_ice, rtc_configuration
+from gateway.media.ice import configure_ice, reset_ice, rtc_configuration
 from gateway.media.webrtc import WebRtcLeg
 from webfon.rtp.packet import build_header
 
@@ -26,7 +26,7 @@ async def test_candidates_use_configured_address_and_port_range() -> None:
             assert 42000 <= int(fields[5]) <= 42099
     finally:
         await pc.close()
-        configure_ice(["127.0.0.1"], None)
+        reset_ice()
 
 
 def test_nat_1_1_rewrites_host_candidates() -> None:
