@@ -77,6 +77,7 @@ class Call:
         self.answered_at: float | None = None
         self.setup_ms: float | None = None
         self.autoaccept_reinvites = True
+        self.remote_held = False
         self.refer_notify: tuple[Call, int] | None = None  # (transferor's call, refer id)
         self.dtmf = DtmfReceiver()
         self.ended = False
@@ -515,9 +516,13 @@ class Call:
         self._apply_directions_for(answer_dir)
         tx.respond(200, headers=[("Contact", str(self.account.contact()))],
                    body=self._local_sdp(answer_dir), content_type="application/sdp")
+        # Janus answers re-INVITEs itself (autoaccept_reinvites) without an event; ours only
+        # tells the application when the peer put the call on hold or resumed it.
         held = self.remote_direction in ("sendonly", "inactive")
-        self.event({"event": "updatingcall", "auto": True,
-                    "direction": self.remote_direction, "held": held})
+        if held != self.remote_held:
+            self.remote_held = held
+            self.event({"event": "remote_hold" if held else "remote_resume",
+                        "direction": self.remote_direction})
 
     def _apply_directions_for(self, local: str) -> None:
         saved = self.local_direction

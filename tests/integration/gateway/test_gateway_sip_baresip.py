@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 
 from gateway.media import sdp
+from gateway.transports.websocket import GATEWAY_KEY
 from tests.support.audio import analyse
 from webfon.rtp.dtmf import DtmfSender
 from webfon.rtp.packet import build_header
@@ -100,12 +101,24 @@ async def test_outgoing_call_to_baresip_hears_both_tones(gateway_factory, phone_
     await client.take_answer(jsep)
     recorder = await client.wait_recorder()
     assert abs(await recorder.wait_tone(1000.0, timeout=15) - 1000.0) < 15
-    await asyncio.sleep(1.5)
+    # the phone holds and resumes: re-INVITEs answered by the gateway on its own
+    await carol.hold()
+    held, _ = await client.wait_event("remote_hold")
+    assert held["result"]["direction"] in ("sendonly", "inactive")
+    await recorder.wait_silence(timeout=10)
+    await carol.resume()
+    await client.wait_event("remote_resume")
+    assert abs(await recorder.wait_tone(1000.0, timeout=15) - 1000.0) < 15
+    call = next(iter(gw.app[GATEWAY_KEY].registry.get("janus.plugin.sip").calls.values()))
+    before = call.rtp.packets_to_sip
+    await asyncio.sleep(1.0)
+    assert call.rtp.packets_to_sip - before > 30  # our audio flows to the phone again
     await carol.hangup()
     hangup, _ = await client.wait_event("hangup")
     assert hangup["result"]["code"] == 200
+    # baresip's recorder stops at the hold: the part before it carries our tone
     report = analyse(carol.last_decoded_wav(), 500.0)
-    assert report.tone_s > 1.0, str(report)
+    assert report.tone_s > 0.5, str(report)
 
 
 async def test_second_call_rings_a_helper_line_while_the_first_is_held(
