@@ -12,7 +12,8 @@ from loadtest.capacity import CallModel, UserModel
 from loadtest.emodel import CODECS, estimate_mos, one_way_from_round_trip
 
 STEP_HEADERS = ("calls", "CPU %", "%/call", "RSS MB", "setup p50 ms", "setup p95 ms", "loss %",
-                "jitter ms", "RTT p50 ms", "RTT p99 ms", "MOS", "WebRTC kbit/s", "SIP kbit/s")
+                "late %", "jitter ms", "RTT p50 ms", "RTT p99 ms", "MOS", "WebRTC kbit/s",
+                "SIP kbit/s")
 
 
 def _num(step: Mapping[str, Any], key: str) -> float:
@@ -42,6 +43,7 @@ def steps_table(steps: Sequence[Mapping[str, Any]]) -> str:
         label = f"{n}*" if s.get("valid") is False else f"{n}!" if s.get("over_limit") else n
         rows.append([label, _num(s, "cpu_pct"), _num(s, "cpu_pct") / n, _num(s, "rss_mb"),
                      _num(s, "setup_ms_p50"), _num(s, "setup_ms_p95"), _num(s, "loss_pct"),
+                     _num(s, "late_pct"),
                      _num(s, "jitter_ms_mean"), _num(s, "rtt_ms_p50"), _num(s, "rtt_ms_p99"),
                      _num(s, "mos"), _num(s, "webrtc_kbit_per_call"),
                      _num(s, "sip_kbit_per_call")])
