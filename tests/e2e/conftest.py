@@ -56,8 +56,16 @@ class Phone:
         page.on("pageerror", lambda e: self.console.append(f"pageerror: {e}"))
 
     def open(self) -> None:
-        self.page.goto(self.stack.base_url + "/")
-        self.page.get_by_test_id("login-form").wait_for(timeout=30_000)
+        # Chromium aborts loads with ERR_NETWORK_CHANGED when interfaces come and go on the
+        # host (network namespaces of other tests); a page left half-loaded is loaded again.
+        for attempt in range(3):
+            self.page.goto(self.stack.base_url + "/")
+            try:
+                self.page.get_by_test_id("login-form").wait_for(timeout=10_000)
+                return
+            except PlaywrightTimeout:
+                if attempt == 2:
+                    raise
 
     def login(self, login: str, password: str | None = None, *, wait_registered: bool = True
               ) -> None:
@@ -166,7 +174,7 @@ class Phone:
 
 
 @pytest.fixture
-def make_phone(pw: Playwright, stack: Stack, tones_dir: Path
+def make_phone(pw: Playwright, stack: Stack, tones_dir: Path, request: pytest.FixtureRequest
                ) -> Iterator[Callable[..., Phone]]:
     phones: list[Phone] = []
 
@@ -195,6 +203,7 @@ def make_phone(pw: Playwright, stack: Stack, tones_dir: Path
         phones.append(phone)
         return phone
 
+    request.node.webfon_phones = phones
     yield make
     for phone in phones:
         try:
@@ -207,6 +216,15 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     """On failure, attach each component's log tail and the pages' console to the report."""
     if call.when != "call" or call.excinfo is None:
         return
+    for i, phone in enumerate(getattr(item, "webfon_phones", [])):
+        try:
+            state = phone.page.evaluate(
+                "() => ({url: location.href, body: document.body.innerText.slice(0, 300),"
+                " phone: window.webfonTest ? window.webfonTest.phone() : null})")
+        except Exception as exc:
+            state = f"page not readable: {exc}"
+        item.add_report_section("call", f"browser {i}",
+                                f"{state}\n" + "\n".join(phone.console[-30:]))
     stack = item.funcargs.get("stack") if hasattr(item, "funcargs") else None
     if isinstance(stack, Stack):
         for name in ("gateway", "pbx", "sercen", "fonbo", "web"):

@@ -19,6 +19,10 @@ const DICT = {
     "login.banned": "Demasiados intentos. Inténtelo de nuevo en {s} s.",
     "login.badcode": "Código incorrecto o caducado.",
     "login.trusted": "Red de confianza: no se pide segundo factor.",
+    "login.mail_failed": "No se ha podido enviar el código por correo. Inténtelo más tarde.",
+    "login.no_second_factor":
+      "Su cuenta no tiene segundo factor (correo o aplicación). Consulte al administrador.",
+    "login.expired": "La sesión ha caducado. Vuelva a entrar.",
     "status.connecting": "Conectando…", "status.connected": "Conectado",
     "status.reconnecting": "Reconectando…", "status.closed": "Desconectado",
     "status.idle": "Sin conexión",
@@ -125,6 +129,10 @@ const DICT = {
     "login.banned": "Too many attempts. Try again in {s} s.",
     "login.badcode": "Wrong or expired code.",
     "login.trusted": "Trusted network: no second factor needed.",
+    "login.mail_failed": "The code could not be sent by e-mail. Try again later.",
+    "login.no_second_factor":
+      "Your account has no second factor (e-mail or app). Ask your administrator.",
+    "login.expired": "Your session has expired. Please sign in again.",
     "status.connecting": "Connecting…", "status.connected": "Connected",
     "status.reconnecting": "Reconnecting…", "status.closed": "Disconnected",
     "status.idle": "Offline",

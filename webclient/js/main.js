@@ -48,6 +48,11 @@ class App {
     this.cleanupView = null;
     this.smartButtons = [];
     this.missedSeenAt = Number(localStorage.getItem("webfon.missedSeen") || 0);
+    this.loggingOut = false;
+    // The session ended elsewhere (refresh refused, logged out in sercen): back to login.
+    this.auth.onChange((state) => {
+      if (!state && !this.loggingOut && this.phone) this.logout(t("login.expired"));
+    });
   }
 
   get janusUrl() {
@@ -289,7 +294,9 @@ class App {
     this.cleanupView = route.render(this, this.main) || null;
   }
 
-  async logout() {
+  async logout(message) {
+    if (this.loggingOut) return;
+    this.loggingOut = true;
     await this.echo?.stop();
     this.echo = null;
     this.realtime?.stop();
@@ -297,7 +304,10 @@ class App {
     this.phone = null;
     await this.auth.logout();
     location.hash = "";
+    this.main = null;
     this.showLogin();
+    this.loggingOut = false;
+    if (message) this.toast(message, "error", 8000);
   }
 }
 

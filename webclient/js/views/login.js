@@ -14,6 +14,12 @@ export function renderLogin(app, root) {
       error.textContent = t("login.badcode");
     } else if (err.status === 401) {
       error.textContent = t("login.failed");
+    } else if (err.reason === "mail_failed") {
+      error.textContent = t("login.mail_failed");
+    } else if (err.reason === "no_second_factor") {
+      error.textContent = t("login.no_second_factor");
+    } else if (err.status === 502 || err.status === 504 || err.status === 0) {
+      error.textContent = t("common.offline");
     } else {
       error.textContent = err.message || String(err);
     }
