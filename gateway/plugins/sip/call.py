@@ -189,6 +189,8 @@ class Call:
         self.invite = request
         self.dest = self.account.next_hop(uri)
         self.state = "calling"
+        log.info("outgoing call", extra={"call_id": self.call_id, "peer": self.peer,
+                                         "user": self.account.username})
         self.event({"event": "calling", "call_id": self.call_id}, transaction)
         started = time.monotonic()
         response = await self._invite(request)
@@ -236,7 +238,7 @@ class Call:
         try:
             jsep = await self._answer_browser(response)
         except (SipPluginError, sdpmod.SdpError) as exc:
-            log.info("early media ignored: %s", exc)
+            log.info("early media ignored: %s", exc, extra={"call_id": self.call_id})
             return
         self.state = "progress"
         self.event({"event": "progress", "username": self.peer}, None, jsep)
@@ -266,7 +268,7 @@ class Call:
             self.dialog = Dialog.from_uac(self.invite, response,
                                           local_contact=self.account.contact())
         except SipError as exc:
-            log.warning("bad 2xx: %s", exc)
+            log.warning("bad 2xx: %s", exc, extra={"call_id": self.call_id})
             self._finish(500, "Bad answer")
             return
         self.plugin.register_dialog(self)
@@ -274,7 +276,7 @@ class Call:
         try:
             jsep = await self._answer_browser(response)
         except (SipPluginError, sdpmod.SdpError, ValueError) as exc:
-            log.warning("cannot use the answer: %s", exc)
+            log.warning("cannot use the answer: %s", exc, extra={"call_id": self.call_id})
             await self._send_bye()
             self._finish(488, "Not Acceptable Here")
             return
@@ -321,6 +323,8 @@ class Call:
         tx.respond(180, headers=[("Contact", str(self.account.contact()))])
         sdp = await self.session.ctx.media.offer([chosen.name])
         self.state = "incomingcall"
+        log.info("incoming call", extra={"call_id": self.call_id, "peer": self.peer,
+                                         "user": self.account.username})
         result: dict[str, Any] = {"event": "incomingcall", "username": self.peer,
                                   "callee": str(request.to.uri)}
         if self.peer_display:
@@ -538,6 +542,11 @@ class Call:
         if self.ended:
             return
         self.ended = True
+        log.info("call ended", extra={
+            "call_id": self.call_id, "code": code, "reason": reason, "state": self.state,
+            "duration_s": round(time.time() - self.answered_at, 1) if self.answered_at else 0,
+            "packets_to_sip": self.rtp.packets_to_sip,
+            "packets_from_sip": self.rtp.packets_from_sip})
         self.state = "ended"
         if self.dialog is not None:
             self.dialog.terminate()
