@@ -187,6 +187,7 @@ class SipEngine:
         close = getattr(self.core.location, "close", None)
         if close is not None:
             await close()
+        await self.core.cdr.close()
 
     def _spawn(self, coro: Any) -> asyncio.Task[Any]:
         task = asyncio.ensure_future(coro)
@@ -1050,18 +1051,18 @@ class SipEngine:
                            caller_name=(call.caller.user.display_name if call.caller.user
                                         else "")[:128], leg=0,
                            extra={"callee_number": call.callee}, **base)
-        await self.core.cdr.write(record)
+        self.core.cdr.submit(record)
         for i, att in enumerate(call.attempts, start=1):
             row = CdrRecord(call.call_id, started_at=att.started_at, disposition=att.disposition,
                             answered_at=att.answered_at, ended_at=att.ended_at or ended,
                             trunk=att.trunk, hangup_cause=f"{att.code}" if att.code else "",
                             leg=i, **{**base, "callee": att.target[:64]})
-            await self.core.cdr.write(row, publish=False)
+            self.core.cdr.submit(row, publish=False)
 
     async def _cdr_rejected(self, request: Request, caller: Caller, dialled: str, status: int,
                             cause: str) -> None:
         now = time.time()
-        await self.core.cdr.write(CdrRecord(
+        self.core.cdr.submit(CdrRecord(
             request.call_id, caller.number or _from_user_req(request), dialled,
             "inbound" if caller.trunk else "internal", now, "rejected", ended_at=now,
             user_id=caller.user.id if caller.user else None, hangup_cause=cause))

@@ -24,6 +24,13 @@ async def registered(pbx: RunningPbx, ext: str) -> SoftPhone:
     return await SoftPhone.create(ua)
 
 
+async def cdr_written(pbx: RunningPbx) -> None:
+    """Wait until the call is over and its CDR rows are in the store (written in batches)."""
+    await wait_for(lambda: not pbx.engine.calls, timeout=5)
+    await wait_for(lambda: pbx.store.fetchone("SELECT id FROM cdr WHERE leg = 0"), timeout=5)
+    await pbx.core.cdr.flush()
+
+
 async def connected_pair(pbx: RunningPbx, dial: str = "1002") -> tuple[SoftPhone, SoftPhone]:
     a = await registered(pbx, "2001")
     b = await registered(pbx, "2002")
@@ -74,7 +81,7 @@ async def test_call_relays_audio_both_ways_and_writes_cdr(pbx: RunningPbx) -> No
     await a.call.bye()
     assert b.call is not None
     await asyncio.wait_for(b.call.ended, 5)
-    await wait_for(lambda: not pbx.engine.calls, timeout=5)
+    await cdr_written(pbx)
     rows = await pbx.store.fetchall("SELECT * FROM cdr ORDER BY leg")
     assert [r["leg"] for r in rows] == [0, 1]
     main = rows[0]
@@ -99,7 +106,7 @@ async def test_cancel_before_answer(pbx: RunningPbx) -> None:
     await call.cancel()
     await asyncio.wait_for(incoming.ended, 5)
     assert incoming.ended.result()[0] == 487
-    await wait_for(lambda: not pbx.engine.calls, timeout=5)
+    await cdr_written(pbx)
     row = await pbx.store.fetchone("SELECT * FROM cdr WHERE leg = 0")
     assert row is not None and row["disposition"] == "cancelled"
 
@@ -112,7 +119,7 @@ async def test_busy(pbx: RunningPbx) -> None:
     incoming.reject(486)
     resp = await call.wait_answer(5)
     assert resp.status == 486
-    await wait_for(lambda: not pbx.engine.calls, timeout=5)
+    await cdr_written(pbx)
     row = await pbx.store.fetchone("SELECT * FROM cdr WHERE leg = 0")
     assert row is not None and row["disposition"] == "busy"
 
@@ -126,7 +133,7 @@ async def test_no_answer_times_out(pbx: RunningPbx) -> None:
     resp = await call.wait_answer(10)
     assert (resp.status, resp.reason) == (480, "No answer")
     await asyncio.wait_for(incoming.ended, 5)
-    await wait_for(lambda: not pbx.engine.calls, timeout=5)
+    await cdr_written(pbx)
     row = await pbx.store.fetchone("SELECT * FROM cdr WHERE leg = 0")
     assert row is not None and row["disposition"] == "no_answer"
 

@@ -100,3 +100,18 @@ def test_cdr_rejects_unknown_values() -> None:
         CdrRecord("c", "a", "b", "internal", 1.0, "exploded").row()
     with pytest.raises(ValueError):
         CdrRecord("c", "a", "b", "sideways", 1.0, "busy").row()
+
+
+async def test_cdr_batched_submit(store: Store) -> None:
+    bus = FakeBus()
+    writer = CdrWriter(store, bus, flush_s=0.01)
+    for i in range(5):
+        writer.submit(CdrRecord(f"c{i}", "a", "b", "internal", 1.0, "answered", ended_at=2.0))
+    writer.submit(CdrRecord("c-leg", "a", "b", "internal", 1.0, "busy", leg=1, ended_at=2.0),
+                  publish=False)
+    with pytest.raises(ValueError):
+        writer.submit(CdrRecord("bad", "a", "b", "internal", 1.0, "exploded"))
+    await writer.close()
+    assert await store.fetchval("SELECT COUNT(*) FROM cdr") == 6
+    assert [p["call_id"] for t, p in bus.events] == [f"c{i}" for i in range(5)]
+    assert all(isinstance(p["id"], int) for _, p in bus.events)
