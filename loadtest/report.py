@@ -50,10 +50,11 @@ def steps_table(steps: Sequence[Mapping[str, Any]]) -> str:
     return capacity.render_table(STEP_HEADERS, rows)
 
 
-def call_summary(model: CallModel, target: str, left_out: int = 0) -> str:
+def call_summary(model: CallModel, target: str, behind: int = 0, over: int = 0) -> str:
     per_core = 100.0 / model.cpu_pct_per_call if model.cpu_pct_per_call > 0 else math.inf
-    note = (f"; {left_out} step(s) left out: * load generator fell behind, ! loss over the "
-            "limit" if left_out else "")
+    notes = ([f"{behind} step(s) * left out: load generator behind"] if behind else []) + (
+        [f"{over} step(s) ! left out: loss over the limit"] if over else [])
+    note = "".join(f"; {n}" for n in notes)
     return "\n".join([
         f"{target}, fitted over {model.steps_used} ramp points (idle included, up to "
         f"{model.max_calls_measured} calls{note}):",
@@ -100,8 +101,9 @@ def build_report(doc: dict[str, Any], targets: Sequence[int], user_targets: Sequ
                       f"(ramp ended: {calls.get('stopped', 'n/a')})", "",
                       "## Per-call model",
                       call_summary(model, calls.get("target", "gateway"),
-                                   sum(1 for st in calls["steps"]
-                                       if st.get("valid") is False or st.get("over_limit"))),
+                                   sum(1 for st in calls["steps"] if st.get("valid") is False),
+                                   sum(1 for st in calls["steps"] if st.get("valid") is not False
+                                       and st.get("over_limit"))),
                       "", f"## Sizing (headroom x{headroom:g}, base {base_cores:g} cores; "
                       "seed: cores = ((calls/100)*3)+2, 0.1 Mbit/s per call)",
                       capacity.call_table(rows), ""]

@@ -103,5 +103,5 @@ def test_steps_left_out_of_the_model_are_marked() -> None:
                                   "cpu_pct": 5.0, "valid": False, "over_limit": False})
     text = report.build_report(doc, [100], [], headroom=1.5, base_cores=2)
     assert "|   80! |" in text and "|   90* |" in text
-    assert "2 step(s) left out" in text
+    assert "1 step(s) * left out" in text and "1 step(s) ! left out" in text
     assert doc["model"]["calls"]["cpu_pct_per_call"] == pytest.approx(0.4)
