@@ -23,6 +23,7 @@ from fonbo.schema import Schema, SchemaError, parse_param, validate
 from fonbo.settings import FonboSettings
 from webfon.bus import Bus
 from webfon.http import read_json
+from webfon.logsetup import bind
 from webfon.store import Store
 from webfon.store.base import IntegrityError
 from webfon.tokens import Claims
@@ -163,7 +164,9 @@ def _wrap(op: Operation) -> Callable[[web.Request], Awaitable[web.StreamResponse
             status = 404 if any(n in op.path_params for n, _ in exc.errors) else 400
             fail(status, str(exc), errors=[{"field": f, "message": m} for f, m in exc.errors])
         try:
-            return await op.handler(Ctx(request, claims, path, query, body))
+            with bind(user_id=claims.user_id if claims is not None else None,
+                      operation=op.operation_id):
+                return await op.handler(Ctx(request, claims, path, query, body))
         except SchemaError as exc:
             fail(422, str(exc), errors=[{"field": f, "message": m} for f, m in exc.errors])
         except IntegrityError as exc:

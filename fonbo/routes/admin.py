@@ -344,8 +344,15 @@ MDFLOW = Resource(
     required=("section", "flujo"), booleans=("en_paso",), search=("section", "flujo"),
     order_by="section")
 
+TEMPLATES = Resource(name="extension_templates", table="extension_templates",
+                     summary="extension templates",
+                     fields={"name": string(64, min_length=1, pattern=r"\S",
+                                            message="must not be blank"),
+                             "description": string(255)},
+                     required=("name",), order_by="name")
+
 for _resource in (USERS, EXTENSIONS, PHONES, POOLS, CATEGORIES, MOBILITY, SITES, DEPARTMENTS,
-                  QUEUES, TRUNKS, MDFLOW):
+                  QUEUES, TRUNKS, MDFLOW, TEMPLATES):
     register(api, _resource)
 
 
