@@ -21,7 +21,7 @@ from fonbo.api import Api, Ctx, Response, fail, json_response, not_found
 from fonbo.repo.util import bools, insert_row, like_pattern, update_row
 from fonbo.routes.events import publish_change
 from fonbo.schema import ID, Schema, array, integer, obj, string
-from webfon.store.base import Executor, Row
+from webfon.store.base import Executor, IntegrityError, Row
 
 Hook = Callable[[Ctx, Executor, dict[str, Any], Row | None], Awaitable[None]]
 AfterHook = Callable[[Ctx, Executor, int, dict[str, Any], Row | None], Awaitable[None]]
@@ -82,7 +82,11 @@ async def reserve_number(db: Executor, number: str, kind: str) -> None:
     if holder is not None:
         article = "an" if holder == "extension" else "a"
         fail(409, f"number {number} is already in use by {article} {holder}")
-    await db.execute("INSERT INTO numbering (number, kind) VALUES (?, ?)", (number, kind))
+    try:
+        await db.execute("INSERT INTO numbering (number, kind) VALUES (?, ?)", (number, kind))
+    except IntegrityError:
+        # taken between the check and the insert by a concurrent request
+        fail(409, f"number {number} is already in use")
 
 
 _SECRET_WORDS = ("password", "pin", "secret", "ha1", "hash", "token")
