@@ -105,3 +105,15 @@ def test_steps_left_out_of_the_model_are_marked() -> None:
     assert "|   80! |" in text and "|   90* |" in text
     assert "1 step(s) * left out" in text and "1 step(s) ! left out" in text
     assert doc["model"]["calls"]["cpu_pct_per_call"] == pytest.approx(0.4)
+
+
+def test_plot_without_matplotlib_is_a_clear_error(tmp_path: Path,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    import sys
+
+    from loadtest.plot import write_plot
+
+    monkeypatch.setitem(sys.modules, "matplotlib", None)
+    with pytest.raises(RuntimeError, match=r"pip install -e '\.\[loadtest\]'"):
+        write_plot(_doc(), tmp_path / "p.png")
+    assert not (tmp_path / "p.png").exists()
