@@ -12,7 +12,8 @@ Messages (``message``, ``headers``, ``uri``)
         ``get``, ``get_all``, ``values`` (splits comma lists), ``add(first=)``, ``set``,
         ``remove``, ``pop_first``), ``.body``, ``set_body(body, content_type)``,
         ``encode()`` / ``bytes(msg)`` (Content-Length always recomputed).
-        Typed accessors (parse on access, raise ``ParseError``): ``call_id``, ``cseq``
+        Typed accessors (parse on first access and cache until that header changes; raise
+        ``ParseError``; addresses and Vias are returned as copies): ``call_id``, ``cseq``
         (``CSeq(seq, method)``), ``from_``, ``to`` (``Address``), ``from_tag``, ``to_tag``,
         ``via`` (top), ``vias``, ``contact``, ``contacts``, ``routes``, ``record_routes``,
         ``max_forwards``, ``expires``, ``content_type``. ``validate()`` checks mandatory

@@ -2,8 +2,10 @@
 
 Parsing is strict and bounded: anything malformed or larger than ``max_size`` raises
 :class:`~webfon.sip.errors.ParseError` and nothing else. Header values are kept as text and
-parsed on access by the typed properties, so relaying a message never loses what we do not
-understand.
+parsed on access by the typed properties (once per message: the result is cached until the
+header changes), so relaying a message never loses what we do not understand;
+:meth:`Message.validate` parses everything a message must have. Throughput is measured by
+``benchmarks/sip_parse_bench.py``.
 
 Why not ``sipmessage``: it was evaluated (and is used by the tests as an independent parser
 to cross-check our output) but its parameter handling URL-escapes quoted-string values such
