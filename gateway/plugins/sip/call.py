@@ -69,6 +69,7 @@ class Call:
         self.remote_offer: sdpmod.Sdp | None = None
         self.browser_answered = False
         self.transcode = False
+        self.offerless = False
         self.local_direction = "sendrecv"
         self.remote_direction = "sendrecv"
         self.sdp_session = int(time.time() * 1000) % 10**12
@@ -243,7 +244,7 @@ class Call:
         self.state = "progress"
         self.event({"event": "progress", "username": self.peer}, None, jsep)
 
-    async def _answer_browser(self, response: Response) -> dict[str, Any] | None:
+    async def _answer_browser(self, response: Response | Request) -> dict[str, Any] | None:
         desc = sdpmod.Sdp.parse(response.body.decode("utf-8", "replace"))
         audio = desc.audio()
         if audio is None:
@@ -306,8 +307,20 @@ class Call:
         self.peer = str(frm.uri)
         self.peer_display = frm.display_name
         if not request.body:
-            tx.respond(488, "Offerless INVITE not supported")
-            raise SipPluginError(codes.MISSING_SDP, "offerless INVITE")
+            # offerless INVITE: the browser will make the offer (in ``accept``), our 200 OK
+            # carries it to the caller and the caller's answer comes in the ACK
+            self.offerless = True
+            await self.rtp.open()
+            self.dialog = Dialog.from_uas(request, tx.local_tag,
+                                          local_contact=self.account.contact())
+            self.plugin.register_dialog(self)
+            tx.on_cancel = self._cancelled
+            tx.respond(180, headers=[("Contact", str(self.account.contact()))])
+            self.state = "incomingcall"
+            log.info("incoming call (offerless)", extra={"call_id": self.call_id,
+                                                         "peer": self.peer})
+            self.event(self._incoming_result(request))
+            return
         desc = sdpmod.Sdp.parse(request.body.decode("utf-8", "replace"))
         audio = desc.audio()
         chosen = next((c for c in audio.codecs() if c.key in G711), None) if audio else None
@@ -325,6 +338,9 @@ class Call:
         self.state = "incomingcall"
         log.info("incoming call", extra={"call_id": self.call_id, "peer": self.peer,
                                          "user": self.account.username})
+        self.event(self._incoming_result(request), None, {"type": "offer", "sdp": sdp})
+
+    def _incoming_result(self, request: Request) -> dict[str, Any]:
         result: dict[str, Any] = {"event": "incomingcall", "username": self.peer,
                                   "callee": str(request.to.uri)}
         if self.peer_display:
@@ -335,7 +351,7 @@ class Call:
         replaces = request.headers.get("Replaces")
         if replaces:
             result["replaces"] = replaces.split(";", 1)[0].strip()
-        self.event(result, None, {"type": "offer", "sdp": sdp})
+        return result
 
     def _cancelled(self, cancel: Request) -> None:
         if self.ended:
@@ -347,6 +363,9 @@ class Call:
         tx = self.server_tx
         if tx is None or self.state != "incomingcall" or tx.final_sent:
             raise SipPluginError(codes.WRONG_STATE, "no incoming call to accept")
+        if self.offerless:
+            await self._accept_offerless(transaction, jsep, headers, tx)
+            return
         if jsep is None or jsep.get("type") != "answer":
             raise SipPluginError(codes.MISSING_SDP, "accept needs a JSEP answer")
         self.event({"event": "accepting"}, transaction)
@@ -366,6 +385,48 @@ class Call:
         self._apply_directions()
         self.event({"event": "accepted", "username": self.peer})
         self.plugin.spawn(self._await_ack(tx))
+
+    async def _accept_offerless(self, transaction: str, jsep: dict[str, Any] | None,
+                                headers: list[tuple[str, str]],
+                                tx: InviteServerTransaction) -> None:
+        if jsep is None or jsep.get("type") != "offer":
+            raise SipPluginError(codes.MISSING_SDP,
+                                 "accept of an offerless INVITE needs a JSEP offer")
+        offer = sdpmod.Sdp.parse(jsep["sdp"])
+        audio = offer.audio()
+        offered = [c for c in audio.codecs() if c.key in G711] if audio else []
+        if not offered:
+            raise SipPluginError(codes.MISSING_SDP, "the browser offered no G.711 codec")
+        self.browser_offer = jsep["sdp"]
+        self.event({"event": "accepting"}, transaction)
+        codecs = []
+        for c in offered:
+            if c.key not in [x.name.lower() for x in codecs]:
+                codecs.append(sdpmod.Codec(STATIC[c.key], c.name.upper(), 8000))
+        codecs.append(sdpmod.Codec(101, "telephone-event", 8000, 1, "0-16"))
+        self.sdp_version += 1
+        body = sdpmod.build_audio_sdp(self.plugin.media_address, self.rtp.port, codecs,
+                                      "sendrecv", self.sdp_session, self.sdp_version).encode()
+        tx.respond(200, headers=[("Contact", str(self.account.contact())), *headers],
+                   body=body, content_type="application/sdp")
+        assert self.dialog is not None
+        self.dialog.confirm()
+        ack = await tx.ack
+        if ack is None or not ack.body:
+            await self._send_bye()
+            self._finish(488 if ack is not None else 408,
+                         "No answer in the ACK" if ack is not None else "No ACK")
+            return
+        try:
+            jsep_answer = await self._answer_browser(ack)
+        except (SipPluginError, sdpmod.SdpError, ValueError) as exc:
+            log.warning("unusable answer in ACK: %s", exc, extra={"call_id": self.call_id})
+            await self._send_bye()
+            self._finish(488, "Not Acceptable Here")
+            return
+        self.state = "incall"
+        self.answered_at = time.time()
+        self.event({"event": "accepted", "username": self.peer}, None, jsep_answer)
 
     async def _await_ack(self, tx: InviteServerTransaction) -> None:
         ack = await tx.ack
