@@ -3,6 +3,7 @@ microphone playing a tone, and logged-in pages."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -163,8 +164,12 @@ class Phone:
         return self.page.evaluate("(i) => window.webfonTest.stats(i)", index)
 
     def screenshot(self, name: str) -> None:
-        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-        self.page.screenshot(path=str(SCREENSHOTS / f"{name}.png"))
+        """A screenshot of a main screen: into docs/screenshots/ when WEBFON_E2E_SCREENSHOTS
+        is set (to refresh the README's pictures), otherwise into the stack's directory."""
+        folder = (SCREENSHOTS if os.environ.get("WEBFON_E2E_SCREENSHOTS")
+                  else self.stack.data_dir / "screenshots")
+        folder.mkdir(parents=True, exist_ok=True)
+        self.page.screenshot(path=str(folder / f"{name}.png"))
 
     def close(self) -> None:
         try:
