@@ -117,7 +117,8 @@ async def _up(args: argparse.Namespace) -> int:
                     [[c.name, f"http://127.0.0.1:{c.port}/", c.description] for c in components])
         if web is not None:
             print(f"\nOpen the web client: http://127.0.0.1:{web.port}/")
-        print("\nDemo logins:")
+        print("\nDemo logins (from this machine no second factor is asked: 127.0.0.0/8 is a "
+              "trusted network unless WEBFON_SERCEN_TRUSTED_NETWORKS says otherwise):")
         _print_logins()
         print("\nCtrl-C stops everything.", flush=True)
     await stop.wait()

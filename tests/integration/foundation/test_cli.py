@@ -72,6 +72,16 @@ async def test_up_status_restart_and_stop(env: dict[str, str], tmp_path: Path) -
             port = env[f"WEBFON_{c.name.upper()}_PORT"]
             assert await _healthy(f"http://127.0.0.1:{port}/healthz"), c.name
 
+        if any(c.name == "web" for c in available) and any(c.name == "sercen" for c in available):
+            # a newcomer logs in from this machine as a demo user, through the web front
+            web = env["WEBFON_WEB_PORT"]
+            async with aiohttp.ClientSession() as s, s.post(
+                    f"http://127.0.0.1:{web}/sercen/login",
+                    json={"login": "1002", "password": "webfon-1002"}) as r:
+                body = await r.json()
+            assert r.status == 200 and body["status"] == "ok", body
+            assert body["access_token"]
+
         code, out, _ = await _run("status", env=env)
         assert code == 0, out
         for c in available:
