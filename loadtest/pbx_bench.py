@@ -15,7 +15,7 @@ logging at warning level) and measures, with the CPU time and memory of that pro
 Usage::
 
     .venv/bin/python loadtest/pbx_bench.py [--reg-rate 400] [--reg-count 4000]
-        [--cps 300] [--cps-seconds 20] [--concurrent 200] [--call-seconds 30]
+        [--cps 100,200,300] [--cps-seconds 20] [--concurrent 200] [--call-seconds 30]
 
 Needs ``sipp`` (Debian ``sip-tester``). Prints a table and a JSON line with every figure.
 """
@@ -238,36 +238,47 @@ class Bench:
                                                                                    after), 1),
             "rss_mb": round(after.rss_mb, 1)}
 
+    async def drain(self, timeout: float = 60.0) -> int:
+        """Wait until the PBX has no call left (so phases do not overlap)."""
+        deadline = time.monotonic() + timeout
+        active = -1
+        while time.monotonic() < deadline:
+            active = (await self.control("/control/stats"))["calls_active"]
+            if active == 0:
+                break
+            await asyncio.sleep(0.5)
+        return active
+
     async def bench_cps(self) -> None:
         a = self.args
         uas = Sipp(self.tmp, "cps-uas", "uas", None, "-mp", str(free_port())).start()
         await asyncio.sleep(0.5)
         await self.register_contact("2002", uas.port)
-        total = int(a.cps * a.cps_seconds)
-        before = sample(self.pid)
-        uac = Sipp(self.tmp, "cps-uac", str(SCENARIOS / "pbx" / "uac_bench.xml"), self.remote,
-                   "-s", "2002", "-au", "2001", "-ap", "sip-2001", "-auth_uri",
-                   f"2002@{self.remote}", "-set", "caller", "2001", "-m", str(total),
-                   "-r", str(a.cps), "-d", "0", "-l", str(int(max(100, a.cps * 4))),
-                   "-mp", str(free_port()), "-timeout", f"{int(a.cps_seconds * 3 + 30)}s",
-                   "-recv_timeout", "10000").start()
-        started = time.monotonic()
-        mid = None
-        while uac.proc is not None and uac.proc.poll() is None:
-            await asyncio.sleep(0.5)
-            if mid is None and time.monotonic() - started > a.cps_seconds / 2:
-                mid = sample(self.pid)
-        await uac.wait(a.cps_seconds * 3 + 40)
-        elapsed = time.monotonic() - started
-        after = sample(self.pid)
+        self.results["cps"] = []
+        for rate in a.cps:
+            await self.drain()
+            total = int(rate * a.cps_seconds)
+            before = sample(self.pid)
+            uac = Sipp(self.tmp, f"cps-uac-{rate:g}", str(SCENARIOS / "pbx" / "uac_bench.xml"),
+                       self.remote, "-s", "2002", "-au", "2001", "-ap", "sip-2001",
+                       "-auth_uri", f"2002@{self.remote}", "-set", "caller", "2001",
+                       "-m", str(total), "-r", f"{rate:g}", "-d", "0",
+                       "-l", str(int(max(100, rate * 4))), "-mp", str(free_port()),
+                       "-timeout", f"{int(a.cps_seconds * 3 + 30)}s",
+                       "-recv_timeout", "10000").start()
+            started = time.monotonic()
+            await uac.wait(a.cps_seconds * 3 + 40)
+            elapsed = time.monotonic() - started
+            after = sample(self.pid)
+            ok, failed = uac.count("SuccessfulCall(C)"), uac.count("FailedCall(C)")
+            self.results["cps"].append({
+                "offered_cps": rate, "calls": total, "successful": ok, "failed": failed,
+                "failed_percent": round(100.0 * failed / max(1, ok + failed), 3),
+                "achieved_cps": round(ok / elapsed, 1),
+                "cpu_percent": round(cpu_percent(before, after), 1),
+                "rss_mb": round(after.rss_mb, 1)})
         uas.stop()
-        ok, failed = uac.count("SuccessfulCall(C)"), uac.count("FailedCall(C)")
-        self.results["cps"] = {
-            "offered_cps": a.cps, "calls": total, "successful": ok, "failed": failed,
-            "failed_percent": round(100.0 * failed / max(1, ok + failed), 3),
-            "achieved_cps": round(ok / elapsed, 1),
-            "cpu_percent": round(cpu_percent(before, after), 1),
-            "rss_mb": round(after.rss_mb, 1)}
+        await self.drain()
 
     async def bench_media(self) -> None:
         a = self.args
@@ -286,6 +297,7 @@ class Bench:
                    "-d", str(int(a.call_seconds * 1000)), "-mp", str(free_port()),
                    "-timeout", f"{int(a.call_seconds * 3 + 60)}s")
         tone(uac.dir, 440.0)
+        await self.drain()
         media_before = (await self.control("/control/stats"))["media"]
         uac.start()
         ramp = a.concurrent / a.ramp_cps
@@ -355,8 +367,7 @@ def print_report(r: dict[str, Any]) -> None:
         print(f"registrations: {g['per_second']}/s completed at {g['offered_rate']}/s offered "
               f"({g['completed']} ok, {g['failed']} failed), PBX CPU {g['cpu_percent']} %, "
               f"RSS {g['rss_mb']} MB")
-    if "cps" in r:
-        c = r["cps"]
+    for c in r.get("cps", []):
         print(f"call setups: {c['achieved_cps']} CPS achieved at {c['offered_cps']} offered, "
               f"{c['successful']} ok / {c['failed']} failed ({c['failed_percent']} %), "
               f"PBX CPU {c['cpu_percent']} %, RSS {c['rss_mb']} MB")
@@ -373,7 +384,8 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--reg-rate", type=float, default=400)
     p.add_argument("--reg-count", type=int, default=4000)
-    p.add_argument("--cps", type=float, default=300)
+    p.add_argument("--cps", type=lambda v: [float(x) for x in v.split(",") if x],
+                   default=[100.0, 200.0, 300.0], help="comma-separated rates, e.g. 100,200")
     p.add_argument("--cps-seconds", type=float, default=20)
     p.add_argument("--concurrent", type=int, default=200)
     p.add_argument("--call-seconds", type=float, default=30)
