@@ -239,3 +239,25 @@ async def test_register_and_call_over_tcp(pbx: RunningPbx) -> None:
     b.answer(incoming)
     assert (await call.wait_answer(5)).status == 200
     await call.bye()
+
+
+async def test_qualify_marks_silent_contact_unreachable_and_sweep_expires(
+        pbx: RunningPbx) -> None:
+    alive = await registered(pbx, "2001")
+    gone_ua = await pbx.phone("2002")
+    assert (await gone_ua.register(refresh=False)).status == 200
+    await gone_ua.endpoint.close()  # the phone disappears without unregistering
+    pbx.settings.qualify_timeout_s = 1.0
+    await pbx.engine.maintenance.qualify_all()
+    assert [b.reachable for b in await pbx.core.location.lookup("2001")] == [True]
+    assert [b.reachable for b in await pbx.core.location.lookup("2002")] == [False]
+    resp = await alive.dial("2002", pbx.host, pbx.port).wait_answer(5)
+    assert (resp.status, resp.reason) == (480, "Not registered")
+    # expired bindings are swept
+    binding = (await pbx.core.location.lookup("2002"))[0]
+    from dataclasses import replace
+    await pbx.core.location.save(replace(binding, expires_at=1.0))
+    assert await pbx.engine.maintenance.sweep_once() >= 1
+    assert await pbx.core.location.lookup("2002") == []
+    assert ("registration", {"extension": "2002", "contact": binding.contact,
+                             "state": "expired"}) in pbx.bus.events
