@@ -181,3 +181,11 @@ async def test_bad_urls_give_clear_errors(tmp_path) -> None:
     corrupt.write_bytes(b"this is not a database" * 200)
     with pytest.raises(StoreError, match="sqlite"):
         await open_store(f"sqlite:///{corrupt}")
+
+
+async def test_binary_values_round_trip(store: Store) -> None:
+    kind = "LONGBLOB" if store.dialect == "mysql" else "BLOB"
+    await store.execute(f"CREATE TABLE blob_probe (id INTEGER PRIMARY KEY, data {kind})")
+    payload = bytes(range(256)) * 4
+    await store.execute("INSERT INTO blob_probe (id, data) VALUES (?, ?)", (1, payload))
+    assert await store.fetchval("SELECT data FROM blob_probe WHERE id = 1") == payload
