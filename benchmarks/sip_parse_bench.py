@@ -17,6 +17,12 @@ short runs (the best of them is the least disturbed).
     .venv/bin/python benchmarks/sip_parse_bench.py
     .venv/bin/python benchmarks/sip_parse_bench.py --seconds 0.5 --repeat 20 --kinds INVITE BYE
 
+Instructions per operation, independent of the machine's load (difference of two runs)::
+
+    for n in 0 500; do valgrind --tool=callgrind --callgrind-out-file=/dev/null \
+        .venv/bin/python benchmarks/sip_parse_bench.py --kinds BYE --ops parse+validate \
+        --loop $n 2>&1 | grep refs; done
+
 To measure another version of the stack (e.g. a baseline) from an unpacked tree::
 
     git archive <commit> webfon | tar -x -C /tmp/base
@@ -244,8 +250,18 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--ops", nargs="*", default=list(OPERATIONS), choices=list(OPERATIONS))
     ap.add_argument("--wall", action="store_true",
                     help="time with the wall clock instead of this process's CPU time")
+    ap.add_argument("--loop", type=int, metavar="N",
+                    help="only run each selected operation N times, untimed (for "
+                         "instruction counts under valgrind --tool=callgrind)")
     args = ap.parse_args(argv)
     clock = time.perf_counter if args.wall else time.process_time
+    if args.loop is not None:
+        for kind in args.kinds:
+            for op in args.ops:
+                fn = OPERATIONS[op](MESSAGES[kind])
+                for _ in range(args.loop):
+                    fn()
+        return 0
 
     for kind in args.kinds:  # sanity: every sample is valid and round-trips
         msg = parse_message(MESSAGES[kind])
