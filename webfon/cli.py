@@ -15,6 +15,7 @@ import asyncio
 import contextlib
 import importlib
 import json
+import os
 import signal
 import sys
 import time
@@ -27,6 +28,7 @@ from webfon.components import COMPONENTS, Component, configured
 from webfon.config import ConfigError
 from webfon.control_key import ensure_control_key
 from webfon.demo import DEMO_PASSWORD, DEMO_SIP_PASSWORD, DEMO_USERS, has_data, load_demo
+from webfon.embedded_config import write_embedded_config
 from webfon.logsetup import setup_logging
 from webfon.nginxconf import main as nginx_main
 from webfon.settings import BaseSettings
@@ -66,6 +68,10 @@ async def _health(session: aiohttp.ClientSession, url: str) -> bool:
 async def _prepare(settings: BaseSettings, demo: bool) -> bool:
     """Keys, schema and (on an empty store) the demo; returns True when the demo was loaded."""
     settings.data_dir.mkdir(parents=True, exist_ok=True)
+    if not os.environ.get("WEBFON_CONFIG_DIR"):
+        config_dir = settings.data_dir.resolve() / "etc"
+        write_embedded_config(config_dir)
+        os.environ["WEBFON_CONFIG_DIR"] = str(config_dir)
     ensure_keypair(settings.data_dir)
     ensure_control_key(settings.data_dir)
     store = await open_store(settings.effective_database_url)
@@ -117,8 +123,9 @@ async def _up(args: argparse.Namespace) -> int:
                     [[c.name, f"http://127.0.0.1:{c.port}/", c.description] for c in components])
         if web is not None:
             print(f"\nOpen the web client: http://127.0.0.1:{web.port}/")
-        print("\nDemo logins (from this machine no second factor is asked: 127.0.0.0/8 is a "
-              "trusted network unless WEBFON_SERCEN_TRUSTED_NETWORKS says otherwise):")
+        print(f"\nSettings files: {os.environ.get('WEBFON_CONFIG_DIR')}")
+        print("\nDemo logins (from this machine no second factor is asked: sercen.conf lists "
+              "127.0.0.0/255.0.0.0 as a trusted network):")
         _print_logins()
         print("\nCtrl-C stops everything.", flush=True)
     await stop.wait()

@@ -25,7 +25,6 @@ log = logging.getLogger("webfon.supervisor")
 
 STOP_GRACE_S = 6.0
 MAX_BACKOFF_S = 15.0
-EMBEDDED_TRUSTED_NETWORKS = "127.0.0.0/8,::1/128"
 
 
 @dataclass
@@ -55,8 +54,6 @@ class Supervisor:
         hub_port = await self.hub.start("127.0.0.1", 0)
         self.env.setdefault("WEBFON_BUS_URL", f"tcp://127.0.0.1:{hub_port}")
         self.env["WEBFON_DATA_DIR"] = str(self.data_dir)
-        # Embedded defaults have no mail server: logins from this machine are one-factor.
-        self.env.setdefault("WEBFON_SERCEN_TRUSTED_NETWORKS", EMBEDDED_TRUSTED_NETWORKS)
         for child in self.children:
             self.env.setdefault(f"WEBFON_{child.component.name.upper()}_URL",
                                 f"http://127.0.0.1:{child.component.port}")

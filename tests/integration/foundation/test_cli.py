@@ -68,6 +68,8 @@ async def test_up_status_restart_and_stop(env: dict[str, str], tmp_path: Path) -
                 assert line, f"webfon up exited: {(await proc.stderr.read()).decode()[-3000:]}"
                 banner += line.decode()
         assert "Demo logins" in banner and "webfon-1001" in banner
+        etc = tmp_path / "data" / "etc"
+        assert (etc / "vivait.plugin.webfon.jcfg").exists() and (etc / "sercen.conf").exists()
         for c in available:
             port = env[f"WEBFON_{c.name.upper()}_PORT"]
             assert await _healthy(f"http://127.0.0.1:{port}/healthz"), c.name
