@@ -963,7 +963,8 @@ class SipEngine:
         message_id = await self.core.store.insert(
             "INSERT INTO voicemail_messages (user_id, caller, caller_name, call_id, created_at, "
             "duration_s, path) VALUES (?, ?, ?, ?, ?, ?, ?)",
-            (user.id, call.caller.number[:64], caller_name[:128], call.call_id[:255], now,
+            (user.id, (call.caller.display_number or _from_user(call.a.call))[:64],
+             caller_name[:128], call.call_id[:255], now,
              round(duration, 3), str(path)))
         unread = int(await self.core.store.fetchval(
             "SELECT COUNT(*) FROM voicemail_messages WHERE user_id = ? AND heard = 0",
@@ -1042,21 +1043,34 @@ class SipEngine:
                                          ended - call.answered_at)
         caller_user = call.caller.user.id if call.caller.user else None
         ext = call.caller.extension.number if call.caller.extension else ""
-        base = dict(caller=call.caller.number or _from_user(a), callee=call.dialled,
-                    direction=call.direction, user_id=caller_user,
-                    peer_user_id=call.peer_user_id, extension=ext)
-        record = CdrRecord(call.call_id, started_at=call.started_at,
-                           disposition=call.disposition, answered_at=call.answered_at,
-                           ended_at=ended, trunk=call.trunk, hangup_cause=call.hangup_cause[:64],
-                           caller_name=(call.caller.user.display_name if call.caller.user
-                                        else "")[:128], leg=0,
-                           extra={"callee_number": call.callee}, **base)
-        self.core.cdr.submit(record)
+        # Users are called and call by their number, whichever extension carried the call.
+        caller_number = call.caller.display_number or _from_user(a)
+        base = dict(caller=caller_number, callee=call.dialled, direction=call.direction,
+                    extension=ext)
+        common = dict(started_at=call.started_at, disposition=call.disposition,
+                      answered_at=call.answered_at, ended_at=ended, trunk=call.trunk,
+                      hangup_cause=call.hangup_cause[:64],
+                      caller_name=(call.caller.user.display_name if call.caller.user
+                                   else "")[:128], leg=0, extra={"callee_number": call.callee})
+        # One row per user involved, each seeing the call from their side (what the portal's
+        # history lists); a call with no user on either side still gets its row.
+        sides = [(caller_user, call.peer_user_id, call.direction)]
+        if call.peer_user_id is not None and call.peer_user_id != caller_user:
+            inbound = "internal" if call.direction == "internal" else "inbound"
+            sides.append((call.peer_user_id, caller_user, inbound))
+        if caller_user is None and len(sides) > 1:
+            sides.pop(0)
+        for user_id, peer_id, direction in sides:
+            self.core.cdr.submit(CdrRecord(call.call_id, user_id=user_id, peer_user_id=peer_id,
+                                           **{**base, "direction": direction}, **common))
+        # Each attempt towards a phone, trunk or queue member: technical rows with no owner,
+        # so they stay out of the users' histories.
         for i, att in enumerate(call.attempts, start=1):
             row = CdrRecord(call.call_id, started_at=att.started_at, disposition=att.disposition,
                             answered_at=att.answered_at, ended_at=att.ended_at or ended,
                             trunk=att.trunk, hangup_cause=f"{att.code}" if att.code else "",
-                            leg=i, **{**base, "callee": att.target[:64]})
+                            leg=i, user_id=None, peer_user_id=None,
+                            **{**base, "callee": att.target[:64]})
             self.core.cdr.submit(row, publish=False)
 
     async def _cdr_rejected(self, request: Request, caller: Caller, dialled: str, status: int,

@@ -34,6 +34,12 @@ class Caller:
             return self.extension.number
         return ""
 
+    @property
+    def display_number(self) -> str:
+        """The number people see (history, voicemail): the user's, whichever extension
+        carried the call; an extension's own number when no user owns it."""
+        return self.user.login_number if self.user is not None else self.number
+
 
 @dataclass(frozen=True)
 class Route:

@@ -54,7 +54,7 @@ async def test_two_baresip_phones_call_through_the_pbx(bridged_pbx: RunningPbx,
     await wait_for(lambda: pbx.store.fetchone("SELECT * FROM cdr WHERE leg = 0"), timeout=10)
     cdr = await pbx.store.fetchone("SELECT * FROM cdr WHERE leg = 0")
     assert cdr is not None and (cdr["caller"], cdr["callee"], cdr["disposition"]) == \
-        ("2001", "1002", "answered")
+        ("1001", "1002", "answered")
 
 
 async def test_baresip_hold_gets_music_and_resume(bridged_pbx: RunningPbx,

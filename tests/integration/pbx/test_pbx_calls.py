@@ -82,15 +82,21 @@ async def test_call_relays_audio_both_ways_and_writes_cdr(pbx: RunningPbx) -> No
     assert b.call is not None
     await asyncio.wait_for(b.call.ended, 5)
     await cdr_written(pbx)
-    rows = await pbx.store.fetchall("SELECT * FROM cdr ORDER BY leg")
-    assert [r["leg"] for r in rows] == [0, 1]
-    main = rows[0]
-    assert (main["caller"], main["callee"], main["disposition"], main["direction"]) == \
-        ("2001", "1002", "answered", "internal")
+    rows = await pbx.store.fetchall("SELECT * FROM cdr ORDER BY leg, id")
+    assert [r["leg"] for r in rows] == [0, 0, 1]
+    main, callee_side, attempt = rows
+    # users are shown by their numbers; the extension that carried the call is kept apart
+    assert (main["caller"], main["callee"], main["disposition"], main["direction"],
+            main["extension"]) == ("1001", "1002", "answered", "internal", "2001")
     assert main["user_id"] == pbx.ids["user1001"] and main["peer_user_id"] == pbx.ids["user1002"]
+    # the callee has the same call in their own history; the attempt row belongs to nobody
+    assert (callee_side["user_id"], callee_side["peer_user_id"], callee_side["caller"]) == \
+        (pbx.ids["user1002"], pbx.ids["user1001"], "1001")
+    assert attempt["user_id"] is None
     assert main["billsec"] > 0.5
     ended = [p for t, p in pbx.bus.events if t == "call.ended"]
-    assert len(ended) == 1 and ended[0]["call_id"] == main["call_id"]
+    assert len(ended) == 2 and {e["user_id"] for e in ended} == \
+        {pbx.ids["user1001"], pbx.ids["user1002"]}
     assert {"call.started", "call.answered"} <= set(pbx.bus.topics())
     for p in (a, b):
         p.close()

@@ -46,7 +46,7 @@ async def test_no_answer_to_voicemail_records_and_notifies(pbx: RunningPbx) -> N
     cdr = await main_cdr(pbx)
     assert cdr["disposition"] == "voicemail"
     msg = await pbx.store.fetchone("SELECT * FROM voicemail_messages")
-    assert msg is not None and msg["user_id"] == pbx.ids["user1002"] and msg["caller"] == "2001"
+    assert msg is not None and msg["user_id"] == pbx.ids["user1002"] and msg["caller"] == "1001"
     samples, rate = read_wav(msg["path"])
     assert rate == 8000 and len(samples) > 8000
     assert abs(dominant_frequency(samples, rate) - 600.0) < 5

@@ -81,7 +81,8 @@ async def test_sipp_call_with_rtp_to_softphone(pbx: RunningPbx, sipp_factory: Si
     assert result.ok and result.successful_calls == 1, result.describe()
     assert abs(callee.heard(0.3) - 440.0) < 5
     cdr = await main_cdr(pbx)
-    assert (cdr["caller"], cdr["callee"], cdr["disposition"]) == ("2001", "1002", "answered")
+    assert (cdr["caller"], cdr["callee"], cdr["disposition"], cdr["extension"]) == \
+        ("1001", "1002", "answered", "2001")
     assert cdr["billsec"] >= 2.5
     callee.close()
 
