@@ -75,10 +75,18 @@ export function renderHistory(app, root) {
       status.textContent = t("common.error", { msg: err.message });
     } finally {
       state.loading = false;
+      if (state.resetPending) {
+        state.resetPending = false;
+        reset();
+      }
     }
   }
 
   function reset() {
+    if (state.loading) {  // a page is on its way: start over once it has arrived
+      state.resetPending = true;
+      return;
+    }
     state.cursor = null;
     state.done = false;
     list.replaceChildren();
@@ -95,5 +103,7 @@ export function renderHistory(app, root) {
     list, status, more, sentinel);
   app.markMissedSeen();
   load();
-  return () => observer.disconnect();
+  // a call that just ended (pushed over Socket.IO) appears at the top without a reload
+  const off = app.on("history", () => reset());
+  return () => { observer.disconnect(); off(); };
 }
