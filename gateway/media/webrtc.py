@@ -30,6 +30,7 @@ from aiortc.sdp import candidate_from_sdp
 from gateway.media import sdp as sdpmod
 from gateway.media.bridge import AudioFormat, RtpHandler
 from webfon.rtp.packet import rewrite_header
+from webfon.rtp.rebase import StreamRebaser
 
 log = logging.getLogger("gateway.webrtc")
 
@@ -88,6 +89,8 @@ class WebRtcLeg:
         self._dtls: RTCDtlsTransport | None = None
         self._ice: Any = None
         self._sender: RTCRtpSender | None = None
+        # the SIP side's stream may change mid-call (transfer, hold music): keep ours continuous
+        self._rebaser = StreamRebaser()
         self._audio_pts: set[int] = set()
         self._receiving = False
         self._up = False
@@ -316,6 +319,7 @@ class WebRtcLeg:
         sender = self._sender
         if dtls is None or sender is None or not self._up:
             return
+        self._rebaser.apply(packet)
         rewrite_header(packet, ssrc=sender._ssrc)
         ice = self._ice
         pair = ice._nominated.get(1) if ice is not None else None
