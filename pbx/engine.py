@@ -560,7 +560,7 @@ class SipEngine:
     # ------------------------------------------------------------------ ringing
     def _from_for(self, call: B2bCall) -> Address:
         caller = call.caller
-        number = caller.number or (call.a.call.invite.from_.uri.user or "anonymous")
+        number = caller.display_number or (call.a.call.invite.from_.uri.user or "anonymous")
         name = caller.user.display_name if caller.user else call.a.call.invite.from_.display_name
         addr = Address(SipURI("sip", number, self.settings.realm), name)
         addr.tag = new_tag()
