@@ -489,6 +489,26 @@ def pct(values: list[float], p: float) -> float:
     return values[min(len(values) - 1, round(p / 100 * (len(values) - 1)))]
 
 
+async def pace_calls(live: list[Any], pending: set[asyncio.Future[None]]) -> None:
+    """Send one packet per call every 20 ms (the list may grow while this runs) and keep each
+    call's Janus session alive every 20 s; runs until cancelled."""
+    loop = asyncio.get_running_loop()
+    tick = loop.time()
+    last_keepalive = tick
+    while True:
+        tick += 0.02
+        now = time.perf_counter()
+        for call in live:
+            call.send(now)
+        if loop.time() - last_keepalive > 20:
+            last_keepalive = loop.time()
+            for call in live:
+                task = asyncio.ensure_future(call.keepalive())
+                pending.add(task)
+                task.add_done_callback(pending.discard)
+        await asyncio.sleep(max(0.0, tick - loop.time()))
+
+
 async def run_one(server_cls: type[Server], n: int, seconds: float) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="webfon-bench-") as tmp:
         work = Path(tmp)
@@ -524,24 +544,7 @@ async def run_one(server_cls: type[Server], n: int, seconds: float) -> dict[str,
 
             pending: set[asyncio.Future[None]] = set()
 
-            async def send_loop() -> None:
-                loop = asyncio.get_running_loop()
-                tick = loop.time()
-                last_keepalive = tick
-                while True:
-                    tick += 0.02
-                    now = time.perf_counter()
-                    for call in live:
-                        call.send(now)
-                    if loop.time() - last_keepalive > 20:
-                        last_keepalive = loop.time()
-                        for call in live:
-                            task = asyncio.ensure_future(call.keepalive())
-                            pending.add(task)
-                            task.add_done_callback(pending.discard)
-                    await asyncio.sleep(max(0.0, tick - loop.time()))
-
-            sender = asyncio.create_task(send_loop())
+            sender = asyncio.create_task(pace_calls(live, pending))
             await asyncio.sleep(2.0)  # warm up
             for call in live:
                 call.measuring = True

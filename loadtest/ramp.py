@@ -253,24 +253,7 @@ async def run_call_ramp(config: RampConfig, progress: Progress = print) -> RampR
             progress(f"[{time.monotonic() - started:6.0f}s] {server.name} idle: cpu "
                      f"{idle['cpu_pct']}% rss {idle['rss_mb']} MB")
 
-            async def send_loop() -> None:
-                loop = asyncio.get_running_loop()
-                tick = loop.time()
-                last_keepalive = tick
-                while True:
-                    tick += 0.02
-                    now = time.perf_counter()
-                    for call in live:
-                        call.send(now)
-                    if loop.time() - last_keepalive > 20:
-                        last_keepalive = loop.time()
-                        for call in live:
-                            task = asyncio.ensure_future(call.keepalive())
-                            pending.add(task)
-                            task.add_done_callback(pending.discard)
-                    await asyncio.sleep(max(0.0, tick - loop.time()))
-
-            sender = asyncio.create_task(send_loop())
+            sender = asyncio.create_task(gb.pace_calls(live, pending))
             setup_rate = 0.25  # seconds per call before anything was measured
             for target in sorted(set(config.steps)):
                 if target <= len(calls):
