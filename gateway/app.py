@@ -55,7 +55,8 @@ def make_gateway(settings: GatewaySettings, plugins: list[Plugin] | None = None,
                                      settings.turn_transport, settings.ice_transport_policy),
                    session_timeout=settings.session_timeout, nat_1_1=settings.nat_1_1,
                    host_addresses=settings.host_addresses,
-                   require_token=settings.require_token)
+                   require_token=settings.require_token,
+                   reclaim_session_timeout=settings.reclaim_session_timeout)
 
 
 async def build_app(settings: GatewaySettings, plugins: list[Plugin] | None = None,

@@ -80,6 +80,18 @@ class Handle:
     def has_media(self) -> bool:
         return self._media is not None
 
+    def renew_media(self) -> WebRtcLeg:
+        """Replace the WebRTC leg with a fresh one, for a renegotiation that brings a new peer
+        connection or an ICE restart (which aiortc cannot do in place). The old leg goes
+        quietly: no ``hangup`` event, and its closing does not end the plugin's call."""
+        old, self._media = self._media, None
+        if old is not None:
+            old.silence()
+            self.gateway.spawn(old.close())
+        self.gateway.metrics.media_renewed += 1
+        log.info("media renewed", extra={"session": self.session.id, "handle": self.handle_id})
+        return self.media
+
     def push_event(self, transaction: str | None, data: dict[str, Any],
                    jsep: dict[str, Any] | None = None) -> None:
         if self.closed:
@@ -130,7 +142,7 @@ class Handle:
         async def down() -> None:
             await self.close_media(reason)
             if self.plugin_session is not None:
-                await self.plugin_session.media_down()
+                await self.plugin_session.media_down(reason)
 
         self.gateway.spawn(down())
 
@@ -160,6 +172,8 @@ class Session:
         self.queue: deque[dict[str, Any]] = deque(maxlen=1000)
         self.wakeup = asyncio.Event()
         self.destroyed = False
+        # set when its WebSocket closed and the session waits to be claimed again
+        self.orphaned_at: float | None = None
 
     def touch(self) -> None:
         self.last_activity = time.monotonic()
@@ -169,6 +183,23 @@ class Session:
             return
         self.queue.append(msg)
         self.wakeup.set()
+
+    def bind(self, transport: Transport | None) -> None:
+        """Events go to ``transport`` from now on (None: queued for HTTP long polls); events
+        queued while the session had no transport follow, in order, right after the reply to
+        the request that bound it."""
+        self.transport = transport
+        self.orphaned_at = None
+        if transport is None:
+            self.wakeup.set()
+            return
+        asyncio.get_running_loop().call_soon(self._flush, transport)
+
+    def _flush(self, transport: Transport) -> None:
+        while self.queue and self.transport is transport:
+            if not transport.deliver(self.queue[0]):
+                break
+            self.queue.popleft()
 
     async def poll(self, maxev: int, timeout: float) -> list[dict[str, Any]]:
         """Events for an HTTP long poll (empty after ``timeout``)."""
@@ -212,7 +243,9 @@ class Session:
     def describe(self) -> dict[str, Any]:
         return {"session_id": self.id, "created": self.created,
                 "user": self.claims.sub if self.claims else None,
-                "transport": self.transport.kind if self.transport else "http",
+                "transport": (self.transport.kind if self.transport
+                              else "none (waiting to be claimed)" if self.orphaned_at
+                              else "http"),
                 "idle_s": round(time.monotonic() - self.last_activity, 1),
                 "handles": [h.describe() for h in self.handles.values()]}
 
@@ -232,8 +265,9 @@ class Gateway:
     def __init__(self, registry: PluginRegistry, token_check: TokenCheck | None,
                  rtc_config: RTCConfiguration, session_timeout: int = 60,
                  nat_1_1: str = "", host_addresses: list[str] | None = None,
-                 require_token: bool = True) -> None:
+                 require_token: bool = True, reclaim_session_timeout: int = 0) -> None:
         self.registry = registry
+        self.reclaim_session_timeout = reclaim_session_timeout
         self.token_check = token_check
         self.require_token = require_token
         self.rtc_config = rtc_config
@@ -277,10 +311,15 @@ class Gateway:
         while True:
             await asyncio.sleep(1.0)
             self._watch_media()
-            if self.session_timeout <= 0:
-                continue
             now = time.monotonic()
             for session in list(self.sessions.values()):
+                if session.orphaned_at is not None and \
+                        now - session.orphaned_at > self.reclaim_session_timeout:
+                    self.metrics.sessions_not_reclaimed += 1
+                    await session.destroy("not reclaimed after its transport closed")
+                    continue
+                if self.session_timeout <= 0:
+                    continue
                 if now - session.last_activity > self.session_timeout:
                     session.push({"janus": "timeout", "session_id": session.id})
                     self.metrics.sessions_timed_out += 1
@@ -310,9 +349,19 @@ class Gateway:
                          on_down=handle._media_down)
 
     async def transport_gone(self, transport: Transport) -> None:
-        """A WebSocket closed: its sessions go too (unless another transport claimed them)."""
+        """A WebSocket closed: its sessions go too (unless another transport claimed them),
+        or, with ``reclaim_session_timeout``, wait that long for a ``claim`` with calls and
+        registrations intact; their events are queued meanwhile."""
         for session in list(self.sessions.values()):
-            if session.transport is transport:
+            if session.transport is not transport:
+                continue
+            if self.reclaim_session_timeout > 0:
+                session.transport = None
+                session.orphaned_at = time.monotonic()
+                log.info("session waiting to be claimed",
+                         extra={"session": session.id,
+                                "timeout_s": self.reclaim_session_timeout})
+            else:
                 await session.destroy("transport closed")
 
     # --- requests ---------------------------------------------------------------------------
@@ -396,9 +445,12 @@ class Gateway:
                 await session.destroy("destroy request")
                 return {"janus": "success", **base}, None
             if verb == "claim":
-                session.transport = transport
-                if transport is None:  # claimed over HTTP: queue from now on
-                    session.wakeup.set()
+                await self._check_claim(session, msg)
+                session.bind(transport)
+                self.metrics.sessions_claimed += 1
+                log.info("session claimed", extra={"session": session.id,
+                                                   "transport": transport.kind if transport
+                                                   else "http"})
                 return {"janus": "success", **base}, None
             if verb in ("message", "trickle", "detach", "hangup"):
                 raise JanusError(E.INVALID_REQUEST_PATH,
@@ -446,6 +498,16 @@ class Gateway:
             log.info("token refused", extra={"error": str(exc)})
             raise JanusError(E.UNAUTHORIZED, "Unauthorized request (wrong or missing "
                                              "secret/token)") from None
+
+    async def _check_claim(self, session: Session, msg: dict[str, Any]) -> None:
+        """Only the session's own user may move it to another transport: a claim carries a
+        token for the same subject whenever the session was created with one."""
+        if session.claims is None or self.token_check is None:
+            return
+        claims = await self._claims(msg)
+        if claims is None or claims.sub != session.claims.sub:
+            self.metrics.auth_failures += 1
+            raise JanusError(E.UNAUTHORIZED, "Unauthorized request (token for another user)")
 
     async def _create(self, msg: dict[str, Any], tx: str,
                       transport: Transport | None) -> dict[str, Any]:

@@ -12,9 +12,12 @@ class Metrics:
     auth_failures: int = 0
     sessions_created: int = 0
     sessions_timed_out: int = 0
+    sessions_claimed: int = 0
+    sessions_not_reclaimed: int = 0
     handles_attached: int = 0
     handles_detached: int = 0
     webrtc_up: int = 0
+    media_renewed: int = 0
 
     def counters(self) -> dict[str, int]:
         return {f.name: getattr(self, f.name) for f in fields(self)}

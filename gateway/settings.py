@@ -28,6 +28,12 @@ class GatewaySettings(BaseSettings):
     max_digi_llam_sal: int = 0  # 0 = no limit on the length of a dialled string
     # --- Janus core -------------------------------------------------------------------
     session_timeout: int = 60
+    # seconds a session whose WebSocket closed waits for a ``claim`` (Janus's key); 0 = the
+    # session, its registration and calls end with the socket
+    reclaim_session_timeout: int = 0
+    # seconds a call waits for the browser to bring new media (``update`` with an offer) when
+    # its WebRTC connection breaks; 0 = the call ends with the connection, as in Janus
+    media_reclaim_timeout: int = 0
     max_message_bytes: int = 262_144
     require_token: bool = True
     check_revocations: bool = True  # refuse revoked tokens (shared store's token_revocations)
@@ -59,6 +65,10 @@ class GatewaySettings(BaseSettings):
         super().validate()
         if self.session_timeout < 0:
             raise ConfigError("must be >= 0", key="session_timeout")
+        if self.reclaim_session_timeout < 0:
+            raise ConfigError("must be >= 0", key="reclaim_session_timeout")
+        if self.media_reclaim_timeout < 0:
+            raise ConfigError("must be >= 0", key="media_reclaim_timeout")
         if self.rtp_port_range:
             self.port_range()
         if self.ice_transport_policy not in ("all", "relay"):

@@ -340,6 +340,11 @@ class WebRtcLeg:
         else:
             self.send_failures += 1
 
+    def silence(self) -> None:
+        """Stop reporting: a leg being replaced must not announce its own end."""
+        self._on_up = self._on_media = self._on_down = None
+        self._handler = None
+
     @property
     def connected(self) -> bool:
         return self._up and not self._closed

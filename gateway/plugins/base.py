@@ -36,6 +36,11 @@ class HandleContext(Protocol):
 
     async def close_media(self) -> None: ...
 
+    def renew_media(self) -> MediaBridge:
+        """A fresh WebRTC leg in place of the current one (new peer connection or ICE
+        restart); the old one is closed without ending anything."""
+        ...
+
     def end(self, reason: str = "plugin ended the handle") -> None: ...
 
 
@@ -90,8 +95,9 @@ class PluginSession(ABC):
         """The WebRTC leg is connected (``webrtcup``)."""
         return None
 
-    async def media_down(self) -> None:
-        """The WebRTC leg went away (``hangup`` from the client or ICE failure)."""
+    async def media_down(self, reason: str = "") -> None:
+        """The WebRTC leg went away: ``reason`` is empty for the client's ``hangup`` request,
+        otherwise what ended it ("ICE failed", "Close PC")."""
         return None
 
     async def destroy(self) -> None:

@@ -59,7 +59,7 @@ class EchoSession(PluginSession):
     async def destroy(self) -> None:
         self.stop_jobs()
 
-    async def media_down(self) -> None:
+    async def media_down(self, reason: str = "") -> None:
         self.ctx.push_event(None, {"echotest": "event", "result": "done"})
 
     def describe(self) -> dict[str, Any]:

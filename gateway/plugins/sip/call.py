@@ -7,6 +7,7 @@ payload type.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import time
@@ -83,6 +84,7 @@ class Call:
         self.dtmf = DtmfReceiver()
         self.ended = False
         self._cancel_requested = False
+        self._media_wait: asyncio.TimerHandle | None = None
 
     # --- helpers ----------------------------------------------------------------------
     def event(self, result: dict[str, Any], transaction: str | None = None,
@@ -131,9 +133,51 @@ class Call:
             mapping[self.sip_dtmf_pt] = fmt.dtmf_pt
         self.rtp.configure(remote, mapping, self.sip_dtmf_pt)
         self.rtp.dtmf_listener = self._dtmf_from_sip
-        if self.rtp.bridge is None:
+        if self.rtp.bridge is not bridge:
             self.rtp.attach(bridge)
         self._apply_directions()
+
+    def await_new_media(self, seconds: float) -> None:
+        """The browser's connection broke: end the call unless new media arrives in time."""
+        if self._media_wait is not None:
+            return
+        log.info("browser media lost, waiting for new media",
+                 extra={"call_id": self.call_id, "timeout_s": seconds})
+
+        def expire() -> None:
+            self._media_wait = None
+            if not self.ended:
+                log.info("no new browser media: ending the call",
+                         extra={"call_id": self.call_id})
+                self.plugin.spawn(self.hangup(None))
+
+        self._media_wait = asyncio.get_running_loop().call_later(seconds, expire)
+
+    async def renew_browser_media(self, offer_sdp: str) -> str:
+        """Answer a new browser offer on a fresh WebRTC leg and bridge it to the unchanged SIP
+        media; returns the answer SDP."""
+        if self._media_wait is not None:
+            self._media_wait.cancel()
+            self._media_wait = None
+        current = self.rtp.bridge.audio if self.rtp.bridge is not None else None
+        if self.transcode:
+            codecs = ["opus"]
+        elif current is not None:
+            codecs = [current.name]
+        else:
+            assert self.sip_codec is not None
+            codecs = [self.sip_codec.name]
+        bridge = self.session.ctx.renew_media()
+        try:
+            answer = await bridge.answer(offer_sdp, codecs)
+        except sdpmod.SdpError as exc:
+            raise SipPluginError(codes.MISSING_SDP, f"Cannot use the new offer: {exc}") \
+                from None
+        if self.transcode:
+            self.rtp.transcoder = None
+        self._wire(self.rtp.remote)
+        log.info("browser media renewed", extra={"call_id": self.call_id})
+        return answer
 
     def _dtmf_from_sip(self, data: bytes) -> None:
         try:
@@ -603,6 +647,9 @@ class Call:
         if self.ended:
             return
         self.ended = True
+        if self._media_wait is not None:
+            self._media_wait.cancel()
+            self._media_wait = None
         log.info("call ended", extra={
             "call_id": self.call_id, "code": code, "reason": reason, "state": self.state,
             "duration_s": round(time.time() - self.answered_at, 1) if self.answered_at else 0,

@@ -302,7 +302,12 @@ class SipSession(PluginSession):
         await account.unregister()
         self._drop_account()
         if account.kind == "webfon" and account.webfon.get("user_id") is not None:
-            await self._pbx_logout(int(account.webfon["user_id"]))
+            user_id = int(account.webfon["user_id"])
+            # the same user may be logged in from another tab (or a reloaded page whose old
+            # session still waits to be claimed): the web phone stays logged in for that one
+            if not any(other.kind == "webfon" and other.webfon.get("user_id") == user_id
+                       for other in self.plugin.accounts.values()):
+                await self._pbx_logout(user_id)
 
     # --- calls --------------------------------------------------------------------------
     async def _req_call(self, tx: str, body: dict[str, Any],
@@ -406,7 +411,15 @@ class SipSession(PluginSession):
         call = self._need_call()
         if call.state != "incall":
             raise SipPluginError(codes.WRONG_STATE, "Wrong state (not in a call)")
-        # Audio-only G.711 relay: the SIP session is refreshed with the same media.
+        if jsep is not None:
+            # The browser brings a new peer connection or restarts ICE (after a network
+            # change): the WebRTC leg is renewed; the SIP side keeps its media as it is.
+            if jsep.get("type") != "offer":
+                raise SipPluginError(codes.INVALID_ELEMENT, "An update takes a JSEP offer")
+            answer = await call.renew_browser_media(jsep["sdp"])
+            self.event({"event": "updated"}, tx, {"type": "answer", "sdp": answer})
+            return
+        # Without a new offer the SIP session is refreshed with the same media.
         response = await call.reinvite(call.local_direction)
         if not response.is_success:
             raise SipPluginError(codes.LIBSOFIA_ERROR,
@@ -492,9 +505,17 @@ class SipSession(PluginSession):
             self.call = None
             self.plugin.spawn(self.ctx.close_media())
 
-    async def media_down(self) -> None:
-        if self.call is not None and not self.call.ended:
-            await self.call.hangup(None)
+    async def media_down(self, reason: str = "") -> None:
+        call = self.call
+        if call is None or call.ended:
+            return
+        grace = self.plugin.settings.media_reclaim_timeout
+        if reason and grace > 0 and call.state == "incall":
+            # the browser's connection broke, not a hangup: it may come back with a new offer
+            # in an ``update`` (after a network change); the call ends if it does not
+            call.await_new_media(grace)
+            return
+        await call.hangup(None)
 
     async def destroy(self) -> None:
         self.stop_jobs()

@@ -179,12 +179,41 @@ async def test_claimed_session_survives_its_first_websocket(gw) -> None:
     sid = (await ws_call(ws1, {"janus": "create", "transaction": "c",
                                "token": gw.token()}))["data"]["id"]
     ws2 = await ws_connect(gw)
-    claimed = await ws_call(ws2, {"janus": "claim", "transaction": "cl", "session_id": sid})
+    stranger = await ws_call(ws2, {"janus": "claim", "transaction": "cl", "session_id": sid,
+                                   "token": gw.token(sub=2002)})
+    assert stranger["error"]["code"] == E.UNAUTHORIZED
+    claimed = await ws_call(ws2, {"janus": "claim", "transaction": "cl", "session_id": sid,
+                                  "token": gw.token()})
     assert claimed["janus"] == "success"
     await ws1.close()
     await asyncio.sleep(0.2)
     alive = await ws_call(ws2, {"janus": "keepalive", "transaction": "k", "session_id": sid})
     assert alive["janus"] == "ack"
+    await ws2.close()
+
+
+async def test_events_queued_while_unclaimed_arrive_on_the_claiming_socket(
+        make_gateway) -> None:
+    gw = await make_gateway(reclaim_session_timeout=10)
+    ws1 = await ws_connect(gw)
+    sid = (await ws_call(ws1, {"janus": "create", "transaction": "c",
+                               "token": gw.token()}))["data"]["id"]
+    hid = (await ws_call(ws1, {"janus": "attach", "transaction": "a", "session_id": sid,
+                               "plugin": "janus.plugin.echotest",
+                               "token": gw.token()}))["data"]["id"]
+    await ws1.close()
+    await asyncio.sleep(0.2)
+    # an event produced while no socket is bound (here: a request over HTTP) is kept
+    reply = await gw.post(f"/janus/{sid}/{hid}", {"janus": "message", "transaction": "m",
+                                                  "body": {"audio": False}})
+    assert reply["janus"] == "ack"
+    ws2 = await ws_connect(gw)
+    claimed = await ws_call(ws2, {"janus": "claim", "transaction": "cl", "session_id": sid,
+                                  "token": gw.token()})
+    assert claimed["janus"] == "success"
+    queued = json.loads((await ws2.receive(timeout=5)).data)
+    assert queued["janus"] == "event" and queued["transaction"] == "m"
+    assert queued["sender"] == hid
     await ws2.close()
 
 
