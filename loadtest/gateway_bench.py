@@ -6,7 +6,9 @@ to the SIP plugin as a guest and calls a sipp echo UAS. Every 20 ms each client 
 packet whose payload carries its send time; the echo comes back through the gateway twice
 (browser -> SIP and SIP -> browser). Reported per run: call setup p50/p95, packet loss, jitter,
 round trip (p50/p99; half of it bounds the delay one traversal adds), the gateway's CPU (% of
-one core, total and per call) and resident memory.
+one core, total and per call) and resident memory. With ``--capture`` (root and ``tcpdump``),
+the server's own added delay per packet and direction, from kernel timestamps of the packet
+going in and coming out (see ``loadtest/relay_delay.py``).
 
     .venv/bin/python loadtest/gateway_bench.py --calls 25,50,100 --seconds 20 --target both
 
@@ -47,6 +49,7 @@ from aiortc.sdp import candidate_from_sdp
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from gateway.media.ice import configure_ice
+from loadtest.relay_delay import PAYLOAD_FORMAT, CallPorts, Capture, read_pcap, relay_delays
 from webfon.tokens import TokenIssuer, ensure_keypair, load_private_key
 
 HOST = "127.0.0.1"
@@ -107,6 +110,8 @@ class LoadCall:
         self.measuring = False
         self.counting = False
         self.seq = random.randrange(65536)
+        self.seq0 = self.seq
+        self.sent_packets = 0
         self.ts = random.randrange(2**32)
         self.ssrc = 0
         self.pt = 0
@@ -257,9 +262,11 @@ class LoadCall:
         if self.dtls is None:
             return
         self.seq = (self.seq + 1) & 0xFFFF
+        self.sent_packets += 1
         self.ts = (self.ts + PAYLOAD) & 0xFFFFFFFF
         header = struct.pack("!BBHII", 0x80, self.pt, self.seq, self.ts, self.ssrc)
-        body = struct.pack("!dI", now, 1 if self.measuring else 0).ljust(PAYLOAD, b"\xff")
+        body = struct.pack(PAYLOAD_FORMAT, now, 1 if self.measuring else 0, self.index,
+                           self.sent_packets).ljust(PAYLOAD, b"\xff")
         pair = self.ice._nominated.get(1) if self.ice is not None else None
         srtp = self.dtls._tx_srtp
         if pair is not None and srtp is not None and type(pair.protocol) is StunProtocol:
@@ -269,6 +276,14 @@ class LoadCall:
             ok = _drive(self.dtls._send_rtp(header + body))
         if ok and self.measuring:
             self.stats.sent += 1
+
+    def ports(self) -> CallPorts | None:
+        """This call's ICE socket port and first sequence number, for the capture."""
+        pair = self.ice._nominated.get(1) if self.ice is not None else None
+        if pair is None or pair.protocol.transport is None:
+            return None
+        port = pair.protocol.transport.get_extra_info("sockname")[1]
+        return CallPorts(self.index, int(port), self.seq0)
 
     async def _on_rtp(self, data: bytes, arrival_time_ms: int) -> None:
         self._on_plain(data)
@@ -346,6 +361,7 @@ class Server:
         self.token: str | None = None
         self.host = HOST  # where the server listens
         self.peer_host = HOST  # where sipp and the load clients are, as seen by the server
+        self.capture_interface = "lo"  # where all of the server's media passes
 
     @property
     def ws_url(self) -> str:
@@ -402,6 +418,7 @@ class Janus(Server):
         self.veth = f"wfb{os.getpid() % 100000}"
         self.peer_host = f"10.98.{n}.1"
         self.host = f"10.98.{n}.2"
+        self.capture_interface = self.veth
 
     async def _ip(self, *args: str) -> None:
         proc = await asyncio.create_subprocess_exec("ip", *args,
@@ -509,7 +526,8 @@ async def pace_calls(live: list[Any], pending: set[asyncio.Future[None]]) -> Non
         await asyncio.sleep(max(0.0, tick - loop.time()))
 
 
-async def run_one(server_cls: type[Server], n: int, seconds: float) -> dict[str, Any]:
+async def run_one(server_cls: type[Server], n: int, seconds: float,
+                  capture: bool = False) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="webfon-bench-") as tmp:
         work = Path(tmp)
         server = server_cls(work)
@@ -523,6 +541,7 @@ async def run_one(server_cls: type[Server], n: int, seconds: float) -> dict[str,
                           f"sip:echo@{server.peer_host}:{sipp.port}", server.plugin)
                  for i in range(n)]
         sender: asyncio.Task[None] | None = None
+        dump: Capture | None = None
         result: dict[str, Any] = {"target": server.name, "calls": n}
         try:
             idle_cpu0 = proc_cpu_seconds(server.proc.pid)
@@ -546,6 +565,9 @@ async def run_one(server_cls: type[Server], n: int, seconds: float) -> dict[str,
 
             sender = asyncio.create_task(pace_calls(live, pending))
             await asyncio.sleep(2.0)  # warm up
+            if capture:
+                dump = Capture(work / "media.pcap", server.capture_interface)
+                await dump.start()
             for call in live:
                 call.measuring = True
                 call.counting = True
@@ -560,6 +582,10 @@ async def run_one(server_cls: type[Server], n: int, seconds: float) -> dict[str,
             await asyncio.sleep(0.5)  # let the last echoes arrive
             for call in live:
                 call.counting = False
+            if dump is not None:
+                await dump.stop()
+                result.update(added_delay(dump.path, live, (server.peer_host,
+                                                              sipp.media_port)))
             sent = sum(c.stats.sent for c in live)
             received = sum(c.stats.received for c in live)
             rtts = [r for c in live for r in c.stats.rtts]
@@ -583,6 +609,8 @@ async def run_one(server_cls: type[Server], n: int, seconds: float) -> dict[str,
         finally:
             if sender is not None:
                 sender.cancel()
+            if dump is not None:
+                await dump.stop()
             try:
                 await asyncio.gather(*(c.stop() for c in calls), return_exceptions=True)
             finally:
@@ -594,6 +622,23 @@ async def run_one(server_cls: type[Server], n: int, seconds: float) -> dict[str,
         return result
 
 
+def added_delay(pcap: Path, live: list[LoadCall],
+                sip_media: tuple[str, int]) -> dict[str, Any]:
+    """The server's own delay per relayed packet, both directions, from the capture."""
+    ports = [p for p in (c.ports() for c in live) if p is not None]
+    delays = relay_delays(read_pcap(pcap), ports, sip_media)
+    both = delays.to_sip + delays.to_browser
+    return {
+        "added_ms_p50": round(pct(both, 50) * 1000, 3),
+        "added_ms_p99": round(pct(both, 99) * 1000, 3),
+        "added_ms_max": round(max(both) * 1000, 3) if both else None,
+        "added_to_sip_ms_p99": round(pct(delays.to_sip, 99) * 1000, 3),
+        "added_to_browser_ms_p99": round(pct(delays.to_browser, 99) * 1000, 3),
+        "delay_samples": len(both),
+        "delay_unmatched": delays.unmatched_to_sip + delays.unmatched_to_browser,
+    }
+
+
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--calls", default="10,50,100", help="comma-separated call counts")
@@ -602,7 +647,12 @@ async def main() -> None:
     parser.add_argument("--nice", type=int, default=0,
                         help="run everything at this niceness (e.g. -10 on a shared machine; "
                              "needs root); servers, sipp and the load generator alike")
+    parser.add_argument("--capture", action="store_true",
+                        help="measure the server's added delay per packet from a tcpdump "
+                             "capture of its media (needs root and tcpdump)")
     args = parser.parse_args()
+    if args.capture and not Capture.available():
+        parser.error("--capture needs root and tcpdump")
     if args.nice:
         os.nice(args.nice - os.nice(0))
     configure_ice([HOST], None)
@@ -619,7 +669,7 @@ async def main() -> None:
         loop.add_signal_handler(sig, main_task.cancel)  # type: ignore[union-attr]
     for n in [int(x) for x in args.calls.split(",")]:
         for target in targets:
-            result = await run_one(target, n, args.seconds)
+            result = await run_one(target, n, args.seconds, args.capture)
             print(json.dumps(result), flush=True)
 
 
