@@ -17,6 +17,8 @@ general: {
     colas_limpiar_siempre = true    # pool de conexiones: limpiar colas al arrancar
     local_ip = "127.0.0.1"          # IP privada de la red de voz
     max_digi_llam_sal = 15          # máximo de dígitos en llamadas salientes
+    reclaim_session_timeout = 20    # s que una sesión espera a reconectar su WebSocket
+    media_reclaim_timeout = 20      # s que una llamada espera nuevo medio WebRTC (cambio de red)
 }
 """
 

@@ -217,6 +217,8 @@ class Stack:
             "WEBFON_GATEWAY_LOCAL_NODO_ID": "4",
             "WEBFON_GATEWAY_LOCAL_IP": "127.0.0.1",
             "WEBFON_GATEWAY_RTP_PORT_RANGE": f"{p['gateway_rtp']}-{p['gateway_rtp'] + 199}",
+            "WEBFON_GATEWAY_RECLAIM_SESSION_TIMEOUT": "20",
+            "WEBFON_GATEWAY_MEDIA_RECLAIM_TIMEOUT": "20",
             "WEBFON_WEB_GATEWAY_URL": f"http://127.0.0.1:{p['gateway']}",
             "WEBFON_WEB_SERCEN_URL": f"http://127.0.0.1:{p['sercen']}",
             "WEBFON_WEB_FONBO_URL": f"http://127.0.0.1:{p['fonbo']}",

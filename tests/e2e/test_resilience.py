@@ -53,10 +53,11 @@ def test_busy_callee_is_shown(stack: Stack, make_phone: Callable[..., Phone]) ->
         failure.get_attribute("data-code"))
 
 
-def test_reconnects_after_a_drop(stack: Stack, make_phone: Callable[..., Phone],
-                                 make_sip_phone: Callable[..., SipPhone]) -> None:
-    """The WebSocket to the gateway drops mid-call: the client reconnects on its own, gets its
-    session back (claim) or a new one, registers again, and calls work with audio."""
+def test_reconnects_after_a_drop_and_keeps_the_call(
+        stack: Stack, make_phone: Callable[..., Phone],
+        make_sip_phone: Callable[..., SipPhone]) -> None:
+    """The WebSocket to the gateway drops mid-call: the client reconnects on its own, claims
+    its session back, and the call goes on with audio both ways and working controls."""
     stack.require("sercen", "pbx", "gateway", "web")
     desk = make_sip_phone("2003", TONE_DESK)
     a = make_phone(TONE_A)
@@ -71,14 +72,39 @@ def test_reconnects_after_a_drop(stack: Stack, make_phone: Callable[..., Phone],
     a.screenshot("reconnecting")
     a.page.wait_for_function(
         "() => window.webfonTest.phone().connection === 'connected'", timeout=15_000)
-    a.wait_registered()
-    if a.line(0)["state"] != "active":
-        # The gateway ended the old session with its call: place a new one.
-        assert desk.ended.wait(10), "the old call was neither kept nor ended"
-        a.wait_line_state(0, "idle")
-        a.page.get_by_test_id("dial-input").fill("2003")
-        a.page.get_by_test_id("call-button").click()
-        desk.answer_incoming()
+    assert a.line(0)["state"] == "active"
+    assert not desk.ended.is_set(), "the call ended with the socket"
+    a.page.evaluate("() => { window.__streak = {}; }")
+    a.wait_hearing(0, TONE_DESK)
+    desk.wait_hearing(TONE_A)
+    # the session is the same one: the call's controls still reach the gateway
+    a.page.get_by_test_id("hangup-0").click()
+    assert desk.ended.wait(10)
+
+
+def test_network_change_restores_the_calls_media(
+        stack: Stack, make_phone: Callable[..., Phone],
+        make_sip_phone: Callable[..., SipPhone]) -> None:
+    """A network change takes both the socket and the media path: after reconnecting, the
+    client offers a new peer connection in an ``update`` and the same call carries audio both
+    ways again."""
+    stack.require("sercen", "pbx", "gateway", "web")
+    desk = make_sip_phone("2002", TONE_DESK)
+    a = make_phone(TONE_A)
+    a.login("1003")
+    a.page.get_by_test_id("dial-input").fill("2002")
+    a.page.get_by_test_id("call-button").click()
+    desk.answer_incoming()
+    a.wait_hearing(0, TONE_DESK)
+    desk.wait_hearing(TONE_A)
+    a.page.evaluate("() => window.webfonTest.dropNetwork()")
+    a.page.wait_for_function(
+        "() => window.webfonTest.phone().connection === 'connected'", timeout=15_000)
+    a.page.wait_for_function(
+        "() => window.webfonTest.events().some((e) => e.event === 'media-restored')",
+        timeout=15_000)
+    assert a.line(0)["state"] == "active"
+    assert not desk.ended.is_set(), "the call ended with the media path"
     a.page.evaluate("() => { window.__streak = {}; }")
     a.wait_hearing(0, TONE_DESK)
     desk.wait_hearing(TONE_A)

@@ -82,6 +82,10 @@ export class JanusSession extends Emitter {
     this.closedByUser = false;
     this.reconnectAttempt = 0;
     this.state = "idle";
+    this.lastToken = null;
+    // Leaving the page ends the session at once (its phone line is released), rather than
+    // leaving it to wait for a reconnection that will not come.
+    globalThis.addEventListener?.("pagehide", () => this.leave());
   }
 
   setState(state) {
@@ -132,6 +136,7 @@ export class JanusSession extends Emitter {
     }
     const transaction = txid();
     const token = await this.getToken();
+    this.lastToken = token;
     const full = { ...msg, transaction };
     if (token) full.token = token;
     if (!noSession && this.id) full.session_id = this.id;
@@ -251,6 +256,14 @@ export class JanusSession extends Emitter {
     } catch {
       this.ws?.close();
     }
+  }
+
+  leave() {
+    if (!this.id || !this.ws || this.ws.readyState !== WebSocket.OPEN) return;
+    const msg = { janus: "destroy", session_id: this.id, transaction: txid() };
+    if (this.lastToken) msg.token = this.lastToken;
+    this.closedByUser = true;
+    try { this.ws.send(JSON.stringify(msg)); } catch { /* closing anyway */ }
   }
 
   // Test/diagnostic helper: drop the socket as a network failure would.

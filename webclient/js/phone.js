@@ -65,6 +65,11 @@ class Line {
   get busy() { return this.state !== "idle" && this.state !== "ended"; }
 }
 
+function mediaBroken(pc) {
+  return ["failed", "closed"].includes(pc.connectionState)
+    || ["failed", "disconnected", "closed"].includes(pc.iceConnectionState);
+}
+
 export class Phone {
   constructor({ janusUrl, getToken, iceServers = [], lines = 2, registerBody }) {
     this.janusUrl = janusUrl;
@@ -178,10 +183,13 @@ export class Phone {
   }
 
   async afterReclaim() {
-    // Same session on the gateway: handles and calls are intact; restart ICE on live calls
-    // in case the network path changed.
+    // Same session on the gateway: handles and calls are intact. Calls whose media path
+    // broke meanwhile get a new peer connection; the others go on as they are.
     for (const line of this.lines) {
-      if (line.pc && line.state === "active") this.iceRestart(line).catch(() => {});
+      if (line.pc && line.state === "active" && mediaBroken(line.pc)) {
+        this.restoreMedia(line).catch((err) => this.log({ line: line.index,
+          event: "restore-error", error: String(err) }));
+      }
     }
   }
 
@@ -331,8 +339,11 @@ export class Phone {
     };
     pc.oniceconnectionstatechange = () => {
       line.iceState = pc.iceConnectionState;
-      if (pc.iceConnectionState === "failed" && line.state === "active") {
-        this.iceRestart(line).catch(() => {});
+      if (pc.iceConnectionState === "failed" && line.state === "active" && line.pc === pc
+          && this.connection === "connected") {
+        // Otherwise the reconnection (afterReclaim) restores it.
+        this.restoreMedia(line).catch((err) => this.log({ line: line.index,
+          event: "restore-error", error: String(err) }));
       }
       this.changed("ice");
     };
@@ -387,6 +398,33 @@ export class Phone {
       await line.handle.message({ request: "update" }, answer);
     } else {
       await this.applyAnswer(line, jsep);
+    }
+  }
+
+  async restoreMedia(line) {
+    // A new peer connection for a call in progress (after a network change): offered to the
+    // gateway in an "update"; the call on the SIP side is not touched. The old connection is
+    // closed only once the new one is negotiated.
+    if (!line.handle || line.restoring) return;
+    line.restoring = true;
+    const oldPc = line.pc;
+    const oldStream = line.stream;
+    try {
+      const pc = this.newPeerConnection(line);
+      await this.addMicrophone(line, pc);
+      line.stream.getAudioTracks().forEach((t) => { t.enabled = !line.muted && !line.held; });
+      this.preferCodecs(pc);
+      const offer = await this.localJsep(pc, "offer");
+      const res = await line.handle.message({ request: "update" }, offer);
+      if (res?.data?.error) throw new Error(res.data.error);
+      if (res?.jsep?.type !== "answer") throw new Error("no answer to the update");
+      await pc.setRemoteDescription(res.jsep);
+      this.log({ line: line.index, event: "media-restored" });
+      if (oldPc && oldPc !== pc) { try { oldPc.close(); } catch { /* closed */ } }
+      if (oldStream && oldStream !== line.stream) oldStream.getTracks().forEach((t) => t.stop());
+    } finally {
+      line.restoring = false;
+      this.changed("media");
     }
   }
 

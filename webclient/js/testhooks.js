@@ -23,6 +23,11 @@ export function installTestHooks(app) {
       stats: () => app.echo?.stats() ?? null,
     },
     dropConnection: () => app.phone?.session?.simulateDrop(),
+    // A network change: the socket drops and the calls' media paths are gone too.
+    dropNetwork: () => {
+      for (const line of app.phone?.lines || []) line.pc?.close();
+      app.phone?.session?.simulateDrop();
+    },
     badges: () => ({ ...app.badges }),
   };
 }
