@@ -39,7 +39,8 @@ Transports and endpoint (``transport``, ``endpoint``)
         ``ServerTransaction`` (``tx`` is None for an ACK to a 2xx). The endpoint itself
         answers: retransmissions, CANCEL (200 + 487 to the INVITE, ``tx.on_cancel`` called),
         unknown methods (501 with Allow), Max-Forwards 0 (483), loops and merged requests
-        (482), malformed requests (400 when a response can be built; else dropped).
+        (482), malformed requests (400 naming the problem when the top Via is usable, never
+        to an ACK; else dropped).
         ``ep.stats`` counts received, sent, parse_errors, bad_requests, dropped,
         stray_responses, retransmissions, … ``ep.on_stray_response(resp)`` gets responses that
         match no transaction (e.g. a retransmitted 2xx after the transaction ended).

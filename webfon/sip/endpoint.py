@@ -1,7 +1,8 @@
 """The SIP endpoint: transports bound to host:port, transaction matching and dispatch.
 
-``SipEndpoint`` owns the transports, parses what arrives (malformed input: a 400 when a
-response can be built, otherwise the datagram is dropped and counted in :attr:`stats`),
+``SipEndpoint`` owns the transports, parses what arrives (a malformed request with a usable
+Via is answered 400 naming the problem, e.g. ``400 Missing Call-ID``; anything else malformed,
+a malformed ACK or response included, is dropped and counted in :attr:`stats`),
 applies RFC 3581 ``received``/``rport`` to the top Via, matches requests and responses to
 transactions, answers CANCEL, and hands new requests to the transaction user (TU)::
 
@@ -25,7 +26,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .errors import ParseError, TransportError
-from .headers import Address, Via
+from .headers import Address, CSeq, Via, canonical_name, split_list
 from .ids import MAGIC_COOKIE, new_branch, new_call_id, new_tag
 from .message import MAX_MESSAGE_SIZE, Request, Response, parse_message
 from .transaction import (
@@ -415,16 +416,16 @@ class SipEndpoint:
             log.info("malformed message dropped", extra={"peer": peer, "reason": exc.reason})
             return
         self.stats["bad_requests"] += 1
-        log.info("malformed request rejected", extra={"peer": peer, "reason": exc.reason,
-                                                      "call_id": response.call_id,
-                                                      "status": response.status})
+        log.info("malformed request rejected",
+                 extra={"peer": peer, "reason": response.reason, "status": response.status,
+                        "call_id": response.headers.get("Call-ID")})
         request_like = Request("OPTIONS", SipURI(host="invalid"))
         request_like.headers.add("Via", response.headers.values("Via")[0])
         request_like.source = source
         request_like.transport = transport.name
         request_like.connection = connection
         try:
-            _apply_received(request_like, source)
+            response.via = _apply_received(request_like, source)
             self.send_response(response, request_like)
         except (ParseError, TransportError):
             self.stats["dropped"] += 1
@@ -599,45 +600,86 @@ def _apply_received(request: Request, source: tuple[str, int]) -> Via:
 
 
 def _salvage_error_response(data: bytes, exc: ParseError) -> Response | None:
-    """Build an error response for an unparsable request when its headers allow it.
+    """Build an error response for a malformed request when it can be routed back.
 
-    Needs a request line, and parsable Via, From, To, Call-ID and CSeq; otherwise None.
+    Needs a request line whose method is not ACK (an ACK is never answered) and a parsable
+    top Via; otherwise None (a response, or a request nobody can be told about). From, To,
+    Call-ID and CSeq are copied when present and well-formed. When one of them is missing
+    the reason phrase names it (``400 Missing Call-ID``); otherwise the status and reason
+    come from ``exc``.
     """
     try:
         text = data[:65536].decode("utf-8", errors="replace")
         head = text.split("\r\n\r\n", 1)[0].split("\n\n", 1)[0]
         lines = head.replace("\r\n", "\n").split("\n")
-        if not lines or lines[0].startswith("SIP/") or len(lines[0].split(" ")) != 3:
+        request_line = lines[0].split(" ")
+        if lines[0].startswith("SIP/") or len(request_line) != 3 \
+                or request_line[0].upper() == "ACK":
             return None
         found: dict[str, str] = {}
-        from .headers import CSeq, canonical_name
+        vias: list[str] = []
         for line in lines[1:]:
             name, sep, value = line.partition(":")
             if not sep:
                 continue
             cname = canonical_name(name.strip())
-            if cname in ("Via", "From", "To", "Call-ID", "CSeq") and cname not in found:
-                found[cname] = value.strip()
-        if len(found) != 5 or not found["Call-ID"]:
+            value = value.strip()
+            if cname == "Via":
+                vias.append(value)
+            elif cname in _ECHOED and cname not in found:
+                found[cname] = value
+        if not vias or any(_has_control(v) for v in vias):
             return None
-        from .headers import split_list
-        via = Via.parse(split_list(found["Via"])[0])
-        Address.parse(found["From"])
-        to = Address.parse(found["To"])
-        CSeq.parse(found["CSeq"])
-        if any(ord(c) < 32 for c in found["Call-ID"]):
-            return None
+        via_items = split_list(vias[0])
+        top = Via.parse(via_items[0])
+        other_vias = [*via_items[1:], *vias[1:]]
     except (ParseError, ValueError):
         return None
-    response = Response(exc.status if exc.status >= 400 else 400, None)
-    response.reason = exc.reason[:100] if exc.status == 400 else response.reason
-    if response.reason and not response.reason[:1].isupper():
-        response.reason = response.reason[0].upper() + response.reason[1:]
-    response.headers.add("Via", str(via))
-    response.headers.add("From", found["From"])
-    if not to.tag:
-        to.tag = new_tag()
-    response.headers.add("To", str(to))
-    response.headers.add("Call-ID", found["Call-ID"])
-    response.headers.add("CSeq", found["CSeq"])
+    cseq: CSeq | None = None
+    echoed: dict[str, str] = {}
+    for name, value in found.items():
+        if _has_control(value) or not value:
+            continue
+        try:
+            if name == "CSeq":
+                cseq = CSeq.parse(value)
+            elif name in ("From", "To"):
+                Address.parse(value)
+            elif len(value.split()) != 1:  # Call-ID
+                continue
+        except (ParseError, ValueError):
+            continue
+        echoed[name] = value
+    if cseq is not None and cseq.method.upper() == "ACK":
+        return None
+    missing = [name for name in _ECHOED if name not in found]
+    if missing:
+        response = Response(400, "Missing " + ", ".join(missing))
+    else:
+        response = Response(exc.status if exc.status >= 400 else 400, None)
+        if exc.status == 400:
+            reason = exc.reason[:100]
+            response.reason = reason[:1].upper() + reason[1:]
+    response.headers.add("Via", str(top))
+    for value in other_vias:
+        response.headers.add("Via", value)
+    for name in _ECHOED:
+        value = echoed.get(name)
+        if value is None:
+            continue
+        if name == "To":
+            to = Address.parse(value)
+            if not to.tag:
+                to.tag = new_tag()
+                value = str(to)
+        response.headers.add(name, value)
     return response
+
+
+_ECHOED = ("From", "To", "Call-ID", "CSeq")
+"""Headers a response copies from its request besides Via (RFC 3261 §8.2.6.2)."""
+
+
+def _has_control(value: str) -> bool:
+    """True if ``value`` holds a control character (TAB excepted) or a replaced byte."""
+    return any((ord(c) < 32 and c != "\t") or c in "\x7f\ufffd" for c in value)

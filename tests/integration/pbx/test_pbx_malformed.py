@@ -58,12 +58,21 @@ async def test_bad_requests_get_clear_errors(pbx: RunningPbx) -> None:
         stats = pbx.engine.endpoint.stats
         assert stats["dropped"] + stats["parse_errors"] > dropped
         assert (await probe.send(_request("OPTIONS", pbx))).startswith("SIP/2.0 200")
-        # a mandatory header missing: no proper response can be built, so the request is
-        # dropped and counted
-        for header in ("Call-ID", "From", "CSeq", "Via"):
-            before = stats["bad_requests"] + stats["dropped"] + stats["parse_errors"]
-            assert await probe.send(_request("INVITE", pbx, drop=header), wait=0.5) is None
-            assert stats["bad_requests"] + stats["dropped"] + stats["parse_errors"] > before
+        # a mandatory header missing: answered 400 naming it while the Via is usable (the
+        # Via names a dead port, so the answer arriving shows rport was followed)
+        for header in ("Call-ID", "From", "To", "CSeq"):
+            before = stats["bad_requests"]
+            bad = _request("INVITE", pbx, drop=header, headers={
+                "Via": f"SIP/2.0/UDP 127.0.0.1:7;branch=z9hG4bK-miss-{header};rport"})
+            assert await probe.send(bad) == f"SIP/2.0 400 Missing {header}"
+            assert stats["bad_requests"] == before + 1
+        assert (await probe.send(_request("OPTIONS", pbx))).startswith("SIP/2.0 200")
+        # no Via, or a malformed ACK: nothing is answered, the datagram is dropped and counted
+        for bad in (_request("INVITE", pbx, drop="Via"),
+                    _request("ACK", pbx, drop="Call-ID", headers={"To": "<sip:x@y>;tag=1"})):
+            before = stats["dropped"]
+            assert await probe.send(bad, wait=0.5) is None
+            assert stats["dropped"] == before + 1
         bad_value = await probe.send(_request("OPTIONS", pbx, headers={"Max-Forwards": "x"}))
         assert bad_value is not None and bad_value.startswith("SIP/2.0 400")
         bad_cseq = await probe.send(_request("OPTIONS", pbx, headers={"CSeq": "1 INVITE"}))

@@ -322,16 +322,19 @@ async def test_malformed_requests_get_400_or_are_dropped(make_endpoint) -> None:
               ep.port)
     resp = await peer.recv()
     assert resp.status == 400 and "Content-Length" in resp.reason
-    # missing To header: a response cannot be built → dropped and counted
+    # missing To header: the Via is usable → 400 naming the header
     broken = request_text("OPTIONS", peer.port, branch="z9hG4bKnt", target_port=ep.port)
     broken = "\r\n".join(ln for ln in broken.split("\r\n") if not ln.startswith("To:"))
     peer.send(broken, ep.port)
+    resp = await peer.recv()
+    assert resp.status == 400 and resp.reason == "Missing To"
+    # garbage and a malformed response: nobody to answer → dropped and counted
     peer.send(b"\x00\x01garbage", ep.port)
     peer.send(b"SIP/2.0 200 OK\r\n\r\n", ep.port)
     await peer.expect_silence(0.2)
     assert ep.stats["parse_errors"] == 5
-    assert ep.stats["bad_requests"] == 2
-    assert ep.stats["dropped"] == 3
+    assert ep.stats["bad_requests"] == 3
+    assert ep.stats["dropped"] == 2
     # oversized datagram: dropped by the transport
     peer.send(b"OPTIONS " + b"x" * 9000, ep.port)
     await peer.expect_silence(0.1)
