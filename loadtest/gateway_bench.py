@@ -49,6 +49,7 @@ from aiortc.sdp import candidate_from_sdp
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from gateway.media.ice import configure_ice
+from gateway.media.webrtc import drive
 from loadtest.relay_delay import PAYLOAD_FORMAT, CallPorts, Capture, read_pcap, relay_delays
 from webfon.tokens import TokenIssuer, ensure_keypair, load_private_key
 
@@ -73,17 +74,6 @@ class _Silent(MediaStreamTrack):
 
     async def recv(self) -> Any:
         await asyncio.Event().wait()
-
-
-def _drive(coro: Any) -> bool:
-    try:
-        coro.send(None)
-    except StopIteration:
-        return True
-    except (ConnectionError, OSError):
-        return False
-    coro.close()
-    return False
 
 
 @dataclass
@@ -273,7 +263,7 @@ class LoadCall:
             pair.protocol.transport.sendto(srtp.protect(header + body), pair.remote_addr)
             ok = True
         else:
-            ok = _drive(self.dtls._send_rtp(header + body))
+            ok = drive(self.dtls._send_rtp(header + body))
         if ok and self.measuring:
             self.stats.sent += 1
 

@@ -55,7 +55,7 @@ class _SilentTrack(MediaStreamTrack):
             self._never.cancel()
 
 
-def _drive(coro: Any) -> bool:
+def drive(coro: Any) -> bool:
     """Run a coroutine that completes without suspending; False when it would have waited."""
     try:
         coro.send(None)
@@ -333,7 +333,7 @@ class WebRtcLeg:
                 return
             ok = True
         else:
-            ok = _drive(dtls._send_rtp(bytes(packet)))
+            ok = drive(dtls._send_rtp(bytes(packet)))
         if ok:
             self.packets_out += 1
             self.bytes_out += len(packet)
