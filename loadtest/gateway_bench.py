@@ -57,6 +57,7 @@ HOST = "127.0.0.1"
 ROOT = Path(__file__).resolve().parent.parent
 PAYLOAD = 160
 HZ = sysconf = os.sysconf("SC_CLK_TCK")
+SERVER_CPU = 1
 
 
 def _logfile(path: Path) -> Any:
@@ -352,6 +353,10 @@ class Server:
         self.host = HOST  # where the server listens
         self.peer_host = HOST  # where sipp and the load clients are, as seen by the server
         self.capture_interface = "lo"  # where all of the server's media passes
+        self.cpu: int | None = None  # run the server on this CPU only (``--pin``)
+
+    def pinned(self, *cmd: str) -> list[str]:
+        return ["taskset", "-c", str(self.cpu), *cmd] if self.cpu is not None else list(cmd)
 
     @property
     def ws_url(self) -> str:
@@ -389,7 +394,8 @@ class WebfonGateway(Server):
             f'  rtp_port_range = "30000-39999"\n}}\n')
         log = _logfile(self.workdir / "gateway.log")
         self.proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "gateway", "--config", str(cfg), "--port", str(self.ws_port),
+            *self.pinned(sys.executable, "-m", "gateway", "--config", str(cfg), "--port",
+                         str(self.ws_port)),
             stdout=log, stderr=log, cwd=str(ROOT))
         await wait_tcp(self.ws_port)
 
@@ -460,8 +466,8 @@ class Janus(Server):
             f' register_ttl = 3600\n rtp_port_range = "50000-59999"\n}}\n')
         log = _logfile(self.workdir / "janus.log")
         self.proc = await asyncio.create_subprocess_exec(
-            "ip", "netns", "exec", self.netns, "/usr/bin/janus", "-F", str(conf),
-            "-C", str(conf / "janus.jcfg"), stdout=log, stderr=log)
+            *self.pinned("ip", "netns", "exec", self.netns, "/usr/bin/janus", "-F", str(conf),
+                         "-C", str(conf / "janus.jcfg")), stdout=log, stderr=log)
         await wait_tcp(self.ws_port, 20, self.host)
 
 
@@ -524,10 +530,12 @@ async def pace_calls(live: list[Any], pending: set[asyncio.Future[None]]) -> Non
 
 
 async def run_one(server_cls: type[Server], n: int, seconds: float,
-                  capture: bool = False) -> dict[str, Any]:
+                  capture: bool = False, pin: bool = False) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="webfon-bench-") as tmp:
         work = Path(tmp)
         server = server_cls(work)
+        if pin:
+            server.cpu = SERVER_CPU
         await server.prepare()
         configure_ice(sorted({HOST, server.peer_host}), None)
         sipp = SippEcho(work, server.peer_host)
@@ -644,6 +652,9 @@ async def main() -> None:
     parser.add_argument("--nice", type=int, default=0,
                         help="run everything at this niceness (e.g. -10 on a shared machine; "
                              "needs root); servers, sipp and the load generator alike")
+    parser.add_argument("--pin", action="store_true",
+                        help=f"give the server CPU {SERVER_CPU} to itself; the load generator, "
+                             "sipp and tcpdump run on the other CPUs (the targets are per core)")
     parser.add_argument("--capture", action="store_true",
                         help="measure the server's added delay per packet from a tcpdump "
                              "capture of its media (needs root and tcpdump)")
@@ -652,6 +663,11 @@ async def main() -> None:
         parser.error("--capture needs root and tcpdump")
     if args.nice:
         os.nice(args.nice - os.nice(0))
+    if args.pin:
+        others = set(range(os.cpu_count() or 1)) - {SERVER_CPU}
+        if not others:
+            parser.error("--pin needs at least two CPUs")
+        os.sched_setaffinity(0, others)  # sipp and tcpdump inherit it
     configure_ice([HOST], None)
     targets: list[type[Server]] = []
     if args.target in ("webfon", "both"):
@@ -666,7 +682,7 @@ async def main() -> None:
         loop.add_signal_handler(sig, main_task.cancel)  # type: ignore[union-attr]
     for n in [int(x) for x in args.calls.split(",")]:
         for target in targets:
-            result = await run_one(target, n, args.seconds, args.capture)
+            result = await run_one(target, n, args.seconds, args.capture, args.pin)
             print(json.dumps(result), flush=True)
 
 
