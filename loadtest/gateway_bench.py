@@ -644,6 +644,32 @@ def added_delay(pcap: Path, live: list[LoadCall],
     }
 
 
+SUMMARY_COLUMNS = (
+    ("target", "target", "{}"), ("calls", "calls", "{}"),
+    ("setup p50/p95 ms", ("setup_ms_p50", "setup_ms_p95"), "{:.0f} / {:.0f}"),
+    ("loss %", "loss_pct", "{:.2f}"), ("RTT p50/p99 ms", ("rtt_ms_p50", "rtt_ms_p99"),
+                                         "{:.1f} / {:.0f}"),
+    ("added p50/p99 ms", ("added_ms_p50", "added_ms_p99"), "{:.2f} / {:.1f}"),
+    ("CPU % of a core", "cpu_pct", "{:.1f}"), ("CPU %/call", "cpu_pct_per_call", "{:.2f}"),
+    ("RSS MB", "rss_mb", "{:.0f}"))
+
+
+def summary_table(results: list[dict[str, Any]]) -> str:
+    """The runs side by side, as a Markdown table."""
+    head = "| " + " | ".join(name for name, _, _ in SUMMARY_COLUMNS) + " |"
+    lines = [head, "|" + "---|" * len(SUMMARY_COLUMNS)]
+    for r in results:
+        cells = []
+        for _, keys, fmt in SUMMARY_COLUMNS:
+            values = [r.get(k) for k in (keys if isinstance(keys, tuple) else (keys,))]
+            if any(v is None or (isinstance(v, float) and v != v) for v in values):
+                cells.append("—")
+            else:
+                cells.append(fmt.format(*values))
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--calls", default="10,50,100", help="comma-separated call counts")
@@ -680,10 +706,14 @@ async def main() -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, main_task.cancel)  # type: ignore[union-attr]
+    results = []
     for n in [int(x) for x in args.calls.split(",")]:
         for target in targets:
+            print(f"# {target.name}: {n} calls ...", file=sys.stderr, flush=True)
             result = await run_one(target, n, args.seconds, args.capture, args.pin)
+            results.append(result)
             print(json.dumps(result), flush=True)
+    print(summary_table(results), flush=True)
 
 
 if __name__ == "__main__":
