@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import gc
 import logging
 from collections.abc import AsyncIterator
 
@@ -18,6 +19,16 @@ from .mdflow import running
 from .settings import PbxSettings
 
 log = logging.getLogger("pbx.app")
+
+
+def tune_gc() -> None:
+    """Every call allocates thousands of short-lived objects (messages, headers, timers)
+    while the startup objects and live calls stay: freeze what exists after start-up and
+    collect the young generation less often, so collections stop rescanning the long-lived
+    heap many times per call."""
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(50_000, 20, 100)
 
 
 async def _open_bus(url: str):  # type: ignore[no-untyped-def]
@@ -43,6 +54,7 @@ async def build(settings: PbxSettings) -> web.Application:
             await stack.enter_async_context(running(core.mdflow))
             await engine.start()
             stack.push_async_callback(engine.close)
+            tune_gc()
             app[CORE_KEY] = core
             log.info("pbx ready", extra={"sip_port": engine.port,
                                          "transports": settings.sip_transports,
