@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any, Protocol
 
 from webfon.store import Store
@@ -45,8 +45,7 @@ class CdrRecord:
 
     def row(self) -> dict[str, Any]:
         ended = max(self.ended_at or time.time(), self.started_at)
-        d = asdict(self)
-        d.pop("extra")
+        d = {name: getattr(self, name) for name in _ROW_FIELDS}  # all scalars: no deep copy
         d["ended_at"] = ended
         d["duration_s"] = round(ended - self.started_at, 3)
         d["billsec"] = round(ended - self.answered_at, 3) if self.answered_at else 0.0
@@ -57,6 +56,9 @@ class CdrRecord:
         d["caller"] = d["caller"][:64]
         d["callee"] = d["callee"][:64]
         return d
+
+
+_ROW_FIELDS = tuple(f.name for f in fields(CdrRecord) if f.name != "extra")
 
 
 class CdrWriter:
@@ -89,9 +91,9 @@ class CdrWriter:
                 batch, self._queue = self._queue[:500], self._queue[500:]
                 ids: list[int | None] = []
                 try:
+                    rows = [record.row() for record, _ in batch]
                     async with self.store.transaction() as tx:
-                        for record, _ in batch:
-                            row = record.row()
+                        for row in rows:
                             ids.append(await tx.insert(
                                 f"INSERT INTO cdr ({', '.join(row)}) VALUES "
                                 f"({', '.join('?' * len(row))})", list(row.values())))
@@ -99,12 +101,11 @@ class CdrWriter:
                     log.exception("cdr batch write failed", extra={"rows": len(batch)})
                     continue
                 self.written += len(batch)
-                for (record, publish), row_id in zip(batch, ids, strict=True):
+                for (record, publish), row, row_id in zip(batch, rows, ids, strict=True):
                     if publish and self.bus is not None:
                         try:
                             await self.bus.publish("call.ended",
-                                                   {"id": row_id, **record.row(),
-                                                    **record.extra})
+                                                   {"id": row_id, **row, **record.extra})
                         except Exception:
                             log.exception("call.ended publish failed",
                                           extra={"call_id": record.call_id})
