@@ -66,11 +66,23 @@ class Destination:
 
 
 def is_ip(host: str) -> bool:
-    try:
-        ipaddress.ip_address(host)
-    except ValueError:
-        return False
-    return True
+    """True if ``host`` is an IPv4 or IPv6 address literal (answers are cached: every
+    message sent asks about the same few peers)."""
+    known = _IS_IP.get(host)
+    if known is None:
+        try:
+            ipaddress.ip_address(host)
+            known = True
+        except ValueError:
+            known = False
+        if len(_IS_IP) >= _IS_IP_MAX:  # bounded: hosts come from the network
+            _IS_IP.clear()
+        _IS_IP[host] = known
+    return known
+
+
+_IS_IP: dict[str, bool] = {}
+_IS_IP_MAX = 4096
 
 
 def make_501(request: Request, tx: ServerTransaction | None = None,
