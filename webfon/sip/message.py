@@ -115,7 +115,7 @@ class Headers:
             return raw
         out: list[str] = []
         for value in raw:
-            if "," in value or '"' in value or "<" in value:
+            if "," in value:
                 out.extend(split_list(value))
             else:
                 item = value.strip()
