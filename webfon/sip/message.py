@@ -480,16 +480,22 @@ class Request(Message):
         """A response to this request (RFC 3261 §8.2.6): Via, From, To, Call-ID, CSeq copied;
         ``to_tag`` added to To unless it already has one; Record-Route copied on 1xx/2xx."""
         resp = Response(status, reason)
-        for name in ("Via", "From", "To", "Call-ID", "CSeq"):
-            for value in self.headers.get_all(name):
-                resp.headers.add(name, value)
-        if 100 < status < 300:
-            for value in self.headers.get_all("Record-Route"):
-                resp.headers.add("Record-Route", value)
-        if to_tag and status != 100 and not self.to_tag:
-            to = self.to
-            to.tag = to_tag
-            resp.headers.set("To", str(to))
+        tag_to = bool(to_tag) and status != 100 and not self.to_tag
+        copied = _RESPONSE_COPY_RR if 100 < status < 300 else _RESPONSE_COPY
+        # one pass in wire order per name: Via, From, To, Call-ID, CSeq, Record-Route
+        lines: dict[str, list[str]] = {}
+        for name, value in self.headers._items:
+            if name in copied:
+                if name == "To" and tag_to:
+                    # parameters after a name-addr or an addr-spec are header parameters, so
+                    # the tag can be appended to the text as received
+                    value = f"{value};tag={to_tag}"
+                    tag_to = False
+                lines.setdefault(name, []).append(value)
+        items = resp.headers._items
+        for name in copied:
+            for value in lines.get(name, ()):
+                items.append((name, value))
         for name, value in headers:
             resp.headers.add(name, value)
         if body:
@@ -529,6 +535,8 @@ class Response(Message):
         return f"<Response {self.status} {self.reason}>"
 
 
+_RESPONSE_COPY = ("Via", "From", "To", "Call-ID", "CSeq")
+_RESPONSE_COPY_RR = (*_RESPONSE_COPY, "Record-Route")
 _KNOWN_METHODS = frozenset({"INVITE", "ACK", "BYE", "CANCEL", "OPTIONS", "REGISTER", "INFO",
                             "PRACK", "UPDATE", "SUBSCRIBE", "NOTIFY", "REFER", "MESSAGE",
                             "PUBLISH"})
