@@ -217,7 +217,7 @@ class DigestServer:
     def make_nonce(self) -> str:
         """``base64url(timestamp(8) | random(8) | hmac(16))``."""
         body = int(self.clock()).to_bytes(8, "big") + secrets.token_bytes(8)
-        mac = hmac.new(self.secret, body + self.realm.encode(), hashlib.sha256).digest()[:16]
+        mac = hmac.digest(self.secret, body + self.realm.encode(), "sha256")[:16]
         return base64.urlsafe_b64encode(body + mac).decode().rstrip("=")
 
     def check_nonce(self, nonce: str) -> str:
@@ -229,7 +229,7 @@ class DigestServer:
         if len(raw) != 32:
             return "invalid"
         body, mac = raw[:16], raw[16:]
-        good = hmac.new(self.secret, body + self.realm.encode(), hashlib.sha256).digest()[:16]
+        good = hmac.digest(self.secret, body + self.realm.encode(), "sha256")[:16]
         if not hmac.compare_digest(mac, good):
             return "invalid"
         issued = int.from_bytes(body[:8], "big")
