@@ -61,7 +61,8 @@ class Dialog:
         if not from_tag:
             raise DialogError("request has no From tag")
         return cls(call_id=request.call_id, local_tag=from_tag, remote_tag=remote_tag,
-                   local_uri=_untagged(request.from_), remote_uri=_untagged(response.to),
+                   local_uri=_untagged(request._address("From")),
+                   remote_uri=_untagged(response._address("To")),
                    remote_target=contact.uri if contact else request.uri.copy(),
                    route_set=route_set, local_seq=request.cseq.seq,
                    local_contact=_as_address(local_contact), role="uac",
@@ -81,7 +82,8 @@ class Dialog:
         if not remote_tag:
             raise DialogError("request has no From tag")
         return cls(call_id=request.call_id, local_tag=local_tag, remote_tag=remote_tag,
-                   local_uri=_untagged(request.to), remote_uri=_untagged(request.from_),
+                   local_uri=_untagged(request._address("To")),
+                   remote_uri=_untagged(request._address("From")),
                    remote_target=contact.uri, route_set=list(request.record_routes),
                    local_seq=secrets.randbelow(2**16) + 1, remote_seq=request.cseq.seq,
                    local_contact=_as_address(local_contact), role="uas", state=state,
@@ -239,6 +241,7 @@ class DialogStore:
 
 
 def _untagged(addr: Address) -> Address:
+    """A copy of ``addr`` (possibly a message's shared cached value) without its tag."""
     copy = addr.copy()
     copy.tag = None
     return copy
