@@ -150,11 +150,23 @@ class UserAgent:
         self._reg_cseq = 0
         self._refresh_task: asyncio.Task[None] | None = None
         self._closed = False
+        self._contact_text: tuple[tuple[Any, ...], str] | None = None
 
     # ------------------------------------------------------------------ identity
     @property
     def contact(self) -> Address:
         return Address(self.endpoint.contact_uri(self.contact_user, self.account.transport))
+
+    @property
+    def contact_text(self) -> str:
+        """``str(self.contact)``, kept while the user, transport and address stay the same
+        (it goes into every dialog-creating response and target-refresh request)."""
+        ep = self.endpoint
+        key = (self.contact_user, self.account.transport, ep.advertised_host, ep.port)
+        cached = self._contact_text
+        if cached is None or cached[0] != key:
+            cached = self._contact_text = (key, str(self.contact))
+        return cached[1]
 
     @property
     def from_address(self) -> Address:
@@ -505,9 +517,9 @@ class Call:
         if body:
             self.local_sdp = body
             tx.respond(183, body=body, content_type=SDP,
-                       headers=[("Contact", str(self.ua.contact))])
+                       headers=[("Contact", self.ua.contact_text)])
         else:
-            tx.respond(180, headers=[("Contact", str(self.ua.contact))])
+            tx.respond(180, headers=[("Contact", self.ua.contact_text)])
         self.state = "ringing"
 
     def accept(self, sdp: bytes | str | SessionDescription | None = None,
@@ -518,7 +530,7 @@ class Call:
         if body:
             self.local_sdp = body
         tx.respond(200, body=body, content_type=SDP if body else None,
-                   headers=[("Contact", str(self.ua.contact)), ("Allow", ALLOW), *headers])
+                   headers=[("Contact", self.ua.contact_text), ("Allow", ALLOW), *headers])
         self.state = "confirmed"
         tx.ack.add_done_callback(self._ack_result)
         self._emit("accepted", sdp=self.remote_sdp)
@@ -680,7 +692,7 @@ class Call:
         if body:
             self.local_sdp = body
         tx.respond(code, body=body, content_type=SDP if body else None,
-                   headers=[("Contact", str(self.ua.contact))] if code < 300 else [])
+                   headers=[("Contact", self.ua.contact_text)] if code < 300 else [])
 
     async def _in_dialog(self, request: Request, tx: ServerTransaction | None) -> None:
         dialog = self.dialog
@@ -738,7 +750,7 @@ class Call:
     def _auto_update(self, request: Request) -> Response:
         """Answer a re-INVITE/UPDATE with our SDP in the direction matching the offer."""
         assert self.server_tx is not None or self.dialog is not None
-        headers = [("Contact", str(self.ua.contact))]
+        headers = [("Contact", self.ua.contact_text)]
         if not request.body:
             if request.method == "UPDATE" or not self.local_sdp:
                 return request.create_response(200, headers=headers)
