@@ -595,19 +595,25 @@ class SipEndpoint:
 
 
 def _apply_received(request: Request, source: tuple[str, int]) -> Via:
-    """Add ``received`` (RFC 3261 §18.2.1) and fill ``rport`` (RFC 3581) on the top Via."""
-    top = request.via
+    """Add ``received`` (RFC 3261 §18.2.1) and fill ``rport`` (RFC 3581) on the top Via.
+
+    Returns the top Via (the message's cached value when nothing changed: read it only).
+    """
+    top = request._top_via()
     host = top.host[1:-1] if top.host.startswith("[") else top.host
-    changed = False
-    if host != source[0] or top.wants_rport:
-        if top.params.get("received") != source[0]:
-            top.params["received"] = source[0]
-            changed = True
-    if top.wants_rport and top.params.get("rport") != str(source[1]):
-        top.params["rport"] = str(source[1])
-        changed = True
-    if changed:
-        request.via = top
+    wants_rport = top.wants_rport
+    received = source[0] if (host != source[0] or wants_rport) \
+        and top.params.get("received") != source[0] else None
+    rport = str(source[1]) if wants_rport and top.params.get("rport") != str(source[1]) \
+        else None
+    if received is None and rport is None:
+        return top
+    top = top.copy()
+    if received is not None:
+        top.params["received"] = received
+    if rport is not None:
+        top.params["rport"] = rport
+    request.via = top
     return top
 
 
