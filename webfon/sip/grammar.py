@@ -84,6 +84,8 @@ def split_quoted(value: str, sep: str) -> list[str]:
 def unquote(value: str) -> str:
     """Remove the quotes and backslash escapes of a quoted-string (no-op otherwise)."""
     if len(value) >= 2 and value[0] == '"' and value[-1] == '"':
+        if "\\" not in value:
+            return value[1:-1]
         out = []
         i = 1
         while i < len(value) - 1:
