@@ -92,11 +92,20 @@ class CdrWriter:
                 ids: list[int | None] = []
                 try:
                     rows = [record.row() for record, _ in batch]
+                    sql = (f"INSERT INTO cdr ({', '.join(rows[0])}) VALUES "
+                           f"({', '.join('?' * len(rows[0]))})")
+                    # rows published on the bus carry their id, so they are inserted one by
+                    # one; the others (technical leg rows) go in one executemany
+                    wanted = [publish and self.bus is not None for _, publish in batch]
                     async with self.store.transaction() as tx:
-                        for row in rows:
-                            ids.append(await tx.insert(
-                                f"INSERT INTO cdr ({', '.join(row)}) VALUES "
-                                f"({', '.join('?' * len(row))})", list(row.values())))
+                        for row, want_id in zip(rows, wanted, strict=True):
+                            ids.append(await tx.insert(sql, list(row.values()))
+                                       if want_id else None)
+                        quiet = [list(row.values())
+                                 for row, want_id in zip(rows, wanted, strict=True)
+                                 if not want_id]
+                        if quiet:
+                            await tx.executemany(sql, quiet)
                 except Exception:
                     log.exception("cdr batch write failed", extra={"rows": len(batch)})
                     continue

@@ -109,9 +109,18 @@ async def test_cdr_batched_submit(store: Store) -> None:
         writer.submit(CdrRecord(f"c{i}", "a", "b", "internal", 1.0, "answered", ended_at=2.0))
     writer.submit(CdrRecord("c-leg", "a", "b", "internal", 1.0, "busy", leg=1, ended_at=2.0),
                   publish=False)
+    writer.submit(CdrRecord("c-leg2", "a", "d", "internal", 1.0, "failed", leg=2,
+                            ended_at=3.0, hangup_cause="503"), publish=False)
     with pytest.raises(ValueError):
         writer.submit(CdrRecord("bad", "a", "b", "internal", 1.0, "exploded"))
     await writer.close()
-    assert await store.fetchval("SELECT COUNT(*) FROM cdr") == 6
+    assert await store.fetchval("SELECT COUNT(*) FROM cdr") == 7
+    assert writer.written == 7
     assert [p["call_id"] for t, p in bus.events] == [f"c{i}" for i in range(5)]
-    assert all(isinstance(p["id"], int) for _, p in bus.events)
+    for _, payload in bus.events:  # each event carries the id of its own row
+        row = await store.fetchone("SELECT call_id FROM cdr WHERE id = ?", (payload["id"],))
+        assert row is not None and row["call_id"] == payload["call_id"]
+    legs = await store.fetchall("SELECT call_id, leg, callee, disposition, hangup_cause, "
+                                "duration_s FROM cdr WHERE leg > 0 ORDER BY leg")
+    assert [tuple(r.values()) for r in legs] == [("c-leg", 1, "b", "busy", "", 1.0),
+                                                 ("c-leg2", 2, "d", "failed", "503", 2.0)]
