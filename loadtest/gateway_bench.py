@@ -50,6 +50,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from gateway.media.ice import configure_ice
 from gateway.media.webrtc import drive
+from loadtest.machine import cpu_times, usage
 from loadtest.relay_delay import PAYLOAD_FORMAT, CallPorts, Capture, read_pcap, relay_delays
 from webfon.tokens import TokenIssuer, ensure_keypair, load_private_key
 
@@ -354,9 +355,16 @@ class Server:
         self.peer_host = HOST  # where sipp and the load clients are, as seen by the server
         self.capture_interface = "lo"  # where all of the server's media passes
         self.cpu: int | None = None  # run the server on this CPU only (``--pin``)
+        self.nice = 0  # the server's niceness relative to the load generator
 
     def pinned(self, *cmd: str) -> list[str]:
-        return ["taskset", "-c", str(self.cpu), *cmd] if self.cpu is not None else list(cmd)
+        """The server's command, with its CPU (``--pin``) and priority (``--server-nice``)."""
+        line = list(cmd)
+        if self.nice:
+            line = ["nice", "-n", str(self.nice), *line]
+        if self.cpu is not None:
+            line = ["taskset", "-c", str(self.cpu), *line]
+        return line
 
     @property
     def ws_url(self) -> str:
@@ -530,12 +538,14 @@ async def pace_calls(live: list[Any], pending: set[asyncio.Future[None]]) -> Non
 
 
 async def run_one(server_cls: type[Server], n: int, seconds: float,
-                  capture: bool = False, pin: bool = False) -> dict[str, Any]:
+                  capture: bool = False, pin: bool = False,
+                  server_nice: int = 0) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="webfon-bench-") as tmp:
         work = Path(tmp)
         server = server_cls(work)
         if pin:
             server.cpu = SERVER_CPU
+        server.nice = server_nice
         await server.prepare()
         configure_ice(sorted({HOST, server.peer_host}), None)
         sipp = SippEcho(work, server.peer_host)
@@ -577,9 +587,11 @@ async def run_one(server_cls: type[Server], n: int, seconds: float,
                 call.measuring = True
                 call.counting = True
             cpu0 = proc_cpu_seconds(server.proc.pid)
+            machine0 = cpu_times()
             t0 = time.perf_counter()
             await asyncio.sleep(seconds)
             cpu1 = proc_cpu_seconds(server.proc.pid)
+            result.update(usage(machine0, cpu_times()))
             t1 = time.perf_counter()
             rss = proc_rss_mb(server.proc.pid)
             for call in live:
@@ -681,6 +693,10 @@ async def main() -> None:
     parser.add_argument("--pin", action="store_true",
                         help=f"give the server CPU {SERVER_CPU} to itself; the load generator, "
                              "sipp and tcpdump run on the other CPUs (the targets are per core)")
+    parser.add_argument("--server-nice", type=int, default=0,
+                        help="the server's niceness relative to the load generator (e.g. -10: "
+                             "the server runs whenever it has work, as on a core of its own; "
+                             "needs root)")
     parser.add_argument("--capture", action="store_true",
                         help="measure the server's added delay per packet from a tcpdump "
                              "capture of its media (needs root and tcpdump)")
@@ -710,7 +726,8 @@ async def main() -> None:
     for n in [int(x) for x in args.calls.split(",")]:
         for target in targets:
             print(f"# {target.name}: {n} calls ...", file=sys.stderr, flush=True)
-            result = await run_one(target, n, args.seconds, args.capture, args.pin)
+            result = await run_one(target, n, args.seconds, args.capture, args.pin,
+                                   args.server_nice)
             results.append(result)
             print(json.dumps(result), flush=True)
     print(summary_table(results), flush=True)

@@ -42,6 +42,10 @@ from typing import Any
 import aiohttp
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from loadtest.machine import cpu_times, usage  # noqa: E402
+
 SCENARIOS = ROOT / "tests" / "sipp"
 SIPP = os.environ.get("WEBFON_SIPP", shutil.which("sipp") or "/usr/bin/sipp")
 HOST = "127.0.0.1"
@@ -267,16 +271,18 @@ class Bench:
                        "-timeout", f"{int(a.cps_seconds * 3 + 30)}s",
                        "-recv_timeout", "10000").start()
             started = time.monotonic()
+            machine = cpu_times()
             await uac.wait(a.cps_seconds * 3 + 40)
             elapsed = time.monotonic() - started
             after = sample(self.pid)
+            busy = usage(machine, cpu_times())
             ok, failed = uac.count("SuccessfulCall(C)"), uac.count("FailedCall(C)")
             self.results["cps"].append({
                 "offered_cps": rate, "calls": total, "successful": ok, "failed": failed,
                 "failed_percent": round(100.0 * failed / max(1, ok + failed), 3),
                 "achieved_cps": round(ok / elapsed, 1),
                 "cpu_percent": round(cpu_percent(before, after), 1),
-                "rss_mb": round(after.rss_mb, 1)})
+                "rss_mb": round(after.rss_mb, 1), **busy})
         uas.stop()
         await self.drain()
 
@@ -304,9 +310,11 @@ class Bench:
         await asyncio.sleep(ramp + 2)
         active = (await self.control("/control/stats"))["calls_active"]
         steady_a = sample(self.pid)
+        machine = cpu_times()
         window = max(5.0, a.call_seconds - ramp - 6)
         await asyncio.sleep(window)
         steady_b = sample(self.pid)
+        busy = usage(machine, cpu_times())
         snapshot = await self.control("/control/stats")
         await uac.wait(a.call_seconds * 3 + 60)
         uas.stop()
@@ -325,7 +333,7 @@ class Bench:
             "loss_percent": round(100.0 * lost / expected, 3) if expected else 0.0,
             "packets_per_s": round(received / max(1.0, a.call_seconds), 0),
             "cpu_percent_steady": round(cpu_percent(steady_a, steady_b), 1),
-            "rss_mb": round(steady_b.rss_mb, 1)}
+            "rss_mb": round(steady_b.rss_mb, 1), **busy}
 
     async def run(self) -> dict[str, Any]:
         await self.start_pbx()
@@ -370,7 +378,8 @@ def print_report(r: dict[str, Any]) -> None:
     for c in r.get("cps", []):
         print(f"call setups: {c['achieved_cps']} CPS achieved at {c['offered_cps']} offered, "
               f"{c['successful']} ok / {c['failed']} failed ({c['failed_percent']} %), "
-              f"PBX CPU {c['cpu_percent']} %, RSS {c['rss_mb']} MB")
+              f"PBX CPU {c['cpu_percent']} %, RSS {c['rss_mb']} MB; machine steal "
+              f"{c['machine_steal_pct']} %, busy {c['machine_busy_pct']} %")
     if "media" in r:
         m = r["media"]
         print(f"relayed G.711 calls: {m['steady_calls']} concurrent ({m['successful']} ok, "
