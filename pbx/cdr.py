@@ -12,7 +12,8 @@ import time
 from dataclasses import dataclass, field, fields
 from typing import Any, Protocol
 
-from webfon.store import Store
+from webfon.store import Store, StoreError
+from webfon.store.base import Executor
 
 log = logging.getLogger("pbx.cdr")
 
@@ -61,6 +62,22 @@ class CdrRecord:
 _ROW_FIELDS = tuple(f.name for f in fields(CdrRecord) if f.name != "extra")
 
 
+async def _insert_sqlite(tx: Executor, sql: str, rows: list[dict[str, Any]]) -> list[int]:
+    """Insert ``rows`` with one executemany and return their ids in order.
+
+    The cdr id is AUTOINCREMENT (every new id is larger than any before) and the write
+    transaction excludes other writers, so the ids above the largest one before the insert
+    are exactly these rows', ascending in insertion order.
+    """
+    before = int(await tx.fetchval("SELECT COALESCE(MAX(id), 0) FROM cdr") or 0)
+    await tx.executemany(sql, [list(row.values()) for row in rows])
+    ids = [int(r["id"]) for r in
+           await tx.fetchall("SELECT id FROM cdr WHERE id > ? ORDER BY id", (before,))]
+    if len(ids) != len(rows):
+        raise StoreError(f"cdr batch: {len(rows)} rows inserted, {len(ids)} new ids")
+    return ids
+
+
 class CdrWriter:
     """``write`` stores one row now; ``submit`` queues rows written in batches (one
     transaction every ``flush_s``), which keeps call teardown off the store's write path."""
@@ -94,18 +111,21 @@ class CdrWriter:
                     rows = [record.row() for record, _ in batch]
                     sql = (f"INSERT INTO cdr ({', '.join(rows[0])}) VALUES "
                            f"({', '.join('?' * len(rows[0]))})")
-                    # rows published on the bus carry their id, so they are inserted one by
-                    # one; the others (technical leg rows) go in one executemany
                     wanted = [publish and self.bus is not None for _, publish in batch]
                     async with self.store.transaction() as tx:
-                        for row, want_id in zip(rows, wanted, strict=True):
-                            ids.append(await tx.insert(sql, list(row.values()))
-                                       if want_id else None)
-                        quiet = [list(row.values())
-                                 for row, want_id in zip(rows, wanted, strict=True)
-                                 if not want_id]
-                        if quiet:
-                            await tx.executemany(sql, quiet)
+                        if tx.dialect == "sqlite":
+                            ids.extend(await _insert_sqlite(tx, sql, rows))
+                        else:
+                            # rows published on the bus carry their id, so they are inserted
+                            # one by one; the others (technical leg rows) in one executemany
+                            for row, want_id in zip(rows, wanted, strict=True):
+                                ids.append(await tx.insert(sql, list(row.values()))
+                                           if want_id else None)
+                            quiet = [list(row.values())
+                                     for row, want_id in zip(rows, wanted, strict=True)
+                                     if not want_id]
+                            if quiet:
+                                await tx.executemany(sql, quiet)
                 except Exception:
                     log.exception("cdr batch write failed", extra={"rows": len(batch)})
                     continue
