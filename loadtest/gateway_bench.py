@@ -603,6 +603,7 @@ async def run_one(server_cls: type[Server], n: int, seconds: float,
                 await dump.stop()
                 result.update(added_delay(dump.path, live, (server.peer_host,
                                                               sipp.media_port)))
+                result["capture_dropped"] = dump.dropped()
             sent = sum(c.stats.sent for c in live)
             received = sum(c.stats.received for c in live)
             rtts = [r for c in live for r in c.stats.rtts]

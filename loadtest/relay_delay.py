@@ -212,6 +212,15 @@ def _seq_offset(arrivals: list[tuple[float, int, int]],
     return votes.most_common(1)[0][0]
 
 
+def dropped_by_kernel(log: str) -> int | None:
+    """The "N packets dropped by kernel" figure tcpdump prints when it stops."""
+    for line in log.splitlines():
+        words = line.split()
+        if len(words) >= 5 and words[1:] == ["packets", "dropped", "by", "kernel"]:
+            return int(words[0])
+    return None
+
+
 class Capture:
     """``tcpdump`` writing UDP datagrams of one interface to a file, optionally inside a
     network namespace; stopped with SIGINT so the file is complete."""
@@ -221,6 +230,12 @@ class Capture:
         self.interface = interface
         self.netns = netns
         self.proc: asyncio.subprocess.Process | None = None
+        self.log = path.parent / "tcpdump.log"
+
+    def dropped(self) -> int | None:
+        """Packets tcpdump says the kernel dropped (after :meth:`stop`)."""
+        return dropped_by_kernel(self.log.read_text(errors="replace")) \
+            if self.log.exists() else None
 
     @staticmethod
     def available() -> bool:
@@ -231,7 +246,7 @@ class Capture:
                "-w", str(self.path), "udp"]
         if self.netns:
             cmd = ["ip", "netns", "exec", self.netns, *cmd]
-        log = (self.path.parent / "tcpdump.log").open("wb")
+        log = self.log.open("wb")
         self.proc = await asyncio.create_subprocess_exec(*cmd, stdout=log, stderr=log)
         await asyncio.sleep(1.0)  # tcpdump opens the interface before it writes
         if self.proc.returncode is not None:

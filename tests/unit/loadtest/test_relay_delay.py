@@ -95,3 +95,13 @@ def test_not_a_pcap_is_refused(tmp_path: Path) -> None:
     bad.write_bytes(b"not a capture file at all")
     with pytest.raises(ValueError):
         list(read_pcap(bad))
+
+
+def test_tcpdumps_drop_count_is_read() -> None:
+    from loadtest.relay_delay import dropped_by_kernel
+
+    log = ("tcpdump: listening on lo, link-type EN10MB (Ethernet), snapshot length 128 bytes\n"
+           "225463 packets captured\n225463 packets received by filter\n"
+           "17 packets dropped by kernel\n")
+    assert dropped_by_kernel(log) == 17
+    assert dropped_by_kernel("tcpdump: lo: No such device exists\n") is None
