@@ -10,10 +10,9 @@ import asyncio
 
 import pytest
 
+from tests.unit.sip.peer import UdpPeer, request_text
 from webfon.sip import ParseError, Response, parse_message
 from webfon.sip.endpoint import _salvage_error_response
-
-from .peer import UdpPeer, request_text
 
 
 def _without(text: str, *names: str) -> str:
