@@ -100,6 +100,7 @@ class WebRtcLeg:
         self.bytes_in = 0
         self.bytes_out = 0
         self.send_failures = 0
+        self.rtcp_in = 0
         self.lost_in = 0
         self.last_in = 0.0
         self._next_seq: int | None = None
@@ -247,7 +248,10 @@ class WebRtcLeg:
     # --- RTP -------------------------------------------------------------------------
     def _install_fast_path(self) -> None:
         """Once connected, take SRTP datagrams straight from the ICE sockets (no STUN parse,
-        no queue, no task switch) and send through the nominated pair's socket."""
+        no queue, no task switch) and send through the nominated pair's socket. The
+        browser's SRTCP reports are counted and dropped: nothing here uses them (loss and
+        the receiving state come from the RTP itself), and handing each to aiortc costs a
+        task wake-up, a decryption and a Python parse."""
         dtls = self._dtls
         if dtls is None:
             return
@@ -261,7 +265,10 @@ class WebRtcLeg:
             original = protocol.datagram_received
 
             def fast(data: bytes, addr: Any, original: Any = original) -> None:
-                if len(data) > 12 and 127 < data[0] < 192 and not 191 < data[1] < 224:
+                if len(data) > 12 and 127 < data[0] < 192:
+                    if 191 < data[1] < 224:  # SRTCP
+                        self.rtcp_in += 1
+                        return
                     srtp = dtls._rx_srtp
                     if srtp is not None:
                         try:
@@ -351,7 +358,7 @@ class WebRtcLeg:
 
     def stats(self) -> dict[str, float]:
         return {"packets_in": self.packets_in, "packets_out": self.packets_out,
-                "lost_in": self.lost_in,
+                "lost_in": self.lost_in, "rtcp_in": self.rtcp_in,
                 "bytes_in": self.bytes_in, "bytes_out": self.bytes_out,
                 "send_failures": self.send_failures}
 
