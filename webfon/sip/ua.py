@@ -36,6 +36,7 @@ from .errors import DialogError, ParseError, SipError, TransportError
 from .headers import Address
 from .ids import new_call_id, new_tag
 from .message import Request, Response
+from .refer import refer_target, replaces_of
 from .sdp import SessionDescription, answer_direction, with_direction
 from .transaction import ClientTransaction, InviteServerTransaction, ServerTransaction
 from .uri import SipURI
@@ -728,20 +729,13 @@ class Call:
             self._emit("notify", event=request.headers.get("Event"), body=request.body,
                        subscription_state=request.headers.get("Subscription-State"))
         elif method == "REFER":
-            refer_to = request.headers.get("Refer-To")
-            if not refer_to:
-                tx.respond(400, "Missing Refer-To")
-                return
-            try:
-                target = Address.parse(refer_to)
-            except ParseError:
-                tx.respond(400, "Bad Refer-To")
+            target = refer_target(request, tx)
+            if target is None:
                 return
             tx.respond(202)
-            replaces = target.uri.headers.get("Replaces")
             self._emit("refer", refer_to=str(target.uri), target=target,
                        referred_by=request.headers.get("Referred-By"),
-                       replaces=_unescape(replaces) if replaces else None)
+                       replaces=replaces_of(target))
         elif method == "OPTIONS":
             tx.respond(200, headers=[("Allow", ALLOW)])
         else:
@@ -849,6 +843,3 @@ def _escape_header_value(value: str) -> str:
     return "".join(out)
 
 
-def _unescape(value: str) -> str:
-    from urllib.parse import unquote
-    return unquote(value)

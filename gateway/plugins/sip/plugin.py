@@ -18,7 +18,7 @@ from gateway.plugins.sip.session import SipSession
 from gateway.settings import GatewaySettings
 from webfon.control_key import control_key_path
 from webfon.sip import InviteServerTransaction, Request, Response, SipEndpoint, SipError
-from webfon.sip.headers import Address
+from webfon.sip.refer import refer_target, replaces_of
 
 log = logging.getLogger("gateway.sip")
 
@@ -196,14 +196,8 @@ class SipPlugin(Plugin):
             return
 
     async def incoming_refer(self, call: Call, request: Request, tx: Any) -> None:
-        refer_to = request.headers.get("Refer-To")
-        if not refer_to:
-            tx.respond(400, "Missing Refer-To")
-            return
-        try:
-            target = Address.parse(refer_to)
-        except SipError:
-            tx.respond(400, "Bad Refer-To")
+        target = refer_target(request, tx)
+        if target is None:
             return
         refer_id = next(self._refer_ids)
         self.refers[refer_id] = call
@@ -214,11 +208,9 @@ class SipPlugin(Plugin):
         referred_by = request.headers.get("Referred-By")
         if referred_by:
             result["referred_by"] = referred_by
-        replaces = target.uri.headers.get("Replaces")
+        replaces = replaces_of(target)
         if replaces:
-            from urllib.parse import unquote
-
-            result["replaces"] = unquote(replaces).split(";")[0]
+            result["replaces"] = replaces.split(";")[0]
         call.event(result)
         self.spawn(call.notify_refer(refer_id, 100, "Trying"))
 
