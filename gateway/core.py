@@ -184,6 +184,11 @@ class Session:
         self.queue.append(msg)
         self.wakeup.set()
 
+    def orphan(self) -> None:
+        """Its transport went away: events are queued until a ``claim`` binds a new one."""
+        self.transport = None
+        self.orphaned_at = time.monotonic()
+
     def bind(self, transport: Transport | None) -> None:
         """Events go to ``transport`` from now on (None: queued for HTTP long polls); events
         queued while the session had no transport follow, in order, right after the reply to
@@ -356,8 +361,7 @@ class Gateway:
             if session.transport is not transport:
                 continue
             if self.reclaim_session_timeout > 0:
-                session.transport = None
-                session.orphaned_at = time.monotonic()
+                session.orphan()
                 log.info("session waiting to be claimed",
                          extra={"session": session.id,
                                 "timeout_s": self.reclaim_session_timeout})

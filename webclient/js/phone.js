@@ -186,10 +186,7 @@ export class Phone {
     // Same session on the gateway: handles and calls are intact. Calls whose media path
     // broke meanwhile get a new peer connection; the others go on as they are.
     for (const line of this.lines) {
-      if (line.pc && line.state === "active" && mediaBroken(line.pc)) {
-        this.restoreMedia(line).catch((err) => this.log({ line: line.index,
-          event: "restore-error", error: String(err) }));
-      }
+      if (line.pc && line.state === "active" && mediaBroken(line.pc)) this.restoreMedia(line);
     }
   }
 
@@ -342,8 +339,7 @@ export class Phone {
       if (pc.iceConnectionState === "failed" && line.state === "active" && line.pc === pc
           && this.connection === "connected") {
         // Otherwise the reconnection (afterReclaim) restores it.
-        this.restoreMedia(line).catch((err) => this.log({ line: line.index,
-          event: "restore-error", error: String(err) }));
+        this.restoreMedia(line);
       }
       this.changed("ice");
     };
@@ -422,24 +418,11 @@ export class Phone {
       this.log({ line: line.index, event: "media-restored" });
       if (oldPc && oldPc !== pc) { try { oldPc.close(); } catch { /* closed */ } }
       if (oldStream && oldStream !== line.stream) oldStream.getTracks().forEach((t) => t.stop());
+    } catch (err) {
+      this.log({ line: line.index, event: "restore-error", error: String(err) });
     } finally {
       line.restoring = false;
       this.changed("media");
-    }
-  }
-
-  async iceRestart(line) {
-    if (!line.pc || !line.handle) return;
-    const offer = await this.localJsep(line.pc, "offer", { iceRestart: true });
-    let res = null;
-    try {
-      res = await line.handle.message({ request: "update" }, offer);
-    } finally {
-      if (res?.jsep?.type === "answer") await this.applyAnswer(line, res.jsep);
-      else if (line.pc?.signalingState === "have-local-offer") {
-        // The gateway did not renegotiate: keep the current media as it is.
-        await line.pc.setLocalDescription({ type: "rollback" }).catch(() => {});
-      }
     }
   }
 

@@ -153,12 +153,15 @@ class Call:
 
         self._media_wait = asyncio.get_running_loop().call_later(seconds, expire)
 
-    async def renew_browser_media(self, offer_sdp: str) -> str:
-        """Answer a new browser offer on a fresh WebRTC leg and bridge it to the unchanged SIP
-        media; returns the answer SDP."""
+    def _stop_waiting_for_media(self) -> None:
         if self._media_wait is not None:
             self._media_wait.cancel()
             self._media_wait = None
+
+    async def renew_browser_media(self, offer_sdp: str) -> str:
+        """Answer a new browser offer on a fresh WebRTC leg and bridge it to the unchanged SIP
+        media; returns the answer SDP."""
+        self._stop_waiting_for_media()
         current = self.rtp.bridge.audio if self.rtp.bridge is not None else None
         if self.transcode:
             codecs = ["opus"]
@@ -647,9 +650,7 @@ class Call:
         if self.ended:
             return
         self.ended = True
-        if self._media_wait is not None:
-            self._media_wait.cancel()
-            self._media_wait = None
+        self._stop_waiting_for_media()
         log.info("call ended", extra={
             "call_id": self.call_id, "code": code, "reason": reason, "state": self.state,
             "duration_s": round(time.time() - self.answered_at, 1) if self.answered_at else 0,
