@@ -180,7 +180,7 @@ class Bench:
                    WEBFON_PBX_REGISTER_MAX_EXPIRES="3600", WEBFON_PBX_BUS_URL="")
         env.pop("WEBFON_CONFIG_DIR", None)
         self.pbx = _spawn([sys.executable, "-m", "pbx", "--port", str(self.http_port)], env,
-                          self.tmp / "pbx.log")
+                          self.tmp / "pbx.log", cwd=self.args.pbx_tree)
         from webfon.control_key import ensure_control_key
 
         async with aiohttp.ClientSession() as session:
@@ -282,6 +282,7 @@ class Bench:
                 "failed_percent": round(100.0 * failed / max(1, ok + failed), 3),
                 "achieved_cps": round(ok / elapsed, 1),
                 "cpu_percent": round(cpu_percent(before, after), 1),
+                "cpu_ms_per_call": round(1000.0 * (after.cpu_s - before.cpu_s) / max(1, ok), 2),
                 "rss_mb": round(after.rss_mb, 1), **busy})
         uas.stop()
         await self.drain()
@@ -354,9 +355,10 @@ class Bench:
         return self.results
 
 
-def _spawn(cmd: list[str], env: dict[str, str], log_path: Path) -> subprocess.Popen[bytes]:
+def _spawn(cmd: list[str], env: dict[str, str], log_path: Path,
+           cwd: Path = ROOT) -> subprocess.Popen[bytes]:
     with open(log_path, "wb") as log:
-        return subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+        return subprocess.Popen(cmd, cwd=cwd, env=env, stdout=log, stderr=subprocess.STDOUT,
                                 start_new_session=True)
 
 
@@ -378,7 +380,8 @@ def print_report(r: dict[str, Any]) -> None:
     for c in r.get("cps", []):
         print(f"call setups: {c['achieved_cps']} CPS achieved at {c['offered_cps']} offered, "
               f"{c['successful']} ok / {c['failed']} failed ({c['failed_percent']} %), "
-              f"PBX CPU {c['cpu_percent']} %, RSS {c['rss_mb']} MB; machine steal "
+              f"PBX CPU {c['cpu_percent']} % ({c['cpu_ms_per_call']} ms per call), "
+              f"RSS {c['rss_mb']} MB; machine steal "
               f"{c['machine_steal_pct']} %, busy {c['machine_busy_pct']} %")
     if "media" in r:
         m = r["media"]
@@ -399,6 +402,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--concurrent", type=int, default=200)
     p.add_argument("--call-seconds", type=float, default=30)
     p.add_argument("--ramp-cps", type=float, default=40)
+    p.add_argument("--pbx-tree", type=Path, default=ROOT,
+                   help="run the PBX from this source tree (holding pbx/ and webfon/), e.g. "
+                        "an unpacked older commit to compare against")
     args = p.parse_args(argv)
     if not Path(SIPP).exists():
         print("sipp not found (Debian package sip-tester)", file=sys.stderr)
