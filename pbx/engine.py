@@ -61,6 +61,9 @@ log = logging.getLogger("pbx.engine")
 
 MAX_FORWARD_DEPTH = 5
 SDP_TYPE = "application/sdp"
+TRYING_DELAY_S = 0.2
+"""100 Trying goes out only when an INVITE has had no other response for this long (RFC 3261
+§17.2.1): a digest challenge or a relayed 180 usually comes first, saving a datagram."""
 
 
 @dataclass
@@ -129,7 +132,8 @@ class SipEngine:
         self.endpoint = SipEndpoint(s.sip_host, s.sip_port,
                                     transports=[t.lower() for t in s.sip_transports],
                                     public_host=s.sip_advertised_host or None,
-                                    user_agent="webfon-pbx", server_header="webfon-pbx")
+                                    user_agent="webfon-pbx", server_header="webfon-pbx",
+                                    trying_delay=TRYING_DELAY_S)
         self.media = MediaManager(s.media_host, s.rtp_port_min, s.rtp_port_max)
         self.auth = PhoneAuth(core.directory, s.realm, tuple(a.upper() for a in
                                                              s.digest_algorithms), s.nonce_ttl_s)

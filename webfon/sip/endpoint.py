@@ -103,7 +103,8 @@ class SipEndpoint:
                  user_agent: str | None = "webfon", server_header: str | None = "webfon",
                  max_message_size: int = MAX_MESSAGE_SIZE,
                  allowed_methods: Iterable[str] | None = DEFAULT_METHODS,
-                 auto_trying: bool = True, check_max_forwards: bool = True) -> None:
+                 auto_trying: bool = True, trying_delay: float = 0.0,
+                 check_max_forwards: bool = True) -> None:
         self.host = host
         self.port = port
         self.public_host = public_host
@@ -114,6 +115,10 @@ class SipEndpoint:
         self.max_message_size = max_message_size
         self.allowed_methods = frozenset(allowed_methods) if allowed_methods else None
         self.auto_trying = auto_trying
+        self.trying_delay = trying_delay
+        """With ``auto_trying``: seconds an INVITE may wait for the TU's first response before
+        the transaction sends 100 Trying (RFC 3261 §17.2.1's 200 ms rule); 0 sends it at
+        once. A TU that answers sooner (a challenge, a relayed 180) saves the datagram."""
         self.check_max_forwards = check_max_forwards
         self.on_stray_response: Callable[[Response], None] | None = None
         """Called with responses that match no client transaction (e.g. late 2xx)."""
@@ -510,7 +515,10 @@ class SipEndpoint:
             tx.respond(501 if method != "INVITE" else 480)
             return
         if method == "INVITE" and self.auto_trying:
-            tx.respond(100)
+            if self.trying_delay > 0 and isinstance(tx, InviteServerTransaction):
+                tx._start_timer("trying", self.trying_delay, tx._timer_trying)
+            else:
+                tx.respond(100)
         if tx.terminated:  # the response could not be sent: nobody to talk to
             return
         self._dispatch(request, tx)

@@ -418,9 +418,10 @@ class InviteServerTransaction(ServerTransaction):
                 return
             raise TransactionError("final response already sent")
         self._emit(response)
+        if self._timers:
+            self._cancel_timer("trying")
         if status < 200:
             return
-        self._cancel_timer("trying")
         if status < 300:
             self.state = "accepted"
             self._start_timer("L", self.timers.b, self._timer_l)
@@ -435,6 +436,11 @@ class InviteServerTransaction(ServerTransaction):
                 self._interval = self.timers.t1
                 self._start_timer("G", self._interval, self._timer_g)
             self._start_timer("H", self.timers.b, self._timer_h)
+
+    def _timer_trying(self) -> None:
+        """The TU sent nothing within the endpoint's ``trying_delay``: 100 Trying."""
+        if self.state == "proceeding" and self.last_response is None:
+            self.respond(100)
 
     def _retransmit_2xx(self) -> None:
         if self.ack.done():
@@ -486,9 +492,12 @@ class InviteServerTransaction(ServerTransaction):
                 self._start_timer("I", 0 if self.reliable else self.timers.t4, self._terminate)
             return
         # retransmitted INVITE
-        if self.state in ("proceeding", "completed") and self._last_data:
+        if self.state in ("proceeding", "completed"):
             self.endpoint.stats["retransmissions_received"] += 1
-            self._send_response_data()
+            if self._last_data:
+                self._send_response_data()
+            elif self.state == "proceeding":  # the delayed 100 Trying is due now
+                self.respond(100)
 
     def _cancel(self, cancel: Request) -> None:
         self.cancelled = True

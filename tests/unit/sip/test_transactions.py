@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import time
 
 from tests.unit.sip.peer import UdpPeer, request_text, response_to
 from webfon.sip import (
@@ -209,6 +210,52 @@ async def test_invite_server_gives_up_without_ack(make_endpoint) -> None:
     assert ep.transaction_count == 0
     count = peer.queue.qsize()
     assert 5 <= count <= 40  # 100 + retransmissions of 603, capped at T2
+    peer.close()
+
+
+async def test_delayed_trying_is_skipped_when_the_tu_answers_first(make_endpoint) -> None:
+    def handler(request: Request, tx: ServerTransaction | None) -> None:
+        if tx is not None:
+            tx.respond(407)
+
+    ep, peer = await _server_setup(make_endpoint, handler, trying_delay=0.05)
+    peer.send(request_text("INVITE", peer.port, target_port=ep.port), ep.port)
+    first = await peer.recv()
+    assert isinstance(first, Response) and first.status == 407
+    tag = first.to_tag
+    peer.send(request_text("ACK", peer.port, to_tag=tag, target_port=ep.port), ep.port)
+    await peer.expect_silence(0.1)  # no 100 after the delay, no 407 retransmission
+    peer.close()
+
+
+async def test_delayed_trying_sent_when_the_tu_is_slow(make_endpoint) -> None:
+    txs: list[InviteServerTransaction] = []
+
+    def handler(request: Request, tx: ServerTransaction | None) -> None:
+        assert isinstance(tx, InviteServerTransaction)
+        txs.append(tx)
+
+    ep, peer = await _server_setup(make_endpoint, handler, trying_delay=0.05)
+    sent_at = time.monotonic()
+    peer.send(request_text("INVITE", peer.port, target_port=ep.port), ep.port)
+    received_at, trying = await peer.recv_timed()
+    assert isinstance(trying, Response) and trying.status == 100 and trying.to_tag is None
+    assert received_at - sent_at >= 0.045  # held back for the delay
+    await peer.expect_silence(0.1)  # one 100, not repeated
+    txs[0].respond(486)
+    assert (await peer.recv()).status == 486
+    peer.close()
+
+
+async def test_delayed_trying_sent_at_once_for_a_retransmitted_invite(make_endpoint) -> None:
+    ep, peer = await _server_setup(make_endpoint, lambda request, tx: None, trying_delay=5.0)
+    text = request_text("INVITE", peer.port, target_port=ep.port)
+    peer.send(text, ep.port)
+    await peer.expect_silence(0.05)
+    peer.send(text, ep.port)
+    trying = await peer.recv()
+    assert isinstance(trying, Response) and trying.status == 100
+    assert ep.stats["retransmissions_received"] == 1
     peer.close()
 
 
