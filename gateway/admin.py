@@ -41,7 +41,8 @@ async def sessions(request: web.Request) -> web.Response:
         lister = getattr(plugin, "list_calls", None)
         if lister is not None:
             calls.extend(lister())
-    return web.json_response({"sessions": listing, "calls": calls})
+    workers = gateway.media_workers.describe() if gateway.media_workers else []
+    return web.json_response({"sessions": listing, "calls": calls, "media_workers": workers})
 
 
 def gauges(request: web.Request) -> dict[str, float]:
@@ -50,6 +51,10 @@ def gauges(request: web.Request) -> dict[str, float]:
     values: dict[str, float] = {"sessions": len(gateway.sessions), "handles": len(handles),
                                 "webrtc_connected": sum(
                                     1 for h in handles if h.has_media and h.media.connected)}
+    if gateway.media_workers is not None:
+        workers = gateway.media_workers.describe()
+        values["media_workers_alive"] = sum(1 for w in workers if w["alive"])
+        values["media_worker_legs"] = sum(w["legs"] for w in workers)
     for plugin in gateway.registry.unique():
         for key, value in plugin.metrics().items():
             values[key] = value

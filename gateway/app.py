@@ -12,6 +12,7 @@ from gateway.admin import add_admin_routes
 from gateway.auth import GatewayTokens
 from gateway.core import Gateway
 from gateway.media.ice import configure_ice, rtc_configuration
+from gateway.media.workers import MediaWorkers
 from gateway.plugins.base import Plugin, PluginRegistry
 from gateway.plugins.echotest import EchoTestPlugin
 from gateway.settings import GatewaySettings
@@ -56,7 +57,10 @@ def make_gateway(settings: GatewaySettings, plugins: list[Plugin] | None = None,
                    session_timeout=settings.session_timeout, nat_1_1=settings.nat_1_1,
                    host_addresses=settings.host_addresses,
                    require_token=settings.require_token,
-                   reclaim_session_timeout=settings.reclaim_session_timeout)
+                   reclaim_session_timeout=settings.reclaim_session_timeout,
+                   media_workers=MediaWorkers(settings.media_workers, settings.log_level,
+                                              settings.log_format)
+                   if settings.media_workers else None)
 
 
 async def build_app(settings: GatewaySettings, plugins: list[Plugin] | None = None,

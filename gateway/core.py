@@ -22,6 +22,7 @@ from gateway import errors as E
 from gateway.errors import JanusError
 from gateway.media import sdp as sdpmod
 from gateway.media.webrtc import WebRtcLeg
+from gateway.media.workers import MediaWorkers
 from gateway.metrics import Metrics
 from gateway.plugins.base import Plugin, PluginRegistry, PluginSession
 from webfon.logsetup import bind
@@ -270,8 +271,10 @@ class Gateway:
     def __init__(self, registry: PluginRegistry, token_check: TokenCheck | None,
                  rtc_config: RTCConfiguration, session_timeout: int = 60,
                  nat_1_1: str = "", host_addresses: list[str] | None = None,
-                 require_token: bool = True, reclaim_session_timeout: int = 0) -> None:
+                 require_token: bool = True, reclaim_session_timeout: int = 0,
+                 media_workers: MediaWorkers | None = None) -> None:
         self.registry = registry
+        self.media_workers = media_workers
         self.reclaim_session_timeout = reclaim_session_timeout
         self.token_check = token_check
         self.require_token = require_token
@@ -287,6 +290,8 @@ class Gateway:
 
     # --- lifecycle ------------------------------------------------------------------------
     async def start(self) -> None:
+        if self.media_workers is not None:
+            await self.media_workers.start()
         for plugin in self.registry.unique():
             await plugin.start()
         self._reaper = asyncio.create_task(self._reap())
@@ -300,6 +305,8 @@ class Gateway:
             await plugin.stop()
         for task in list(self._tasks):
             task.cancel()
+        if self.media_workers is not None:
+            await self.media_workers.stop()
 
     def spawn(self, coro: Awaitable[Any]) -> asyncio.Task[Any]:
         task = asyncio.ensure_future(coro)
@@ -351,7 +358,7 @@ class Gateway:
         return WebRtcLeg(self.rtc_config, nat_1_1=self.nat_1_1,
                          host_addresses=self.host_addresses,
                          on_up=handle._media_up, on_media=handle._media_state,
-                         on_down=handle._media_down)
+                         on_down=handle._media_down, workers=self.media_workers)
 
     async def transport_gone(self, transport: Transport) -> None:
         """A WebSocket closed: its sessions go too (unless another transport claimed them),

@@ -49,6 +49,9 @@ class GatewaySettings(BaseSettings):
     ice_transport_policy: str = "all"  # "relay": only TURN-relayed candidates
     nat_1_1: str = ""  # public address written into ICE candidates instead of the local one
     allow_transcoding: bool = True  # Opus <-> G.711 when a browser refuses G.711
+    # processes relaying calls' audio beside the gateway's loop: -1 = one per CPU the
+    # gateway may use, 0 = relay in the gateway's own loop, N = N processes
+    media_workers: int = -1
     # --- SIP --------------------------------------------------------------------------
     sip_port: int = 0  # local UDP port for the SIP UAs (0 = any)
     sip_registrar: str = ""  # default registrar/proxy for webfon logins, e.g. sip:127.0.0.1:5060
@@ -71,6 +74,9 @@ class GatewaySettings(BaseSettings):
             raise ConfigError("must be >= 0", key="media_reclaim_timeout")
         if self.rtp_port_range:
             self.port_range()
+        if self.media_workers < -1:
+            raise ConfigError("must be -1 (one per CPU), 0 or a number of workers",
+                              key="media_workers")
         if self.ice_transport_policy not in ("all", "relay"):
             raise ConfigError("must be 'all' or 'relay'", key="ice_transport_policy")
 

@@ -313,19 +313,46 @@ class LoadCall:
             self._reader.cancel()
 
 
+def process_tree(pid: int) -> list[int]:
+    """``pid`` and its descendants (the gateway's media workers)."""
+    found, todo = [], [pid]
+    while todo:
+        current = todo.pop()
+        found.append(current)
+        try:
+            for task in os.listdir(f"/proc/{current}/task"):
+                with open(f"/proc/{current}/task/{task}/children") as fh:
+                    todo.extend(int(child) for child in fh.read().split())
+        except OSError:
+            continue
+    return found
+
+
 def proc_cpu_seconds(pid: int) -> float:
-    """utime + stime of a process and its threads, in seconds."""
-    with open(f"/proc/{pid}/stat") as fh:
-        fields = fh.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / HZ
+    """utime + stime of a process, its threads and its child processes, in seconds."""
+    total = 0
+    for member in process_tree(pid):
+        try:
+            with open(f"/proc/{member}/stat") as fh:
+                fields = fh.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += int(fields[11]) + int(fields[12])
+    return total / HZ
 
 
 def proc_rss_mb(pid: int) -> float:
-    with open(f"/proc/{pid}/status") as fh:
-        for line in fh:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    return 0.0
+    """Resident memory of a process and its child processes."""
+    total = 0.0
+    for member in process_tree(pid):
+        try:
+            with open(f"/proc/{member}/status") as fh:
+                for line in fh:
+                    if line.startswith("VmRSS:"):
+                        total += int(line.split()[1]) / 1024
+        except OSError:
+            continue
+    return total
 
 
 async def wait_tcp(port: int, timeout: float = 15.0, host: str = HOST) -> None:
@@ -356,6 +383,7 @@ class Server:
         self.capture_interface = "lo"  # where all of the server's media passes
         self.cpu: int | None = None  # run the server on this CPU only (``--pin``)
         self.nice = 0  # the server's niceness relative to the load generator
+        self.media_workers = 0  # webfon: processes relaying media beside the gateway
 
     def pinned(self, *cmd: str) -> list[str]:
         """The server's command, with its CPU (``--pin``) and priority (``--server-nice``)."""
@@ -399,7 +427,7 @@ class WebfonGateway(Server):
         cfg.write_text(
             f'general: {{\n  data_dir = "{data}"\n  local_ip = "{HOST}"\n'
             f'  session_timeout = 120\n  log_level = "warning"\n  allow_guest = true\n'
-            f'  rtp_port_range = "30000-39999"\n}}\n')
+            f'  rtp_port_range = "30000-39999"\n  media_workers = {self.media_workers}\n}}\n')
         log = _logfile(self.workdir / "gateway.log")
         self.proc = await asyncio.create_subprocess_exec(
             *self.pinned(sys.executable, "-m", "gateway", "--config", str(cfg), "--port",
@@ -539,13 +567,15 @@ async def pace_calls(live: list[Any], pending: set[asyncio.Future[None]]) -> Non
 
 async def run_one(server_cls: type[Server], n: int, seconds: float,
                   capture: bool = False, pin: bool = False,
-                  server_nice: int = 0) -> dict[str, Any]:
+                  server_nice: int = 0, profile: Path | None = None,
+                  media_workers: int = 0) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="webfon-bench-") as tmp:
         work = Path(tmp)
         server = server_cls(work)
         if pin:
             server.cpu = SERVER_CPU
         server.nice = server_nice
+        server.media_workers = media_workers
         await server.prepare()
         configure_ice(sorted({HOST, server.peer_host}), None)
         sipp = SippEcho(work, server.peer_host)
@@ -558,6 +588,10 @@ async def run_one(server_cls: type[Server], n: int, seconds: float,
         sender: asyncio.Task[None] | None = None
         dump: Capture | None = None
         result: dict[str, Any] = {"target": server.name, "calls": n}
+        if media_workers and isinstance(server, WebfonGateway):
+            count = media_workers if media_workers > 0 else len(os.sched_getaffinity(0))
+            result["media_workers"] = count
+            result["target"] = f"{server.name} + {count} media workers"
         try:
             idle_cpu0 = proc_cpu_seconds(server.proc.pid)
             await asyncio.sleep(2)
@@ -586,6 +620,7 @@ async def run_one(server_cls: type[Server], n: int, seconds: float,
             for call in live:
                 call.measuring = True
                 call.counting = True
+            spy = await start_profile(server, n, seconds, profile)
             cpu0 = proc_cpu_seconds(server.proc.pid)
             machine0 = cpu_times()
             t0 = time.perf_counter()
@@ -596,6 +631,8 @@ async def run_one(server_cls: type[Server], n: int, seconds: float,
             rss = proc_rss_mb(server.proc.pid)
             for call in live:
                 call.measuring = False
+            if spy is not None:
+                await spy.wait()
             await asyncio.sleep(0.5)  # let the last echoes arrive
             for call in live:
                 call.counting = False
@@ -638,6 +675,21 @@ async def run_one(server_cls: type[Server], n: int, seconds: float,
                 finally:
                     await server.cleanup()
         return result
+
+
+async def start_profile(server: Server, n: int, seconds: float,
+                        folder: Path | None) -> asyncio.subprocess.Process | None:
+    """Sample the server's stacks with py-spy over the measurement window (Python servers
+    only): collapsed stacks in ``<folder>/<server>-<n>.txt``, one line per stack."""
+    if folder is None or server.proc is None or not isinstance(server, WebfonGateway):
+        return None
+    os.makedirs(folder, exist_ok=True)
+    out = folder / f"webfon-{n}.txt"
+    return await asyncio.create_subprocess_exec(
+        str(Path(sys.executable).parent / "py-spy"), "record", "--nonblocking",
+        "--format", "raw", "--rate", "100", "--duration", str(max(1, int(seconds))),
+        "--output", str(out), "--pid", str(server.proc.pid),
+        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL)
 
 
 def added_delay(pcap: Path, live: list[LoadCall],
@@ -701,6 +753,15 @@ async def main() -> None:
     parser.add_argument("--capture", action="store_true",
                         help="measure the server's added delay per packet from a tcpdump "
                              "capture of its media (needs root and tcpdump)")
+    parser.add_argument("--media-workers", type=int, default=0, metavar="N",
+                        help="the webfon gateway's media_workers setting: 0 relays in the "
+                             "gateway's own loop, -1 one worker process per CPU, N workers "
+                             "(CPU and memory figures include the workers)")
+    parser.add_argument("--profile", type=Path, default=None, metavar="DIR",
+                        help="record the webfon gateway's stacks with py-spy during each "
+                             "measurement window into DIR (collapsed stacks; the sampling "
+                             "costs the server some CPU, so figures from such a run are not "
+                             "comparable)")
     args = parser.parse_args()
     if args.capture and not Capture.available():
         parser.error("--capture needs root and tcpdump")
@@ -728,7 +789,7 @@ async def main() -> None:
         for target in targets:
             print(f"# {target.name}: {n} calls ...", file=sys.stderr, flush=True)
             result = await run_one(target, n, args.seconds, args.capture, args.pin,
-                                   args.server_nice)
+                                   args.server_nice, args.profile, args.media_workers)
             results.append(result)
             print(json.dumps(result), flush=True)
     print(summary_table(results), flush=True)

@@ -50,3 +50,16 @@ class StreamRebaser:
         _SEQ_TS.pack_into(buf, 2, out_seq, out_ts)
         if 0 < delta <= MAX_FORWARD_JUMP:
             self._last_seq, self._last_ts = out_seq, out_ts
+
+    def state(self) -> tuple[int | None, int, int, int, int, int, int]:
+        """Everything :meth:`apply` depends on, to go on in another process."""
+        return (self._source, self._seq_off, self._ts_off, self._last_seq, self._last_ts,
+                self._ts_step, self.rebased)
+
+    @classmethod
+    def from_state(cls, state: tuple[int | None, int, int, int, int, int, int]
+                   ) -> StreamRebaser:
+        rebaser = cls(state[5])
+        (rebaser._source, rebaser._seq_off, rebaser._ts_off, rebaser._last_seq,
+         rebaser._last_ts, _, rebaser.rebased) = state
+        return rebaser

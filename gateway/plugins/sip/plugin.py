@@ -228,7 +228,7 @@ class SipPlugin(Plugin):
                 "sip_calls_total": self.calls_total,
                 "rtp_packets_from_sip": sum(c.rtp.packets_from_sip for c in calls),
                 "rtp_packets_to_sip": sum(c.rtp.packets_to_sip for c in calls),
-                "rtp_lost_from_sip": sum(max(0, c.rtp.stats.lost) for c in calls),
+                "rtp_lost_from_sip": sum(c.rtp.lost_from_sip for c in calls),
                 "rtp_jitter_ms_max": max((c.rtp.jitter_ms() for c in calls), default=0.0),
                 "call_setup_ms_p50": times[len(times) // 2] if times else 0.0}
 

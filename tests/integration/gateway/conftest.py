@@ -44,7 +44,10 @@ async def start_gateway(tmp_path: Path, **overrides: Any) -> tuple[RunningGatewa
     data_dir = tmp_path / "data"
     private, _ = ensure_keypair(data_dir)
     values: dict[str, Any] = {"data_dir": data_dir, "port": 0, "local_ip": "127.0.0.1",
-                              "pbx_control_url": "http://127.0.0.1:9"}
+                              "pbx_control_url": "http://127.0.0.1:9",
+                              # one worker relays the calls; tests of the relay in the
+                              # gateway's own loop ask for 0
+                              "media_workers": 1}
     values.update(overrides)
     settings = GatewaySettings.load(None, environ={}, **values)
     app = await build_app(settings)

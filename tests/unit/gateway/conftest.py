@@ -51,7 +51,8 @@ async def make_gateway(tmp_path: Path) -> AsyncIterator[Callable[..., Awaitable[
     async def make(**overrides: Any) -> Harness:
         data_dir = tmp_path / "data"
         private, _ = ensure_keypair(data_dir)
-        values: dict[str, Any] = {"data_dir": data_dir, "max_message_bytes": 65536}
+        values: dict[str, Any] = {"data_dir": data_dir, "max_message_bytes": 65536,
+                                  "media_workers": 0}
         values.update(overrides)
         settings = GatewaySettings.load(None, environ={}, **values)
         app = await build_app(settings, plugins=[EchoTestPlugin()])

@@ -47,12 +47,12 @@ def test_nat_1_1_rewrites_host_candidates() -> None:
 def test_leg_counts_browser_loss_and_notices_silence() -> None:
     events: list[tuple[str, bool]] = []
     leg = WebRtcLeg(rtc_configuration(), on_media=lambda kind, on: events.append((kind, on)))
-    leg._audio_pts = {0}
+    leg.stream.audio_pts = {0}
     got: list[bytes] = []
     leg.on_rtp(got.append)
     for seq in (65534, 65535, 0, 3, 2, 4):  # wraps; 1 and 2 late/missing; 2 arrives late
-        leg._deliver(bytes(build_header(0, seq, seq * 160, 7)) + b"\xff" * 160)
-    leg._deliver(bytes(build_header(96, 5, 0, 7)))  # not an audio payload type: ignored
+        leg.stream.deliver(bytes(build_header(0, seq, seq * 160, 7)) + b"\xff" * 160)
+    leg.stream.deliver(bytes(build_header(96, 5, 0, 7)))  # not an audio payload type: ignored
     assert len(got) == 6 and events == [("audio", True)]
     assert leg.lost_in == 2
     change, lost = leg.watchdog(leg.last_in + 0.5)

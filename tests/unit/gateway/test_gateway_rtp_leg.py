@@ -18,8 +18,11 @@ class FakeBridge:
         self.handler = None
         self.audio = None
 
-    def on_rtp(self, handler) -> None:
-        self.handler = handler
+    def link(self, leg: RtpLeg) -> None:
+        self.handler = leg._from_webrtc
+
+    def unlink(self, leg: RtpLeg) -> None:
+        self.handler = None
 
     def send_rtp(self, packet: bytearray) -> None:
         self.sent.append(bytes(packet))
