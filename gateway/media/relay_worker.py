@@ -36,6 +36,7 @@ from webfon.rtp.rebase import StreamRebaser
 log = logging.getLogger("gateway.media.worker")
 
 STATS_INTERVAL_S = 0.5
+MAX_PASSED_BACK = 16384  # larger than any STUN or DTLS record a peer sends here
 
 
 def srtp_session(profile: int, key: bytes, inbound: bool) -> Session:
@@ -54,7 +55,7 @@ class _IceSocket(asyncio.DatagramProtocol):
 
     def datagram_received(self, data: bytes, addr: tuple[Any, ...]) -> None:
         endpoint = self.endpoint
-        if not endpoint.stream.receive(data):
+        if not endpoint.stream.receive(data) and len(data) <= MAX_PASSED_BACK:
             endpoint.worker.send(("datagram", endpoint.id, data, addr))
 
     def error_received(self, exc: Exception) -> None:
