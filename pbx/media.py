@@ -1,6 +1,7 @@
 """Media anchored in the PBX: one RTP endpoint per call leg, relayed in pairs.
 
-Each leg of a call gets its own RTP/RTCP port pair from the PBX's range; a :class:`Bridge`
+Each leg of a call gets its own RTP/RTCP port pair from the PBX's range (released pairs are
+kept bound for a while and reused, see :class:`~webfon.rtp.RtpPortAllocator`); a :class:`Bridge`
 forwards every RTP packet arriving on one leg out of the other leg unchanged (G.711 PCMA/PCMU
 and RFC 4733 events pass through), and RTCP likewise. Remote addresses come from SDP and are
 corrected by symmetric latching on the first packet. A leg can be detached from the relay to
@@ -12,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import resource
 from collections.abc import Iterable
 from typing import Any
 
@@ -20,6 +22,10 @@ from webfon.rtp.prompts import prompt
 from webfon.rtp.tones import g711_frames
 
 log = logging.getLogger("pbx.media")
+
+POOL_MAX = 2048
+REUSE_AFTER_S = 2.0
+"""A released leg's sockets are reused no sooner than this (late packets of the old call)."""
 
 Addr = tuple[str, int]
 
@@ -132,9 +138,12 @@ class MediaManager:
     """Allocates legs from the configured port range."""
 
     def __init__(self, host: str, port_min: int, port_max: int, *,
-                 track_stats: bool = True) -> None:
+                 track_stats: bool = True, pool_size: int | None = None) -> None:
         self.host = host
-        self.allocator = RtpPortAllocator(port_min, port_max)
+        if pool_size is None:
+            pool_size = default_pool_size(port_min, port_max)
+        self.allocator = RtpPortAllocator(port_min, port_max, pool_size=pool_size,
+                                          reuse_after=REUSE_AFTER_S)
         self.track_stats = track_stats
         self.legs: set[Leg] = set()
         self.totals: dict[str, int] = {"legs": 0, "received": 0, "sent": 0, "lost": 0,
@@ -183,3 +192,17 @@ class MediaManager:
             with contextlib.suppress(Exception):
                 leg.close()
         self.legs.clear()
+        self.allocator.close_pool()
+
+
+def default_pool_size(port_min: int, port_max: int) -> int:
+    """How many released RTP/RTCP socket pairs to keep open for reuse: enough for a couple of
+    seconds of call setups at a few hundred calls/s, at most a quarter of the range's port
+    pairs and an eighth of the file descriptors the process may open."""
+    try:
+        soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+    except (OSError, ValueError):
+        soft = 1024
+    if soft == resource.RLIM_INFINITY:
+        soft = 1 << 20
+    return max(0, min(POOL_MAX, (port_max - port_min + 1) // 8, soft // 16))

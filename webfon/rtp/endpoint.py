@@ -10,6 +10,7 @@ streams and RFC 4733 digits. :class:`RtpRecorder` collects what arrives for late
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import errno
 import random
@@ -51,9 +52,17 @@ class RtpPortAllocator:
 
     A port is only handed out once it is actually bound, so ports used by other processes are
     skipped; ports are returned with :meth:`release` (done by :meth:`RtpEndpoint.close`).
+
+    With ``pool_size`` > 0, :meth:`RtpEndpoint.close` keeps up to that many bound socket
+    pairs (with their asyncio transports) open instead of closing them, and
+    :meth:`RtpEndpoint.open` takes the oldest one back once it has been idle for
+    ``reuse_after`` seconds, so a busy relay does not bind and register four sockets per
+    call. Datagrams reaching a kept pair are dropped; the idle time keeps late packets of
+    the previous call (which could mislead symmetric latching) out of the next one.
     """
 
-    def __init__(self, start: int, end: int) -> None:
+    def __init__(self, start: int, end: int, *, pool_size: int = 0,
+                 reuse_after: float = 2.0) -> None:
         if start < 1 or end > 65535 or start > end:
             raise ValueError(f"invalid RTP port range {start}-{end}")
         self.start = start + (start & 1)
@@ -62,6 +71,46 @@ class RtpPortAllocator:
             raise ValueError(f"RTP port range {start}-{end} holds no even/odd pair")
         self._next = self.start
         self._in_use: set[int] = set()
+        self.pool_size = pool_size
+        self.reuse_after = reuse_after
+        self._pool: dict[tuple[str, bool], collections.deque[_Kept]] = {}
+        self._pooled = 0
+        self.reused = 0
+        """Endpoints opened on a kept socket pair instead of newly bound sockets."""
+
+    @property
+    def pooled(self) -> int:
+        """Socket pairs kept open for reuse."""
+        return self._pooled
+
+    def _take(self, host: str, rtcp: bool, *, force: bool = False) -> _Kept | None:
+        """The oldest kept pair for ``host``/``rtcp`` idle long enough (any idle time with
+        ``force``, when the range has no other free port), if any."""
+        kept = self._pool.get((host, rtcp))
+        if not kept or (not force and time.monotonic() - kept[0].since < self.reuse_after):
+            return None
+        entry = kept.popleft()
+        self._pooled -= 1
+        self.reused += 1
+        return entry
+
+    def _keep(self, entry: _Kept) -> bool:
+        """Keep a released pair for reuse; False when the pool is full (close it then)."""
+        if self._pooled >= self.pool_size:
+            return False
+        self._pool.setdefault((entry.host, entry.rtcp is not None), collections.deque()) \
+            .append(entry)
+        self._pooled += 1
+        return True
+
+    def close_pool(self) -> None:
+        """Close every kept pair and return its port."""
+        for kept in self._pool.values():
+            for entry in kept:
+                entry.close()
+                self.release(entry.port)
+        self._pool.clear()
+        self._pooled = 0
 
     @property
     def capacity(self) -> int:
@@ -110,18 +159,48 @@ class RtpPortAllocator:
 
 
 class _Protocol(asyncio.DatagramProtocol):
-    def __init__(self, owner: RtpEndpoint, rtcp: bool) -> None:
-        self.owner = owner
+    def __init__(self, owner: RtpEndpoint | None, rtcp: bool) -> None:
+        self.owner = owner  # None while the socket is kept in an allocator's pool
         self.rtcp = rtcp
 
     def datagram_received(self, data: bytes, addr: Addr) -> None:  # type: ignore[override]
+        owner = self.owner
+        if owner is None:
+            return
         if self.rtcp:
-            self.owner._on_rtcp(data, addr)
+            owner._on_rtcp(data, addr)
         else:
-            self.owner._on_datagram(data, addr)
+            owner._on_datagram(data, addr)
 
     def error_received(self, exc: Exception) -> None:
-        self.owner.errors += 1
+        if self.owner is not None:
+            self.owner.errors += 1
+
+
+class _Kept:
+    """A bound RTP (and RTCP) socket pair with its transports, kept for reuse."""
+
+    __slots__ = ("host", "local", "rtcp", "rtcp_protocol", "rtp", "rtp_protocol", "since")
+
+    def __init__(self, host: str, local: Addr, rtp: asyncio.DatagramTransport,
+                 rtp_protocol: _Protocol, rtcp: asyncio.DatagramTransport | None,
+                 rtcp_protocol: _Protocol | None) -> None:
+        self.host = host
+        self.local = local
+        self.rtp = rtp
+        self.rtp_protocol = rtp_protocol
+        self.rtcp = rtcp
+        self.rtcp_protocol = rtcp_protocol
+        self.since = time.monotonic()
+
+    @property
+    def port(self) -> int:
+        return self.local[1]
+
+    def close(self) -> None:
+        self.rtp.close()
+        if self.rtcp is not None:
+            self.rtcp.close()
 
 
 class RtpEndpoint:
@@ -154,6 +233,8 @@ class RtpEndpoint:
         self.local_addr: Addr = ("", 0)
         self._transport: asyncio.DatagramTransport | None = None
         self._rtcp_transport: asyncio.DatagramTransport | None = None
+        self._protocols: tuple[_Protocol, _Protocol | None] | None = None
+        self._host = ""
         self._allocator: RtpPortAllocator | None = None
         self._closed = False
 
@@ -165,10 +246,23 @@ class RtpEndpoint:
                    **kwargs: Any) -> RtpEndpoint:
         """Bind on ``host``: an allocator's next free port, else ``port`` (0 = any)."""
         self = cls(**kwargs)
+        self._host = host
+        if allocator is not None and allocator.pool_size:
+            kept = allocator._take(host, rtcp)
+            if kept is not None:
+                self._adopt(kept, allocator)
+                return self
         loop = asyncio.get_running_loop()
         rtcp_sock: socket.socket | None = None
         if allocator is not None:
-            rtp_sock, rtcp_sock = allocator.bind(host, rtcp)
+            try:
+                rtp_sock, rtcp_sock = allocator.bind(host, rtcp)
+            except PortRangeExhausted:
+                kept = allocator._take(host, rtcp, force=True)
+                if kept is None:
+                    raise
+                self._adopt(kept, allocator)
+                return self
             self._allocator = allocator
         else:
             family = socket.AF_INET6 if ":" in host else socket.AF_INET
@@ -184,19 +278,34 @@ class RtpEndpoint:
                     rtcp_sock.close()
                 raise
         rtp_sock.setblocking(False)
-        transport, _ = await loop.create_datagram_endpoint(
+        transport, rtp_protocol = await loop.create_datagram_endpoint(
             lambda: _Protocol(self, False), sock=rtp_sock)
         self._transport = transport  # type: ignore[assignment]
+        rtcp_protocol = None
         if rtcp_sock is not None:
             rtcp_sock.setblocking(False)
-            rtransport, _ = await loop.create_datagram_endpoint(
+            rtransport, rtcp_protocol = await loop.create_datagram_endpoint(
                 lambda: _Protocol(self, True), sock=rtcp_sock)
             self._rtcp_transport = rtransport  # type: ignore[assignment]
+        self._protocols = (rtp_protocol, rtcp_protocol)
         name = rtp_sock.getsockname()
         self.local_addr = (name[0], name[1])
         if self.remote_addr is not None and self.rtcp_remote_addr is None and rtcp:
             self.rtcp_remote_addr = (self.remote_addr[0], self.remote_addr[1] + 1)
         return self
+
+    def _adopt(self, kept: _Kept, allocator: RtpPortAllocator) -> None:
+        """Take over a socket pair kept by ``allocator``."""
+        self._allocator = allocator
+        self._transport = kept.rtp
+        self._rtcp_transport = kept.rtcp
+        kept.rtp_protocol.owner = self
+        if kept.rtcp_protocol is not None:
+            kept.rtcp_protocol.owner = self
+        self._protocols = (kept.rtp_protocol, kept.rtcp_protocol)
+        self.local_addr = kept.local
+        if self.remote_addr is not None and self.rtcp_remote_addr is None and kept.rtcp:
+            self.rtcp_remote_addr = (self.remote_addr[0], self.remote_addr[1] + 1)
 
     @property
     def port(self) -> int:
@@ -210,12 +319,32 @@ class RtpEndpoint:
         if self._closed:
             return
         self._closed = True
+        if self._keep():
+            return
         if self._transport is not None:
             self._transport.close()
         if self._rtcp_transport is not None:
             self._rtcp_transport.close()
         if self._allocator is not None:
             self._allocator.release(self.local_addr[1])
+
+    def _keep(self) -> bool:
+        """Hand the sockets back to the allocator's pool (True) if it takes them."""
+        allocator, protocols = self._allocator, self._protocols
+        transport, rtcp_transport = self._transport, self._rtcp_transport
+        if allocator is None or not allocator.pool_size or protocols is None \
+                or transport is None or transport.is_closing() \
+                or (rtcp_transport is not None and rtcp_transport.is_closing()):
+            return False
+        kept = _Kept(self._host, self.local_addr, transport, protocols[0], rtcp_transport,
+                     protocols[1])
+        if not allocator._keep(kept):
+            return False
+        protocols[0].owner = None
+        if protocols[1] is not None:
+            protocols[1].owner = None
+        self._transport = self._rtcp_transport = None
+        return True
 
     async def __aenter__(self) -> RtpEndpoint:
         return self

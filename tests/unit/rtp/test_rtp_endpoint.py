@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import socket
 
 import pytest
@@ -125,3 +126,67 @@ async def test_relay_rewrites_in_place() -> None:
         src.close()
         for ep in (sink, out_leg, in_leg):
             ep.close()
+
+
+async def test_pooled_sockets_reused_after_the_idle_time_and_drop_packets_meanwhile() -> None:
+    probe = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    probe.bind(("127.0.0.1", 0))
+    base = probe.getsockname()[1] & ~1
+    probe.close()
+    alloc = RtpPortAllocator(base, base + 39, pool_size=2, reuse_after=0.2)
+    peer = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    peer.bind(("127.0.0.1", 0))
+    peer.settimeout(2.0)
+    packet = build_header(8, 1, 160, 1234) + b"\xd5" * 160
+    try:
+        first = await RtpEndpoint.open("127.0.0.1", allocator=alloc, rtcp=True)
+        port = first.port
+        first.close()
+        assert alloc.pooled == 1 and alloc.in_use == 1  # kept bound, port not handed out
+        peer.sendto(packet, ("127.0.0.1", port))  # a late packet of the old call: dropped
+        fresh = await RtpEndpoint.open("127.0.0.1", allocator=alloc, rtcp=True)
+        assert fresh.port != port and alloc.reused == 0  # still idle too briefly
+        await asyncio.sleep(0.25)
+        got: list[bytes] = []
+        again = await RtpEndpoint.open("127.0.0.1", allocator=alloc, rtcp=True,
+                                       on_rtp=lambda ep, data, addr: got.append(data))
+        assert again.port == port and alloc.reused == 1 and alloc.pooled == 0
+        assert again.packets_received == 0 and again.remote_addr is None
+        peer.sendto(packet, ("127.0.0.1", port))
+        await wait_for(lambda: bool(got), 2.0)
+        assert got == [packet] and again.remote_addr == peer.getsockname()  # latched anew
+        rtcp_got: list[bytes] = []
+        again.on_rtcp = lambda ep, data, addr: rtcp_got.append(data)
+        report = ReceiverReport(99, []).build()
+        peer.sendto(report, ("127.0.0.1", port + 1))
+        await wait_for(lambda: bool(rtcp_got), 2.0)
+        again.send_raw(b"x" * 20)
+        assert peer.recv(100) == b"x" * 20
+        # a full pool closes what it cannot keep; close_pool frees every kept port
+        for ep in (again, fresh, await RtpEndpoint.open("127.0.0.1", allocator=alloc)):
+            ep.close()
+        assert alloc.pooled == 2 and alloc.in_use == 2
+        alloc.close_pool()
+        assert alloc.pooled == 0 and alloc.in_use == 0
+    finally:
+        peer.close()
+        alloc.close_pool()
+
+
+async def test_full_range_takes_a_pooled_pair_before_its_idle_time() -> None:
+    probe = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    probe.bind(("127.0.0.1", 0))
+    base = probe.getsockname()[1] & ~1
+    probe.close()
+    alloc = RtpPortAllocator(base, base + 3, pool_size=4, reuse_after=60)  # 2 pairs
+    a = await RtpEndpoint.open("127.0.0.1", allocator=alloc, rtcp=True)
+    b = await RtpEndpoint.open("127.0.0.1", allocator=alloc, rtcp=True)
+    a.close()
+    c = await RtpEndpoint.open("127.0.0.1", allocator=alloc, rtcp=True)
+    assert c.port == a.port and alloc.reused == 1
+    with pytest.raises(PortRangeExhausted):
+        await RtpEndpoint.open("127.0.0.1", allocator=alloc, rtcp=True)
+    b.close()
+    c.close()
+    alloc.close_pool()
+    assert alloc.in_use == 0
