@@ -175,8 +175,10 @@ class Bench:
         env = dict(os.environ, WEBFON_PBX_DATA_DIR=str(self.tmp / "data"),
                    WEBFON_PBX_DATABASE_URL=db, WEBFON_PBX_SIP_PORT=str(self.sip_port),
                    WEBFON_PBX_SIP_TRANSPORTS="udp", WEBFON_PBX_LOG_LEVEL="warning",
-                   WEBFON_PBX_QUALIFY_INTERVAL_S="0", WEBFON_PBX_RTP_PORT_MIN="20000",
-                   WEBFON_PBX_RTP_PORT_MAX="29999", WEBFON_PBX_NO_ANSWER_TIMEOUT_S="30",
+                   WEBFON_PBX_QUALIFY_INTERVAL_S="0",
+                   WEBFON_PBX_RTP_PORT_MIN=str(self.args.rtp_ports[0]),
+                   WEBFON_PBX_RTP_PORT_MAX=str(self.args.rtp_ports[1]),
+                   WEBFON_PBX_NO_ANSWER_TIMEOUT_S="30",
                    WEBFON_PBX_REGISTER_MAX_EXPIRES="3600", WEBFON_PBX_BUS_URL="")
         env.pop("WEBFON_CONFIG_DIR", None)
         self.pbx = _spawn([sys.executable, "-m", "pbx", "--port", str(self.http_port)], env,
@@ -402,6 +404,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--concurrent", type=int, default=200)
     p.add_argument("--call-seconds", type=float, default=30)
     p.add_argument("--ramp-cps", type=float, default=40)
+    p.add_argument("--rtp-ports", type=lambda v: tuple(int(x) for x in v.split("-", 1)),
+                   default=(20000, 29999),
+                   help="the PBX's RTP port range, e.g. 30000-39999 for a second bench run "
+                        "side by side")
     p.add_argument("--pbx-tree", type=Path, default=ROOT,
                    help="run the PBX from this source tree (holding pbx/ and webfon/), e.g. "
                         "an unpacked older commit to compare against")
