@@ -159,3 +159,34 @@ def test_parse_errors() -> None:
     ch = Challenge.parse('Digest realm="r", nonce="n", algorithm=SHA-256, qop="auth,auth-int"')
     assert ch.qop == ["auth", "auth-int"] and ch.algorithm == "SHA-256"
     assert Challenge.parse(str(ch)).nonce == "n"
+
+
+def test_auth_header_parsers_agree() -> None:
+    """The parser for plain parameter lists and the general one give the same answers."""
+    from webfon.sip import digest
+
+    cases = ['Digest username="2001", realm="pbx", nonce="n-_1", uri="sip:2002@h:5060", '
+             'response="0f", algorithm=MD5, qop=auth, nc=00000001, cnonce="c"',
+             "Digest a=b,,c=d", "Digest ,a=b", "Digest a=b,", 'Digest a="", b=c',
+             'Digest a="x\\"y"', "Digest a=b c=d", 'Digest a = "b" , c= d ', 'Digest a="b',
+             "Digest a=<x>", 'Digest a="1,2", B=x', "Digest a=b;c", 'Digest a="é"']
+
+    def outcome(value: str) -> object:
+        try:
+            return digest.parse_auth_header(value)
+        except ParseError:
+            return "error"
+
+    fast = [outcome(v) for v in cases]
+    original = digest._parse_simple_params
+    digest._parse_simple_params = lambda rest: None  # type: ignore[assignment]
+    try:
+        general = [outcome(v) for v in cases]
+    finally:
+        digest._parse_simple_params = original
+    assert fast == general
+    assert fast[0] == ("Digest", {"username": "2001", "realm": "pbx", "nonce": "n-_1",
+                                  "uri": "sip:2002@h:5060", "response": "0f",
+                                  "algorithm": "MD5", "qop": "auth", "nc": "00000001",
+                                  "cnonce": "c"})
+    assert fast[1] == ("Digest", {"a": "b", "c": "d"}) and fast[6] == "error"
