@@ -328,10 +328,11 @@ def process_tree(pid: int) -> list[int]:
     return found
 
 
-def proc_cpu_seconds(pid: int) -> float:
-    """utime + stime of a process, its threads and its child processes, in seconds."""
+def proc_cpu_seconds(pid: int, children: bool = True) -> float:
+    """utime + stime of a process, its threads and (``children``) its child processes, in
+    seconds."""
     total = 0
-    for member in process_tree(pid):
+    for member in process_tree(pid) if children else [pid]:
         try:
             with open(f"/proc/{member}/stat") as fh:
                 fields = fh.read().rsplit(")", 1)[1].split()
@@ -383,7 +384,7 @@ class Server:
         self.capture_interface = "lo"  # where all of the server's media passes
         self.cpu: int | None = None  # run the server on this CPU only (``--pin``)
         self.nice = 0  # the server's niceness relative to the load generator
-        self.media_workers = 0  # webfon: processes relaying media beside the gateway
+        self.media_workers = -1  # webfon: media worker processes (its default: one per CPU)
 
     def pinned(self, *cmd: str) -> list[str]:
         """The server's command, with its CPU (``--pin``) and priority (``--server-nice``)."""
@@ -568,7 +569,7 @@ async def pace_calls(live: list[Any], pending: set[asyncio.Future[None]]) -> Non
 async def run_one(server_cls: type[Server], n: int, seconds: float,
                   capture: bool = False, pin: bool = False,
                   server_nice: int = 0, profile: Path | None = None,
-                  media_workers: int = 0) -> dict[str, Any]:
+                  media_workers: int = -1) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="webfon-bench-") as tmp:
         work = Path(tmp)
         server = server_cls(work)
@@ -588,10 +589,12 @@ async def run_one(server_cls: type[Server], n: int, seconds: float,
         sender: asyncio.Task[None] | None = None
         dump: Capture | None = None
         result: dict[str, Any] = {"target": server.name, "calls": n}
-        if media_workers and isinstance(server, WebfonGateway):
-            count = media_workers if media_workers > 0 else len(os.sched_getaffinity(0))
+        if isinstance(server, WebfonGateway):
+            count = media_workers if media_workers >= 0 else (
+                1 if server.cpu is not None else len(os.sched_getaffinity(0)))
             result["media_workers"] = count
-            result["target"] = f"{server.name} + {count} media workers"
+            result["target"] = (f"{server.name} + {count} media workers" if count
+                                else f"{server.name} (relay in its loop)")
         try:
             idle_cpu0 = proc_cpu_seconds(server.proc.pid)
             await asyncio.sleep(2)
@@ -686,7 +689,7 @@ async def start_profile(server: Server, n: int, seconds: float,
     os.makedirs(folder, exist_ok=True)
     out = folder / f"webfon-{n}.txt"
     return await asyncio.create_subprocess_exec(
-        str(Path(sys.executable).parent / "py-spy"), "record", "--nonblocking",
+        str(Path(sys.executable).parent / "py-spy"), "record", "--nonblocking", "--subprocesses",
         "--format", "raw", "--rate", "100", "--duration", str(max(1, int(seconds))),
         "--output", str(out), "--pid", str(server.proc.pid),
         stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL)
@@ -753,10 +756,11 @@ async def main() -> None:
     parser.add_argument("--capture", action="store_true",
                         help="measure the server's added delay per packet from a tcpdump "
                              "capture of its media (needs root and tcpdump)")
-    parser.add_argument("--media-workers", type=int, default=0, metavar="N",
-                        help="the webfon gateway's media_workers setting: 0 relays in the "
-                             "gateway's own loop, -1 one worker process per CPU, N workers "
-                             "(CPU and memory figures include the workers)")
+    parser.add_argument("--media-workers", type=int, default=-1, metavar="N",
+                        help="the webfon gateway's media_workers setting: -1 (its default) "
+                             "one worker process per CPU the gateway may use, 0 relays in the "
+                             "gateway's own loop, N workers (CPU and memory figures include "
+                             "the workers)")
     parser.add_argument("--profile", type=Path, default=None, metavar="DIR",
                         help="record the webfon gateway's stacks with py-spy during each "
                              "measurement window into DIR (collapsed stacks; the sampling "

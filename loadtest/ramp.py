@@ -287,11 +287,11 @@ async def run_call_ramp(config: RampConfig, progress: Progress = print) -> RampR
                 for call in live:
                     call.reset_counters()
                     call.bw_on = call.measuring = call.counting = True
-                c0, g0 = gb.proc_cpu_seconds(pid), gb.proc_cpu_seconds(me)
+                c0, g0 = gb.proc_cpu_seconds(pid), gb.proc_cpu_seconds(me, children=False)
                 lo0 = loopback_counters()
                 t0 = time.perf_counter()
                 await asyncio.sleep(config.seconds)
-                c1, g1 = gb.proc_cpu_seconds(pid), gb.proc_cpu_seconds(me)
+                c1, g1 = gb.proc_cpu_seconds(pid), gb.proc_cpu_seconds(me, children=False)
                 lo1 = loopback_counters()
                 t1 = time.perf_counter()
                 rss = gb.proc_rss_mb(pid)
