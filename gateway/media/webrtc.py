@@ -407,7 +407,7 @@ class WebRtcLeg:
         if leg is None or workers is None:
             return
         if leg.worker is None:
-            if leg.transport is None or leg.transcoder is not None:
+            if leg.transport is None:
                 return
             if self.worker is None:
                 if not self._offloadable():
