@@ -133,7 +133,7 @@ class SipEngine:
                                     transports=[t.lower() for t in s.sip_transports],
                                     public_host=s.sip_advertised_host or None,
                                     user_agent="webfon-pbx", server_header="webfon-pbx",
-                                    trying_delay=TRYING_DELAY_S)
+                                    trying_delay=TRYING_DELAY_S, eager_handlers=True)
         self.media = MediaManager(s.media_host, s.rtp_port_min, s.rtp_port_max)
         self.auth = PhoneAuth(core.directory, s.realm, tuple(a.upper() for a in
                                                              s.digest_algorithms), s.nonce_ttl_s)
@@ -143,7 +143,6 @@ class SipEngine:
         self.ext_in_use: Counter[str] = Counter()
         self.stats: Counter[str] = Counter()
         self._tasks: set[asyncio.Task[Any]] = set()
-        self._invites: set[asyncio.Task[Any]] = set()
         self.hub: UaHub | None = None
         self.ua: UserAgent | None = None
         self.uas: dict[str, UserAgent] = {}
@@ -177,10 +176,11 @@ class SipEngine:
         if legs:
             await asyncio.wait([asyncio.ensure_future(self._hangup_quietly(leg, 2.0))
                                 for leg in legs], timeout=2.5)
-        for task in list(self._invites):
+        invites = self.endpoint.handler_tasks("INVITE")
+        for task in invites:
             task.cancel()
-        if self._invites:
-            await asyncio.wait(list(self._invites), timeout=5)
+        if invites:
+            await asyncio.wait(invites, timeout=5)
         for task in list(self._tasks):
             task.cancel()
         for task in list(self._tasks):
@@ -211,14 +211,7 @@ class SipEngine:
             await self.registrar.handle(request, tx)
         elif method == "INVITE":
             assert isinstance(tx, InviteServerTransaction)
-            task = asyncio.current_task()
-            if task is not None:
-                self._invites.add(task)
-            try:
-                await self.invite(request, tx)
-            finally:
-                if task is not None:
-                    self._invites.discard(task)
+            await self.invite(request, tx)
         elif method == "OPTIONS":
             tx.respond(200, headers=[("Allow", ALLOW), ("Accept", SDP_TYPE)])
         elif method == "SUBSCRIBE":

@@ -31,12 +31,16 @@ Transports and endpoint (``transport``, ``endpoint``)
     ``SipEndpoint(host="127.0.0.1", port=0, *, transports=("udp",), timers=Timers(),
     public_host=None, handler=None, user_agent="webfon", server_header="webfon",
     max_message_size=65535, allowed_methods=DEFAULT_METHODS, auto_trying=True,
-    check_max_forwards=True)``
+    trying_delay=0.0, check_max_forwards=True, eager_handlers=False)``
         ``await ep.start()`` binds every transport on one port; ``await ep.close()``;
         ``async with SipEndpoint(...) as ep``. ``ep.port``, ``ep.address("udp")``,
         ``ep.advertised_host``, ``ep.contact_uri(user, transport)``.
         ``ep.handler = fn(request, tx)`` (sync or async) receives every new request with its
-        ``ServerTransaction`` (``tx`` is None for an ACK to a 2xx). The endpoint itself
+        ``ServerTransaction`` (``tx`` is None for an ACK to a 2xx); with ``eager_handlers`` a
+        coroutine handler runs at once up to its first wait and gets a task only if it has to
+        wait (``ep.handler_tasks(method=None)`` lists those still running; the helper is
+        ``endpoint.start_eagerly(coro)``). ``trying_delay`` > 0 holds the automatic 100 Trying back
+        until an INVITE has had no other response for that long. The endpoint itself
         answers: retransmissions, CANCEL (200 + 487 to the INVITE, ``tx.on_cancel`` called),
         unknown methods (501 with Allow), Max-Forwards 0 (483), loops and merged requests
         (482), malformed requests (400 naming the problem when the top Via is usable, never

@@ -15,13 +15,15 @@ transaction). The handler may be a plain function or a coroutine function.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import errno
 import inspect
 import ipaddress
 import logging
 import socket
+import types
 from collections import Counter
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Coroutine, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -104,7 +106,7 @@ class SipEndpoint:
                  max_message_size: int = MAX_MESSAGE_SIZE,
                  allowed_methods: Iterable[str] | None = DEFAULT_METHODS,
                  auto_trying: bool = True, trying_delay: float = 0.0,
-                 check_max_forwards: bool = True) -> None:
+                 check_max_forwards: bool = True, eager_handlers: bool = False) -> None:
         self.host = host
         self.port = port
         self.public_host = public_host
@@ -120,6 +122,13 @@ class SipEndpoint:
         the transaction sends 100 Trying (RFC 3261 §17.2.1's 200 ms rule); 0 sends it at
         once. A TU that answers sooner (a challenge, a relayed 180) saves the datagram."""
         self.check_max_forwards = check_max_forwards
+        self.eager_handlers = eager_handlers
+        """Run a coroutine handler at once, in the receive callback, up to its first real
+        wait; a task is made only if it has to wait (a challenge, an ACK or a BYE usually
+        does not). Off: every coroutine handler gets its own task, as with
+        ``asyncio.ensure_future``. Either way the handler runs in a copy of the context and
+        :meth:`handler_tasks` lists the ones still waiting; only ``asyncio.current_task()``
+        differs (None before the first wait when eager)."""
         self.on_stray_response: Callable[[Response], None] | None = None
         """Called with responses that match no client transaction (e.g. late 2xx)."""
         self.stats: Counter[str] = Counter()
@@ -132,6 +141,7 @@ class SipEndpoint:
         self._acks: dict[tuple[str, int], InviteServerTransaction] = {}
         self._merge: dict[tuple[Any, ...], tuple[Any, ...]] = {}
         self._tasks: set[asyncio.Future[Any]] = set()
+        self._handlers: dict[asyncio.Future[Any], Request] = {}
         self._closed = False
 
     # ------------------------------------------------------------------ lifecycle
@@ -541,14 +551,32 @@ class SipEndpoint:
         except Exception:
             self._handler_failed(request, tx)
             return
-        if inspect.isawaitable(result):
+        if result is None:
+            return
+        if self.eager_handlers and isinstance(result, types.CoroutineType):
+            try:
+                task = start_eagerly(result)
+            except Exception:
+                self._handler_failed(request, tx)
+                return
+            if task is None:
+                return
+        elif inspect.isawaitable(result):
             task = asyncio.ensure_future(result)
-            self._tasks.add(task)
-            task.add_done_callback(lambda t: self._handler_done(t, request, tx))
+        else:
+            return
+        self._tasks.add(task)
+        self._handlers[task] = request
+        task.add_done_callback(lambda t: self._handler_done(t, request, tx))
+
+    def handler_tasks(self, method: str | None = None) -> list[asyncio.Future[Any]]:
+        """Tasks of request handlers still running (for ``method`` only, when given)."""
+        return [t for t, r in self._handlers.items() if method is None or r.method == method]
 
     def _handler_done(self, task: asyncio.Future[Any], request: Request,
                       tx: ServerTransaction | None) -> None:
         self._tasks.discard(task)
+        self._handlers.pop(task, None)
         if task.cancelled():
             return
         if task.exception() is not None:
@@ -600,6 +628,60 @@ class SipEndpoint:
     def transaction_count(self) -> int:
         """Live client + server transactions (for metrics and leak checks)."""
         return len(self._clients) + len(self._servers)
+
+
+def start_eagerly(coro: Coroutine[Any, Any, Any]) -> asyncio.Task[Any] | None:
+    """Run ``coro`` now, in a copy of the current context, up to its first real wait.
+
+    Returns None when it finished without waiting (its result is dropped), else a task that
+    goes on from where it stopped, in the same context. An exception raised before the
+    first wait propagates to the caller.
+    """
+    context = contextvars.copy_context()
+    try:
+        yielded = context.run(coro.send, None)
+    except StopIteration:
+        return None
+    except BaseException:
+        coro.close()
+        raise
+    return asyncio.get_running_loop().create_task(
+        _Resumed(coro, yielded), context=context)  # type: ignore[arg-type]
+
+
+class _Resumed:
+    """The rest of a coroutine that already ran outside any task up to yielding ``yielded``
+    (a future, or None for a bare ``yield``), as a coroutine a task can drive."""
+
+    __slots__ = ("_coro", "_first")
+
+    def __init__(self, coro: Coroutine[Any, Any, Any], yielded: Any) -> None:
+        self._coro = coro
+        self._first: tuple[Any] | None = (yielded,)
+
+    def send(self, value: Any) -> Any:
+        first = self._first
+        if first is not None:  # the task's first step: hand it what the coroutine waits on
+            self._first = None
+            return first[0]
+        return self._coro.send(value)
+
+    def throw(self, exc: BaseException) -> Any:  # e.g. cancelled, even before a first step
+        self._first = None
+        return self._coro.throw(exc)
+
+    def close(self) -> None:
+        self._first = None
+        self._coro.close()
+
+    def __await__(self) -> _Resumed:
+        return self
+
+    def __iter__(self) -> _Resumed:
+        return self
+
+    def __next__(self) -> Any:
+        return self.send(None)
 
 
 def _apply_received(request: Request, source: tuple[str, int]) -> Via:

@@ -6,6 +6,8 @@ import asyncio
 import itertools
 import time
 
+import pytest
+
 from tests.unit.sip.peer import UdpPeer, request_text, response_to
 from webfon.sip import (
     Destination,
@@ -436,3 +438,81 @@ async def test_destination_rules(make_endpoint) -> None:
     strict = Request("INVITE", "sip:10.0.0.2")
     strict.headers.add("Route", "<sip:10.0.0.3>")
     assert ep.destination_for(strict) == Destination("udp", "10.0.0.2", 5060)
+
+
+async def test_start_eagerly_runs_until_the_first_wait() -> None:
+    import contextvars
+
+    from webfon.sip.endpoint import start_eagerly
+
+    var: contextvars.ContextVar[str] = contextvars.ContextVar("var", default="outer")
+    steps: list[str] = []
+
+    async def quick() -> None:
+        steps.append("quick")
+
+    assert start_eagerly(quick()) is None and steps == ["quick"]
+
+    gate: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+
+    async def slow() -> int:
+        var.set("inner")
+        steps.append("before")
+        value = await gate
+        steps.append(var.get())
+        return value + 1
+
+    task = start_eagerly(slow())
+    assert task is not None and steps[-1] == "before" and var.get() == "outer"
+    gate.set_result(41)
+    assert await task == 42 and steps[-1] == "inner"
+
+    async def failing() -> None:
+        raise ValueError("early")
+
+    with pytest.raises(ValueError):
+        start_eagerly(failing())
+
+    cleaned: list[bool] = []
+
+    async def cancelled() -> None:
+        try:
+            await asyncio.sleep(10)
+        finally:
+            cleaned.append(True)
+
+    task = start_eagerly(cancelled())
+    assert task is not None
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert cleaned == [True]
+
+
+async def test_eager_handlers(make_endpoint) -> None:
+    seen: list[object] = []
+    gate: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+    async def handler(request: Request, tx: ServerTransaction | None) -> None:
+        seen.append(asyncio.current_task())
+        assert tx is not None
+        if request.method == "OPTIONS":
+            tx.respond(200)
+            return
+        await gate
+        raise RuntimeError("handler broke after waiting")
+
+    ep, peer = await _server_setup(make_endpoint, handler, eager_handlers=True)
+    peer.send(request_text("OPTIONS", peer.port, target_port=ep.port), ep.port)
+    assert (await peer.recv()).status == 200
+    assert seen == [None] and ep.handler_tasks() == []  # answered without a task
+    peer.send(request_text("MESSAGE", peer.port, target_port=ep.port), ep.port)
+    for _ in range(100):
+        if ep.handler_tasks("MESSAGE"):
+            break
+        await asyncio.sleep(0.01)
+    assert len(ep.handler_tasks("MESSAGE")) == 1 and ep.handler_tasks("INVITE") == []
+    gate.set_result(None)
+    assert (await peer.recv()).status == 500  # the failure after the wait still answers
+    assert ep.handler_tasks() == [] and ep.stats["handler_errors"] == 1
+    peer.close()
