@@ -279,13 +279,15 @@ class Bench:
             after = sample(self.pid)
             busy = usage(machine, cpu_times())
             ok, failed = uac.count("SuccessfulCall(C)"), uac.count("FailedCall(C)")
+            media = (await self.control("/control/stats"))["media"]
             self.results["cps"].append({
                 "offered_cps": rate, "calls": total, "successful": ok, "failed": failed,
                 "failed_percent": round(100.0 * failed / max(1, ok + failed), 3),
                 "achieved_cps": round(ok / elapsed, 1),
                 "cpu_percent": round(cpu_percent(before, after), 1),
                 "cpu_ms_per_call": round(1000.0 * (after.cpu_s - before.cpu_s) / max(1, ok), 2),
-                "rss_mb": round(after.rss_mb, 1), **busy})
+                "rss_mb": round(after.rss_mb, 1),
+                "rtp_pairs_reused": media.get("reused_pairs", 0), **busy})
         uas.stop()
         await self.drain()
 

@@ -184,6 +184,8 @@ class MediaManager:
                 t["lost"] += max(0, ep.stats.lost)
                 t["expected"] += ep.stats.expected
         t["open_legs"] = len(self.legs)
+        t["pooled_pairs"] = self.allocator.pooled
+        t["reused_pairs"] = self.allocator.reused
         t["loss_ratio"] = round(t["lost"] / t["expected"], 6) if t["expected"] else 0.0
         return t
 
