@@ -103,10 +103,15 @@ class WebRtcEndpoint:
     def stats(self) -> dict[str, Any]:
         return self.stream.counters()
 
+    def detach(self) -> None:
+        """Stop relaying with the linked RTP leg, which is left without a bridge."""
+        leg = self.linked
+        if leg is not None:
+            leg.bridge = None
+            self.unlink(leg)
+
     def close(self) -> None:
-        if self.linked is not None:
-            self.linked.bridge = None
-            self.linked = None
+        self.detach()
         if self.transport is not None:
             self.transport.close()
             self.transport = None
@@ -198,9 +203,8 @@ class RelayWorker:
 
     def _op_unlink(self, webrtc_endpoint: int) -> None:
         ice = self.webrtc.get(webrtc_endpoint)
-        if ice is not None and ice.linked is not None:
-            ice.linked.bridge = None
-            ice.unlink(ice.linked)
+        if ice is not None:
+            ice.detach()
 
     def _op_rtp_state(self, endpoint: int, state: dict[str, Any]) -> None:
         leg = self.rtp.get(endpoint)

@@ -336,9 +336,6 @@ class WebRtcLeg:
             if self._on_media:
                 self._on_media("audio", True)
 
-    def _deliver(self, data: bytes) -> None:
-        self.stream.deliver(data)
-
     async def _on_rtp_data(self, data: bytes, arrival_time_ms: int) -> None:
         self.stream.deliver(data)
 
