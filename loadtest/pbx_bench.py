@@ -35,6 +35,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -47,6 +48,10 @@ sys.path.insert(0, str(ROOT))
 from loadtest.machine import cpu_times, usage  # noqa: E402
 
 SCENARIOS = ROOT / "tests" / "sipp"
+PBX_CPUS: set[int] | None = None
+"""CPUs the PBX may run on (``--pin``); None: any."""
+LOADGEN_CPUS: set[int] | None = None
+"""CPUs sipp may run on (``--pin``); None: any."""
 SIPP = os.environ.get("WEBFON_SIPP", shutil.which("sipp") or "/usr/bin/sipp")
 HOST = "127.0.0.1"
 TICK = os.sysconf("SC_CLK_TCK")
@@ -114,7 +119,8 @@ class Sipp:
     def start(self) -> Sipp:
         with open(self.dir / "out.log", "wb") as out:
             self.proc = subprocess.Popen(self.cmd, cwd=self.dir, stdout=out,
-                                         stderr=subprocess.STDOUT, start_new_session=True)
+                                         stderr=subprocess.STDOUT, start_new_session=True,
+                                         preexec_fn=_on_cpus(LOADGEN_CPUS))
         return self
 
     async def wait(self, timeout: float) -> int:
@@ -182,7 +188,7 @@ class Bench:
                    WEBFON_PBX_REGISTER_MAX_EXPIRES="3600", WEBFON_PBX_BUS_URL="")
         env.pop("WEBFON_CONFIG_DIR", None)
         self.pbx = _spawn([sys.executable, "-m", "pbx", "--port", str(self.http_port)], env,
-                          self.tmp / "pbx.log", cwd=self.args.pbx_tree)
+                          self.tmp / "pbx.log", cwd=self.args.pbx_tree, cpus=PBX_CPUS)
         from webfon.control_key import ensure_control_key
 
         async with aiohttp.ClientSession() as session:
@@ -344,6 +350,7 @@ class Bench:
         await self.start_pbx()
         try:
             self.results["machine"] = {"cpu": _cpu_model(), "cores": os.cpu_count(),
+                                       "pbx_cpus": sorted(PBX_CPUS) if PBX_CPUS else "any",
                                        "python": platform.python_version()}
             self.results["idle_rss_mb"] = round(sample(self.pid).rss_mb, 1)
             if self.args.reg_count:
@@ -360,10 +367,17 @@ class Bench:
 
 
 def _spawn(cmd: list[str], env: dict[str, str], log_path: Path,
-           cwd: Path = ROOT) -> subprocess.Popen[bytes]:
+           cwd: Path = ROOT, cpus: set[int] | None = None) -> subprocess.Popen[bytes]:
     with open(log_path, "wb") as log:
         return subprocess.Popen(cmd, cwd=cwd, env=env, stdout=log, stderr=subprocess.STDOUT,
-                                start_new_session=True)
+                                start_new_session=True, preexec_fn=_on_cpus(cpus))
+
+
+def _on_cpus(cpus: set[int] | None) -> Callable[[], None] | None:
+    """A ``preexec_fn`` confining the child to ``cpus`` (None: no confinement)."""
+    if not cpus:
+        return None
+    return lambda: os.sched_setaffinity(0, cpus)
 
 
 def _cpu_model() -> str:
@@ -375,7 +389,8 @@ def _cpu_model() -> str:
 
 def print_report(r: dict[str, Any]) -> None:
     print(f"machine: {r['machine']['cpu']}, {r['machine']['cores']} cores, "
-          f"Python {r['machine']['python']}; PBX idle RSS {r['idle_rss_mb']} MB")
+          f"Python {r['machine']['python']}; PBX on CPUs {r['machine']['pbx_cpus']}; "
+          f"PBX idle RSS {r['idle_rss_mb']} MB")
     if "registrations" in r:
         g = r["registrations"]
         print(f"registrations: {g['per_second']}/s completed at {g['offered_rate']}/s offered "
@@ -413,7 +428,17 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--pbx-tree", type=Path, default=ROOT,
                    help="run the PBX from this source tree (holding pbx/ and webfon/), e.g. "
                         "an unpacked older commit to compare against")
+    p.add_argument("--pin", action="store_true",
+                   help="run the PBX (all its threads) on CPU 0 only, and sipp and this script "
+                        "on the other CPUs: the figures are then for one core")
     args = p.parse_args(argv)
+    if args.pin:
+        cpus = sorted(os.sched_getaffinity(0))
+        if len(cpus) < 2:
+            p.error("--pin needs at least two CPUs")
+        global PBX_CPUS, LOADGEN_CPUS
+        PBX_CPUS, LOADGEN_CPUS = {cpus[0]}, set(cpus[1:])
+        os.sched_setaffinity(0, LOADGEN_CPUS)
     if not Path(SIPP).exists():
         print("sipp not found (Debian package sip-tester)", file=sys.stderr)
         return 2

@@ -380,6 +380,7 @@ class Call:
         self._cancel_requested = False
         self._task: asyncio.Future[Any] | None = None
         self._2xx_acked: set[tuple[str, int]] = set()
+        self._last_ack: Request | None = None
         self.remote_party = invite.to if direction == "out" else invite.from_
         ua.calls.add(self)
 
@@ -474,6 +475,7 @@ class Call:
         if self.dialog is None:
             return
         ack = self.dialog.create_ack(seq)
+        self._last_ack = ack
         try:
             self.ua.endpoint.send_stateless(ack)
         except (TransportError, ParseError) as exc:
@@ -780,9 +782,44 @@ class Call:
         if not self.ended.done():
             self.ended.set_result((code, reason))
         self._emit("hangup", code=code, reason=reason, by=by)
+        self._release_transactions()
+
+    def _release_transactions(self) -> None:
+        """Let the ended call go: its transactions linger for up to 64*T1 to absorb
+        retransmissions, and must not keep the call (and whatever its callbacks reach) alive.
+
+        An INVITE transaction still waiting for its final response keeps the call, which
+        must ACK (and BYE) a late 2xx. One that was answered keeps only what re-sends the ACK
+        for a retransmitted 2xx.
+        """
+        tx = self.server_tx
+        if tx is not None:
+            tx.on_cancel = None
+            tx.on_ack_timeout = None
+        ack = self._last_ack
+        for client_tx in self._client_txs:
+            if client_tx.final.done():
+                client_tx.on_response = None if ack is None or client_tx.method != "INVITE" \
+                    else _AckResender(self.ua.endpoint, ack)
 
     def __repr__(self) -> str:
         return f"<Call {self.direction} {self.call_id} {self.state}>"
+
+
+class _AckResender:
+    """What an ended call leaves to its answered INVITE transaction: the ACK, sent again for
+    each retransmitted 2xx (RFC 6026 §7.1 passes those to the TU, which is gone)."""
+
+    __slots__ = ("ack", "endpoint")
+
+    def __init__(self, endpoint: SipEndpoint, ack: Request) -> None:
+        self.endpoint = endpoint
+        self.ack = ack
+
+    def __call__(self, response: Response) -> None:
+        if 200 <= response.status < 300:
+            with contextlib.suppress(TransportError, ParseError):
+                self.endpoint.send_stateless(self.ack)
 
 
 _background: set[asyncio.Future[Any]] = set()

@@ -7,7 +7,9 @@ media relay.
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
+import weakref
 
 import pytest
 
@@ -98,6 +100,24 @@ async def test_call_relays_audio_both_ways_and_writes_cdr(pbx: RunningPbx) -> No
     assert len(ended) == 2 and {e["user_id"] for e in ended} == \
         {pbx.ids["user1001"], pbx.ids["user1002"]}
     assert {"call.started", "call.answered"} <= set(pbx.bus.topics())
+    for p in (a, b):
+        p.close()
+
+
+async def test_ended_call_leaves_nothing_behind(pbx: RunningPbx) -> None:
+    """Once a call is over nothing of it stays in memory: the transactions that still wait
+    out their timers (64*T1 on UDP) hold their messages, not the call."""
+    a, b = await connected_pair(pbx)
+    (call,) = pbx.engine.calls.values()
+    refs = [weakref.ref(o) for o in (call, call.a, call.b, call.a.call, call.b.call)]
+    del call
+    assert a.call is not None and b.call is not None
+    await a.call.bye()
+    await asyncio.wait_for(b.call.ended, 5)
+    await cdr_written(pbx)
+    assert pbx.engine.endpoint.transaction_count > 0  # still lingering
+    gc.collect()
+    assert [r() for r in refs] == [None] * len(refs)
     for p in (a, b):
         p.close()
 

@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import gc
+import weakref
 
+from tests.unit.sip.peer import UdpPeer
 from webfon.sip import (
     DigestServer,
     Request,
     ServerTransaction,
     SessionDescription,
     SipEndpoint,
+    Timers,
     compute_ha1,
     make_answer,
     make_offer,
@@ -272,3 +276,47 @@ async def test_invite_with_auth_retry(make_endpoint) -> None:
     assert call.dialog is not None and call.dialog.local_seq == 2
     bye = await call.bye()
     assert bye is not None and bye.status == 200
+
+
+async def test_ended_call_is_released_while_its_transactions_linger(make_endpoint) -> None:
+    """After BYE the answered INVITE's transactions wait 64*T1 for retransmissions: they
+    must not keep the call alive, and a retransmitted 2xx still gets its ACK again."""
+    ep = await make_endpoint(timers=Timers(t1=0.5, t2=4.0, t4=5.0))
+    alice = UserAgent(ep, Account(aor=f"sip:alice@127.0.0.1:{ep.port}"))
+    peer = await UdpPeer.open()
+    try:
+        events: list[str] = []
+        call = alice.invite(f"sip:bob@127.0.0.1:{peer.port}", make_offer("127.0.0.1", 4000),
+                            on_event=lambda name, data: events.append(name))
+        invite = await peer.recv()
+        assert isinstance(invite, Request) and invite.method == "INVITE"
+        ok = invite.create_response(200, to_tag="bob-tag")
+        ok.headers.add("Contact", f"<sip:bob@127.0.0.1:{peer.port}>")
+        answer = make_answer(SessionDescription.parse(invite.body), "127.0.0.1", 5000)[0]
+        ok.set_body(str(answer),
+                    "application/sdp")
+        peer.send(ok.encode(), ep.port)
+        ack = await peer.recv()
+        assert isinstance(ack, Request) and ack.method == "ACK"
+        assert (await call.wait_answer(3)).status == 200
+
+        hangup = asyncio.ensure_future(call.hangup())
+        bye = await peer.recv()
+        assert isinstance(bye, Request) and bye.method == "BYE"
+        peer.send(bye.create_response(200).encode(), ep.port)
+        await asyncio.wait_for(hangup, 3)
+        assert "hangup" in events
+
+        lingering = [tx for tx in ep._clients.values() if tx.method == "INVITE"]
+        assert lingering and lingering[0].state == "accepted"  # timer M still running
+        ref = weakref.ref(call)
+        del call, hangup
+        gc.collect()
+        assert ref() is None, gc.get_referrers(ref())
+
+        peer.send(ok.encode(), ep.port)  # the 2xx again, as if our ACK had been lost
+        again = await peer.recv()
+        assert isinstance(again, Request) and again.method == "ACK"
+        assert (again.call_id, again.cseq, again.to_tag) == (ack.call_id, ack.cseq, "bob-tag")
+    finally:
+        peer.close()
