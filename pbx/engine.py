@@ -51,7 +51,7 @@ from .cdr import CdrRecord
 from .core import PbxCore
 from .directory import Extension, User
 from .forwarding import Forward, ForwardingRules, resolve
-from .hunting import ring_rounds
+from .hunting import exclusive_target, ring_rounds
 from .mdflow import OK as MDFLOW_OK
 from .media import Leg, MediaManager, connect
 from .registrar import Maintenance, PhoneAuth, Registrar
@@ -378,9 +378,7 @@ class SipEngine:
         target: Extension | None = route.extension
         if user is not None:
             call.peer_user_id = user.id
-            session = await d.web_session(user.id)
-            if session is not None and session.mode == "exclusivo":
-                target = await d.extension(session.extension_id)
+            target = await self._user_extension(user, target)
         rules = ForwardingRules.from_rows(await d.forwarding_rules(user.id) if user else [])
         rounds: list[list[str]] = []
         if target is not None:
@@ -422,6 +420,27 @@ class SipEngine:
             await self._forward(call, fwd, user, depth)
             return
         self._reject(call, 480, "No answer")
+
+    async def _user_extension(self, user: User, own: Extension | None) -> Extension | None:
+        """The extension a call to ``user`` rings: their web extension while their web phone
+        is logged in «exclusivo» and registered, otherwise ``own`` (their phones by order).
+
+        A web phone that lost its registration (browser closed, network gone) until its
+        session ends does not swallow the user's calls.
+        """
+        d = self.core.directory
+        session = await d.web_session(user.id)
+        if session is None or session.mode != "exclusivo":
+            return own
+        web = await d.extension(session.extension_id)
+        if web is None:
+            return own
+        live = any(b.reachable for b in await self.core.location.lookup(web.number))
+        if exclusive_target(session.mode, logged_in=live):
+            return web
+        log.info("web phone not registered: ringing the user's own phones",
+                 extra={"user_id": user.id, "extension": web.number})
+        return own
 
     async def _forward(self, call: B2bCall, fwd: Forward, user: User | None,
                        depth: int) -> None:
@@ -840,9 +859,7 @@ class SipEngine:
                                    trunk.port))]
         else:
             if user is not None:
-                session = await self.core.directory.web_session(user.id)
-                if session is not None and session.mode == "exclusivo":
-                    ext = await self.core.directory.extension(session.extension_id)
+                ext = await self._user_extension(user, ext)
             if ext is not None:
                 contacts = [b.contact for b in await self.core.location.lookup(ext.number)
                             if b.reachable]

@@ -196,6 +196,15 @@ async def test_exclusive_web_login_routes_user_to_web_extension(pbx: RunningPbx)
     assert (await call.wait_answer(5)).status == 200
     assert desk.ua.incoming.empty()
     await call.bye()
+    # the web phone drops its registration (browser closed) while still logged in: calls
+    # to the user ring their own phones again instead of failing
+    assert (await web_ua.unregister()).status == 200
+    call = a.dial("1002", pbx.host, pbx.port)
+    incoming = await desk.incoming()
+    desk.answer(incoming)
+    assert (await call.wait_answer(5)).status == 200
+    assert web.ua.incoming.empty()
+    await call.bye()
     await pbx.core.webphones.logout(pbx.ids["user1002"])
     assert await pbx.core.location.lookup("7000") == []
     again = await web_ua.register(refresh=False)
