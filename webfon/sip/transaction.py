@@ -83,6 +83,15 @@ class Transaction:
         if handle is not None:
             handle.cancel()
 
+    def _linger(self, *messages: Request | Response | None) -> None:
+        """The transaction only waits out its timer now (up to 64*T1 on UDP): drop what was
+        parsed from its messages, so thousands of lingering transactions stay small. The
+        cached header values are rebuilt on access should anyone still read them."""
+        self.request.headers._cache.clear()
+        for msg in messages:
+            if msg is not None:
+                msg.headers._cache.clear()
+
     def add_done_callback(self, callback: Callable[[Transaction], None]) -> None:
         """Call ``callback(tx)`` when the transaction terminates."""
         self._on_terminated.append(callback)
@@ -228,6 +237,8 @@ class InviteClientTransaction(ClientTransaction):
                 self._cancel_timer("B")
                 self._start_timer("M", self.timers.b, self._terminate)
                 self._deliver(response)
+                self._data = b""
+                self._linger(response, *self.provisional)
             else:
                 self.state = "completed"
                 self._cancel_timer("A")
@@ -236,6 +247,8 @@ class InviteClientTransaction(ClientTransaction):
                 self._send(self._ack_data)
                 self._deliver(response)
                 self._start_timer("D", 0 if self.reliable else self.timers.b, self._terminate)
+                self._data = b""
+                self._linger(response, *self.provisional)
         elif self.state == "accepted":
             if 200 <= status < 300:
                 self._deliver(response)  # retransmitted 2xx: TU re-sends ACK
@@ -383,6 +396,7 @@ class NonInviteServerTransaction(ServerTransaction):
         else:
             self.state = "completed"
             self._start_timer("J", 0 if self.reliable else self.timers.b, self._terminate)
+            self._linger(response)
 
     def receive(self, request: Request) -> None:
         if self.state in ("proceeding", "completed") and self._last_data:
@@ -436,6 +450,7 @@ class InviteServerTransaction(ServerTransaction):
                 self._interval = self.timers.t1
                 self._start_timer("G", self._interval, self._timer_g)
             self._start_timer("H", self.timers.b, self._timer_h)
+            self._linger(response)
 
     def _timer_trying(self) -> None:
         """The TU sent nothing within the endpoint's ``trying_delay``: 100 Trying."""
@@ -469,6 +484,8 @@ class InviteServerTransaction(ServerTransaction):
         self._cancel_timer("2xx")
         if not self.ack.done():
             self.ack.set_result(ack)
+            self._2xx_data = b""
+            self._linger(self.last_response)
 
     def _timer_g(self) -> None:
         if self.state != "completed":
