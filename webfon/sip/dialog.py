@@ -129,30 +129,29 @@ class Dialog:
         return req
 
     def _base_request(self, method: str, seq: int) -> Request:
-        routes = [r.copy() for r in self.route_set]
-        if routes and not routes[0].uri.lr:
+        route_set = self.route_set
+        if route_set and not route_set[0].uri.lr:
             # strict routing: first route becomes the Request-URI
-            uri = routes[0].uri.copy()
+            uri = route_set[0].uri.copy()
             uri.params = {k: v for k, v in uri.params.items()
                           if k not in ("method", "maddr", "ttl", "transport", "lr")}
             uri.headers = {}
-            routes = [*routes[1:], Address(self.remote_target.copy())]
+            routes = [*map(str, route_set[1:]), str(Address(self.remote_target))]
         else:
             uri = self.remote_target.copy()
+            routes = [str(r) for r in route_set]
         req = Request(method, uri)
-        local = self.local_uri.copy()
-        local.tag = self.local_tag
-        remote = self.remote_uri.copy()
-        remote.tag = self.remote_tag
-        req.headers.add("Max-Forwards", "70")
+        headers = req.headers
+        headers.add("Max-Forwards", "70")
         for route in routes:
-            req.headers.add("Route", str(route))
-        req.headers.add("From", str(local))
-        req.headers.add("To", str(remote))
-        req.headers.add("Call-ID", self.call_id)
-        req.headers.add("CSeq", f"{seq} {method}")
+            headers.add("Route", route)
+        # local_uri and remote_uri are kept without tags (see _untagged)
+        headers.add("From", f"{self.local_uri};tag={self.local_tag}")
+        headers.add("To", f"{self.remote_uri};tag={self.remote_tag}")
+        headers.add("Call-ID", self.call_id)
+        headers.add("CSeq", f"{seq} {method}")
         if self.local_contact is not None and method in TARGET_REFRESH:
-            req.headers.add("Contact", str(self.local_contact))
+            headers.add("Contact", str(self.local_contact))
         return req
 
     # ------------------------------------------------------------------ what we receive
@@ -241,10 +240,13 @@ class DialogStore:
 
 
 def _untagged(addr: Address) -> Address:
-    """A copy of ``addr`` (possibly a message's shared cached value) without its tag."""
-    copy = addr.copy()
-    copy.tag = None
-    return copy
+    """``addr`` (possibly a message's shared cached value) without its tag, as a new Address.
+
+    The URI is shared, not copied: cached values are never modified, and neither are a
+    dialog's ``local_uri`` and ``remote_uri``.
+    """
+    params = {k: v for k, v in addr.params.items() if k != "tag"}
+    return Address(addr.uri, addr.display_name, params, addr.wildcard)
 
 
 def _as_address(value: Address | SipURI | None) -> Address | None:
