@@ -1050,6 +1050,10 @@ class SipEngine:
             if p.call.state != "terminated" and not call.merged:
                 await self._hangup_quietly(p.call)
             self.media.release(p.media)
+            if p.call.state == "terminated":
+                # the handlers set by _watch close over the call: break the cycle so the
+                # call is freed at once rather than by the garbage collector
+                p.call.on_event = p.call.on_reinvite = None
         ended = time.time()
         stats = getattr(call, "extra_stats", None)
         if stats is not None and call.answered_at is not None:

@@ -3,8 +3,9 @@
 Seed 002: an extension has up to 8 phones; the lowest «orden» rings first, phones with the
 same order ring together, order 0 never rings; disabled phones never ring. A phone with no
 reachable registration is skipped, so the next order rings instead. Web Call «exclusivo»: while
-the user's web phone is logged in (and registered) only it rings (the user's number is routed to
-the web extension); «multiterminal»: the web phone is one more phone of the extension, rung by order.
+the user's web phone is logged in (and registered) only it rings (the user's number is routed
+to the web extension); «multiterminal»: the web phone is one more phone of the extension, rung
+by order.
 """
 
 from __future__ import annotations

@@ -116,6 +116,9 @@ class Leg:
             self.peer.peer = None
         self.peer = None
         self.endpoint.close()
+        # the endpoint's callbacks are this leg's methods: let both go without the GC
+        self.endpoint.on_rtp = self.endpoint.on_rtcp = None
+        self.sink = None
 
     def stats(self) -> dict[str, Any]:
         ep = self.endpoint
