@@ -1,13 +1,18 @@
-"""How busy the whole machine was during a measurement: CPU time taken by the hypervisor
-(steal) and by everything else, from ``/proc/stat``.
+"""How busy and how fast the machine was during a measurement: CPU time taken by the
+hypervisor (steal) and by everything else, from ``/proc/stat``, and a reference workload timed
+on the spot.
 
 On a virtual machine, steal time is CPU the guest was ready to use but did not get; a
-benchmark taken while steal is high measures the neighbours as much as the code.
+benchmark taken while steal is high measures the neighbours as much as the code. A vCPU can
+also run slower without any steal being reported (shared cores, frequency changes): the
+reference time (:func:`reference_ms`) shows it, so figures from two runs can be put side by
+side only when their reference times agree.
 """
 
 from __future__ import annotations
 
 import os
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -43,3 +48,16 @@ def usage(before: CpuTimes, after: CpuTimes) -> dict[str, float]:
     return {"machine_steal_pct": round(100.0 * (after.steal - before.steal) / total, 1),
             "machine_busy_pct": round(100.0 * (after.busy - before.busy) / total, 1),
             "load_avg_1m": round(os.getloadavg()[0], 2)}
+
+
+def reference_ms(repeat: int = 5) -> float:
+    """Best-of-``repeat`` time in ms of a fixed pure-Python workload (about 1.3 ms on an
+    idle 2.5 GHz Xeon vCPU with Python 3.11): larger means a slower CPU at that moment."""
+    best = float("inf")
+    for _ in range(repeat):
+        started = time.perf_counter()
+        total = 0
+        for i in range(20_000):
+            total += i * i
+        best = min(best, time.perf_counter() - started)
+    return round(best * 1000.0, 3)

@@ -31,6 +31,7 @@ import platform
 import shutil
 import signal
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -45,7 +46,7 @@ import aiohttp
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from loadtest.machine import cpu_times, usage  # noqa: E402
+from loadtest.machine import cpu_times, reference_ms, usage  # noqa: E402
 
 SCENARIOS = ROOT / "tests" / "sipp"
 PBX_CPUS: set[int] | None = None
@@ -159,6 +160,35 @@ def tone(workdir: Path, hz: float, pt: int = 8) -> None:
     from webfon.rtp.wav import write_raw_g711
 
     write_raw_g711(workdir / "tone.raw", sine(hz, 60.0, 8000, 0.5), pt)
+
+
+class SpeedProbe:
+    """Times :func:`reference_ms` once a second while a phase runs (on this script's CPUs):
+    ``median`` tells how fast the machine was during the phase."""
+
+    def __init__(self, interval: float = 1.0) -> None:
+        self.interval = interval
+        self.samples: list[float] = []
+        self._task: asyncio.Task[None] | None = None
+
+    async def __aenter__(self) -> SpeedProbe:
+        self._task = asyncio.ensure_future(self._run())
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        assert self._task is not None
+        self._task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._task
+
+    async def _run(self) -> None:
+        while True:
+            self.samples.append(reference_ms(repeat=3))
+            await asyncio.sleep(self.interval)
+
+    @property
+    def median(self) -> float | None:
+        return statistics.median(self.samples) if self.samples else None
 
 
 class Bench:
@@ -280,10 +310,11 @@ class Bench:
                        "-recv_timeout", "10000").start()
             started = time.monotonic()
             machine = cpu_times()
-            await uac.wait(a.cps_seconds * 3 + 40)
+            async with SpeedProbe() as speed:
+                await uac.wait(a.cps_seconds * 3 + 40)
             elapsed = time.monotonic() - started
             after = sample(self.pid)
-            busy = usage(machine, cpu_times())
+            busy = {**usage(machine, cpu_times()), "cpu_ref_ms": speed.median}
             ok, failed = uac.count("SuccessfulCall(C)"), uac.count("FailedCall(C)")
             media = (await self.control("/control/stats"))["media"]
             self.results["cps"].append({
@@ -323,9 +354,10 @@ class Bench:
         steady_a = sample(self.pid)
         machine = cpu_times()
         window = max(5.0, a.call_seconds - ramp - 6)
-        await asyncio.sleep(window)
+        async with SpeedProbe() as speed:
+            await asyncio.sleep(window)
         steady_b = sample(self.pid)
-        busy = usage(machine, cpu_times())
+        busy = {**usage(machine, cpu_times()), "cpu_ref_ms": speed.median}
         snapshot = await self.control("/control/stats")
         await uac.wait(a.call_seconds * 3 + 60)
         uas.stop()
@@ -401,13 +433,15 @@ def print_report(r: dict[str, Any]) -> None:
               f"{c['successful']} ok / {c['failed']} failed ({c['failed_percent']} %), "
               f"PBX CPU {c['cpu_percent']} % ({c['cpu_ms_per_call']} ms per call), "
               f"RSS {c['rss_mb']} MB; machine steal "
-              f"{c['machine_steal_pct']} %, busy {c['machine_busy_pct']} %")
+              f"{c['machine_steal_pct']} %, busy {c['machine_busy_pct']} %, "
+              f"reference {c.get('cpu_ref_ms')} ms")
     if "media" in r:
         m = r["media"]
         print(f"relayed G.711 calls: {m['steady_calls']} concurrent ({m['successful']} ok, "
               f"{m['failed']} failed), {m['packets_received']} RTP packets in, "
               f"relay ratio {m['relay_ratio']}, loss {m['loss_percent']} %, "
-              f"PBX CPU {m['cpu_percent_steady']} % steady, RSS {m['rss_mb']} MB")
+              f"PBX CPU {m['cpu_percent_steady']} % steady, RSS {m['rss_mb']} MB, "
+              f"reference {m.get('cpu_ref_ms')} ms")
     print(json.dumps(r))
 
 
