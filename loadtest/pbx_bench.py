@@ -188,7 +188,7 @@ class SpeedProbe:
 
     @property
     def median(self) -> float | None:
-        return statistics.median(self.samples) if self.samples else None
+        return round(statistics.median(self.samples), 3) if self.samples else None
 
 
 class Bench:
