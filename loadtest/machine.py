@@ -52,7 +52,8 @@ def usage(before: CpuTimes, after: CpuTimes) -> dict[str, float]:
 
 def reference_ms(repeat: int = 5) -> float:
     """Best-of-``repeat`` time in ms of a fixed pure-Python workload (about 1.3 ms on an
-    idle 2.5 GHz Xeon vCPU with Python 3.11): larger means a slower CPU at that moment."""
+    idle 2.5 GHz Xeon vCPU with Python 3.11): larger means a slower CPU at that moment. Take
+    it while nothing else runs on the CPU, or it measures the contention instead."""
     best = float("inf")
     for _ in range(repeat):
         started = time.perf_counter()

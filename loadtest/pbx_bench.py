@@ -31,7 +31,6 @@ import platform
 import shutil
 import signal
 import socket
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -162,35 +161,6 @@ def tone(workdir: Path, hz: float, pt: int = 8) -> None:
     write_raw_g711(workdir / "tone.raw", sine(hz, 60.0, 8000, 0.5), pt)
 
 
-class SpeedProbe:
-    """Times :func:`reference_ms` once a second while a phase runs (on this script's CPUs):
-    ``median`` tells how fast the machine was during the phase."""
-
-    def __init__(self, interval: float = 1.0) -> None:
-        self.interval = interval
-        self.samples: list[float] = []
-        self._task: asyncio.Task[None] | None = None
-
-    async def __aenter__(self) -> SpeedProbe:
-        self._task = asyncio.ensure_future(self._run())
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        assert self._task is not None
-        self._task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await self._task
-
-    async def _run(self) -> None:
-        while True:
-            self.samples.append(reference_ms(repeat=3))
-            await asyncio.sleep(self.interval)
-
-    @property
-    def median(self) -> float | None:
-        return round(statistics.median(self.samples), 3) if self.samples else None
-
-
 class Bench:
     def __init__(self, args: argparse.Namespace) -> None:
         self.args = args
@@ -300,6 +270,7 @@ class Bench:
         for rate in a.cps:
             await self.drain()
             total = int(rate * a.cps_seconds)
+            ref = reference_ms()  # the machine's speed, measured while nothing runs
             before = sample(self.pid)
             uac = Sipp(self.tmp, f"cps-uac-{rate:g}", str(SCENARIOS / "pbx" / "uac_bench.xml"),
                        self.remote, "-s", "2002", "-au", "2001", "-ap", "sip-2001",
@@ -310,11 +281,10 @@ class Bench:
                        "-recv_timeout", "10000").start()
             started = time.monotonic()
             machine = cpu_times()
-            async with SpeedProbe() as speed:
-                await uac.wait(a.cps_seconds * 3 + 40)
+            await uac.wait(a.cps_seconds * 3 + 40)
             elapsed = time.monotonic() - started
             after = sample(self.pid)
-            busy = {**usage(machine, cpu_times()), "cpu_ref_ms": speed.median}
+            busy = {**usage(machine, cpu_times()), "cpu_ref_ms": [ref, reference_ms()]}
             ok, failed = uac.count("SuccessfulCall(C)"), uac.count("FailedCall(C)")
             media = (await self.control("/control/stats"))["media"]
             self.results["cps"].append({
@@ -354,10 +324,9 @@ class Bench:
         steady_a = sample(self.pid)
         machine = cpu_times()
         window = max(5.0, a.call_seconds - ramp - 6)
-        async with SpeedProbe() as speed:
-            await asyncio.sleep(window)
+        await asyncio.sleep(window)
         steady_b = sample(self.pid)
-        busy = {**usage(machine, cpu_times()), "cpu_ref_ms": speed.median}
+        busy = usage(machine, cpu_times())
         snapshot = await self.control("/control/stats")
         await uac.wait(a.call_seconds * 3 + 60)
         uas.stop()
@@ -434,14 +403,13 @@ def print_report(r: dict[str, Any]) -> None:
               f"PBX CPU {c['cpu_percent']} % ({c['cpu_ms_per_call']} ms per call), "
               f"RSS {c['rss_mb']} MB; machine steal "
               f"{c['machine_steal_pct']} %, busy {c['machine_busy_pct']} %, "
-              f"reference {c.get('cpu_ref_ms')} ms")
+              f"reference before/after {c.get('cpu_ref_ms')} ms")
     if "media" in r:
         m = r["media"]
         print(f"relayed G.711 calls: {m['steady_calls']} concurrent ({m['successful']} ok, "
               f"{m['failed']} failed), {m['packets_received']} RTP packets in, "
               f"relay ratio {m['relay_ratio']}, loss {m['loss_percent']} %, "
-              f"PBX CPU {m['cpu_percent_steady']} % steady, RSS {m['rss_mb']} MB, "
-              f"reference {m.get('cpu_ref_ms')} ms")
+              f"PBX CPU {m['cpu_percent_steady']} % steady, RSS {m['rss_mb']} MB")
     print(json.dumps(r))
 
 
