@@ -62,3 +62,16 @@ def reference_ms(repeat: int = 5) -> float:
             total += i * i
         best = min(best, time.perf_counter() - started)
     return round(best * 1000.0, 3)
+
+
+def reference_ms_on(cpus: set[int] | None, repeat: int = 5) -> float:
+    """:func:`reference_ms` measured on ``cpus`` (this process moves there for the time of
+    the measurement; None: wherever it runs). vCPUs of one guest can run at different speeds."""
+    if not cpus:
+        return reference_ms(repeat)
+    home = os.sched_getaffinity(0)
+    os.sched_setaffinity(0, cpus)
+    try:
+        return reference_ms(repeat)
+    finally:
+        os.sched_setaffinity(0, home)

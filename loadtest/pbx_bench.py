@@ -45,7 +45,7 @@ import aiohttp
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from loadtest.machine import cpu_times, reference_ms, usage  # noqa: E402
+from loadtest.machine import cpu_times, reference_ms_on, usage  # noqa: E402
 
 SCENARIOS = ROOT / "tests" / "sipp"
 PBX_CPUS: set[int] | None = None
@@ -270,7 +270,8 @@ class Bench:
         for rate in a.cps:
             await self.drain()
             total = int(rate * a.cps_seconds)
-            ref = reference_ms()  # the machine's speed, measured while nothing runs
+            # the PBX CPU's speed, measured while nothing runs
+            ref = reference_ms_on(PBX_CPUS)
             before = sample(self.pid)
             uac = Sipp(self.tmp, f"cps-uac-{rate:g}", str(SCENARIOS / "pbx" / "uac_bench.xml"),
                        self.remote, "-s", "2002", "-au", "2001", "-ap", "sip-2001",
@@ -284,7 +285,7 @@ class Bench:
             await uac.wait(a.cps_seconds * 3 + 40)
             elapsed = time.monotonic() - started
             after = sample(self.pid)
-            busy = {**usage(machine, cpu_times()), "cpu_ref_ms": [ref, reference_ms()]}
+            busy = {**usage(machine, cpu_times()), "cpu_ref_ms": [ref, reference_ms_on(PBX_CPUS)]}
             ok, failed = uac.count("SuccessfulCall(C)"), uac.count("FailedCall(C)")
             media = (await self.control("/control/stats"))["media"]
             self.results["cps"].append({

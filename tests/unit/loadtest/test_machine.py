@@ -1,7 +1,12 @@
-"""Steal and busy shares from /proc/stat samples."""
+"""Steal and busy shares from /proc/stat samples; the reference time and where it is taken."""
 
 from __future__ import annotations
 
+import os
+
+import pytest
+
+from loadtest import machine
 from loadtest.machine import cpu_times, usage
 
 
@@ -18,3 +23,20 @@ def test_steal_and_busy_are_shares_of_all_cpu_time() -> None:
 def test_the_live_file_reads() -> None:
     times = cpu_times()
     assert times.total > 0
+
+
+def test_reference_time_is_measured_on_the_cpus_asked_and_affinity_comes_back(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    home = os.sched_getaffinity(0)
+    target = {min(home)}
+    seen: list[set[int]] = []
+    real = machine.reference_ms
+
+    def spy(repeat: int = 5) -> float:
+        seen.append(os.sched_getaffinity(0))
+        return real(1)
+
+    monkeypatch.setattr(machine, "reference_ms", spy)
+    ms = machine.reference_ms_on(target)
+    assert seen == [target] and ms > 0
+    assert os.sched_getaffinity(0) == home
