@@ -30,6 +30,14 @@ def test_browser_a_calls_browser_b(stack: Stack, make_phone: Callable[..., Phone
     assert stats["inbound"]["packetsReceived"] > 20
     assert stats["codec"].lower() in ("audio/pcma", "audio/pcmu", "audio/opus")
     a.screenshot("in-call")
-    a.page.get_by_test_id("hangup-0").click()
+    # the call timer runs without rebuilding the line's buttons (a click spanning a rebuild
+    # would be lost)
+    hangup = a.page.get_by_test_id("hangup-0").element_handle()
+    before = a.page.get_by_test_id("timer-0").inner_text()
+    a.page.wait_for_function(
+        "(t) => document.querySelector('[data-testid=\"timer-0\"]').textContent !== t",
+        arg=before, timeout=5_000)
+    assert hangup.evaluate("(e) => e.isConnected")
+    hangup.click()
     b.wait_line_state(line_b, "idle")
     a.wait_line_state(0, "idle")

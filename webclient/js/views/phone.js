@@ -20,7 +20,7 @@ export class PhonePanel {
     this.transferBox = h("div", { class: "transfer" });
     this.transferLine = null;
     this.build();
-    app.phone?.onChange(() => this.update());
+    app.phone?.onChange((what) => (what === "tick" ? this.tick() : this.update()));
     document.addEventListener("keydown", (ev) => this.onKey(ev));
   }
 
@@ -113,6 +113,24 @@ export class PhonePanel {
     this.renderTransfer();
   }
 
+  tick() {
+    // Once a second only the call timers change: their text is updated in place, so the
+    // buttons are not rebuilt under the pointer (a click whose press and release fall on
+    // either side of a rebuild is lost).
+    const phone = this.app.phone;
+    if (!phone) return;
+    for (const line of phone.lines) {
+      const started = line.answeredAt || line.startedAt;
+      if (line.state !== "active" || !started) continue;
+      const span = this.linesBox.querySelector(`[data-testid="timer-${line.index}"]`);
+      if (!span) {
+        this.update();
+        return;
+      }
+      span.textContent = ` ${formatDuration((Date.now() - started) / 1000)}`;
+    }
+  }
+
   renderLine(line) {
     const phone = this.app.phone;
     const stateKey = line.state === "active" && line.held ? "held" : line.state;
@@ -169,6 +187,7 @@ export class PhonePanel {
     const line = this.transferLine !== null ? phone?.lines[this.transferLine] : null;
     if (!line || line.state !== "active") {
       this.transferLine = null;
+      delete this.transferBox.dataset.line;  // or the next transfer on that line stays hidden
       replace(this.transferBox);
       return;
     }
