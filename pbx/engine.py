@@ -51,7 +51,7 @@ from .cdr import CdrRecord
 from .core import PbxCore
 from .directory import Extension, User
 from .forwarding import Forward, ForwardingRules, resolve
-from .hunting import exclusive_target, ring_rounds
+from .hunting import ring_rounds
 from .mdflow import OK as MDFLOW_OK
 from .media import Leg, MediaManager, connect
 from .registrar import Maintenance, PhoneAuth, Registrar
@@ -435,8 +435,7 @@ class SipEngine:
         web = await d.extension(session.extension_id)
         if web is None:
             return own
-        live = any(b.reachable for b in await self.core.location.lookup(web.number))
-        if exclusive_target(session.mode, logged_in=live):
+        if any(b.reachable for b in await self.core.location.lookup(web.number)):
             return web
         log.info("web phone not registered: ringing the user's own phones",
                  extra={"user_id": user.id, "extension": web.number})

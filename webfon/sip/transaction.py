@@ -163,6 +163,12 @@ class ClientTransaction(Transaction):
             except Exception:
                 log.exception("on_response failed", extra={"call_id": self.call_id})
 
+    def _linger(self, *messages: Request | Response | None) -> None:
+        """Also drop the request bytes (no longer retransmitted) and what was parsed from
+        the provisional responses."""
+        self._data = b""
+        super()._linger(*messages, *self.provisional)
+
     def _local_response(self, status: int) -> Response:
         resp = self.request.create_response(status)
         resp.local = True
@@ -237,8 +243,7 @@ class InviteClientTransaction(ClientTransaction):
                 self._cancel_timer("B")
                 self._start_timer("M", self.timers.b, self._terminate)
                 self._deliver(response)
-                self._data = b""
-                self._linger(response, *self.provisional)
+                self._linger(response)
             else:
                 self.state = "completed"
                 self._cancel_timer("A")
@@ -247,8 +252,7 @@ class InviteClientTransaction(ClientTransaction):
                 self._send(self._ack_data)
                 self._deliver(response)
                 self._start_timer("D", 0 if self.reliable else self.timers.b, self._terminate)
-                self._data = b""
-                self._linger(response, *self.provisional)
+                self._linger(response)
         elif self.state == "accepted":
             if 200 <= status < 300:
                 self._deliver(response)  # retransmitted 2xx: TU re-sends ACK

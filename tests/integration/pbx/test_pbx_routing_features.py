@@ -13,7 +13,7 @@ from webfon.directory import add_phone
 from webfon.rtp.detect import dominant_frequency
 from webfon.rtp.wav import read_wav
 from webfon.sip import SipEndpoint
-from webfon.sip.ua import Account, UserAgent
+from webfon.sip.ua import Account, Call, UserAgent
 
 
 async def main_cdr(pbx: RunningPbx) -> dict[str, Any]:
@@ -21,6 +21,15 @@ async def main_cdr(pbx: RunningPbx) -> dict[str, Any]:
     row = await pbx.store.fetchone("SELECT * FROM cdr WHERE leg = 0")
     assert row is not None
     return row
+
+
+async def answered_call(pbx: RunningPbx, caller: SoftPhone, number: str,
+                        callee: SoftPhone) -> Call:
+    """``caller`` dials ``number``; ``callee`` must be the phone that rings, and answers."""
+    call = caller.dial(number, pbx.host, pbx.port)
+    callee.answer(await callee.incoming())
+    assert (await call.wait_answer(5)).status == 200
+    return call
 
 
 async def test_no_answer_to_voicemail_records_and_notifies(pbx: RunningPbx) -> None:
@@ -64,10 +73,7 @@ async def test_unconditional_forward_to_number(pbx: RunningPbx) -> None:
         "VALUES (?, 'unconditional', 1, 'number', '2003')", (pbx.ids["user1002"],))
     a = await registered(pbx, "2001")
     c = await registered(pbx, "2003")
-    call = a.dial("1002", pbx.host, pbx.port)
-    incoming = await c.incoming()
-    c.answer(incoming)
-    assert (await call.wait_answer(5)).status == 200
+    call = await answered_call(pbx, a, "1002", c)
     await call.bye()
     cdr = await main_cdr(pbx)
     assert cdr["disposition"] == "answered"
@@ -118,10 +124,7 @@ async def test_all_trunks_down_is_503(pbx: RunningPbx) -> None:
 async def test_queue_linear_skips_unregistered_and_records_stats(pbx: RunningPbx) -> None:
     a = await registered(pbx, "2001")
     c = await registered(pbx, "2003")  # 2002 (first in linear order) is not registered
-    call = a.dial("3000", pbx.host, pbx.port)
-    incoming = await c.incoming()
-    c.answer(incoming)
-    assert (await call.wait_answer(5)).status == 200
+    call = await answered_call(pbx, a, "3000", c)
     await asyncio.sleep(0.3)
     await call.bye()
     await main_cdr(pbx)
@@ -190,19 +193,13 @@ async def test_exclusive_web_login_routes_user_to_web_extension(pbx: RunningPbx)
     web_ua = await pbx.phone("7000", username=login.sip_username, password=login.sip_password)
     assert (await web_ua.register()).status == 200
     web = await SoftPhone.create(web_ua)
-    call = a.dial("1002", pbx.host, pbx.port)
-    incoming = await web.incoming()
-    web.answer(incoming)
-    assert (await call.wait_answer(5)).status == 200
+    call = await answered_call(pbx, a, "1002", web)
     assert desk.ua.incoming.empty()
     await call.bye()
     # the web phone drops its registration (browser closed) while still logged in: calls
     # to the user ring their own phones again instead of failing
     assert (await web_ua.unregister()).status == 200
-    call = a.dial("1002", pbx.host, pbx.port)
-    incoming = await desk.incoming()
-    desk.answer(incoming)
-    assert (await call.wait_answer(5)).status == 200
+    call = await answered_call(pbx, a, "1002", desk)
     assert web.ua.incoming.empty()
     await call.bye()
     await pbx.core.webphones.logout(pbx.ids["user1002"])
