@@ -26,10 +26,10 @@ from pathlib import Path
 
 from aiosmtpd.controller import Controller
 
+from launcher.demo import load_demo
 from tests.support.net import free_port, free_port_block
 from webfon.bus import BusHub
 from webfon.control_key import ensure_control_key
-from webfon.demo import load_demo
 from webfon.store import open_store
 from webfon.tokens import ensure_keypair
 
@@ -133,7 +133,7 @@ class Stack:
         # The gateway releases its node's web extensions through the PBX at start: the PBX
         # goes first.
         for group in ((("sercen", "sercen"), ("fonbo", "fonbo"), ("pbx", "pbx")),
-                      (("gateway", "gateway"), ("web", "webfon.front"))):
+                      (("gateway", "gateway"), ("web", "launcher.front"))):
             for name, module in group:
                 self._spawn(name, module, env)
             for name, _ in group:

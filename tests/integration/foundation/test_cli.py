@@ -13,9 +13,9 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from webfon.components import COMPONENTS
+from launcher.components import COMPONENTS
 
-WEBFON = [sys.executable, "-m", "webfon.cli"]
+WEBFON = [sys.executable, "-m", "launcher.cli"]
 
 
 def _free_port() -> int:

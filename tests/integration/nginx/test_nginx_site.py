@@ -21,7 +21,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from webfon.nginxconf import SiteConfig, render
+from launcher.nginxconf import SiteConfig, render
 
 NAME = "webfon.test"
 

@@ -12,7 +12,7 @@ import pytest
 from aiohttp import WSMsgType, web
 from aiohttp.test_utils import TestServer
 
-from webfon.front import FrontSettings, build_app
+from launcher.front import FrontSettings, build_app
 
 
 def free_port() -> int:

@@ -7,10 +7,10 @@ from collections.abc import AsyncIterator
 import aiohttp
 from aiohttp import web
 
-from webfon.front.headers import security_headers
-from webfon.front.proxy import Upstream
-from webfon.front.settings import FrontSettings
-from webfon.front.static import StaticFiles
+from launcher.front.headers import security_headers
+from launcher.front.proxy import Upstream
+from launcher.front.settings import FrontSettings
+from launcher.front.static import StaticFiles
 from webfon.http import Handler, create_app
 
 SESSION_KEY = web.AppKey("front_client_session", aiohttp.ClientSession)

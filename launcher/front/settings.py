@@ -15,7 +15,7 @@ from webfon.settings import BaseSettings
 
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
-# webfon/front/settings.py -> repository root -> webclient/
+# launcher/front/settings.py -> repository root -> webclient/
 DEFAULT_STATIC_DIR = Path(__file__).resolve().parents[2] / "webclient"
 
 

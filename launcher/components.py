@@ -37,7 +37,7 @@ COMPONENTS: tuple[Component, ...] = (
     Component("pbx", "pbx", 8500, "embedded PBX (SIP 5060 udp/tcp, control API)"),
     Component("fonbo", "fonbo", 8400, "portal API and realtime events"),
     Component("gateway", "gateway", 8188, "WebRTC gateway, Janus API on /janus"),
-    Component("web", "webfon.front", 8080, "web client and single-origin proxy"),
+    Component("web", "launcher.front", 8080, "web client and single-origin proxy"),
 )
 
 

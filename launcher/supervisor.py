@@ -18,10 +18,10 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from launcher.components import Component
 from webfon.bus import BusHub
-from webfon.components import Component
 
-log = logging.getLogger("webfon.supervisor")
+log = logging.getLogger("launcher.supervisor")
 
 STOP_GRACE_S = 6.0
 MAX_BACKOFF_S = 15.0

@@ -18,10 +18,10 @@ from urllib.parse import urlparse
 import aiohttp
 from aiohttp import WSMsgType, web
 
-from webfon.front.settings import IPNetwork
+from launcher.front.settings import IPNetwork
 from webfon.http import json_error
 
-log = logging.getLogger("webfon.front.proxy")
+log = logging.getLogger("launcher.front.proxy")
 
 HOP_BY_HOP = {
     "connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te", "trailer",

@@ -1,11 +1,11 @@
-"""Entry point: ``python -m webfon.front --port 8080``."""
+"""Entry point: ``python -m launcher.front --port 8080``."""
 
 from __future__ import annotations
 
 import sys
 
-from webfon.front.app import build_app
-from webfon.front.settings import FrontSettings
+from launcher.front.app import build_app
+from launcher.front.settings import FrontSettings
 from webfon.runner import run_component
 
 if __name__ == "__main__":

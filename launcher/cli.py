@@ -24,16 +24,16 @@ from pathlib import Path
 
 import aiohttp
 
-from webfon.components import COMPONENTS, Component, configured
+from launcher.components import COMPONENTS, Component, configured
+from launcher.demo import DEMO_PASSWORD, DEMO_SIP_PASSWORD, DEMO_USERS, has_data, load_demo
+from launcher.embedded_config import write_embedded_config
+from launcher.nginxconf import main as nginx_main
+from launcher.supervisor import Supervisor, state_path
 from webfon.config import ConfigError
 from webfon.control_key import ensure_control_key
-from webfon.demo import DEMO_PASSWORD, DEMO_SIP_PASSWORD, DEMO_USERS, has_data, load_demo
-from webfon.embedded_config import write_embedded_config
 from webfon.logsetup import setup_logging
-from webfon.nginxconf import main as nginx_main
 from webfon.settings import BaseSettings
 from webfon.store import StoreError, open_store
-from webfon.supervisor import Supervisor, state_path
 from webfon.tokens import ensure_keypair
 
 HEALTH_WAIT_S = 30.0
@@ -208,7 +208,7 @@ async def _migrate(args: argparse.Namespace) -> int:
 
 
 def _check_config(args: argparse.Namespace) -> int:
-    module_name = {"web": "webfon.front"}.get(args.component, args.component)
+    module_name = {"web": "launcher.front"}.get(args.component, args.component)
     try:
         module = importlib.import_module(f"{module_name}.settings")
     except ModuleNotFoundError:
