@@ -50,12 +50,13 @@ from .acd import Member, plan
 from .cdr import CdrRecord
 from .core import PbxCore
 from .directory import Extension, User
+from .events import CallAnswered, CallProgress, CallStarted, VoicemailNew
 from .forwarding import Forward, ForwardingRules, resolve
 from .hunting import ring_rounds
 from .mdflow import OK as MDFLOW_OK
 from .media import Leg, MediaManager, connect
 from .registrar import Maintenance, PhoneAuth, Registrar
-from .routing import Caller, Route, should_failover, trunk_number
+from .routing import SYSTEM, Caller, Route, RouteKind, should_failover, trunk_number
 
 log = logging.getLogger("pbx.engine")
 
@@ -138,7 +139,7 @@ class SipEngine:
         self.auth = PhoneAuth(core.directory, s.realm, tuple(a.upper() for a in
                                                              s.digest_algorithms), s.nonce_ttl_s)
         self.registrar = Registrar(s, core.directory, core.location, self.auth,
-                                   publish=core.cdr.publish)
+                                   events=core.events)
         self.calls: dict[str, B2bCall] = {}
         self.ext_in_use: Counter[str] = Counter()
         self.stats: Counter[str] = Counter()
@@ -165,7 +166,7 @@ class SipEngine:
         self.hub = self.ua.hub
         self.endpoint.handler = self.handle
         self.maintenance = Maintenance(self.settings, self.core.location, self.endpoint,
-                                       publish=self.core.cdr.publish)
+                                       events=self.core.events)
         self._spawn(self.maintenance.run())
         log.info("sip engine started", extra={"port": self.port,
                                               "transports": self.settings.sip_transports})
@@ -313,7 +314,7 @@ class SipEngine:
             self.ext_in_use[ext] += 1
         self._watch(call, party)
         try:
-            await self.core.cdr.publish("call.started", self._event(call))
+            await self.core.events.emit(self._progress(CallStarted, call))
             route = await self.core.router.route(dialled, caller)
             call.caller = route.caller
             await self._deliver(call, route, 0)
@@ -326,11 +327,11 @@ class SipEngine:
         finally:
             await self._finish(call)
 
-    def _event(self, call: B2bCall) -> dict[str, Any]:
-        return {"call_id": call.call_id, "caller": call.caller.number, "callee": call.dialled,
-                "user_id": call.caller.user.id if call.caller.user else None,
-                "peer_user_id": call.peer_user_id, "direction": call.direction,
-                "started_at": call.started_at}
+    @staticmethod
+    def _progress(kind: type[CallProgress], call: B2bCall) -> CallProgress:
+        return kind(call.call_id, call.caller.number, call.dialled,
+                    call.caller.user.id if call.caller.user else None, call.peer_user_id,
+                    call.direction, call.started_at)
 
     def _reject(self, call: B2bCall, status: int, reason: str, disposition: str = "") -> None:
         a = call.a.call
@@ -358,17 +359,17 @@ class SipEngine:
         if self._caller_gone(call):
             call.disposition = "cancelled"
             return
-        if route.kind == "reject":
+        if route.kind is RouteKind.REJECT:
             log.info("call rejected", extra={"call_id": call.call_id, "status": route.status,
                                              "reason": route.reason})
             self._reject(call, route.status, route.reason)
             return
         call.callee = route.number
-        if route.kind in ("user", "extension"):
+        if route.kind in (RouteKind.USER, RouteKind.EXTENSION):
             await self._deliver_user(call, route, depth)
-        elif route.kind == "queue":
+        elif route.kind is RouteKind.QUEUE:
             await self._deliver_queue(call, route, depth)
-        elif route.kind == "external":
+        elif route.kind is RouteKind.EXTERNAL:
             call.direction = "outbound" if call.caller.trunk is None else "inbound"
             await self._deliver_trunks(call, route)
 
@@ -460,7 +461,7 @@ class SipEngine:
                                else (user.category_id if user else None))
         forwarder = Caller(user=user, category=cat)
         route = await self.core.router.route(fwd.number, forwarder)
-        if route.kind == "reject":
+        if route.kind is RouteKind.REJECT:
             self._reject(call, route.status, route.reason)
             return
         await self._deliver(call, route, depth + 1)
@@ -524,8 +525,7 @@ class SipEngine:
         if queue.overflow_target and depth < MAX_FORWARD_DEPTH:
             log.info("queue overflow", extra={"call_id": call.call_id, "queue": queue.number,
                                               "target": queue.overflow_target})
-            overflow = await self.core.router.route(queue.overflow_target,
-                                                    Caller(category=None))
+            overflow = await self.core.router.route(queue.overflow_target, SYSTEM)
             await self._deliver(call, overflow, depth + 1)
             return
         self._reject(call, 480, "No answer")
@@ -720,7 +720,7 @@ class SipEngine:
         if call.answered_at is None:
             call.answered_at = time.time()
             call.disposition = "answered"
-            await self.core.cdr.publish("call.answered", self._event(call))
+            await self.core.events.emit(self._progress(CallAnswered, call))
         call.state = "connected"
         call.changed.set()
         log.info("call connected", extra={"call_id": call.call_id, "callee": callee})
@@ -842,17 +842,18 @@ class SipEngine:
                 await leg.notify_refer(200 if ok else 481)
             return
         number = target.uri.user or ""
-        route = await self.core.router.route(number, call.caller if party is call.a else
-                                             Caller(user=None, category=None))
+        # the caller's transfers are placed as the caller; the callee's are not restricted
+        # by any category
+        route = await self.core.router.route(number, call.caller if party is call.a else SYSTEM)
         log.info("blind transfer", extra={"call_id": call.call_id, "target": number})
-        if route.kind not in ("user", "extension", "external") or route.kind == "reject":
+        if route.kind not in (RouteKind.USER, RouteKind.EXTENSION, RouteKind.EXTERNAL):
             with contextlib.suppress(SipError):
                 await leg.notify_refer(route.status or 404)
             return
         contacts: list[str] = []
         user = route.user
         ext = route.extension
-        if route.kind == "external":
+        if route.kind is RouteKind.EXTERNAL:
             trunk = route.trunks[0]
             contacts = [str(SipURI("sip", trunk_number(trunk, route.number), trunk.host,
                                    trunk.port))]
@@ -984,9 +985,7 @@ class SipEngine:
             (user.id,)) or 0)
         log.info("voicemail stored", extra={"call_id": call.call_id, "user_id": user.id,
                                             "message_id": message_id, "seconds": duration})
-        await self.core.cdr.publish("voicemail.new", {"user_id": user.id,
-                                                      "message_id": message_id,
-                                                      "unread": unread})
+        await self.core.events.emit(VoicemailNew(user.id, message_id, unread))
         self._spawn(self.notify_mwi(user.id, unread))
 
     async def notify_mwi(self, user_id: int, unread: int | None = None) -> int:
