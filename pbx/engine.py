@@ -55,7 +55,10 @@ from .forwarding import Forward, ForwardingRules, resolve
 from .hunting import ring_rounds
 from .mdflow import OK as MDFLOW_OK
 from .media import Leg, MediaManager, connect
+from .mwi import MessageWaiting
 from .registrar import Maintenance, PhoneAuth, Registrar
+from .repo.queues import QueueRepo
+from .repo.voicemail import NewMessage, VoicemailRepo
 from .routing import SYSTEM, Caller, Route, RouteKind, should_failover, trunk_number
 
 log = logging.getLogger("pbx.engine")
@@ -147,6 +150,10 @@ class SipEngine:
         self.hub: UaHub | None = None
         self.ua: UserAgent | None = None
         self.uas: dict[str, UserAgent] = {}
+        self.voicemail = VoicemailRepo(core.store)
+        self.queues = QueueRepo(core.store)
+        self.mwi = MessageWaiting(self.endpoint, s.realm, core.directory, core.location,
+                                  self.voicemail)
         core.engine = self
 
     # ------------------------------------------------------------------ lifecycle
@@ -469,18 +476,9 @@ class SipEngine:
     async def _deliver_queue(self, call: B2bCall, route: Route, depth: int) -> None:
         queue = route.queue
         assert queue is not None
-        store = self.core.store
-        rows = await store.fetchall(
-            "SELECT m.extension_id, m.penalty, m.paused, e.number, mm.last_call_at, "
-            "mm.calls_taken FROM queue_members m JOIN extensions e ON e.id = m.extension_id "
-            "LEFT JOIN queue_member_memory mm ON mm.queue_id = m.queue_id "
-            "AND mm.extension_id = m.extension_id WHERE m.queue_id = ?", (queue.id,))
-        members = [Member(int(r["extension_id"]), r["number"], int(r["penalty"]),
-                          bool(r["paused"]), float(r["last_call_at"] or 0),
-                          int(r["calls_taken"] or 0)) for r in rows]
-        last_rr = await store.fetchval(
-            "SELECT last_extension_id FROM queue_rr_memory WHERE queue_id = ?", (queue.id,))
-        rounds = plan(queue.strategy, members, last_rr=last_rr)
+        members = await self.queues.members(queue.id)
+        rounds = plan(queue.strategy, members,
+                      last_rr=await self.queues.last_round_robin(queue.id))
         started = time.monotonic()
         deadline = started + queue.timeout_s
         stats_on = self.core.stats.enabled_for(queue.stats_enabled)
@@ -511,7 +509,9 @@ class SipEngine:
                 break
         wait = time.monotonic() - started
         if call.state == "connected":
-            await self._acd_memory(queue.id, answered_by)
+            if answered_by is not None:
+                await self.queues.remember_answer(queue.id, answered_by.extension_id,
+                                                  time.time())
             if stats_on:
                 call.extra_stats = (queue.id, wait)  # type: ignore[attr-defined]
             return
@@ -529,23 +529,6 @@ class SipEngine:
             await self._deliver(call, overflow, depth + 1)
             return
         self._reject(call, 480, "No answer")
-
-    async def _acd_memory(self, queue_id: int, member: Member | None) -> None:
-        if member is None:
-            return
-        store = self.core.store
-        now = time.time()
-        updated = await store.execute(
-            "UPDATE queue_member_memory SET last_call_at = ?, calls_taken = calls_taken + 1 "
-            "WHERE queue_id = ? AND extension_id = ?", (now, queue_id, member.extension_id))
-        if not updated:
-            await store.upsert("queue_member_memory",
-                               {"queue_id": queue_id, "extension_id": member.extension_id,
-                                "last_call_at": now, "calls_taken": 1},
-                               ["queue_id", "extension_id"])
-        await store.upsert("queue_rr_memory", {"queue_id": queue_id,
-                                               "last_extension_id": member.extension_id},
-                           ["queue_id"])
 
     async def _deliver_trunks(self, call: B2bCall, route: Route) -> None:
         last = RingResult("failed", 503, "All trunks unavailable")
@@ -974,15 +957,10 @@ class SipEngine:
         await asyncio.to_thread(_write, path, samples)
         duration = len(samples) / 8000.0
         caller_name = call.caller.user.display_name if call.caller.user else ""
-        message_id = await self.core.store.insert(
-            "INSERT INTO voicemail_messages (user_id, caller, caller_name, call_id, created_at, "
-            "duration_s, path) VALUES (?, ?, ?, ?, ?, ?, ?)",
-            (user.id, (call.caller.display_number or _from_user(call.a.call))[:64],
-             caller_name[:128], call.call_id[:255], now,
-             round(duration, 3), str(path)))
-        unread = int(await self.core.store.fetchval(
-            "SELECT COUNT(*) FROM voicemail_messages WHERE user_id = ? AND heard = 0",
-            (user.id,)) or 0)
+        message_id = await self.voicemail.add(NewMessage(
+            user.id, call.caller.display_number or _from_user(call.a.call), caller_name,
+            call.call_id, now, duration, str(path)))
+        unread = await self.voicemail.unread(user.id)
         log.info("voicemail stored", extra={"call_id": call.call_id, "user_id": user.id,
                                             "message_id": message_id, "seconds": duration})
         await self.core.events.emit(VoicemailNew(user.id, message_id, unread))
@@ -990,39 +968,7 @@ class SipEngine:
 
     async def notify_mwi(self, user_id: int, unread: int | None = None) -> int:
         """Send RFC 3842 message-summary NOTIFYs to every contact of the user's extensions."""
-        store = self.core.store
-        if unread is None:
-            unread = int(await store.fetchval(
-                "SELECT COUNT(*) FROM voicemail_messages WHERE user_id = ? AND heard = 0",
-                (user_id,)) or 0)
-        heard = int(await store.fetchval(
-            "SELECT COUNT(*) FROM voicemail_messages WHERE user_id = ? AND heard = 1",
-            (user_id,)) or 0)
-        numbers = [r["number"] for r in await store.fetchall(
-            "SELECT number FROM extensions WHERE owner_user_id = ?", (user_id,))]
-        session = await self.core.directory.web_session(user_id)
-        if session is not None and session.extension not in numbers:
-            numbers.append(session.extension)
-        sent = 0
-        for number in numbers:
-            account = f"sip:{number}@{self.settings.realm}"
-            body = (f"Messages-Waiting: {'yes' if unread else 'no'}\r\n"
-                    f"Message-Account: {account}\r\n"
-                    f"Voice-Message: {unread}/{heard} (0/0)\r\n")
-            for b in await self.core.location.lookup(number):
-                try:
-                    uri = SipURI.parse(b.contact)
-                    req = self.endpoint.create_request(
-                        "NOTIFY", uri, from_=Address(SipURI.parse(account)),
-                        to=Address(SipURI.parse(account)),
-                        headers=[("Event", "message-summary"),
-                                 ("Subscription-State", "active")],
-                        body=body.encode(), content_type="application/simple-message-summary")
-                    await asyncio.wait_for(self.endpoint.request(req), 10)
-                    sent += 1
-                except (TimeoutError, SipError, ParseError, OSError) as exc:
-                    log.info("mwi notify failed: %s", exc, extra={"contact": b.contact})
-        return sent
+        return await self.mwi.notify(user_id, unread)
 
     # ------------------------------------------------------------------ end of call
     async def _finish(self, call: B2bCall) -> None:
