@@ -23,7 +23,7 @@ import contextlib
 import logging
 import time
 from collections import Counter
-from dataclasses import dataclass, field
+from collections.abc import Awaitable
 from pathlib import Path
 from typing import Any
 
@@ -31,35 +31,40 @@ from webfon.rtp import g711
 from webfon.rtp.packet import RtpError, RtpPacket
 from webfon.rtp.wav import write_wav
 from webfon.sip import (
-    Address,
     ParseError,
     Request,
     ServerTransaction,
     SipEndpoint,
     SipError,
     SipURI,
-    new_tag,
 )
-from webfon.sip.dialog import Dialog
 from webfon.sip.sdp import SessionDescription, answer_direction, with_direction
 from webfon.sip.transaction import InviteServerTransaction
-from webfon.sip.ua import ALLOW, Account, Call, UaHub, UserAgent
+from webfon.sip.ua import ALLOW, UaHub
 
 from . import sdp as sdpx
 from .acd import Member, plan
-from .cdr import CdrRecord
+from .calls.active import ActiveCalls
+from .calls.factory import LegFactory
+from .calls.leg import CallLeg, Info, LegEvent, Refer, Reinvite
+from .calls.lifecycle import CallLifecycle
+from .calls.model import Attempt, Call, CallState
+from .calls.records import from_user, refused_record
+from .calls.ringer import Ringer, RingResult, RingStatus
+from .cdr import Direction, Disposition
 from .core import PbxCore
 from .directory import Extension, User
-from .events import CallAnswered, CallProgress, CallStarted, VoicemailNew
+from .events import CallStarted, VoicemailNew
 from .forwarding import Forward, ForwardingRules, resolve
 from .hunting import ring_rounds
 from .mdflow import OK as MDFLOW_OK
-from .media import Leg, MediaManager, connect
+from .media import MediaManager, connect
 from .mwi import MessageWaiting
 from .registrar import Maintenance, PhoneAuth, Registrar
 from .repo.queues import QueueRepo
 from .repo.voicemail import NewMessage, VoicemailRepo
 from .routing import SYSTEM, Caller, Route, RouteKind, should_failover, trunk_number
+from .tasks import Background
 
 log = logging.getLogger("pbx.engine")
 
@@ -68,64 +73,6 @@ SDP_TYPE = "application/sdp"
 TRYING_DELAY_S = 0.2
 """100 Trying goes out only when an INVITE has had no other response for this long (RFC 3261
 §17.2.1): a digest challenge or a relayed 180 usually comes first, saving a datagram."""
-
-
-@dataclass
-class Party:
-    """One side of a connected call: its dialog and its media leg in the PBX."""
-
-    call: Call
-    media: Leg
-    number: str = ""
-    user_id: int | None = None
-    sdp: SessionDescription | None = None  # what this party last offered/answered
-
-
-@dataclass
-class Attempt:
-    target: str
-    started_at: float
-    answered_at: float | None = None
-    ended_at: float | None = None
-    disposition: str = "failed"
-    code: int = 0
-    trunk: str = ""
-
-
-@dataclass
-class B2bCall:
-    call_id: str
-    a: Party
-    dialled: str
-    caller: Caller
-    started_at: float = field(default_factory=time.time)
-    answered_at: float | None = None
-    b: Party | None = None
-    state: str = "routing"
-    disposition: str = "failed"
-    hangup_cause: str = ""
-    trunk: str = ""
-    direction: str = "internal"
-    peer_user_id: int | None = None
-    callee: str = ""
-    attempts: list[Attempt] = field(default_factory=list)
-    ringing_sent: bool = False
-    changed: asyncio.Event = field(default_factory=asyncio.Event)
-    merged: bool = False
-    extensions: list[str] = field(default_factory=list)
-
-    def other(self, party: Party) -> Party | None:
-        return self.b if party is self.a else self.a
-
-    def parties(self) -> list[Party]:
-        return [p for p in (self.a, self.b) if p is not None]
-
-
-@dataclass
-class RingResult:
-    status: str  # answered, busy, no_answer, failed, caller_gone
-    code: int = 0
-    reason: str = ""
 
 
 class SipEngine:
@@ -143,13 +90,14 @@ class SipEngine:
                                                              s.digest_algorithms), s.nonce_ttl_s)
         self.registrar = Registrar(s, core.directory, core.location, self.auth,
                                    events=core.events)
-        self.calls: dict[str, B2bCall] = {}
-        self.ext_in_use: Counter[str] = Counter()
+        self.background = Background()
+        self.active = ActiveCalls()
+        self.legs = LegFactory(self.endpoint, self.media, s.realm, self.background)
+        self.ringer = Ringer(self.legs, self.active, core.events, s.media_host)
+        self.lifecycle = CallLifecycle(self.active, self.legs, core.cdr)
+        self.features = _InCall(self)
         self.stats: Counter[str] = Counter()
-        self._tasks: set[asyncio.Task[Any]] = set()
         self.hub: UaHub | None = None
-        self.ua: UserAgent | None = None
-        self.uas: dict[str, UserAgent] = {}
         self.voicemail = VoicemailRepo(core.store)
         self.queues = QueueRepo(core.store)
         self.mwi = MessageWaiting(self.endpoint, s.realm, core.directory, core.location,
@@ -161,51 +109,38 @@ class SipEngine:
     def port(self) -> int:
         return self.endpoint.port
 
+    @property
+    def calls(self) -> dict[str, Call]:
+        return self.active.calls
+
     async def start(self) -> None:
         await self.endpoint.start()
-        self.ua = UserAgent(self.endpoint, Account(aor=f"sip:pbx@{self.settings.realm}",
-                                                   contact_user="pbx"))
-        self.uas = {"udp": self.ua}
-        if "tcp" in self.endpoint.transports:
-            # calls on TCP need a Contact that says so, or in-dialog requests come back on UDP
-            self.uas["tcp"] = UserAgent(self.endpoint, Account(
-                aor=f"sip:pbx@{self.settings.realm}", contact_user="pbx-tcp", transport="tcp"))
-        self.hub = self.ua.hub
+        self.hub = self.legs.start()
         self.endpoint.handler = self.handle
         self.maintenance = Maintenance(self.settings, self.core.location, self.endpoint,
                                        events=self.core.events)
-        self._spawn(self.maintenance.run())
+        self.background.spawn(self.maintenance.run())
         log.info("sip engine started", extra={"port": self.port,
                                               "transports": self.settings.sip_transports})
 
     async def close(self) -> None:
-        legs = [p.call for c in list(self.calls.values()) for p in c.parties()
-                if p.call.state != "terminated"]
+        legs = [leg for c in list(self.calls.values()) for leg in c.legs()
+                if not leg.terminated]
         if legs:
-            await asyncio.wait([asyncio.ensure_future(self._hangup_quietly(leg, 2.0))
-                                for leg in legs], timeout=2.5)
+            await asyncio.wait([asyncio.ensure_future(leg.hangup(2.0)) for leg in legs],
+                               timeout=2.5)
         invites = self.endpoint.handler_tasks("INVITE")
         for task in invites:
             task.cancel()
         if invites:
             await asyncio.wait(invites, timeout=5)
-        for task in list(self._tasks):
-            task.cancel()
-        for task in list(self._tasks):
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+        await self.background.close()
         self.media.close()
         await self.endpoint.close()
         close = getattr(self.core.location, "close", None)
         if close is not None:
             await close()
         await self.core.cdr.close()
-
-    def _spawn(self, coro: Any) -> asyncio.Task[Any]:
-        task = asyncio.ensure_future(coro)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-        return task
 
     # ------------------------------------------------------------------ dispatch
     async def handle(self, request: Request, tx: ServerTransaction | None) -> None:
@@ -235,21 +170,13 @@ class SipEngine:
                 await self.core.location.remove(aor, b.contact)
 
     def stats_snapshot(self) -> dict[str, Any]:
-        return {"calls_active": len(self.calls), "sip": dict(self.endpoint.stats),
+        return {"calls_active": len(self.active), "sip": dict(self.endpoint.stats),
                 "requests": dict(self.stats), "registrations_accepted": self.registrar.registered,
                 "transactions": self.endpoint.transaction_count,
                 "media": self.media.snapshot()}
 
     def call_list(self) -> list[dict[str, Any]]:
-        out = []
-        for c in self.calls.values():
-            out.append({"call_id": c.call_id, "caller": c.caller.number or "",
-                        "callee": c.callee or c.dialled, "dialled": c.dialled,
-                        "state": c.state, "started_at": c.started_at,
-                        "answered_at": c.answered_at, "legs": len(c.parties()),
-                        "trunk": c.trunk,
-                        "media": [p.media.stats() for p in c.parties()]})
-        return out
+        return self.active.listing()
 
     # ------------------------------------------------------------------ INVITE
     async def _trunk_for(self, source: tuple[str, int] | None) -> Any:
@@ -261,7 +188,6 @@ class SipEngine:
         return None
 
     async def invite(self, request: Request, tx: InviteServerTransaction) -> None:
-        assert self.ua is not None
         dialled = request.uri.user or ""
         if not dialled:
             tx.respond(484, "No number in Request-URI")
@@ -287,89 +213,56 @@ class SipEngine:
         verdict = await self.core.mdflow.admit(flow, dialled)
         if verdict != MDFLOW_OK:
             tx.respond(503, f"Flow control: {verdict}")
-            await self._cdr_rejected(request, caller, dialled, 503, f"mdflow {verdict}")
+            self.core.cdr.submit(refused_record(request, caller, dialled,
+                                                f"mdflow {verdict}", time.time()))
             return
         try:
-            a_media = await self.media.leg("a")
+            a_media = await self.legs.media_leg("a")
         except OSError:
             tx.respond(503, "No media ports")
             return
-        ua = self.uas.get((request.transport or "udp").lower(), self.ua)
-        a_call = Call(ua, "in", request, server_tx=tx)
-        a_call.remote_sdp = request.body
         try:
-            a_call.dialog = Dialog.from_uas(request, tx.local_tag, ua.contact)
+            a = self.legs.incoming(request, tx, a_media)
         except (SipError, ParseError):
             self.media.release(a_media)
             tx.respond(400, "Missing Contact")
             return
-        assert self.hub is not None
-        self.hub.calls[a_call.dialog.id] = a_call
-        tx.on_cancel = a_call._cancelled
         info = sdpx.info(offer)
         a_media.set_remote(info.host, info.port)
         a_media.payload_type = info.payload_type if info.payload_type is not None else 8
         a_media.dtmf_payload_type = info.dtmf_payload_type
-        party = Party(a_call, a_media, caller.number,
-                      caller.user.id if caller.user else None, offer)
-        call = B2bCall(request.call_id, party, dialled, caller)
+        a.number = caller.number
+        a.user_id = caller.user.id if caller.user else None
+        a.sdp = offer
+        call = Call(request.call_id, a, dialled, caller, features=self.features)
         if caller.extension is not None:
             call.extensions.append(caller.extension.number)
-        call.direction = "inbound" if trunk else "internal"
-        self.calls[call.call_id] = call
-        for ext in call.extensions:
-            self.ext_in_use[ext] += 1
-        self._watch(call, party)
+        call.direction = Direction.INBOUND if trunk else Direction.INTERNAL
+        self.active.add(call)
+        call.attach(a)
         try:
-            await self.core.events.emit(self._progress(CallStarted, call))
+            await self.core.events.emit(call.progress(CallStarted))
             route = await self.core.router.route(dialled, caller)
             call.caller = route.caller
             await self._deliver(call, route, 0)
-            if call.state == "connected":
-                await self._connected(call)
+            if call.state is CallState.CONNECTED:
+                await self.lifecycle.supervise(call)
         except Exception:
             log.exception("call failed", extra={"call_id": call.call_id})
             call.hangup_cause = "internal error"
-            self._reject(call, 500, "Internal error")
+            call.refuse(500, "Internal error")
         finally:
-            await self._finish(call)
-
-    @staticmethod
-    def _progress(kind: type[CallProgress], call: B2bCall) -> CallProgress:
-        return kind(call.call_id, call.caller.number, call.dialled,
-                    call.caller.user.id if call.caller.user else None, call.peer_user_id,
-                    call.direction, call.started_at)
-
-    def _reject(self, call: B2bCall, status: int, reason: str, disposition: str = "") -> None:
-        a = call.a.call
-        if a.state in ("incoming", "ringing"):
-            with contextlib.suppress(SipError):
-                a.reject(status, reason)
-        call.state = "ended"
-        call.hangup_cause = call.hangup_cause or f"{status} {reason}"
-        if disposition:
-            call.disposition = disposition
-        elif status in (486, 600):
-            call.disposition = "busy"
-        elif status == 480 and reason == "No answer":
-            call.disposition = "no_answer"
-        elif status in (403, 404, 484, 488):
-            call.disposition = "rejected"
-        else:
-            call.disposition = "failed"
-
-    def _caller_gone(self, call: B2bCall) -> bool:
-        return call.a.call.state == "terminated"
+            await self.lifecycle.finish(call)
 
     # ------------------------------------------------------------------ delivery
-    async def _deliver(self, call: B2bCall, route: Route, depth: int) -> None:
-        if self._caller_gone(call):
-            call.disposition = "cancelled"
+    async def _deliver(self, call: Call, route: Route, depth: int) -> None:
+        if call.caller_gone:
+            call.disposition = Disposition.CANCELLED
             return
         if route.kind is RouteKind.REJECT:
             log.info("call rejected", extra={"call_id": call.call_id, "status": route.status,
                                              "reason": route.reason})
-            self._reject(call, route.status, route.reason)
+            call.refuse(route.status, route.reason)
             return
         call.callee = route.number
         if route.kind in (RouteKind.USER, RouteKind.EXTENSION):
@@ -377,10 +270,11 @@ class SipEngine:
         elif route.kind is RouteKind.QUEUE:
             await self._deliver_queue(call, route, depth)
         elif route.kind is RouteKind.EXTERNAL:
-            call.direction = "outbound" if call.caller.trunk is None else "inbound"
+            call.direction = Direction.OUTBOUND if call.caller.trunk is None \
+                else Direction.INBOUND
             await self._deliver_trunks(call, route)
 
-    async def _deliver_user(self, call: B2bCall, route: Route, depth: int) -> None:
+    async def _deliver_user(self, call: Call, route: Route, depth: int) -> None:
         d = self.core.directory
         user = route.user
         target: Extension | None = route.extension
@@ -398,36 +292,37 @@ class SipEngine:
                     by_phone.setdefault(b.phone_id, []).append(b.contact)
             for group in ring_rounds(phones, by_phone.keys()):
                 rounds.append([c for p in group for c in by_phone.get(p.id, [])])
-        busy = target is not None and self.ext_in_use[target.number] >= target.line_count
+        busy = target is not None and \
+            self.active.lines_in_use(target.number) >= target.line_count
         fwd = resolve(rules, registered=bool(rounds), busy=busy)
         if fwd is not None:
             await self._forward(call, fwd, user, depth)
             return
         if busy:
-            self._reject(call, 486, "Busy Here")
+            call.refuse(486, "Busy Here")
             return
         if not rounds:
-            self._reject(call, 480, "Not registered")
+            call.refuse(480, "Not registered")
             return
         assert target is not None
         timeout = rules.ring_timeout(self.settings.no_answer_timeout_s)
         for contacts in rounds:
-            result = await self._ring(call, contacts, timeout, callee=target.number,
-                                      callee_user=user, extension=target.number)
-            if result.status in ("answered", "caller_gone"):
+            result = await self.ringer.ring(call, contacts, timeout, callee=target.number,
+                                            callee_user=user, extension=target.number)
+            if result.status in (RingStatus.ANSWERED, RingStatus.CALLER_GONE):
                 return
-            if result.status == "busy":
+            if result.status is RingStatus.BUSY:
                 fwd = rules.on("busy")
                 if fwd is not None:
                     await self._forward(call, fwd, user, depth)
                 else:
-                    self._reject(call, 486, "Busy Here")
+                    call.refuse(486, "Busy Here")
                 return
         fwd = rules.on("no_answer")
         if fwd is not None:
             await self._forward(call, fwd, user, depth)
             return
-        self._reject(call, 480, "No answer")
+        call.refuse(480, "No answer")
 
     async def _user_extension(self, user: User, own: Extension | None) -> Extension | None:
         """The extension a call to ``user`` rings: their web extension while their web phone
@@ -449,19 +344,19 @@ class SipEngine:
                  extra={"user_id": user.id, "extension": web.number})
         return own
 
-    async def _forward(self, call: B2bCall, fwd: Forward, user: User | None,
+    async def _forward(self, call: Call, fwd: Forward, user: User | None,
                        depth: int) -> None:
         log.info("forwarding", extra={"call_id": call.call_id, "rule": fwd.describe()})
         call.attempts.append(Attempt(f"forward:{fwd.describe()}", time.time(),
-                                     ended_at=time.time(), disposition="forwarded"))
+                                     ended_at=time.time(), disposition=Disposition.FORWARDED))
         if fwd.to_voicemail:
             if user is None:
-                self._reject(call, 480, "No voicemail")
+                call.refuse(480, "No voicemail")
                 return
             await self._voicemail(call, user)
             return
         if depth >= MAX_FORWARD_DEPTH:
-            self._reject(call, 482, "Forwarding loop")
+            call.refuse(482, "Forwarding loop")
             return
         d = self.core.directory
         cat = await d.category(user.forward_category_id if user and user.forward_category_id
@@ -469,11 +364,11 @@ class SipEngine:
         forwarder = Caller(user=user, category=cat)
         route = await self.core.router.route(fwd.number, forwarder)
         if route.kind is RouteKind.REJECT:
-            self._reject(call, route.status, route.reason)
+            call.refuse(route.status, route.reason)
             return
         await self._deliver(call, route, depth + 1)
 
-    async def _deliver_queue(self, call: B2bCall, route: Route, depth: int) -> None:
+    async def _deliver_queue(self, call: Call, route: Route, depth: int) -> None:
         queue = route.queue
         assert queue is not None
         members = await self.queues.members(queue.id)
@@ -483,40 +378,49 @@ class SipEngine:
         deadline = started + queue.timeout_s
         stats_on = self.core.stats.enabled_for(queue.stats_enabled)
         answered_by: Member | None = None
-        while rounds and time.monotonic() < deadline and not self._caller_gone(call):
+        while rounds and time.monotonic() < deadline and not call.caller_gone:
             progressed = False
             for group in rounds:
                 remaining = deadline - time.monotonic()
-                if remaining <= 0 or self._caller_gone(call):
+                if remaining <= 0 or call.caller_gone:
                     break
                 contacts: list[str] = []
                 for m in group:
-                    if self.ext_in_use[m.number] > 0:
+                    if self.active.lines_in_use(m.number) > 0:
                         continue
                     contacts += [b.contact for b in await self.core.location.lookup(m.number)
                                  if b.reachable]
                 if not contacts:
                     continue
                 progressed = True
-                result = await self._ring(call, contacts, min(queue.ring_timeout_s, remaining),
-                                          callee=queue.number, extension=None)
-                if result.status == "answered":
+                result = await self.ringer.ring(call, contacts,
+                                                min(queue.ring_timeout_s, remaining),
+                                                callee=queue.number, extension=None)
+                if result.status is RingStatus.ANSWERED:
                     answered_by = group[0] if len(group) == 1 else None
                     break
-                if result.status == "caller_gone":
+                if result.status is RingStatus.CALLER_GONE:
                     break
-            if answered_by is not None or call.state == "connected" or not progressed:
+            if answered_by is not None or call.state is CallState.CONNECTED or not progressed:
                 break
         wait = time.monotonic() - started
-        if call.state == "connected":
+        if call.state is CallState.CONNECTED:
             if answered_by is not None:
                 await self.queues.remember_answer(queue.id, answered_by.extension_id,
                                                   time.time())
             if stats_on:
-                call.extra_stats = (queue.id, wait)  # type: ignore[attr-defined]
+                stats = self.core.stats
+                queue_id = queue.id
+
+                async def answered(call: Call, ended: float) -> None:
+                    if call.answered_at is not None:
+                        await stats.record(queue_id, call.started_at, "answered", wait,
+                                           ended - call.answered_at)
+
+                call.add_end_hook(answered)
             return
-        if self._caller_gone(call):
-            call.disposition = "cancelled"
+        if call.caller_gone:
+            call.disposition = Disposition.CANCELLED
             if stats_on:
                 await self.core.stats.record(queue.id, call.started_at, "abandoned", wait)
             return
@@ -528,10 +432,10 @@ class SipEngine:
             overflow = await self.core.router.route(queue.overflow_target, SYSTEM)
             await self._deliver(call, overflow, depth + 1)
             return
-        self._reject(call, 480, "No answer")
+        call.refuse(480, "No answer")
 
-    async def _deliver_trunks(self, call: B2bCall, route: Route) -> None:
-        last = RingResult("failed", 503, "All trunks unavailable")
+    async def _deliver_trunks(self, call: Call, route: Route) -> None:
+        last = RingResult(RingStatus.FAILED, 503, "All trunks unavailable")
         for trunk in route.trunks:
             params: dict[str, str | None] = {}
             if trunk.transport != "udp":
@@ -539,230 +443,39 @@ class SipEngine:
             uri = SipURI("sip", trunk_number(trunk, route.number), trunk.host, trunk.port,
                          params=params)
             call.trunk = trunk.name
-            result = await self._ring(call, [str(uri)], self.settings.trunk_timeout_s,
-                                      callee=route.number, trunk=trunk.name)
-            if result.status in ("answered", "caller_gone"):
+            result = await self.ringer.ring(call, [str(uri)], self.settings.trunk_timeout_s,
+                                            callee=route.number, trunk=trunk.name)
+            if result.status in (RingStatus.ANSWERED, RingStatus.CALLER_GONE):
                 return
-            code = None if result.status == "no_answer" or result.code == 0 else result.code
+            code = None if result.status is RingStatus.NO_ANSWER or result.code == 0 \
+                else result.code
             if should_failover(code):
                 log.info("Cen_Sub_SiguienteTrunk: trunk unavailable, trying the next",
                          extra={"call_id": call.call_id, "trunk": trunk.name,
                                 "status": result.code})
                 last = result
                 continue
-            self._reject(call, result.code or 500, result.reason or "Failed")
+            call.refuse(result.code or 500, result.reason or "Failed")
             return
-        self._reject(call, 503 if last.status != "no_answer" else 480,
-                     "All trunks unavailable" if last.status != "no_answer" else "No answer")
-
-    # ------------------------------------------------------------------ ringing
-    def _from_for(self, call: B2bCall) -> Address:
-        caller = call.caller
-        number = caller.display_number or (call.a.call.invite.from_.uri.user or "anonymous")
-        name = caller.user.display_name if caller.user else call.a.call.invite.from_.display_name
-        addr = Address(SipURI("sip", number, self.settings.realm), name)
-        addr.tag = new_tag()
-        return addr
-
-    def _out_leg(self, uri: str, from_: Address, offer: bytes, on_event: Any) -> Call:
-        assert self.ua is not None
-        target = SipURI.parse(uri)
-        ua = self.uas.get(target.transport.lower(), self.ua)
-        req = self.endpoint.create_request(
-            "INVITE", target, from_=from_, to=Address(target.copy()), contact=ua.contact,
-            headers=[("Allow", ALLOW)], body=offer, content_type=SDP_TYPE)
-        leg = Call(ua, "out", req, on_event=on_event)
-        leg.local_sdp = offer
-        leg._task = asyncio.ensure_future(leg._run_outgoing())
-        return leg
-
-    async def _ring(self, call: B2bCall, contacts: list[str], timeout: float, *,
-                    callee: str, callee_user: User | None = None, extension: str | None = None,
-                    trunk: str = "", party: Party | None = None) -> RingResult:
-        """Ring ``contacts`` together; connect the first to answer with ``party`` (default:
-        the caller)."""
-        anchor = party or call.a
-        try:
-            b_media = await self.media.leg("b")
-        except OSError:
-            return RingResult("failed", 503, "No media ports")
-        assert anchor.sdp is not None
-        offer = sdpx.relay_offer(anchor.sdp, self.settings.media_host, b_media.port).encode()
-        from_ = self._from_for(call)
-        notify_caller = party is None
-
-        def on_event(name: str, data: dict[str, Any]) -> None:
-            if name in ("ringing", "progress") and notify_caller and not call.ringing_sent \
-                    and call.a.call.state == "incoming":
-                call.ringing_sent = True
-                with contextlib.suppress(SipError):
-                    call.a.call.ringing()
-
-        legs: list[tuple[Call, Attempt]] = []
-        for contact in contacts:
-            attempt = Attempt(contact, time.time(), trunk=trunk)
-            call.attempts.append(attempt)
-            try:
-                legs.append((self._out_leg(contact, from_, offer, on_event), attempt))
-            except (SipError, ParseError, OSError) as exc:
-                attempt.ended_at = time.time()
-                attempt.code = 503
-                log.info("cannot call contact: %s", exc, extra={"call_id": call.call_id})
-        if extension:
-            self.ext_in_use[extension] += 1
-        try:
-            return await self._race(call, anchor, legs, b_media, timeout, callee,
-                                    callee_user, keep_old=party is not None)
-        finally:
-            if extension:
-                if any(p.media is b_media for p in call.parties()):
-                    call.extensions.append(extension)  # counted until the call ends
-                else:
-                    self.ext_in_use[extension] -= 1
-
-    async def _race(self, call: B2bCall, anchor: Party, legs: list[tuple[Call, Attempt]],
-                    b_media: Leg, timeout: float, callee: str, callee_user: User | None,
-                    *, keep_old: bool = False) -> RingResult:
-        pending = {leg.answer: (leg, att) for leg, att in legs}
-        gone = anchor.call.ended
-        winner: tuple[Call, Attempt] | None = None
-        codes: list[int] = []
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout
-        while pending and winner is None:
-            remaining = deadline - loop.time()
-            if remaining <= 0 or gone.done():
-                break
-            done, _ = await asyncio.wait([*pending, gone], timeout=remaining,
-                                         return_when=asyncio.FIRST_COMPLETED)
-            for fut in done:
-                if fut is gone:
-                    continue
-                leg, att = pending.pop(fut)
-                resp = fut.result()
-                att.code = resp.status
-                if resp.is_success and winner is None and not gone.done():
-                    winner = (leg, att)
-                else:
-                    att.ended_at = time.time()
-                    att.disposition = "busy" if resp.status in (486, 600) else (
-                        "cancelled" if resp.status == 487 else "failed")
-                    codes.append(resp.status)
-                    if resp.is_success:  # a second answer: drop it
-                        self._spawn(leg.bye())
-        # stop everything that is still ringing
-        for leg, att in pending.values():
-            att.ended_at = time.time()
-            att.disposition = "cancelled" if gone.done() else "no_answer"
-            self._spawn(leg.hangup())
-        if winner is None:
-            self.media.release(b_media)
-            if gone.done():
-                return RingResult("caller_gone")
-            if not codes:
-                return RingResult("no_answer", 0, "No answer")
-            if any(c in (486, 600) for c in codes):
-                return RingResult("busy", 486, "Busy Here")
-            best = sorted(codes, key=lambda c: (c >= 500, c))[0]
-            return RingResult("failed", best, "")
-        leg, att = winner
-        att.answered_at = time.time()
-        att.disposition = "answered"
-        try:
-            answer = sdpx.parse(leg.remote_sdp or b"")
-        except sdpx.SdpError:
-            self._spawn(leg.bye())
-            self.media.release(b_media)
-            return RingResult("failed", 488, "Bad SDP from callee")
-        info = sdpx.info(answer)
-        b_media.set_remote(info.host, info.port)
-        b_media.payload_type = info.payload_type if info.payload_type is not None else 8
-        b_media.dtmf_payload_type = info.dtmf_payload_type
-        new_party = Party(leg, b_media, callee, callee_user.id if callee_user else None, answer)
-        if anchor is call.a and call.b is None:
-            a_answer = sdpx.relay_answer(call.a.sdp or answer, answer,
-                                         self.settings.media_host, call.a.media.port)
-            call.a.media.payload_type = b_media.payload_type
-            try:
-                call.a.call.accept(a_answer.encode())
-            except SipError:
-                self._spawn(leg.bye())
-                self.media.release(b_media)
-                return RingResult("caller_gone")
-            call.a.sdp_answer = a_answer  # type: ignore[attr-defined]
-        connect(anchor.media, b_media)
-        old = call.other(anchor)
-        if old is not None and old is not new_party and not keep_old:
-            self._drop_party(old)
-        if anchor is call.a:
-            call.b = new_party
-        else:
-            call.a = new_party
-            call.b = anchor
-        self._watch(call, new_party)
-        if call.answered_at is None:
-            call.answered_at = time.time()
-            call.disposition = "answered"
-            await self.core.events.emit(self._progress(CallAnswered, call))
-        call.state = "connected"
-        call.changed.set()
-        log.info("call connected", extra={"call_id": call.call_id, "callee": callee})
-        return RingResult("answered", 200)
-
-    def _drop_party(self, party: Party) -> None:
-        party.call.on_event = None
-        self._spawn(self._hangup_quietly(party.call))
-        self.media.release(party.media)
-
-    @staticmethod
-    async def _hangup_quietly(leg: Call, timeout: float = 40.0) -> None:
-        with contextlib.suppress(SipError, OSError, asyncio.TimeoutError):
-            await asyncio.wait_for(leg.hangup(), timeout)
+        no_answer = last.status is RingStatus.NO_ANSWER
+        call.refuse(480 if no_answer else 503, "No answer" if no_answer
+                    else "All trunks unavailable")
 
     # ------------------------------------------------------------------ connected call
-    def _watch(self, call: B2bCall, party: Party) -> None:
-        """In-dialog events of one party: re-INVITE (hold), INFO (DTMF), REFER (transfer)."""
-        leg = party.call
+    def in_call(self, call: Call, leg: CallLeg, event: LegEvent) -> Awaitable[None] | None:
+        if isinstance(event, Reinvite):
+            return self._reinvite(call, leg, event)
+        if isinstance(event, Info):
+            return self._info(call, leg, event)
+        if isinstance(event, Refer):
+            return self._refer(call, leg, event)
+        return None
 
-        async def on_reinvite(request: Request, tx: ServerTransaction) -> None:
-            await self._reinvite(call, party, request, tx)
-
-        def on_event(name: str, data: dict[str, Any]) -> Any:
-            if name == "hangup":
-                call.changed.set()
-            elif name == "info":
-                return self._info(call, party, data)
-            elif name == "refer":
-                return self._refer(call, party, data)
-            return None
-
-        leg.on_reinvite = on_reinvite
-        leg.on_event = on_event
-
-    async def _connected(self, call: B2bCall) -> None:
-        while True:
-            call.changed.clear()
-            if call.merged:
-                return
-            ended = [p for p in call.parties() if p.call.state == "terminated"]
-            if ended or call.b is None:
-                break
-            await call.changed.wait()
-        for p in call.parties():
-            if p.call.state != "terminated":
-                await self._hangup_quietly(p.call)
-        if call.hangup_cause == "":
-            first = next((p for p in call.parties() if p.call.ended.done()), None)
-            if first is not None:
-                who = "caller" if first is call.a else "callee"
-                call.hangup_cause = f"{who} hung up"
-
-    async def _reinvite(self, call: B2bCall, party: Party, request: Request,
-                        tx: ServerTransaction) -> None:
-        leg = party.call
-        ours = leg.local_sdp
+    async def _reinvite(self, call: Call, leg: CallLeg, event: Reinvite) -> None:
+        request, tx = event.request, event.tx
+        ours = leg.sip.local_sdp
         if not ours:
-            leg.answer_update(tx, None, 488)
+            leg.sip.answer_update(tx, None, 488)
             return
         direction = "sendrecv"
         if request.body:
@@ -774,25 +487,25 @@ class SipEngine:
             info = sdpx.info(offer)
             direction = info.direction
             if info.host and info.port:
-                party.media.set_remote(info.host, info.port)
-            party.sdp = offer
-        other = call.other(party)
+                leg.media.set_remote(info.host, info.port)
+            leg.sdp = offer
+        other = call.other(leg)
         if direction in ("sendonly", "inactive"):
-            party.media.muted = True
+            leg.media.muted = True
             if other is not None:
                 other.media.play_prompt("hold_music", loop=True)
-            log.info("call held", extra={"call_id": call.call_id, "by": party.number})
+            log.info("call held", extra={"call_id": call.call_id, "by": leg.number})
         else:
-            party.media.muted = False
+            leg.media.muted = False
             if other is not None:
                 other.media.stop_playing()
-            log.info("call resumed", extra={"call_id": call.call_id, "by": party.number})
+            log.info("call resumed", extra={"call_id": call.call_id, "by": leg.number})
         answer = with_direction(SessionDescription.parse(ours), answer_direction(direction))
-        leg.answer_update(tx, answer.encode())
+        leg.sip.answer_update(tx, answer.encode())
 
-    async def _info(self, call: B2bCall, party: Party, data: dict[str, Any]) -> None:
-        body = (data.get("body") or b"").decode("utf-8", "replace")
-        ctype = (data.get("content_type") or "").lower()
+    async def _info(self, call: Call, leg: CallLeg, event: Info) -> None:
+        body = event.body.decode("utf-8", "replace")
+        ctype = event.content_type.lower()
         digit = ""
         if "dtmf-relay" in ctype:
             for line in body.splitlines():
@@ -804,34 +517,32 @@ class SipEngine:
         if len(digit) != 1 or digit.upper() not in "0123456789*#ABCD":
             return
         log.info("dtmf info", extra={"call_id": call.call_id, "digit": digit})
-        other = call.other(party)
+        other = call.other(leg)
         if other is not None:
             await other.media.send_dtmf(digit.upper())
 
-    async def _refer(self, call: B2bCall, party: Party, data: dict[str, Any]) -> None:
-        leg = party.call
-        transferee = call.other(party)
-        replaces = data.get("replaces")
-        target: Address = data["target"]
+    async def _refer(self, call: Call, leg: CallLeg, event: Refer) -> None:
+        sip = leg.sip
+        transferee = call.other(leg)
         if transferee is None:
             with contextlib.suppress(SipError):
-                await leg.notify_refer(503)
+                await sip.notify_refer(503)
             return
         with contextlib.suppress(SipError):
-            await leg.notify_refer(100)
-        if replaces:
-            ok = await self._attended(call, party, transferee, replaces)
+            await sip.notify_refer(100)
+        if event.replaces:
+            ok = self._attended(call, leg, transferee, event.replaces)
             with contextlib.suppress(SipError):
-                await leg.notify_refer(200 if ok else 481)
+                await sip.notify_refer(200 if ok else 481)
             return
-        number = target.uri.user or ""
+        number = event.target.uri.user or ""
         # the caller's transfers are placed as the caller; the callee's are not restricted
         # by any category
-        route = await self.core.router.route(number, call.caller if party is call.a else SYSTEM)
+        route = await self.core.router.route(number, call.caller if leg is call.a else SYSTEM)
         log.info("blind transfer", extra={"call_id": call.call_id, "target": number})
         if route.kind not in (RouteKind.USER, RouteKind.EXTENSION, RouteKind.EXTERNAL):
             with contextlib.suppress(SipError):
-                await leg.notify_refer(route.status or 404)
+                await sip.notify_refer(route.status or 404)
             return
         contacts: list[str] = []
         user = route.user
@@ -848,80 +559,74 @@ class SipEngine:
                             if b.reachable]
         if not contacts:
             with contextlib.suppress(SipError):
-                await leg.notify_refer(480)
+                await sip.notify_refer(480)
             return
         transferee.media.stop_playing()
         transferee.media.muted = False
         # the transferor leaves the call: its leg is replaced by the new callee
-        result = await self._ring(call, contacts, self.settings.no_answer_timeout_s,
-                                  callee=route.number, callee_user=user, party=transferee)
+        result = await self.ringer.ring(call, contacts, self.settings.no_answer_timeout_s,
+                                        callee=route.number, callee_user=user,
+                                        anchor=transferee)
         with contextlib.suppress(SipError):
-            await leg.notify_refer(200 if result.status == "answered" else (result.code or 480))
-        if result.status == "answered":
+            await sip.notify_refer(200 if result.status is RingStatus.ANSWERED
+                                   else (result.code or 480))
+        if result.status is RingStatus.ANSWERED:
             call.callee = route.number
-            self._drop_party(party)  # the transferor leaves once the new party answered
+            self.legs.drop(leg)  # the transferor leaves once the new party answered
 
-    async def _attended(self, call: B2bCall, party: Party, transferee: Party,
-                        replaces: str) -> bool:
+    def _attended(self, call: Call, leg: CallLeg, transferee: CallLeg, replaces: str) -> bool:
         parts = [p.strip() for p in replaces.split(";")]
-        call_id = parts[0]
         tags = {k.strip(): v.strip() for k, _, v in (p.partition("=") for p in parts[1:])}
-        wanted = {tags.get("to-tag"), tags.get("from-tag")}
-        for other_call in list(self.calls.values()):
-            if other_call is call:
-                continue
-            for p in other_call.parties():
-                d = p.call.dialog
-                if d is None or d.call_id != call_id or {d.local_tag, d.remote_tag} != wanted:
-                    continue
-                target = other_call.other(p)
-                if target is None:
-                    return False
-                log.info("attended transfer", extra={"call_id": call.call_id,
-                                                     "with": other_call.call_id})
-                transferee.media.stop_playing()
-                transferee.media.muted = False
-                target.media.stop_playing()
-                target.media.muted = False
-                connect(transferee.media, target.media)
-                # the transferor's two legs go; the two remaining parties share this call
-                other_call.merged = True
-                other_call.b = None
-                other_call.a = p
-                other_call.changed.set()
-                self._drop_party(p)
-                if party is call.a:
-                    call.a = target
-                else:
-                    call.b = target
-                self._watch(call, target)
-                self._drop_party(party)
-                call.changed.set()
-                return True
-        return False
+        found = self.active.find_dialog(parts[0], {tags.get("to-tag"), tags.get("from-tag")},
+                                        besides=call)
+        if found is None:
+            return False
+        other_call, replaced = found
+        target = other_call.other(replaced)
+        if target is None:
+            return False
+        log.info("attended transfer", extra={"call_id": call.call_id,
+                                             "with": other_call.call_id})
+        transferee.media.stop_playing()
+        transferee.media.muted = False
+        target.media.stop_playing()
+        target.media.muted = False
+        connect(transferee.media, target.media)
+        # the transferor's two legs go; the two remaining parties share this call
+        other_call.merged = True
+        other_call.b = None
+        other_call.a = replaced
+        other_call.changed.set()
+        self.legs.drop(replaced)
+        if leg is call.a:
+            call.a = target
+        else:
+            call.b = target
+        call.attach(target)
+        self.legs.drop(leg)
+        call.changed.set()
+        return True
 
     # ------------------------------------------------------------------ voicemail
-    async def _voicemail(self, call: B2bCall, user: User) -> None:
+    async def _voicemail(self, call: Call, user: User) -> None:
         a = call.a
         try:
             answer = sdpx.local_answer(a.sdp, self.settings.media_host, a.media.port) \
                 if a.sdp else None
         except sdpx.SdpError as exc:
-            self._reject(call, exc.status, exc.reason)
+            call.refuse(exc.status, exc.reason)
             return
-        if answer is None or self._caller_gone(call):
-            call.disposition = "cancelled"
+        if answer is None or call.caller_gone:
+            call.disposition = Disposition.CANCELLED
             return
         audio = answer.audio
         pt = audio.codecs[0].pt if audio is not None and audio.codecs else 8
         a.media.payload_type = pt
-        try:
-            a.call.accept(answer.encode())
-        except SipError:
+        if not a.accept(answer.encode()):
             return
-        call.state = "voicemail"
+        call.state = CallState.VOICEMAIL
         call.answered_at = time.time()
-        call.disposition = "voicemail"
+        call.disposition = Disposition.VOICEMAIL
         payloads: list[bytes] = []
 
         def sink(data: bytes) -> None:
@@ -932,7 +637,7 @@ class SipEngine:
             if pkt.payload_type == pt and len(payloads) < 50 * self.settings.voicemail_max_s:
                 payloads.append(pkt.payload)
 
-        gone = a.call.ended
+        gone = a.ended
         player = a.media.play_prompt("voicemail_greeting")
         await asyncio.wait([player, gone], return_when=asyncio.FIRST_COMPLETED)
         a.media.sink = sink
@@ -941,13 +646,13 @@ class SipEngine:
                 await asyncio.wait_for(asyncio.shield(gone), self.settings.voicemail_max_s)
         a.media.sink = None
         if not gone.done():
-            await self._hangup_quietly(a.call)
+            await a.hangup()
         if not payloads:
             call.hangup_cause = "voicemail: nothing recorded"
             return
         await self._store_message(call, user, payloads, pt)
 
-    async def _store_message(self, call: B2bCall, user: User, payloads: list[bytes],
+    async def _store_message(self, call: Call, user: User, payloads: list[bytes],
                              pt: int) -> None:
         samples = g711.decode(b"".join(payloads), pt)
         folder = self.settings.voicemail_path / str(user.id)
@@ -958,101 +663,25 @@ class SipEngine:
         duration = len(samples) / 8000.0
         caller_name = call.caller.user.display_name if call.caller.user else ""
         message_id = await self.voicemail.add(NewMessage(
-            user.id, call.caller.display_number or _from_user(call.a.call), caller_name,
+            user.id, call.caller.display_number or from_user(call.a.sip.invite), caller_name,
             call.call_id, now, duration, str(path)))
         unread = await self.voicemail.unread(user.id)
         log.info("voicemail stored", extra={"call_id": call.call_id, "user_id": user.id,
                                             "message_id": message_id, "seconds": duration})
         await self.core.events.emit(VoicemailNew(user.id, message_id, unread))
-        self._spawn(self.notify_mwi(user.id, unread))
+        self.background.spawn(self.mwi.notify(user.id, unread))
 
     async def notify_mwi(self, user_id: int, unread: int | None = None) -> int:
         """Send RFC 3842 message-summary NOTIFYs to every contact of the user's extensions."""
         return await self.mwi.notify(user_id, unread)
 
-    # ------------------------------------------------------------------ end of call
-    async def _finish(self, call: B2bCall) -> None:
-        try:
-            await self._finish_call(call)
-        finally:
-            self.calls.pop(call.call_id, None)
 
-    async def _finish_call(self, call: B2bCall) -> None:
-        call.state = "ended"
-        for ext in call.extensions:
-            self.ext_in_use[ext] -= 1
-            if self.ext_in_use[ext] <= 0:
-                del self.ext_in_use[ext]
-        a = call.a.call
-        if a.state in ("incoming", "ringing"):
-            with contextlib.suppress(SipError):
-                a.reject(500, "Internal error")
-        if self._caller_gone(call) and call.answered_at is None and \
-                call.disposition in ("failed", "answered"):
-            call.disposition = "cancelled"
-        for p in call.parties():
-            if p.call.state != "terminated" and not call.merged:
-                await self._hangup_quietly(p.call)
-            self.media.release(p.media)
-            if p.call.state == "terminated":
-                # the handlers set by _watch close over the call: break the cycle so the
-                # call is freed at once rather than by the garbage collector
-                p.call.on_event = p.call.on_reinvite = None
-        ended = time.time()
-        stats = getattr(call, "extra_stats", None)
-        if stats is not None and call.answered_at is not None:
-            await self.core.stats.record(stats[0], call.started_at, "answered", stats[1],
-                                         ended - call.answered_at)
-        caller_user = call.caller.user.id if call.caller.user else None
-        ext = call.caller.extension.number if call.caller.extension else ""
-        # Users are called and call by their number, whichever extension carried the call.
-        caller_number = call.caller.display_number or _from_user(a)
-        base = dict(caller=caller_number, callee=call.dialled, direction=call.direction,
-                    extension=ext)
-        common = dict(started_at=call.started_at, disposition=call.disposition,
-                      answered_at=call.answered_at, ended_at=ended, trunk=call.trunk,
-                      hangup_cause=call.hangup_cause[:64],
-                      caller_name=(call.caller.user.display_name if call.caller.user
-                                   else "")[:128], leg=0, extra={"callee_number": call.callee})
-        # One row per user involved, each seeing the call from their side (what the portal's
-        # history lists); a call with no user on either side still gets its row.
-        sides = [(caller_user, call.peer_user_id, call.direction)]
-        if call.peer_user_id is not None and call.peer_user_id != caller_user:
-            inbound = "internal" if call.direction == "internal" else "inbound"
-            sides.append((call.peer_user_id, caller_user, inbound))
-        if caller_user is None and len(sides) > 1:
-            sides.pop(0)
-        for user_id, peer_id, direction in sides:
-            self.core.cdr.submit(CdrRecord(call.call_id, user_id=user_id, peer_user_id=peer_id,
-                                           **{**base, "direction": direction}, **common))
-        # Each attempt towards a phone, trunk or queue member: technical rows with no owner,
-        # so they stay out of the users' histories.
-        for i, att in enumerate(call.attempts, start=1):
-            row = CdrRecord(call.call_id, started_at=att.started_at, disposition=att.disposition,
-                            answered_at=att.answered_at, ended_at=att.ended_at or ended,
-                            trunk=att.trunk, hangup_cause=f"{att.code}" if att.code else "",
-                            leg=i, user_id=None, peer_user_id=None,
-                            **{**base, "callee": att.target[:64]})
-            self.core.cdr.submit(row, publish=False)
+class _InCall:
+    def __init__(self, engine: SipEngine) -> None:
+        self.engine = engine
 
-    async def _cdr_rejected(self, request: Request, caller: Caller, dialled: str, status: int,
-                            cause: str) -> None:
-        now = time.time()
-        self.core.cdr.submit(CdrRecord(
-            request.call_id, caller.number or _from_user_req(request), dialled,
-            "inbound" if caller.trunk else "internal", now, "rejected", ended_at=now,
-            user_id=caller.user.id if caller.user else None, hangup_cause=cause))
-
-
-def _from_user(leg: Call) -> str:
-    return _from_user_req(leg.invite)
-
-
-def _from_user_req(request: Request) -> str:
-    try:
-        return request.from_.uri.user or ""
-    except ParseError:
-        return ""
+    def handle(self, call: Call, leg: CallLeg, event: LegEvent) -> Awaitable[None] | None:
+        return self.engine.in_call(call, leg, event)
 
 
 def _write(path: Path, samples: Any) -> None:

@@ -69,7 +69,7 @@ async def test_baresip_hold_gets_music_and_resume(bridged_pbx: RunningPbx,
     await alice.hold()
     await wait_for(lambda: any(c["media"] and pbx.engine.calls for c in pbx.engine.call_list())
                    and any(leg.muted for c in pbx.engine.calls.values()
-                           for leg in (p.media for p in c.parties())), timeout=5)
+                           for leg in (p.media for p in c.legs())), timeout=5)
     await asyncio.sleep(3.0)
     await alice.resume()
     await asyncio.sleep(1.0)

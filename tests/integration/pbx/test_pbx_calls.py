@@ -110,7 +110,7 @@ async def test_ended_call_leaves_nothing_behind(pbx: RunningPbx) -> None:
     it ends, without waiting for the garbage collector (no reference cycles)."""
     a, b = await connected_pair(pbx)
     (call,) = pbx.engine.calls.values()
-    refs = [weakref.ref(o) for o in (call, call.a, call.b, call.a.call, call.b.call,
+    refs = [weakref.ref(o) for o in (call, call.a, call.b, call.a.sip, call.b.sip,
                                      call.a.media, call.b.media)]
     del call
     assert a.call is not None and b.call is not None
