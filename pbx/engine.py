@@ -24,51 +24,47 @@ import logging
 import time
 from collections import Counter
 from collections.abc import Awaitable
-from pathlib import Path
 from typing import Any
 
-from webfon.rtp import g711
-from webfon.rtp.packet import RtpError, RtpPacket
-from webfon.rtp.wav import write_wav
 from webfon.sip import (
     ParseError,
     Request,
     ServerTransaction,
     SipEndpoint,
     SipError,
-    SipURI,
 )
 from webfon.sip.sdp import SessionDescription, answer_direction, with_direction
 from webfon.sip.transaction import InviteServerTransaction
 from webfon.sip.ua import ALLOW, UaHub
 
 from . import sdp as sdpx
-from .acd import Member, plan
+from .admission import Admission
 from .calls.active import ActiveCalls
 from .calls.factory import LegFactory
 from .calls.leg import CallLeg, Info, LegEvent, Refer, Reinvite
 from .calls.lifecycle import CallLifecycle
-from .calls.model import Attempt, Call, CallState
-from .calls.records import from_user, refused_record
-from .calls.ringer import Ringer, RingResult, RingStatus
+from .calls.model import Call, CallState
+from .calls.records import refused_record
+from .calls.ringer import Ringer, RingStatus
 from .cdr import Direction, Disposition
 from .core import PbxCore
-from .directory import Extension, User
-from .events import CallStarted, VoicemailNew
-from .forwarding import Forward, ForwardingRules, resolve
-from .hunting import ring_rounds
-from .mdflow import OK as MDFLOW_OK
+from .destinations.base import Delivery
+from .destinations.queue import QueueDestination
+from .destinations.reach import Reach
+from .destinations.trunks import TrunkDestination, trunk_uri
+from .destinations.user import UserDestination
+from .destinations.voicemail import VoicemailDestination
+from .events import CallStarted
 from .media import MediaManager, connect
 from .mwi import MessageWaiting
 from .registrar import Maintenance, PhoneAuth, Registrar
 from .repo.queues import QueueRepo
-from .repo.voicemail import NewMessage, VoicemailRepo
-from .routing import SYSTEM, Caller, Route, RouteKind, should_failover, trunk_number
+from .repo.voicemail import VoicemailRepo
+from .routing import SYSTEM, Caller, RouteKind
 from .tasks import Background
 
 log = logging.getLogger("pbx.engine")
 
-MAX_FORWARD_DEPTH = 5
 SDP_TYPE = "application/sdp"
 TRYING_DELAY_S = 0.2
 """100 Trying goes out only when an INVITE has had no other response for this long (RFC 3261
@@ -102,6 +98,21 @@ class SipEngine:
         self.queues = QueueRepo(core.store)
         self.mwi = MessageWaiting(self.endpoint, s.realm, core.directory, core.location,
                                   self.voicemail)
+        self.admission = Admission(core)
+        self.reach = Reach(core.directory, core.location)
+        self.delivery = Delivery()
+        users = UserDestination(core.directory, core.location, self.reach, self.active,
+                                self.ringer, self.admission, self.delivery,
+                                s.no_answer_timeout_s)
+        self.delivery.add(RouteKind.USER, users)
+        self.delivery.add(RouteKind.EXTENSION, users)
+        self.delivery.add(RouteKind.QUEUE, QueueDestination(
+            self.queues, core.stats, self.reach, self.active, self.ringer, self.admission,
+            self.delivery))
+        self.delivery.add(RouteKind.EXTERNAL, TrunkDestination(self.ringer, s.trunk_timeout_s))
+        self.delivery.add(RouteKind.VOICEMAIL, VoicemailDestination(
+            self.voicemail, self.mwi, core.events, self.background, s.media_host,
+            s.voicemail_path, s.voicemail_max_s))
         core.engine = self
 
     # ------------------------------------------------------------------ lifecycle
@@ -209,12 +220,15 @@ class SipEngine:
         except sdpx.SdpError as exc:
             tx.respond(exc.status, exc.reason)
             return
-        flow = self.settings.mdflow_flow_trunks if trunk else self.settings.mdflow_flow_phones
-        verdict = await self.core.mdflow.admit(flow, dialled)
-        if verdict != MDFLOW_OK:
-            tx.respond(503, f"Flow control: {verdict}")
+        route = await self.admission.admit(dialled, caller)
+        if route.flow_verdict:
+            tx.respond(route.status, route.reason)
             self.core.cdr.submit(refused_record(request, caller, dialled,
-                                                f"mdflow {verdict}", time.time()))
+                                                f"mdflow {route.flow_verdict}", time.time()))
+            return
+        if tx.cancelled:  # the caller gave up while the call was being admitted
+            self.core.cdr.submit(refused_record(request, caller, dialled, "cancelled",
+                                                time.time(), Disposition.CANCELLED))
             return
         try:
             a_media = await self.legs.media_leg("a")
@@ -242,9 +256,8 @@ class SipEngine:
         call.attach(a)
         try:
             await self.core.events.emit(call.progress(CallStarted))
-            route = await self.core.router.route(dialled, caller)
             call.caller = route.caller
-            await self._deliver(call, route, 0)
+            await self.delivery.deliver(call, route)
             if call.state is CallState.CONNECTED:
                 await self.lifecycle.supervise(call)
         except Exception:
@@ -253,213 +266,6 @@ class SipEngine:
             call.refuse(500, "Internal error")
         finally:
             await self.lifecycle.finish(call)
-
-    # ------------------------------------------------------------------ delivery
-    async def _deliver(self, call: Call, route: Route, depth: int) -> None:
-        if call.caller_gone:
-            call.disposition = Disposition.CANCELLED
-            return
-        if route.kind is RouteKind.REJECT:
-            log.info("call rejected", extra={"call_id": call.call_id, "status": route.status,
-                                             "reason": route.reason})
-            call.refuse(route.status, route.reason)
-            return
-        call.callee = route.number
-        if route.kind in (RouteKind.USER, RouteKind.EXTENSION):
-            await self._deliver_user(call, route, depth)
-        elif route.kind is RouteKind.QUEUE:
-            await self._deliver_queue(call, route, depth)
-        elif route.kind is RouteKind.EXTERNAL:
-            call.direction = Direction.OUTBOUND if call.caller.trunk is None \
-                else Direction.INBOUND
-            await self._deliver_trunks(call, route)
-
-    async def _deliver_user(self, call: Call, route: Route, depth: int) -> None:
-        d = self.core.directory
-        user = route.user
-        target: Extension | None = route.extension
-        if user is not None:
-            call.peer_user_id = user.id
-            target = await self._user_extension(user, target)
-        rules = ForwardingRules.from_rows(await d.forwarding_rules(user.id) if user else [])
-        rounds: list[list[str]] = []
-        if target is not None:
-            bindings = [b for b in await self.core.location.lookup(target.number) if b.reachable]
-            phones = await d.phones(target.id)
-            by_phone: dict[int, list[str]] = {}
-            for b in bindings:
-                if b.phone_id is not None:
-                    by_phone.setdefault(b.phone_id, []).append(b.contact)
-            for group in ring_rounds(phones, by_phone.keys()):
-                rounds.append([c for p in group for c in by_phone.get(p.id, [])])
-        busy = target is not None and \
-            self.active.lines_in_use(target.number) >= target.line_count
-        fwd = resolve(rules, registered=bool(rounds), busy=busy)
-        if fwd is not None:
-            await self._forward(call, fwd, user, depth)
-            return
-        if busy:
-            call.refuse(486, "Busy Here")
-            return
-        if not rounds:
-            call.refuse(480, "Not registered")
-            return
-        assert target is not None
-        timeout = rules.ring_timeout(self.settings.no_answer_timeout_s)
-        for contacts in rounds:
-            result = await self.ringer.ring(call, contacts, timeout, callee=target.number,
-                                            callee_user=user, extension=target.number)
-            if result.status in (RingStatus.ANSWERED, RingStatus.CALLER_GONE):
-                return
-            if result.status is RingStatus.BUSY:
-                fwd = rules.on("busy")
-                if fwd is not None:
-                    await self._forward(call, fwd, user, depth)
-                else:
-                    call.refuse(486, "Busy Here")
-                return
-        fwd = rules.on("no_answer")
-        if fwd is not None:
-            await self._forward(call, fwd, user, depth)
-            return
-        call.refuse(480, "No answer")
-
-    async def _user_extension(self, user: User, own: Extension | None) -> Extension | None:
-        """The extension a call to ``user`` rings: their web extension while their web phone
-        is logged in «exclusivo» and registered, otherwise ``own`` (their phones by order).
-
-        A web phone that lost its registration (browser closed, network gone) until its
-        session ends does not swallow the user's calls.
-        """
-        d = self.core.directory
-        session = await d.web_session(user.id)
-        if session is None or session.mode != "exclusivo":
-            return own
-        web = await d.extension(session.extension_id)
-        if web is None:
-            return own
-        if any(b.reachable for b in await self.core.location.lookup(web.number)):
-            return web
-        log.info("web phone not registered: ringing the user's own phones",
-                 extra={"user_id": user.id, "extension": web.number})
-        return own
-
-    async def _forward(self, call: Call, fwd: Forward, user: User | None,
-                       depth: int) -> None:
-        log.info("forwarding", extra={"call_id": call.call_id, "rule": fwd.describe()})
-        call.attempts.append(Attempt(f"forward:{fwd.describe()}", time.time(),
-                                     ended_at=time.time(), disposition=Disposition.FORWARDED))
-        if fwd.to_voicemail:
-            if user is None:
-                call.refuse(480, "No voicemail")
-                return
-            await self._voicemail(call, user)
-            return
-        if depth >= MAX_FORWARD_DEPTH:
-            call.refuse(482, "Forwarding loop")
-            return
-        d = self.core.directory
-        cat = await d.category(user.forward_category_id if user and user.forward_category_id
-                               else (user.category_id if user else None))
-        forwarder = Caller(user=user, category=cat)
-        route = await self.core.router.route(fwd.number, forwarder)
-        if route.kind is RouteKind.REJECT:
-            call.refuse(route.status, route.reason)
-            return
-        await self._deliver(call, route, depth + 1)
-
-    async def _deliver_queue(self, call: Call, route: Route, depth: int) -> None:
-        queue = route.queue
-        assert queue is not None
-        members = await self.queues.members(queue.id)
-        rounds = plan(queue.strategy, members,
-                      last_rr=await self.queues.last_round_robin(queue.id))
-        started = time.monotonic()
-        deadline = started + queue.timeout_s
-        stats_on = self.core.stats.enabled_for(queue.stats_enabled)
-        answered_by: Member | None = None
-        while rounds and time.monotonic() < deadline and not call.caller_gone:
-            progressed = False
-            for group in rounds:
-                remaining = deadline - time.monotonic()
-                if remaining <= 0 or call.caller_gone:
-                    break
-                contacts: list[str] = []
-                for m in group:
-                    if self.active.lines_in_use(m.number) > 0:
-                        continue
-                    contacts += [b.contact for b in await self.core.location.lookup(m.number)
-                                 if b.reachable]
-                if not contacts:
-                    continue
-                progressed = True
-                result = await self.ringer.ring(call, contacts,
-                                                min(queue.ring_timeout_s, remaining),
-                                                callee=queue.number, extension=None)
-                if result.status is RingStatus.ANSWERED:
-                    answered_by = group[0] if len(group) == 1 else None
-                    break
-                if result.status is RingStatus.CALLER_GONE:
-                    break
-            if answered_by is not None or call.state is CallState.CONNECTED or not progressed:
-                break
-        wait = time.monotonic() - started
-        if call.state is CallState.CONNECTED:
-            if answered_by is not None:
-                await self.queues.remember_answer(queue.id, answered_by.extension_id,
-                                                  time.time())
-            if stats_on:
-                stats = self.core.stats
-                queue_id = queue.id
-
-                async def answered(call: Call, ended: float) -> None:
-                    if call.answered_at is not None:
-                        await stats.record(queue_id, call.started_at, "answered", wait,
-                                           ended - call.answered_at)
-
-                call.add_end_hook(answered)
-            return
-        if call.caller_gone:
-            call.disposition = Disposition.CANCELLED
-            if stats_on:
-                await self.core.stats.record(queue.id, call.started_at, "abandoned", wait)
-            return
-        if stats_on:
-            await self.core.stats.record(queue.id, call.started_at, "overflowed", wait)
-        if queue.overflow_target and depth < MAX_FORWARD_DEPTH:
-            log.info("queue overflow", extra={"call_id": call.call_id, "queue": queue.number,
-                                              "target": queue.overflow_target})
-            overflow = await self.core.router.route(queue.overflow_target, SYSTEM)
-            await self._deliver(call, overflow, depth + 1)
-            return
-        call.refuse(480, "No answer")
-
-    async def _deliver_trunks(self, call: Call, route: Route) -> None:
-        last = RingResult(RingStatus.FAILED, 503, "All trunks unavailable")
-        for trunk in route.trunks:
-            params: dict[str, str | None] = {}
-            if trunk.transport != "udp":
-                params["transport"] = trunk.transport
-            uri = SipURI("sip", trunk_number(trunk, route.number), trunk.host, trunk.port,
-                         params=params)
-            call.trunk = trunk.name
-            result = await self.ringer.ring(call, [str(uri)], self.settings.trunk_timeout_s,
-                                            callee=route.number, trunk=trunk.name)
-            if result.status in (RingStatus.ANSWERED, RingStatus.CALLER_GONE):
-                return
-            code = None if result.status is RingStatus.NO_ANSWER or result.code == 0 \
-                else result.code
-            if should_failover(code):
-                log.info("Cen_Sub_SiguienteTrunk: trunk unavailable, trying the next",
-                         extra={"call_id": call.call_id, "trunk": trunk.name,
-                                "status": result.code})
-                last = result
-                continue
-            call.refuse(result.code or 500, result.reason or "Failed")
-            return
-        no_answer = last.status is RingStatus.NO_ANSWER
-        call.refuse(480 if no_answer else 503, "No answer" if no_answer
-                    else "All trunks unavailable")
 
     # ------------------------------------------------------------------ connected call
     def in_call(self, call: Call, leg: CallLeg, event: LegEvent) -> Awaitable[None] | None:
@@ -538,7 +344,7 @@ class SipEngine:
         number = event.target.uri.user or ""
         # the caller's transfers are placed as the caller; the callee's are not restricted
         # by any category
-        route = await self.core.router.route(number, call.caller if leg is call.a else SYSTEM)
+        route = await self.admission.admit(number, call.caller if leg is call.a else SYSTEM)
         log.info("blind transfer", extra={"call_id": call.call_id, "target": number})
         if route.kind not in (RouteKind.USER, RouteKind.EXTENSION, RouteKind.EXTERNAL):
             with contextlib.suppress(SipError):
@@ -548,15 +354,12 @@ class SipEngine:
         user = route.user
         ext = route.extension
         if route.kind is RouteKind.EXTERNAL:
-            trunk = route.trunks[0]
-            contacts = [str(SipURI("sip", trunk_number(trunk, route.number), trunk.host,
-                                   trunk.port))]
+            contacts = [trunk_uri(route.trunks[0], route.number)]
         else:
             if user is not None:
-                ext = await self._user_extension(user, ext)
+                ext = await self.reach.extension_for(user, ext)
             if ext is not None:
-                contacts = [b.contact for b in await self.core.location.lookup(ext.number)
-                            if b.reachable]
+                contacts = await self.reach.contacts(ext.number)
         if not contacts:
             with contextlib.suppress(SipError):
                 await sip.notify_refer(480)
@@ -607,70 +410,6 @@ class SipEngine:
         call.changed.set()
         return True
 
-    # ------------------------------------------------------------------ voicemail
-    async def _voicemail(self, call: Call, user: User) -> None:
-        a = call.a
-        try:
-            answer = sdpx.local_answer(a.sdp, self.settings.media_host, a.media.port) \
-                if a.sdp else None
-        except sdpx.SdpError as exc:
-            call.refuse(exc.status, exc.reason)
-            return
-        if answer is None or call.caller_gone:
-            call.disposition = Disposition.CANCELLED
-            return
-        audio = answer.audio
-        pt = audio.codecs[0].pt if audio is not None and audio.codecs else 8
-        a.media.payload_type = pt
-        if not a.accept(answer.encode()):
-            return
-        call.state = CallState.VOICEMAIL
-        call.answered_at = time.time()
-        call.disposition = Disposition.VOICEMAIL
-        payloads: list[bytes] = []
-
-        def sink(data: bytes) -> None:
-            try:
-                pkt = RtpPacket.parse(data)
-            except RtpError:
-                return
-            if pkt.payload_type == pt and len(payloads) < 50 * self.settings.voicemail_max_s:
-                payloads.append(pkt.payload)
-
-        gone = a.ended
-        player = a.media.play_prompt("voicemail_greeting")
-        await asyncio.wait([player, gone], return_when=asyncio.FIRST_COMPLETED)
-        a.media.sink = sink
-        if not gone.done():
-            with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(asyncio.shield(gone), self.settings.voicemail_max_s)
-        a.media.sink = None
-        if not gone.done():
-            await a.hangup()
-        if not payloads:
-            call.hangup_cause = "voicemail: nothing recorded"
-            return
-        await self._store_message(call, user, payloads, pt)
-
-    async def _store_message(self, call: Call, user: User, payloads: list[bytes],
-                             pt: int) -> None:
-        samples = g711.decode(b"".join(payloads), pt)
-        folder = self.settings.voicemail_path / str(user.id)
-        now = time.time()
-        safe_id = "".join(ch if ch.isalnum() else "_" for ch in call.call_id)[:40]
-        path = folder / f"{int(now * 1000)}-{safe_id}.wav"
-        await asyncio.to_thread(_write, path, samples)
-        duration = len(samples) / 8000.0
-        caller_name = call.caller.user.display_name if call.caller.user else ""
-        message_id = await self.voicemail.add(NewMessage(
-            user.id, call.caller.display_number or from_user(call.a.sip.invite), caller_name,
-            call.call_id, now, duration, str(path)))
-        unread = await self.voicemail.unread(user.id)
-        log.info("voicemail stored", extra={"call_id": call.call_id, "user_id": user.id,
-                                            "message_id": message_id, "seconds": duration})
-        await self.core.events.emit(VoicemailNew(user.id, message_id, unread))
-        self.background.spawn(self.mwi.notify(user.id, unread))
-
     async def notify_mwi(self, user_id: int, unread: int | None = None) -> int:
         """Send RFC 3842 message-summary NOTIFYs to every contact of the user's extensions."""
         return await self.mwi.notify(user_id, unread)
@@ -682,8 +421,3 @@ class _InCall:
 
     def handle(self, call: Call, leg: CallLeg, event: LegEvent) -> Awaitable[None] | None:
         return self.engine.in_call(call, leg, event)
-
-
-def _write(path: Path, samples: Any) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    write_wav(path, samples, 8000)

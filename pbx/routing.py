@@ -82,8 +82,11 @@ class Route:
     extension: Extension | None = None
     queue: QueueInfo | None = None
     trunks: list[Trunk] = field(default_factory=list)
+    """The trunks an outside number may leave by, in order of preference."""
     status: int = 0
     reason: str = ""
+    flow_verdict: str = ""
+    """Set when flow control (mdflow) refused the call: its label («agujero», «desborda»)."""
 
 
 def reject(number: str, caller: Caller, status: int, reason: str) -> Route:

@@ -3,7 +3,8 @@
 One row per user involved, each seeing the call from their side (what the portal's history
 lists); a call with no user on either side still gets its row. Then one technical row per
 attempt (a phone, a trunk or a queue member tried), owned by nobody so it stays out of the
-users' histories. A call refused before it started (flow control) leaves one row.
+users' histories. A call that ends before it started (refused by flow control, cancelled
+while admitted) leaves one row.
 """
 
 from __future__ import annotations
@@ -48,12 +49,12 @@ def call_records(call: Call, ended: float) -> Iterator[tuple[CdrRecord, bool]]:
                         leg=i, user_id=None, peer_user_id=None, extension=extension), False
 
 
-def refused_record(request: Request, caller: Caller, dialled: str, cause: str,
-                   now: float) -> CdrRecord:
-    """The row of a call refused before it started."""
+def refused_record(request: Request, caller: Caller, dialled: str, cause: str, now: float,
+                   disposition: Disposition = Disposition.REJECTED) -> CdrRecord:
+    """The row of a call that ended before it started (refused, or cancelled meanwhile)."""
     return CdrRecord(request.call_id, caller.number or from_user(request), dialled,
                      Direction.INBOUND if caller.trunk else Direction.INTERNAL, now,
-                     Disposition.REJECTED, ended_at=now,
+                     disposition, ended_at=now,
                      user_id=caller.user.id if caller.user else None, hangup_cause=cause)
 
 
