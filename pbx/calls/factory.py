@@ -98,6 +98,10 @@ class LegFactory:
         """Give the leg's media ports back."""
         self.media.release(leg.media)
 
+    def release_media(self, media: MediaLeg) -> None:
+        """Give back the ports of a media endpoint that never became a leg's."""
+        self.media.release(media)
+
     def drop(self, leg: CallLeg) -> None:
         """The leg leaves its call: no more events, hung up in the background, ports back."""
         leg.detach()

@@ -151,7 +151,7 @@ class Ringer:
             att.disposition = Disposition.CANCELLED if gone.done() else Disposition.NO_ANSWER
             self.legs.end_quietly(sip)
         if winner is None:
-            self.legs.media.release(b_media)
+            self.legs.release_media(b_media)
             if gone.done():
                 return CALLER_GONE
             if not codes:
@@ -167,7 +167,7 @@ class Ringer:
             answer = sdpx.parse(sip.remote_sdp or b"")
         except sdpx.SdpError:
             self.legs.end_quietly(sip, bye=True)
-            self.legs.media.release(b_media)
+            self.legs.release_media(b_media)
             return RingResult(RingStatus.FAILED, 488, "Bad SDP from callee")
         info = sdpx.info(answer)
         b_media.set_remote(info.host, info.port)
@@ -180,7 +180,7 @@ class Ringer:
             a.media.payload_type = b_media.payload_type
             if not a.accept(a_answer.encode()):
                 self.legs.end_quietly(sip, bye=True)
-                self.legs.media.release(b_media)
+                self.legs.release_media(b_media)
                 return CALLER_GONE
         connect(party.media, b_media)
         old = call.other(party)
