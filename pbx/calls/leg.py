@@ -93,7 +93,7 @@ class CallLeg:
     @property
     def pending(self) -> bool:
         """An incoming INVITE not answered yet."""
-        return self.sip.state in ("incoming", "ringing")
+        return self.sip.direction == "in" and self.sip.state in ("incoming", "ringing")
 
     @property
     def caller_id(self) -> Address:
