@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import random
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -11,6 +10,7 @@ from typing import Any
 from pbx.core import PbxCore
 from pbx.engine import SipEngine
 from pbx.settings import PbxSettings
+from tests.support.phone import Phone
 from webfon.directory import add_phone, create_extension, create_queue, create_user
 from webfon.sip import SipEndpoint
 from webfon.sip.ua import Account, UserAgent
@@ -41,6 +41,7 @@ class RunningPbx:
     ids: dict[str, int] = field(default_factory=dict)
     bus: RecordingBus = field(default_factory=RecordingBus)
     endpoints: list[SipEndpoint] = field(default_factory=list)
+    phones: list[Phone] = field(default_factory=list)
 
     @property
     def port(self) -> int:
@@ -61,6 +62,19 @@ class RunningPbx:
                                      registrar=f"sip:{self.host}:{self.port}",
                                      outbound_proxy=f"sip:{self.host}:{self.port}",
                                      expires=300))
+
+    async def softphone(self, ua: UserAgent) -> Phone:
+        """A test phone on ``ua`` (closed with the PBX)."""
+        phone = await Phone.create(ua)
+        self.phones.append(phone)
+        return phone
+
+    async def registered(self, ext: str) -> Phone:
+        """Extension ``ext``'s phone, registered."""
+        ua = await self.phone(ext)
+        resp = await ua.register()
+        assert resp.status == 200, resp
+        return await self.softphone(ua)
 
 
 async def build_directory(store: Store) -> dict[str, int]:
@@ -107,18 +121,9 @@ async def start_pbx(tmp_path: Path, host: str = "127.0.0.1",
 
 
 async def stop_pbx(running: RunningPbx) -> None:
+    for phone in running.phones:
+        await phone.close()
     await running.engine.close()
     for ep in running.endpoints:
         await ep.close()
     await running.store.close()
-
-
-async def wait_for(predicate: Any, timeout: float = 5.0, interval: float = 0.05) -> None:
-    async with asyncio.timeout(timeout):
-        while True:
-            result = predicate()
-            if asyncio.iscoroutine(result):
-                result = await result
-            if result:
-                return
-            await asyncio.sleep(interval)

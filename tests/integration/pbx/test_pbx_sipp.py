@@ -7,8 +7,9 @@ import asyncio
 from collections.abc import Callable
 from typing import Any
 
-from tests.integration.pbx.pbxrun import RunningPbx, wait_for
+from tests.integration.pbx.pbxrun import RunningPbx
 from tests.integration.pbx.test_pbx_calls import registered
+from tests.support.net import wait_until
 from tests.support.sipp import Sipp
 
 SippFactory = Callable[..., Sipp]
@@ -36,7 +37,7 @@ async def register_contact(
 
 
 async def main_cdr(pbx: RunningPbx) -> dict[str, Any]:
-    await wait_for(lambda: pbx.store.fetchone("SELECT * FROM cdr WHERE leg = 0"), timeout=10)
+    await wait_until(lambda: pbx.store.fetchone("SELECT * FROM cdr WHERE leg = 0"), timeout=10)
     row = await pbx.store.fetchone("SELECT * FROM cdr WHERE leg = 0")
     assert row is not None
     return row
@@ -84,7 +85,6 @@ async def test_sipp_call_with_rtp_to_softphone(pbx: RunningPbx, sipp_factory: Si
     assert (cdr["caller"], cdr["callee"], cdr["disposition"], cdr["extension"]) == \
         ("1001", "1002", "answered", "2001")
     assert cdr["billsec"] >= 2.5
-    callee.close()
 
 
 async def test_sipp_to_sipp_call_relays_rtp(pbx: RunningPbx, sipp_factory: SippFactory) -> None:
@@ -224,8 +224,7 @@ async def test_sipp_blind_transfer(pbx: RunningPbx, sipp_factory: SippFactory) -
     target.answer(incoming)
     uas_result = await uas.wait(20)
     assert uas_result.ok and uas_result.successful_calls == 1, uas_result.describe()
-    await wait_for(lambda: target.rec.count > 50, timeout=10)
+    await wait_until(lambda: target.rec.count > 50, timeout=10)
     assert abs(target.heard(0.3) - 440.0) < 5  # the caller now talks to the new party
     result = await caller.wait()
     assert result.ok and result.successful_calls == 1, result.describe()
-    target.close()
