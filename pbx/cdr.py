@@ -16,6 +16,7 @@ from typing import Any
 from webfon.store import Store, StoreError
 from webfon.store.base import Executor
 
+from .batching import DelayedFlush
 from .events import Publisher
 
 log = logging.getLogger("pbx.cdr")
@@ -111,20 +112,14 @@ class CdrWriter:
         self.store = store
         self.bus = bus
         self.written = 0
-        self.flush_s = flush_s
         self._queue: list[tuple[CdrRecord, bool]] = []
-        self._task: asyncio.Task[None] | None = None
+        self._flusher = DelayedFlush(self.flush, flush_s)
         self._lock = asyncio.Lock()
 
     def submit(self, record: CdrRecord, *, publish: bool = True) -> None:
         record.row()  # reject bad values now, not in the flusher
         self._queue.append((record, publish))
-        if self._task is None or self._task.done():
-            self._task = asyncio.ensure_future(self._flush_later())
-
-    async def _flush_later(self) -> None:
-        await asyncio.sleep(self.flush_s)
-        await self.flush()
+        self._flusher.request()
 
     async def flush(self) -> None:
         async with self._lock:
@@ -164,8 +159,7 @@ class CdrWriter:
                                           extra={"call_id": record.call_id})
 
     async def close(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
+        self._flusher.cancel()
         await self.flush()
 
     async def write(self, record: CdrRecord, *, publish: bool = True) -> int | None:

@@ -102,6 +102,28 @@ async def build_directory(store: Store) -> dict[str, int]:
     return ids
 
 
+MDFLOW = "tick_ms=50\nestad_interv_seg=1\n[flujo_2]\nflujo=Cen_Inicio_SIP\nen_paso=1\n"
+
+
+async def app_settings(tmp_path: Path, webphone_ranges: str, **overrides: Any
+                       ) -> tuple[PbxSettings, dict[str, int]]:
+    """Settings for the whole PBX component (``pbx.app.build``): an SQLite store holding the
+    test directory with a web phone pool, and an MDflow.conf; the directory's ids."""
+    db = f"sqlite:///{tmp_path / 'pbx.db'}"
+    store = await open_store(db)
+    ids = await build_directory(store)
+    await store.execute("INSERT INTO webphone_pools (name, ranges) VALUES ('pool', ?)",
+                        (webphone_ranges,))
+    await store.execute("UPDATE users SET webphone_pool_id = 1")
+    await store.close()
+    conf = tmp_path / "MDflow.conf"
+    conf.write_text(MDFLOW)
+    options: dict[str, Any] = dict(data_dir=tmp_path / "data", database_url=db,
+                                   qualify_interval_s=0, mdflow_conf=conf)
+    options.update(overrides)
+    return PbxSettings.load(environ={}, **options), ids
+
+
 async def start_pbx(tmp_path: Path, host: str = "127.0.0.1",
                     **overrides: Any) -> RunningPbx:
     store = await open_store(f"sqlite:///{tmp_path / 'pbx.db'}")

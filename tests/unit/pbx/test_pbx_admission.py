@@ -12,6 +12,7 @@ from pbx.core import PbxCore
 from pbx.mdflow import AGUJERO, DESBORDA, Mdflow, load_config
 from pbx.routing import SYSTEM, Caller, RouteKind
 from pbx.settings import PbxSettings
+from tests.support.clock import ManualClock
 from webfon.store import Store
 
 CONF = """\
@@ -24,20 +25,12 @@ to_desborda_seg=5
 """
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.t = 1000.0
-
-    def __call__(self) -> float:
-        return self.t
-
-
-async def _admission(store: Store, tmp_path: Path) -> tuple[Admission, PbxCore, Clock]:
+async def _admission(store: Store, tmp_path: Path) -> tuple[Admission, PbxCore, ManualClock]:
     settings = PbxSettings.load(environ={}, data_dir=tmp_path / "data", sip_port=0)
     core = PbxCore.create(settings, store)
     conf = tmp_path / "MDflow.conf"
     conf.write_text(CONF)
-    clock = Clock()
+    clock = ManualClock()
     core.mdflow = Mdflow(load_config(conf), clock=clock)
     return Admission(core), core, clock
 
