@@ -97,7 +97,7 @@ class InboundCalls:
         a.number = caller.number
         a.user_id = caller.user.id if caller.user else None
         a.sdp = offer
-        call = Call(request.call_id, a, dialled, caller, features=self.features,
+        call = Call(request.call_id, a, dialled, caller, self.features,
                     direction=Direction.INBOUND if caller.trunk else Direction.INTERNAL)
         if caller.extension is not None:
             call.extensions.append(caller.extension.number)

@@ -63,7 +63,8 @@ class Call:
     dialled: str
     caller: Caller
     """Who the call is placed for (the authenticated phone's user, a mobility user, a trunk)."""
-    features: LegEventHandler | None = None
+    features: LegEventHandler
+    """What the call does with its legs' requests other than hangups."""
     started_at: float = field(default_factory=time.time)
     answered_at: float | None = None
     b: CallLeg | None = None
@@ -100,8 +101,6 @@ class Call:
     def on_leg_event(self, leg: CallLeg, event: LegEvent) -> Awaitable[None] | None:
         if isinstance(event, Hangup):
             self.changed.set()
-            return None
-        if self.features is None:
             return None
         return self.features.handle(self, leg, event)
 

@@ -90,7 +90,11 @@ class Ringer:
         except OSError:
             return RingResult(RingStatus.FAILED, 503, "No media ports")
         assert party.sdp is not None
-        offer = sdpx.relay_offer(party.sdp, self.media_host, b_media.port).encode()
+        try:
+            offer = sdpx.relay_offer(party.sdp, self.media_host, b_media.port).encode()
+        except sdpx.SdpError as exc:  # the party's last offer holds nothing to relay
+            self.legs.release_media(b_media)
+            return RingResult(RingStatus.FAILED, exc.status, exc.reason)
         from_ = self.legs.caller_id(*call.presented_as())
         on_event = _RingbackToCaller(call) if anchor is None else None
         dialled: list[tuple[SipCall, Attempt]] = []
