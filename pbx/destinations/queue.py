@@ -22,7 +22,7 @@ from ..cdr import Disposition
 from ..directory import QueueInfo
 from ..repo.queues import QueueRepo
 from ..routing import SYSTEM, Route
-from ..stats import QueueStats
+from ..stats import QueueOutcome, QueueStats
 from .base import MAX_FORWARD_DEPTH, Delivery
 from .reach import Reach
 
@@ -57,10 +57,11 @@ class QueueDestination:
         if call.caller_gone:
             call.disposition = Disposition.CANCELLED
             if stats_on:
-                await self.stats.record(queue.id, call.started_at, "abandoned", wait)
+                await self.stats.record(queue.id, call.started_at, QueueOutcome.ABANDONED,
+                                        wait)
             return
         if stats_on:
-            await self.stats.record(queue.id, call.started_at, "overflowed", wait)
+            await self.stats.record(queue.id, call.started_at, QueueOutcome.OVERFLOWED, wait)
         if queue.overflow_target and depth < MAX_FORWARD_DEPTH:
             log.info("queue overflow", extra={"call_id": call.call_id, "queue": queue.number,
                                               "target": queue.overflow_target})
@@ -114,5 +115,5 @@ class _AnsweredStats:
 
     async def __call__(self, call: Call, ended: float) -> None:
         if call.answered_at is not None:
-            await self.stats.record(self.queue_id, call.started_at, "answered", self.wait,
-                                    ended - call.answered_at)
+            await self.stats.record(self.queue_id, call.started_at, QueueOutcome.ANSWERED,
+                                    self.wait, ended - call.answered_at)
