@@ -13,20 +13,16 @@ the failure filter never counts them. The shipped filter is sercen/fail2ban/filt
 from __future__ import annotations
 
 import logging
-import re
+
+from webfon.authlog import clean
 
 log = logging.getLogger("sercen.auth")
 
 FAILURE_PREFIX = "sercen-auth-failure"
 SUCCESS_PREFIX = "sercen-auth-success"
 BAN_PREFIX = "sercen-auth-ban"
-_UNSAFE = re.compile(r"[^A-Za-z0-9._@+:-]")
-
-
-def clean(value: object, limit: int = 64) -> str:
-    """Printable token without spaces or '=', so a crafted login cannot add fields."""
-    text = _UNSAFE.sub("?", str(value if value is not None else ""))[:limit]
-    return text or "-"
+__all__ = ["BAN_PREFIX", "FAILURE_PREFIX", "SUCCESS_PREFIX", "ban", "clean", "failure",
+           "success"]
 
 
 def failure(ip: object, user: object, factor: str, reason: str) -> None:

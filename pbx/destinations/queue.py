@@ -17,7 +17,7 @@ from ..acd import Member, plan
 from ..admission import Admission
 from ..calls.active import ActiveCalls
 from ..calls.model import Call, CallState
-from ..calls.ringer import Ringer, RingStatus
+from ..calls.ringer import Contact, Ringer, RingStatus
 from ..cdr import Disposition
 from ..directory import QueueInfo
 from ..repo.queues import QueueRepo
@@ -83,7 +83,7 @@ class QueueDestination:
                 remaining = deadline - time.monotonic()
                 if remaining <= 0 or call.caller_gone:
                     break
-                contacts: list[str] = []
+                contacts: list[Contact] = []
                 for m in group:
                     if self.active.lines_in_use(m.number) > 0:
                         continue
