@@ -16,6 +16,7 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import replace
+from urllib.parse import unquote
 
 from webfon.sip import ParseError, Request, SipError
 from webfon.sip.transaction import InviteServerTransaction
@@ -60,7 +61,7 @@ class InboundCalls:
         self.max_calls_per_trunk = max_calls_per_trunk
 
     async def handle(self, request: Request, tx: InviteServerTransaction) -> None:
-        dialled = request.uri.user or ""
+        dialled = unquote(request.uri.user or "")  # phones send '#' as %23
         if not dialled:
             tx.respond(484, "No number in Request-URI")
             return

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+from urllib.parse import unquote
 
 from webfon.sip import SipError
 
@@ -71,13 +72,14 @@ class Transfer:
             await _notify(leg, await self._attended(call, leg, transferor, transferee,
                                                     event.replaces))
             return
-        await self._blind(call, leg, transferor, transferee, event.target.uri.user or "")
+        await self._blind(call, leg, transferor, transferee,
+                          unquote(event.target.uri.user or ""))
 
     async def _blind(self, call: Call, leg: CallLeg, transferor: Caller, transferee: CallLeg,
                      number: str) -> None:
         route = await self.admission.admit(number, transferor, call_id=call.call_id)
         log.info("blind transfer", extra={"call_id": call.call_id, "target": redact(number),
-                                          "placed_for": transferor.number or "-",
+                                          "placed_for": transferor.display_number or "-",
                                           "route": str(route.kind), "status": route.status})
         if route.kind not in TRANSFERABLE:
             await _notify(leg, route.status or 404)
@@ -127,13 +129,13 @@ class Transfer:
         if owner is None or not same_party(transferor, owner):
             log.warning("attended transfer refused: the replaced call is not the transferor's",
                         extra={"call_id": call.call_id, "with": other_call.call_id,
-                               "placed_for": transferor.number or "-"})
+                               "placed_for": transferor.display_number or "-"})
             return 403
         why = self._bridge_refusal(transferor, target)
         if why:
             log.warning("attended transfer refused: %s", why,
                         extra={"call_id": call.call_id, "with": other_call.call_id,
-                               "placed_for": transferor.number or "-"})
+                               "placed_for": transferor.display_number or "-"})
             return 403
         log.info("attended transfer", extra={"call_id": call.call_id,
                                              "with": other_call.call_id})
