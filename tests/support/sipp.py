@@ -103,6 +103,7 @@ class Sipp:
         auth_password: str | None = None,
         timeout: float = 30.0,
         trace_messages: bool = True,
+        trace_errors: bool = True,
         extra_args: list[str] | None = None,
         workdir: Path | None = None,
         netns: str | None = None,
@@ -135,6 +136,7 @@ class Sipp:
         self.auth_password = auth_password
         self.timeout = timeout
         self.trace_messages = trace_messages
+        self.trace_errors = trace_errors
         self.extra_args = list(extra_args or [])
         self._own_workdir = workdir is None
         self.workdir = workdir or Path(tempfile.mkdtemp(prefix="webfon-sipp-"))
@@ -176,9 +178,10 @@ class Sipp:
                "-p", str(self.local_port),
                "-mi", self.media_ip, "-mp", str(self.media_port), "-t", self.transport,
                "-m", str(self.calls), "-nostdin", "-rtp_payload", str(self.payload_type),
-               "-trace_err", "-error_file", str(self.workdir / "errors.log"),
                "-trace_stat", "-stf", str(self.workdir / "stats.csv"), "-fd", "1",
                "-timeout", f"{max(1, int(self.timeout))}s", "-timeout_error"]
+        if self.trace_errors:
+            cmd += ["-trace_err", "-error_file", str(self.workdir / "errors.log")]
         if self.trace_messages:
             cmd += ["-trace_msg", "-message_file", str(self.workdir / "messages.log")]
         if self.rate is not None:
