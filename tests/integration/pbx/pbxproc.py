@@ -59,10 +59,12 @@ class PbxProcess:
                 events.append(json.loads(line))
         return events
 
-    async def control(self, path: str) -> Any:
+    async def control(self, path: str, body: dict[str, Any] | None = None) -> Any:
+        """GET ``/control/<path>`` (POST ``body`` when given) on the control API."""
         key = ensure_control_key(self.data_dir)
+        url = f"http://127.0.0.1:{self.control_port}/control/{path}"
         async with aiohttp.ClientSession(headers={"Authorization": f"Bearer {key}"}) as http, \
-                http.get(f"http://127.0.0.1:{self.control_port}/control/{path}") as resp:
+                http.request("GET" if body is None else "POST", url, json=body) as resp:
             assert resp.status == 200, await resp.text()
             return await resp.json()
 

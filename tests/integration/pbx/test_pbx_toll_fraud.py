@@ -134,6 +134,35 @@ async def test_transfer_to_a_number_the_callee_may_call_goes_out_by_the_trunk(
                 "disposition": "answered"} in attempts
 
 
+async def test_web_phone_transfer_is_admitted_as_its_user(
+        tmp_path: Path, phone_network: PhoneNetwork, sipp_factory: SippFactory) -> None:
+    """What the gateway's ``transfer`` sends: a REFER from a web phone's leg."""
+    host = phone_network.host_ip
+    trunk = await trunk_uas(sipp_factory, host)
+
+    async def web_pool(store: Store, ids: dict[str, int]) -> None:
+        await store.execute("INSERT INTO webphone_pools (name, ranges) VALUES ('p', '7000')")
+        await store.execute("UPDATE users SET webphone_pool_id = 1")
+
+    async with pbx_process(tmp_path, host, trunk_port=trunk.local_port,
+                           setup=web_pool) as pbx:
+        login = await pbx.control("webphone/login",
+                                  {"user_id": pbx.ids["user1002"], "node_id": 4})
+        web = sipp_factory("pbx/uas_refer_refused", local_ip=host, timeout=30,
+                           variables={"refer_to": f"{PREMIUM}@{pbx.sip}"})
+        await web.start()
+        reg = sipp_factory("pbx/register_auth", pbx.sip, local_ip=host,
+                           service=login["extension"], auth_user=login["sip_username"],
+                           auth_password=login["sip_password"], timeout=10,
+                           variables={"contact_port": web.local_port, "expires": 300})
+        ok(await reg.run())
+        caller = dial(sipp_factory, pbx, "uac_tone", "2001", "1002", payload_type=8,
+                      tone_hz=440.0, duration_ms=4000)
+        ok(await caller.run())
+        ok(await web.wait(15))  # NOTIFY "SIP/2.0 403": 1002 is «Interna»
+    no_invite(await trunk.stop())
+
+
 # ------------------------------------------------------------------ forwarding
 
 async def test_unconditional_forward_to_a_forbidden_number_is_refused(
