@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from loadtest.servers import process_tree, proc_cpu_seconds, proc_rss_mb
+from loadtest.servers import proc_cpu_seconds, proc_rss_mb, process_tree
 
 
 @dataclass(frozen=True)
@@ -64,7 +64,7 @@ class AgentProbe:
     def sample(self) -> Sample | None:
         req = urllib.request.Request(self.url,
                                      headers={"Authorization": f"Bearer {self.token}"})
-        with urllib.request.urlopen(req, timeout=5) as resp:  # noqa: S310 - operator's URL
+        with urllib.request.urlopen(req, timeout=5) as resp:
             data = json.loads(resp.read())
         return Sample(float(data["cpu_seconds"]), float(data["rss_mb"]),
                       int(data["processes"]), float(data["at"]))
@@ -114,9 +114,12 @@ def make_app(pid: int, token: str) -> Any:
         given = request.headers.get("Authorization", "")
         if not hmac.compare_digest(given.encode(), f"Bearer {token}".encode()):
             return web.json_response({"error": "unauthorized"}, status=401)
-        if not os.path.exists(f"/proc/{pid}"):
+        try:
+            s = sample_process(pid)
+        except (OSError, ValueError):
+            s = None
+        if s is None or s.processes == 0 or s.rss_mb == 0:
             return web.json_response({"error": "the process has exited"}, status=410)
-        s = sample_process(pid)
         return web.json_response({"cpu_seconds": s.cpu_seconds, "rss_mb": s.rss_mb,
                                   "processes": s.processes, "at": s.at, "pid": pid})
 

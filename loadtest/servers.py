@@ -159,11 +159,16 @@ class WebfonGateway(Server):
     name = "webfon gateway"
     plugin = "janus.plugin.sip"
 
+    async def prepare(self) -> None:
+        """Keys and a token for the load clients (role ``test``: guest calls allowed)."""
+        private, _ = ensure_keypair(self.workdir / "data")
+        issuer = TokenIssuer(load_private_key(private))
+        self.token = issuer.issue(1, audience=["gateway"], roles=["test"], ttl=24 * 3600)[0]
+
     async def start(self) -> None:
         data = self.workdir / "data"
-        private, _ = ensure_keypair(data)
-        issuer = TokenIssuer(load_private_key(private))
-        self.token = issuer.issue(1, audience=["gateway"], roles=["test"], ttl=7200)[0]
+        if self.token is None:
+            await self.prepare()
         cfg = self.workdir / "vivait.plugin.webfon.jcfg"
         cfg.write_text(
             f'general: {{\n  data_dir = "{data}"\n  local_ip = "{HOST}"\n'
