@@ -35,7 +35,7 @@ from aiortc.sdp import candidate_from_sdp
 from gateway.media.webrtc import drive
 from loadtest.histogram import Histogram
 from loadtest.janus import JanusClient
-from loadtest.relay_delay import PAYLOAD_FORMAT
+from loadtest.relay_delay import PAYLOAD_FORMAT, CallPorts
 
 PAYLOAD = 160  # 20 ms of G.711
 
@@ -82,6 +82,7 @@ class Caller:
         self.window: Window | None = None  # open window: packets sent count there
         self.rx_window: Window | None = None  # echoes of this window are counted
         self.seq = random.randrange(65536)
+        self.seq0 = self.seq
         self.ts = random.randrange(2**32)
         self.packets = 0
         self.ssrc = 0
@@ -235,6 +236,14 @@ class Caller:
         self.rtp_bytes = self.rtp_packets = 0
         self.jitter = 0.0
         self._last_transit = None
+
+    def ports(self) -> CallPorts | None:
+        """This call's ICE socket port and first sequence number (for a packet capture)."""
+        pair = self.ice._nominated.get(1) if self.ice is not None else None
+        if pair is None or pair.protocol.transport is None:
+            return None
+        port = pair.protocol.transport.get_extra_info("sockname")[1]
+        return CallPorts(self.index, int(port), self.seq0)
 
     @property
     def connected(self) -> bool:

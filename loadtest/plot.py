@@ -53,6 +53,11 @@ def _series(ax: Any, steps: Sequence[dict[str, Any]], x: str, y: Callable[[dict[
                 label=f"{label}: left out")
 
 
+def _per_call(step: dict[str, Any]) -> float | None:
+    cpu, n = _num(step.get("cpu_pct")), step.get("established", step.get("calls"))
+    return cpu / n if cpu is not None and n else None
+
+
 def write_plots(doc: dict[str, Any], out: Path) -> list[tuple[str, Path]]:
     """Write the plots for ``doc["targets"]`` into ``out``; returns (title, path) pairs."""
     plt = _matplotlib()
@@ -66,6 +71,11 @@ def write_plots(doc: dict[str, Any], out: Path) -> list[tuple[str, Path]]:
             plt.close(fig)
             return
         ax.set(title=title, xlabel=xlabel, ylabel=ylabel)
+        if name == "mos":
+            ax.set_ylim(1.0, 4.6)
+        else:
+            ax.set_ylim(bottom=0)
+        ax.set_xlim(left=0)
         ax.grid(True, alpha=0.3)
         ax.legend(fontsize="small")
         fig.tight_layout()
@@ -111,7 +121,7 @@ def write_plots(doc: dict[str, Any], out: Path) -> list[tuple[str, Path]]:
     calls_plot("cpu", "Server CPU", "% of one core", [("", lambda s: s.get("cpu_pct"))],
                cpu_extra)
     calls_plot("cpu_per_call", "Server CPU per call", "% of one core per call",
-               [("", lambda s: s.get("cpu_pct_per_call"))])
+               [("", _per_call)])
     calls_plot("memory", "Server memory (RSS, with its child processes)", "MB",
                [("", lambda s: s.get("rss_mb"))])
     calls_plot("loss", "Packet loss (round trip) and late packets", "%",
