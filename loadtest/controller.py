@@ -331,6 +331,12 @@ class Controller:
                 return failed
             gevent.sleep(0.25)
 
+    def _wait_locust_stats(self, expected: int, timeout: float = 8.0) -> None:
+        """Workers send Locust's statistics every 3 s: wait for every setup to be in."""
+        deadline = time.monotonic() + timeout
+        while self.runner.stats.total.num_requests < expected and time.monotonic() < deadline:
+            gevent.sleep(0.25)
+
     def run_calls(self, target: Target, probe: Probe) -> dict[str, Any]:
         plan = self.plan
         limits = plan.limits
@@ -377,6 +383,8 @@ class Controller:
                 result["stopped"] = reason
                 break
         self.progress.close()
+        self._wait_locust_stats(self.runner.target_user_count or 0)
+        result["locust"] = locust_summary(self.runner)  # Locust clears it at the next start
         self.stop_users()
         result["duration_s"] = round(time.monotonic() - started, 1)
         return result
@@ -423,6 +431,8 @@ class Controller:
                 result["stopped"] = f"{failures} of {count - current} phones failed to connect"
                 break
         self.progress.close()
+        self._wait_locust_stats(self.runner.target_user_count or 0)
+        result["locust"] = locust_summary(self.runner)
         self.stop_users(timeout=max(120.0, self.totals().get("phones", 0) / 50))
         result["duration_s"] = round(time.monotonic() - started, 1)
         return result
@@ -497,7 +507,6 @@ class Controller:
                               "master": f"{self.bind_host}:{self.bind_port}"}
             for target in self.targets:
                 doc["targets"].append(self.run_target(target, do_calls, do_users))
-            doc["locust"] = locust_summary(self.runner)
         except BaseException:
             self.shutdown()
             print(f"logs of the servers and workers kept in {self.workdir}", file=sys.stderr)
