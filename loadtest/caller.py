@@ -2,20 +2,28 @@
 Janus signalling over its own WebSocket, and media written and read below aiortc's codecs so
 the load generator costs about what the relay does.
 
-Every 20 ms (driven by :class:`loadtest.engine.Engine`) the caller sends a 160-byte PCMU packet
-whose payload carries its send time, the number of the measurement window it belongs to, the
-call's index and the packet number (``relay_delay.PAYLOAD_FORMAT``). The far end (a sipp echo)
-sends it back through the gateway, so every packet crosses the relay twice; the round trip goes
-into the window's histogram. The caller also counts the datagrams on its ICE sockets (the
+Every 20 ms (driven by :class:`loadtest.engine.Engine`) a G.711 caller sends a 160-byte PCMU
+packet whose payload carries its send time, the number of the measurement window it belongs to,
+the call's index and the packet number (``relay_delay.PAYLOAD_FORMAT``). The far end (a sipp
+echo) sends it back through the gateway, so every packet crosses the relay twice; the round trip
+goes into the window's histogram. The caller also counts the datagrams on its ICE sockets (the
 WebRTC leg) and the plain RTP it decrypts (the size that crossed the SIP leg, since the gateway
 relays payloads unchanged).
+
+An Opus caller (``codec="opus"``: the browser offers Opus only, so the gateway transcodes Opus ⇄
+G.711) sends real Opus frames of a tone, encoded once per process at 32 kbit/s. The echo comes
+back re-encoded by the gateway, so no send time survives: loss is counted from the packets that
+came back during the window, jitter from their RTP timestamps (RFC 3550), and there is no round
+trip; the SIP leg is counted as G.711 packets (12 + 160 bytes of RTP each).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import fractions
 import random
+import re
 import struct
 import time
 from dataclasses import dataclass, field
@@ -38,6 +46,33 @@ from loadtest.janus import JanusClient
 from loadtest.relay_delay import PAYLOAD_FORMAT, CallPorts
 
 PAYLOAD = 160  # 20 ms of G.711
+G711_RTP = 12 + PAYLOAD
+OPUS_RATE = 48000
+OPUS_FRAME = 960  # 20 ms at 48 kHz
+_opus_frames: list[bytes] = []
+
+
+def opus_frames() -> list[bytes]:
+    """One second of a 440 Hz tone as 20 ms Opus frames (mono, 32 kbit/s), encoded once."""
+    if not _opus_frames:
+        import av
+        import numpy as np
+
+        codec = av.CodecContext.create("libopus", "w")
+        codec.bit_rate = 32000
+        codec.sample_rate = OPUS_RATE
+        codec.layout = "mono"
+        codec.format = "s16"
+        codec.time_base = fractions.Fraction(1, OPUS_RATE)
+        for i in range(52):
+            t = (np.arange(OPUS_FRAME) + i * OPUS_FRAME) / OPUS_RATE
+            tone = (np.sin(2 * np.pi * 440 * t) * 8000).astype(np.int16).reshape(1, -1)
+            frame = av.AudioFrame.from_ndarray(tone, format="s16", layout="mono")
+            frame.sample_rate = OPUS_RATE
+            frame.pts = i * OPUS_FRAME
+            frame.time_base = codec.time_base
+            _opus_frames.extend(bytes(p) for p in codec.encode(frame))
+    return _opus_frames
 
 
 class _Silent(MediaStreamTrack):
@@ -69,6 +104,7 @@ class CallTarget:
     username: str = ""
     secret: str = ""
     proxy: str = ""
+    codec: str = "pcmu"  # pcmu | opus (the gateway transcodes)
 
 
 class Caller:
@@ -90,6 +126,7 @@ class Caller:
         self.dtls: Any = None
         self.ice: Any = None
         self.setup_s: float | None = None
+        self.opus = target.codec == "opus"
         self.jitter = 0.0  # RFC 3550 interarrival jitter of the echoes, seconds
         self._last_transit: float | None = None
         self.tx_bytes = self.tx_packets = self.rx_bytes = self.rx_packets = 0
@@ -138,7 +175,8 @@ class Caller:
         await self.janus.event("registered")
         transceiver = self.pc.addTransceiver(_Silent(), direction="sendrecv")
         caps = RTCRtpSender.getCapabilities("audio").codecs
-        transceiver.setCodecPreferences([c for c in caps if c.name == "PCMU"])
+        wanted = "opus" if self.opus else "PCMU"
+        transceiver.setCodecPreferences([c for c in caps if c.name == wanted])
         await self.pc.setLocalDescription(await self.pc.createOffer())
         started = time.perf_counter()
         await self.janus.message({"request": "call", "uri": self.target.uri},
@@ -146,6 +184,11 @@ class Caller:
         accepted = await self.janus.event("accepted")
         self.setup_s = time.perf_counter() - started
         jsep = accepted["jsep"]
+        if self.opus:
+            found = re.search(r"a=rtpmap:(\d+) opus/48000", jsep["sdp"], re.IGNORECASE)
+            if found is None:
+                raise RuntimeError("the gateway did not answer with Opus")
+            self.pt = int(found.group(1))
         await self.pc.setRemoteDescription(RTCSessionDescription(jsep["sdp"], jsep["type"]))
         self._remote_set.set()
         self.dtls = transceiver.receiver.transport
@@ -195,10 +238,15 @@ class Caller:
         window = self.window
         self.seq = (self.seq + 1) & 0xFFFF
         self.packets += 1
-        self.ts = (self.ts + PAYLOAD) & 0xFFFFFFFF
+        if self.opus:
+            self.ts = (self.ts + OPUS_FRAME) & 0xFFFFFFFF
+            frames = opus_frames()
+            body = frames[self.packets % len(frames)]
+        else:
+            self.ts = (self.ts + PAYLOAD) & 0xFFFFFFFF
+            body = struct.pack(PAYLOAD_FORMAT, now, window.number if window else 0,
+                               self.index, self.packets).ljust(PAYLOAD, b"\xff")
         header = struct.pack("!BBHII", 0x80, self.pt, self.seq, self.ts, self.ssrc)
-        body = struct.pack(PAYLOAD_FORMAT, now, window.number if window else 0, self.index,
-                           self.packets).ljust(PAYLOAD, b"\xff")
         pair = self.ice._nominated.get(1) if self.ice is not None else None
         srtp = self.dtls._tx_srtp
         if pair is not None and srtp is not None and type(pair.protocol) is StunProtocol:
@@ -213,6 +261,9 @@ class Caller:
         self._on_plain(data)
 
     def _on_plain(self, data: bytes) -> None:
+        if self.opus:
+            self._on_opus(data)
+            return
         window = self.rx_window
         if window is None or len(data) < 12 + 12:
             return
@@ -229,6 +280,21 @@ class Caller:
         window.rtt.add(transit)
         if self._last_transit is not None:
             self.jitter += (abs(transit - self._last_transit) - self.jitter) / 16
+        self._last_transit = transit
+
+    def _on_opus(self, data: bytes) -> None:
+        """Transcoded echo: count it while the window is open; jitter from its timestamp."""
+        window = self.window
+        if window is None or len(data) < 12:
+            return
+        window.received += 1
+        self.rtp_bytes += G711_RTP  # what crossed the SIP leg for this packet
+        self.rtp_packets += 1
+        transit = time.perf_counter() - int.from_bytes(data[4:8], "big") / OPUS_RATE
+        if self._last_transit is not None:
+            d = abs(transit - self._last_transit)
+            if d < 1.0:  # not a timestamp jump (a new stream from the gateway)
+                self.jitter += (d - self.jitter) / 16
         self._last_transit = transit
 
     def reset_counters(self) -> None:

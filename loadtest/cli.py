@@ -91,6 +91,10 @@ def run_parser() -> argparse.ArgumentParser:
     s.add_argument("--server-pid", type=int, default=0,
                    help="process of a TARGET URL that runs on this machine")
     s.add_argument("--compare-pid", type=int, default=0)
+    s.add_argument("--server-cores", type=int, default=0, metavar="N",
+                   help="cores a TARGET URL's server uses at once (its CPU limit is N x "
+                        "--cpu-limit; default: known for local servers, 1 for URLs)")
+    s.add_argument("--compare-cores", type=int, default=0, metavar="N")
     c = p.add_argument_group("calls ramp")
     c.add_argument("--calls", type=_ints, default=[10, 25, 50, 100, 150, 200, 300],
                    help="concurrent calls per step (default %(default)s)")
@@ -101,6 +105,9 @@ def run_parser() -> argparse.ArgumentParser:
     c.add_argument("--max-loss", type=float, default=1.0, help="stop above this loss, %%")
     c.add_argument("--cpu-limit", type=float, default=90.0,
                    help="stop when a gateway process uses this %% of one core")
+    c.add_argument("--media", choices=("g711", "opus"), default="g711",
+                   help="the callers' codec: g711 (PCMU, relayed) or opus (the browser offers "
+                        "Opus only: the gateway transcodes to G.711; no round trip measured)")
     c.add_argument("--echo-uri", default="",
                    help="SIP URI that echoes RTP (e.g. on a PBX); default: a sipp echo here")
     c.add_argument("--sip-user", default="",
@@ -194,12 +201,13 @@ def run(argv: list[str]) -> int:
 
     targets = [Target("main", args.target, args.media_workers, args.agent or "",
                       _read_token(args.agent_token_file) or "", args.server_pid,
-                      _read_token(args.token_file))]
+                      _read_token(args.token_file), args.server_cores)]
     if args.compare:
         targets.append(Target("compare", args.compare, args.media_workers,
                               args.compare_agent or "",
                               _read_token(args.compare_agent_token_file) or "",
-                              args.compare_pid, _read_token(args.compare_token_file)))
+                              args.compare_pid, _read_token(args.compare_token_file),
+                              args.compare_cores))
     plan = Plan(calls=args.calls, hold_s=args.hold, warmup_s=args.warmup,
                 setup_rate=args.setup_rate, budget_s=args.budget, users=args.users,
                 users_hold_s=args.users_hold, connect_rate=args.connect_rate,
@@ -207,7 +215,8 @@ def run(argv: list[str]) -> int:
                 keepalive_s=args.keepalive,
                 limits=Limits(args.max_loss, args.cpu_limit, 1, args.jitter_buffer_ms,
                               args.codec),
-                echo_uri=args.echo_uri, sip_user=args.sip_user, sip_secret=args.sip_secret,
+                media="opus" if args.media == "opus" else "pcmu", echo_uri=args.echo_uri,
+                sip_user=args.sip_user, sip_secret=args.sip_secret,
                 sip_proxy=args.sip_proxy, sip_host=args.sip_host,
                 ice_addresses=args.ice_address)
     info = machine_info()

@@ -61,8 +61,22 @@ class Target:
     agent_token: str = ""
     pid: int = 0
     token: str | None = None
+    server_cores: int = 0  # cores the server can use at once; 0: from what it is
     server: servers.Server | None = None
     name: str = ""
+
+    def cores(self) -> int:
+        """Janus's threads and our gateway's media worker processes use every core they are
+        given; our gateway without media workers is one asyncio process: one core."""
+        if self.server_cores:
+            return self.server_cores
+        cpus = len(os.sched_getaffinity(0))
+        if self.local_kind == "janus":
+            return cpus
+        if self.local_kind == "webfon":
+            workers = self.media_workers if self.media_workers >= 0 else cpus
+            return min(cpus, workers + 1) if workers else 1
+        return 1
 
     @property
     def local_kind(self) -> str | None:
@@ -104,6 +118,7 @@ class Plan:
     register_expires: int = 60
     keepalive_s: float = 25.0
     limits: Limits = field(default_factory=Limits)
+    media: str = "pcmu"  # the callers' codec: pcmu, or opus (transcoded by the gateway)
     echo_uri: str = ""  # empty: start a sipp echo here
     sip_user: str = ""
     sip_secret: str = ""
@@ -340,11 +355,12 @@ class Controller:
     def run_calls(self, target: Target, probe: Probe) -> dict[str, Any]:
         plan = self.plan
         limits = plan.limits
-        if target.local_kind == "janus":  # threads: it saturates when every core is busy
-            limits = Limits(limits.max_loss_pct, limits.cpu_limit_pct, os.cpu_count() or 1,
-                            limits.jitter_buffer_ms, limits.codec)
+        cores = target.cores()
+        limits = Limits(limits.max_loss_pct, limits.cpu_limit_pct, cores,
+                        limits.jitter_buffer_ms, limits.codec)
         started = time.monotonic()
-        result: dict[str, Any] = {"target": target.name, "steps": [], "stopped": "completed"}
+        result: dict[str, Any] = {"target": target.name, "steps": [], "stopped": "completed",
+                                  "server_cores": cores}
         idle = self.measure_idle(probe)
         result["steps"].append({"target": target.name, "calls": 0, "established": 0,
                                 **{k: round(v, 2) for k, v in idle.items()
@@ -464,10 +480,11 @@ class Controller:
                     echo = f"sip:echo@{sip_host}:{sipp.port}"
                 call = {"url": target.url(), "uri": echo, "plugin": target.plugin(),
                         "username": plan.sip_user, "secret": plan.sip_secret,
-                        "proxy": plan.sip_proxy}
+                        "proxy": plan.sip_proxy, "codec": plan.media}
                 self.configure(target, call, None, ice)
                 out["calls"] = self.run_calls(target, probe)
                 out["calls"]["echo"] = echo
+                out["calls"]["media"] = plan.media
             if do_users:
                 registrar = Registrar(plan.register_expires)
                 host, port = self.bridge.run(registrar.listen(sip_host))

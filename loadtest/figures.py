@@ -88,10 +88,16 @@ def call_step(merged: Mapping[str, Any], server: Mapping[str, Any], limits: Limi
     late = rtt.count_above(rtt.minimum + 2 * limits.jitter_buffer_ms / 1000) if sent else 0
     late_pct = 100 * late / sent if sent else 0.0
     effective = min(100.0, loss + late_pct) if sent else math.nan
+    basis = "loss, late packets and delay"
     if sent and math.isfinite(rtt_p50):
         loss_1w, delay_1w = one_way_from_round_trip(effective, rtt_p50)
         r, mos, m2e = estimate_mos(loss_1w, delay_1w, limits.jitter_buffer_ms,
                                    CODECS[limits.codec])
+    elif sent:  # transcoded media: no send time comes back, only the packets
+        loss_1w, _ = one_way_from_round_trip(effective, 0.0)
+        delay_1w = math.nan
+        r, mos, m2e = estimate_mos(loss_1w, 0.0, limits.jitter_buffer_ms, CODECS[limits.codec])
+        basis = "loss only (transcoded: no round trip measured)"
     else:
         loss_1w = delay_1w = r = mos = m2e = math.nan
     setups = sorted(merged.get("setups") or [])
@@ -112,6 +118,7 @@ def call_step(merged: Mapping[str, Any], server: Mapping[str, Any], limits: Limi
         "delay_ms_one_way": _r(delay_1w, 2),
         "jitter_ms_mean": _r(merged["jitter_sum"] / n * 1000, 3) if n else None,
         "r_factor": _r(r, 1), "mos": _r(mos, 2), "mouth_to_ear_ms": _r(m2e, 1),
+        "mos_basis": basis,
         "cpu_pct": _r(cpu, 1) if isinstance(cpu, int | float) else None,
         "cpu_pct_per_call": _r(cpu / n, 3) if isinstance(cpu, int | float) and n else None,
         "rss_mb": _r(server["rss_mb"], 1) if isinstance(server.get("rss_mb"),

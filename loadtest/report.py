@@ -94,7 +94,9 @@ def build_report(doc: dict[str, Any], targets: Sequence[int], user_targets: Sequ
         except ValueError as exc:
             parts.append(f"calls: no model ({exc})")
         else:
-            single = "janus" not in str(calls.get("target", "")).lower()
+            cores = calls.get("server_cores")
+            single = ("janus" not in str(calls.get("target", "")).lower() if cores is None
+                      else cores <= 1)
             rows = [capacity.sizing_row(t, model, headroom, base_cores, single) for t in targets]
             doc["model"]["calls"] = asdict(model)
             doc["sizing"]["calls"] = [asdict(r) for r in rows]
