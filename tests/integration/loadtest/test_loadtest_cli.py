@@ -144,3 +144,19 @@ async def test_remote_gateway_with_agent_compared_with_janus(tmp_path: Path) -> 
         assert step["loss_pct"] is not None and step["loss_pct"] <= 50
     page = (out / "report.html").read_text()
     assert "janus 1.1.2" in page and _pngs_in(page) >= 8
+
+
+async def test_opus_callers_are_transcoded_by_the_gateway(tmp_path: Path) -> None:
+    out = tmp_path / "report"
+    code, text = await _run(
+        ["--media", "opus", "--calls", "2", "--hold", "2", "--warmup", "1", "--max-loss", "50",
+         "--no-users", "--workers", "1", "--quiet", "--out", str(out)], 150)
+    assert code == 0, text
+    (target,) = json.loads((out / "report.json").read_text())["targets"]
+    assert target["calls"]["media"] == "opus"
+    step = target["calls"]["steps"][-1]
+    assert step["established"] == 2 and step["setup_failures_step"] == 0
+    # the echoes came back re-encoded: counted, but no send time inside them
+    assert step["loss_pct"] is not None and step["loss_pct"] <= 50
+    assert step["rtt_ms_p50"] is None and step["mos_basis"].startswith("loss only")
+    assert step["jitter_ms_mean"] is not None and 1.0 <= step["mos"] <= 4.5
