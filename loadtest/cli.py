@@ -155,6 +155,8 @@ def worker_parser() -> argparse.ArgumentParser:
                    help="worker processes to run here (one per core is a good start)")
     p.add_argument("--token-file", type=Path, help="gateway token of the target (a URL)")
     p.add_argument("--compare-token-file", type=Path)
+    p.add_argument("--sip-secret-file", type=Path,
+                   help="password pattern of the callers' SIP accounts (--sip-user)")
     return p
 
 
@@ -195,9 +197,10 @@ def run(argv: list[str]) -> int:
     import locust  # noqa: F401  (gevent's monkey-patching before anything else)
 
     _dump_on_sigusr1()
-    from loadtest.controller import Controller, Plan, Target
+    from loadtest.controller import Controller, Target
     from loadtest.figures import Limits
     from loadtest.machine import machine_info
+    from loadtest.plan import Plan
 
     targets = [Target("main", args.target, args.media_workers, args.agent or "",
                       _read_token(args.agent_token_file) or "", args.server_pid,
@@ -297,7 +300,7 @@ def worker(argv: list[str]) -> int:
     _dump_on_sigusr1()
 
     host, port = args.master
-    return run_worker(host, port, tokens)
+    return run_worker(host, port, tokens, _read_token(args.sip_secret_file) or "")
 
 
 def agent(argv: list[str]) -> int:

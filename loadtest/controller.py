@@ -30,8 +30,8 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
@@ -45,6 +45,7 @@ from loadtest.agent import AgentProbe, LocalProbe, NoProbe, Probe, Sample, usage
 from loadtest.bridge import AsyncioThread
 from loadtest.distributed import USER_CLASSES, CallUser, PhoneUser
 from loadtest.figures import Limits, call_step, merge_windows, stop_reason, user_step
+from loadtest.plan import Plan, call_settings
 from loadtest.registrar import Registrar
 
 log = logging.getLogger("loadtest")
@@ -102,29 +103,6 @@ class Target:
         if self.agent:
             return AgentProbe(self.agent, self.agent_token)
         return NoProbe()
-
-
-@dataclass
-class Plan:
-    calls: Sequence[int] = (10, 25, 50, 100, 150, 200, 300)
-    hold_s: float = 15.0
-    warmup_s: float = 2.0
-    setup_rate: float = 10.0  # calls set up per second, over all workers
-    budget_s: float = 900.0
-    users: Sequence[int] = (100, 250, 500, 1000)
-    users_hold_s: float = 10.0
-    connect_rate: float = 100.0
-    users_budget_s: float = 900.0
-    register_expires: int = 60
-    keepalive_s: float = 25.0
-    limits: Limits = field(default_factory=Limits)
-    media: str = "pcmu"  # the callers' codec: pcmu, or opus (transcoded by the gateway)
-    echo_uri: str = ""  # empty: start a sipp echo here
-    sip_user: str = ""
-    sip_secret: str = ""
-    sip_proxy: str = ""
-    sip_host: str = servers.HOST
-    ice_addresses: list[str] | None = None
 
 
 class Progress:
@@ -214,6 +192,8 @@ class Controller:
         for target in self.targets:
             if target.token:
                 env[f"WEBFON_LOADTEST_TOKEN_{target.key.upper()}"] = target.token
+        if self.plan.sip_secret:
+            env["WEBFON_LOADTEST_SIP_SECRET"] = self.plan.sip_secret
         master = f"127.0.0.1:{self.bind_port}"
 
         async def spawn(i: int) -> asyncio.subprocess.Process:
@@ -478,9 +458,7 @@ class Controller:
                                             else self.workdir, sip_host)
                     self.bridge.run(sipp.start())
                     echo = f"sip:echo@{sip_host}:{sipp.port}"
-                call = {"url": target.url(), "uri": echo, "plugin": target.plugin(),
-                        "username": plan.sip_user, "secret": plan.sip_secret,
-                        "proxy": plan.sip_proxy, "codec": plan.media}
+                call = call_settings(target.url(), echo, plan)
                 self.configure(target, call, None, ice)
                 out["calls"] = self.run_calls(target, probe)
                 out["calls"]["echo"] = echo

@@ -13,7 +13,8 @@ The load test's own messages over Locust's channel:
 
 * ``lt_configure`` (master → workers): where to call and register; answered by
   ``lt_configured``. It carries no credentials: a worker takes the gateway's token from its own
-  environment (``WEBFON_LOADTEST_TOKEN_<TARGET>``) or ``--token-file``.
+  environment (``WEBFON_LOADTEST_TOKEN_<TARGET>``) or ``--token-file``, and the callers' SIP
+  password pattern from ``WEBFON_LOADTEST_SIP_SECRET`` or ``--sip-secret-file``.
 * ``lt_window_open`` / ``lt_window_close`` (master → workers): a measurement window; closing it
   is answered by ``lt_window`` with the worker's counters.
 * ``lt_status`` (worker → master, twice a second): calls and phones up, failures.
@@ -49,6 +50,7 @@ class WorkerState:
     bridge: AsyncioThread | None = None
     engine: Engine | None = None
     tokens: dict[str, str | None] = field(default_factory=dict)
+    sip_secret: str = ""
 
 
 WORKER = WorkerState()
@@ -127,7 +129,8 @@ def _configure(environment: Environment, msg: Any) -> None:
     token = WORKER.tokens.get(data["target"]) or token_for(data["target"])
     call = phone = None
     if data.get("call"):
-        call = CallTarget(token=token, **data["call"])
+        secret = WORKER.sip_secret or os.environ.get("WEBFON_LOADTEST_SIP_SECRET", "")
+        call = CallTarget(token=token, secret=secret, **data["call"])
     if data.get("phone"):
         phone = PhoneTarget(token=token, **data["phone"])
     addresses = data.get("ice_addresses")
@@ -171,7 +174,8 @@ def _status_loop(environment: Environment) -> None:
             log.debug("status not sent", exc_info=True)
 
 
-def run_worker(master_host: str, master_port: int, tokens: dict[str, str | None]) -> int:
+def run_worker(master_host: str, master_port: int, tokens: dict[str, str | None],
+               sip_secret: str = "") -> int:
     """Run one Locust worker with its engine until the master tells it to quit."""
     raise_open_files_limit()
     bridge = AsyncioThread()
@@ -182,6 +186,7 @@ def run_worker(master_host: str, master_port: int, tokens: dict[str, str | None]
         runner = env.create_worker_runner(master_host, master_port)
         engine = Engine(index_base=0)
         WORKER.bridge, WORKER.engine, WORKER.tokens = bridge, engine, tokens
+        WORKER.sip_secret = sip_secret
         bridge.run(engine.start())
         runner.register_message("lt_configure", _configure, concurrent=True)
         runner.register_message("lt_window_open", _window_open)
