@@ -160,3 +160,54 @@ async def test_opus_callers_are_transcoded_by_the_gateway(tmp_path: Path) -> Non
     assert step["loss_pct"] is not None and step["loss_pct"] <= 50
     assert step["rtt_ms_p50"] is None and step["mos_basis"].startswith("loss only")
     assert step["jitter_ms_mean"] is not None and 1.0 <= step["mos"] <= 4.5
+
+
+async def test_calls_through_our_pbx_with_sip_accounts(tmp_path: Path) -> None:
+    """The SIP side on the embedded PBX: each caller registers with an account (digest auth)
+    and calls an extension whose registered phone is a sipp echo; the PBX relays the media."""
+    from loadtest.pbx_bench import Sipp, make_store
+    from loadtest.servers import SippEcho
+
+    sip_port, http_port = free_port(), free_port(__import__("socket").SOCK_STREAM)
+    db = f"sqlite:///{tmp_path / 'pbx.db'}"
+    await make_store(db)  # extensions 2001 and 2002 (SIP passwords sip-2001, sip-2002)
+    env = dict(os.environ, WEBFON_PBX_DATA_DIR=str(tmp_path / "data"),
+               WEBFON_PBX_DATABASE_URL=db, WEBFON_PBX_SIP_PORT=str(sip_port),
+               WEBFON_PBX_SIP_TRANSPORTS="udp", WEBFON_PBX_LOG_LEVEL="warning",
+               WEBFON_PBX_QUALIFY_INTERVAL_S="0", WEBFON_PBX_BUS_URL="")
+    env.pop("WEBFON_CONFIG_DIR", None)
+    pbx = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "pbx", "--port", str(http_port), env=env, cwd=str(ROOT),
+        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL)
+    echo = SippEcho(tmp_path)
+    try:
+        async with aiohttp.ClientSession() as http:
+            for _ in range(150):
+                with contextlib.suppress(aiohttp.ClientError):
+                    async with http.get(f"http://127.0.0.1:{http_port}/healthz") as resp:
+                        if resp.status == 200:
+                            break
+                await asyncio.sleep(0.1)
+        await echo.start()
+        reg = Sipp(tmp_path, "reg-2002", str(ROOT / "tests/sipp/pbx/register_auth.xml"),
+                   f"127.0.0.1:{sip_port}", "-s", "2002", "-au", "2002", "-ap", "sip-2002",
+                   "-m", "1", "-set", "contact_port", str(echo.port), "-set", "expires",
+                   "3600").start()
+        assert await reg.wait(15) == 0
+        out = tmp_path / "report"
+        code, text = await _run(
+            ["--echo-uri", f"sip:2002@127.0.0.1:{sip_port}", "--sip-user", "sip:2001@webfon",
+             "--sip-secret", "sip-2001", "--sip-proxy", f"sip:127.0.0.1:{sip_port}",
+             "--calls", "2", "--hold", "2", "--warmup", "1", "--max-loss", "50",
+             "--no-users", "--workers", "1", "--quiet", "--out", str(out)], 150)
+    finally:
+        await echo.stop()
+        pbx.terminate()
+        await pbx.wait()
+    assert code == 0, text
+    (target,) = json.loads((out / "report.json").read_text())["targets"]
+    step = target["calls"]["steps"][-1]
+    assert step["established"] == 2 and step["setup_failures_step"] == 0, step
+    # the echoes came back through the gateway and the PBX's relay, both ways
+    assert step["loss_pct"] is not None and step["loss_pct"] <= 50
+    assert step["rtt_ms_p50"] is not None and 1.0 <= step["mos"] <= 4.5
