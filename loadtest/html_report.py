@@ -64,6 +64,21 @@ def _dl(pairs: Sequence[tuple[str, Any]]) -> str:
     return f"<table>{rows}</table>"
 
 
+def _locust(ramp: Mapping[str, Any]) -> str:
+    """Locust's own statistics of the ramp's setups (over every step)."""
+    stats = ramp.get("locust") or {}
+    rows = [[name, v.get("count"), v.get("failures"), v.get("p50_ms"), v.get("p95_ms"),
+             v.get("max_ms")] for name, v in stats.items() if isinstance(v, dict)]
+    if not rows:
+        return ""
+    errors = "".join(f"<li>{html.escape(str(e.get('count')))} × "
+                     f"{html.escape(str(e.get('error')))}</li>"
+                     for e in stats.get("errors") or [])
+    return ("<p class=note>Locust's statistics over the whole ramp:</p>"
+            + _table(["request", "count", "failures", "p50 ms", "p95 ms", "max ms"], rows)
+            + (f"<ul class=bad>{errors}</ul>" if errors else ""))
+
+
 def _call_section(target: Mapping[str, Any]) -> str:
     calls = target.get("calls") or {}
     steps = [s for s in calls.get("steps", []) if s.get("established")]
@@ -77,7 +92,7 @@ def _call_section(target: Mapping[str, Any]) -> str:
              f"<p class=note>Ramp ended: {html.escape(str(calls.get('stopped', '')))}. "
              "<code>*</code> a load generator fell behind, <code>!</code> loss over the limit: "
              "both left out of the model. Far end: "
-             f"{html.escape(str(calls.get('echo', '')))}.</p>"]
+             f"{html.escape(str(calls.get('echo', '')))}.</p>", _locust(calls)]
     model = (target.get("model") or {}).get("calls")
     if model:
         per_core = 100 / model["cpu_pct_per_call"] if model["cpu_pct_per_call"] > 0 else math.inf
@@ -116,7 +131,7 @@ def _user_section(target: Mapping[str, Any]) -> str:
              f"<p class=note>Ramp ended: {html.escape(str(users.get('stopped', '')))}. "
              f"The registrar granted {html.escape(_fmt(users.get('register_expires_s')))} s; "
              "the last step is held past that, so every phone had to refresh. A lapsed "
-             "registration expired without a refresh.</p>"]
+             "registration expired without a refresh.</p>", _locust(users)]
     summary = target.get("users_summary") or {}
     if summary:
         ok = summary.get("all_refreshed_in_time")
