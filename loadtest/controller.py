@@ -212,6 +212,10 @@ class Controller:
 
     def wait_workers(self, timeout: float = 60.0) -> None:
         wanted = self.local_workers + self.expect_workers
+        if self.expect_workers:
+            print(f"waiting for {self.expect_workers} workers: webfon loadtest worker --master "
+                  f"<this machine>:{self.bind_port}", file=sys.stderr, flush=True)
+            timeout = max(timeout, 600.0)
         deadline = time.monotonic() + timeout
         self.progress.status(f"waiting for {wanted} workers")
         while len(self.worker_ids()) < wanted:
