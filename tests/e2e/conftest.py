@@ -17,6 +17,15 @@ from webfon.rtp.wav import write_tone_wav
 
 CHROMIUM = "/usr/bin/chromium"
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
+AXE = Path(__file__).resolve().parent / "axe" / "node_modules" / "axe-core" / "axe.min.js"
+# WCAG 2.0, 2.1 and 2.2, levels A and AA: every rule axe-core has for them.
+AXE_TAGS = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "wcag22a", "wcag22aa"]
+
+
+def axe_source() -> str:
+    if not AXE.exists():
+        raise AssertionError(f"axe-core is not installed ({AXE}): run scripts/install-test-deps")
+    return AXE.read_text(encoding="utf-8")
 
 
 @pytest.fixture(scope="package")
@@ -53,6 +62,7 @@ class Phone:
         self.tone_hz = tone_hz
         self.stack = stack
         self.console: list[str] = []
+        self.axe_checked: list[str] = []
         page.on("console", lambda m: self.console.append(f"{m.type}: {m.text}"))
         page.on("pageerror", lambda e: self.console.append(f"pageerror: {e}"))
 
@@ -160,6 +170,27 @@ class Phone:
                 return window.__gone[i] >= need;
             }""", arg=[index, hz, tolerance, streak], polling=100, timeout=timeout_ms)
 
+    def axe(self, what: str) -> None:
+        """Run axe-core (WCAG 2 A/AA) on the page as it is now; fail with every violation.
+
+        Injected through the DevTools protocol (``evaluate``), so the page's own
+        Content-Security-Policy stays as in production."""
+        if not self.page.evaluate("() => typeof window.axe === 'object'"):
+            self.page.evaluate(axe_source())
+        result = self.page.evaluate(
+            """(tags) => window.axe.run(document, {
+                runOnly: { type: 'tag', values: tags }, resultTypes: ['violations'] })""",
+            AXE_TAGS)
+        violations = result["violations"]
+        self.axe_checked.append(what)
+        if violations:
+            lines = [f"{len(violations)} WCAG violation(s) on {what}:"]
+            for v in violations:
+                lines.append(f"- {v['id']} ({v['impact']}): {v['help']}")
+                for node in v["nodes"][:5]:
+                    lines.append(f"    {node['target']}: {node['failureSummary']}")
+            raise AssertionError("\n".join(lines))
+
     def stats(self, index: int) -> dict:
         return self.page.evaluate("(i) => window.webfonTest.stats(i)", index)
 
@@ -184,7 +215,7 @@ def make_phone(pw: Playwright, stack: Stack, tones_dir: Path, request: pytest.Fi
     phones: list[Phone] = []
 
     def make(tone_hz: float, client_ip: str = TRUSTED_IP, *, lang: str = "es",
-             viewport: dict | None = None) -> Phone:
+             viewport: dict | None = None, color_scheme: str = "light") -> Phone:
         wav = tones_dir / f"tone_{int(tone_hz)}.wav"
         if not wav.exists():
             write_tone_wav(wav, tone_hz, 10.0, rate=48_000)
@@ -202,6 +233,7 @@ def make_phone(pw: Playwright, stack: Stack, tones_dir: Path, request: pytest.Fi
             extra_http_headers={"X-Forwarded-For": client_ip},
             viewport=viewport or {"width": 1280, "height": 800},
             permissions=["microphone", "notifications"],
+            color_scheme=color_scheme,
         )
         context.add_init_script(f"localStorage.setItem('webfon.lang', '{lang}');")
         phone = Phone(browser, context, context.new_page(), tone_hz, stack)

@@ -89,23 +89,30 @@ function editor(app, spec, path, testPrefix, fixedValues = {}) {
       const data = await app.fonbo.get(path, { limit: 1000 });
       const items = (data.items || []).filter((item) => Object.entries(fixedValues)
         .every(([k, v]) => item[k] === v));
-      tbody.replaceChildren(...items.map((item) => h("tr", { testid: "admin-row" },
+      tbody.replaceChildren(...items.map((item) => {
+        // Buttons named after their row, for screen readers ("Editar 1001").
+        const which = String(item[spec.columns[0]] ?? item.id);
+        return h("tr", { testid: "admin-row" },
         spec.columns.map((c) => h("td", {}, valueCell(item[c]))),
         h("td", { class: "controls" },
-          h("button", { type: "button", onclick: () => showForm(item) }, t("adm.edit")),
-          spec.children ? h("button", { type: "button", onclick: () => {
+          h("button", { type: "button", "aria-label": `${t("adm.edit")} ${which}`,
+            onclick: () => showForm(item) }, t("adm.edit")),
+          spec.children ? h("button", { type: "button",
+            "aria-label": `${t("adm.phones")} ${which}`, onclick: () => {
             replace(childBox, h("h2", {}, `${t(spec.children.title)} · ${item.number}`),
               editor(app, spec.children, spec.children.path(item.id), "phones",
                 spec.children.filter(item.id)));
           } }, t("adm.phones")) : null,
-          h("button", { type: "button", class: "danger", onclick: async () => {
-            if (!confirm(t("adm.confirm"))) return;
-            try {
-              await app.fonbo.del(`${path}/${item.id}`);
-              app.toast(t("adm.deleted"));
-              load();
-            } catch (err) { status.textContent = err.message; }
-          } }, t("adm.delete"))))));
+          h("button", { type: "button", class: "danger",
+            "aria-label": `${t("adm.delete")} ${which}`, onclick: async () => {
+              if (!confirm(t("adm.confirm"))) return;
+              try {
+                await app.fonbo.del(`${path}/${item.id}`);
+                app.toast(t("adm.deleted"));
+                load();
+              } catch (err) { status.textContent = err.message; }
+            } }, t("adm.delete"))));
+      }));
     } catch (err) {
       status.textContent = t("common.error", { msg: err.message });
     }
