@@ -28,6 +28,38 @@ def axe_source() -> str:
     return AXE.read_text(encoding="utf-8")
 
 
+def run_axe(page: Page, what: str) -> None:
+    """Run axe-core (WCAG 2 A/AA) on the page as it is now; fail with every violation.
+
+    Injected through the DevTools protocol (``evaluate``), so the page's own
+    Content-Security-Policy stays as in production."""
+    if not page.evaluate("() => typeof window.axe === 'object'"):
+        page.evaluate(axe_source())
+    result = page.evaluate(
+        """(tags) => window.axe.run(document, {
+            runOnly: { type: 'tag', values: tags }, resultTypes: ['violations'] })""",
+        AXE_TAGS)
+    violations = result["violations"]
+    if violations:
+        lines = [f"{len(violations)} WCAG violation(s) on {what}:"]
+        for v in violations:
+            lines.append(f"- {v['id']} ({v['impact']}): {v['help']}")
+            for node in v["nodes"][:5]:
+                lines.append(f"    {node['target']}: {node['failureSummary']}")
+        raise AssertionError("\n".join(lines))
+
+
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--use-fake-ui-for-media-stream",
+    "--use-fake-device-for-media-stream",
+    "--autoplay-policy=no-user-gesture-required",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
 @pytest.fixture(scope="package")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     s = Stack(tmp_path_factory.mktemp("webfon-e2e"))
@@ -54,8 +86,8 @@ def tones_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 class Phone:
     """A browser with its own fake microphone tone, one page, and helpers for the tests."""
 
-    def __init__(self, browser: Browser, context: BrowserContext, page: Page, tone_hz: float,
-                 stack: Stack) -> None:
+    def __init__(self, browser: Browser | None, context: BrowserContext, page: Page,
+                 tone_hz: float, stack: Stack) -> None:
         self.browser = browser
         self.context = context
         self.page = page
@@ -171,25 +203,9 @@ class Phone:
             }""", arg=[index, hz, tolerance, streak], polling=100, timeout=timeout_ms)
 
     def axe(self, what: str) -> None:
-        """Run axe-core (WCAG 2 A/AA) on the page as it is now; fail with every violation.
-
-        Injected through the DevTools protocol (``evaluate``), so the page's own
-        Content-Security-Policy stays as in production."""
-        if not self.page.evaluate("() => typeof window.axe === 'object'"):
-            self.page.evaluate(axe_source())
-        result = self.page.evaluate(
-            """(tags) => window.axe.run(document, {
-                runOnly: { type: 'tag', values: tags }, resultTypes: ['violations'] })""",
-            AXE_TAGS)
-        violations = result["violations"]
+        """axe-core on the page as it is now (see run_axe)."""
+        run_axe(self.page, what)
         self.axe_checked.append(what)
-        if violations:
-            lines = [f"{len(violations)} WCAG violation(s) on {what}:"]
-            for v in violations:
-                lines.append(f"- {v['id']} ({v['impact']}): {v['help']}")
-                for node in v["nodes"][:5]:
-                    lines.append(f"    {node['target']}: {node['failureSummary']}")
-            raise AssertionError("\n".join(lines))
 
     def stats(self, index: int) -> dict:
         return self.page.evaluate("(i) => window.webfonTest.stats(i)", index)
@@ -206,7 +222,8 @@ class Phone:
         try:
             self.context.close()
         finally:
-            self.browser.close()
+            if self.browser is not None:
+                self.browser.close()
 
 
 @pytest.fixture
@@ -215,28 +232,30 @@ def make_phone(pw: Playwright, stack: Stack, tones_dir: Path, request: pytest.Fi
     phones: list[Phone] = []
 
     def make(tone_hz: float, client_ip: str = TRUSTED_IP, *, lang: str = "es",
-             viewport: dict | None = None, color_scheme: str = "light") -> Phone:
+             viewport: dict | None = None, color_scheme: str = "light",
+             profile_dir: Path | None = None) -> Phone:
+        """A browser; with ``profile_dir`` a persistent profile (not incognito), as an
+        installed app needs."""
         wav = tones_dir / f"tone_{int(tone_hz)}.wav"
         if not wav.exists():
             write_tone_wav(wav, tone_hz, 10.0, rate=48_000)
-        browser = pw.chromium.launch(executable_path=CHROMIUM, args=[
-            "--no-sandbox",
-            "--use-fake-ui-for-media-stream",
-            "--use-fake-device-for-media-stream",
-            f"--use-file-for-fake-audio-capture={wav}",
-            "--autoplay-policy=no-user-gesture-required",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-        ])
-        context = browser.new_context(
+        args = [*CHROMIUM_ARGS, f"--use-file-for-fake-audio-capture={wav}"]
+        options: dict = dict(
             extra_http_headers={"X-Forwarded-For": client_ip},
             viewport=viewport or {"width": 1280, "height": 800},
             permissions=["microphone", "notifications"],
             color_scheme=color_scheme,
         )
+        browser: Browser | None = None
+        if profile_dir is None:
+            browser = pw.chromium.launch(executable_path=CHROMIUM, args=args)
+            context = browser.new_context(**options)
+        else:
+            context = pw.chromium.launch_persistent_context(
+                str(profile_dir), executable_path=CHROMIUM, args=args, **options)
         context.add_init_script(f"localStorage.setItem('webfon.lang', '{lang}');")
-        phone = Phone(browser, context, context.new_page(), tone_hz, stack)
+        page = context.pages[0] if context.pages else context.new_page()
+        phone = Phone(browser, context, page, tone_hz, stack)
         phones.append(phone)
         return phone
 
