@@ -85,12 +85,21 @@ export class QualityMeter {
     this.wasExpecting = false;
   }
 
+  // Samples from another source from now on (a new peer connection, or a test's figures).
+  clearSamples() {
+    this.samples = [];
+    this.lastArrivalAt = 0;
+  }
+
   add(snapshot) {
-    const last = this.samples[this.samples.length - 1];
+    let last = this.samples[this.samples.length - 1];
+    if (last && snapshot.packetsReceived < last.packetsReceived) {  // a new peer connection
+      this.clearSamples();
+      last = undefined;
+    }
     if (!last || snapshot.packetsReceived > last.packetsReceived) {
       this.lastArrivalAt = snapshot.at;
     }
-    if (last && snapshot.packetsReceived < last.packetsReceived) this.samples = [];  // new pc
     this.samples.push(snapshot);
     if (this.samples.length > WINDOW) this.samples.shift();
   }

@@ -36,6 +36,7 @@ export function installTestHooks(app) {
     feedStats: (i, samples) => {
       const line = app.phone?.lines[i];
       if (!line || line.state !== "active") return false;
+      if (!line.quality.fed) line.quality.clearSamples();
       line.quality.fed = true;
       let at = Date.now() - 1000 * samples.length;
       for (const s of samples) {
