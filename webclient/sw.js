@@ -14,6 +14,7 @@ const SHELL = [
   "/img/icon-192.png",
   "/img/icon-512.png",
   "/img/icon-maskable-512.png",
+  "/img/icon-maskable.svg",
   "/img/logo.svg",
   "/img/star-off.svg",
   "/img/star.svg",

@@ -82,7 +82,7 @@ export class QualityMeter {
     this.uplinkLost = 0;
     this.uplinkReceiving = true;
     this.fed = false;
-    this.wasExpecting = false;
+    this.wasExpecting = null;  // not assessed yet
   }
 
   // Samples from another source from now on (a new peer connection, or a test's figures).
@@ -140,7 +140,7 @@ export class QualityMeter {
     if (slow) level = "poor";
     const last = this.samples[this.samples.length - 1];
     // Audio is expected again (resumed from hold): silence counts from now.
-    if (expectAudio && !this.wasExpecting && last) {
+    if (expectAudio && this.wasExpecting === false && last) {
       this.lastArrivalAt = Math.max(this.lastArrivalAt, last.at);
     }
     this.wasExpecting = expectAudio;
