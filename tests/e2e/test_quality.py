@@ -79,6 +79,7 @@ def test_quality_indicator_and_warnings(stack: Stack,
 
     # B stops sending: A hears nothing and says so; B's gateway reports that it gets nothing
     # from B (the "media" event) and B is told.
+    a.page.evaluate("() => document.activeElement.blur()")
     b.page.evaluate(STOP_SENDING, line_b)
     wait_quality(a, 0, warning="noaudio")
     wait_quality(b, line_b, warning="uplink")
