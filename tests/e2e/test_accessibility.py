@@ -48,10 +48,14 @@ def test_every_page_and_dialog_has_no_wcag_violation(
         goto(page, route)
         settle(page)
         phone.axe(route)
+        if route == "phone" and scheme == "dark":
+            phone.screenshot("dark")
     # dialogs and the states of the pages
     page.get_by_test_id("shortcuts-open").click()
     page.get_by_test_id("shortcuts-dialog").wait_for()
     phone.axe("keyboard shortcuts dialog")
+    if scheme == "light":
+        phone.screenshot("shortcuts")
     page.keyboard.press("Escape")
     page.get_by_test_id("shortcuts-dialog").wait_for(state="detached")
 
@@ -82,6 +86,9 @@ def test_every_page_and_dialog_has_no_wcag_violation(
     page.get_by_test_id("admin-phones").wait_for()
     page.get_by_test_id("admin-new-phones").click()
     phone.axe("admin, phones of an extension and new phone form")
+    if scheme == "light":
+        page.get_by_test_id("admin-phones").scroll_into_view_if_needed()
+        phone.screenshot("admin-extensions")
 
     page.get_by_test_id("language").select_option("en")
     page.get_by_test_id("nav-settings").filter(has_text="Settings").wait_for(timeout=5_000)

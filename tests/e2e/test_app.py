@@ -43,6 +43,12 @@ def test_installable_and_offline_shell(stack: Stack, make_phone: Callable[..., P
         time.sleep(0.3)
         errors = installability_errors(phone)
     assert errors == []
+    # So Chromium offers to install it: the settings page has the button.
+    page.get_by_test_id("nav-settings").click()
+    page.get_by_test_id("app-install").wait_for(timeout=10_000)
+    page.get_by_test_id("settings-app").scroll_into_view_if_needed()
+    phone.screenshot("settings-app")
+    page.get_by_test_id("nav-phone").click()
 
     # No network: the page loads from the service worker and says it is offline.
     phone.context.set_offline(True)

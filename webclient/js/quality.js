@@ -150,6 +150,7 @@ export class QualityMeter {
     if (expectAudio && silentFor >= limit) warning = "noaudio";
     else if (expectAudio && !this.uplinkReceiving) warning = "uplink";
     else if (level === "poor") warning = "network";
+    if (warning === "noaudio" || warning === "uplink") level = "poor";  // whatever the figures
     const mos = figures.lossPct !== null || figures.rttMs !== null
       ? mosOf(figures.lossPct, figures.jitterMs, figures.rttMs) : null;
     return { level, warning, mos, lossPct: figures.lossPct, jitterMs: figures.jitterMs,

@@ -80,6 +80,7 @@ test("the gateway's media and slowlink events", () => {
   m.sample(100);
   m.setUplink(false);
   assert.equal(m.assess().warning, "uplink");
+  assert.equal(m.assess().level, "poor");
   m.setUplink(true);
   assert.equal(m.assess().warning, "");
   m.slowlink(9);
