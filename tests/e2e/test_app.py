@@ -26,7 +26,7 @@ def test_installable_and_offline_shell(stack: Stack, make_phone: Callable[..., P
     stack.require("sercen", "fonbo", "pbx", "gateway", "web")
     phone = make_phone(700.0, profile_dir=tmp_path / "profile")
     page = phone.page
-    phone.login("1003", wait_registered=False)
+    phone.open()
     # The manifest, as the browser gets it.
     resp = page.request.get(stack.base_url + "/manifest.webmanifest")
     assert resp.ok and resp.headers["content-type"].startswith("application/manifest+json")
@@ -44,25 +44,33 @@ def test_installable_and_offline_shell(stack: Stack, make_phone: Callable[..., P
         errors = installability_errors(phone)
     assert errors == []
     # So Chromium offers to install it: the settings page has the button.
+    phone.login("1003")
     page.get_by_test_id("nav-settings").click()
     page.get_by_test_id("app-install").wait_for(timeout=10_000)
     page.get_by_test_id("settings-app").scroll_into_view_if_needed()
     phone.screenshot("settings-app")
-    page.get_by_test_id("nav-phone").click()
+    phone.logout()
 
-    # No network: the page loads from the service worker and says it is offline.
+    # No network (the app opened from the desktop, say): the page loads from the service
+    # worker and says it is offline; signing in says so too.
     phone.context.set_offline(True)
     page.reload()
     page.get_by_test_id("offline-banner").wait_for(timeout=10_000)
     assert "Sin conexión" in page.get_by_test_id("offline-banner").inner_text()
-    page.get_by_test_id("dial-input").wait_for()
-    page.get_by_test_id("current-user").wait_for(state="attached")
+    page.get_by_test_id("login-form").wait_for()
     phone.screenshot("offline")
     phone.axe("offline shell")
-    # The network is back: the banner goes and the phone registers by itself.
+    page.get_by_test_id("login-user").fill("1003")
+    page.get_by_test_id("login-password").fill("webfon-1003")
+    page.get_by_test_id("login-submit").click()
+    page.get_by_test_id("login-error").filter(has_text="Sin conexión").wait_for(timeout=10_000)
+    # The network is back: the banner goes by itself, and signing in works.
     phone.context.set_offline(False)
     page.get_by_test_id("offline-banner").wait_for(state="detached", timeout=15_000)
-    phone.wait_registered(timeout_ms=25_000)
+    page.get_by_test_id("login-submit").click()
+    page.get_by_test_id("current-user").wait_for(state="attached", timeout=15_000)
+    phone.wait_registered()
+    phone.logout()
 
 
 SPY = """
@@ -109,6 +117,8 @@ def test_call_links_fill_the_dialler(stack: Stack, make_phone: Callable[..., Pho
     page.get_by_test_id("toast").filter(has_text="no contiene un número válido").wait_for(
         timeout=10_000)
     assert page.get_by_test_id("dial-input").input_value() == ""
+    phone.wait_registered()
+    phone.logout()
 
 
 def test_numbers_in_the_portal_are_links_that_call(stack: Stack,
@@ -133,3 +143,4 @@ def test_numbers_in_the_portal_are_links_that_call(stack: Stack,
         timeout=5_000)
     page.evaluate("() => Promise.all(window.webfonTest.phone().lines.map((l) => "
                   "window.webfonTest.hangup(l.index)))")
+    phone.logout()

@@ -112,6 +112,8 @@ def test_quality_indicator_and_warnings(stack: Stack,
     wait_quality(a, 0, level="fair", warning="")
     a.page.get_by_test_id("hangup-0").click()
     b.wait_line_state(line_b, "idle")
+    a.logout()
+    b.logout()
 
 
 def test_every_phone_action_from_the_keyboard(stack: Stack,
@@ -182,3 +184,5 @@ def test_every_phone_action_from_the_keyboard(stack: Stack,
     assert a.page.get_by_test_id("dial-input").input_value() == ""
     a.page.keyboard.press("?")
     assert a.page.get_by_test_id("shortcuts-dialog").count() == 0
+    a.logout()
+    b.logout()
