@@ -73,9 +73,10 @@ async function networkFirst(request) {
   const cache = await caches.open(CACHE);
   try {
     const response = await fetch(request);
-    if (response.ok && response.type === "basic") {
-      const key = request.mode === "navigate" ? "/index.html" : request;
-      await cache.put(key, response.clone());
+    const page = request.mode === "navigate";
+    const html = (response.headers.get("Content-Type") || "").startsWith("text/html");
+    if (response.ok && response.type === "basic" && (!page || html)) {
+      await cache.put(page ? "/index.html" : request, response.clone());
     }
     return response;
   } catch (err) {

@@ -92,7 +92,7 @@ def test_every_page_and_dialog_has_no_wcag_violation(
     page.get_by_test_id("admin-new-phones").click()
     phone.axe("admin, phones of an extension and new phone form")
     if scheme == "light":
-        page.get_by_test_id("admin-phones").scroll_into_view_if_needed()
+        page.get_by_role("heading", name="Teléfonos · ").scroll_into_view_if_needed()
         phone.screenshot("admin-extensions")
 
     page.get_by_test_id("language").select_option("en")

@@ -110,6 +110,12 @@ def test_quality_indicator_and_warnings(stack: Stack,
         { packetsReceived: 2000, packetsLost: 20, jitter: 0.04, rtt: 0.1 },
         { packetsReceived: 2097, packetsLost: 23, jitter: 0.04, rtt: 0.1 }])""")
     wait_quality(a, 0, level="fair", warning="")
+    # The gateway says packets from us went missing on their way to it (its "slowlink",
+    # delivered as the Janus client delivers it).
+    a.page.evaluate("""() => window.webfonApp.phone.lines[0].handle.emit('slowlink',
+        { janus: 'slowlink', media: 'audio', uplink: true, lost: 9 })""")
+    wait_quality(a, 0, level="poor", warning="network")
+    assert "9 paquetes suyos perdidos" in a.page.get_by_test_id("quality-tip-0").inner_text()
     a.page.get_by_test_id("hangup-0").click()
     b.wait_line_state(line_b, "idle")
     a.logout()

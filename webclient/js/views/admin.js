@@ -39,7 +39,7 @@ const RESOURCES = {
     fields: [
       { name: "number", label: "adm.number", required: true, create: true },
       { name: "kind", label: "adm.kind", type: "select", options: ["hard", "web"] },
-      { name: "owner_user_id", label: "nav.users", type: "ref", nullable: true,
+      { name: "owner_user_id", label: "adm.owner", type: "ref", nullable: true,
         source: "/admin/users", show: (u) => `${u.login_number} ${u.display_name}` },
       { name: "line_count", label: "adm.lines", type: "number" },
     ],
@@ -68,10 +68,16 @@ export function renderAdmin(app, root, which) {
   replace(root, h("h1", {}, t(spec.title)), editor(app, spec, spec.path, which));
 }
 
+// Booleans come as JSON booleans; numbers (a position 0, an order 1) are shown as numbers.
 function valueCell(v) {
-  if (v === true || v === 1) return "✓";
-  if (v === false || v === 0) return "—";
+  if (v === true) return "✓";
+  if (v === false) return "—";
   return v ?? "";
+}
+
+function columnLabel(spec, column) {
+  const f = spec.fields.find((x) => x.name === column);
+  return f ? t(f.label) : column;
 }
 
 // fixedValues: fields that every row of this list has (rows are filtered on them and new
@@ -185,8 +191,9 @@ function editor(app, spec, path, testPrefix, fixedValues = {}) {
   replace(box, h("div", { class: "toolbar" }, h("button", { type: "button",
     testid: `admin-new-${testPrefix}`, onclick: () => showForm(null) }, t("adm.new"))),
   h("div", { class: "table-wrap" }, h("table", {},
-    h("thead", {}, h("tr", {}, spec.columns.map((c) => h("th", { scope: "col" }, c)),
-      h("th", {}))), tbody)), status, formBox, childBox);
+    h("thead", {}, h("tr", {}, spec.columns.map((c) => h("th", { scope: "col" },
+      columnLabel(spec, c))), h("th", {}, h("span", { class: "visually-hidden" },
+      t("adm.actions"))))), tbody)), status, formBox, childBox);
   load();
   return box;
 }
