@@ -678,12 +678,13 @@ export class Phone {
     }
   }
 
-  // Whether the far end is meant to send us audio now (not on hold either way).
+  // Whether the far end is meant to send us audio now: not on hold either way. A far end
+  // that holds us offers sendonly (we are recvonly) and often sends nothing at all.
   expectsAudio(line) {
     if (line.state !== "active" || line.held || !line.pc) return false;
     const tr = line.pc.getTransceivers().find((x) => x.receiver.track?.kind === "audio");
     const dir = tr?.currentDirection;
-    return !dir || dir === "sendrecv" || dir === "recvonly";
+    return !dir || dir === "sendrecv";
   }
 
   assessQuality(line) {
