@@ -56,6 +56,16 @@ class App {
     this.installPrompt = null;
     this.connectivity = new Connectivity();
     this.shortcuts = new Shortcuts(this);
+    // Listened for from the start: the browser may offer the install before init() is done.
+    window.addEventListener("beforeinstallprompt", (ev) => {
+      ev.preventDefault();  // offered from the settings page instead
+      this.installPrompt = ev;
+      this.emit("installable", true);
+    });
+    window.addEventListener("appinstalled", () => {
+      this.installPrompt = null;
+      this.emit("installable", false);
+    });
     // The session ended elsewhere (refresh refused, logged out in sercen): back to login.
     this.auth.onChange((state) => {
       if (!state && !this.loggingOut && this.phone) this.logout(t("login.expired"));
@@ -90,15 +100,6 @@ class App {
     window.addEventListener("hashchange", () => this.route());
     installTestHooks(this);
     registerServiceWorker();
-    window.addEventListener("beforeinstallprompt", (ev) => {
-      ev.preventDefault();  // offered from the settings page instead
-      this.installPrompt = ev;
-      this.emit("installable", true);
-    });
-    window.addEventListener("appinstalled", () => {
-      this.installPrompt = null;
-      this.emit("installable", false);
-    });
     this.connectivity.onChange((online) => this.onConnectivity(online));
     this.takeCall(takeCallParameter());
     onLaunch((request) => this.takeCall(request));
