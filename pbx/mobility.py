@@ -107,7 +107,8 @@ class MobilityCodes:
             self._failed(code, attempt, "user_disabled")
         if not await self.directory.mobility_group_allows(user.mobility_group_id, ext.id):
             self._failed(code, attempt, "not_in_group")
-        self.per_source.succeed(attempt.source)
+        # a success forgets nothing: a valid code of one's own must not reset the count of
+        # guesses at others'
         return user
 
     def _failed(self, code: MobilityCode, attempt: Attempt, reason: str, *,

@@ -102,14 +102,16 @@ async def test_guessing_locks_the_phone_out_with_back_off(
     clock.advance(61)
     assert (await admission.admit("*72*6721*1111#2002", at_2001)).kind is \
         RouteKind.EXTENSION
-    # a success forgets the phone's failures, but a second lock-out lasts longer
+    # a right code does not wipe the count: three more guesses lock it out twice as long
     for pin in ("0003", "0004", "0005"):
         await admission.admit(f"*72*6721*{pin}#2002", at_2001)
     clock.advance(61)
+    assert (await admission.admit("*72*6721*1111#2002", at_2001)).reason == NOT_ACCEPTED
+    clock.advance(60)
     assert (await admission.admit("*72*6721*1111#2002", at_2001)).kind is \
         RouteKind.EXTENSION
     lines = [r.getMessage() for r in caplog.records if r.name == "pbx.auth"]
-    assert sum("pbx-auth-failure" in line and "kind=mobility" in line for line in lines) == 7
+    assert sum("pbx-auth-failure" in line and "kind=mobility" in line for line in lines) == 8
     assert any("pbx-auth-ban kind=mobility-source subject=phone:" in line for line in lines)
     assert not any("1111" in r.getMessage() or "000" in r.getMessage()
                    for r in caplog.records)
