@@ -32,6 +32,7 @@ from launcher.supervisor import Supervisor, state_path
 from webfon.config import ConfigError
 from webfon.control_key import ensure_control_key
 from webfon.logsetup import setup_logging
+from webfon.private_files import private_dir
 from webfon.settings import BaseSettings
 from webfon.store import StoreError, open_store
 from webfon.tokens import ensure_keypair
@@ -67,7 +68,7 @@ async def _health(session: aiohttp.ClientSession, url: str) -> bool:
 
 async def _prepare(settings: BaseSettings, demo: bool) -> bool:
     """Keys, schema and (on an empty store) the demo; returns True when the demo was loaded."""
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    private_dir(settings.data_dir, narrow=False)  # a new data directory is the owner's only
     if not os.environ.get("WEBFON_CONFIG_DIR"):
         config_dir = settings.data_dir.resolve() / "etc"
         write_embedded_config(config_dir)
