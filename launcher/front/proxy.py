@@ -4,6 +4,11 @@ The client address goes upstream in ``X-Forwarded-For`` (sercen trusts the loopb
 reads that header right to left); a header sent by a client that is not a trusted proxy is
 replaced, never extended. An upstream that cannot be reached gives a 502 JSON error;
 one that does not answer in time gives a 504.
+
+Only paths under the route's own prefix are passed on: a path with a dot segment (``/janus/../
+metrics``, also percent-encoded), an encoded slash or a backslash is refused with 400 before
+anything is sent, because the upstream would resolve it to a path outside that prefix (its
+``/metrics`` or ``/admin``, or another service's API).
 """
 
 from __future__ import annotations
@@ -13,7 +18,7 @@ import contextlib
 import ipaddress
 import logging
 from collections.abc import Sequence
-from urllib.parse import urlparse
+from urllib.parse import unquote, urlparse
 
 import aiohttp
 from aiohttp import WSMsgType, web
@@ -29,6 +34,24 @@ HOP_BY_HOP = {
 }
 WS_HANDSHAKE = {"sec-websocket-key", "sec-websocket-version", "sec-websocket-extensions",
                 "sec-websocket-protocol", "sec-websocket-accept"}
+
+
+_DOT_SEGMENTS = {".", ".."}
+
+
+def unsafe_path(raw_path: str) -> str | None:
+    """Why ``raw_path`` (as sent, still percent-encoded) may not be proxied, or None."""
+    lowered = raw_path.lower()
+    if "\\" in raw_path or "%5c" in lowered:
+        return "backslash in path"
+    if "%2f" in lowered:
+        return "encoded slash in path"
+    if "%00" in lowered or "\x00" in raw_path:
+        return "NUL in path"
+    for segment in raw_path.split("/"):
+        if unquote(segment) in _DOT_SEGMENTS:
+            return "dot segment in path"
+    return None
 
 
 def _trusted(remote: str, proxies: Sequence[IPNetwork]) -> bool:
@@ -79,6 +102,11 @@ class Upstream:
         self.proxies = tuple(proxies)
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
+        problem = unsafe_path(request.raw_path)
+        if problem is not None:
+            log.warning("path refused", extra={"upstream": self.name, "problem": problem,
+                                               "path": request.raw_path[:200]})
+            return json_error(400, f"{problem}: not allowed")
         if (request.headers.get("Upgrade", "").lower() == "websocket"
                 and request.method == "GET"):
             return await self.relay_websocket(request)
