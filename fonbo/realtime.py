@@ -6,7 +6,9 @@ the room ``user:<id>``. Events sent to clients:
 * ``history.new`` — a call record (same shape as ``GET /fonbo/history`` items);
 * ``voicemail.new`` — ``{"message_id", "message", "unread"}``;
 * ``voicemail.unread`` — ``{"unread"}`` after a message is marked or deleted;
-* ``presence`` — ``{"user_id", "number", "state"}`` for users in my agenda;
+* ``presence`` — ``{"user_id", "number", "state"}`` for users in my agenda, matched only on
+  what the corporate directory shows of them (a disabled or test user, or a pool web
+  extension, cannot be watched by putting its number in one's agenda);
 * ``presence.snapshot`` — ``{"items": [presence, …]}`` right after connecting.
 
 The source is the event bus (topics ``call.ended``, ``voicemail.new``, ``presence``). With a
@@ -202,15 +204,18 @@ class Realtime:
             return
         user_id = int(payload["user_id"])
         store = self._store()
-        numbers = await agenda.numbers_of_user(store, user_id)
-        if payload.get("number"):
-            numbers = list(dict.fromkeys([str(payload["number"]), *numbers]))
-        data = {"user_id": user_id, "number": str(payload.get("number") or
-                                                 (numbers[0] if numbers else "")),
+        # only what the directory shows of the user can be watched (see presence_numbers)
+        numbers = await agenda.presence_numbers(store, user_id)
+        if not numbers:
+            self.presence.pop(user_id, None)
+            return
+        number = str(payload.get("number") or "")
+        data = {"user_id": user_id, "number": number if number in numbers else numbers[0],
                 "state": state}
         self.presence[user_id] = {**data, "numbers": numbers}
         for owner in await agenda.owners_of_numbers(store, numbers):
-            await self.emit_user(owner, "presence", data, from_bus=True)
+            if owner != user_id:
+                await self.emit_user(owner, "presence", data, from_bus=True)
 
 
 async def emit_to_user(app: web.Application, user_id: int, event: str, data: Any) -> None:
