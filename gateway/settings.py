@@ -8,9 +8,11 @@ The seed's keys keep their names (``local_nodo_id``, ``colas_limpiar_siempre``, 
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
 from typing import ClassVar
 
 from webfon.config import ConfigError
+from webfon.service_url import ServiceUrl
 from webfon.settings import BaseSettings
 
 
@@ -60,7 +62,11 @@ class GatewaySettings(BaseSettings):
     register_ttl: int = 3600
     allow_guest: bool = False  # guests also allowed for tokens with role admin or test
     # --- PBX control API --------------------------------------------------------------
+    # http://127.0.0.1:port, unix:/path/pbx.sock or https://host:port (between hosts; plain
+    # http to another host is refused, the control key must not cross a network in clear)
     pbx_control_url: str = "http://127.0.0.1:8500"
+    pbx_control_ca: Path | None = None  # CA bundle for an https PBX (default: system CAs)
+    pbx_control_plain_http: bool = False  # allow http:// to another host anyway
     pbx_control_key: str = ""  # default: <data_dir>/keys/pbx_control.key
     webphone_lines_default: int = 2
 
@@ -77,6 +83,14 @@ class GatewaySettings(BaseSettings):
         if self.media_workers < -1:
             raise ConfigError("must be -1 (one per CPU), 0 or a number of workers",
                               key="media_workers")
+        try:
+            control = ServiceUrl.parse(self.pbx_control_url)
+        except ValueError as exc:
+            raise ConfigError(str(exc), key="pbx_control_url") from None
+        if control.plain_over_network and not self.pbx_control_plain_http:
+            raise ConfigError("plain http to another host would send the PBX control key in "
+                              "clear: use https:// (pbx_control_ca) or unix:/path, or set "
+                              "pbx_control_plain_http = true", key="pbx_control_url")
         if self.ice_transport_policy not in ("all", "relay"):
             raise ConfigError("must be 'all' or 'relay'", key="ice_transport_policy")
 

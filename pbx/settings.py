@@ -51,9 +51,16 @@ class PbxSettings(BaseSettings):
     stats_sla_s: float = 20.0
     moh_frequency_hz: float = 440.0
     control_key_file: Path | None = None
+    # Where the control API answers: "any" (the HTTP port, over TLS with tls_cert_file, and the
+    # unix_socket when set) or "unix" (only unix_socket; the HTTP port refuses /control/)
+    control_listen: str = "any"
 
     def validate(self) -> None:
         super().validate()
+        if self.control_listen not in ("any", "unix"):
+            raise ConfigError("must be 'any' or 'unix'", key="control_listen")
+        if self.control_listen == "unix" and self.unix_socket is None:
+            raise ConfigError("control_listen = unix needs unix_socket", key="control_listen")
         if not 0 <= self.sip_port <= 65535:
             raise ConfigError(f"port out of range: {self.sip_port}", key="sip_port")
         bad = [t for t in self.sip_transports if t.lower() not in ("udp", "tcp")]

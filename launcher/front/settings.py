@@ -3,17 +3,15 @@
 from __future__ import annotations
 
 import dataclasses
-import ipaddress
 import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, ClassVar, Self
-from urllib.parse import urlparse
 
+from webfon.clientip import TrustedProxies
 from webfon.config import ConfigError
+from webfon.service_url import ServiceUrl
 from webfon.settings import BaseSettings
-
-IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 # launcher/front/settings.py -> repository root -> webclient/
 DEFAULT_STATIC_DIR = Path(__file__).resolve().parents[2] / "webclient"
@@ -40,9 +38,13 @@ class FrontSettings(BaseSettings):
     default_language: str = "es"
     app_title: str = "VIVAit Call Web"
     hsts: bool = False
-    # Peers whose X-Forwarded-For is kept (a proxy in front of this one, such as nginx).
-    # From anyone else the header is replaced by the peer address, so it cannot be forged.
+    # Peers whose X-Forwarded-For is believed (a proxy in front of this one, such as nginx:
+    # its address, e.g. "127.0.0.1"). From anyone else the header is ignored; a request that
+    # came through an unlisted proxy goes on marked unverified (no trusted-network login,
+    # and all its clients share one address: list the proxy here).
     trusted_proxies: list[str] = dataclasses.field(default_factory=list)
+    # Largest WebSocket message relayed either way; a bigger one closes that socket (1009).
+    max_ws_message_bytes: int = 262_144
 
     @classmethod
     def load(cls, path: str | Path | None = None, environ: Mapping[str, str] | None = None,
@@ -60,22 +62,23 @@ class FrontSettings(BaseSettings):
     def validate(self) -> None:
         super().validate()
         for key in ("gateway_url", "sercen_url", "fonbo_url"):
-            url = urlparse(getattr(self, key))
-            if url.scheme not in ("http", "https") or not url.hostname:
-                raise ConfigError(f"expected an http(s) URL, got {getattr(self, key)!r}",
-                                  key=key)
+            try:
+                ServiceUrl.parse(getattr(self, key))
+            except ValueError as exc:
+                raise ConfigError(str(exc), key=key) from None
         if self.default_language not in ("es", "en"):
             raise ConfigError("must be 'es' or 'en'", key="default_language")
-        for net in self.trusted_proxies:
-            try:
-                ipaddress.ip_network(net, strict=False)
-            except ValueError:
-                raise ConfigError(f"not a network: {net!r}", key="trusted_proxies") from None
+        try:
+            TrustedProxies.parse(self.trusted_proxies)
+        except ValueError as exc:
+            raise ConfigError(str(exc), key="trusted_proxies") from None
+        if self.max_ws_message_bytes < 1024:
+            raise ConfigError("must be at least 1024", key="max_ws_message_bytes")
         if self.upstream_timeout_s <= 0 or self.connect_timeout_s <= 0:
             raise ConfigError("timeouts must be positive", key="upstream_timeout_s")
 
-    def trusted_proxy_networks(self) -> list[IPNetwork]:
-        return [ipaddress.ip_network(n, strict=False) for n in self.trusted_proxies]
+    def trusted_proxy_networks(self) -> TrustedProxies:
+        return TrustedProxies.parse(self.trusted_proxies)
 
     def ice_server_list(self) -> list[dict[str, str]]:
         """``stun:host:port,turn:user:pass@host:port`` as RTCIceServer dicts."""
