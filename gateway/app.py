@@ -11,6 +11,7 @@ from aiohttp import web
 from gateway.admin import add_admin_routes
 from gateway.auth import GatewayTokens
 from gateway.core import Gateway
+from gateway.media import rtp_leg
 from gateway.media.ice import configure_ice, rtc_configuration
 from gateway.media.workers import MediaWorkers
 from gateway.plugins.base import Plugin, PluginRegistry
@@ -46,6 +47,8 @@ def default_plugins(settings: GatewaySettings) -> list[Plugin]:
 def make_gateway(settings: GatewaySettings, plugins: list[Plugin] | None = None,
                  tokens: GatewayTokens | None = None) -> Gateway:
     configure_ice(settings.host_addresses, settings.port_range())
+    rtp_leg.STRICT = rtp_leg.StrictConfig(settings.strict_rtp, settings.strict_rtp_window_s,
+                                          settings.strict_rtp_probation)
     registry = PluginRegistry()
     for plugin in plugins if plugins is not None else default_plugins(settings):
         registry.add(plugin)

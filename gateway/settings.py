@@ -51,6 +51,12 @@ class GatewaySettings(BaseSettings):
     ice_transport_policy: str = "all"  # "relay": only TURN-relayed candidates
     nat_1_1: str = ""  # public address written into ICE candidates instead of the local one
     allow_transcoding: bool = True  # Opus <-> G.711 when a browser refuses G.711
+    # strict RTP on the SIP leg (as Asterisk's strictrtp): media only from the SDP's address,
+    # or from the one source that sends strict_rtp_probation packets in sequence within
+    # strict_rtp_window_s of the first packet (NAT); the rest is dropped and counted
+    strict_rtp: bool = True
+    strict_rtp_window_s: float = 5.0
+    strict_rtp_probation: int = 4
     # processes relaying calls' audio beside the gateway's loop: -1 = one per CPU the
     # gateway may use, 0 = relay in the gateway's own loop, N = N processes
     media_workers: int = -1
@@ -80,6 +86,9 @@ class GatewaySettings(BaseSettings):
             raise ConfigError("must be >= 0", key="media_reclaim_timeout")
         if self.rtp_port_range:
             self.port_range()
+        if self.strict_rtp_window_s < 0 or self.strict_rtp_probation < 1:
+            raise ConfigError("the window must be >= 0 and the probation >= 1",
+                              key="strict_rtp_window_s")
         if self.media_workers < -1:
             raise ConfigError("must be -1 (one per CPU), 0 or a number of workers",
                               key="media_workers")

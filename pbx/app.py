@@ -22,6 +22,7 @@ from .control import (
 )
 from .core import PbxCore
 from .mdflow import running
+from .metrics import add_metrics_route
 from .settings import PbxSettings
 
 log = logging.getLogger("pbx.app")
@@ -49,6 +50,7 @@ async def build(settings: PbxSettings) -> web.Application:
     app[CONTROL_UNIX_ONLY_KEY] = settings.control_listen == "unix"
     attach_store(app, settings)
     add_routes(app)
+    add_metrics_route(app)
 
     async def engine_ctx(app: web.Application) -> AsyncIterator[None]:
         from .engine import SipEngine

@@ -29,6 +29,12 @@ class PbxSettings(BaseSettings):
     rtp_host: str = ""
     rtp_port_min: int = 20000
     rtp_port_max: int = 29999
+    # strict RTP (as Asterisk's strictrtp): media only from the SDP's address, or from the one
+    # source that sends strict_rtp_probation packets in sequence within strict_rtp_window_s of
+    # the first packet (a phone behind NAT); everything else is dropped and counted
+    strict_rtp: bool = True
+    strict_rtp_window_s: float = 5.0
+    strict_rtp_probation: int = 4
     qualify_interval_s: float = 30.0
     qualify_timeout_s: float = 5.0
     register_min_expires: int = 60
@@ -72,6 +78,9 @@ class PbxSettings(BaseSettings):
         if not (1024 <= self.rtp_port_min < self.rtp_port_max <= 65535):
             raise ConfigError("rtp_port_min must be >= 1024 and below rtp_port_max <= 65535",
                               key="rtp_port_min")
+        if self.strict_rtp_window_s < 0 or self.strict_rtp_probation < 1:
+            raise ConfigError("the window must be >= 0 and the probation >= 1",
+                              key="strict_rtp_window_s")
         if (self.rtp_port_max - self.rtp_port_min) < 4:
             raise ConfigError("RTP port range too small", key="rtp_port_max")
         if self.qualify_interval_s < 0:
