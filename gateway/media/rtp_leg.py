@@ -183,8 +183,8 @@ class RtpLeg:
 
     def configure(self, remote: tuple[str, int] | None, to_webrtc: dict[int, int],
                   sip_dtmf_pt: int | None = None) -> None:
-        if remote is not None and remote != self.remote:
-            self.remote = remote
+        if remote is not None and remote != self.strict.expected:
+            self.remote = remote  # (the same SDP again keeps a NAT'd source as the remote)
             self.strict.expect(remote)
         self.to_webrtc = dict(to_webrtc)
         self.to_sip = {v: k for k, v in to_webrtc.items()}

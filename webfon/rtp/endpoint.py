@@ -362,7 +362,10 @@ class RtpEndpoint:
     # --- receive path (hot) ----------------------------------------------------------------
 
     def expect_remote(self, addr: Addr) -> None:
-        """Signalling named the remote media address: send there, and (strict) learn it."""
+        """Signalling named the remote media address: send there, and (strict) learn it.
+        The same address again (a re-INVITE) changes nothing: a NAT'd source stays."""
+        if self.strict is not None and (addr[0], addr[1]) == self.strict.expected:
+            return
         self.remote_addr = addr
         if self._rtcp_transport is not None:
             self.rtcp_remote_addr = (addr[0], addr[1] + 1)

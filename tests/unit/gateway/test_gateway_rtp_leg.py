@@ -100,6 +100,7 @@ async def test_latches_to_the_real_source() -> None:
         for seq in range(1, 5):
             nat.sendto(bytes(build_header(0, seq, 160 * seq, 1)) + b"\xff" * 160,
                        ("127.0.0.1", port))
+            await asyncio.sleep(0.02)  # a phone's pace
         for _ in range(50):
             if leg.remote != ("127.0.0.1", 9):
                 break

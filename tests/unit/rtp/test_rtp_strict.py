@@ -23,6 +23,15 @@ def feed(strict: StrictSource, addr: tuple, packet: bytes) -> Admit:
     return Admit.ACCEPT if addr == strict.source else strict.admit(packet, addr)
 
 
+def stream(strict: StrictSource, addr: tuple, seqs: range, ssrc: int = 7) -> list[Admit]:
+    """Packets at the pace of a phone (20 ms apart)."""
+    out = []
+    for seq in seqs:
+        out.append(feed(strict, addr, pkt(seq, ssrc)))
+        time.sleep(0.02)
+    return out
+
+
 def test_negotiated_address_locks_at_once_and_strangers_are_dropped() -> None:
     s = StrictSource(SDP)
     assert feed(s, EVIL, pkt(1)) is Admit.DROP
@@ -35,23 +44,26 @@ def test_negotiated_address_locks_at_once_and_strangers_are_dropped() -> None:
 
 def test_nat_source_is_learned_from_packets_in_sequence() -> None:
     s = StrictSource(SDP, probation=4)
-    verdicts = [feed(s, NAT, pkt(seq)) for seq in range(100, 104)]
-    assert verdicts == [Admit.DROP] * 3 + [Admit.NEW_SOURCE]
+    assert stream(s, NAT, range(100, 104)) == [Admit.DROP] * 3 + [Admit.NEW_SOURCE]
     assert s.source == NAT
-    # broken sequences (what a spraying attacker sends to many ports) do not qualify
+    # broken sequences (what a spraying attacker sends to many ports) do not qualify ...
     t = StrictSource(SDP, probation=4)
     assert {feed(t, EVIL, pkt(seq)) for seq in (1, 5, 9, 13, 2, 7)} == {Admit.DROP}
+    # ... nor does a burst in sequence, faster than any phone sends
+    assert {feed(t, EVIL, pkt(seq)) for seq in range(20, 60)} == {Admit.DROP}
     assert t.source is None
+    # and with probation 0 only the negotiated address is ever accepted
+    u = StrictSource(SDP, probation=0)
+    assert set(stream(u, NAT, range(6))) == {Admit.DROP}
 
 
 def test_negotiated_address_wins_inside_the_window_then_the_source_locks() -> None:
-    s = StrictSource(SDP, window=0.05)
-    for seq in range(4):
-        feed(s, NAT, pkt(seq))
+    s = StrictSource(SDP, window=1.0)
+    stream(s, NAT, range(4))
     assert s.source == NAT
     assert feed(s, SDP, pkt(50)) is Admit.NEW_SOURCE  # the target address speaks: it wins
     assert feed(s, NAT, pkt(5)) is Admit.DROP
-    time.sleep(0.06)
+    time.sleep(1.0)
     for seq in range(6, 12):
         assert feed(s, NAT, pkt(seq)) is Admit.DROP
     assert s.state is SourceState.LOCKED
@@ -85,3 +97,21 @@ def test_snapshot_restores_in_another_process(locked: bool) -> None:
     r = StrictSource.restore(s.snapshot())
     assert r.source == SDP and r.expected == SDP
     assert (r.state is SourceState.LOCKED) == (s.state is SourceState.LOCKED)
+
+
+def test_a_learned_nat_source_is_not_taken_over_by_a_stranger() -> None:
+    s = StrictSource(SDP, probation=4)
+    stream(s, NAT, range(4))
+    assert s.source == NAT
+    assert set(stream(s, EVIL, range(8), ssrc=5)) == {Admit.DROP}
+    assert s.source == NAT
+
+
+def test_an_attacker_locked_before_the_answer_is_forgotten_when_the_sdp_arrives() -> None:
+    s = StrictSource()                           # ringing: no SDP from the callee yet
+    stream(s, EVIL, range(4))
+    assert s.source == EVIL                      # sprayed the port in sequence first
+    s.expect(SDP)                                # the 200 OK's SDP
+    assert s.source is None
+    assert feed(s, EVIL, pkt(5)) is Admit.DROP
+    assert feed(s, SDP, pkt(1)) is Admit.NEW_SOURCE
