@@ -61,6 +61,7 @@ def make_gateway(settings: GatewaySettings, plugins: list[Plugin] | None = None,
                    host_addresses=settings.host_addresses,
                    require_token=settings.require_token,
                    reclaim_session_timeout=settings.reclaim_session_timeout,
+                   limits=settings.limits(),
                    media_workers=MediaWorkers(settings.media_workers, settings.log_level,
                                               settings.log_format)
                    if settings.media_workers else None)

@@ -20,6 +20,7 @@ from aiortc import RTCConfiguration
 
 from gateway import errors as E
 from gateway.errors import JanusError
+from gateway.limits import Limits
 from gateway.media import sdp as sdpmod
 from gateway.media.webrtc import WebRtcLeg
 from gateway.media.workers import MediaWorkers
@@ -241,6 +242,7 @@ class Session:
             return
         self.destroyed = True
         self.gateway.sessions.pop(self.id, None)
+        self.gateway._forget(self)
         for handle in list(self.handles.values()):
             await self.detach(handle, reason=reason, notify=False)
         self.wakeup.set()
@@ -272,8 +274,11 @@ class Gateway:
                  rtc_config: RTCConfiguration, session_timeout: int = 60,
                  nat_1_1: str = "", host_addresses: list[str] | None = None,
                  require_token: bool = True, reclaim_session_timeout: int = 0,
-                 media_workers: MediaWorkers | None = None) -> None:
+                 media_workers: MediaWorkers | None = None,
+                 limits: Limits | None = None) -> None:
         self.registry = registry
+        self.limits = limits or Limits()
+        self.by_user: dict[str, set[Session]] = {}
         self.media_workers = media_workers
         self.reclaim_session_timeout = reclaim_session_timeout
         self.token_check = token_check
@@ -287,6 +292,28 @@ class Gateway:
         self.slowlink_threshold = 4  # packets lost in a second (of 50) before ``slowlink``
         self._tasks: set[asyncio.Task[Any]] = set()
         self._reaper: asyncio.Task[None] | None = None
+
+    # --- per-user accounting -------------------------------------------------------------
+    def user_sessions(self, sub: str) -> set[Session]:
+        return self.by_user.get(sub, set())
+
+    def user_usage(self, sub: str) -> tuple[int, int]:
+        """Sessions and handles the user holds on this gateway."""
+        sessions = self.user_sessions(sub)
+        return len(sessions), sum(len(s.handles) for s in sessions)
+
+    def _forget(self, session: Session) -> None:
+        if session.claims is not None:
+            held = self.by_user.get(session.claims.sub)
+            if held is not None:
+                held.discard(session)
+                if not held:
+                    del self.by_user[session.claims.sub]
+
+    def _refuse(self, reason: str, **fields: Any) -> JanusError:
+        self.metrics.limit_refusals += 1
+        log.warning("limit reached", extra={"limit": reason, **fields})
+        return JanusError(E.LIMIT_REACHED, reason)
 
     # --- lifecycle ------------------------------------------------------------------------
     async def start(self) -> None:
@@ -523,6 +550,15 @@ class Gateway:
     async def _create(self, msg: dict[str, Any], tx: str,
                       transport: Transport | None) -> dict[str, Any]:
         claims = await self._claims(msg)
+        limits = self.limits
+        if limits.over(limits.max_sessions, len(self.sessions)):
+            raise self._refuse("this gateway has as many sessions as it may hold "
+                               f"({limits.max_sessions}); try again later")
+        if claims is not None and limits.over(limits.max_sessions_per_user,
+                                              len(self.user_sessions(claims.sub))):
+            raise self._refuse(f"too many sessions for this user (at most "
+                               f"{limits.max_sessions_per_user}); close another tab or "
+                               "device first", user=claims.sub)
         requested = msg.get("id")
         session = Session(self, claims, transport)
         if requested is not None:
@@ -532,6 +568,8 @@ class Gateway:
                 raise JanusError(E.SESSION_CONFLICT, f"Session ID already in use: {requested}")
             session.id = requested
         self.sessions[session.id] = session
+        if claims is not None:
+            self.by_user.setdefault(claims.sub, set()).add(session)
         self.metrics.sessions_created += 1
         log.info("session created", extra={"session": session.id,
                                            "user": claims.sub if claims else None})
@@ -551,6 +589,17 @@ class Gateway:
         plugin = self.registry.get(name)
         if plugin is None:
             raise JanusError(E.PLUGIN_NOT_FOUND, f"No such plugin '{name}'")
+        limits = self.limits
+        if limits.over(limits.max_handles_per_session, len(session.handles)):
+            raise self._refuse(f"too many handles in this session (at most "
+                               f"{limits.max_handles_per_session}); detach one first",
+                               session=session.id)
+        owner = session.claims.sub if session.claims is not None else None
+        if owner is not None and limits.over(limits.max_handles_per_user,
+                                             self.user_usage(owner)[1]):
+            raise self._refuse(f"too many handles for this user (at most "
+                               f"{limits.max_handles_per_user}); detach some first",
+                               user=owner)
         opaque = msg.get("opaque_id")
         handle = Handle(self, session, plugin, opaque if isinstance(opaque, str) else None,
                         claims or session.claims)

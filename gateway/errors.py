@@ -26,6 +26,7 @@ UNEXPECTED_ANSWER = 469
 TOKEN_NOT_FOUND = 470
 WEBRTC_STATE = 471
 NOT_ACCEPTING_SESSIONS = 472
+LIMIT_REACHED = 429  # ours: a per-user, per-session or per-connection limit (gateway.limits)
 UNKNOWN = 490
 
 

@@ -22,6 +22,9 @@ class Metrics:
     handles_detached: int = 0
     webrtc_up: int = 0
     media_renewed: int = 0
+    limit_refusals: int = 0
+    slow_connections_closed: int = 0
+    sessions_ended_by_account: int = 0
 
     def counters(self) -> dict[str, int]:
         return {f.name: getattr(self, f.name) for f in fields(self)}

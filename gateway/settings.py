@@ -11,6 +11,7 @@ import dataclasses
 from pathlib import Path
 from typing import ClassVar
 
+from gateway.limits import Limits
 from webfon.config import ConfigError
 from webfon.service_url import ServiceUrl
 from webfon.settings import BaseSettings
@@ -37,6 +38,13 @@ class GatewaySettings(BaseSettings):
     # its WebRTC connection breaks; 0 = the call ends with the connection, as in Janus
     media_reclaim_timeout: int = 0
     max_message_bytes: int = 262_144
+    # resource limits (gateway/limits.py); 0 = no limit
+    max_sessions: int = 4000
+    max_sessions_per_user: int = 8
+    max_handles_per_session: int = 16
+    max_handles_per_user: int = 32
+    ws_max_pending_events: int = 2000
+    ws_max_inflight: int = 32
     require_token: bool = True
     check_revocations: bool = True  # refuse revoked tokens (shared store's token_revocations)
     admin_roles: tuple[str, ...] = ("admin",)
@@ -78,6 +86,10 @@ class GatewaySettings(BaseSettings):
 
     def validate(self) -> None:
         super().validate()
+        for key in ("max_sessions", "max_sessions_per_user", "max_handles_per_session",
+                    "max_handles_per_user", "ws_max_pending_events", "ws_max_inflight"):
+            if getattr(self, key) < 0:
+                raise ConfigError("must be >= 0 (0 = no limit)", key=key)
         if self.session_timeout < 0:
             raise ConfigError("must be >= 0", key="session_timeout")
         if self.reclaim_session_timeout < 0:
@@ -113,6 +125,11 @@ class GatewaySettings(BaseSettings):
         if not 1024 <= low <= high <= 65535:
             raise ConfigError("expected 1024 <= min <= max <= 65535", key="rtp_port_range")
         return low, high
+
+    def limits(self) -> Limits:
+        return Limits(self.max_sessions, self.max_sessions_per_user,
+                      self.max_handles_per_session, self.max_handles_per_user,
+                      self.ws_max_pending_events, self.ws_max_inflight)
 
     @property
     def host_addresses(self) -> list[str]:
