@@ -9,7 +9,9 @@ the room ``user:<id>``. Events sent to clients:
 * ``presence`` — ``{"user_id", "number", "state"}`` for users in my agenda, matched only on
   what the corporate directory shows of them (a disabled or test user, or a pool web
   extension, cannot be watched by putting its number in one's agenda);
-* ``presence.snapshot`` — ``{"items": [presence, …]}`` right after connecting.
+* ``presence.snapshot`` — ``{"items": [presence, …]}`` right after connecting;
+* ``session.ended`` — ``{"reason"}`` just before the server disconnects a socket whose login
+  session ended (logout, revocation, account disabled: bus topic ``auth.ended``).
 
 The source is the event bus (topics ``call.ended``, ``voicemail.new``, ``presence``). With a
 Redis URL, python-socketio's Redis manager joins the FONBO nodes: an emit on one node reaches
@@ -31,13 +33,14 @@ import socketio
 from aiohttp import web
 
 from fonbo.repo import agenda, history, voicemail
+from webfon import session_end
 from webfon.bus import Bus
 from webfon.store import Store
 from webfon.tokens import TokenError
 
 log = logging.getLogger("fonbo.realtime")
 
-TOPICS = ("call.ended", "voicemail.new", "presence")
+TOPICS = ("call.ended", "voicemail.new", "presence", session_end.TOPIC)
 PRESENCE_STATES = ("idle", "ringing", "in_call", "offline")
 
 
@@ -65,6 +68,7 @@ class Realtime:
         self._tasks: list[asyncio.Task[None]] = []
         self._expiry: dict[str, asyncio.TimerHandle] = {}
         self._background: set[asyncio.Task[None]] = set()
+        self.ended = session_end.EndedSessions()
         self.sio.on("connect", self._on_connect)
         self.sio.on("disconnect", self._on_disconnect)
 
@@ -78,7 +82,8 @@ class Realtime:
             user_id = claims.user_id
         except (TokenError, ValueError) as exc:
             raise socketio.exceptions.ConnectionRefusedError(f"unauthorized: {exc}") from None
-        await self.sio.save_session(sid, {"user_id": user_id})
+        await self.sio.save_session(sid, {"user_id": user_id, "sid": claims.extra.get("sid"),
+                                          "iat": claims.issued_at})
         await self.sio.enter_room(sid, room(user_id))
         delay = max(0.0, claims.expires_at - time.time())
         loop = asyncio.get_running_loop()
@@ -128,7 +133,8 @@ class Realtime:
         bus = self._bus()
         for topic, handler in (("call.ended", self.on_call_ended),
                                ("voicemail.new", self.on_voicemail),
-                               ("presence", self.on_presence)):
+                               ("presence", self.on_presence),
+                               (session_end.TOPIC, self.on_auth_ended)):
             sub = await bus.subscribe(topic)
             self._tasks.append(asyncio.create_task(self._consume(sub, handler)))
 
@@ -159,6 +165,31 @@ class Realtime:
             manager.thread.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await manager.thread
+
+    async def on_auth_ended(self, payload: dict[str, Any]) -> None:
+        end = session_end.SessionEnd.from_payload(payload)
+        if end is not None:
+            await self.end_sessions(end)
+
+    async def end_sessions(self, end: session_end.SessionEnd) -> int:
+        """Disconnect this node's sockets of the sessions that ended; returns how many."""
+        self.ended.note(end)
+        closed = 0
+        for sid, _ in list(self.sio.manager.get_participants("/", room(end.user_id))):
+            try:
+                info = await self.sio.get_session(sid)
+            except KeyError:
+                continue
+            if not end.ends(str(info.get("user_id")), info.get("sid"), info.get("iat", 0.0)):
+                continue
+            await self.sio.emit("session.ended", {"reason": end.reason}, to=sid,
+                                ignore_queue=True)
+            await self.sio.disconnect(sid, ignore_queue=True)
+            closed += 1
+        if closed:
+            log.info("sockets of an ended session closed",
+                     extra={"user_id": end.user_id, "sockets": closed, "reason": end.reason})
+        return closed
 
     async def on_call_ended(self, payload: dict[str, Any]) -> None:
         rows = payload.get("cdr") or payload.get("rows") or payload

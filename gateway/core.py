@@ -27,6 +27,7 @@ from gateway.media.workers import MediaWorkers
 from gateway.metrics import Metrics
 from gateway.plugins.base import Plugin, PluginRegistry, PluginSession
 from webfon.logsetup import bind
+from webfon.session_end import EndedSessions, SessionEnd
 from webfon.tokens import Claims, TokenError
 
 log = logging.getLogger("gateway.core")
@@ -279,6 +280,7 @@ class Gateway:
         self.registry = registry
         self.limits = limits or Limits()
         self.by_user: dict[str, set[Session]] = {}
+        self.ended = EndedSessions()
         self.media_workers = media_workers
         self.reclaim_session_timeout = reclaim_session_timeout
         self.token_check = token_check
@@ -309,6 +311,26 @@ class Gateway:
                 held.discard(session)
                 if not held:
                     del self.by_user[session.claims.sub]
+
+    async def end_sessions(self, end: SessionEnd) -> int:
+        """The user's login session(s) ended (``auth.ended``: logout, revocation, account
+        disabled): their Janus sessions end now, with calls, registrations and webphone
+        login. The client gets ``timeout`` with ``ended: true`` and the reason."""
+        self.ended.note(end)
+        count = 0
+        for session in list(self.user_sessions(str(end.user_id))):
+            if session.claims is None or not end.ends_claims(session.claims):
+                continue
+            reason = f"session ended: {end.reason}"
+            session.push({"janus": "timeout", "session_id": session.id, "ended": True,
+                          "reason": reason})
+            await session.destroy(reason)
+            count += 1
+        if count:
+            self.metrics.sessions_ended_by_account += count
+            log.info("sessions of an ended login closed",
+                     extra={"user": end.user_id, "sessions": count, "reason": end.reason})
+        return count
 
     def _refuse(self, reason: str, **fields: Any) -> JanusError:
         self.metrics.limit_refusals += 1

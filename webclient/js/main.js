@@ -155,6 +155,10 @@ class App {
   }
 
   onPhoneEvent(what, data) {
+    if (what === "ended") {
+      this.logout(t("login.ended"));
+      return;
+    }
     if (what === "incoming") {
       const who = data.peerName || data.peer;
       if ("Notification" in window && Notification.permission === "granted"
@@ -183,6 +187,7 @@ class App {
       this.emit("voicemail", d);
     });
     this.realtime.on("voicemail.unread", (d) => this.setBadge("voicemail", d?.unread));
+    this.realtime.on("session.ended", () => this.logout(t("login.ended")));
     this.realtime.on("presence", (d) => {
       if (d?.number) this.presence.set(d.number, d.state);
       this.emit("presence", d);

@@ -108,6 +108,7 @@ export class Phone {
     this.session.on("state", (s) => { this.connection = s; this.changed("connection"); });
     this.session.on("reclaimed", () => this.afterReclaim());
     this.session.on("sessionlost", () => this.rebuild());
+    this.session.on("ended", () => this.changed("ended"));
     await this.session.connect();
     for (let i = 0; i < this.lineCount; i++) this.lines.push(new Line(this, i));
     await this.attachLines();
