@@ -9,6 +9,7 @@ import os
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 
@@ -43,7 +44,9 @@ def base_env(data_dir: Path, **extra: str) -> dict[str, str]:
 
 
 async def start(name: str, module: str, port: int, env: dict[str, str], logs: Path,
-                timeout: float = 30.0) -> Component:
+                timeout: float = 30.0, ssl_context: Any = None) -> Component:
+    """Start ``python -m module --port port``; wait for ``/healthz`` (over TLS when
+    ``ssl_context`` is given)."""
     logs.mkdir(parents=True, exist_ok=True)
     log = logs / f"{name}.log"
     with log.open("ab") as fh:
@@ -52,12 +55,14 @@ async def start(name: str, module: str, port: int, env: dict[str, str], logs: Pa
             stdout=fh, stderr=asyncio.subprocess.STDOUT, start_new_session=True)
     comp = Component(name, port, proc, log, env)
     deadline = asyncio.get_running_loop().time() + timeout
-    async with aiohttp.ClientSession() as http:
+    scheme = "https" if ssl_context is not None else "http"
+    connector = aiohttp.TCPConnector(ssl=ssl_context) if ssl_context is not None else None
+    async with aiohttp.ClientSession(connector=connector) as http:
         while True:
             if proc.returncode is not None:
                 raise RuntimeError(f"{name} exited with {proc.returncode}:\n{comp.tail()}")
             with contextlib.suppress(aiohttp.ClientError, OSError, TimeoutError):
-                async with http.get(f"{comp.url}/healthz",
+                async with http.get(f"{scheme}://127.0.0.1:{port}/healthz",
                                     timeout=aiohttp.ClientTimeout(total=1)) as r:
                     if r.status == 200:
                         return comp
