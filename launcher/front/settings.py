@@ -12,6 +12,7 @@ from webfon.clientip import TrustedProxies
 from webfon.config import ConfigError
 from webfon.service_url import ServiceUrl
 from webfon.settings import BaseSettings
+from webfon.turn import STUN_SCHEMES, parse_urls
 
 # launcher/front/settings.py -> repository root -> webclient/
 DEFAULT_STATIC_DIR = Path(__file__).resolve().parents[2] / "webclient"
@@ -33,7 +34,8 @@ class FrontSettings(BaseSettings):
     upstream_timeout_s: float = 75.0
     connect_timeout_s: float = 5.0
     max_body_bytes: int = 16 * 1_048_576
-    # Client configuration handed to the browser (/config.json).
+    # Client configuration handed to the browser (/config.json, public): STUN servers only;
+    # TURN comes per user, with time-limited credentials, from FONBO (GET /fonbo/ice-servers)
     ice_servers: str = ""
     default_language: str = "es"
     app_title: str = "VIVAit Call Web"
@@ -74,6 +76,11 @@ class FrontSettings(BaseSettings):
             raise ConfigError(str(exc), key="trusted_proxies") from None
         if self.max_ws_message_bytes < 1024:
             raise ConfigError("must be at least 1024", key="max_ws_message_bytes")
+        try:
+            parse_urls(self.ice_servers)
+        except ValueError as exc:
+            raise ConfigError(f"{exc} (FONBO's ice_servers and turn_secret)",
+                              key="ice_servers") from None
         if self.upstream_timeout_s <= 0 or self.connect_timeout_s <= 0:
             raise ConfigError("timeouts must be positive", key="upstream_timeout_s")
 
@@ -81,17 +88,7 @@ class FrontSettings(BaseSettings):
         return TrustedProxies.parse(self.trusted_proxies)
 
     def ice_server_list(self) -> list[dict[str, str]]:
-        """``stun:host:port,turn:user:pass@host:port`` as RTCIceServer dicts."""
-        servers: list[dict[str, str]] = []
-        for item in (part.strip() for part in self.ice_servers.split(",")):
-            if not item:
-                continue
-            scheme, _, rest = item.partition(":")
-            if "@" in rest:
-                creds, _, host = rest.rpartition("@")
-                user, _, password = creds.partition(":")
-                servers.append({"urls": f"{scheme}:{host}", "username": user,
-                                "credential": password})
-            else:
-                servers.append({"urls": item})
-        return servers
+        """The STUN servers of ``ice_servers`` as RTCIceServer dicts: ``/config.json`` is
+        public, so it never carries TURN credentials (the web client gets time-limited ones
+        for its user from ``GET /fonbo/ice-servers``)."""
+        return [{"urls": u} for u in parse_urls(self.ice_servers) if u.startswith(STUN_SCHEMES)]

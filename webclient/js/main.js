@@ -126,6 +126,7 @@ class App {
   async loggedIn() {
     if (!this.auth.loggedIn) { this.showLogin(); return; }
     await this.loadDevicePrefs();
+    await this.loadIceServers();
     this.phone = new Phone({ janusUrl: this.janusUrl, getToken: () => this.auth.token(),
       iceServers: this.config.iceServers || [], lines: this.config.lines || 3,
       registerBody: async () => ({ request: "register", type: "webfon",
@@ -241,6 +242,23 @@ class App {
     } catch { /* default logo */ }
   }
 
+  // STUN/TURN for this user: TURN credentials are time-limited (TURN REST API), so they are
+  // fetched after login and again at half their lifetime; /config.json has no secrets.
+  async loadIceServers() {
+    clearTimeout(this.iceTimer);
+    try {
+      const data = await this.fonbo.get("/ice-servers");
+      if (data?.iceServers?.length) {
+        this.config.iceServers = data.iceServers;
+        if (this.phone) this.phone.iceServers = data.iceServers;
+      }
+      if (data?.ttl) {
+        this.iceTimer = setTimeout(() => { if (this.auth.loggedIn) this.loadIceServers(); },
+          Math.max(60, data.ttl / 2) * 1000);
+      }
+    } catch { /* the public STUN list of /config.json */ }
+  }
+
   async loadDevicePrefs() {
     const local = JSON.parse(localStorage.getItem(`webfon.devices.${this.auth.user?.id}`)
       || "null");
@@ -305,6 +323,7 @@ class App {
     await this.echo?.stop();
     this.echo = null;
     this.realtime?.stop();
+    clearTimeout(this.iceTimer);
     await this.phone?.stop().catch(() => {});
     this.phone = null;
     await this.auth.logout();
