@@ -13,15 +13,11 @@ import pytest
 from aiohttp import web
 
 from launcher.nginxconf import SiteConfig, render
+from tests.support.net import free_port
 from tests.support.nginx import make_pki, running_nginx
 
 NAME = "webfon.test"
 
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _node_app(name: str) -> web.Application:
@@ -63,13 +59,13 @@ async def site(tmp_path: Path) -> AsyncIterator[Site]:
     for name in ("gw1", "gw2", "sercen", "fonbo"):
         runner = web.AppRunner(_node_app(name))
         await runner.setup()
-        ports[name] = _free_port()
+        ports[name] = free_port("tcp")
         await web.TCPSite(runner, "127.0.0.1", ports[name]).start()
         runners[name] = runner
     root = tmp_path / "webclient"
     root.mkdir()
     (root / "index.html").write_text("<!doctype html><title>VIVAit Call Web</title>")
-    https, http = _free_port(), _free_port()
+    https, http = free_port("tcp"), free_port("tcp")
     conf = render(SiteConfig(
         server_name=NAME, ssl_certificate=str(cert), ssl_certificate_key=str(key),
         gateways=[f"127.0.0.1:{ports['gw1']}", f"127.0.0.1:{ports['gw2']}"],
