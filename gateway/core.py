@@ -20,7 +20,7 @@ from aiortc import RTCConfiguration
 
 from gateway import errors as E
 from gateway.errors import JanusError
-from gateway.limits import Limits
+from gateway.limits import UNLIMITED_ROLES, Limits
 from gateway.media import sdp as sdpmod
 from gateway.media.webrtc import WebRtcLeg
 from gateway.media.workers import MediaWorkers
@@ -576,8 +576,8 @@ class Gateway:
         if limits.over(limits.max_sessions, len(self.sessions)):
             raise self._refuse("this gateway has as many sessions as it may hold "
                                f"({limits.max_sessions}); try again later")
-        if claims is not None and limits.over(limits.max_sessions_per_user,
-                                              len(self.user_sessions(claims.sub))):
+        if claims is not None and not claims.has_role(*UNLIMITED_ROLES) and limits.over(
+                limits.max_sessions_per_user, len(self.user_sessions(claims.sub))):
             raise self._refuse(f"too many sessions for this user (at most "
                                f"{limits.max_sessions_per_user}); close another tab or "
                                "device first", user=claims.sub)
@@ -617,8 +617,8 @@ class Gateway:
                                f"{limits.max_handles_per_session}); detach one first",
                                session=session.id)
         owner = session.claims.sub if session.claims is not None else None
-        if owner is not None and limits.over(limits.max_handles_per_user,
-                                             self.user_usage(owner)[1]):
+        if owner is not None and not session.claims.has_role(*UNLIMITED_ROLES) and \
+                limits.over(limits.max_handles_per_user, self.user_usage(owner)[1]):
             raise self._refuse(f"too many handles for this user (at most "
                                f"{limits.max_handles_per_user}); detach some first",
                                user=owner)

@@ -11,6 +11,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+UNLIMITED_ROLES = ("test",)
+"""Tokens of test accounts (load tests: one token for many simulated users) are held to the
+gateway-wide limit only, not to the per-user ones."""
+
 
 @dataclass(frozen=True)
 class Limits:
