@@ -1,0 +1,160 @@
+"""Turns the frames of a scenario run into a transcript that can be compared across servers.
+
+What is compared, per connection and in order:
+
+- the **API stream**: every reply (``ack``, ``success``, ``error``, ``pong``, ``server_info``)
+  and every plugin ``event``, with the ``janus`` type, the set of top-level fields, which
+  request's transaction it carries (by the request's name, or none), which handle sent it,
+  the plugin data (values that are random per run, such as ``call_id``, ``master_id``,
+  ``refer_id`` and addresses, become stable placeholders; a value seen twice keeps the same
+  placeholder, so "the same call id" is still checked), the JSEP type (not the SDP), and for
+  errors the code and the text;
+- the **media stream** of each handle: the core's asynchronous frames (``webrtcup``,
+  ``hangup``, ``detached``, ``timeout``). ``media`` and ``slowlink`` depend on packet timing
+  and are not compared; where they fall relative to plugin events is not compared either
+  (they come from the media path, Janus from other threads).
+
+Deliberate differences (``differences.py``) are applied to our transcript before comparing.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from tests.integration.conformance.client import Frame, Recorder
+
+API = {"ack", "success", "error", "event", "pong", "server_info"}
+MEDIA = {"webrtcup", "hangup", "detached", "timeout"}
+NOT_COMPARED = {"media", "slowlink", "trickle", "keepalive"}
+# values that differ from run to run: compared by identity only
+VOLATILE = {"call_id", "master_id", "refer_id", "id", "session_id", "sender", "handle_id"}
+ADDRESS = re.compile(r"(?<![\d.])(\d{1,3}(?:\.\d{1,3}){3})(?::(\d+))?")
+
+
+@dataclass
+class Item:
+    """One normalized frame."""
+
+    stream: str
+    fields: dict[str, Any]
+
+    def render(self) -> str:
+        return json.dumps(self.fields, sort_keys=True)
+
+
+@dataclass
+class Transcript:
+    """The normalized frames of one run, by stream."""
+
+    streams: dict[str, list[Item]] = field(default_factory=dict)
+
+    def add(self, item: Item) -> None:
+        self.streams.setdefault(item.stream, []).append(item)
+
+    def lines(self) -> list[str]:
+        out = []
+        for name in sorted(self.streams):
+            out.append(f"== {name}")
+            out += [f"   {item.render()}" for item in self.streams[name]]
+        return out
+
+
+class Normalizer:
+    """Replaces per-run values by placeholders (stable within one transcript)."""
+
+    def __init__(self, names: dict[int, str]) -> None:
+        self.names = names  # port -> symbolic name (the scenario's SIP peers)
+        self.tokens: dict[tuple[str, str], str] = {}
+
+    def token(self, kind: str, value: Any) -> str:
+        key = (kind, json.dumps(value, sort_keys=True))
+        if key not in self.tokens:
+            n = sum(1 for k in self.tokens if k[0] == kind) + 1
+            self.tokens[key] = f"<{kind}#{n}>"
+        return self.tokens[key]
+
+    def text(self, value: str) -> str:
+        def address(m: re.Match[str]) -> str:
+            port = m.group(2)
+            if port is None:
+                return m.group(1)
+            name = self.names.get(int(port))
+            return f"{m.group(1)}:{name or '<port>'}"
+
+        return ADDRESS.sub(address, value)
+
+    def value(self, key: str, value: Any) -> Any:
+        if key in VOLATILE and value is not None:
+            return self.token(key, value)
+        if key == "sdp":
+            return "<sdp>"
+        if isinstance(value, dict):
+            return {k: self.value(k, v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [self.value(key, v) for v in value]
+        if isinstance(value, str):
+            return self.text(value)
+        return value
+
+
+def normalize(recorder: Recorder, names: dict[int, str] | None = None) -> Transcript:
+    """The transcript of the frames ``recorder`` holds."""
+    norm = Normalizer(names or {})
+    transcript = Transcript()
+    for frame in recorder.frames:
+        if frame.direction != "<":
+            continue
+        item = _item(frame, recorder, norm)
+        if item is not None:
+            transcript.add(item)
+    return transcript
+
+
+def _item(frame: Frame, recorder: Recorder, norm: Normalizer) -> Item | None:
+    msg = frame.message
+    kind = msg.get("janus")
+    if kind in NOT_COMPARED:
+        return None
+    fields: dict[str, Any] = {"janus": kind, "keys": sorted(msg)}
+    tx = msg.get("transaction")
+    if tx is not None:
+        fields["transaction"] = recorder.transactions.get(tx, "<unknown transaction>")
+    sender = msg.get("sender")
+    handle = recorder.handles.get(sender, "<handle>") if sender is not None else None
+    if handle is not None:
+        fields["handle"] = handle
+    if "error" in msg:
+        fields["error"] = norm.value("error", msg["error"])
+    if "plugindata" in msg:
+        pd = msg["plugindata"] or {}
+        fields["plugin"] = pd.get("plugin")
+        fields["data"] = norm.value("data", pd.get("data"))
+    if "jsep" in msg:
+        jsep = msg["jsep"] or {}
+        fields["jsep"] = {"type": jsep.get("type"), "keys": sorted(jsep)}
+    if kind == "hangup" or kind == "detached" or kind == "webrtcup":
+        for key in ("reason",):
+            if key in msg:
+                fields[key] = msg[key]
+    if kind in MEDIA:
+        return Item(f"{frame.conn} media {handle}", fields)
+    if kind == "ack":
+        # Janus acks a plugin message from one thread and pushes the plugin's first event
+        # from another: which comes first varies from run to run, so acks are compared
+        # among themselves
+        return Item(f"{frame.conn} acks", fields)
+    if kind in API:
+        return Item(f"{frame.conn} api", fields)
+    return Item(f"{frame.conn} other", fields)
+
+
+def diff(expected: Transcript, actual: Transcript) -> str:
+    """A unified diff of two transcripts ("" when they are the same)."""
+    a, b = expected.lines(), actual.lines()
+    if a == b:
+        return ""
+    return "\n".join(difflib.unified_diff(a, b, "janus", "webfon", lineterm="", n=3))
