@@ -31,7 +31,7 @@ API = {"ack", "success", "error", "event", "pong", "server_info"}
 MEDIA = {"webrtcup", "hangup", "detached", "timeout"}
 NOT_COMPARED = {"media", "slowlink", "trickle", "keepalive"}
 # values that differ from run to run: compared by identity only
-VOLATILE = {"call_id", "master_id", "refer_id", "id", "session_id", "sender", "handle_id"}
+VOLATILE = {"call_id", "master_id", "refer_id", "id"}
 ADDRESS = re.compile(r"(?<![\d.])(\d{1,3}(?:\.\d{1,3}){3})(?::(\d+))?")
 
 
@@ -69,6 +69,7 @@ class Normalizer:
     def __init__(self, names: dict[int, str]) -> None:
         self.names = names  # port -> symbolic name (the scenario's SIP peers)
         self.tokens: dict[tuple[str, str], str] = {}
+        self.ids: dict[int, str] = {}  # session and handle ids -> placeholders
 
     def token(self, kind: str, value: Any) -> str:
         key = (kind, json.dumps(value, sort_keys=True))
@@ -85,9 +86,14 @@ class Normalizer:
             name = self.names.get(int(port))
             return f"{m.group(1)}:{name or '<port>'}"
 
-        return ADDRESS.sub(address, value)
+        value = ADDRESS.sub(address, value)
+        for number, token in self.ids.items():
+            value = re.sub(rf"\b{number}\b", token, value)
+        return value
 
     def value(self, key: str, value: Any) -> Any:
+        if isinstance(value, int) and value in self.ids:
+            return self.ids[value]
         if key in VOLATILE and value is not None:
             return self.token(key, value)
         if key == "sdp":
@@ -104,6 +110,12 @@ class Normalizer:
 def normalize(recorder: Recorder, names: dict[int, str] | None = None) -> Transcript:
     """The transcript of the frames ``recorder`` holds."""
     norm = Normalizer(names or {})
+    for frame in recorder.frames:  # session and handle ids, also where texts quote them
+        msg = frame.message
+        if frame.direction == "<" and msg.get("janus") == "success" and \
+                isinstance(msg.get("data"), dict) and isinstance(msg["data"].get("id"), int):
+            kind = "handle" if "session_id" in msg else "session"
+            norm.ids[msg["data"]["id"]] = norm.token(kind, msg["data"]["id"])
     transcript = Transcript()
     for frame in recorder.frames:
         if frame.direction != "<":
@@ -129,6 +141,8 @@ def _item(frame: Frame, recorder: Recorder, norm: Normalizer) -> Item | None:
         fields["handle"] = handle
     if "error" in msg:
         fields["error"] = norm.value("error", msg["error"])
+    if isinstance(msg.get("data"), dict):
+        fields["reply_data"] = norm.value("data", msg["data"])
     if "plugindata" in msg:
         pd = msg["plugindata"] or {}
         fields["plugin"] = pd.get("plugin")
