@@ -218,12 +218,7 @@ class SipLine(JanusPlugin):
         self._arrived = asyncio.Event()
         self.listener: Listener | None = None
         self._listening = asyncio.Event()
-
-        @self.pc.on("track")
-        def on_track(track: MediaStreamTrack) -> None:
-            if track.kind == "audio":
-                self.listener = Listener(track)
-                self._listening.set()
+        self.pc.on("track", self._on_track)
 
     async def attach(self, session: JanusSession) -> None:
         await super().attach(session)
@@ -267,6 +262,24 @@ class SipLine(JanusPlugin):
         finally:
             await pending.done()
 
+    async def poke(self, body: dict[str, Any], jsep: dict[str, Any] | None = None,
+                   quiet: float = 1.0) -> dict[str, Any] | None:
+        """Send a request that may be refused or ignored: its core error, its first plugin
+        event, or None when nothing follows the ack within ``quiet`` seconds (Janus ignores
+        some requests made in the wrong state)."""
+        pending = await self.request(body, jsep)
+        try:
+            reply = await pending.reply()
+            if reply.get("janus") == "error":
+                return reply
+            try:
+                return await pending._next(lambda m: m.get("janus") == "event", quiet,
+                                           "event")
+            except AssertionError:
+                return None
+        finally:
+            await pending.done()
+
     async def unsolicited_event(self, name: str, timeout: float = 10.0) -> dict[str, Any]:
         """The next event called ``name`` that came with no live request transaction."""
         loop = asyncio.get_running_loop()
@@ -303,7 +316,26 @@ class SipLine(JanusPlugin):
                 await asyncio.wait_for(self._arrived.wait(), remaining)
 
     # --- media ---------------------------------------------------------------------------
+    async def fresh_connection(self) -> None:
+        """A new peer connection when the last one was used (one per call)."""
+        if self.pc.signalingState == "stable" and self.pc.remoteDescription is None \
+                and self.pc.localDescription is None:
+            return
+        if self.listener is not None:
+            self.listener.stop()
+            self.listener = None
+        self._listening.clear()
+        await self.reset_connection()
+        self.pc.on("track", self._on_track)
+        self.tone = ToneTrack(self.tone.freq)
+
+    def _on_track(self, track: MediaStreamTrack) -> None:
+        if track.kind == "audio":
+            self.listener = Listener(track)
+            self._listening.set()
+
     async def offer(self) -> dict[str, Any]:
+        await self.fresh_connection()
         self.pc.addTrack(self.tone)
         await self.pc.setLocalDescription(await self.pc.createOffer())
         return {"type": "offer", "sdp": self.pc.localDescription.sdp}
@@ -316,6 +348,7 @@ class SipLine(JanusPlugin):
     async def answer(self, message: dict[str, Any]) -> dict[str, Any]:
         jsep = message.get("jsep")
         assert jsep is not None, f"{self.label}: no JSEP offer in {event_name(message)}"
+        await self.fresh_connection()
         await self.pc.setRemoteDescription(RTCSessionDescription(jsep["sdp"], "offer"))
         for transceiver in self.pc.getTransceivers():
             if transceiver.kind == "audio":

@@ -1,18 +1,24 @@
 """Turns the frames of a scenario run into a transcript that can be compared across servers.
 
-What is compared, per connection and in order:
+What is compared, per connection:
 
-- the **API stream**: every reply (``ack``, ``success``, ``error``, ``pong``, ``server_info``)
-  and every plugin ``event``, with the ``janus`` type, the set of top-level fields, which
-  request's transaction it carries (by the request's name, or none), which handle sent it,
-  the plugin data (values that are random per run, such as ``call_id``, ``master_id``,
-  ``refer_id`` and addresses, become stable placeholders; a value seen twice keeps the same
-  placeholder, so "the same call id" is still checked), the JSEP type (not the SDP), and for
-  errors the code and the text;
-- the **media stream** of each handle: the core's asynchronous frames (``webrtcup``,
-  ``hangup``, ``detached``, ``timeout``). ``media`` and ``slowlink`` depend on packet timing
-  and are not compared; where they fall relative to plugin events is not compared either
-  (they come from the media path, Janus from other threads).
+- each **request's frames**, in order: its reply and the plugin events that carry its
+  transaction, with the ``janus`` type, the set of top-level fields, which handle sent it, the
+  plugin data (values that are random per run, such as ``call_id``, ``master_id``,
+  ``refer_id``, session and handle ids and addresses, become stable placeholders; a value seen
+  twice keeps the same placeholder, so "the same call id" is still checked), the JSEP type (not
+  the SDP), and for errors the code and the text. Which request's transaction an event carries
+  is what puts it in that stream, so transaction placement is compared;
+- per handle, the plugin **events without a transaction**, in order;
+- per handle, the core's asynchronous **media frames** (``webrtcup``, ``hangup``,
+  ``detached``, ``timeout``), in order. ``media`` and ``slowlink`` depend on packet timing and
+  are not compared.
+
+Order *between* these streams is not compared: Janus acks a message on one thread, runs the
+plugin on another and receives SIP on a third, so e.g. a ``declining`` event and the
+``hangup`` that the decline causes come in either order from Janus itself. Acks are compared
+as a stream of their own for the same reason (Janus may push a request's first event before
+its ack).
 
 Deliberate differences (``differences.py``) are applied to our transcript before comparing.
 """
@@ -157,12 +163,11 @@ def _item(frame: Frame, recorder: Recorder, norm: Normalizer) -> Item | None:
     if kind in MEDIA:
         return Item(f"{frame.conn} media {handle}", fields)
     if kind == "ack":
-        # Janus acks a plugin message from one thread and pushes the plugin's first event
-        # from another: which comes first varies from run to run, so acks are compared
-        # among themselves
         return Item(f"{frame.conn} acks", fields)
     if kind in API:
-        return Item(f"{frame.conn} api", fields)
+        if "transaction" in fields:
+            return Item(f"{frame.conn} request {fields['transaction']}", fields)
+        return Item(f"{frame.conn} {handle or 'core'} without transaction", fields)
     return Item(f"{frame.conn} other", fields)
 
 
