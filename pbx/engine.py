@@ -41,6 +41,7 @@ from webfon.sip import (
     new_tag,
 )
 from webfon.sip.dialog import Dialog
+from webfon.sip.dtmf_info import parse_dtmf_info
 from webfon.sip.sdp import SessionDescription, answer_direction, with_direction
 from webfon.sip.transaction import InviteServerTransaction
 from webfon.sip.ua import ALLOW, Account, Call, UaHub, UserAgent
@@ -808,22 +809,13 @@ class SipEngine:
         leg.answer_update(tx, answer.encode())
 
     async def _info(self, call: B2bCall, party: Party, data: dict[str, Any]) -> None:
-        body = (data.get("body") or b"").decode("utf-8", "replace")
-        ctype = (data.get("content_type") or "").lower()
-        digit = ""
-        if "dtmf-relay" in ctype:
-            for line in body.splitlines():
-                key, _, value = line.partition("=")
-                if key.strip().lower() == "signal":
-                    digit = value.strip()
-        elif "dtmf" in ctype:
-            digit = body.strip()
-        if len(digit) != 1 or digit.upper() not in "0123456789*#ABCD":
+        dtmf = parse_dtmf_info(data.get("content_type"), data.get("body") or b"")
+        if dtmf is None:
             return
-        log.info("dtmf info", extra={"call_id": call.call_id, "digit": digit})
+        log.info("dtmf info", extra={"call_id": call.call_id, "digit": dtmf.digit})
         other = call.other(party)
         if other is not None:
-            await other.media.send_dtmf(digit.upper())
+            await other.media.send_dtmf(dtmf.digit)
 
     async def _refer(self, call: B2bCall, party: Party, data: dict[str, Any]) -> None:
         leg = party.call
