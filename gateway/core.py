@@ -20,12 +20,13 @@ from aiortc import RTCConfiguration
 
 from gateway import errors as E
 from gateway.errors import JanusError
-from gateway.media import sdp as sdpmod
 from gateway.media.webrtc import WebRtcLeg
 from gateway.media.workers import MediaWorkers
 from gateway.metrics import Metrics
 from gateway.plugins.base import Plugin, PluginRegistry, PluginSession
 from webfon.logsetup import bind
+from webfon.sip.errors import ParseError
+from webfon.sip.sdp import SessionDescription
 from webfon.tokens import Claims, TokenError
 
 log = logging.getLogger("gateway.core")
@@ -611,9 +612,10 @@ class Gateway:
             raise JanusError(E.MISSING_MANDATORY_ELEMENT, "JSEP error: missing mandatory "
                                                           "element (sdp)")
         try:
-            sdpmod.Sdp.parse(sdp)
-        except sdpmod.SdpError as exc:
-            raise JanusError(E.JSEP_INVALID_SDP, f"JSEP error: invalid SDP ({exc})") from None
+            if not SessionDescription.parse(sdp).media:
+                raise ParseError("no media")
+        except ParseError as exc:
+            raise JanusError(E.JSEP_INVALID_SDP, f"Invalid SDP ({exc})") from None
         return jsep
 
     async def _trickle(self, handle: Handle, msg: dict[str, Any]) -> None:

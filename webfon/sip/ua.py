@@ -167,10 +167,13 @@ class UserAgent:
 
     def __init__(self, endpoint: SipEndpoint, account: Account, *,
                  on_event: EventCallback | None = None,
-                 refresh_margin: float = 0.8, retry_after: float = 30.0) -> None:
+                 refresh_margin: float = 0.8, retry_after: float = 30.0,
+                 queue_incoming: bool = True) -> None:
         self.endpoint = endpoint
         self.account = account
         self.on_event = on_event
+        self.queue_incoming = queue_incoming
+        """Put incoming calls in :attr:`incoming` too (off when ``on_event`` takes them)."""
         self.refresh_margin = refresh_margin
         self.retry_after = retry_after
         self.hub = UaHub.of(endpoint)
@@ -381,7 +384,8 @@ class UserAgent:
             self.hub.calls[call.dialog.id] = call
             tx.on_cancel = call._cancelled
             call.state = "incoming"
-            self.incoming.put_nowait(call)
+            if self.queue_incoming:
+                self.incoming.put_nowait(call)
             self._emit("incoming", {"call": call})
         elif method == "OPTIONS":
             tx.respond(200, headers=[("Allow", ALLOW), ("Accept", SDP)])
@@ -391,13 +395,14 @@ class UserAgent:
         else:
             tx.respond(405, headers=[("Allow", ALLOW)])
 
-    async def close(self) -> None:
-        """Hang up every call, unregister if registered, and detach from the hub."""
+    async def close(self, unregister: bool = True) -> None:
+        """Hang up every call, unregister if registered (and ``unregister``), stop
+        refreshing, and detach from the hub."""
         self._closed = True
         for call in list(self.calls):
             with contextlib.suppress(SipError, OSError, asyncio.TimeoutError):
                 await asyncio.wait_for(call.hangup(), 2 * self.endpoint.timers.t1 * 64)
-        if self.registered:
+        if self.registered and unregister:
             with contextlib.suppress(SipError, OSError, asyncio.TimeoutError):
                 await asyncio.wait_for(self.unregister(), 64 * self.endpoint.timers.t1)
         self._cancel_refresh()
