@@ -482,6 +482,16 @@ class WebRtcLeg:
         self.stream.handler = None
 
     @property
+    def awaiting_answer(self) -> bool:
+        """We made an offer that the browser has not answered yet."""
+        return self.pc is not None and self.pc.signalingState == "have-local-offer"
+
+    @property
+    def negotiated(self) -> bool:
+        """Both descriptions are set (the browser's leg got as far as ICE)."""
+        return self._remote_set
+
+    @property
     def connected(self) -> bool:
         return self._up and not self._closed
 

@@ -812,7 +812,8 @@ class Call:
         elif method == "NOTIFY":
             tx.respond(200)
             self._emit("notify", event=request.headers.get("Event"), body=request.body,
-                       subscription_state=request.headers.get("Subscription-State"))
+                       subscription_state=request.headers.get("Subscription-State"),
+                       content_type=request.content_type, request=request)
         elif method == "REFER":
             target = refer_target(request, tx)
             if target is None:

@@ -956,8 +956,7 @@ class SipSession(PluginSession):
             if body:
                 event = (data.get("event") or "").split(";", 1)[0].strip()
                 substate = (data.get("subscription_state") or "").split(";", 1)[0].strip()
-                request = data.get("request")
-                ctype = request.content_type if isinstance(request, Request) else None
+                ctype = data.get("content_type")
                 self.event({"event": "notify", "notify": event, "substate": substate,
                             "content-type": (ctype or "").split(";", 1)[0],
                             "content": body.decode("utf-8", "replace")},
@@ -1072,7 +1071,7 @@ class SipSession(PluginSession):
                                   "refer_to": str(refer_to), "referred_by": referred_by}
         if replaces:
             result["replaces"] = replaces.split(";", 1)[0]
-        self.event(result)
+        self._push(result, self.transaction)  # as Janus: without a call_id
         # RFC 3515: the implicit subscription starts with a NOTIFY of the initial state
         self.sip.spawn(self._notify_transferor(self.sip.transfers[refer_id], 100, "Trying"))
 

@@ -215,6 +215,7 @@ class SipLine(JanusPlugin):
         self.tone = ToneTrack(tone_hz)
         self.unsolicited: list[dict[str, Any]] = []
         self._consumed: set[int] = set()
+        self._last_up = -1
         self._arrived = asyncio.Event()
         self.listener: Listener | None = None
         self._listening = asyncio.Event()
@@ -300,13 +301,19 @@ class SipLine(JanusPlugin):
                 await asyncio.wait_for(self._arrived.wait(), remaining)
 
     async def core_event(self, kind: str, timeout: float = 10.0) -> dict[str, Any]:
-        """The next core event (``webrtcup``, ``hangup``, …) of this handle."""
+        """The next core event (``webrtcup``, ``hangup``, …) of this handle; a ``hangup`` is
+        the one that closed the PeerConnection of the last ``webrtcup`` taken (Janus may also
+        send one for a PeerConnection that never came up)."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
         while True:
-            for msg in self.unsolicited:
-                if id(msg) not in self._consumed and msg.get("janus") == kind:
+            start = self._last_up + 1 if kind == "hangup" else 0
+            for index, msg in enumerate(self.unsolicited):
+                if index >= start and id(msg) not in self._consumed and \
+                        msg.get("janus") == kind:
                     self._consumed.add(id(msg))
+                    if kind == "webrtcup":
+                        self._last_up = index
                     return msg
             remaining = deadline - loop.time()
             if remaining <= 0:

@@ -41,8 +41,11 @@ def conformance_servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[di
 
 @pytest.fixture
 async def conform(conformance_servers: dict[str, Server], tmp_path: Path
-                  ) -> AsyncIterator[Callable[[Scenario], Awaitable[None]]]:
-    async def run_both(scenario: Scenario) -> None:
+                  ) -> AsyncIterator[Callable[[Scenario], Awaitable[Transcript]]]:
+    """``await conform(scenario)`` runs it against both servers, fails on any difference,
+    and returns Janus's transcript (the same as ours but for the listed differences)."""
+
+    async def run_both(scenario: Scenario) -> Transcript:
         runs = {name: Run(server, tmp_path / name) for name, server in
                 conformance_servers.items()}
 
@@ -58,7 +61,8 @@ async def conform(conformance_servers: dict[str, Server], tmp_path: Path
 
         outcomes = await asyncio.gather(*(execute(r) for r in runs.values()))
         failures = dict(zip(runs, outcomes, strict=True))
-        janus = normalize(runs["janus"].recorder, runs["janus"].names)
+        janus = differences.apply(normalize(runs["janus"].recorder, runs["janus"].names),
+                                  ours=False)
         ours = differences.apply(normalize(runs["webfon"].recorder, runs["webfon"].names))
         _write(tmp_path / "janus.transcript", janus)
         _write(tmp_path / "webfon.transcript", ours)
@@ -72,6 +76,7 @@ async def conform(conformance_servers: dict[str, Server], tmp_path: Path
         if problems:
             logs = "\n".join(f"{n} log: {s.log_path}" for n, s in conformance_servers.items())
             raise AssertionError("\n\n".join([*problems, f"transcripts in {tmp_path}", logs]))
+        return janus
 
     yield run_both
 

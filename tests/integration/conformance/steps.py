@@ -45,6 +45,7 @@ async def call_answered(line: SipLine, peer: Sipp, user: str = "echo") -> Pendin
     await pending.event("ringing")
     accepted = await pending.event("accepted")
     await line.take_answer(accepted)
+    await line.core_event("webrtcup")
     return pending
 
 
@@ -71,4 +72,5 @@ async def accept(line: SipLine, offer: dict[str, Any]) -> Pending:
     pending = await line.request({"request": "accept"}, await line.answer(offer))
     await pending.reply()
     await pending.event("accepted")
+    await line.core_event("webrtcup")
     return pending

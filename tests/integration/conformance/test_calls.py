@@ -16,6 +16,7 @@ async def test_outgoing_call_hung_up_by_the_peer_with_audio_both_ways(conform) -
         # sipp echoes the browser's tone: heard back, it crossed the server both ways
         assert await line.hears(440.0), f"{run.target}: the echoed tone was not heard"
         await call.event("hangup", timeout=15)
+        await line.core_event("hangup")  # the PeerConnection closed
         await call.done()
         await run.finished(peer)
 
@@ -30,6 +31,7 @@ async def test_outgoing_call_hung_up_by_the_caller(conform) -> None:
         call = await steps.call_answered(line, peer)
         await steps.hangup(line)
         await call.event("hangup")
+        await line.core_event("hangup")  # the PeerConnection closed
         await call.done()
         await run.finished(peer)
 
@@ -74,6 +76,7 @@ async def test_incoming_call_accepted_and_hung_up_by_the_caller(conform) -> None
         accepted = await steps.accept(line, offer)
         await accepted.done()
         await line.unsolicited_event("hangup", timeout=15)
+        await line.core_event("hangup")  # the PeerConnection closed
         await run.finished(caller)
 
     await conform(scenario)
@@ -110,6 +113,7 @@ async def test_incoming_call_missed_while_busy(conform) -> None:
         await line.unsolicited_event("missed_call")
         await run.finished(second)
         await line.unsolicited_event("hangup", timeout=15)
+        await line.core_event("hangup")  # the PeerConnection closed
         await run.finished(first)
 
     await conform(scenario)

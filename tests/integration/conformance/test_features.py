@@ -4,6 +4,8 @@ helper lines."""
 
 from __future__ import annotations
 
+import asyncio
+
 from tests.integration.conformance import steps
 from tests.integration.conformance.runner import Run
 
@@ -15,9 +17,12 @@ async def test_hold_and_resume(conform) -> None:
         await steps.register_guest(line)
         call = await steps.call_answered(line, peer)
         await line.ask({"request": "hold", "direction": "sendonly"}, "holding")
+        # Janus ignores an unhold while the hold's re-INVITE is under way: let it finish
+        await asyncio.sleep(0.5)
         await line.ask({"request": "unhold"}, "resuming")
         await steps.hangup(line)
         await call.event("hangup")
+        await line.core_event("hangup")  # the PeerConnection closed
         await call.done()
         await run.finished(peer)
 
@@ -35,6 +40,7 @@ async def test_dtmf_by_sip_info_both_ways(conform) -> None:
         assert "Signal=7" in info["plugindata"]["data"]["result"]["content"], info
         await steps.hangup(line)
         await call.event("hangup")
+        await line.core_event("hangup")  # the PeerConnection closed
         await call.done()
         await run.finished(peer)
 
@@ -48,6 +54,7 @@ async def test_dtmf_rfc4733_from_the_sip_side(conform) -> None:
         await steps.register_guest(line)
         call = await steps.call_answered(line, peer)
         await call.event("hangup", timeout=15)
+        await line.core_event("hangup")  # the PeerConnection closed
         await call.done()
         await run.finished(peer)
 
@@ -65,6 +72,7 @@ async def test_blind_transfer_by_the_browser(conform) -> None:
         await call.event("notify")
         await call.event("notify")
         await call.event("hangup")
+        await line.core_event("hangup")  # the PeerConnection closed
         await call.done()
         await run.finished(peer)
 
@@ -97,6 +105,7 @@ async def test_transfer_received_and_followed_on_a_helper_line(conform) -> None:
         await call.done()
         await steps.hangup(helper)
         await follow.event("hangup")
+        await helper.core_event("hangup")  # the PeerConnection closed
         await follow.done()
         await run.finished(transferor)
         await run.finished(target)
@@ -126,9 +135,11 @@ async def test_attended_transfer_with_replaces(conform) -> None:
         await first.event("notify")
         await first.event("notify")
         await first.event("hangup")
+        await line.core_event("hangup")  # the PeerConnection closed
         await first.done()
         await steps.hangup(helper)
         await second.event("hangup")
+        await helper.core_event("hangup")  # the PeerConnection closed
         await second.done()
         await run.finished(transferee)
         await run.finished(target)
@@ -153,7 +164,9 @@ async def test_helper_line_takes_a_second_incoming_call(conform) -> None:
         accepted2 = await steps.accept(helper, offer2)
         await accepted2.done()
         await line.unsolicited_event("hangup", timeout=15)
+        await line.core_event("hangup")  # the PeerConnection closed
         await helper.unsolicited_event("hangup", timeout=15)
+        await helper.core_event("hangup")  # the PeerConnection closed
         await run.finished(first)
         await run.finished(second)
 

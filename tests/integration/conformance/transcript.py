@@ -14,6 +14,12 @@ What is compared, per connection:
   ``detached``, ``timeout``), in order. ``media`` and ``slowlink`` depend on packet timing and
   are not compared.
 
+Three things Janus does not do the same way twice are not compared: a ``call_id`` in a
+``declining`` event (Janus's SIP thread may clear it first), a core ``hangup`` of a handle
+whose PeerConnection never came up (sent or not depending on how far Janus's ICE got), and
+whether a core ``hangup`` says ``Close PC`` or ``DTLS alert`` (who closed the DTLS association
+first).
+
 Order *between* these streams is not compared: Janus acks a message on one thread, runs the
 plugin on another and receives SIP on a third, so e.g. a ``declining`` event and the
 ``hangup`` that the decline causes come in either order from Janus itself. Acks are compared
@@ -61,9 +67,24 @@ class Transcript:
     def add(self, item: Item) -> None:
         self.streams.setdefault(item.stream, []).append(item)
 
+    def error_codes(self) -> set[int]:
+        """Every core and plugin error code in the transcript."""
+        codes = set()
+        for items in self.streams.values():
+            for item in items:
+                error = item.fields.get("error")
+                if isinstance(error, dict) and isinstance(error.get("code"), int):
+                    codes.add(error["code"])
+                data = item.fields.get("data")
+                if isinstance(data, dict) and isinstance(data.get("error_code"), int):
+                    codes.add(data["error_code"])
+        return codes
+
     def lines(self) -> list[str]:
         out = []
         for name in sorted(self.streams):
+            if not self.streams[name]:
+                continue
             out.append(f"== {name}")
             out += [f"   {item.render()}" for item in self.streams[name]]
         return out
@@ -129,6 +150,29 @@ def normalize(recorder: Recorder, names: dict[int, str] | None = None) -> Transc
         item = _item(frame, recorder, norm)
         if item is not None:
             transcript.add(item)
+    return _without_races(transcript)
+
+
+def _without_races(transcript: Transcript) -> Transcript:
+    for name, items in transcript.streams.items():
+        kept = []
+        up = False
+        for item in items:
+            kind = item.fields.get("janus")
+            if kind == "webrtcup":
+                up = True
+            elif kind == "hangup" and " media " in f" {name} ":
+                if not up:
+                    continue
+                up = False
+                if item.fields.get("reason") == "DTLS alert":
+                    item.fields["reason"] = "Close PC"
+            result = (item.fields.get("data") or {}).get("result")
+            if isinstance(result, dict) and result.get("event") == "declining":
+                result.pop("call_id", None)
+                item.fields["data"].pop("call_id", None)
+            kept.append(item)
+        transcript.streams[name] = kept
     return transcript
 
 
