@@ -403,8 +403,9 @@ class SipSession(PluginSession):
                 self.registration = Registration.REGISTERED
             result: dict[str, Any] = {"event": "registered", "username": account.username,
                                       "register_sent": True, "master_id": account.master_id}
-            if account.kind == AccountKind.WEBFON:
+            if account.kind == AccountKind.WEBFON:  # ours: the login's extension and lines
                 result.update({k: account.webfon[k] for k in ("extension", "lines", "mode")})
+                result["identity"] = str(account.identity)
             self.event(result)
         elif name == "registration_failed":
             self._registration_failed(data["code"], data.get("reason") or "")

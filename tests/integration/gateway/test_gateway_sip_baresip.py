@@ -70,8 +70,7 @@ async def test_register_receive_call_hold_dtmf_hangup(gateway_factory, phone_net
 
     # hold silences the phone's audio, unhold brings it back
     await client.request({"request": "hold"})
-    held, _ = await client.wait_event("holding")
-    assert held["result"]["direction"] == "sendonly"
+    await client.wait_event("holding")
     await recorder.wait_silence(timeout=10)
     await client.request({"request": "unhold"})
     await client.wait_event("resuming")
