@@ -16,6 +16,7 @@ from typing import Any
 import aiohttp
 
 from tests.integration.conformance.client import Frame
+from tests.integration.conformance.differences import DIFFERENCES
 from tests.integration.conformance.runner import Run
 
 SDP = ("v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\n"
@@ -173,3 +174,11 @@ def test_every_core_error_code_is_covered() -> None:
     source = Path(__file__).read_text()
     for code, how in CODES.items():
         assert how.startswith("unreachable: ") or f'("{how}"' in source, (code, how)
+
+
+def test_differences_are_documented_in_the_readme() -> None:
+    """The list the suite applies is the list gateway/README.md gives, entry by entry."""
+    readme = (Path(__file__).resolve().parents[3] / "gateway" / "README.md").read_text()
+    section = readme.split("## Deliberate differences from Janus", 1)[1].split("\n## ", 1)[0]
+    for difference in DIFFERENCES:
+        assert f"**{difference.name}**" in section, difference.name
