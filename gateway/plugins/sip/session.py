@@ -439,8 +439,7 @@ class SipSession(PluginSession):
         """Unregister the account, end its helper lines, log a webphone out."""
         for line in account.lines[1:]:
             if isinstance(line, SipSession):
-                line.account = None
-                line.ctx.end("master unregistered")
+                line.master_gone()
         del account.lines[1:]
         await account.unregister()
         self._drop_account(unregister=False)
@@ -462,6 +461,11 @@ class SipSession(PluginSession):
         if self.sip.accounts.get(account.master_id) is account:
             del self.sip.accounts[account.master_id]
         self.sip.spawn(account.close(unregister=unregister))
+
+    def master_gone(self) -> None:
+        """This helper's master unregistered: the helper's handle ends, as in Janus."""
+        self.account = None
+        self.ctx.end("master unregistered")
 
     def _leave_master(self) -> None:
         account = self.account
@@ -568,9 +572,10 @@ class SipSession(PluginSession):
             result["callee"] = str(invite.to.uri)
             self.event(result, call_id=invite.call_id)
             return
-        await line._take_incoming(call)
+        await line.take_incoming(call)
 
-    async def _take_incoming(self, call: Call) -> None:
+    async def take_incoming(self, call: Call) -> None:
+        """Ring this line with an incoming call of its account."""
         invite = call.invite
         media = CallMedia(self.ctx, self.sip.allocator, self.settings.local_ip,
                           self.settings.allow_transcoding, self._dtmf_from_rtp)
