@@ -418,6 +418,7 @@ class Server:
 class WebfonGateway(Server):
     name = "webfon gateway"
     plugin = "janus.plugin.sip"
+    tree = ROOT  # the source tree the gateway runs from (``--gateway-tree``: an older one)
 
     async def start(self) -> None:
         data = self.workdir / "data"
@@ -430,11 +431,19 @@ class WebfonGateway(Server):
             f'  session_timeout = 120\n  log_level = "warning"\n  allow_guest = true\n'
             f'  rtp_port_range = "30000-39999"\n  media_workers = {self.media_workers}\n}}\n')
         log = _logfile(self.workdir / "gateway.log")
+        env = dict(os.environ, PYTHONPATH=str(self.tree))  # ``-m gateway`` from that tree
         self.proc = await asyncio.create_subprocess_exec(
             *self.pinned(sys.executable, "-m", "gateway", "--config", str(cfg), "--port",
                          str(self.ws_port)),
-            stdout=log, stderr=log, cwd=str(ROOT))
+            stdout=log, stderr=log, cwd=str(self.tree), env=env)
         await wait_tcp(self.ws_port)
+
+
+def gateway_from(tree: Path) -> type[WebfonGateway]:
+    """The gateway of another source tree (e.g. ``git worktree add /tmp/before <commit>``),
+    measured in the same invocation as the current one, each N in turn."""
+    return type("OtherGateway", (WebfonGateway,), {"tree": tree.resolve(),
+                                                   "name": f"webfon gateway ({tree.name})"})
 
 
 class Janus(Server):
@@ -761,6 +770,10 @@ async def main() -> None:
                              "one worker process per CPU the gateway may use, 0 relays in the "
                              "gateway's own loop, N workers (CPU and memory figures include "
                              "the workers)")
+    parser.add_argument("--gateway-tree", type=Path, default=None, metavar="DIR",
+                        help="also run the webfon gateway of another source tree (an older "
+                             "commit checked out with git worktree), alternating with the "
+                             "current one at each call count, for a before/after comparison")
     parser.add_argument("--profile", type=Path, default=None, metavar="DIR",
                         help="record the webfon gateway's stacks with py-spy during each "
                              "measurement window into DIR (collapsed stacks; the sampling "
@@ -780,6 +793,10 @@ async def main() -> None:
     targets: list[type[Server]] = []
     if args.target in ("webfon", "both"):
         targets.append(WebfonGateway)
+        if args.gateway_tree is not None:
+            if not (args.gateway_tree / "gateway" / "__main__.py").is_file():
+                parser.error(f"no gateway in {args.gateway_tree}")
+            targets.append(gateway_from(args.gateway_tree))
     if args.target in ("janus", "both"):
         targets.append(Janus)
     print(f"# machine: {os.cpu_count()} cpus, {os.uname().release}; load generator: "
