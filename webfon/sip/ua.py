@@ -670,8 +670,8 @@ class Call:
         return response
 
     async def bye(self) -> Response | None:
-        """End a confirmed call with BYE."""
-        if self.dialog is None or self.state == "terminated":
+        """End a confirmed call with BYE (once: a call already ending is left alone)."""
+        if self.dialog is None or self.state in ("terminating", "terminated"):
             return None
         self.state = "terminating"
         try:

@@ -1016,6 +1016,9 @@ class SipSession(PluginSession):
         self._stop_waiting_for_media()
         if self.callid is not None and self.sip.calls.get(self.callid) is self:
             del self.sip.calls[self.callid]
+        # transfers this call received and nobody followed or declined go with it
+        for refer_id in [r for r, t in self.sip.transfers.items() if t.call is self.call]:
+            del self.sip.transfers[refer_id]
         if self.media is not None:
             self.media.close()
         had_media = self.media is not None
@@ -1164,8 +1167,8 @@ class SipSession(PluginSession):
 
     async def destroy(self) -> None:
         self.stop_jobs()
-        if self.call is not None:
-            await self._end_call(self.call)
+        if self.call is not None:  # the call is over for the handle: don't wait for the BYE
+            self.sip.spawn(self._end_call(self.call))
         account = self.account
         if account is None:
             return
