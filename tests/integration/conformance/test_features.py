@@ -1,6 +1,6 @@
-"""In-call features, frame for frame against Janus: hold and resume, DTMF (SIP INFO both ways,
-RFC 4733 from the SIP side), transfers (blind out, REFER received, attended with Replaces) and
-helper lines."""
+"""In-call features, frame for frame against Janus: hold and resume (by either side), DTMF
+(SIP INFO both ways, RFC 4733 from the SIP side), transfers (blind out, REFER received,
+attended with Replaces) and helper lines."""
 
 from __future__ import annotations
 
@@ -22,6 +22,21 @@ async def test_hold_and_resume(conform) -> None:
         await line.ask({"request": "unhold"}, "resuming")
         await steps.hangup(line)
         await call.event("hangup")
+        await line.core_event("hangup")  # the PeerConnection closed
+        await call.done()
+        await run.finished(peer)
+
+    await conform(scenario)
+
+
+async def test_hold_and_resume_by_the_peer(conform) -> None:
+    async def scenario(run: Run) -> None:
+        peer = await run.start_peer("callee", "uas_holds")
+        line = await run.line(await run.session(), "alice")
+        await steps.register_guest(line)
+        call = await steps.call_answered(line, peer)
+        # the peer's re-INVITEs are answered by the server itself
+        await call.event("hangup", timeout=15)
         await line.core_event("hangup")  # the PeerConnection closed
         await call.done()
         await run.finished(peer)
