@@ -281,6 +281,15 @@ class SipLine(JanusPlugin):
         finally:
             await pending.done()
 
+    async def hang_up_peer_connection(self) -> dict[str, Any]:
+        """The core's ``hangup`` for this handle, as janus.js sends it when a call ends:
+        Janus drops a PeerConnection left half-negotiated (an offer nobody answered)."""
+        tx = await self.send({"janus": "hangup"})
+        try:
+            return await Pending(tx, f"{self.label} hangup (core)").reply()
+        finally:
+            await tx.done()
+
     async def unsolicited_event(self, name: str, timeout: float = 10.0) -> dict[str, Any]:
         """The next event called ``name`` that came with no live request transaction."""
         loop = asyncio.get_running_loop()

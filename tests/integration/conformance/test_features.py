@@ -20,6 +20,7 @@ async def test_hold_and_resume(conform) -> None:
         # Janus ignores an unhold while the hold's re-INVITE is under way: let it finish
         await asyncio.sleep(0.5)
         await line.ask({"request": "unhold"}, "resuming")
+        await asyncio.sleep(0.5)  # the same for the resume's re-INVITE before hanging up
         await steps.hangup(line)
         await call.event("hangup")
         await line.core_event("hangup")  # the PeerConnection closed
@@ -97,8 +98,10 @@ async def test_blind_transfer_by_the_browser(conform) -> None:
 async def test_transfer_received_and_followed_on_a_helper_line(conform) -> None:
     async def scenario(run: Run) -> None:
         target = await run.start_peer("target", "uas_answer")
+        # -aa: a NOTIFY that comes while sipp is still answering the previous one gets its
+        # 200 too (sipp would otherwise call it unexpected and fail)
         transferor = await run.start_peer("transferor", "uas_transferor", variables={
-            "refer_to": f"sip:carol@{target.sip_address}"})
+            "refer_to": f"sip:carol@{target.sip_address}"}, extra_args=["-aa"])
         session = await run.session()
         line = await run.line(session, "alice")
         registered = await steps.register_guest(line)
@@ -116,6 +119,7 @@ async def test_transfer_received_and_followed_on_a_helper_line(conform) -> None:
         await follow.event("calling")
         accepted = await follow.event("accepted")
         await helper.take_answer(accepted)
+        await helper.core_event("webrtcup")
         await call.event("hangup", timeout=15)  # the transferor hangs up once told
         await call.done()
         await steps.hangup(helper)
