@@ -110,6 +110,9 @@ class UaHub:
         self.endpoint = endpoint
         self.agents: dict[str, UserAgent] = {}
         self.calls: dict[DialogId, Call] = {}
+        self.only_agent_takes_all = True
+        """With one UA on the endpoint, it also gets requests for users it does not know
+        (a phone); an endpoint of many accounts (the gateway) answers those 404."""
         endpoint.handler = self.handle
         endpoint.on_stray_response = self._stray_response
 
@@ -149,7 +152,7 @@ class UaHub:
             for agent in self.agents.values():
                 if agent.account.aor_uri.user == user:
                     return agent
-        if len(self.agents) == 1:
+        if self.only_agent_takes_all and len(self.agents) == 1:
             return next(iter(self.agents.values()))
         return None
 

@@ -38,7 +38,9 @@ class SipPlugin(Plugin):
         endpoint = SipEndpoint(settings.local_ip, settings.sip_port,
                                user_agent=settings.sip_user_agent,
                                server_header=settings.sip_user_agent)
-        UaHub.of(endpoint)  # routes the endpoint's requests to the accounts' user agents
+        # routes the endpoint's requests to the accounts' user agents, by Contact or AoR user;
+        # a request for anyone else gets 404, even while only one account is registered
+        UaHub.of(endpoint).only_agent_takes_all = False
         key = settings.pbx_control_key
         pbx = PbxControl(settings.pbx_control_url,
                          control_key_path(settings.data_dir) if not key else Path(key))

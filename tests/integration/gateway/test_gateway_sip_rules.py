@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+from gateway.transports.websocket import GATEWAY_KEY
 from tests.unit.sip.peer import UdpPeer
 from webfon.sip import (
     DigestServer,
@@ -150,5 +151,33 @@ async def test_a_second_fork_is_ended_and_unknown_requests_get_405(gateway_serve
         assert bye.to_tag == "fork-1"  # the dialog of the first fork
         peer.send(bye.create_response(200).encode(), gw_port)
         await client.wait_event("hangup")
+    finally:
+        peer.close()
+
+
+async def test_requests_for_unknown_users_get_404(gateway_server, sip_clients) -> None:
+    """One account registered: an INVITE for anyone else is not its call."""
+    client = await sip_clients()
+    await client.request({"request": "register", "type": "guest",
+                          "username": "sip:alice@127.0.0.1"})
+    await client.wait_event("registered")
+    sip = gateway_server.app[GATEWAY_KEY].registry.get("janus.plugin.sip")
+    peer = await UdpPeer.open()
+    try:
+        port = sip.endpoint.port
+        peer.send(("INVITE sip:mallory@127.0.0.1 SIP/2.0\r\n"
+                   f"Via: SIP/2.0/UDP 127.0.0.1:{peer.port};branch=z9hG4bKscan1\r\n"
+                   f"From: <sip:scanner@127.0.0.1:{peer.port}>;tag=s1\r\n"
+                   "To: <sip:mallory@127.0.0.1>\r\nCall-ID: scan-1\r\nCSeq: 1 INVITE\r\n"
+                   f"Contact: <sip:scanner@127.0.0.1:{peer.port}>\r\n"
+                   "Max-Forwards: 70\r\nContent-Length: 0\r\n\r\n"), port)
+        async with asyncio.timeout(5):
+            while True:
+                reply = await peer.recv()
+                if not isinstance(reply, Request) and reply.status >= 200:
+                    break
+        assert reply.status == 404
+        assert not [e for e, _ in client.backlog if e.get("result", {}).get("event")
+                    == "incomingcall"]
     finally:
         peer.close()
