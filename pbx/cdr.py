@@ -10,19 +10,41 @@ import asyncio
 import logging
 import time
 from dataclasses import dataclass, field, fields
-from typing import Any, Protocol
+from enum import StrEnum
+from typing import Any
 
 from webfon.store import Store, StoreError
 from webfon.store.base import Executor
 
+from .batching import DelayedFlush
+from .events import Publisher
+
 log = logging.getLogger("pbx.cdr")
 
-DISPOSITIONS = ("answered", "busy", "no_answer", "failed", "cancelled", "voicemail", "forwarded",
-                "rejected")
+
+class Disposition(StrEnum):
+    """How a call, or one attempt of it, ended (the ``cdr.disposition`` column)."""
+
+    ANSWERED = "answered"
+    BUSY = "busy"
+    NO_ANSWER = "no_answer"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+    VOICEMAIL = "voicemail"
+    FORWARDED = "forwarded"
+    REJECTED = "rejected"
 
 
-class Publisher(Protocol):
-    async def publish(self, topic: str, payload: dict[str, Any]) -> Any: ...
+class Direction(StrEnum):
+    """The ``cdr.direction`` column, seen from the row's user."""
+
+    INBOUND = "inbound"
+    OUTBOUND = "outbound"
+    INTERNAL = "internal"
+
+
+DISPOSITIONS = tuple(Disposition)
+DIRECTIONS = tuple(Direction)
 
 
 @dataclass
@@ -52,8 +74,11 @@ class CdrRecord:
         d["billsec"] = round(ended - self.answered_at, 3) if self.answered_at else 0.0
         if self.disposition not in DISPOSITIONS:
             raise ValueError(f"unknown disposition {self.disposition!r}")
-        if self.direction not in ("inbound", "outbound", "internal"):
+        if self.direction not in DIRECTIONS:
             raise ValueError(f"unknown direction {self.direction!r}")
+        # plain strings for the store's drivers and the bus (not the enums' subclasses)
+        d["disposition"] = str(self.disposition)
+        d["direction"] = str(self.direction)
         d["caller"] = d["caller"][:64]
         d["callee"] = d["callee"][:64]
         return d
@@ -87,20 +112,14 @@ class CdrWriter:
         self.store = store
         self.bus = bus
         self.written = 0
-        self.flush_s = flush_s
         self._queue: list[tuple[CdrRecord, bool]] = []
-        self._task: asyncio.Task[None] | None = None
+        self._flusher = DelayedFlush(self.flush, flush_s)
         self._lock = asyncio.Lock()
 
     def submit(self, record: CdrRecord, *, publish: bool = True) -> None:
         record.row()  # reject bad values now, not in the flusher
         self._queue.append((record, publish))
-        if self._task is None or self._task.done():
-            self._task = asyncio.ensure_future(self._flush_later())
-
-    async def _flush_later(self) -> None:
-        await asyncio.sleep(self.flush_s)
-        await self.flush()
+        self._flusher.request()
 
     async def flush(self) -> None:
         async with self._lock:
@@ -140,8 +159,7 @@ class CdrWriter:
                                           extra={"call_id": record.call_id})
 
     async def close(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
+        self._flusher.cancel()
         await self.flush()
 
     async def write(self, record: CdrRecord, *, publish: bool = True) -> int | None:
@@ -161,11 +179,3 @@ class CdrWriter:
             except Exception:
                 log.exception("call.ended publish failed", extra={"call_id": record.call_id})
         return row_id
-
-    async def publish(self, topic: str, payload: dict[str, Any]) -> None:
-        if self.bus is None:
-            return
-        try:
-            await self.bus.publish(topic, payload)
-        except Exception:
-            log.exception("publish failed", extra={"topic": topic})

@@ -11,8 +11,9 @@ from typing import Any
 
 from webfon.store import Store
 
-from .cdr import CdrWriter, Publisher
+from .cdr import CdrWriter
 from .directory import Directory
+from .events import Events, Publisher
 from .location import CachedLocation, Location, StoreLocation
 from .mdflow import Mdflow, MdflowConfig, config_from_rows, load_config
 from .routing import Router
@@ -34,6 +35,7 @@ class PbxCore:
     mdflow: Mdflow
     stats: QueueStats
     webphones: Webphones
+    events: Events
     bus: Publisher | None = None
     calls: dict[str, Any] = field(default_factory=dict)
     engine: Any = None
@@ -60,7 +62,7 @@ class PbxCore:
                    stats=QueueStats(store, global_enabled=settings.stats_global,
                                     sla_s=settings.stats_sla_s),
                    webphones=Webphones(store, realm=settings.realm, registrar=registrar),
-                   bus=bus)
+                   events=Events(bus), bus=bus)
         core.webphones.on_logout = core._on_logout
         core.webphones.on_change = directory.invalidate
         return core

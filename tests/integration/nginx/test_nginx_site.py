@@ -22,14 +22,10 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from launcher.nginxconf import SiteConfig, render
+from tests.support.net import free_port
 
 NAME = "webfon.test"
 
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _make_pki(d: Path) -> tuple[Path, Path, Path]:
@@ -103,13 +99,15 @@ async def site(tmp_path: Path) -> AsyncIterator[Site]:
     for name in ("gw1", "gw2", "sercen", "fonbo"):
         runner = web.AppRunner(_node_app(name))
         await runner.setup()
-        ports[name] = _free_port()
+        ports[name] = free_port("tcp")
         await web.TCPSite(runner, "127.0.0.1", ports[name]).start()
         runners[name] = runner
     root = tmp_path / "webclient"
     root.mkdir()
     (root / "index.html").write_text("<!doctype html><title>VIVAit Call Web</title>")
-    https, http = _free_port(), _free_port()
+    (root / "manifest.webmanifest").write_text('{"name": "VIVAit Call Web"}')
+    (root / "sw.js").write_text("// service worker")
+    https, http = free_port("tcp"), free_port("tcp")
     conf = render(SiteConfig(
         server_name=NAME, ssl_certificate=str(cert), ssl_certificate_key=str(key),
         gateways=[f"127.0.0.1:{ports['gw1']}", f"127.0.0.1:{ports['gw2']}"],
@@ -168,6 +166,15 @@ async def test_tls_static_client_and_security_headers(site: Site) -> None:
             assert r.headers["Strict-Transport-Security"].startswith("max-age=")
             assert r.headers["X-Frame-Options"] == "DENY"
             assert r.headers["X-Content-Type-Options"] == "nosniff"
+            assert "frame-ancestors 'none'" in r.headers["Content-Security-Policy"]
+        # The installable app: manifest and service worker with their types, same headers.
+        async with s.get(f"https://{NAME}:{site.https}/manifest.webmanifest") as r:
+            assert r.status == 200
+            assert r.headers["Content-Type"] == "application/manifest+json"
+            assert r.headers["X-Content-Type-Options"] == "nosniff"
+        async with s.get(f"https://{NAME}:{site.https}/sw.js") as r:
+            assert r.status == 200
+            assert r.headers["Content-Type"] in ("application/javascript", "text/javascript")
             assert "frame-ancestors 'none'" in r.headers["Content-Security-Policy"]
         async with s.get(f"http://{NAME}:{site.http}/x", allow_redirects=False) as r:
             assert r.status == 301
