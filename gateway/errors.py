@@ -37,3 +37,8 @@ class JanusError(Exception):
         super().__init__(reason)
         self.code = code
         self.reason = reason
+        self.session_id: int | None = None
+        """Session id for the reply when it is not the request's (e.g. a create's id)."""
+        self.transaction_known = True
+        """False when the request failed before its transaction could be read (as Janus,
+        the reply then carries none)."""

@@ -100,7 +100,7 @@ async def websocket_handler(request: web.Request) -> web.StreamResponse:
             try:
                 msg = json.loads(data)
             except (json.JSONDecodeError, ValueError) as exc:
-                transport.deliver(_error(E.INVALID_JSON, f"JSON error: {exc}"))
+                transport.deliver(_error(E.INVALID_JSON, f"Invalid Janus API request - {exc}"))
                 continue
             if limits.over(limits.ws_max_inflight, len(tasks)):
                 gateway.metrics.limit_refusals += 1

@@ -182,7 +182,9 @@ export class Phone {
     this.registration = {
       state: "registered",
       masterId: result.master_id ?? this.registration.masterId,
-      username: result.username || this.registration.username,
+      // the SIP identity (``identity``, ours on webfon logins; Janus's ``username`` is its
+      // user part only)
+      username: result.identity || result.username || this.registration.username,
       extension: result.extension || result.username?.replace(/^sip:/, "").split("@")[0] || "",
       lines: result.lines,
       reason: "",
