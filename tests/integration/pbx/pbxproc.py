@@ -2,18 +2,16 @@
 would: an SQLite store the test fills first, SIP on a given address (the phone network's host
 side), settings through ``WEBFON_PBX_*``, its log (JSON lines, as in production) in a file.
 
-``async with pbx_process(tmp_path, host, trunk_port=...) as pbx:`` starts it with the
-directory of :func:`tests.integration.pbx.pbxrun.build_directory` plus :func:`add_security_org`
-and waits for ``/healthz``; it is stopped (SIGTERM, then SIGKILL) on the way out.
+``async with pbx_process(tmp_path, host, trunk_port=...) as pbx:`` starts it
+(:mod:`tests.support.procs`) with the directory of
+:func:`tests.integration.pbx.pbxrun.build_directory` plus :func:`add_security_org` and waits
+for ``/healthz``; it is stopped (SIGTERM, then SIGKILL) on the way out.
 """
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import json
-import os
-import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,6 +20,7 @@ from typing import Any
 import aiohttp
 
 from tests.integration.pbx.pbxrun import build_directory
+from tests.support import procs
 from tests.support.net import free_port, free_port_block
 from webfon.control_key import ensure_control_key
 from webfon.directory import add_phone, create_extension, create_user
@@ -36,18 +35,24 @@ MOBILE = "0611223344"
 
 @dataclass
 class PbxProcess:
-    proc: asyncio.subprocess.Process
+    component: procs.Component
     host: str
     sip_port: int
-    control_port: int
     data_dir: Path
     db_url: str
-    log_path: Path
     ids: dict[str, int] = field(default_factory=dict)
 
     @property
     def sip(self) -> str:
         return f"{self.host}:{self.sip_port}"
+
+    @property
+    def control_port(self) -> int:
+        return self.component.port
+
+    @property
+    def log_path(self) -> Path:
+        return self.component.log
 
     def log_text(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
@@ -67,6 +72,15 @@ class PbxProcess:
                 http.request("GET" if body is None else "POST", url, json=body) as resp:
             assert resp.status == 200, await resp.text()
             return await resp.json()
+
+    async def metric(self, name: str) -> float:
+        """A value of the PBX's ``/metrics``."""
+        async with aiohttp.ClientSession() as http, \
+                http.get(f"http://127.0.0.1:{self.control_port}/metrics") as resp:
+            for line in (await resp.text()).splitlines():
+                if line.startswith(name + " "):
+                    return float(line.split()[1])
+        raise AssertionError(f"{name} not in /metrics")
 
     async def rows(self, sql: str, args: tuple[Any, ...] = ()) -> list[dict[str, Any]]:
         store = await open_store(self.db_url)
@@ -125,47 +139,15 @@ async def pbx_process(tmp_path: Path, host: str, *, trunk_port: int | None = Non
     data_dir = tmp_path / "data"
     sip_port = free_port("both", host)
     rtp = free_port_block(200, host=host)
-    control_port = free_port("tcp")
-    env = {k: v for k, v in os.environ.items() if not k.startswith("WEBFON_")}
-    env.update({"WEBFON_DATA_DIR": str(data_dir), "WEBFON_DATABASE_URL": db_url,
-                "WEBFON_LOG_FORMAT": "json", "WEBFON_LOG_LEVEL": "info",
-                "WEBFON_PBX_SIP_HOST": host, "WEBFON_PBX_SIP_PORT": str(sip_port),
-                "WEBFON_PBX_RTP_PORT_MIN": str(rtp), "WEBFON_PBX_RTP_PORT_MAX": str(rtp + 199),
-                "WEBFON_PBX_QUALIFY_INTERVAL_S": "0", "WEBFON_PBX_NO_ANSWER_TIMEOUT_S": "5",
-                "WEBFON_PBX_TRUNK_TIMEOUT_S": "5"})
-    env.update({f"WEBFON_PBX_{k.upper()}": str(v) for k, v in settings.items()})
-    log_path = tmp_path / "pbx.log"
-    with log_path.open("ab") as fh:
-        proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "pbx", "--port", str(control_port), cwd=ROOT, env=env,
-            stdout=fh, stderr=asyncio.subprocess.STDOUT, start_new_session=True)
-    pbx = PbxProcess(proc, host, sip_port, control_port, data_dir, db_url, log_path, ids)
+    env = procs.base_env(
+        data_dir, WEBFON_DATABASE_URL=db_url, WEBFON_LOG_FORMAT="json",
+        WEBFON_PBX_SIP_HOST=host, WEBFON_PBX_SIP_PORT=str(sip_port),
+        WEBFON_PBX_RTP_PORT_MIN=str(rtp), WEBFON_PBX_RTP_PORT_MAX=str(rtp + 199),
+        WEBFON_PBX_QUALIFY_INTERVAL_S="0", WEBFON_PBX_NO_ANSWER_TIMEOUT_S="5",
+        WEBFON_PBX_TRUNK_TIMEOUT_S="5",
+        **{f"WEBFON_PBX_{k.upper()}": str(v) for k, v in settings.items()})
+    component = await procs.start("pbx", "pbx", free_port("tcp"), env, tmp_path / "logs")
     try:
-        await _healthy(pbx)
-        yield pbx
+        yield PbxProcess(component, host, sip_port, data_dir, db_url, ids)
     finally:
-        if proc.returncode is None:
-            proc.terminate()
-            try:
-                await asyncio.wait_for(proc.wait(), 10)
-            except TimeoutError:
-                proc.kill()
-                await proc.wait()
-
-
-async def _healthy(pbx: PbxProcess, timeout: float = 30.0) -> None:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    async with aiohttp.ClientSession() as http:
-        while True:
-            if pbx.proc.returncode is not None:
-                raise RuntimeError(f"the PBX exited ({pbx.proc.returncode}):\n"
-                                   + pbx.log_text()[-3000:])
-            with contextlib.suppress(aiohttp.ClientError, OSError, TimeoutError):
-                async with http.get(f"http://127.0.0.1:{pbx.control_port}/healthz",
-                                    timeout=aiohttp.ClientTimeout(total=1)) as resp:
-                    if resp.status == 200:
-                        return
-            if loop.time() > deadline:
-                raise RuntimeError("the PBX did not become healthy:\n" + pbx.log_text()[-3000:])
-            await asyncio.sleep(0.1)
+        await procs.stop(component)

@@ -2,7 +2,8 @@
 network namespace of its own), sends the PBX process thousands of OPTIONS and REGISTERs a
 second, two baresip phones at other addresses set up a call and hear each other, and a sipp
 phone keeps placing new calls to another that all connect. The flood's messages beyond its
-address's rate are dropped before they are parsed (``/control/stats``: ``guard.dropped``)."""
+address's rate are dropped before they are parsed (``/control/stats``: ``guard.dropped``;
+``/metrics``: ``webfon_pbx_sip_rate_limited_total``)."""
 
 from __future__ import annotations
 
@@ -73,6 +74,7 @@ async def test_scanner_flood_does_not_degrade_the_calls_of_others(
             placed = await calls.wait(60)
             assert placed.ok and placed.successful_calls == NEW_CALLS, placed.describe()
             stats = await pbx.control("stats")
+            assert await pbx.metric("webfon_pbx_sip_rate_limited_total") > 0
         finally:
             flooded = await flood.stop()
         assert flooded is not None
