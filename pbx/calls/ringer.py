@@ -93,14 +93,15 @@ class Ringer:
         self.events = events
         self.media_host = media_host
 
-    async def ring(self, call: Call, contacts: Sequence[Contact], timeout: float, *,
+    async def ring(self, call: Call, contacts: Sequence[Contact | str], timeout: float, *,
                    callee: str, callee_user: User | None = None, extension: str | None = None,
                    trunk: str = "", anchor: CallLeg | None = None,
                    party: Caller | None = None) -> RingResult:
         """Ring ``contacts`` together for up to ``timeout`` seconds and connect the first to
         answer with ``anchor`` (default: the caller). ``extension`` is the extension rung,
         whose line is held while ringing and, once answered, until the call ends; ``party``
-        is who answers, when the contacts are not phones (a trunk)."""
+        is who answers, when the contacts are not phones (a trunk). A bare URI is a contact
+        with no phone known: whoever answers there has no rights (cannot transfer)."""
         stays = anchor or call.a
         try:
             b_media = await self.legs.media_leg("b")
@@ -115,7 +116,8 @@ class Ringer:
         from_ = self.legs.caller_id(*call.presented_as())
         on_event = _RingbackToCaller(call) if anchor is None else None
         dialled: list[tuple[SipCall, Attempt, Contact]] = []
-        for contact in contacts:
+        for target in contacts:
+            contact = target if isinstance(target, Contact) else Contact(target)
             attempt = Attempt(contact.uri, time.time(), trunk=trunk)
             call.attempts.append(attempt)
             try:
