@@ -29,6 +29,13 @@ class FonboSettings(BaseSettings):
     recents_scan_max: int = 5000
     media_ticket_ttl_s: float = 120.0
     cors_allowed_origins: str = ""
+    # The PBX's control API: live groups (waiting callers, agents' states, «Mover Cola»).
+    pbx_control_url: str = "http://127.0.0.1:8500"
+    pbx_control_key: str = ""  # default: <data_dir>/keys/pbx_control.key
+    pbx_control_timeout_s: float = 5.0
+    stats_max_days: int = 92
+    ivr_prompt_max_bytes: int = 1_000_000
+    ivr_prompt_max_s: float = 120.0
 
     def validate(self) -> None:
         super().validate()
@@ -36,7 +43,10 @@ class FonboSettings(BaseSettings):
             raise ConfigError("must be at least 1024", key="logo_max_bytes")
         if self.logo_max_bytes > self.max_body_bytes:
             raise ConfigError("must not exceed max_body_bytes", key="logo_max_bytes")
-        for key in ("import_max_rows", "history_page_max", "scroll_page_max", "recents_scan_max"):
+        if self.ivr_prompt_max_bytes > self.max_body_bytes:
+            raise ConfigError("must not exceed max_body_bytes", key="ivr_prompt_max_bytes")
+        for key in ("import_max_rows", "history_page_max", "scroll_page_max", "recents_scan_max",
+                    "stats_max_days"):
             if getattr(self, key) < 1:
                 raise ConfigError("must be positive", key=key)
         if not self.realm:

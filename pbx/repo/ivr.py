@@ -1,9 +1,11 @@
 """IVR menus as the PBX reads them: a menu with its options (``ivr_menus``, ``ivr_options``)
-and the uploaded prompts (``ivr_prompts``, 8 kHz mono PCM16 WAV kept in the store, decoded once
-per process and kept while unchanged)."""
+and the uploaded prompts (``ivr_prompts``: 8 kHz mono PCM16 WAV kept base64-encoded in the
+store, as every blob is, decoded once per process and kept while unchanged)."""
 
 from __future__ import annotations
 
+import base64
+import binascii
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
@@ -93,8 +95,9 @@ class IvrRepo:
         data = await self.store.fetchval("SELECT data FROM ivr_prompts WHERE id = ?",
                                          (prompt_id,))
         try:
-            samples, rate = decode_wav_bytes(bytes(data))
-        except (WavError, TypeError):
+            raw = base64.b64decode(data if isinstance(data, str) else bytes(data))
+            samples, rate = decode_wav_bytes(raw)
+        except (WavError, TypeError, binascii.Error):
             return None
         if rate != 8000:
             return None
