@@ -52,7 +52,7 @@ def test_agent_pauses_with_a_reason_and_the_group_calls_go_elsewhere(
     row = page.get_by_test_id("acd-row").filter(has_text="3100")
     row.get_by_test_id("acd-state").filter(has_text="Disponible").wait_for(timeout=10_000)
     assert page.get_by_test_id("acd-row").count() == 2  # the hunt group and the ACD group
-    row.get_by_test_id("acd-reason").fill("Descanso")
+    row.get_by_test_id("acd-reason").select_option("Descanso")  # the demo's pause reasons
     row.get_by_test_id("acd-pause").click()
     row.get_by_test_id("acd-state").filter(has_text="En pausa (Descanso)").wait_for(
         timeout=10_000)
