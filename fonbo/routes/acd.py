@@ -18,6 +18,7 @@ agents' and supervisors' screens follow.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from dataclasses import dataclass
 from enum import StrEnum
@@ -84,8 +85,8 @@ async def _live(ctx: Ctx, queue_id: int) -> dict[str, Any] | None:
     try:
         return await _control(ctx).get(f"/control/queues/{queue_id}/live")
     except ControlError as exc:
-        log.warning("live queue status not available", extra={"queue_id": queue_id,
-                                                              "reason": exc.message})
+        log.info("live queue status not available", extra={"queue_id": queue_id,
+                                                           "reason": exc.message})
         return None
 
 
@@ -157,10 +158,8 @@ async def acd_me(ctx: Ctx) -> web.Response:
     watched = await (acd.all_queues(ctx.store) if ctx.is_admin
                      else acd.supervised(ctx.store, ctx.user_id))
     can_move = await _move_allowed(ctx)
-    lives: dict[int, dict[str, Any] | None] = {}
-    for q in [*mine, *watched]:
-        if int(q["id"]) not in lives:
-            lives[int(q["id"])] = await _live(ctx, int(q["id"]))
+    ids = list(dict.fromkeys(int(q["id"]) for q in [*mine, *watched]))
+    lives = dict(zip(ids, await asyncio.gather(*(_live(ctx, i) for i in ids)), strict=True))
     agent = []
     for row in mine:
         live = lives[int(row["id"])]

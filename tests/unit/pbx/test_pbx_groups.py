@@ -94,3 +94,18 @@ async def test_ivr_menu_with_options_from_the_store(store: Store, org: Any) -> N
     assert found.option("2") is None
     assert (found.fallback.action, found.fallback.target) == (IvrAction.QUEUE, "3000")
     assert await IvrRepo(store).menu_by_number("4001") is None
+
+
+def test_global_statistics_take_the_seed_name(tmp_path: Any) -> None:
+    """``EstadisticasColaCorp = "Si"`` in pbx.jcfg turns on every group's statistics."""
+    from pbx.settings import PbxSettings
+    from pbx.stats import QueueStats
+
+    conf = tmp_path / "pbx.jcfg"
+    conf.write_text('general: {\n  EstadisticasColaCorp = "Si";\n};\n')
+    settings = PbxSettings.load(conf, environ={}, data_dir=tmp_path)
+    assert settings.stats_global
+    stats = QueueStats(None, global_enabled=settings.stats_global)  # type: ignore[arg-type]
+    assert stats.enabled_for(False) and stats.enabled_for(False, call_flag=False)
+    assert PbxSettings.load(environ={}, data_dir=tmp_path).stats_global is False
+    assert QueueStats(None).enabled_for(False, call_flag=True)  # type: ignore[arg-type]
