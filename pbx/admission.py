@@ -33,14 +33,22 @@ from webfon.passwords import PasswordChecks
 from webfon.ratelimit import FailureLimiter
 
 from .core import PbxCore
-from .directory import User
+from .directory import QueueInfo, User
 from .mdflow import OK
 from .mobility import Attempt, MobilityCodes, MobilityError, is_mobility, parse, redact
-from .routing import Caller, Route, RouteKind, reject
+from .routing import SYSTEM, Caller, Route, RouteKind, reject
 
 log = logging.getLogger("pbx.admission")
 
 _ADMITTED: weakref.WeakSet[Route] = weakref.WeakSet()
+
+
+AMENDABLE = frozenset({"stats"})
+
+
+def _issue(route: Route) -> Route:
+    _ADMITTED.add(route)
+    return route
 
 
 def admitted(route: Route) -> bool:
@@ -89,16 +97,26 @@ class Admission:
             return Route(RouteKind.REJECT, number, placed_for, status=503,
                          reason=f"Flow control: {verdict}", flow_verdict=verdict)
         route = await self.core.router.route(number, placed_for)
-        if route.kind is not RouteKind.REJECT:
-            _ADMITTED.add(route)
-        return route
+        return _issue(route) if route.kind is not RouteKind.REJECT else route
 
     def voicemail(self, user: User, caller: Caller, number: str) -> Route:
-        """A route that leaves ``caller`` in ``user``'s mailbox (a forward «a mensa»): nothing
-        is placed anywhere, so nothing to check."""
-        route = Route(RouteKind.VOICEMAIL, number, caller, user=user)
-        _ADMITTED.add(route)
-        return route
+        """A route that leaves ``caller`` in ``user``'s mailbox (a forward «a mensa», an IVR
+        option): nothing is placed anywhere, so nothing to check."""
+        return _issue(Route(RouteKind.VOICEMAIL, number, caller, user=user))
+
+    def queue(self, queue: QueueInfo, *, stats: bool = False) -> Route:
+        """A route into ``queue`` that a supervisor or the configuration chose (a caller moved
+        between groups): an internal group, placed by the PBX itself."""
+        return _issue(Route(RouteKind.QUEUE, queue.number, SYSTEM, queue=queue, stats=stats))
+
+    def amend(self, route: Route, **changes: bool) -> Route:
+        """``route`` with what may change once admitted — only the group's statistics flag
+        (``stats``) — still admitted; anything else must be admitted again."""
+        if not admitted(route):
+            raise NotAdmitted(f"{route.kind} route to {route.number} was not admitted")
+        if set(changes) - AMENDABLE:
+            raise ValueError(f"only {sorted(AMENDABLE)} change on an admitted route")
+        return _issue(replace(route, **changes))
 
     async def _mobility(self, dialled: str, caller: Caller,
                         call_id: str | None) -> tuple[str, Caller] | Route:

@@ -55,6 +55,8 @@ class PbxSettings(BaseSettings):
     outside_prefix: str = "0"
     local_prefixes: str = "91"
     stats_global: bool = False
+    """Group statistics for every call (the seed's global ``EstadisticasColaCorp = Si``,
+    accepted under that name too)."""
     stats_sla_s: float = 20.0
     moh_frequency_hz: float = 440.0
     control_key_file: Path | None = None
@@ -93,6 +95,10 @@ class PbxSettings(BaseSettings):
     max_calls_per_trunk: int = 120
     """Calls in progress on one trunk (both ways); a full trunk is skipped like an
     unavailable one, a call from a full trunk gets 503. 0: no limit."""
+
+    @classmethod
+    def aliases(cls) -> dict[str, str]:
+        return {"EstadisticasColaCorp": "stats_global"}
 
     def validate(self) -> None:
         super().validate()

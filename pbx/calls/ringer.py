@@ -6,6 +6,10 @@ transfer) with the PBX's media address; on answer the two media legs are relayed
 other, the caller gets the callee's answer (with the PBX's address) and ``call.answered`` is
 published for the call's first answer. Every contact tried is an :class:`Attempt` of the call.
 
+A caller the PBX answered itself (an IVR menu, a group's waiting line) is not answered again:
+it hears a ringback tone from the PBX while the contacts ring, unless something already plays
+to it (a group's music).
+
 A :class:`Contact` says who answers on it (the registered phone), so the leg that wins knows
 whose rights its party has when it transfers the call; a trunk's ring gives the trunk as the
 ``party`` of whoever answers there.
@@ -61,9 +65,10 @@ class RingResult:
     status: RingStatus
     code: int = 0
     reason: str = ""
+    contact: str = ""
+    """The contact that answered."""
 
 
-ANSWERED = RingResult(RingStatus.ANSWERED, 200)
 CALLER_GONE = RingResult(RingStatus.CALLER_GONE)
 NO_ANSWER = RingResult(RingStatus.NO_ANSWER, 0, "No answer")
 BUSY = RingResult(RingStatus.BUSY, 486, "Busy Here")
@@ -96,28 +101,47 @@ class Ringer:
     async def ring(self, call: Call, contacts: Sequence[Contact | str], timeout: float, *,
                    callee: str, callee_user: User | None = None, extension: str | None = None,
                    trunk: str = "", anchor: CallLeg | None = None,
+                   lines: dict[str, str] | None = None,
                    party: Caller | None = None) -> RingResult:
         """Ring ``contacts`` together for up to ``timeout`` seconds and connect the first to
         answer with ``anchor`` (default: the caller). ``extension`` is the extension rung,
-        whose line is held while ringing and, once answered, until the call ends; ``party``
-        is who answers, when the contacts are not phones (a trunk). A bare URI is a contact
-        with no phone known: whoever answers there has no rights (cannot transfer)."""
-        stays = anchor or call.a
+        whose line is held while ringing and, once answered, until the call ends; ``lines``
+        does the same for contacts of several extensions (contact URI → extension).
+        ``party`` is who answers, when the contacts are not phones (a trunk). A bare URI is a
+        contact with no phone known: whoever answers there has no rights (cannot transfer)."""
+        party_of = party
+        party = anchor or call.a
+        ringback = party is call.a and call.b is None and not party.pending \
+            and not party.media.playing
+        if ringback:
+            party.media.play_prompt("ringback", loop=True)
+        try:
+            targets = [c if isinstance(c, Contact) else Contact(c) for c in contacts]
+            return await self._ring(call, party, targets, timeout, callee=callee,
+                                    callee_user=callee_user, extension=extension, trunk=trunk,
+                                    anchor=anchor, lines=lines or {}, answerer=party_of)
+        finally:
+            if ringback:
+                party.media.stop_playing()
+
+    async def _ring(self, call: Call, party: CallLeg, contacts: list[Contact], timeout: float,
+                    *, callee: str, callee_user: User | None, extension: str | None,
+                    trunk: str, anchor: CallLeg | None, lines: dict[str, str],
+                    answerer: Caller | None) -> RingResult:
         try:
             b_media = await self.legs.media_leg("b")
         except OSError:
             return RingResult(RingStatus.FAILED, 503, "No media ports")
-        assert stays.sdp is not None
+        assert party.sdp is not None
         try:
-            offer = sdpx.relay_offer(stays.sdp, self.media_host, b_media.port).encode()
+            offer = sdpx.relay_offer(party.sdp, self.media_host, b_media.port).encode()
         except sdpx.SdpError as exc:  # the party's last offer holds nothing to relay
             self.legs.release_media(b_media)
             return RingResult(RingStatus.FAILED, exc.status, exc.reason)
         from_ = self.legs.caller_id(*call.presented_as())
         on_event = _RingbackToCaller(call) if anchor is None else None
         dialled: list[tuple[SipCall, Attempt, Contact]] = []
-        for target in contacts:
-            contact = target if isinstance(target, Contact) else Contact(target)
+        for contact in contacts:
             attempt = Attempt(contact.uri, time.time(), trunk=trunk)
             call.attempts.append(attempt)
             try:
@@ -129,15 +153,27 @@ class Ringer:
                 log.info("cannot call contact: %s", exc, extra={"call_id": call.call_id})
         if extension:
             self.active.take_line(extension)
+        held = list(dict.fromkeys(lines[c.uri] for c in contacts if c.uri in lines))
+        for number in held:
+            self.active.take_line(number)
+        result = NO_ANSWER
         try:
-            return await self._race(call, stays, dialled, b_media, timeout, callee,
-                                    callee_user, party, transfer=anchor is not None)
+            result = await self._race(call, party, dialled, b_media, timeout, callee,
+                                      callee_user, answerer, transfer=anchor is not None)
+            return result
         finally:
+            connected = any(leg.media is b_media for leg in call.legs())
             if extension:
-                if any(leg.media is b_media for leg in call.legs()):
+                if connected:
                     call.extensions.append(extension)  # held until the call ends
                 else:
                     self.active.free_line(extension)
+            winner = lines.get(result.contact) if connected else None
+            for number in held:
+                if number == winner:
+                    call.extensions.append(number)
+                else:
+                    self.active.free_line(number)
 
     async def _race(self, call: Call, party: CallLeg,
                     dialled: list[tuple[SipCall, Attempt, Contact]], b_media: MediaLeg,
@@ -201,7 +237,7 @@ class Ringer:
         new = CallLeg(sip, b_media, callee, callee_user.id if callee_user else None, answer,
                       party=answerer, phone=contact.phone)
         a = call.a
-        if party is a and call.b is None:
+        if party is a and call.b is None and a.pending:
             a_answer = sdpx.relay_answer(a.sdp or answer, answer, self.media_host, a.media.port)
             a.media.payload_type = b_media.payload_type
             if not a.accept(a_answer.encode()):
@@ -225,4 +261,4 @@ class Ringer:
         call.state = CallState.CONNECTED
         call.changed.set()
         log.info("call connected", extra={"call_id": call.call_id, "callee": callee})
-        return ANSWERED
+        return RingResult(RingStatus.ANSWERED, 200, contact=att.target)
