@@ -51,6 +51,10 @@ class PbxSettings(BaseSettings):
     stats_sla_s: float = 20.0
     moh_frequency_hz: float = 440.0
     control_key_file: Path | None = None
+    # gateway nodes: one whose lease heartbeat has not moved for this long is lost (its web
+    # phones are released); checked every node_check_s
+    node_lease_s: float = 5.0
+    node_check_s: float = 1.0
 
     def validate(self) -> None:
         super().validate()
@@ -67,6 +71,9 @@ class PbxSettings(BaseSettings):
                               key="rtp_port_min")
         if (self.rtp_port_max - self.rtp_port_min) < 4:
             raise ConfigError("RTP port range too small", key="rtp_port_max")
+        if self.node_lease_s <= 0 or self.node_check_s <= 0:
+            raise ConfigError("must be > 0", key="node_lease_s" if self.node_lease_s <= 0
+                              else "node_check_s")
         if self.qualify_interval_s < 0:
             raise ConfigError("must be >= 0 (0 disables qualify)", key="qualify_interval_s")
         if self.no_answer_timeout_s <= 0:

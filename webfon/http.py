@@ -21,6 +21,9 @@ log = logging.getLogger("webfon.http")
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 COMPONENT_KEY = web.AppKey("component", str)
 STARTED_KEY = web.AppKey("started_at", float)
+# optional: what the component says about its own health; a "status" other than "ok" (such
+# as "draining") makes /healthz answer 503, so balancers and supervisors stop sending to it
+HEALTH_KEY = web.AppKey("health", Callable[[], dict[str, Any]])
 
 
 def json_error(status: int, message: str, **extra: Any) -> web.Response:
@@ -76,8 +79,12 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
 
 async def healthz(request: web.Request) -> web.Response:
     app = request.app
-    return web.json_response({"status": "ok", "component": app[COMPONENT_KEY],
-                              "uptime_s": round(time.time() - app[STARTED_KEY], 1)})
+    body: dict[str, Any] = {"status": "ok", "component": app[COMPONENT_KEY],
+                            "uptime_s": round(time.time() - app[STARTED_KEY], 1)}
+    check = app.get(HEALTH_KEY)
+    if check is not None:
+        body.update(check())
+    return web.json_response(body, status=200 if body["status"] == "ok" else 503)
 
 
 def create_app(component: str, max_body_bytes: int = 1_048_576,

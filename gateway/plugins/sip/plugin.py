@@ -42,7 +42,8 @@ class SipPlugin(Plugin):
         self.allocator = PortAllocator(settings.port_range())
         key = settings.pbx_control_key
         self.pbx = PbxControl(settings.pbx_control_url,
-                              control_key_path(settings.data_dir) if not key else _path(key))
+                              control_key_path(settings.data_dir) if not key else _path(key),
+                              node_id=settings.local_nodo_id)
         self.accounts: dict[int, Account] = {}
         self.by_contact: dict[str, Account] = {}
         self.calls: dict[str, Call] = {}
