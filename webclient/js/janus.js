@@ -1,7 +1,9 @@
 // A small client for the Janus JSON API over WebSocket (subprotocol "janus-protocol").
 // Sessions, plugin handles, transactions, keepalives, and reconnection: after a drop the
 // socket is reopened and the session is claimed; if the gateway forgot it, "sessionlost" is
-// emitted so the owner can create a new session and re-attach.
+// emitted so the owner can create a new session and re-attach. The gateway names its node in
+// the "create" reply: a new session on another node means the one we had is gone with its
+// node ("sessionlost" says from which node to which).
 
 const KEEPALIVE_MS = 25000;
 
@@ -83,6 +85,7 @@ export class JanusSession extends Emitter {
     this.reconnectAttempt = 0;
     this.state = "idle";
     this.lastToken = null;
+    this.node = null; // the gateway node our session lives on (from the "create" reply)
     // Leaving the page ends the session at once (its phone line is released), rather than
     // leaving it to wait for a reconnection that will not come.
     globalThis.addEventListener?.("pagehide", () => this.leave());
@@ -118,6 +121,7 @@ export class JanusSession extends Emitter {
     await this.open();
     const created = await this.request({ janus: "create" }, { noSession: true });
     this.id = created.data.id;
+    this.node = created.data.node ?? null;
     this.startKeepalive();
     this.setState("connected");
     return this;
@@ -249,10 +253,12 @@ export class JanusSession extends Emitter {
     this.handles.clear();
     try {
       const created = await this.request({ janus: "create" }, { noSession: true });
+      const previousNode = this.node;
       this.id = created.data.id;
+      this.node = created.data.node ?? null;
       this.startKeepalive();
       this.setState("connected");
-      this.emit("sessionlost", "recreated");
+      this.emit("sessionlost", "recreated", { previousNode, node: this.node });
     } catch {
       this.ws?.close();
     }

@@ -14,6 +14,7 @@ import { renderVoicemail } from "./views/voicemail.js";
 import { renderForwarding } from "./views/forwarding.js";
 import { renderSettings } from "./views/settings.js";
 import { renderAdmin } from "./views/admin.js";
+import { renderNodes } from "./views/nodes.js";
 import { renderHome } from "./views/home.js";
 import { installTestHooks } from "./testhooks.js";
 
@@ -30,6 +31,7 @@ const ROUTES = {
     admin: true },
   "admin/extensions": { label: "nav.extensions",
     render: (a, r) => renderAdmin(a, r, "extensions"), admin: true },
+  "admin/nodes": { label: "nav.nodes", render: renderNodes, admin: true },
 };
 
 class App {

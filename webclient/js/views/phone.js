@@ -107,10 +107,23 @@ export class PhonePanel {
       h("span", { testid: "connection-state", dataset: { state: phone.connection } }, conn),
       " · ",
       h("span", { testid: "registration-state", dataset: { state: reg.state,
-        extension: reg.extension || "" } }, regText));
+        extension: reg.extension || "" } }, regText),
+      this.renderNotice(phone));
     const visible = phone.lines.filter((l) => l.busy || l.state === "ended");
     replace(this.linesBox, visible.map((l) => this.renderLine(l)));
     this.renderTransfer();
+  }
+
+  renderNotice(phone) {
+    const n = phone.notice;
+    if (!n) return null;
+    let text = n.kind === "node-lost"
+      ? t("conn.node_lost", { from: n.from, to: n.to }) : t("conn.session_lost");
+    if (n.calls) text += " " + t("conn.calls_cut", { n: n.calls });
+    return h("p", { class: "notice", role: "alert", testid: "connection-notice",
+      dataset: { kind: n.kind, calls: String(n.calls) } }, text, " ",
+    h("button", { type: "button", class: "link", testid: "connection-notice-close",
+      onclick: () => { phone.notice = null; this.update(); } }, t("conn.dismiss")));
   }
 
   tick() {
