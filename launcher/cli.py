@@ -105,7 +105,7 @@ def _up_options(args: argparse.Namespace) -> UpOptions:
     if args.nginx is not None:
         options.nginx = args.nginx
     for name in ("mariadb", "redis", "server_name", "tls_cert", "tls_key", "https_port",
-                 "http_port", "mariadb_port", "redis_port"):
+                 "http_port", "mariadb_port", "redis_port", "rtp_base"):
         value = getattr(args, name)
         if value is not None:
             setattr(options, name, value)
@@ -411,6 +411,9 @@ def build_parser() -> argparse.ArgumentParser:
                                                  "HTTPS (default the web front's, 8080)")
     up.add_argument("--mariadb-port", type=int, help="port of a started MariaDB (3307)")
     up.add_argument("--redis-port", type=int, help="port of a started Redis (6380)")
+    up.add_argument("--rtp-base", type=int, help="first media port of the gateway nodes: "
+                                                "node i gets 1000 ports from base + i*1000 "
+                                                "(40000)")
     up.add_argument("--restart-delay", type=float, default=1.0,
                     help="seconds before a crashed process is started again (doubles while "
                          "it keeps crashing)")

@@ -2,7 +2,8 @@
 
 ``create_app`` gives an application with ``GET /healthz``, a body size limit, JSON errors for
 every failure (a 500 is logged with its traceback and answered with a request id, never the
-traceback itself) and one access log line per request.
+traceback itself; the store being unreachable is a 503 that says so) and one access log line
+per request.
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiohttp import web
+
+from webfon.store.base import StoreError
 
 log = logging.getLogger("webfon.http")
 
@@ -66,6 +69,13 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
                 reason = "request body too large"
             return json_error(exc.status, reason or "error")
         raise
+    except StoreError as exc:
+        # the database restarting or unreachable: say so, and that trying again will do
+        status = 503
+        log.error("store unavailable", extra={"path": request.path, "error": str(exc)})
+        response = json_error(503, "the database is unavailable; try again in a moment")
+        response.headers["Retry-After"] = "5"
+        return response
     except Exception:
         request_id = secrets.token_hex(6)
         log.exception("unhandled error", extra={"path": request.path, "request_id": request_id})

@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, Playwright, sync_playwright
@@ -178,6 +179,34 @@ class Phone:
             self.browser.close()
 
 
+def launch_phone(pw: Playwright, stack: Any, tones_dir: Path, tone_hz: float, *,
+                 client_ip: str | None = TRUSTED_IP, lang: str = "es",
+                 viewport: dict | None = None, https: bool = False) -> Phone:
+    """A Chromium with a fake microphone playing ``tone_hz``, one page on ``stack``."""
+    wav = tones_dir / f"tone_{int(tone_hz)}.wav"
+    if not wav.exists():
+        write_tone_wav(wav, tone_hz, 10.0, rate=48_000)
+    browser = pw.chromium.launch(executable_path=CHROMIUM, args=[
+        "--no-sandbox",
+        "--use-fake-ui-for-media-stream",
+        "--use-fake-device-for-media-stream",
+        f"--use-file-for-fake-audio-capture={wav}",
+        "--autoplay-policy=no-user-gesture-required",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+    ])
+    context = browser.new_context(
+        extra_http_headers={"X-Forwarded-For": client_ip} if client_ip else None,
+        viewport=viewport or {"width": 1280, "height": 800},
+        permissions=["microphone", "notifications"],
+        # the production-shape stack's nginx has a self-signed certificate
+        ignore_https_errors=https,
+    )
+    context.add_init_script(f"localStorage.setItem('webfon.lang', '{lang}');")
+    return Phone(browser, context, context.new_page(), tone_hz, stack)
+
+
 @pytest.fixture
 def make_phone(pw: Playwright, stack: Stack, tones_dir: Path, request: pytest.FixtureRequest
                ) -> Iterator[Callable[..., Phone]]:
@@ -185,26 +214,8 @@ def make_phone(pw: Playwright, stack: Stack, tones_dir: Path, request: pytest.Fi
 
     def make(tone_hz: float, client_ip: str = TRUSTED_IP, *, lang: str = "es",
              viewport: dict | None = None) -> Phone:
-        wav = tones_dir / f"tone_{int(tone_hz)}.wav"
-        if not wav.exists():
-            write_tone_wav(wav, tone_hz, 10.0, rate=48_000)
-        browser = pw.chromium.launch(executable_path=CHROMIUM, args=[
-            "--no-sandbox",
-            "--use-fake-ui-for-media-stream",
-            "--use-fake-device-for-media-stream",
-            f"--use-file-for-fake-audio-capture={wav}",
-            "--autoplay-policy=no-user-gesture-required",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-        ])
-        context = browser.new_context(
-            extra_http_headers={"X-Forwarded-For": client_ip},
-            viewport=viewport or {"width": 1280, "height": 800},
-            permissions=["microphone", "notifications"],
-        )
-        context.add_init_script(f"localStorage.setItem('webfon.lang', '{lang}');")
-        phone = Phone(browser, context, context.new_page(), tone_hz, stack)
+        phone = launch_phone(pw, stack, tones_dir, tone_hz, client_ip=client_ip, lang=lang,
+                             viewport=viewport)
         phones.append(phone)
         return phone
 
@@ -230,9 +241,10 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
             state = f"page not readable: {exc}"
         item.add_report_section("call", f"browser {i}",
                                 f"{state}\n" + "\n".join(phone.console[-30:]))
-    stack = item.funcargs.get("stack") if hasattr(item, "funcargs") else None
-    if isinstance(stack, Stack):
-        for name in ("gateway", "pbx", "sercen", "fonbo", "web"):
+    funcargs = getattr(item, "funcargs", {})
+    stack = funcargs.get("stack") or funcargs.get("prod")
+    if stack is not None and hasattr(stack, "tail"):
+        for name in getattr(stack, "log_names", ("gateway", "pbx", "sercen", "fonbo", "web")):
             tail = "\n".join(line[:400] for line in stack.tail(name, 30).splitlines())
             item.add_report_section("call", f"{name} log", tail)
 

@@ -86,6 +86,7 @@ export class JanusSession extends Emitter {
     this.state = "idle";
     this.lastToken = null;
     this.node = null; // the gateway node our session lives on (from the "create" reply)
+    this.closeReason = "";
     // Leaving the page ends the session at once (its phone line is released), rather than
     // leaving it to wait for a reconnection that will not come.
     globalThis.addEventListener?.("pagehide", () => this.leave());
@@ -111,7 +112,7 @@ export class JanusSession extends Emitter {
       ws.onopen = () => { clearTimeout(timer); this.ws = ws; resolve(); };
       ws.onerror = () => { clearTimeout(timer); reject(new Error("cannot connect")); };
       ws.onmessage = (ev) => this.onMessage(ev.data);
-      ws.onclose = () => { clearTimeout(timer); if (this.ws === ws) this.onClose(); };
+      ws.onclose = (ev) => { clearTimeout(timer); if (this.ws === ws) this.onClose(ev); };
     });
   }
 
@@ -210,8 +211,10 @@ export class JanusSession extends Emitter {
     }, KEEPALIVE_MS);
   }
 
-  onClose() {
+  onClose(ev) {
     this.ws = null;
+    // "node draining": the gateway node closed us on purpose (rolling upgrade)
+    this.closeReason = ev?.reason || "";
     clearInterval(this.keepaliveTimer);
     for (const [tx, pending] of this.pending) {
       clearTimeout(pending.timer);
@@ -258,7 +261,8 @@ export class JanusSession extends Emitter {
       this.node = created.data.node ?? null;
       this.startKeepalive();
       this.setState("connected");
-      this.emit("sessionlost", "recreated", { previousNode, node: this.node });
+      this.emit("sessionlost", "recreated",
+        { previousNode, node: this.node, closeReason: this.closeReason || "" });
     } catch {
       this.ws?.close();
     }

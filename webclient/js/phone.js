@@ -195,9 +195,11 @@ export class Phone {
     // The gateway lost our session: calls are gone; attach and register again. When the new
     // session is on another node, ours went with its node: the user is told so.
     const moved = !!(info && info.previousNode && info.node && info.previousNode !== info.node);
+    const drained = info?.closeReason === "node draining";
     const calls = this.lines.filter((l) => l.busy).length;
-    this.notice = { kind: moved ? "node-lost" : "session-lost", calls, at: Date.now(),
-      from: info?.previousNode ?? null, to: info?.node ?? null };
+    const kind = drained ? "node-drained" : moved ? "node-lost" : "session-lost";
+    this.notice = { kind, calls, at: Date.now(), from: info?.previousNode ?? null,
+      to: info?.node ?? null };
     this.log({ event: "session-lost", reason, ...this.notice });
     for (const line of this.lines) {
       this.cleanupMedia(line, moved ? "nodelost" : "unreachable", 0, "");

@@ -117,8 +117,9 @@ export class PhonePanel {
   renderNotice(phone) {
     const n = phone.notice;
     if (!n) return null;
-    let text = n.kind === "node-lost"
-      ? t("conn.node_lost", { from: n.from, to: n.to }) : t("conn.session_lost");
+    const key = { "node-lost": "conn.node_lost", "node-drained": "conn.node_drained" }[n.kind]
+      || "conn.session_lost";
+    let text = t(key, { from: n.from, to: n.to });
     if (n.calls) text += " " + t("conn.calls_cut", { n: n.calls });
     return h("p", { class: "notice", role: "alert", testid: "connection-notice",
       dataset: { kind: n.kind, calls: String(n.calls) } }, text, " ",
