@@ -19,7 +19,6 @@ import json
 import os
 import signal
 import ssl
-import threading
 import time
 import urllib.error
 import urllib.request
@@ -27,12 +26,12 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-import aiohttp
 import pytest
 from playwright.sync_api import Playwright
 
 from tests.e2e.conftest import Phone, launch_phone
 from tests.e2e.prodstack import NODE_LEASE_S, RESTART_DELAY, ProdStack
+from tests.support.webphone import RawWebphone
 from webfon.directory import create_extension, create_user
 from webfon.store import open_store
 
@@ -160,6 +159,44 @@ def test_two_browsers_on_two_nodes_call_each_other(
     health = a.page.eval_on_selector_all(
         "[data-testid=node-row]", "(rows) => rows.map((r) => [r.dataset.node, r.dataset.health])")
     assert sorted(health) == sorted([[str(n), "ok"] for n in prod.node_ids()])
+
+
+def test_a_phone_that_moved_is_not_released_by_the_node_it_left(prod: ProdStack) -> None:
+    """A user's web phone logs in through one node, then again through the other (the newer
+    wins: the first node's registration is dropped at once); when the first node then lets
+    its session go, the phone on the second node stays logged in and registered."""
+    first, second = prod.node_ids()
+    token = token_for(prod, "1003")
+    old = RawWebphone(f"ws://127.0.0.1:{prod.node_port(first)}/janus", token)
+    old.start()
+    session = session_of(prod, "1003")
+    assert session["node_id"] == first
+
+    def contacts() -> list[str]:
+        return [r["contact"] for r in prod.db(
+            "SELECT contact FROM registrations WHERE username = %s",
+            (session["sip_username"],))]
+
+    (old_contact,) = prod.wait("registered through the first node", contacts)
+    new = RawWebphone(f"ws://127.0.0.1:{prod.node_port(second)}/janus", token)
+    new.start()
+    try:
+        assert session_of(prod, "1003")["node_id"] == second
+        (new_contact,) = prod.wait("only the second node's registration left", lambda: (
+            found if len(found := contacts()) == 1 and found[0] != old_contact else None))
+        moved = session_of(prod, "1003")
+        old.destroy()  # the first node logs the user out: the phone is no longer its
+        time.sleep(1.0)
+        assert session_of(prod, "1003") == moved
+        assert contacts() == [new_contact]
+        paused = prod.db("SELECT m.paused FROM queue_members m JOIN extensions e "
+                         "ON e.id = m.extension_id WHERE e.number = '2003'")
+        assert all(r["paused"] == 1 for r in paused), "desk phone still paused while logged in"
+    finally:
+        old.stop()
+        new.destroy()
+        new.stop()
+    prod.wait("logged out at last", lambda: session_of(prod, "1003") is None)
 
 
 def test_drained_node_finishes_its_call_and_takes_no_new_sessions(
@@ -358,63 +395,3 @@ def token_for(prod: ProdStack, login: str) -> str:
                              {"login": login, "password": f"webfon-{login}"})
     assert status == 200, body
     return str(json.loads(body)["access_token"])
-
-
-class RawWebphone:
-    """A web phone over the Janus API, logged in through one node, that never reconnects."""
-
-    def __init__(self, url: str, token: str) -> None:
-        self.url = url
-        self.token = token
-        self.registered = threading.Event()
-        self.closed = threading.Event()
-        self.error: str = ""
-        self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
-        self._task: asyncio.Future[None] | None = None
-
-    def start(self, timeout: float = 15.0) -> None:
-        self._thread.start()
-        self._task = asyncio.run_coroutine_threadsafe(self._run(), self._loop)
-        if not self.registered.wait(timeout):
-            raise AssertionError(f"raw web phone not registered: {self.error}")
-
-    async def _run(self) -> None:
-        try:
-            async with aiohttp.ClientSession() as http, http.ws_connect(
-                    self.url, protocols=("janus-protocol",)) as ws:
-                sid = (await self._ask(ws, {"janus": "create"}))["data"]["id"]
-                hid = (await self._ask(ws, {"janus": "attach", "session_id": sid,
-                                            "plugin": "vivait.plugin.webfon"}))["data"]["id"]
-                await ws.send_json({"janus": "message", "session_id": sid, "handle_id": hid,
-                                    "transaction": "reg", "token": self.token,
-                                    "body": {"request": "register", "type": "webfon",
-                                             "token": self.token}})
-                async for msg in ws:
-                    data = json.loads(msg.data)
-                    result = (data.get("plugindata") or {}).get("data", {}).get("result", {})
-                    if result.get("event") == "registered":
-                        self.registered.set()
-                    elif result.get("event") == "registration_failed":
-                        self.error = str(result)
-        except Exception as exc:
-            self.error = repr(exc)
-        finally:
-            self.closed.set()
-
-    async def _ask(self, ws: aiohttp.ClientWebSocketResponse,
-                   msg: dict[str, Any]) -> dict[str, Any]:
-        tx = f"t{time.monotonic_ns()}"
-        await ws.send_json({**msg, "transaction": tx, "token": self.token})
-        while True:
-            reply = await ws.receive_json(timeout=10)
-            if reply.get("transaction") == tx:
-                if reply.get("janus") != "success":
-                    raise RuntimeError(str(reply))
-                return reply
-
-    def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-        self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join(5)
