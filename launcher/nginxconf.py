@@ -112,13 +112,14 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--key", required=True)
     p.add_argument("--gateway", action="append", required=True,
                    help="[NODE=]host:port of a gateway node, repeatable")
-    p.add_argument("--sercen", action="append", default=["127.0.0.1:8300"])
-    p.add_argument("--fonbo", action="append", default=["127.0.0.1:8400"])
+    p.add_argument("--sercen", action="append", help="host:port (127.0.0.1:8300), repeatable")
+    p.add_argument("--fonbo", action="append", help="host:port (127.0.0.1:8400), repeatable")
     p.add_argument("--webclient-root", default=str(TEMPLATE.parent.parent / "webclient"))
     args = p.parse_args(argv)
     site = SiteConfig(server_name=args.server_name, ssl_certificate=args.cert,
                       ssl_certificate_key=args.key, gateways=args.gateway,
-                      sercen=args.sercen, fonbo=args.fonbo, webclient_root=args.webclient_root)
+                      sercen=args.sercen or ["127.0.0.1:8300"],
+                      fonbo=args.fonbo or ["127.0.0.1:8400"], webclient_root=args.webclient_root)
     try:
         print(render(site), end="")
     except ValueError as exc:

@@ -8,6 +8,7 @@ fake microphones playing tones.
   other node and registered within 5 s, the page says what happened, the dead node's web phones
   are released by lease expiry (extension free, desk phone back in its queues, the call's CDR
   closed with its cause), the next call works, and the node coming back releases nothing twice;
+* the PBX killed and started again: registrations kept, calls work again;
 * MariaDB and Redis killed under traffic: the CDR of a call that ended meanwhile is written
   once the database is back, nodes are not declared lost, events reach the browser again.
 """
@@ -325,6 +326,28 @@ def test_killed_node_browsers_recover_and_its_web_phones_are_released(
         assert len(bindings) == 1, bindings
         assert phone.page.evaluate("() => window.webfonTest.registered()")
     lone.stop()
+
+
+def test_pbx_restart_keeps_the_registrations(
+        prod: ProdStack, make_browser: Callable[[float], Phone]) -> None:
+    """The PBX dies and is started again: the web phones' registrations are in the store, so
+    calls reach them again without a new login, and the pages never left «registered»."""
+    a, b = make_browser(TONE_A), make_browser(TONE_B)
+    a.login("1001")
+    b.login("1002")
+    pbx_pid = prod.pid("pbx")
+    os.kill(pbx_pid, signal.SIGKILL)
+    prod.wait("PBX back", lambda: prod.pid("pbx") != pbx_pid and prod.health(
+        f"http://127.0.0.1:{prod.ports['pbx']}/healthz") == 200, timeout=RESTART_DELAY + 20)
+    for phone in (a, b):
+        assert phone.page.evaluate("() => window.webfonTest.registered()")
+    line = call(a, b, "1002")
+    a.page.get_by_test_id("hangup-0").click()
+    b.wait_line_state(line, "idle")
+    # no node was lost on the way: the new PBX process watched the leases from scratch
+    states = {r["node_id"]: r["state"] for r in prod.db(
+        "SELECT node_id, state FROM gateway_nodes")}
+    assert all(states[n] == "up" for n in prod.node_ids()), states
 
 
 def test_database_and_redis_restarts_under_traffic(
