@@ -14,6 +14,13 @@ going in and coming out (see ``loadtest/relay_delay.py``).
 
 ``--target janus`` runs Debian's Janus 1.1.2 (``/usr/bin/janus``) with a generated config
 (WebSocket transport, SIP plugin on 127.0.0.1, ICE on ``lo``) under the same load.
+
+``--target shape`` compares the production shape with one node: the same load on one gateway
+reached directly, then on two gateway nodes behind nginx with TLS (the rendered production
+site; nginx carries the signalling, the media goes to the nodes), the machine's cores shared
+between the two nodes' media workers. CPU and memory are the gateways' (and nginx's) together:
+
+    .venv/bin/python loadtest/gateway_bench.py --target shape --calls 50,100,150,200 --seconds 20
 """
 
 from __future__ import annotations
@@ -187,8 +194,10 @@ class LoadCall:
 
     async def start(self) -> None:
         self.http = aiohttp.ClientSession()
+        # wss: nginx in front with the bench's self-signed certificate
         self.ws = await self.http.ws_connect(self.ws_url, protocols=("janus-protocol",),
-                                             max_msg_size=0)
+                                             max_msg_size=0,
+                                             ssl=False if self.ws_url.startswith("wss") else True)
         self._reader = asyncio.create_task(self._read())
         self.session_id = (await self._request({"janus": "create"}))["data"]["id"]
         self.handle_id = (await self._request({"janus": "attach",
@@ -399,6 +408,10 @@ class Server:
     def ws_url(self) -> str:
         return f"ws://{self.host}:{self.ws_port}/janus"
 
+    def root_pids(self) -> list[int]:
+        """The processes whose trees are measured (CPU, memory)."""
+        return [self.proc.pid] if self.proc is not None else []
+
     async def prepare(self) -> None:
         return None
 
@@ -435,6 +448,73 @@ class WebfonGateway(Server):
                          str(self.ws_port)),
             stdout=log, stderr=log, cwd=str(ROOT))
         await wait_tcp(self.ws_port)
+
+
+class WebfonShape(Server):
+    """Two gateway nodes behind nginx (TLS, the production site), each with half the cores'
+    media workers and its own media port range; the load connects through nginx."""
+
+    name = "2 webfon nodes behind nginx"
+    plugin = "janus.plugin.sip"
+
+    def __init__(self, workdir: Path) -> None:
+        super().__init__(workdir)
+        self.https_port = free_port(socket.SOCK_STREAM)
+        self.node_ports = [free_port(socket.SOCK_STREAM), free_port(socket.SOCK_STREAM)]
+        self.nodes: list[asyncio.subprocess.Process] = []
+        self.nginx: asyncio.subprocess.Process | None = None
+
+    @property
+    def ws_url(self) -> str:
+        return f"wss://{self.host}:{self.https_port}/janus"
+
+    def root_pids(self) -> list[int]:
+        procs = [*self.nodes, *([self.nginx] if self.nginx is not None else [])]
+        return [p.pid for p in procs]
+
+    async def start(self) -> None:
+        from launcher.services import NginxPlan, ensure_self_signed, nginx_spec
+
+        data = self.workdir / "data"
+        private, _ = ensure_keypair(data)
+        issuer = TokenIssuer(load_private_key(private))
+        self.token = issuer.issue(1, audience=["gateway"], roles=["test"], ttl=7200)[0]
+        cpus = len(os.sched_getaffinity(0)) if self.cpu is None else 1
+        workers = self.media_workers if self.media_workers >= 0 else max(1, cpus // 2)
+        for i, port in enumerate(self.node_ports):
+            cfg = self.workdir / f"node{i}.jcfg"
+            low = 30000 + i * 5000
+            cfg.write_text(
+                f'general: {{\n  data_dir = "{data}"\n  local_ip = "{HOST}"\n'
+                f'  session_timeout = 120\n  log_level = "warning"\n  allow_guest = true\n'
+                f'  rtp_port_range = "{low}-{low + 4999}"\n  media_workers = {workers}\n}}\n')
+            log = _logfile(self.workdir / f"gateway{i}.log")
+            self.nodes.append(await asyncio.create_subprocess_exec(
+                *self.pinned(sys.executable, "-m", "gateway", "--config", str(cfg), "--port",
+                             str(port)), stdout=log, stderr=log, cwd=str(ROOT)))
+        cert, key = ensure_self_signed(self.workdir / "tls", ["localhost", HOST])
+        spec = nginx_spec(self.workdir, NginxPlan(
+            https_port=self.https_port, http_port=free_port(socket.SOCK_STREAM),
+            server_name="localhost", cert=cert, key=key,
+            gateways=[f"{i + 1}={HOST}:{p}" for i, p in enumerate(self.node_ports)],
+            sercen=f"{HOST}:1", fonbo=f"{HOST}:1"), stage=0)
+        log = _logfile(self.workdir / "nginx.log")
+        self.nginx = await asyncio.create_subprocess_exec(*self.pinned(*spec.argv),
+                                                          stdout=log, stderr=log)
+        self.proc = self.nodes[0]
+        for port in [*self.node_ports, self.https_port]:
+            await wait_tcp(port)
+
+    async def stop(self) -> None:
+        for proc in [*self.nodes, *([self.nginx] if self.nginx is not None else [])]:
+            if proc.returncode is None:
+                proc.send_signal(signal.SIGINT if proc is not self.nginx else signal.SIGQUIT)
+        for proc in [*self.nodes, *([self.nginx] if self.nginx is not None else [])]:
+            try:
+                await asyncio.wait_for(proc.wait(), 10)
+            except TimeoutError:
+                proc.kill()
+                await proc.wait()
 
 
 class Janus(Server):
@@ -589,6 +669,8 @@ async def run_one(server_cls: type[Server], n: int, seconds: float,
         sender: asyncio.Task[None] | None = None
         dump: Capture | None = None
         result: dict[str, Any] = {"target": server.name, "calls": n}
+        if isinstance(server, WebfonShape):
+            result["media_workers"] = "half the CPUs per node"
         if isinstance(server, WebfonGateway):
             count = media_workers if media_workers >= 0 else (
                 1 if server.cpu is not None else len(os.sched_getaffinity(0)))
@@ -596,9 +678,12 @@ async def run_one(server_cls: type[Server], n: int, seconds: float,
             result["target"] = (f"{server.name} + {count} media workers" if count
                                 else f"{server.name} (relay in its loop)")
         try:
-            idle_cpu0 = proc_cpu_seconds(server.proc.pid)
+            def server_cpu() -> float:
+                return sum(proc_cpu_seconds(pid) for pid in server.root_pids())
+
+            idle_cpu0 = server_cpu()
             await asyncio.sleep(2)
-            idle_pct = (proc_cpu_seconds(server.proc.pid) - idle_cpu0) / 2 * 100
+            idle_pct = (server_cpu() - idle_cpu0) / 2 * 100
             sem = asyncio.Semaphore(8)
 
             async def setup(call: LoadCall) -> None:
@@ -624,14 +709,14 @@ async def run_one(server_cls: type[Server], n: int, seconds: float,
                 call.measuring = True
                 call.counting = True
             spy = await start_profile(server, n, seconds, profile)
-            cpu0 = proc_cpu_seconds(server.proc.pid)
+            cpu0 = server_cpu()
             machine0 = cpu_times()
             t0 = time.perf_counter()
             await asyncio.sleep(seconds)
-            cpu1 = proc_cpu_seconds(server.proc.pid)
+            cpu1 = server_cpu()
             result.update(usage(machine0, cpu_times()))
             t1 = time.perf_counter()
-            rss = proc_rss_mb(server.proc.pid)
+            rss = sum(proc_rss_mb(pid) for pid in server.root_pids())
             for call in live:
                 call.measuring = False
             if spy is not None:
@@ -742,7 +827,10 @@ async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--calls", default="10,50,100", help="comma-separated call counts")
     parser.add_argument("--seconds", type=float, default=20.0, help="measurement window")
-    parser.add_argument("--target", choices=("webfon", "janus", "both"), default="both")
+    parser.add_argument("--target", choices=("webfon", "janus", "both", "shape"),
+                        default="both",
+                        help="both: webfon and Janus; shape: one webfon node direct, then two "
+                             "nodes behind nginx")
     parser.add_argument("--nice", type=int, default=0,
                         help="run everything at this niceness (e.g. -10 on a shared machine; "
                              "needs root); servers, sipp and the load generator alike")
@@ -782,6 +870,8 @@ async def main() -> None:
         targets.append(WebfonGateway)
     if args.target in ("janus", "both"):
         targets.append(Janus)
+    if args.target == "shape":
+        targets = [WebfonGateway, WebfonShape]
     print(f"# machine: {os.cpu_count()} cpus, {os.uname().release}; load generator: "
           f"{sys.executable}", flush=True)
     main_task = asyncio.current_task()
