@@ -106,3 +106,8 @@ class Category:
 
 
 DEFAULT_CATEGORY = Category(None, "default", DEFAULT_ALLOWED)
+"""What a phone, user or extension with no category of its own may call."""
+
+UNRESTRICTED = Category(None, "unrestricted", frozenset(CLASSES))
+"""Every destination class: for calls the PBX's own configuration places (a queue's overflow
+target), never for a person's own calls."""

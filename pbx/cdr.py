@@ -12,19 +12,41 @@ import asyncio
 import logging
 import time
 from dataclasses import dataclass, field, fields
-from typing import Any, Protocol
+from enum import StrEnum
+from typing import Any
 
 from webfon.store import Store, StoreError
 from webfon.store.base import Executor, IntegrityError
 
+from .batching import DelayedFlush
+from .events import Publisher
+
 log = logging.getLogger("pbx.cdr")
 
-DISPOSITIONS = ("answered", "busy", "no_answer", "failed", "cancelled", "voicemail", "forwarded",
-                "rejected")
+
+class Disposition(StrEnum):
+    """How a call, or one attempt of it, ended (the ``cdr.disposition`` column)."""
+
+    ANSWERED = "answered"
+    BUSY = "busy"
+    NO_ANSWER = "no_answer"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+    VOICEMAIL = "voicemail"
+    FORWARDED = "forwarded"
+    REJECTED = "rejected"
 
 
-class Publisher(Protocol):
-    async def publish(self, topic: str, payload: dict[str, Any]) -> Any: ...
+class Direction(StrEnum):
+    """The ``cdr.direction`` column, seen from the row's user."""
+
+    INBOUND = "inbound"
+    OUTBOUND = "outbound"
+    INTERNAL = "internal"
+
+
+DISPOSITIONS = tuple(Disposition)
+DIRECTIONS = tuple(Direction)
 
 
 @dataclass
@@ -54,8 +76,11 @@ class CdrRecord:
         d["billsec"] = round(ended - self.answered_at, 3) if self.answered_at else 0.0
         if self.disposition not in DISPOSITIONS:
             raise ValueError(f"unknown disposition {self.disposition!r}")
-        if self.direction not in ("inbound", "outbound", "internal"):
+        if self.direction not in DIRECTIONS:
             raise ValueError(f"unknown direction {self.direction!r}")
+        # plain strings for the store's drivers and the bus (not the enums' subclasses)
+        d["disposition"] = str(self.disposition)
+        d["direction"] = str(self.direction)
         d["caller"] = d["caller"][:64]
         d["callee"] = d["callee"][:64]
         return d
@@ -92,10 +117,11 @@ class CdrWriter:
         self.store = store
         self.bus = bus
         self.written = 0
-        self.flush_s = flush_s
         self.retry_s = 0.0  # > 0 while the store is unreachable: the next attempt's delay
+        self._retry: asyncio.Task[None] | None = None
+        self._closed = False
         self._queue: list[tuple[CdrRecord, bool]] = []
-        self._task: asyncio.Task[None] | None = None
+        self._flusher = DelayedFlush(self.flush, flush_s)
         self._lock = asyncio.Lock()
 
     def submit(self, record: CdrRecord, *, publish: bool = True) -> None:
@@ -104,18 +130,21 @@ class CdrWriter:
         if len(self._queue) > self.MAX_QUEUED:
             del self._queue[:len(self._queue) - self.MAX_QUEUED]
             log.error("cdr queue full while the store is unreachable; oldest rows dropped")
-        if self._task is None or self._task.done():
-            self._task = asyncio.ensure_future(self._flush_later())
+        if not self.retry_s:  # while the store is down, the retry is already planned
+            self._flusher.request()
 
     @property
     def pending(self) -> int:
         return len(self._queue)
 
-    async def _flush_later(self) -> None:
-        await asyncio.sleep(self.retry_s or self.flush_s)
+    def _retry_later(self) -> None:
+        if self._retry is None and not self._closed:
+            self._retry = asyncio.ensure_future(self._retry_after(self.retry_s))
+
+    async def _retry_after(self, delay: float) -> None:
+        await asyncio.sleep(delay)
+        self._retry = None
         await self.flush()
-        if self._queue:  # the store is down: try again later
-            self._task = asyncio.ensure_future(self._flush_later())
 
     async def flush(self) -> None:
         async with self._lock:
@@ -151,6 +180,7 @@ class CdrWriter:
                         log.error("cdr rows not written: store unavailable; kept and retried",
                                   extra={"rows": len(self._queue), "error": str(exc)})
                     self.retry_s = min(self.RETRY_MAX_S, max(0.5, self.retry_s * 2))
+                    self._retry_later()
                     return
                 except Exception:
                     log.exception("cdr batch write failed", extra={"rows": len(batch)})
@@ -170,8 +200,11 @@ class CdrWriter:
                                           extra={"call_id": record.call_id})
 
     async def close(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
+        self._closed = True
+        self._flusher.cancel()
+        if self._retry is not None:
+            self._retry.cancel()
+            self._retry = None
         await self.flush()
         if self._queue:
             log.error("cdr rows not written at shutdown: store unavailable",
@@ -194,11 +227,3 @@ class CdrWriter:
             except Exception:
                 log.exception("call.ended publish failed", extra={"call_id": record.call_id})
         return row_id
-
-    async def publish(self, topic: str, payload: dict[str, Any]) -> None:
-        if self.bus is None:
-            return
-        try:
-            await self.bus.publish(topic, payload)
-        except Exception:
-            log.exception("publish failed", extra={"topic": topic})

@@ -59,7 +59,7 @@ async def webphone_login(request: web.Request) -> web.Response:
     try:
         result = await _core(request).webphones.login(user_id, node_id)
     except WebphoneError as exc:
-        return json_error(exc.status, exc.message)
+        return json_error(exc.status, exc.reason)
     log.info("webphone login", extra={"user_id": user_id, "node_id": node_id,
                                       "extension": result.extension, "mode": result.mode})
     return web.json_response(result.as_dict())

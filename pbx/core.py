@@ -11,8 +11,9 @@ from typing import Any
 
 from webfon.store import Store
 
-from .cdr import CdrWriter, Publisher
+from .cdr import CdrWriter
 from .directory import Directory
+from .events import Events, Publisher
 from .location import CachedLocation, Location, StoreLocation
 from .mdflow import Mdflow, MdflowConfig, config_from_rows, load_config
 from .nodes import NodeWatch, end_calls_to
@@ -36,6 +37,7 @@ class PbxCore:
     stats: QueueStats
     webphones: Webphones
     nodes: NodeWatch
+    events: Events
     bus: Publisher | None = None
     calls: dict[str, Any] = field(default_factory=dict)
     engine: Any = None
@@ -65,7 +67,7 @@ class PbxCore:
                    webphones=webphones,
                    nodes=NodeWatch(store, webphones, lease_s=settings.node_lease_s,
                                    check_s=settings.node_check_s),
-                   bus=bus)
+                   events=Events(bus), bus=bus)
         core.webphones.on_logout = core._on_logout
         core.webphones.on_change = directory.invalidate
         core.webphones.node_silent = core.nodes.silent

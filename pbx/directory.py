@@ -289,6 +289,11 @@ class Directory:
         return await self.store.fetchall(
             "SELECT * FROM forwarding_rules WHERE user_id = ? AND enabled = 1", (user_id,))
 
+    async def extension_numbers_of(self, user_id: int) -> list[str]:
+        """The numbers of the extensions ``user_id`` owns (not cached)."""
+        return [r["number"] for r in await self.store.fetchall(
+            "SELECT number FROM extensions WHERE owner_user_id = ?", (user_id,))]
+
     async def web_session(self, user_id: int) -> WebSession | None:
         return await self._cached(
             ("web_session", user_id),

@@ -16,6 +16,8 @@ from typing import Any
 
 from webfon.store import Store
 
+from .batching import DelayedFlush
+
 log = logging.getLogger("pbx.location")
 
 
@@ -166,10 +168,9 @@ class CachedLocation(Location):
 
     def __init__(self, inner: StoreLocation, flush_s: float = 0.1) -> None:
         self.inner = inner
-        self.flush_s = flush_s
         self._cache: dict[str, dict[str, Binding]] = {}
         self._pending: dict[tuple[str, str], Binding | None] = {}
-        self._task: asyncio.Task[None] | None = None
+        self._flusher = DelayedFlush(self.flush, flush_s)
         self._lock = asyncio.Lock()
 
     async def _aor(self, aor: str) -> dict[str, Binding]:
@@ -179,14 +180,6 @@ class CachedLocation(Location):
             found = {b.contact: b for b in await self.inner.lookup(aor, now=0.0)}
             self._cache[aor] = found
         return found
-
-    def _schedule(self) -> None:
-        if self._task is None or self._task.done():
-            self._task = asyncio.ensure_future(self._flush_later())
-
-    async def _flush_later(self) -> None:
-        await asyncio.sleep(self.flush_s)
-        await self.flush()
 
     async def flush(self) -> None:
         async with self._lock:
@@ -207,17 +200,16 @@ class CachedLocation(Location):
                 log.exception("registrations not saved; will retry")
                 for key, value in batch.items():
                     self._pending.setdefault(key, value)
-                self._schedule()
+                self._flusher.request()
 
     async def close(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
+        self._flusher.cancel()
         await self.flush()
 
     async def save(self, binding: Binding) -> None:
         (await self._aor(binding.aor))[binding.contact] = binding
         self._pending[(binding.aor, binding.contact)] = binding
-        self._schedule()
+        self._flusher.request()
 
     async def remove(self, aor: str, contact: str | None = None) -> int:
         if contact is None:
@@ -228,7 +220,7 @@ class CachedLocation(Location):
         cached = await self._aor(aor)
         existed = cached.pop(contact, None) is not None
         self._pending[(aor, contact)] = None
-        self._schedule()
+        self._flusher.request()
         return int(existed)
 
     async def lookup(self, aor: str, now: float | None = None) -> list[Binding]:
@@ -257,7 +249,7 @@ class CachedLocation(Location):
         if contact in cached:
             cached[contact] = replace(cached[contact], reachable=reachable)
             self._pending[(aor, contact)] = cached[contact]
-            self._schedule()
+            self._flusher.request()
 
     def forget(self, aor: str | None = None) -> None:
         """Drop cached bindings (all, or one AOR) so they are read from the store again."""

@@ -14,18 +14,14 @@ from dataclasses import dataclass
 from webfon.passwords import verify_password
 
 from .directory import Directory, Extension, User
+from .errors import Refusal
 
 CODE = "*72*"
 _PATTERN = re.compile(r"^\*72\*(?P<login>[0-9]{1,32})\*(?P<pin>[0-9]{1,32})#(?P<dest>[0-9*#+]+)$")
 
 
-class MobilityError(Exception):
+class MobilityError(Refusal):
     """Refused: ``reason`` is safe to show the caller (never says which part was wrong)."""
-
-    def __init__(self, status: int, reason: str) -> None:
-        super().__init__(reason)
-        self.status = status
-        self.reason = reason
 
 
 @dataclass(frozen=True)

@@ -131,20 +131,18 @@ def _key(contact: str) -> tuple[str, str, int] | None:
 
 
 def end_calls_to(engine: Any, contacts: set[str], cause: str) -> int:
-    """End the calls that have a party at one of ``contacts`` (a released web phone's
-    registrations): that party's dialog is abandoned without BYE (its node may be gone), the
+    """End the calls that have a leg at one of ``contacts`` (a released web phone's
+    registrations): that leg's dialog is abandoned without BYE (its node may be gone), the
     other party gets its BYE from the call's normal end, and ``cause`` goes in the CDR."""
     targets = {k for k in map(_key, contacts) if k is not None}
     if not targets:
         return 0
     ended = 0
     for call in list(engine.calls.values()):
-        for party in call.parties():
-            leg = party.call
-            dialog = leg.dialog
-            if dialog is None or leg.state == "terminated":
+        for leg in call.legs():
+            target = leg.remote_target
+            if target is None or leg.terminated:
                 continue
-            target = dialog.remote_target
             if (target.user or "", target.host.lower(), target.port or 5060) in targets:
                 call.hangup_cause = cause
                 leg.abandon(cause)

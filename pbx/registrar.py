@@ -13,21 +13,17 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Awaitable, Callable
 from email.utils import formatdate
-from typing import Any
 
 from webfon.sip import Address, ParseError, Request, ServerTransaction, SipEndpoint, SipURI
 from webfon.sip.digest import DigestServer
 
 from .directory import Directory, Phone
+from .events import Events, RegistrationChanged
 from .location import Binding, Location
 from .settings import PbxSettings
 
 log = logging.getLogger("pbx.registrar")
-
-Publish = Callable[[str, dict[str, Any]], Awaitable[None]]
-
 
 class PhoneAuth:
     """Digest authentication of phones against ``phones.sip_ha1_*``."""
@@ -65,12 +61,12 @@ class PhoneAuth:
 
 class Registrar:
     def __init__(self, settings: PbxSettings, directory: Directory, location: Location,
-                 auth: PhoneAuth, publish: Publish | None = None) -> None:
+                 auth: PhoneAuth, events: Events | None = None) -> None:
         self.settings = settings
         self.directory = directory
         self.location = location
         self.auth = auth
-        self.publish = publish
+        self.events = events
         self.registered = 0
 
     async def handle(self, request: Request, tx: ServerTransaction) -> None:
@@ -146,28 +142,26 @@ class Registrar:
 
     async def _event(self, aor: str, contact: str, state: str) -> None:
         log.info("registration", extra={"aor": aor, "contact": contact, "state": state})
-        if self.publish is not None:
-            await self.publish("registration", {"extension": aor, "contact": contact,
-                                                "state": state})
+        if self.events is not None:
+            await self.events.emit(RegistrationChanged(aor, contact, state))
 
 
 class Maintenance:
     """Expiry sweep and OPTIONS qualify of registered contacts."""
 
     def __init__(self, settings: PbxSettings, location: Location, endpoint: SipEndpoint,
-                 publish: Publish | None = None) -> None:
+                 events: Events | None = None) -> None:
         self.settings = settings
         self.location = location
         self.endpoint = endpoint
-        self.publish = publish
+        self.events = events
 
     async def sweep_once(self) -> int:
         gone = await self.location.sweep()
         for b in gone:
             log.info("registration expired", extra={"aor": b.aor, "contact": b.contact})
-            if self.publish is not None:
-                await self.publish("registration", {"extension": b.aor, "contact": b.contact,
-                                                    "state": "expired"})
+            if self.events is not None:
+                await self.events.emit(RegistrationChanged(b.aor, b.contact, "expired"))
         return len(gone)
 
     async def qualify(self, b: Binding) -> bool:

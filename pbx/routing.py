@@ -9,21 +9,34 @@ reason for the 403. Call-by-call mobility codes are resolved here too.
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
+from enum import StrEnum
 
-from .categories import Category, Classified, NumberError, classify_dialled
+from .categories import (
+    DEFAULT_CATEGORY,
+    UNRESTRICTED,
+    Category,
+    Classified,
+    NumberError,
+    classify_dialled,
+)
 from .directory import Directory, Extension, Phone, QueueInfo, Trunk, User
 from .mobility import MobilityError, authorize, is_mobility, parse
 
 
 @dataclass(frozen=True)
 class Caller:
-    """Who is calling: a phone of an extension (with its owner) or a trunk."""
+    """Who a call is placed for: a phone of an extension (with its owner), a user (call-by-call
+    mobility, forwarding), a trunk (calls from outside) or the PBX itself (:data:`SYSTEM`).
+
+    The category is always explicit: a caller with none of its own has
+    :data:`~pbx.categories.DEFAULT_CATEGORY`.
+    """
 
     user: User | None = None
     extension: Extension | None = None
     phone: Phone | None = None
     trunk: Trunk | None = None
-    category: Category | None = None
+    category: Category = DEFAULT_CATEGORY
     mobility: bool = False
 
     @property
@@ -41,11 +54,27 @@ class Caller:
         return self.user.login_number if self.user is not None else self.number
 
 
+SYSTEM = Caller(category=UNRESTRICTED)
+"""The PBX placing a call its own configuration names (a queue's overflow target)."""
+
+
+class RouteKind(StrEnum):
+    """What a number leads to; each kind but ``REJECT`` has a destination that takes the call
+    (see :mod:`pbx.destinations`)."""
+
+    USER = "user"
+    EXTENSION = "extension"
+    QUEUE = "queue"
+    EXTERNAL = "external"
+    VOICEMAIL = "voicemail"
+    REJECT = "reject"
+
+
 @dataclass(frozen=True)
 class Route:
-    """The routing decision; ``kind`` is user, extension, queue, external or reject."""
+    """The routing decision: where the number leads, for whom, or why it is refused."""
 
-    kind: str
+    kind: RouteKind
     number: str
     caller: Caller
     dest_class: str = "internal"
@@ -53,12 +82,15 @@ class Route:
     extension: Extension | None = None
     queue: QueueInfo | None = None
     trunks: list[Trunk] = field(default_factory=list)
+    """The trunks an outside number may leave by, in order of preference."""
     status: int = 0
     reason: str = ""
+    flow_verdict: str = ""
+    """Set when flow control (mdflow) refused the call: its label («agujero», «desborda»)."""
 
 
 def reject(number: str, caller: Caller, status: int, reason: str) -> Route:
-    return Route("reject", number, caller, status=status, reason=reason)
+    return Route(RouteKind.REJECT, number, caller, status=status, reason=reason)
 
 
 class Router:
@@ -113,11 +145,9 @@ class Router:
                 and not caller.mobility and classified.dest_class != "emergency":
             return reject(dialled, caller, 403,
                           "Incoming-only user: outgoing calls need call-by-call mobility")
-        category = caller.category
-        if category is not None:
-            why = category.check(classified)
-            if why:
-                return reject(dialled, caller, 403, why)
+        why = caller.category.check(classified)
+        if why:
+            return reject(dialled, caller, 403, why)
         if kind is not None:
             return await self._internal(dialled, kind, caller, classified.dest_class)
         return await self._external(classified, caller)
@@ -129,25 +159,25 @@ class Router:
             if user is None or not user.enabled:
                 return reject(number, caller, 404, "User not available")
             ext = await self.directory.hard_extension_of(user.id)
-            return Route("user", number, caller, dest_class, user=user, extension=ext)
+            return Route(RouteKind.USER, number, caller, dest_class, user=user, extension=ext)
         if kind == "extension":
             ext = await self.directory.extension_by_number(number)
             if ext is None:
                 return reject(number, caller, 404, "Extension not found")
             user = await self.directory.user(ext.owner_user_id) if ext.owner_user_id else None
-            return Route("extension", number, caller, dest_class, user=user, extension=ext)
+            return Route(RouteKind.EXTENSION, number, caller, dest_class, user=user, extension=ext)
         if kind == "queue":
             queue = await self.directory.queue_by_number(number)
             if queue is None:
                 return reject(number, caller, 404, "Queue not found")
-            return Route("queue", number, caller, dest_class, queue=queue)
+            return Route(RouteKind.QUEUE, number, caller, dest_class, queue=queue)
         return reject(number, caller, 404, "Number not assigned")
 
     async def _external(self, classified: Classified, caller: Caller) -> Route:
         trunks = await self.directory.trunks()
         if not trunks:
             return reject(classified.number, caller, 503, "No trunk available")
-        return Route("external", classified.number, caller, classified.dest_class,
+        return Route(RouteKind.EXTERNAL, classified.number, caller, classified.dest_class,
                      trunks=trunks)
 
 

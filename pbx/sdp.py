@@ -12,16 +12,13 @@ from dataclasses import dataclass
 
 from webfon.sip.sdp import Codec, Media, SessionDescription, _session_id
 
+from .errors import Refusal
+
 RELAYED = frozenset({"PCMA", "PCMU", "TELEPHONE-EVENT"})
 
 
-class SdpError(ValueError):
+class SdpError(Refusal, ValueError):
     """The description cannot be relayed (``status`` 400 unparsable, 488 nothing usable)."""
-
-    def __init__(self, status: int, reason: str) -> None:
-        super().__init__(reason)
-        self.status = status
-        self.reason = reason
 
 
 @dataclass(frozen=True)

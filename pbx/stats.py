@@ -8,6 +8,8 @@ queue has ``stats_enabled`` (the 6th «Si» parameter of ``Cen_Sub_colaCentralit
 
 from __future__ import annotations
 
+from enum import StrEnum
+
 from webfon.store import Store
 from webfon.store.base import IntegrityError
 
@@ -47,6 +49,14 @@ async def _increment(store: Store, table: str, keys: dict[str, object],
     raise RuntimeError(f"could not update {table}")
 
 
+class QueueOutcome(StrEnum):
+    """How a call offered to a queue ended there (a ``queue_stats`` counter each)."""
+
+    ANSWERED = "answered"
+    ABANDONED = "abandoned"
+    OVERFLOWED = "overflowed"
+
+
 class QueueStats:
     """Records ACD call outcomes into ``queue_stats``."""
 
@@ -59,14 +69,13 @@ class QueueStats:
     def enabled_for(self, queue_stats_enabled: bool, call_flag: bool = False) -> bool:
         return self.global_enabled or queue_stats_enabled or call_flag
 
-    async def record(self, queue_id: int, started_at: float, outcome: str,
+    async def record(self, queue_id: int, started_at: float, outcome: QueueOutcome | str,
                      wait_s: float, talk_s: float = 0.0) -> None:
-        """``outcome``: answered, abandoned or overflowed."""
-        if outcome not in ("answered", "abandoned", "overflowed"):
+        if outcome not in tuple(QueueOutcome):
             raise ValueError(f"unknown queue outcome {outcome!r}")
-        adds: dict[str, float] = {"offered": 1, outcome: 1, "wait_total_s": wait_s,
+        adds: dict[str, float] = {"offered": 1, str(outcome): 1, "wait_total_s": wait_s,
                                   "talk_total_s": talk_s}
-        if outcome == "answered" and wait_s <= self.sla_s:
+        if outcome == QueueOutcome.ANSWERED and wait_s <= self.sla_s:
             adds["answered_in_sla"] = 1
         await _increment(self.store, "queue_stats",
                          {"queue_id": queue_id, "period_start": period_start(started_at)},

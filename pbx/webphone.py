@@ -28,6 +28,8 @@ from typing import Any
 from webfon.store import Store
 from webfon.store.base import Executor
 
+from .errors import Refusal
+
 MAX_POSITIONS = 8
 
 
@@ -46,11 +48,8 @@ class Released:
     cause: str
 
 
-class WebphoneError(Exception):
-    def __init__(self, status: int, message: str) -> None:
-        super().__init__(message)
-        self.status = status
-        self.message = message
+class WebphoneError(Refusal):
+    """A web phone login or logout refused, with the HTTP status for the control API."""
 
 
 @dataclass(frozen=True)
@@ -225,18 +224,7 @@ class Webphones:
         await tx.execute("UPDATE extensions SET line_count = ?, conference_rooms = ?, beep = ?, "
                          "node_id = ? WHERE id = ?",
                          (max(1, lines), rooms, beep, node_ref or ext["node_id"], ext_id))
-        phone = await tx.fetchone(
-            "SELECT * FROM phones WHERE extension_id = ? AND is_webcall = 1 ORDER BY position "
-            "LIMIT 1", (ext_id,))
-        if phone is None:
-            position = await _free_position(tx, ext_id, 0)
-            username = await _unique_username(tx, f"web{number}")
-            phone_id = await tx.insert(
-                "INSERT INTO phones (extension_id, model, position, ring_order, is_webcall, "
-                "sip_username) VALUES (?, 'webcall', ?, 1, 1, ?)", (ext_id, position, username))
-            saved["created_phone"] = True
-        else:
-            phone_id, username = int(phone["id"]), phone["sip_username"]
+        phone_id, username, saved["created_phone"] = await _webcall_phone(tx, ext_id, number, 0)
         if hard is not None:
             for m in await tx.fetchall("SELECT * FROM queue_members WHERE extension_id = ?",
                                        (hard["id"],)):
@@ -268,19 +256,9 @@ class Webphones:
             raise WebphoneError(409, "multiterminal mode needs the user's own extension")
         ext_id = int(hard["id"])
         saved: dict[str, Any] = {"created_phone": False}
-        phone = await tx.fetchone(
-            "SELECT * FROM phones WHERE extension_id = ? AND is_webcall = 1 ORDER BY position "
-            "LIMIT 1", (ext_id,))
-        if phone is None:
-            wanted = user["webphone_position"]
-            position = await _free_position(tx, ext_id, 1 if wanted is None else int(wanted))
-            username = await _unique_username(tx, f"web{hard['number']}")
-            phone_id = await tx.insert(
-                "INSERT INTO phones (extension_id, model, position, ring_order, is_webcall, "
-                "sip_username) VALUES (?, 'webcall', ?, 1, 1, ?)", (ext_id, position, username))
-            saved["created_phone"] = True
-        else:
-            phone_id, username = int(phone["id"]), phone["sip_username"]
+        wanted = user["webphone_position"]
+        phone_id, username, saved["created_phone"] = await _webcall_phone(
+            tx, ext_id, hard["number"], 1 if wanted is None else int(wanted))
         password = secrets.token_urlsafe(18)
         await self._set_secret(tx, phone_id, username, password)
         await tx.execute(
@@ -369,6 +347,23 @@ def _inherit(user_value: Any, hard: dict[str, Any] | None, column: str, fallback
     if hard is not None:
         return int(hard[column])
     return fallback
+
+
+async def _webcall_phone(tx: Executor, ext_id: int, number: str,
+                         first_position: int) -> tuple[int, str, bool]:
+    """The extension's web phone (id, SIP username), created at the first free position from
+    ``first_position`` if it has none; whether it was created."""
+    phone = await tx.fetchone(
+        "SELECT * FROM phones WHERE extension_id = ? AND is_webcall = 1 ORDER BY position "
+        "LIMIT 1", (ext_id,))
+    if phone is not None:
+        return int(phone["id"]), phone["sip_username"], False
+    position = await _free_position(tx, ext_id, first_position)
+    username = await _unique_username(tx, f"web{number}")
+    phone_id = await tx.insert(
+        "INSERT INTO phones (extension_id, model, position, ring_order, is_webcall, "
+        "sip_username) VALUES (?, 'webcall', ?, 1, 1, ?)", (ext_id, position, username))
+    return phone_id, username, True
 
 
 async def _free_position(tx: Executor, extension_id: int, wanted: int) -> int:

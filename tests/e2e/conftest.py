@@ -12,8 +12,8 @@ import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, Playwright, sync_playwright
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
-from tests.e2e.sipphone import SipPhone
 from tests.e2e.stack import TRUSTED_IP, Stack
+from tests.support.phone import ThreadedPhone
 from webfon.rtp.wav import write_tone_wav
 
 CHROMIUM = "/usr/bin/chromium"
@@ -250,12 +250,12 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
 
 
 @pytest.fixture
-def make_sip_phone(stack: Stack) -> Iterator[Callable[..., SipPhone]]:
+def make_sip_phone(stack: Stack) -> Iterator[Callable[..., ThreadedPhone]]:
     """SIP desk phones of the demo users (extension ``20xx``, password ``sip-20xx``)."""
-    phones: list[SipPhone] = []
+    phones: list[ThreadedPhone] = []
 
-    def make(ext: str, tone_hz: float, register: bool = True) -> SipPhone:
-        phone = SipPhone(ext, f"sip-{ext}", stack.sip_port, tone_hz)
+    def make(ext: str, tone_hz: float, register: bool = True) -> ThreadedPhone:
+        phone = ThreadedPhone(ext, f"sip-{ext}", stack.sip_port, tone_hz)
         phones.append(phone)
         if register:
             phone.register()

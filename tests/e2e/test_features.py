@@ -6,8 +6,8 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from tests.e2e.conftest import Phone
-from tests.e2e.sipphone import SipPhone
 from tests.e2e.stack import Stack
+from tests.support.phone import ThreadedPhone
 
 TONE_A = 500.0
 TONE_B = 1200.0
@@ -15,7 +15,7 @@ TONE_DESK = 900.0
 
 
 def test_hold_resume_and_mute(stack: Stack, make_phone: Callable[..., Phone],
-                         make_sip_phone: Callable[..., SipPhone]) -> None:
+                         make_sip_phone: Callable[..., ThreadedPhone]) -> None:
     stack.require("sercen", "pbx", "gateway", "web")
     desk = make_sip_phone("2003", TONE_DESK)
     a = make_phone(TONE_A)
@@ -46,7 +46,7 @@ def test_hold_resume_and_mute(stack: Stack, make_phone: Callable[..., Phone],
 
 
 def test_call_waiting(stack: Stack, make_phone: Callable[..., Phone],
-                      make_sip_phone: Callable[..., SipPhone]) -> None:
+                      make_sip_phone: Callable[..., ThreadedPhone]) -> None:
     stack.require("sercen", "pbx", "gateway", "web")
     b = make_phone(TONE_B)
     b.login("1002")
@@ -87,7 +87,7 @@ def test_call_waiting(stack: Stack, make_phone: Callable[..., Phone],
 
 
 def test_blind_transfer(stack: Stack, make_phone: Callable[..., Phone],
-                        make_sip_phone: Callable[..., SipPhone]) -> None:
+                        make_sip_phone: Callable[..., ThreadedPhone]) -> None:
     stack.require("sercen", "pbx", "gateway", "web")
     a = make_phone(TONE_A)
     b = make_phone(TONE_B)
@@ -112,7 +112,7 @@ def test_blind_transfer(stack: Stack, make_phone: Callable[..., Phone],
 
 
 def test_attended_transfer(stack: Stack, make_phone: Callable[..., Phone],
-                           make_sip_phone: Callable[..., SipPhone]) -> None:
+                           make_sip_phone: Callable[..., ThreadedPhone]) -> None:
     stack.require("sercen", "pbx", "gateway", "web")
     a = make_phone(TONE_A)
     b = make_phone(TONE_B)

@@ -7,8 +7,8 @@ import urllib.request
 from collections.abc import Callable
 
 from tests.e2e.conftest import Phone
-from tests.e2e.sipphone import SipPhone
 from tests.e2e.stack import Stack
+from tests.support.phone import ThreadedPhone
 from webfon.rtp import detect
 from webfon.rtp.wav import decode_wav_bytes
 
@@ -51,7 +51,7 @@ def test_history_shows_the_call_just_made(stack: Stack, make_phone: Callable[...
 
 def test_voicemail_left_by_sip_caller_plays_in_portal(
         stack: Stack, make_phone: Callable[..., Phone],
-        make_sip_phone: Callable[..., SipPhone]) -> None:
+        make_sip_phone: Callable[..., ThreadedPhone]) -> None:
     stack.require("sercen", "fonbo", "pbx", "gateway", "web")
     browser = make_phone(TONE_B)
     browser.login("1003")

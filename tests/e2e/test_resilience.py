@@ -8,8 +8,8 @@ from collections.abc import Callable
 import pyotp
 
 from tests.e2e.conftest import Phone
-from tests.e2e.sipphone import SipPhone
 from tests.e2e.stack import UNTRUSTED_IP, Stack
+from tests.support.phone import ThreadedPhone
 
 TONE_A = 500.0
 TONE_DESK = 900.0
@@ -55,7 +55,7 @@ def test_busy_callee_is_shown(stack: Stack, make_phone: Callable[..., Phone]) ->
 
 def test_reconnects_after_a_drop_and_keeps_the_call(
         stack: Stack, make_phone: Callable[..., Phone],
-        make_sip_phone: Callable[..., SipPhone]) -> None:
+        make_sip_phone: Callable[..., ThreadedPhone]) -> None:
     """The WebSocket to the gateway drops mid-call: the client reconnects on its own, claims
     its session back, and the call goes on with audio both ways and working controls."""
     stack.require("sercen", "pbx", "gateway", "web")
@@ -84,7 +84,7 @@ def test_reconnects_after_a_drop_and_keeps_the_call(
 
 def test_network_change_restores_the_calls_media(
         stack: Stack, make_phone: Callable[..., Phone],
-        make_sip_phone: Callable[..., SipPhone]) -> None:
+        make_sip_phone: Callable[..., ThreadedPhone]) -> None:
     """A network change takes both the socket and the media path: after reconnecting, the
     client offers a new peer connection in an ``update`` and the same call carries audio both
     ways again."""

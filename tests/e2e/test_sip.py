@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from tests.e2e.conftest import Phone
-from tests.e2e.sipphone import SipPhone
 from tests.e2e.stack import Stack
+from tests.support.phone import ThreadedPhone
 
 BROWSER_TONE = 500.0
 DESK_TONE = 900.0
@@ -14,7 +14,7 @@ DESK_TONE = 900.0
 
 def test_browser_calls_sip_phone_and_sends_dtmf(
         stack: Stack, make_phone: Callable[..., Phone],
-        make_sip_phone: Callable[..., SipPhone]) -> None:
+        make_sip_phone: Callable[..., ThreadedPhone]) -> None:
     stack.require("sercen", "pbx", "gateway", "web")
     desk = make_sip_phone("2003", DESK_TONE)
     browser = make_phone(BROWSER_TONE)
@@ -36,7 +36,7 @@ def test_browser_calls_sip_phone_and_sends_dtmf(
 
 
 def test_sip_phone_calls_browser(stack: Stack, make_phone: Callable[..., Phone],
-                                 make_sip_phone: Callable[..., SipPhone]) -> None:
+                                 make_sip_phone: Callable[..., ThreadedPhone]) -> None:
     stack.require("sercen", "pbx", "gateway", "web")
     browser = make_phone(BROWSER_TONE)
     browser.login("1002")
@@ -88,7 +88,7 @@ OBSERVE_NOTIFICATIONS_AND_SINKS = """
 
 def test_incoming_call_in_background_notifies_and_rings_the_ringer_device(
         stack: Stack, make_phone: Callable[..., Phone],
-        make_sip_phone: Callable[..., SipPhone]) -> None:
+        make_sip_phone: Callable[..., ThreadedPhone]) -> None:
     stack.require("sercen", "fonbo", "pbx", "gateway", "web")
     browser = make_phone(BROWSER_TONE)
     browser.context.add_init_script(OBSERVE_NOTIFICATIONS_AND_SINKS)

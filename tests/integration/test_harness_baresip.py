@@ -8,7 +8,7 @@ import subprocess
 from collections.abc import Awaitable, Callable
 
 from tests.support.audio import assert_tone
-from tests.support.baresip import BaresipPhone, PhoneNetwork, cleanup_stale
+from tests.support.baresip import BaresipPhone, PhoneNetwork, cleanup_stale, talk
 from tests.support.fixtures import (  # noqa: F401 (until conftest imports them)
     baresip_factory,
     phone_network,
@@ -23,16 +23,7 @@ async def test_two_phones_hear_each_other(
     alice = await baresip_factory("alice", tone_hz=440)
     bob = await baresip_factory("bob", tone_hz=660)
     assert alice.ip != bob.ip and alice.ip.startswith("10.99.")
-    await alice.dial(bob.uri)
-    await alice.wait_event("CALL_ESTABLISHED", 10)
-    await bob.wait_event("CALL_ESTABLISHED", 10)
-    await asyncio.sleep(3.0)
-    await alice.send_dtmf("7#")
-    await bob.wait_event("CALL_DTMF_START", 5)
-    await alice.hangup()
-    await alice.wait_event("CALL_CLOSED", 5)
-    await bob.wait_event("CALL_CLOSED", 5)
-    assert bob.dtmf_received().startswith("7")
+    await talk(alice, bob, bob.uri, "7#")
     assert_tone(alice.last_decoded_wav(), 660, tolerance_hz=5, min_seconds=2.0)
     assert_tone(bob.last_decoded_wav(), 440, tolerance_hz=5, min_seconds=2.0)
     # what each phone sent is its own tone

@@ -501,3 +501,18 @@ class BaresipPhone:
 
     async def __aexit__(self, *exc: object) -> None:
         await self.stop()
+
+
+async def talk(caller: BaresipPhone, callee: BaresipPhone, uri: str, digit: str) -> None:
+    """``caller`` dials ``uri`` (which must reach ``callee``); both talk for three seconds,
+    ``caller`` sends DTMF ``digit``, then hangs up. Raises unless every step was seen."""
+    await caller.dial(uri)
+    await caller.wait_event("CALL_ESTABLISHED", 10)
+    await callee.wait_event("CALL_ESTABLISHED", 10)
+    await asyncio.sleep(3.0)
+    await caller.send_dtmf(digit)
+    await callee.wait_event("CALL_DTMF_START", 5)
+    await caller.hangup()
+    await caller.wait_event("CALL_CLOSED", 5)
+    await callee.wait_event("CALL_CLOSED", 5)
+    assert callee.dtmf_received().startswith(digit[0])

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import inspect
 import socket
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 
 HOST = "127.0.0.1"
 
@@ -59,13 +60,14 @@ def _sock(kind: str) -> socket.socket:
     raise ValueError(f"unknown port kind {kind!r}")
 
 
-async def wait_until(cond: Callable[[], bool | Awaitable[bool]], timeout: float = 10.0,
+async def wait_until(cond: Callable[[], object], timeout: float = 10.0,
                      interval: float = 0.02, message: str = "condition") -> None:
-    """Poll ``cond`` until true; raise ``TimeoutError`` naming ``message`` after ``timeout``."""
+    """Poll ``cond`` (a function returning a value or an awaitable of one) until its value is
+    true; raise ``TimeoutError`` naming ``message`` after ``timeout``."""
     deadline = time.monotonic() + timeout
     while True:
         result = cond()
-        if not isinstance(result, bool):
+        if inspect.isawaitable(result):
             result = await result
         if result:
             return

@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import shutil
-import socket
 import subprocess
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -16,6 +15,7 @@ import pytest
 import socketio
 from aiohttp.test_utils import TestClient
 
+from tests.support.net import free_port
 from tests.unit.fonbo.support import (
     World,
     add_cdr,
@@ -147,15 +147,10 @@ async def test_marking_heard_updates_my_other_sockets(client: TestClient, world:
 
 
 # --- two nodes through Redis -------------------------------------------------------------
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
 
 @pytest.fixture
 def redis_url(tmp_path: Path) -> Iterator[str]:
-    port = _free_port()
+    port = free_port("tcp")
     proc = subprocess.Popen([REDIS, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
                              "--appendonly", "no", "--dir", str(tmp_path)],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

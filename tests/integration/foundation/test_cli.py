@@ -6,7 +6,6 @@ import asyncio
 import json
 import os
 import signal
-import socket
 import sys
 from pathlib import Path
 
@@ -14,14 +13,10 @@ import aiohttp
 import pytest
 
 from launcher.components import COMPONENTS
+from tests.support.net import free_port
 
 WEBFON = [sys.executable, "-m", "launcher.cli"]
 
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 async def _run(*args: str, env: dict[str, str]) -> tuple[int, str, str]:
@@ -38,10 +33,10 @@ def env(tmp_path: Path) -> dict[str, str]:
     e["WEBFON_DATA_DIR"] = str(tmp_path / "data")
     e["WEBFON_LOG_LEVEL"] = "warning"
     for c in COMPONENTS:
-        port = _free_port()
+        port = free_port("tcp")
         e[f"WEBFON_{c.name.upper()}_PORT"] = str(port)
         e[f"WEBFON_{c.name.upper()}_URL"] = f"http://127.0.0.1:{port}"
-    e["WEBFON_PBX_SIP_PORT"] = str(_free_port())
+    e["WEBFON_PBX_SIP_PORT"] = str(free_port("both"))
     return e
 
 
@@ -129,7 +124,7 @@ async def test_corrupt_store_is_a_clear_error(env: dict[str, str], tmp_path: Pat
 
 
 async def test_unreachable_mysql_is_a_clear_error(env: dict[str, str]) -> None:
-    env = {**env, "WEBFON_DATABASE_URL": f"mysql://u:p@127.0.0.1:{_free_port()}/webfon"}
+    env = {**env, "WEBFON_DATABASE_URL": f"mysql://u:p@127.0.0.1:{free_port('tcp')}/webfon"}
     code, _, err = await _run("migrate", env=env)
     assert code == 3 and "cannot connect" in err and "Traceback" not in err
 

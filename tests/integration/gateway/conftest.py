@@ -6,7 +6,6 @@ import asyncio
 import contextlib
 import fractions
 import math
-import socket
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,6 +21,8 @@ from gateway.app import build_app
 from gateway.media.ice import reset_ice
 from gateway.settings import GatewaySettings
 from tests.support.fixtures import baresip_factory, phone_network, sipp_factory  # noqa: F401
+from tests.support.phone import Phone
+from webfon.rtp.detect import dominant_frequency, rms_dbfs
 from webfon.tokens import TokenIssuer, ensure_keypair, load_private_key
 
 
@@ -119,18 +120,9 @@ class ToneTrack(MediaStreamTrack):
         return frame
 
 
-def dominant_frequency(samples: np.ndarray, rate: int) -> float:
-    samples = samples.astype(np.float64)
-    samples = samples - samples.mean()
-    window = np.hanning(len(samples))
-    spectrum = np.abs(np.fft.rfft(samples * window))
-    freqs = np.fft.rfftfreq(len(samples), 1 / rate)
-    spectrum[freqs < 100] = 0
-    return float(freqs[int(np.argmax(spectrum))])
-
-
-def rms(samples: np.ndarray) -> float:
-    return float(np.sqrt(np.mean(samples.astype(np.float64) ** 2))) if len(samples) else 0.0
+TONE_DBFS = -41.0
+"""A tone is this loud at least (a 0.3 full-scale sine is about -13.5 dBFS)."""
+SILENCE_DBFS = -50.0
 
 
 class Recorder:
@@ -167,8 +159,8 @@ class Recorder:
         while loop.time() < deadline:
             await asyncio.sleep(seconds)
             data = self.take()
-            if len(data) > self.rate * seconds * 0.5 and rms(data) > 300:
-                last = dominant_frequency(data, self.rate)
+            if len(data) > self.rate * seconds * 0.5 and rms_dbfs(data) > TONE_DBFS:
+                last = dominant_frequency(data, self.rate, fmin=100)
                 if abs(last - freq) <= tolerance:
                     return last
         raise AssertionError(f"tone {freq} Hz not heard (last dominant {last:.1f} Hz)")
@@ -179,7 +171,7 @@ class Recorder:
         while loop.time() < deadline:
             await asyncio.sleep(seconds)
             data = self.take()
-            if rms(data) < 100:
+            if rms_dbfs(data) < SILENCE_DBFS:
                 return
         raise AssertionError("audio did not stop")
 
@@ -195,11 +187,6 @@ def tone_track() -> type[ToneTrack]:
 @pytest.fixture
 def recorder() -> type[Recorder]:
     return Recorder
-
-
-@pytest.fixture
-def dominant() -> Any:
-    return dominant_frequency
 
 
 # --- a Janus SIP plugin client on janus-client -------------------------------------------
@@ -437,60 +424,13 @@ async def registrar_factory() -> AsyncIterator[Any]:
             await reg.close()
 
 
-class TestPhone:
-    """A SIP UAS on webfon.sip: answers INVITEs (G.711, RTP to a dummy port), accepts REFER
-    and remembers every request it got."""
-
-    __test__ = False
-
-    def __init__(self, user: str) -> None:
-        self.user = user
-        self.endpoint = SipEndpoint("127.0.0.1", 0, handler=self._handle)
-        self.requests: list[Any] = []
-        self.local_tags: dict[str, str] = {}
-        self.rtp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        self.rtp.bind(("127.0.0.1", 0))
-
-    async def start(self) -> TestPhone:
-        await self.endpoint.start()
-        return self
-
-    @property
-    def uri(self) -> str:
-        host, port = self.endpoint.address("udp")
-        return f"sip:{self.user}@{host}:{port}"
-
-    async def _handle(self, request: Any, tx: Any) -> None:
-        self.requests.append(request)
-        if tx is None:
-            return
-        if request.method == "INVITE":
-            port = self.rtp.getsockname()[1]
-            body = (f"v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\n"
-                    f"t=0 0\r\nm=audio {port} RTP/AVP 0 101\r\na=rtpmap:0 PCMU/8000\r\n"
-                    f"a=rtpmap:101 telephone-event/8000\r\na=sendrecv\r\n").encode()
-            self.local_tags[request.call_id] = tx.local_tag
-            tx.respond(200, headers=[("Contact", f"<{self.uri}>")], body=body,
-                       content_type="application/sdp")
-        elif request.method == "REFER":
-            tx.respond(202)
-        else:
-            tx.respond(200)
-
-    def received(self, method: str) -> list[Any]:
-        return [r for r in self.requests if r.method == method]
-
-    async def close(self) -> None:
-        await self.endpoint.close()
-        self.rtp.close()
-
-
 @pytest.fixture
 async def test_phones() -> AsyncIterator[Any]:
-    made: list[TestPhone] = []
+    """``await test_phones("bob")`` -> a phone at its own address that answers every call."""
+    made: list[Phone] = []
 
-    async def make(user: str) -> TestPhone:
-        phone = await TestPhone(user).start()
+    async def make(user: str) -> Phone:
+        phone = await Phone.open(user, auto_answer=True)
         made.append(phone)
         return phone
 

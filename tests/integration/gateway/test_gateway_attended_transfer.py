@@ -47,6 +47,6 @@ async def test_transfer_with_replace_sends_refer_with_replaces(test_phones, sip_
     invite = carol.received("INVITE")[0]
     assert replaces[0] == consult_id == invite.call_id
     params = dict(p.split("=", 1) for p in replaces[1:])
-    assert params["to-tag"] == carol.local_tags[consult_id]
+    assert params["to-tag"] == carol.local_tag(consult_id)
     assert params["from-tag"] == invite.from_tag
     assert refer.headers.get("Referred-By")

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 from aiohttp import web
 from janus_client import JanusSession
 
+from tests.support.net import wait_until
 from webfon.control_key import check_bearer, control_key_path, ensure_control_key
 
 
@@ -69,20 +69,12 @@ async def setup(tmp_path, gateway_factory, registrar_factory, **overrides):
     return registrar, pbx, gw
 
 
-async def wait_for(cond, timeout: float = 10.0) -> None:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while not cond():
-        assert loop.time() < deadline, "condition not met in time"
-        await asyncio.sleep(0.05)
-
-
 async def test_webphone_login_registers_and_logout_releases(tmp_path, gateway_factory,
                                                             registrar_factory,
                                                             sip_clients) -> None:
     registrar, pbx, gw = await setup(tmp_path, gateway_factory, registrar_factory)
     try:
-        await wait_for(lambda: "release-node" in pbx.kinds())
+        await wait_until(lambda: "release-node" in pbx.kinds())
         assert pbx.calls[0] == ("release-node", {"node_id": 4})
         client = await sip_clients(gw=gw, token=gw.token(sub=1003))
         await client.request({"request": "register", "type": "webfon"})
@@ -112,7 +104,7 @@ async def test_session_timeout_logs_the_webphone_out(tmp_path, gateway_factory,
         await client.request({"request": "register", "type": "webfon"})
         await client.wait_event("registered")
         # no keepalives: the session times out and the extension is released
-        await wait_for(lambda: ("logout", {"user_id": 1003}) in pbx.calls, timeout=15)
+        await wait_until(lambda: ("logout", {"user_id": 1003}) in pbx.calls, timeout=15)
         assert registrar.unregisters == 1
         assert "7003" not in registrar.bindings
     finally:

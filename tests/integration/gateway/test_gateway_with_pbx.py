@@ -11,28 +11,16 @@ import pytest
 from aiohttp import web
 
 from pbx.app import build
-from pbx.settings import PbxSettings
-from tests.integration.pbx.pbxrun import build_directory
+from tests.integration.pbx.pbxrun import app_settings
 from tests.support.net import free_port
 from webfon.control_key import control_key_path, ensure_control_key
-from webfon.store import open_store
-
-MDFLOW = "tick_ms=50\nestad_interv_seg=1\n[flujo_2]\nflujo=Cen_Inicio_SIP\nen_paso=1\n"
 
 
 @pytest.fixture
 async def pbx_app(tmp_path: Path) -> AsyncIterator[dict[str, Any]]:
-    db = f"sqlite:///{tmp_path / 'pbx.db'}"
-    store = await open_store(db)
-    ids = await build_directory(store)
-    await store.execute("INSERT INTO webphone_pools (name, ranges) VALUES ('pool', '7000-7009')")
-    await store.execute("UPDATE users SET webphone_pool_id = 1")
-    await store.close()
-    conf = tmp_path / "MDflow.conf"
-    conf.write_text(MDFLOW)
-    settings = PbxSettings.load(environ={}, data_dir=tmp_path / "pbxdata", database_url=db,
-                                sip_port=free_port("both"), rtp_port_min=43000, rtp_port_max=43400,
-                                qualify_interval_s=0, mdflow_conf=conf)
+    settings, ids = await app_settings(tmp_path, "7000-7009", data_dir=tmp_path / "pbxdata",
+                                       sip_port=free_port("both"), rtp_port_min=43000,
+                                       rtp_port_max=43400)
     app = await build(settings)
     runner = web.AppRunner(app)
     await runner.setup()

@@ -22,14 +22,10 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from launcher.nginxconf import SiteConfig, render
+from tests.support.net import free_port
 
 NAME = "webfon.test"
 
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _make_pki(d: Path) -> tuple[Path, Path, Path]:
@@ -103,13 +99,13 @@ async def site(tmp_path: Path) -> AsyncIterator[Site]:
     for name in ("gw1", "gw2", "sercen", "fonbo"):
         runner = web.AppRunner(_node_app(name))
         await runner.setup()
-        ports[name] = _free_port()
+        ports[name] = free_port("tcp")
         await web.TCPSite(runner, "127.0.0.1", ports[name]).start()
         runners[name] = runner
     root = tmp_path / "webclient"
     root.mkdir()
     (root / "index.html").write_text("<!doctype html><title>VIVAit Call Web</title>")
-    https, http = _free_port(), _free_port()
+    https, http = free_port("tcp"), free_port("tcp")
     conf = render(SiteConfig(
         server_name=NAME, ssl_certificate=str(cert), ssl_certificate_key=str(key),
         gateways=[f"127.0.0.1:{ports['gw1']}", f"127.0.0.1:{ports['gw2']}"],

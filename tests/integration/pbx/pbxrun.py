@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import random
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -11,6 +10,7 @@ from typing import Any
 from pbx.core import PbxCore
 from pbx.engine import SipEngine
 from pbx.settings import PbxSettings
+from tests.support.phone import Phone
 from webfon.directory import add_phone, create_extension, create_queue, create_user
 from webfon.sip import SipEndpoint
 from webfon.sip.ua import Account, UserAgent
@@ -41,6 +41,7 @@ class RunningPbx:
     ids: dict[str, int] = field(default_factory=dict)
     bus: RecordingBus = field(default_factory=RecordingBus)
     endpoints: list[SipEndpoint] = field(default_factory=list)
+    phones: list[Phone] = field(default_factory=list)
 
     @property
     def port(self) -> int:
@@ -61,6 +62,19 @@ class RunningPbx:
                                      registrar=f"sip:{self.host}:{self.port}",
                                      outbound_proxy=f"sip:{self.host}:{self.port}",
                                      expires=300))
+
+    async def softphone(self, ua: UserAgent) -> Phone:
+        """A test phone on ``ua`` (closed with the PBX)."""
+        phone = await Phone.create(ua)
+        self.phones.append(phone)
+        return phone
+
+    async def registered(self, ext: str) -> Phone:
+        """Extension ``ext``'s phone, registered."""
+        ua = await self.phone(ext)
+        resp = await ua.register()
+        assert resp.status == 200, resp
+        return await self.softphone(ua)
 
 
 async def build_directory(store: Store) -> dict[str, int]:
@@ -88,6 +102,28 @@ async def build_directory(store: Store) -> dict[str, int]:
     return ids
 
 
+MDFLOW = "tick_ms=50\nestad_interv_seg=1\n[flujo_2]\nflujo=Cen_Inicio_SIP\nen_paso=1\n"
+
+
+async def app_settings(tmp_path: Path, webphone_ranges: str, **overrides: Any
+                       ) -> tuple[PbxSettings, dict[str, int]]:
+    """Settings for the whole PBX component (``pbx.app.build``): an SQLite store holding the
+    test directory with a web phone pool, and an MDflow.conf; the directory's ids."""
+    db = f"sqlite:///{tmp_path / 'pbx.db'}"
+    store = await open_store(db)
+    ids = await build_directory(store)
+    await store.execute("INSERT INTO webphone_pools (name, ranges) VALUES ('pool', ?)",
+                        (webphone_ranges,))
+    await store.execute("UPDATE users SET webphone_pool_id = 1")
+    await store.close()
+    conf = tmp_path / "MDflow.conf"
+    conf.write_text(MDFLOW)
+    options: dict[str, Any] = dict(data_dir=tmp_path / "data", database_url=db,
+                                   qualify_interval_s=0, mdflow_conf=conf)
+    options.update(overrides)
+    return PbxSettings.load(environ={}, **options), ids
+
+
 async def start_pbx(tmp_path: Path, host: str = "127.0.0.1",
                     **overrides: Any) -> RunningPbx:
     store = await open_store(f"sqlite:///{tmp_path / 'pbx.db'}")
@@ -107,18 +143,9 @@ async def start_pbx(tmp_path: Path, host: str = "127.0.0.1",
 
 
 async def stop_pbx(running: RunningPbx) -> None:
+    for phone in running.phones:
+        await phone.close()
     await running.engine.close()
     for ep in running.endpoints:
         await ep.close()
     await running.store.close()
-
-
-async def wait_for(predicate: Any, timeout: float = 5.0, interval: float = 0.05) -> None:
-    async with asyncio.timeout(timeout):
-        while True:
-            result = predicate()
-            if asyncio.iscoroutine(result):
-                result = await result
-            if result:
-                return
-            await asyncio.sleep(interval)

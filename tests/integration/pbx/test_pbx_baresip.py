@@ -9,9 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.pbx.pbxrun import RunningPbx, start_pbx, stop_pbx, wait_for
+from tests.integration.pbx.pbxrun import RunningPbx, start_pbx, stop_pbx
 from tests.support.audio import assert_tone
-from tests.support.baresip import BaresipPhone, PhoneNetwork
+from tests.support.baresip import BaresipPhone, PhoneNetwork, talk
+from tests.support.net import wait_until
 from webfon.rtp.detect import tone_seconds
 from webfon.rtp.wav import read_wav
 
@@ -39,19 +40,11 @@ async def test_two_baresip_phones_call_through_the_pbx(bridged_pbx: RunningPbx,
     alice = await _phone(baresip_factory, pbx, "2001", 440.0)
     bob = await _phone(baresip_factory, pbx, "2002", 1000.0)
     assert {b.aor for b in await pbx.core.location.all()} == {"2001", "2002"}
-    await alice.dial(f"sip:1002@{pbx.host}:{pbx.port}")  # the user's number, not the extension
-    await alice.wait_event("CALL_ESTABLISHED", 10)
-    await bob.wait_event("CALL_ESTABLISHED", 10)
-    await asyncio.sleep(3.0)
-    await alice.send_dtmf("5")
-    await bob.wait_event("CALL_DTMF_START", 5)
-    await alice.hangup()
-    await alice.wait_event("CALL_CLOSED", 5)
-    await bob.wait_event("CALL_CLOSED", 5)
-    assert bob.dtmf_received().startswith("5")
+    # the user's number, not the extension
+    await talk(alice, bob, f"sip:1002@{pbx.host}:{pbx.port}", "5")
     assert_tone(alice.last_decoded_wav(), 1000.0, tolerance_hz=5, min_seconds=2.0)
     assert_tone(bob.last_decoded_wav(), 440.0, tolerance_hz=5, min_seconds=2.0)
-    await wait_for(lambda: pbx.store.fetchone("SELECT * FROM cdr WHERE leg = 0"), timeout=10)
+    await wait_until(lambda: pbx.store.fetchone("SELECT * FROM cdr WHERE leg = 0"), timeout=10)
     cdr = await pbx.store.fetchone("SELECT * FROM cdr WHERE leg = 0")
     assert cdr is not None and (cdr["caller"], cdr["callee"], cdr["disposition"]) == \
         ("1001", "1002", "answered")
@@ -67,9 +60,9 @@ async def test_baresip_hold_gets_music_and_resume(bridged_pbx: RunningPbx,
     await bob.wait_event("CALL_ESTABLISHED", 10)
     await asyncio.sleep(1.0)
     await alice.hold()
-    await wait_for(lambda: any(c["media"] and pbx.engine.calls for c in pbx.engine.call_list())
+    await wait_until(lambda: any(c["media"] and pbx.engine.calls for c in pbx.engine.call_list())
                    and any(leg.muted for c in pbx.engine.calls.values()
-                           for leg in (p.media for p in c.parties())), timeout=5)
+                           for leg in (p.media for p in c.legs())), timeout=5)
     await asyncio.sleep(3.0)
     await alice.resume()
     await asyncio.sleep(1.0)

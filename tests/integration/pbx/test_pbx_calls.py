@@ -13,27 +13,25 @@ import weakref
 
 import pytest
 
-from tests.integration.pbx.pbxrun import RunningPbx, wait_for
-from tests.integration.pbx.softphone import SoftPhone
+from tests.integration.pbx.pbxrun import RunningPbx
+from tests.support.net import wait_until
+from tests.support.phone import Phone
 
 TONE_A, TONE_B = 440.0, 1000.0
 
 
-async def registered(pbx: RunningPbx, ext: str) -> SoftPhone:
-    ua = await pbx.phone(ext)
-    resp = await ua.register()
-    assert resp.status == 200, resp
-    return await SoftPhone.create(ua)
+async def registered(pbx: RunningPbx, ext: str) -> Phone:
+    return await pbx.registered(ext)
 
 
 async def cdr_written(pbx: RunningPbx) -> None:
     """Wait until the call is over and its CDR rows are in the store (written in batches)."""
-    await wait_for(lambda: not pbx.engine.calls, timeout=5)
-    await wait_for(lambda: pbx.store.fetchone("SELECT id FROM cdr WHERE leg = 0"), timeout=5)
+    await wait_until(lambda: not pbx.engine.calls, timeout=5)
+    await wait_until(lambda: pbx.store.fetchone("SELECT id FROM cdr WHERE leg = 0"), timeout=5)
     await pbx.core.cdr.flush()
 
 
-async def connected_pair(pbx: RunningPbx, dial: str = "1002") -> tuple[SoftPhone, SoftPhone]:
+async def connected_pair(pbx: RunningPbx, dial: str = "1002") -> tuple[Phone, Phone]:
     a = await registered(pbx, "2001")
     b = await registered(pbx, "2002")
     call = a.dial(dial, pbx.host, pbx.port)
@@ -73,7 +71,7 @@ async def test_call_relays_audio_both_ways_and_writes_cdr(pbx: RunningPbx) -> No
     a, b = await connected_pair(pbx)
     a.send_tone(TONE_A)
     b.send_tone(TONE_B)
-    await wait_for(lambda: a.rec.count > 60 and b.rec.count > 60, timeout=5)
+    await wait_until(lambda: a.rec.count > 60 and b.rec.count > 60, timeout=5)
     assert abs(b.heard(0.2) - TONE_A) < 5
     assert abs(a.heard(0.2) - TONE_B) < 5
     calls = pbx.engine.call_list()
@@ -100,8 +98,6 @@ async def test_call_relays_audio_both_ways_and_writes_cdr(pbx: RunningPbx) -> No
     assert len(ended) == 2 and {e["user_id"] for e in ended} == \
         {pbx.ids["user1001"], pbx.ids["user1002"]}
     assert {"call.started", "call.answered"} <= set(pbx.bus.topics())
-    for p in (a, b):
-        p.close()
 
 
 async def test_ended_call_leaves_nothing_behind(pbx: RunningPbx) -> None:
@@ -110,7 +106,7 @@ async def test_ended_call_leaves_nothing_behind(pbx: RunningPbx) -> None:
     it ends, without waiting for the garbage collector (no reference cycles)."""
     a, b = await connected_pair(pbx)
     (call,) = pbx.engine.calls.values()
-    refs = [weakref.ref(o) for o in (call, call.a, call.b, call.a.call, call.b.call,
+    refs = [weakref.ref(o) for o in (call, call.a, call.b, call.a.sip, call.b.sip,
                                      call.a.media, call.b.media)]
     del call
     assert a.call is not None and b.call is not None
@@ -124,8 +120,6 @@ async def test_ended_call_leaves_nothing_behind(pbx: RunningPbx) -> None:
         assert [r() for r in refs] == [None] * len(refs)
     finally:
         gc.enable()
-    for p in (a, b):
-        p.close()
 
 
 async def test_cancel_before_answer(pbx: RunningPbx) -> None:
@@ -184,30 +178,30 @@ async def test_unregistered_user_and_category_refusal(pbx: RunningPbx) -> None:
 async def test_dtmf_rfc4733_relayed_and_info_converted(pbx: RunningPbx) -> None:
     a, b = await connected_pair(pbx)
     await a.rtp.send_dtmf("19", payload_type=101)
-    await wait_for(lambda: b.rec.digits == "19", timeout=5)
+    await wait_until(lambda: b.rec.digits == "19", timeout=5)
     assert a.call is not None
     resp = await a.call.send_dtmf_info("5")
     assert resp.status == 200
-    await wait_for(lambda: b.rec.digits == "195", timeout=5)
+    await wait_until(lambda: b.rec.digits == "195", timeout=5)
 
 
 async def test_hold_plays_music_then_resume(pbx: RunningPbx) -> None:
     a, b = await connected_pair(pbx)
     a.send_tone(TONE_A, 30)
-    await wait_for(lambda: b.rec.count > 40, timeout=5)
+    await wait_until(lambda: b.rec.count > 40, timeout=5)
     assert abs(b.heard(0.2) - TONE_A) < 5
     assert a.call is not None
     resp = await a.call.hold()
     assert resp.status == 200
     b.reset_recording()
-    await wait_for(lambda: b.rec.count > 60, timeout=5)
+    await wait_until(lambda: b.rec.count > 60, timeout=5)
     music = b.heard()
     assert abs(music - TONE_A) > 20, "held party must hear music, not the holder"
     assert b.rec.samples().std() > 100
     resp = await a.call.unhold()
     assert resp.status == 200
     b.reset_recording()
-    await wait_for(lambda: b.rec.count > 60, timeout=5)
+    await wait_until(lambda: b.rec.count > 60, timeout=5)
     assert abs(b.heard(0.3) - TONE_A) < 5
 
 
@@ -222,10 +216,10 @@ async def test_blind_transfer(pbx: RunningPbx) -> None:
     await asyncio.wait_for(b.call.ended, 5)  # the transferor is released
     a.send_tone(TONE_A)
     c.send_tone(TONE_B)
-    await wait_for(lambda: c.rec.count > 60 and a.rec.count > 100, timeout=5)
+    await wait_until(lambda: c.rec.count > 60 and a.rec.count > 100, timeout=5)
     assert abs(c.heard(0.2) - TONE_A) < 5
     a.reset_recording()
-    await wait_for(lambda: a.rec.count > 60, timeout=5)
+    await wait_until(lambda: a.rec.count > 60, timeout=5)
     assert abs(a.heard(0.2) - TONE_B) < 5
 
 
@@ -243,10 +237,10 @@ async def test_attended_transfer_with_replaces(pbx: RunningPbx) -> None:
     await asyncio.wait_for(asyncio.gather(first.ended, consult.ended), 5)
     a.send_tone(TONE_A)
     c.send_tone(TONE_B)
-    await wait_for(lambda: c.rec.count > 60, timeout=5)
+    await wait_until(lambda: c.rec.count > 60, timeout=5)
     assert abs(c.heard(0.2) - TONE_A) < 5
     a.reset_recording()
-    await wait_for(lambda: a.rec.count > 60, timeout=5)
+    await wait_until(lambda: a.rec.count > 60, timeout=5)
     assert abs(a.heard(0.2) - TONE_B) < 5
     assert len(pbx.engine.calls) == 1
 
@@ -264,7 +258,7 @@ async def test_register_and_call_over_tcp(pbx: RunningPbx) -> None:
     assert (await ua.register(refresh=False)).status == 200
     bindings = await pbx.core.location.lookup("2001")
     assert bindings[0].transport == "tcp"
-    a = await SoftPhone.create(ua)
+    a = await pbx.softphone(ua)
     b = await registered(pbx, "2002")
     call = a.dial("2002", pbx.host, pbx.port)
     incoming = await b.incoming()

@@ -14,34 +14,21 @@ from aiohttp.test_utils import TestClient, TestServer
 from pbx.app import build
 from pbx.cli import register
 from pbx.control import CORE_KEY
-from pbx.settings import PbxSettings
-from tests.integration.pbx.pbxrun import build_directory
+from tests.integration.pbx.pbxrun import MDFLOW, app_settings
 from webfon.control_key import ensure_control_key
 from webfon.sip import SipEndpoint
 from webfon.sip.ua import Account, UserAgent
-from webfon.store import open_store
-
-MDFLOW = "tick_ms=50\nestad_interv_seg=1\n[flujo_2]\nflujo=Cen_Inicio_SIP\nen_paso=1\n"
 
 
 @pytest.fixture
 async def client(tmp_path: Path) -> AsyncIterator[tuple[TestClient, dict[str, str], Any]]:
-    db = f"sqlite:///{tmp_path / 'pbx.db'}"
-    store = await open_store(db)
-    ids = await build_directory(store)
-    await store.execute("INSERT INTO webphone_pools (name, ranges) VALUES ('pool', '7000-7001')")
-    await store.execute("UPDATE users SET webphone_pool_id = 1")
-    await store.close()
-    conf = tmp_path / "MDflow.conf"
-    conf.write_text(MDFLOW)
-    settings = PbxSettings.load(environ={}, data_dir=tmp_path / "data", database_url=db,
-                                sip_port=0, rtp_port_min=41000, rtp_port_max=41100,
-                                qualify_interval_s=0, mdflow_conf=conf)
+    settings, ids = await app_settings(tmp_path, "7000-7001", sip_port=0,
+                                       rtp_port_min=41000, rtp_port_max=41100)
     app = await build(settings)
     async with TestClient(TestServer(app)) as c:
         key = ensure_control_key(settings.data_dir)
         yield c, {"Authorization": f"Bearer {key}"}, {"ids": ids, "settings": settings,
-                                                     "conf": conf}
+                                                     "conf": settings.mdflow_conf}
 
 
 async def test_requires_the_control_key(client: Any) -> None:

@@ -7,7 +7,6 @@ import random
 import socket
 
 from tests.integration.pbx.pbxrun import RunningPbx
-from tests.integration.pbx.softphone import SoftPhone
 from tests.integration.pbx.test_pbx_calls import registered
 
 
@@ -99,7 +98,7 @@ async def test_bad_sdp_and_no_codec(pbx: RunningPbx) -> None:
     bad = a.ua.invite(f"sip:2002@{pbx.host}:{pbx.port}", b"this is not sdp")
     resp = await bad.wait_answer(5)
     assert resp.status == 400 and "SDP" in resp.reason
-    sdp = SoftPhone.offer(a, codecs=("PCMU",)).replace(b"RTP/AVP 0 101", b"RTP/AVP 18 101")
+    sdp = a.offer(codecs=("PCMU",)).replace(b"RTP/AVP 0 101", b"RTP/AVP 18 101")
     sdp = sdp.replace(b"a=rtpmap:0 PCMU/8000", b"a=rtpmap:18 G729/8000")
     g729 = a.ua.invite(f"sip:2002@{pbx.host}:{pbx.port}", sdp)
     resp = await g729.wait_answer(5)

@@ -6,9 +6,10 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from tests.integration.pbx.pbxrun import RunningPbx, wait_for
-from tests.integration.pbx.softphone import SoftPhone
+from tests.integration.pbx.pbxrun import RunningPbx
 from tests.integration.pbx.test_pbx_calls import registered
+from tests.support.net import wait_until
+from tests.support.phone import Phone
 from webfon.directory import add_phone
 from webfon.rtp.detect import dominant_frequency
 from webfon.rtp.wav import read_wav
@@ -17,14 +18,14 @@ from webfon.sip.ua import Account, Call, UserAgent
 
 
 async def main_cdr(pbx: RunningPbx) -> dict[str, Any]:
-    await wait_for(lambda: pbx.store.fetchone("SELECT * FROM cdr WHERE leg = 0"), timeout=10)
+    await wait_until(lambda: pbx.store.fetchone("SELECT * FROM cdr WHERE leg = 0"), timeout=10)
     row = await pbx.store.fetchone("SELECT * FROM cdr WHERE leg = 0")
     assert row is not None
     return row
 
 
-async def answered_call(pbx: RunningPbx, caller: SoftPhone, number: str,
-                        callee: SoftPhone) -> Call:
+async def answered_call(pbx: RunningPbx, caller: Phone, number: str,
+                        callee: Phone) -> Call:
     """``caller`` dials ``number``; ``callee`` must be the phone that rings, and answers."""
     call = caller.dial(number, pbx.host, pbx.port)
     callee.answer(await callee.incoming())
@@ -48,7 +49,7 @@ async def test_no_answer_to_voicemail_records_and_notifies(pbx: RunningPbx) -> N
     await asyncio.wait_for(incoming.ended, 5)
     a.point_media(call.remote_sdp)
     a.send_tone(600.0, 6.0)
-    await wait_for(lambda: a.rec.count > 60, timeout=5)  # greeting heard
+    await wait_until(lambda: a.rec.count > 60, timeout=5)  # greeting heard
     assert a.rec.samples().std() > 100
     await asyncio.sleep(3.0)
     await call.bye()
@@ -61,7 +62,7 @@ async def test_no_answer_to_voicemail_records_and_notifies(pbx: RunningPbx) -> N
     assert abs(dominant_frequency(samples, rate) - 600.0) < 5
     assert ("voicemail.new", {"user_id": pbx.ids["user1002"], "message_id": msg["id"],
                               "unread": 1}) in pbx.bus.events
-    await wait_for(lambda: notifies, timeout=5)
+    await wait_until(lambda: notifies, timeout=5)
     request = notifies[0]["request"]
     assert request.headers.get("Event") == "message-summary"
     assert b"Messages-Waiting: yes" in request.body and b"Voice-Message: 1/0" in request.body
@@ -99,7 +100,7 @@ async def test_trunk_failover_to_next_gateway(pbx: RunningPbx) -> None:
     assert first.invite.uri.user == "611223344"
     first.reject(503)
     second = await asyncio.wait_for(gw2.incoming.get(), 5)
-    peer = SoftPhone(gw2, (await SoftPhone.create(gw2)).rtp)
+    peer = await pbx.softphone(gw2)
     peer.answer(second)
     assert (await call.wait_answer(5)).status == 200
     await call.bye()
@@ -128,7 +129,7 @@ async def test_queue_linear_skips_unregistered_and_records_stats(pbx: RunningPbx
     await asyncio.sleep(0.3)
     await call.bye()
     await main_cdr(pbx)
-    await wait_for(lambda: pbx.store.fetchone("SELECT * FROM queue_stats"), timeout=5)
+    await wait_until(lambda: pbx.store.fetchone("SELECT * FROM queue_stats"), timeout=5)
     stats = await pbx.store.fetchone("SELECT * FROM queue_stats")
     assert stats is not None and (stats["offered"], stats["answered"]) == (1, 1)
     memory = await pbx.store.fetchone("SELECT * FROM queue_member_memory")
@@ -165,7 +166,7 @@ async def test_multiterminal_rings_by_order(pbx: RunningPbx) -> None:
     desk = await registered(pbx, "2002")
     soft_ua = await pbx.phone("2002", username="2002-soft", password="soft")
     assert (await soft_ua.register()).status == 200
-    soft = await SoftPhone.create(soft_ua)
+    soft = await pbx.softphone(soft_ua)
     never_ua = await pbx.phone("2002", username="2002-never", password="never")
     assert (await never_ua.register()).status == 200
     assert len(await pbx.core.location.lookup("2002")) == 3
@@ -192,7 +193,7 @@ async def test_exclusive_web_login_routes_user_to_web_extension(pbx: RunningPbx)
     desk = await registered(pbx, "2002")
     web_ua = await pbx.phone("7000", username=login.sip_username, password=login.sip_password)
     assert (await web_ua.register()).status == 200
-    web = await SoftPhone.create(web_ua)
+    web = await pbx.softphone(web_ua)
     call = await answered_call(pbx, a, "1002", web)
     assert desk.ua.incoming.empty()
     await call.bye()

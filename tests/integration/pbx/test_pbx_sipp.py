@@ -7,8 +7,9 @@ import asyncio
 from collections.abc import Callable
 from typing import Any
 
-from tests.integration.pbx.pbxrun import RunningPbx, wait_for
+from tests.integration.pbx.pbxrun import RunningPbx
 from tests.integration.pbx.test_pbx_calls import registered
+from tests.support.net import wait_until
 from tests.support.sipp import Sipp
 
 SippFactory = Callable[..., Sipp]
@@ -32,11 +33,34 @@ async def register_contact(
         variables={"contact_port": contact_port, "expires": 300},
     )
     result = await reg.run()
+    one_call(result)
+
+
+def dial_from_2001(pbx: RunningPbx, sipp_factory: SippFactory, scenario: str, number: str,
+                   **kwargs: Any) -> Sipp:
+    """sipp as extension 2001's phone calling ``number`` through the PBX (digest auth)."""
+    kwargs.setdefault("timeout", 20)
+    return sipp_factory(scenario, f"{pbx.host}:{pbx.port}", service=number,
+                        extra_args=auth_uri(pbx, number), auth_user="2001",
+                        auth_password="sip-2001", **kwargs)
+
+
+async def phone_2002(pbx: RunningPbx, sipp_factory: SippFactory, scenario: str,
+                     **kwargs: Any) -> Sipp:
+    """sipp as extension 2002's phone, running ``scenario`` and registered at the PBX."""
+    kwargs.setdefault("timeout", 20)
+    uas = sipp_factory(scenario, **kwargs)
+    await uas.start()
+    await register_contact(pbx, sipp_factory, "2002", uas.local_port)
+    return uas
+
+
+def one_call(result: Any) -> None:
     assert result.ok and result.successful_calls == 1, result.describe()
 
 
 async def main_cdr(pbx: RunningPbx) -> dict[str, Any]:
-    await wait_for(lambda: pbx.store.fetchone("SELECT * FROM cdr WHERE leg = 0"), timeout=10)
+    await wait_until(lambda: pbx.store.fetchone("SELECT * FROM cdr WHERE leg = 0"), timeout=10)
     row = await pbx.store.fetchone("SELECT * FROM cdr WHERE leg = 0")
     assert row is not None
     return row
@@ -56,53 +80,30 @@ async def test_sipp_registers_with_digest(pbx: RunningPbx, sipp_factory: SippFac
         timeout=10,
     )
     result = await bad.run()
-    assert result.ok and result.successful_calls == 1, result.describe()
+    one_call(result)
 
 
 async def test_sipp_call_with_rtp_to_softphone(pbx: RunningPbx, sipp_factory: SippFactory) -> None:
     callee = await registered(pbx, "2002")
-    caller = sipp_factory(
-        "uac_tone",
-        f"{pbx.host}:{pbx.port}",
-        service="1002",
-        extra_args=auth_uri(pbx, "1002"),
-        auth_user="2001",
-        auth_password="sip-2001",
-        payload_type=8,
-        tone_hz=440.0,
-        duration_ms=3000,
-        timeout=20,
-    )
+    caller = dial_from_2001(pbx, sipp_factory, "uac_tone", "1002", payload_type=8,
+                            tone_hz=440.0, duration_ms=3000)
     await caller.start()
     incoming = await callee.incoming(10)
     callee.answer(incoming)
     callee.send_tone(1000.0, 10)
     result = await caller.wait()
-    assert result.ok and result.successful_calls == 1, result.describe()
+    one_call(result)
     assert abs(callee.heard(0.3) - 440.0) < 5
     cdr = await main_cdr(pbx)
     assert (cdr["caller"], cdr["callee"], cdr["disposition"], cdr["extension"]) == \
         ("1001", "1002", "answered", "2001")
     assert cdr["billsec"] >= 2.5
-    callee.close()
 
 
 async def test_sipp_to_sipp_call_relays_rtp(pbx: RunningPbx, sipp_factory: SippFactory) -> None:
-    uas = sipp_factory("uas_tone", payload_type=0, tone_hz=1000.0, timeout=20)
-    await uas.start()
-    await register_contact(pbx, sipp_factory, "2002", uas.local_port)
-    caller = sipp_factory(
-        "uac_tone",
-        f"{pbx.host}:{pbx.port}",
-        service="2002",
-        extra_args=auth_uri(pbx, "2002"),
-        auth_user="2001",
-        auth_password="sip-2001",
-        payload_type=0,
-        tone_hz=440.0,
-        duration_ms=2000,
-        timeout=20,
-    )
+    uas = await phone_2002(pbx, sipp_factory, "uas_tone", payload_type=0, tone_hz=1000.0)
+    caller = dial_from_2001(pbx, sipp_factory, "uac_tone", "2002", payload_type=0,
+                            tone_hz=440.0, duration_ms=2000)
     relayed: list[list[dict[str, Any]]] = []
 
     async def sample() -> None:
@@ -117,7 +118,7 @@ async def test_sipp_to_sipp_call_relays_rtp(pbx: RunningPbx, sipp_factory: SippF
         result = await caller.run()
     finally:
         watcher.cancel()
-    assert result.ok and result.successful_calls == 1, result.describe()
+    one_call(result)
     assert relayed, "the call was never connected"
     a_leg, b_leg = relayed[-1]
     assert a_leg["received"] > 40 and b_leg["received"] > 40  # RTP from both sipps
@@ -128,104 +129,52 @@ async def test_sipp_to_sipp_call_relays_rtp(pbx: RunningPbx, sipp_factory: SippF
 
 
 async def test_sipp_cancel(pbx: RunningPbx, sipp_factory: SippFactory) -> None:
-    uas = sipp_factory("pbx/uas_ring_cancelled", timeout=20)
-    await uas.start()
-    await register_contact(pbx, sipp_factory, "2002", uas.local_port)
-    caller = sipp_factory(
-        "pbx/uac_cancel",
-        f"{pbx.host}:{pbx.port}",
-        service="2002",
-        extra_args=auth_uri(pbx, "2002"),
-        auth_user="2001",
-        auth_password="sip-2001",
-        timeout=20,
-    )
+    uas = await phone_2002(pbx, sipp_factory, "pbx/uas_ring_cancelled")
+    caller = dial_from_2001(pbx, sipp_factory, "pbx/uac_cancel", "2002")
     result = await caller.run()
-    assert result.ok and result.successful_calls == 1, result.describe()
+    one_call(result)
     uas_result = await uas.wait(15)
-    assert uas_result.ok and uas_result.successful_calls == 1, uas_result.describe()
+    one_call(uas_result)
     assert (await main_cdr(pbx))["disposition"] == "cancelled"
 
 
 async def test_sipp_busy(pbx: RunningPbx, sipp_factory: SippFactory) -> None:
-    uas = sipp_factory("pbx/uas_busy", timeout=20)
-    await uas.start()
-    await register_contact(pbx, sipp_factory, "2002", uas.local_port)
-    caller = sipp_factory(
-        "pbx/uac_expect_busy",
-        f"{pbx.host}:{pbx.port}",
-        service="2002",
-        extra_args=auth_uri(pbx, "2002"),
-        auth_user="2001",
-        auth_password="sip-2001",
-        timeout=20,
-    )
+    uas = await phone_2002(pbx, sipp_factory, "pbx/uas_busy")
+    caller = dial_from_2001(pbx, sipp_factory, "pbx/uac_expect_busy", "2002")
     result = await caller.run()
-    assert result.ok and result.successful_calls == 1, result.describe()
+    one_call(result)
     assert (await main_cdr(pbx))["disposition"] == "busy"
     await uas.stop()
 
 
 async def test_sipp_no_answer(pbx: RunningPbx, sipp_factory: SippFactory) -> None:
-    uas = sipp_factory("pbx/uas_ring_cancelled", timeout=20)
-    await uas.start()
-    await register_contact(pbx, sipp_factory, "2002", uas.local_port)
-    caller = sipp_factory(
-        "pbx/uac_expect_no_answer",
-        f"{pbx.host}:{pbx.port}",
-        service="2002",
-        extra_args=auth_uri(pbx, "2002"),
-        auth_user="2001",
-        auth_password="sip-2001",
-        timeout=20,
-    )
+    uas = await phone_2002(pbx, sipp_factory, "pbx/uas_ring_cancelled")
+    caller = dial_from_2001(pbx, sipp_factory, "pbx/uac_expect_no_answer", "2002")
     result = await caller.run()
-    assert result.ok and result.successful_calls == 1, result.describe()
+    one_call(result)
     uas_result = await uas.wait(15)
     assert uas_result.ok, uas_result.describe()  # the PBX cancelled the ringing phone
     assert (await main_cdr(pbx))["disposition"] == "no_answer"
 
 
 async def test_sipp_category_refusal(pbx: RunningPbx, sipp_factory: SippFactory) -> None:
-    caller = sipp_factory(
-        "pbx/uac_expect_forbidden",
-        f"{pbx.host}:{pbx.port}",
-        service="000442071234567",
-        extra_args=auth_uri(pbx, "000442071234567"),
-        auth_user="2001",
-        auth_password="sip-2001",
-        timeout=20,
-    )
+    caller = dial_from_2001(pbx, sipp_factory, "pbx/uac_expect_forbidden", "000442071234567")
     result = await caller.run()
-    assert result.ok and result.successful_calls == 1, result.describe()
+    one_call(result)
 
 
 async def test_sipp_blind_transfer(pbx: RunningPbx, sipp_factory: SippFactory) -> None:
     target = await registered(pbx, "2003")
-    uas = sipp_factory(
-        "pbx/uas_answer_refer", timeout=30, variables={"refer_to": f"2003@{pbx.host}:{pbx.port}"}
-    )
-    await uas.start()
-    await register_contact(pbx, sipp_factory, "2002", uas.local_port)
-    caller = sipp_factory(
-        "uac_tone",
-        f"{pbx.host}:{pbx.port}",
-        service="2002",
-        extra_args=auth_uri(pbx, "2002"),
-        auth_user="2001",
-        auth_password="sip-2001",
-        payload_type=8,
-        tone_hz=440.0,
-        duration_ms=6000,
-        timeout=30,
-    )
+    uas = await phone_2002(pbx, sipp_factory, "pbx/uas_answer_refer", timeout=30,
+                           variables={"refer_to": f"2003@{pbx.host}:{pbx.port}"})
+    caller = dial_from_2001(pbx, sipp_factory, "uac_tone", "2002", payload_type=8,
+                            tone_hz=440.0, duration_ms=6000, timeout=30)
     await caller.start()
     incoming = await target.incoming(15)
     target.answer(incoming)
     uas_result = await uas.wait(20)
-    assert uas_result.ok and uas_result.successful_calls == 1, uas_result.describe()
-    await wait_for(lambda: target.rec.count > 50, timeout=10)
+    one_call(uas_result)
+    await wait_until(lambda: target.rec.count > 50, timeout=10)
     assert abs(target.heard(0.3) - 440.0) < 5  # the caller now talks to the new party
     result = await caller.wait()
-    assert result.ok and result.successful_calls == 1, result.describe()
-    target.close()
+    one_call(result)

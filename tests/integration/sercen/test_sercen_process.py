@@ -5,23 +5,18 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import socket
 import sys
 from pathlib import Path
 
 import aiohttp
 
 from tests.integration.sercen.support import PASSWORD, SmtpServer, add_user
+from tests.support.net import free_port
 from tests.unit.sercen.fail2ban_regex import match_host
 from webfon.store import open_store
 
 ROOT = Path(__file__).resolve().parents[3]
 
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def seed_conf(path: Path, smtp_port: int, extra: str = "") -> Path:
@@ -53,7 +48,7 @@ async def test_process_with_seed_config(tmp_path: Path, smtp_server: SmtpServer)
     await store.close()
     conf = seed_conf(tmp_path / "sercen.conf", smtp_server.port,
                      "smtp_from = \"webfon@example.com\"\n")
-    port = free_port()
+    port = free_port("tcp")
     proc = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "sercen", "--config", str(conf), "--port", str(port),
         env=env_for(tmp_path), stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
@@ -106,7 +101,7 @@ async def test_bad_config_exits_2_naming_file_line_key(tmp_path: Path) -> None:
     conf = seed_conf(tmp_path / "sercen.conf", 25, 'f1factor_02_ip = "10.0.0.0"\n'
                                                    'f1factor_02_msk = "255.0.255.0"\n')
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "sercen", "--config", str(conf), "--port", str(free_port()),
+        sys.executable, "-m", "sercen", "--config", str(conf), "--port", str(free_port("tcp")),
         env=env_for(tmp_path), stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
     _, stderr = await asyncio.wait_for(proc.communicate(), 30)
     assert proc.returncode == 2

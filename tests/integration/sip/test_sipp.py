@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import asyncio
 import shutil
-import socket
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 
+from tests.support.net import free_port
 from webfon.sip import (
     DigestServer,
     Request,
@@ -30,12 +30,6 @@ from webfon.sip.ua import Account, UserAgent
 SIPP = shutil.which("sipp") or "/usr/bin/sipp"
 SCENARIOS = Path(__file__).parent / "scenarios"
 REALM = "sipp.test"
-
-
-def free_port(kind: int = socket.SOCK_DGRAM) -> int:
-    with socket.socket(socket.AF_INET, kind) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 async def run_sipp(*args: str, timeout: float = 30.0) -> tuple[int, str]:
@@ -114,7 +108,7 @@ async def test_sipp_uac_calls_our_uas_over_udp(uas_endpoint: SipEndpoint) -> Non
 async def test_sipp_uac_calls_our_uas_over_tcp(uas_endpoint: SipEndpoint) -> None:
     uas = TinyUas(uas_endpoint, {})
     code, out = await run_sipp("-sn", "uac", f"127.0.0.1:{uas_endpoint.port}", "-t", "t1",
-                               "-i", "127.0.0.1", "-p", str(free_port(socket.SOCK_STREAM)),
+                               "-i", "127.0.0.1", "-p", str(free_port("tcp")),
                                "-m", "3", "-r", "5", "-d", "100", "-s", "uas")
     assert code == 0, out
     assert uas.counts["INVITE"] == 3 and uas.counts["BYE"] == 3

@@ -11,6 +11,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from tests.support.net import free_port
 from webfon.bus import BusHub, Event, open_bus
 
 
@@ -74,17 +75,12 @@ async def test_hub_client_reconnects_and_resubscribes() -> None:
     await hub2.close()
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
 
 @pytest.fixture
 def redis_url() -> Iterator[str]:
     binary = shutil.which("redis-server")
     assert binary, "redis-server is installed by scripts/install-test-deps"
-    port = _free_port()
+    port = free_port("tcp")
     proc = subprocess.Popen([binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
                              "--appendonly", "no"], stdout=subprocess.DEVNULL)
     try:

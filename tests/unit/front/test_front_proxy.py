@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import socket
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -13,12 +12,7 @@ from aiohttp import WSMsgType, web
 from aiohttp.test_utils import TestServer
 
 from launcher.front import FrontSettings, build_app
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+from tests.support.net import free_port
 
 
 async def echo_http(request: web.Request) -> web.Response:
@@ -86,7 +80,7 @@ def static_dir(tmp_path: Path) -> Path:
 async def front(upstream: TestServer, static_dir: Path, tmp_path: Path
                 ) -> AsyncIterator[TestServer]:
     base = f"http://127.0.0.1:{upstream.port}"
-    dead = f"http://127.0.0.1:{free_port()}"
+    dead = f"http://127.0.0.1:{free_port('tcp')}"
     settings = FrontSettings.load(environ={}, data_dir=tmp_path, static_dir=static_dir,
                                   gateway_url=base, fonbo_url=base, sercen_url=dead,
                                   connect_timeout_s=2.0, ice_servers="stun:127.0.0.1:3478")

@@ -6,6 +6,7 @@ from pathlib import Path
 import pytest
 
 from pbx.mdflow import AGUJERO, DESBORDA, OK, Mdflow, load_config
+from tests.support.clock import ManualClock
 from webfon.config import ConfigError
 from webfon.store import Store
 
@@ -44,14 +45,6 @@ to_desborda_seg=5
 """
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.t = 1000.0
-
-    def __call__(self) -> float:
-        return self.t
-
-
 def _write(tmp_path: Path, text: str = SEED_CONF) -> Path:
     p = tmp_path / "MDflow.conf"
     p.write_text(text)
@@ -81,7 +74,7 @@ def test_bad_config(tmp_path: Path, text: str, msg: str) -> None:
 
 
 async def test_en_paso_only_measures(tmp_path: Path) -> None:
-    clock = Clock()
+    clock = ManualClock()
     md = Mdflow(load_config(_write(tmp_path)), clock)
     results = [md.admit_now("Cen_Inicio_SIP", "900100100") for _ in range(50)]
     assert results == [OK] * 50
@@ -94,7 +87,7 @@ async def test_en_paso_only_measures(tmp_path: Path) -> None:
 
 
 async def test_congestion_queues_agujero_and_desborda(tmp_path: Path) -> None:
-    clock = Clock()
+    clock = ManualClock()
     md = Mdflow(load_config(_write(tmp_path)), clock)
     flow = "Cen_TrunkInternos"
     # burst of 2 passes at once (rate 2/s), then congestion

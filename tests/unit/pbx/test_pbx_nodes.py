@@ -150,28 +150,25 @@ class _Target:
 
 
 class _Leg:
+    """Stands for a CallLeg: where its dialog reaches, and being abandoned."""
+
     def __init__(self, contact: tuple[str, str, int | None]) -> None:
-        self.dialog = type("D", (), {"remote_target": _Target(*contact)})()
-        self.state = "confirmed"
+        self.remote_target = _Target(*contact)
+        self.terminated = False
         self.abandoned = ""
 
     def abandon(self, reason: str) -> None:
         self.abandoned = reason
-        self.state = "terminated"
-
-
-class _Party:
-    def __init__(self, leg: _Leg) -> None:
-        self.call = leg
+        self.terminated = True
 
 
 class _Call:
     def __init__(self, *legs: _Leg) -> None:
-        self._parties = [_Party(leg) for leg in legs]
+        self._legs = list(legs)
         self.hangup_cause = ""
 
-    def parties(self) -> list[_Party]:
-        return self._parties
+    def legs(self) -> list[_Leg]:
+        return self._legs
 
 
 def test_end_calls_to_abandons_only_the_released_phones_leg() -> None:

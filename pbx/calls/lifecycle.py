@@ -1,0 +1,70 @@
+"""A call's life once delivered: supervising a connected call until a party leaves, then
+ending it (every leg hung up and let go, lines freed, end hooks run, CDR rows queued)."""
+
+from __future__ import annotations
+
+import logging
+import time
+
+from ..cdr import CdrWriter, Disposition
+from .active import ActiveCalls
+from .factory import LegFactory
+from .model import Call, CallState
+from .records import call_records
+
+log = logging.getLogger("pbx.calls")
+
+
+class CallLifecycle:
+    def __init__(self, active: ActiveCalls, legs: LegFactory, cdr: CdrWriter) -> None:
+        self.active = active
+        self.legs = legs
+        self.cdr = cdr
+
+    async def supervise(self, call: Call) -> None:
+        """Wait while the call is connected; when one party leaves, hang up the other."""
+        while True:
+            call.changed.clear()
+            if call.merged:
+                return
+            if call.b is None or any(leg.terminated for leg in call.legs()):
+                break
+            await call.changed.wait()
+        for leg in call.legs():
+            if not leg.terminated:
+                await leg.hangup()
+        if call.hangup_cause == "":
+            first = next((leg for leg in call.legs() if leg.ended.done()), None)
+            if first is not None:
+                who = "caller" if first is call.a else "callee"
+                call.hangup_cause = f"{who} hung up"
+
+    async def finish(self, call: Call) -> None:
+        """End the call whatever state it is in and write its CDR rows."""
+        try:
+            await self._end(call)
+        finally:
+            self.active.remove(call)
+
+    async def _end(self, call: Call) -> None:
+        call.state = CallState.ENDED
+        self.active.free_lines(call)
+        call.a.reject(500, "Internal error")
+        if call.caller_gone and call.answered_at is None and \
+                call.disposition in (Disposition.FAILED, Disposition.ANSWERED):
+            call.disposition = Disposition.CANCELLED
+        for leg in call.legs():
+            if not leg.terminated and not call.merged:
+                await leg.hangup()
+            self.legs.release(leg)
+            # the leg's callbacks reach the call: let both go without the collector
+            leg.detach()
+        ended = time.time()
+        if call.end_hooks:
+            for hook in call.end_hooks:
+                try:
+                    await hook(call, ended)
+                except Exception:
+                    log.exception("end of call hook failed", extra={"call_id": call.call_id})
+        for record, announce in call_records(call, ended):
+            self.cdr.submit(record, publish=announce)
