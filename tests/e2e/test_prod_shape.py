@@ -20,6 +20,8 @@ import json
 import os
 import signal
 import ssl
+import subprocess
+import sys
 import time
 import urllib.error
 import urllib.request
@@ -154,6 +156,17 @@ def test_two_browsers_on_two_nodes_call_each_other(
     a.wait_hearing(0, TONE_B)
     a.page.get_by_test_id("hangup-0").click()
     b.wait_line_state(line, "idle")
+    # `webfon status --all` lists both nodes from the store, in service, with their load
+    status = subprocess.run(
+        [sys.executable, "-m", "launcher.cli", "status", "--all", "--data-dir",
+         str(prod.data_dir)], capture_output=True, text=True, timeout=60, check=False,
+        env={k: v for k, v in os.environ.items() if not k.startswith("WEBFON_")})
+    assert status.returncode == 0, status.stdout + status.stderr
+    lines = {ln.split()[0]: ln.split() for ln in status.stdout.splitlines()
+             if ln.split() and ln.split()[0].isdigit()}
+    assert sorted(lines) == [str(n) for n in prod.node_ids()], status.stdout
+    assert all(row[2:5] == ["up", "ok", "yes"] for row in lines.values()), status.stdout
+    assert "webfon:***@" in status.stdout and "mariadb.password" not in status.stdout
     # the admin page lists both nodes, in service
     a.page.goto(prod.base_url + "/#/admin/nodes")
     a.page.get_by_test_id("node-row").nth(1).wait_for(timeout=10_000)
