@@ -3,7 +3,7 @@
 with its own data directory (its own MariaDB server and Redis, so the tests may kill and
 restart them), two gateway nodes behind a real nginx with TLS (self-signed certificate).
 
-Leases are shortened (heartbeat 0.5 s, lost after 2 s) and crashed processes come back after
+Leases are shortened (heartbeat 0.5 s, lost after 3 s) and crashed processes come back after
 ``RESTART_DELAY`` so a test sees the dead node stay dead for a while, then return.
 """
 
@@ -26,8 +26,8 @@ import pymysql
 from tests.support.net import free_port, free_port_block
 
 ROOT = Path(__file__).resolve().parents[2]
-RESTART_DELAY = 6.0
-NODE_LEASE_S = 2.0
+RESTART_DELAY = 7.0
+NODE_LEASE_S = 3.0
 
 
 @dataclass
