@@ -23,7 +23,7 @@ from typing import Any
 
 import pymysql
 
-from tests.support.net import free_port, free_port_block
+from tests.support.net import listen_port
 
 ROOT = Path(__file__).resolve().parents[2]
 RESTART_DELAY = 7.0
@@ -48,12 +48,14 @@ class ProdStack:
 
     # --- start / stop ---------------------------------------------------------------------
     def start(self) -> None:
+        # the servers bind their ports one stage after the other, up to half a minute later:
+        # ports outside the ephemeral range, which outgoing connections do not take meanwhile
         for name in ("sercen", "pbx", "fonbo", "web", "https", "mariadb", "redis"):
-            self.ports[name] = free_port("tcp")
-        self.ports["gateway"] = free_port_block(2, "tcp", even=False)
-        self.ports["pbx_sip"] = free_port("both")
-        self.ports["pbx_rtp"] = free_port_block(200, "udp")
-        self.ports["rtp_base"] = free_port_block(400, "udp")
+            self.ports[name] = listen_port("tcp")
+        self.ports["gateway"] = listen_port("tcp", count=2)
+        self.ports["pbx_sip"] = listen_port("both")
+        self.ports["pbx_rtp"] = listen_port("udp", count=200)
+        self.ports["rtp_base"] = listen_port("udp", count=2000)
         p = self.ports
         env = {k: v for k, v in os.environ.items() if not k.startswith("WEBFON_")}
         env.update({

@@ -52,6 +52,34 @@ def free_port_block(count: int, kind: str = "udp", host: str = HOST, even: bool 
     raise RuntimeError(f"no block of {count} free {kind} ports on {host}")
 
 
+def _ephemeral_low() -> int:
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range") as fh:
+            return int(fh.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768
+
+
+def listen_port(kind: str = "tcp", host: str = HOST, count: int = 1) -> int:
+    """First of ``count`` consecutive ports free now and outside the kernel's ephemeral
+    range: for a server that binds it some time later (after other processes started), which
+    an outgoing connection's local port could otherwise have taken meanwhile."""
+    import random
+
+    high = _ephemeral_low() - count
+    for _ in range(500):
+        base = random.randrange(10_000, high)
+        with contextlib.ExitStack() as stack:
+            try:
+                for p in range(base, base + count):
+                    for k in (("udp", "tcp") if kind == "both" else (kind,)):
+                        stack.enter_context(_sock(k)).bind((host, p))
+            except OSError:
+                continue
+            return base
+    raise RuntimeError(f"no block of {count} free {kind} ports below {high} on {host}")
+
+
 def _sock(kind: str) -> socket.socket:
     if kind == "udp":
         return socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
