@@ -50,12 +50,13 @@ class ProdStack:
     def start(self) -> None:
         # the servers bind their ports one stage after the other, up to half a minute later:
         # ports outside the ephemeral range, which outgoing connections do not take meanwhile
+        taken: set[int] = set()
         for name in ("sercen", "pbx", "fonbo", "web", "https", "mariadb", "redis"):
-            self.ports[name] = listen_port("tcp")
-        self.ports["gateway"] = listen_port("tcp", count=2)
-        self.ports["pbx_sip"] = listen_port("both")
-        self.ports["pbx_rtp"] = listen_port("udp", count=200)
-        self.ports["rtp_base"] = listen_port("udp", count=2000)
+            self.ports[name] = listen_port("tcp", taken=taken)
+        self.ports["gateway"] = listen_port("tcp", count=2, taken=taken)
+        self.ports["pbx_sip"] = listen_port("both", taken=taken)
+        self.ports["pbx_rtp"] = listen_port("udp", count=200, taken=taken)
+        self.ports["rtp_base"] = listen_port("udp", count=2000, taken=taken)
         p = self.ports
         env = {k: v for k, v in os.environ.items() if not k.startswith("WEBFON_")}
         env.update({

@@ -22,6 +22,7 @@ import signal
 import ssl
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -29,6 +30,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import pytest
 from playwright.sync_api import Playwright
 
@@ -132,6 +134,45 @@ def wait_back(phone: Phone, node: int, timeout_ms: int) -> None:
         arg=node, timeout=timeout_ms)
 
 
+def wait_both_nodes_serving(prod: ProdStack, timeout: float = 30.0) -> None:
+    """Every node up (lease, /healthz), and nginx handing new clients to both: after a node
+    restarted, nginx keeps it aside for its fail_timeout (10 s). Two clients held open at once
+    through nginx must land on two nodes."""
+    token = token_for(prod, "1003")
+
+    async def probe() -> set[int]:
+        # no cookie jar: the cookie of the first answer would pin the second to its node
+        async with aiohttp.ClientSession(cookie_jar=aiohttp.DummyCookieJar()) as http:
+            sockets = [await http.ws_connect(f"wss://localhost:{prod.ports['https']}/janus",
+                                             protocols=("janus-protocol",), ssl=False)
+                       for _ in prod.node_ids()]
+            nodes = set()
+            for i, ws in enumerate(sockets):
+                await ws.send_json({"janus": "create", "transaction": f"p{i}", "token": token})
+                reply = await ws.receive_json(timeout=5)
+                nodes.add(int(reply["data"]["node"]))
+                await ws.send_json({"janus": "destroy", "session_id": reply["data"]["id"],
+                                    "transaction": f"d{i}", "token": token})
+            for ws in sockets:
+                await ws.close()
+            return nodes
+
+    prod.wait("every node up", lambda: all(
+        r["state"] == "up" for r in prod.db("SELECT state FROM gateway_nodes")) and all(
+        prod.health(f"http://127.0.0.1:{prod.node_port(n)}/healthz") == 200
+        for n in prod.node_ids()), timeout=timeout)
+    def probe_once() -> set[int]:
+        # in a thread of its own: Playwright's sync API keeps an event loop in this one
+        found: list[set[int]] = []
+        worker = threading.Thread(target=lambda: found.append(asyncio.run(probe())))
+        worker.start()
+        worker.join(30)
+        return found[0] if found else set()
+
+    prod.wait("nginx sending new clients to every node",
+              lambda: probe_once() == set(prod.node_ids()), timeout=timeout, poll=1.0)
+
+
 # --------------------------------------------------------------------------------------------
 def test_two_browsers_on_two_nodes_call_each_other(
         prod: ProdStack, make_browser: Callable[[float], Phone]) -> None:
@@ -173,6 +214,7 @@ def test_two_browsers_on_two_nodes_call_each_other(
     health = a.page.eval_on_selector_all(
         "[data-testid=node-row]", "(rows) => rows.map((r) => [r.dataset.node, r.dataset.health])")
     assert sorted(health) == sorted([[str(n), "ok"] for n in prod.node_ids()])
+    a.screenshot("admin-nodes")
 
 
 def test_a_phone_that_moved_is_not_released_by_the_node_it_left(prod: ProdStack) -> None:
@@ -215,6 +257,7 @@ def test_a_phone_that_moved_is_not_released_by_the_node_it_left(prod: ProdStack)
 
 def test_drained_node_finishes_its_call_and_takes_no_new_sessions(
         prod: ProdStack, make_browser: Callable[[float], Phone]) -> None:
+    wait_both_nodes_serving(prod)
     a, b = make_browser(TONE_A), make_browser(TONE_B)
     a.login("1001")
     b.login("1002")
@@ -255,6 +298,7 @@ def test_drained_node_finishes_its_call_and_takes_no_new_sessions(
 
 def test_killed_node_browsers_recover_and_its_web_phones_are_released(
         prod: ProdStack, make_browser: Callable[[float], Phone]) -> None:
+    wait_both_nodes_serving(prod)
     a, b = make_browser(TONE_A), make_browser(TONE_B)
     a.login("1001")
     b.login("1002")
@@ -291,6 +335,7 @@ def test_killed_node_browsers_recover_and_its_web_phones_are_released(
         assert notice.get_attribute("data-kind") == "node-lost"
         assert notice.get_attribute("data-calls") == str(calls)
         assert f"nodo {victim}" in notice.inner_text()
+    in_call.screenshot("node-lost")
     assert in_call.line(0)["state"] in ("ended", "idle")
     assert in_call.line(0)["failure"] in ("nodelost", None)
     peer.wait_line_state(line, "idle")
@@ -348,6 +393,12 @@ def test_pbx_restart_keeps_the_registrations(
     a, b = make_browser(TONE_A), make_browser(TONE_B)
     a.login("1001")
     b.login("1002")
+    # registrations are written to the store behind the REGISTER's answer (batched every
+    # 0.1 s): the ones in the store are what a restarted PBX knows
+    for login in ("1001", "1002"):
+        user = session_of(prod, login)
+        prod.wait(f"{login}'s registration stored", lambda u=user: prod.db(
+            "SELECT 1 FROM registrations WHERE username = %s", (u["sip_username"],)))
     pbx_pid = prod.pid("pbx")
     os.kill(pbx_pid, signal.SIGKILL)
     prod.wait("PBX back", lambda: prod.pid("pbx") != pbx_pid and prod.health(
