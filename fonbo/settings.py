@@ -7,6 +7,7 @@ from typing import ClassVar
 
 from webfon.config import ConfigError
 from webfon.settings import BaseSettings
+from webfon.turn import TURN_SCHEMES, parse_urls
 
 
 @dataclasses.dataclass
@@ -29,6 +30,11 @@ class FonboSettings(BaseSettings):
     recents_scan_max: int = 5000
     media_ticket_ttl_s: float = 120.0
     cors_allowed_origins: str = ""
+    # ICE servers for the browsers (GET /fonbo/ice-servers): "stun:h:3478,turn:h:3478?..."
+    ice_servers: str = ""
+    # coturn's static-auth-secret (use-auth-secret): TURN credentials per user, time-limited
+    turn_secret: str = ""
+    turn_credential_ttl_s: float = 12 * 3600.0
 
     def validate(self) -> None:
         super().validate()
@@ -41,3 +47,12 @@ class FonboSettings(BaseSettings):
                 raise ConfigError("must be positive", key=key)
         if not self.realm:
             raise ConfigError("must not be empty", key="realm")
+        try:
+            urls = parse_urls(self.ice_servers)
+        except ValueError as exc:
+            raise ConfigError(str(exc), key="ice_servers") from None
+        if any(u.startswith(TURN_SCHEMES) for u in urls) and not self.turn_secret:
+            raise ConfigError("TURN servers need turn_secret (coturn static-auth-secret)",
+                              key="turn_secret")
+        if not 60 <= self.turn_credential_ttl_s <= 7 * 86400:
+            raise ConfigError("must be between 60 s and 7 days", key="turn_credential_ttl_s")

@@ -8,7 +8,8 @@
 ``webfon demo-data``     fill an empty store with the demo organisation
 ``webfon migrate``       bring the store's schema up to date
 ``webfon check-config``  validate a component's settings file
-Components add their own sub-commands (``webfon pbx …``, ``webfon mdflow …``).
+Components add their own sub-commands (``webfon pbx …``, ``webfon mdflow …``, ``webfon
+loadtest …``).
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from urllib.parse import urlsplit, urlunsplit
 import aiohttp
 
 from gateway.settings import GatewaySettings
+from launcher import outbox
 from launcher.components import COMPONENTS
 from launcher.console import Console, ConsoleHandler, pretty_wanted
 from launcher.demo import DEMO_PASSWORD, DEMO_SIP_PASSWORD, DEMO_USERS, has_data, load_demo
@@ -38,12 +40,13 @@ from launcher.embedded_config import write_embedded_config
 from launcher.nginxconf import main as nginx_main
 from launcher.process import Health
 from launcher.services import ServiceError, nginx_check
-from launcher.supervisor import Supervisor, log_path, state_path
+from launcher.supervisor import Supervisor, log_path, outbox_path, state_path
 from launcher.topology import PROFILES, Plan, UpOptions, plan
 from webfon.config import ConfigError
 from webfon.control_key import ensure_control_key
 from webfon.logsetup import JsonFormatter, setup_logging
 from webfon.nodes import list_nodes
+from webfon.private_files import private_dir
 from webfon.settings import BaseSettings
 from webfon.store import StoreError, open_store
 from webfon.tokens import ensure_keypair
@@ -77,7 +80,6 @@ async def _health(session: aiohttp.ClientSession, url: str) -> bool:
 
 async def _prepare(settings: BaseSettings, database_url: str, demo: bool) -> bool:
     """Keys, schema and (on an empty store) the demo; returns True when the demo was loaded."""
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
     ensure_keypair(settings.data_dir)
     ensure_control_key(settings.data_dir)
     store = await open_store(database_url)
@@ -130,7 +132,7 @@ async def _up(args: argparse.Namespace) -> int:
     console = _console(args.log_format)
     _log_to_console(console, settings.log_level)
     data_dir = settings.data_dir.resolve()
-    data_dir.mkdir(parents=True, exist_ok=True)
+    private_dir(data_dir, narrow=False)  # a new data directory is the owner's only
     _config_dir(data_dir)
     try:
         options = _up_options(args)
@@ -177,16 +179,22 @@ async def _up(args: argparse.Namespace) -> int:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
+    # login codes sercen could not e-mail (no mail server in sercen.conf) are shown here
+    mailbox = asyncio.create_task(outbox.watch(outbox_path(data_dir),
+                                               lambda line: print(f"webfon: {line}",
+                                                                  flush=True)))
     try:
         healthy = await sup.start(stop)
     except (StoreError, ServiceError) as exc:
         print(f"webfon: store unavailable: {exc}", file=sys.stderr)
+        mailbox.cancel()
         await sup.stop()
         return 3
     if healthy and not stop.is_set():
         _banner(the_plan, sup)
     await stop.wait()
     print("webfon: stopping …", flush=True)
+    mailbox.cancel()
     await sup.stop()
     return 0 if healthy else 1
 
@@ -210,8 +218,8 @@ def _banner(the_plan: Plan, sup: Supervisor) -> None:
                   "browser asks once to accept it)")
     print(f"\nSettings files: {os.environ.get('WEBFON_CONFIG_DIR')}")
     print(f"Logs: {sup.data_dir / 'log'} (webfon logs NAME follows one)")
-    print("\nDemo logins (from this machine no second factor is asked: sercen.conf lists "
-          "127.0.0.0/255.0.0.0 as a trusted network):")
+    print("\nDemo logins (the second-factor code appears here, as sercen.conf names no mail "
+          "server):")
     _print_logins()
     print("\nCtrl-C stops everything.", flush=True)
 
@@ -438,7 +446,7 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("file")
     check.set_defaults(run=_check_config, sync=True)
     sub.add_parser("nginx-config", help="print the nginx site file (see --help)")
-    for name in ("pbx",):
+    for name in ("pbx", "loadtest"):
         with contextlib.suppress(ModuleNotFoundError):
             module = importlib.import_module(f"{name}.cli")
             register: Callable[[argparse._SubParsersAction], None] = module.register

@@ -138,8 +138,6 @@ def plan(options: UpOptions, data_dir: Path, *, database_url: str, base_node_id:
                                              "/janus"))
             gateways.append(f"{node_id}=127.0.0.1:{port}")
         env["WEBFON_GATEWAY_URL"] = f"http://127.0.0.1:{gw.port}"
-        if "pbx" in comps:
-            env["WEBFON_GATEWAY_PBX_CONTROL_URL"] = f"http://127.0.0.1:{comps['pbx'].port}"
 
     nginx = None
     entry = ""
@@ -152,11 +150,16 @@ def plan(options: UpOptions, data_dir: Path, *, database_url: str, base_node_id:
                 options.server_name))
         if not gateways:
             raise ValueError("nginx needs the gateway")
+        # nginx reaches sercen on its Unix socket: sercen believes the client address nginx
+        # passes on from that socket only (its default), never from a TCP peer
+        sercen_socket = data_dir / "run" / "sercen.sock"
+        if "sercen" in comps:
+            env["WEBFON_SERCEN_UNIX_SOCKET"] = str(sercen_socket)
         nginx = nginx_spec(data_dir, NginxPlan(
             https_port=options.https_port,
             http_port=options.http_port or (comps["web"].port if "web" in comps else 8080),
             server_name=options.server_name, cert=cert, key=key, gateways=gateways,
-            sercen=f"127.0.0.1:{comps['sercen'].port}" if "sercen" in comps else "127.0.0.1:1",
+            sercen=f"unix:{sercen_socket}" if "sercen" in comps else "127.0.0.1:1",
             fonbo=f"127.0.0.1:{comps['fonbo'].port}" if "fonbo" in comps else "127.0.0.1:1"),
             STAGE_FRONT)
         specs.append(nginx)

@@ -24,6 +24,7 @@ from typing import Any
 import pymysql
 
 from tests.support.net import listen_port
+from tests.support.webphone import write_trusting_sercen_conf
 
 ROOT = Path(__file__).resolve().parents[2]
 RESTART_DELAY = 7.0
@@ -76,6 +77,7 @@ class ProdStack:
         })
         self.output = self.data_dir / "up.out"
         self.data_dir.mkdir(parents=True, exist_ok=True)
+        write_trusting_sercen_conf(self.data_dir)
         with self.output.open("wb") as out:
             self.proc = subprocess.Popen(
                 [sys.executable, "-m", "launcher.cli", "up", "--nodes", "2",

@@ -89,7 +89,7 @@ def make_browser(pw: Playwright, prod: ProdStack, tones_dir: Path,
     phones: list[Phone] = []
 
     def make(tone_hz: float) -> Phone:
-        phone = launch_phone(pw, prod, tones_dir, tone_hz, client_ip=None, https=True)
+        phone = launch_phone(pw, prod, tones_dir, tone_hz, https=True)
         phones.append(phone)
         return phone
 

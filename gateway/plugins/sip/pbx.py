@@ -1,4 +1,9 @@
-"""Client of the PBX control API (webphone login/logout, node release)."""
+"""Client of the PBX control API (webphone login/logout, node release).
+
+``pbx_control_url`` is ``unix:/path/pbx.sock`` (same machine), ``https://…`` (verified against
+``pbx_control_ca`` or the system CAs) or ``http://…`` (the settings refuse it towards another
+host: the control key must not cross a network in clear).
+"""
 
 from __future__ import annotations
 
@@ -8,6 +13,8 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+
+from webfon.service_url import ServiceUrl
 
 log = logging.getLogger("gateway.pbx")
 
@@ -32,10 +39,12 @@ class WebphoneLogin:
 
 class PbxControl:
     def __init__(self, base_url: str, key_path: Path, timeout: float = 10.0,
-                 node_id: int = 0) -> None:
-        self.base_url = base_url.rstrip("/")
+                 ca_file: Path | None = None, node_id: int = 0) -> None:
+        self.target = ServiceUrl.parse(base_url)
+        self.base_url = self.target.base
         self.key_path = key_path
         self.timeout = timeout
+        self.ca_file = ca_file
         # this gateway's node: a logout releases the web phone only while it is still on
         # this node (its user may have logged in again through another one meanwhile)
         self.node_id = node_id
@@ -49,7 +58,8 @@ class PbxControl:
     async def _post(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
         headers = {"Authorization": f"Bearer {self._key()}"}
         try:
-            async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(
+            async with aiohttp.ClientSession(connector=self.target.connector(self.ca_file),
+                                             timeout=aiohttp.ClientTimeout(
                     total=self.timeout)) as http, http.post(
                     f"{self.base_url}{path}", json=body, headers=headers) as resp:
                 try:

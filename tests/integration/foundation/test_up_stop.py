@@ -15,7 +15,7 @@ from pathlib import Path
 
 from launcher.components import COMPONENTS
 from tests.support.net import free_port
-from tests.support.webphone import RawWebphone
+from tests.support.webphone import RawWebphone, write_trusting_sercen_conf
 
 ROOT = Path(__file__).resolve().parents[3]
 
@@ -48,6 +48,7 @@ def test_ctrl_c_stops_gateway_before_pbx_and_releases_web_phones(tmp_path: Path)
     for name, port in ports.items():
         env[f"WEBFON_{name.upper()}_PORT"] = str(port)
     env["WEBFON_PBX_SIP_PORT"] = str(free_port("both"))
+    write_trusting_sercen_conf(tmp_path / "data")  # a login from here without second factor
     out, err = tmp_path / "out.txt", tmp_path / "err.txt"
     with out.open("wb") as o, err.open("wb") as e:
         proc = subprocess.Popen([sys.executable, "-m", "launcher.cli", "up", "--log-format",

@@ -3,12 +3,14 @@
 
 from __future__ import annotations
 
+import time
+
 from aiortc import RTCPeerConnection
 
-from gateway.media import sdp
 from gateway.media.ice import configure_ice, reset_ice, rtc_configuration
 from gateway.media.webrtc import WebRtcLeg
 from webfon.rtp.packet import build_header
+from webfon.sip.sdp import SessionDescription
 
 
 async def test_candidates_use_configured_address_and_port_range() -> None:
@@ -37,7 +39,7 @@ def test_nat_1_1_rewrites_host_candidates() -> None:
             "a=candidate:abc 1 udp 2130706431 127.0.0.1 40000 typ host\r\n"
             "a=candidate:def 1 udp 1694498815 198.51.100.1 50000 typ relay raddr 0.0.0.0 "
             "rport 0\r\n")
-    out = leg._outgoing(sdp.Sdp.parse(text))
+    out = leg._outgoing(SessionDescription.parse(text))
     assert "203.0.113.7 40000 typ host" in out
     assert "198.51.100.1 50000 typ relay" in out
     assert "c=IN IP4 203.0.113.7" in out
@@ -59,3 +61,16 @@ def test_leg_counts_browser_loss_and_notices_silence() -> None:
     assert (change, lost) == (None, 2)
     change, lost = leg.watchdog(leg.last_in + 1.5)
     assert (change, lost) == (False, 0)
+
+
+def test_leg_relayed_by_a_worker_stays_receiving_after_it_resumes() -> None:
+    events: list[tuple[str, bool]] = []
+    leg = WebRtcLeg(rtc_configuration(), on_media=lambda kind, on: events.append((kind, on)))
+    before = time.monotonic() - 5
+    leg.worker_message("stats", ({"last_in": before, "lost_in": 0},))
+    leg.worker_message("resume", ())  # the browser sends again; counters not reported yet
+    assert events == [("audio", True)]
+    change, _ = leg.watchdog(time.monotonic() + 0.4)
+    assert change is None and events == [("audio", True)]
+    change, _ = leg.watchdog(time.monotonic() + 1.5)  # then silent for real
+    assert change is False

@@ -85,11 +85,14 @@ def test_production_plan(tmp_path: Path) -> None:
     assert p.env["WEBFON_DATABASE_URL"].startswith("mysql://webfon:")
     assert p.env["WEBFON_DATABASE_URL"].endswith("@127.0.0.1:3307/webfon")
     assert p.env["WEBFON_BUS_URL"] == p.env["WEBFON_REDIS_URL"] == "redis://127.0.0.1:6380/0"
-    assert p.env["WEBFON_GATEWAY_PBX_CONTROL_URL"] == "http://127.0.0.1:8500"
+    # nginx reaches sercen on its Unix socket (sercen trusts nginx's client address there)
+    sock = tmp_path / "run" / "sercen.sock"
+    assert p.env["WEBFON_SERCEN_UNIX_SOCKET"] == str(sock)
     assert by_name["nginx"].stop_signal == signal.SIGQUIT
     site = (tmp_path / "nginx" / "webfon-site.conf").read_text()
     assert "server 127.0.0.1:8190 max_fails" in site and "webfon_gateway_6" in site
     assert "listen 127.0.0.1:8443 ssl" in site and "listen 127.0.0.1:8080;" in site
+    assert f"server unix:{sock} max_fails" in site
     assert (tmp_path / "tls" / "webfon-selfsigned.key").stat().st_mode & 0o077 == 0
     assert p.entry_url == "https://localhost:8443/"
 
