@@ -35,6 +35,13 @@ class FonboSettings(BaseSettings):
     # coturn's static-auth-secret (use-auth-secret): TURN credentials per user, time-limited
     turn_secret: str = ""
     turn_credential_ttl_s: float = 12 * 3600.0
+    # The PBX's control API: live groups (waiting callers, agents' states, «Mover Cola»).
+    pbx_control_url: str = "http://127.0.0.1:8500"
+    pbx_control_key: str = ""  # default: <data_dir>/keys/pbx_control.key
+    pbx_control_timeout_s: float = 5.0
+    stats_max_days: int = 92
+    ivr_prompt_max_bytes: int = 1_000_000
+    ivr_prompt_max_s: float = 120.0
 
     def validate(self) -> None:
         super().validate()
@@ -42,7 +49,10 @@ class FonboSettings(BaseSettings):
             raise ConfigError("must be at least 1024", key="logo_max_bytes")
         if self.logo_max_bytes > self.max_body_bytes:
             raise ConfigError("must not exceed max_body_bytes", key="logo_max_bytes")
-        for key in ("import_max_rows", "history_page_max", "scroll_page_max", "recents_scan_max"):
+        if self.ivr_prompt_max_bytes > self.max_body_bytes:
+            raise ConfigError("must not exceed max_body_bytes", key="ivr_prompt_max_bytes")
+        for key in ("import_max_rows", "history_page_max", "scroll_page_max", "recents_scan_max",
+                    "stats_max_days"):
             if getattr(self, key) < 1:
                 raise ConfigError("must be positive", key=key)
         if not self.realm:

@@ -145,12 +145,14 @@ async def test_tone_injected_into_a_gateway_call_is_not_heard(
     recorder = await browser.wait_recorder()
     await recorder.wait_tone(800.0, timeout=15)
     plugin = gw.app[GATEWAY_KEY].registry.get("janus.plugin.sip")
-    call = next(iter(plugin.calls.values()))
-    assert call.rtp.worker is not None, "the call should be relayed by a media worker"
-    sip_pt = next(pt for pt in call.rtp.to_webrtc if pt in (g711.PT_PCMU, g711.PT_PCMA))
+    line = next(iter(plugin.calls.values()))
+    assert line.media is not None
+    rtp = line.media.rtp
+    assert rtp.worker is not None, "the call should be relayed by a media worker"
+    sip_pt = next(pt for pt in rtp.to_webrtc if pt in (g711.PT_PCMU, g711.PT_PCMA))
     before = await metric(gw.url.removesuffix("/janus"), "webfon_gateway_rtp_dropped_total")
     recorder.take()
-    sent = await inject([(phone_network.host_ip, call.rtp.port)], sip_pt, 3.0,
+    sent = await inject([(phone_network.host_ip, rtp.port)], sip_pt, 3.0,
                         phone_network.host_ip)
     heard = recorder.take()
     assert len(heard) > recorder.rate * 2
