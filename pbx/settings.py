@@ -60,6 +60,10 @@ class PbxSettings(BaseSettings):
     stats_sla_s: float = 20.0
     moh_frequency_hz: float = 440.0
     control_key_file: Path | None = None
+    # gateway nodes: one whose lease heartbeat has not moved for this long is lost (its web
+    # phones are released); checked every node_check_s
+    node_lease_s: float = 5.0
+    node_check_s: float = 1.0
     # Where the control API answers: "any" (the HTTP port, over TLS with tls_cert_file, and the
     # unix_socket when set) or "unix" (only unix_socket; the HTTP port refuses /control/)
     control_listen: str = "any"
@@ -122,6 +126,9 @@ class PbxSettings(BaseSettings):
                               key="strict_rtp_window_s")
         if (self.rtp_port_max - self.rtp_port_min) < 4:
             raise ConfigError("RTP port range too small", key="rtp_port_max")
+        if self.node_lease_s <= 0 or self.node_check_s <= 0:
+            raise ConfigError("must be > 0", key="node_lease_s" if self.node_lease_s <= 0
+                              else "node_check_s")
         if self.qualify_interval_s < 0:
             raise ConfigError("must be >= 0 (0 disables qualify)", key="qualify_interval_s")
         if self.no_answer_timeout_s <= 0:

@@ -7,7 +7,7 @@ word; never passwords, codes or tokens::
     sercen-auth-failure ip=203.0.113.7 user=1001 factor=password reason=bad_password
 
 Successes and bans use their own prefixes (``sercen-auth-success``, ``sercen-auth-ban``) so
-the failure filter never counts them. The shipped filter is sercen/fail2ban/filter.d/.
+the failure filter never counts them. The shipped filter is deploy/fail2ban/filter.d/.
 """
 
 from __future__ import annotations

@@ -16,7 +16,7 @@ from collections.abc import Awaitable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from webfon.sip import Address, Request, ServerTransaction, SipError
+from webfon.sip import Address, Request, ServerTransaction, SipError, SipURI
 from webfon.sip.sdp import SessionDescription
 from webfon.sip.ua import Call as SipCall
 
@@ -133,6 +133,17 @@ class CallLeg:
         if self.pending:
             with contextlib.suppress(SipError):
                 self.sip.reject(status, reason)
+
+    @property
+    def remote_target(self) -> SipURI | None:
+        """Where the other end of the dialog is reached (its Contact), once there is one."""
+        d = self.sip.dialog
+        return d.remote_target if d is not None else None
+
+    def abandon(self, reason: str) -> None:
+        """End the dialog here without a word to its peer, known to be gone (a gateway node
+        that died): a BYE could only time out. The call sees the leg end as any other."""
+        self.sip.abandon(reason)
 
     async def hangup(self, timeout: float = HANGUP_TIMEOUT_S) -> None:
         """End the dialog whatever its state (BYE, CANCEL or a final response); never

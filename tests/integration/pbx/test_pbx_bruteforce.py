@@ -20,7 +20,7 @@ from tests.support.audio import assert_tone
 from tests.support.baresip import BaresipPhone, PhoneNetwork
 from tests.support.sipp import Sipp
 
-FILTER = ROOT / "sercen" / "fail2ban" / "filter.d" / "webfon-pbx.conf"
+FILTER = ROOT / "deploy" / "fail2ban" / "filter.d" / "webfon-pbx.conf"
 FAIL2BAN_REGEX = shutil.which("fail2ban-regex") or "/usr/bin/fail2ban-regex"
 MAX_FAILURES = 5
 GUESSES = 20
