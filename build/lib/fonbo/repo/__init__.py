@@ -1,1 +1,0 @@
-"""Queries of the portal, one module per area; they take any store executor."""

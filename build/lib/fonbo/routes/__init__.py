@@ -1,1 +1,0 @@
-"""HTTP operations of the portal, one module per area (each exposes ``api``)."""

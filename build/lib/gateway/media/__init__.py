@@ -1,1 +1,0 @@
-"""Media: the WebRTC leg (aiortc), the plain RTP leg and the payload relay between them."""

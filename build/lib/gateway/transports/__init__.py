@@ -1,1 +1,0 @@
-"""Janus API transports: WebSocket (subprotocol ``janus-protocol``) and HTTP with long poll."""
