@@ -11,7 +11,8 @@ registrar and the "internal hosts"; what sipp received is read from its message 
   registrar still registers.
 * A call, message or transfer to an internal host (another port, a name for it, a ``maddr``
   pointing elsewhere, a Route header) is refused and no INVITE/MESSAGE/REFER leaves; a call to
-  the PBX is answered with audio both ways.
+  the PBX is answered with audio both ways. An INVITE from a stranger whose Contact (where our
+  BYE would go) is not the PBX gets 403.
 * A second user naming the first user's call (``call_id``), transfer (``refer_id``: follow or
   decline it) or dialog (``transfer.replace``) is refused; the first user's call stays up and
   their transfer is still theirs to decline.
@@ -45,6 +46,7 @@ TRANSFEROR = Path(__file__).parents[1] / "conformance" / "sipp" / "uas_transfero
 class Node:
     gateway: procs.Component
     issuer: TokenIssuer
+    sip_port: int
     sessions: list[JanusSession] = field(default_factory=list)
     clients: list[SipClient] = field(default_factory=list)
 
@@ -65,10 +67,14 @@ class Node:
             return await resp.text()
 
     async def close(self) -> None:
-        for client in self.clients:
+        """End the browsers' sessions (their accounts unregister: call it while the
+        registrar still runs)."""
+        clients, self.clients = self.clients, []
+        sessions, self.sessions = self.sessions, []
+        for client in clients:
             with contextlib.suppress(Exception):
                 await client.close()
-        for session in self.sessions:
+        for session in sessions:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(session.destroy(), 10)
 
@@ -82,13 +88,14 @@ async def node_factory(tmp_path: Path) -> AsyncIterator[Callable[..., Awaitable[
     async def make(**settings: str) -> Node:
         data = tmp_path / f"data{len(nodes)}"
         private, _ = ensure_keypair(data)
+        sip_port = free_port()
         env = procs.base_env(data, WEBFON_GATEWAY_MEDIA_WORKERS="0",
-                             WEBFON_GATEWAY_SIP_PORT=str(free_port()),
+                             WEBFON_GATEWAY_SIP_PORT=str(sip_port),
                              WEBFON_GATEWAY_PBX_CONTROL_URL="http://127.0.0.1:9",
                              **{f"WEBFON_GATEWAY_{k}": v for k, v in settings.items()})
         gateway = await procs.start("gateway", "gateway", free_port("tcp"), env,
                                     tmp_path / "logs")
-        node = Node(gateway, TokenIssuer(load_private_key(private)))
+        node = Node(gateway, TokenIssuer(load_private_key(private)), sip_port)
         nodes.append(node)
         return node
 
@@ -206,6 +213,15 @@ async def test_call_to_an_internal_host_is_refused(node_factory, sipp_factory) -
     assert error["error_code"] == 403 and "Transfer target not allowed" in error["error"]
     await alice.request({"request": "hangup"})
     await alice.wait_event("hangup")
+    # an INVITE from elsewhere (its Contact: where our BYE would go) is not taken
+    stranger: Sipp = sipp_factory("uac", f"127.0.0.1:{node.sip_port}", service="alice",
+                                  timeout=20)
+    result = await stranger.run()
+    assert result.failed_calls == 1 and "SIP/2.0 403" in result.text("messages.log"), \
+        result.describe()
+    with pytest.raises(AssertionError, match="no incomingcall event"):
+        await alice.wait_event("incomingcall", timeout=0.5)
+    await node.close()
     for sipp in (pbx_registrar, pbx, internal, elsewhere):
         await sipp.stop()
     assert received(pbx, "INVITE") and not received(pbx, "REFER")
@@ -271,6 +287,7 @@ async def test_another_users_call_ids_cannot_be_named(node_factory, sipp_factory
     assert declining["result"]["code"] == 603
     hangup, _ = await alice.wait_event("hangup")  # the transferor ends the call, told
     assert hangup["result"]["reason"] == "Session Terminated"
+    await node.close()
     for sipp in (pbx_registrar, target, transferor):
         await sipp.stop()
     assert not received(target, "REFER")
@@ -322,3 +339,4 @@ async def test_sip_accounts_and_media_legs_per_user(node_factory, sipp_factory) 
     await greedy[0].wait_event("unregistered")
     await register(greedy[2], pbx_registrar, "g2")
     assert "webfon_gateway_sip_limit_refusals_total 2" in await node.metrics()
+    await node.close()
