@@ -12,6 +12,7 @@ The parts, each a module with one job:
 * :mod:`pbx.calls` — the call and its legs, ringing, the calls in progress, the end of a call
   and its CDR rows;
 * :mod:`pbx.features` — hold, DTMF by INFO, blind and attended transfer in a connected call;
+* :mod:`pbx.conference` — conference rooms: the mixing bridge, dial-in and transfer into a room;
 * :mod:`pbx.mwi`, :mod:`pbx.repo` — message waiting, and the SQL of voicemail and queues.
 
 Media is anchored in the PBX's RTP relay (:mod:`pbx.media`). In-dialog requests go to the
@@ -36,8 +37,10 @@ from .calls.leg import Info, Refer, Reinvite
 from .calls.lifecycle import CallLifecycle
 from .calls.model import Call
 from .calls.ringer import Ringer
+from .conference.service import Conferences
 from .core import PbxCore
 from .destinations.base import Delivery
+from .destinations.conference import ConferenceDestination
 from .destinations.queue import QueueDestination
 from .destinations.reach import Reach
 from .destinations.trunks import TrunkDestination
@@ -51,6 +54,7 @@ from .inbound import InboundCalls
 from .media import MediaManager
 from .mwi import MessageWaiting
 from .registrar import Maintenance, PhoneAuth, Registrar
+from .repo.conferences import ConferenceRepo
 from .repo.queues import QueueRepo
 from .repo.voicemail import VoicemailRepo
 from .routing import RouteKind
@@ -107,11 +111,17 @@ class SipEngine:
             voicemail, self.mwi, core.events, self.background, s.media_host,
             s.voicemail_path, s.voicemail_max_s))
 
+        self.conferences = Conferences(ConferenceRepo(core.store), core.directory, self.active,
+                                       self.lifecycle, self.background)
+        self.delivery.add(RouteKind.CONFERENCE, ConferenceDestination(
+            self.conferences, core.events, s.media_host))
+
         self.features = InCallFeatures()
         self.features.add(Reinvite, Hold())
         self.features.add(Info, InfoDtmf())
         self.features.add(Refer, Transfer(admission, reach, self.active, self.ringer,
-                                          self.legs, s.no_answer_timeout_s))
+                                          self.legs, s.no_answer_timeout_s,
+                                          self.conferences))
 
         self.inbound = InboundCalls(
             directory=core.directory, router=core.router, auth=self.auth, admission=admission,
@@ -135,6 +145,7 @@ class SipEngine:
         self.hub = self.legs.start()
         self.endpoint.handler = self.handle
         self.background.spawn(self.maintenance.run())
+        self.background.spawn(self.conferences.run_sweeper())
         log.info("sip engine started", extra={"port": self.port,
                                               "transports": self.settings.sip_transports})
 
@@ -150,6 +161,7 @@ class SipEngine:
         if invites:
             await asyncio.wait(invites, timeout=5)
         await self.background.close()
+        self.conferences.close()
         self.media.close()
         await self.endpoint.close()
         close = getattr(self.core.location, "close", None)

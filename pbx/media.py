@@ -5,7 +5,9 @@ kept bound for a while and reused, see :class:`~webfon.rtp.RtpPortAllocator`); a
 forwards every RTP packet arriving on one leg out of the other leg unchanged (G.711 PCMA/PCMU
 and RFC 4733 events pass through), and RTCP likewise. Remote addresses come from SDP and are
 corrected by symmetric latching on the first packet. A leg can be detached from the relay to
-play a prompt or music on hold to it, or to record what it sends (voicemail).
+play a prompt or music on hold to it, or to take what it sends (``sink``: voicemail, a
+conference's mix, keys pressed); a ``tap`` sees what it sends without detaching it (call
+recording).
 """
 
 from __future__ import annotations
@@ -42,6 +44,8 @@ class Leg:
         self.latched = False
         self.muted = False  # True: what arrives here is not relayed (held / on hold)
         self.sink: Any = None  # callable(data) receiving packets while detached (recording)
+        self.tap: Any = None  # callable(data) seeing every packet that arrives (call recording)
+        self.on_digit: Any = None  # callable(digit) taking SIP INFO digits (PIN entry)
         self._player: asyncio.Task[Any] | None = None
         endpoint.on_rtp = self._on_rtp
         endpoint.on_rtcp = self._on_rtcp
@@ -64,6 +68,8 @@ class Leg:
             if ep.remote_addr != addr:
                 ep.remote_addr = addr
                 ep.rtcp_remote_addr = (addr[0], addr[1] + 1)
+        if self.tap is not None:
+            self.tap(data)
         if self.sink is not None:
             self.sink(data)
             return
@@ -118,7 +124,7 @@ class Leg:
         self.endpoint.close()
         # the endpoint's callbacks are this leg's methods: let both go without the GC
         self.endpoint.on_rtp = self.endpoint.on_rtcp = None
-        self.sink = None
+        self.sink = self.tap = self.on_digit = None
 
     def stats(self) -> dict[str, Any]:
         ep = self.endpoint

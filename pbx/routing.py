@@ -1,4 +1,5 @@
-"""Where a dialled number goes: a user (preferred), an extension, a queue, or out by a trunk.
+"""Where a dialled number goes: a user (preferred), an extension, a queue, a conference room,
+or out by a trunk.
 
 Routing looks the number up in the shared numbering first, so a user's number reaches the user
 wherever they are logged in (the seed: «se debe buscar al usuario, no a la extensión»). The
@@ -21,6 +22,7 @@ from .categories import (
 )
 from .directory import Directory, Extension, Phone, QueueInfo, Trunk, User
 from .mobility import MobilityError, authorize, is_mobility, parse
+from .repo.conferences import ConferenceRoom
 
 
 @dataclass(frozen=True)
@@ -67,6 +69,7 @@ class RouteKind(StrEnum):
     QUEUE = "queue"
     EXTERNAL = "external"
     VOICEMAIL = "voicemail"
+    CONFERENCE = "conference"
     REJECT = "reject"
 
 
@@ -81,6 +84,7 @@ class Route:
     user: User | None = None
     extension: Extension | None = None
     queue: QueueInfo | None = None
+    conference: ConferenceRoom | None = None
     trunks: list[Trunk] = field(default_factory=list)
     """The trunks an outside number may leave by, in order of preference."""
     status: int = 0
@@ -171,6 +175,11 @@ class Router:
             if queue is None:
                 return reject(number, caller, 404, "Queue not found")
             return Route(RouteKind.QUEUE, number, caller, dest_class, queue=queue)
+        if kind == "conference":
+            room = await self.directory.conference_by_number(number)
+            if room is None:
+                return reject(number, caller, 404, "Conference room not found")
+            return Route(RouteKind.CONFERENCE, number, caller, dest_class, conference=room)
         return reject(number, caller, 404, "Number not assigned")
 
     async def _external(self, classified: Classified, caller: Caller) -> Route:

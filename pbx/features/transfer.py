@@ -4,6 +4,9 @@
   transfers as the caller; a callee's are not restricted by a category), then the target's
   contacts ring for the party that stays (the transferee); once one answers, the transferor's
   leg leaves the call.
+* To a conference room: the transferee goes into the room (no ringing), the transferor's leg
+  leaves (how the web phone's «Conferencia» gathers its active and held lines' parties); see
+  :meth:`~pbx.conference.service.Conferences.take_transferee`.
 * Attended (``Replaces``, RFC 3891): the transferor holds two calls; the dialog named in
   Replaces is found among the calls in progress, the transferee and that call's other party
   are joined in this call, and the transferor's two legs leave.
@@ -22,6 +25,7 @@ from ..calls.factory import LegFactory
 from ..calls.leg import CallLeg, Refer
 from ..calls.model import Call
 from ..calls.ringer import Ringer, RingStatus
+from ..conference.service import Conferences
 from ..destinations.reach import Reach
 from ..destinations.trunks import trunk_uri
 from ..media import connect
@@ -34,13 +38,15 @@ TRANSFERABLE = (RouteKind.USER, RouteKind.EXTENSION, RouteKind.EXTERNAL)
 
 class Transfer:
     def __init__(self, admission: Admission, reach: Reach, active: ActiveCalls,
-                 ringer: Ringer, legs: LegFactory, no_answer_timeout_s: float) -> None:
+                 ringer: Ringer, legs: LegFactory, no_answer_timeout_s: float,
+                 conferences: Conferences | None = None) -> None:
         self.admission = admission
         self.reach = reach
         self.active = active
         self.ringer = ringer
         self.legs = legs
         self.no_answer_timeout_s = no_answer_timeout_s
+        self.conferences = conferences
 
     async def handle(self, call: Call, leg: CallLeg, event: Refer) -> None:
         transferee = call.other(leg)
@@ -58,6 +64,15 @@ class Transfer:
         placed_for = call.caller if leg is call.a else SYSTEM
         route = await self.admission.admit(number, placed_for)
         log.info("blind transfer", extra={"call_id": call.call_id, "target": number})
+        if route.kind is RouteKind.CONFERENCE and route.conference is not None \
+                and self.conferences is not None:
+            status = await self.conferences.take_transferee(call, leg, transferee,
+                                                            route.conference)
+            await _notify(leg, status)
+            if status == 200:
+                self.legs.drop(leg)
+                call.changed.set()  # nobody is left in this call
+            return
         if route.kind not in TRANSFERABLE:
             await _notify(leg, route.status or 404)
             return

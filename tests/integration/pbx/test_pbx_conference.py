@@ -1,0 +1,123 @@
+"""Conference rooms of the embedded PBX with scripted SIP phones: the mix (each hears the
+others, never itself), the entry beep, dial-in PINs by RFC 4733 and by INFO, a full room, and
+a transfer (REFER) into a room."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+from tests.integration.pbx.pbxrun import RunningPbx
+from tests.support.net import wait_until
+from tests.support.phone import AUDIBLE_DBFS, Phone
+from webfon.passwords import hash_password
+from webfon.rtp.detect import tone_levels
+
+TONES = {"2001": 440.0, "2002": 700.0, "2003": 1050.0}
+ENTER_HZ = 1600.0
+
+
+async def add_room(pbx: RunningPbx, number: str, *, pin: str | None = None, beep: int = 1,
+                   owner: int | None = None, max_participants: int = 10) -> None:
+    async with pbx.store.transaction() as tx:
+        await tx.execute("INSERT INTO numbering (number, kind) VALUES (?, 'conference')",
+                         (number,))
+        await tx.execute(
+            "INSERT INTO conference_rooms (number, name, owner_user_id, pin_hash, beep, "
+            "max_participants, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (number, f"Sala {number}", owner, hash_password(pin) if pin else None, beep,
+             max_participants, time.time()))
+
+
+async def join(pbx: RunningPbx, ext: str, room: str) -> Phone:
+    phone = await pbx.registered(ext)
+    phone.tone_hz = TONES[ext]
+    phone.dial(room, pbx.host, pbx.port)
+    await phone.wait_answered(5)
+    return phone
+
+
+async def test_each_hears_the_others_never_itself_and_the_entry_beep(pbx: RunningPbx) -> None:
+    await add_room(pbx, "8000")
+    a = await join(pbx, "2001", "8000")
+    b = await join(pbx, "2002", "8000")
+    # the first participant hears the beep of the second's entry
+    heard = await a.record(0.8)
+    assert tone_levels(heard, 8000, [ENTER_HZ])[0] > AUDIBLE_DBFS
+    c = await join(pbx, "2003", "8000")
+    for phone in (a, b, c):
+        own = phone.tone_hz
+        others = tuple(t for t in TONES.values() if t != own)
+        await phone.wait_tones(others, absent=(own,), timeout=5)
+    rooms = pbx.engine.conferences.listing()
+    assert len(rooms) == 1 and len(rooms[0]["participants"]) == 3
+    # one leaves: the other two still hear each other and no longer the one who left
+    await c.hangup()
+    await a.wait_tones((700.0,), absent=(440.0, 1050.0), timeout=5)
+    await b.hangup()
+    await a.hangup()
+    await wait_until(lambda: not pbx.engine.calls and not pbx.engine.conferences.rooms,
+                     timeout=5)
+    await pbx.core.cdr.flush()
+    rows = await pbx.store.fetchall("SELECT caller, callee, disposition FROM cdr WHERE leg = 0 "
+                                    "AND callee = '8000'")
+    assert len(rows) == 3 and {r["disposition"] for r in rows} == {"answered"}
+
+
+async def test_pin_by_rfc4733_and_by_info(pbx: RunningPbx) -> None:
+    await add_room(pbx, "8001", pin="4321", beep=0)
+    a = await join(pbx, "2001", "8001")
+    await a.rtp.send_dtmf("4321#", a.rec.dtmf_payload_type or 101)
+    b = await join(pbx, "2002", "8001")
+    assert b.call is not None
+    for digit in "4321#":
+        await b.call.send_dtmf_info(digit)
+    await a.wait_tones((700.0,), absent=(440.0,), timeout=5)
+    await b.wait_tones((440.0,), absent=(700.0,), timeout=5)
+
+
+async def test_wrong_pin_three_times_is_hung_up(pbx: RunningPbx) -> None:
+    await add_room(pbx, "8002", pin="4321", beep=0)
+    a = await join(pbx, "2001", "8002")
+    for _ in range(3):
+        await a.rtp.send_dtmf("1111#", 101)
+        await asyncio.sleep(0.8)  # the "wrong PIN" tone plays before the next try
+    await asyncio.wait_for(a.ended.wait(), 10)
+    assert not pbx.engine.conferences.rooms
+
+
+async def test_the_owner_is_not_asked_for_the_pin_and_a_full_room_is_busy(
+        pbx: RunningPbx) -> None:
+    await add_room(pbx, "8003", pin="4321", beep=0, owner=pbx.ids["user1001"],
+                   max_participants=2)
+    a = await join(pbx, "2001", "8003")  # 2001 is 1001's extension: no PIN
+    b = await join(pbx, "2002", "8003")
+    await b.rtp.send_dtmf("4321#", 101)
+    await a.wait_tones((700.0,), timeout=5)
+    c = await pbx.registered("2003")
+    call = c.dial("8003", pbx.host, pbx.port)
+    response = await call.wait_answer(5)
+    assert response.status == 486
+
+
+async def test_transfer_into_a_room(pbx: RunningPbx) -> None:
+    """2002 talks to 2001, then transfers 2001 into the room where 2003 is: 2001 and 2003
+    hear each other; 2002's call is over."""
+    await add_room(pbx, "8004", beep=0)
+    c = await join(pbx, "2003", "8004")
+    a = await pbx.registered("2001")
+    a.tone_hz = TONES["2001"]
+    b = await pbx.registered("2002")
+    call = a.dial("1002", pbx.host, pbx.port)
+    incoming = await b.incoming()
+    b.answer(incoming)
+    await a.wait_answered(5)
+    response = await incoming.refer("sip:8004@webfon")
+    assert response.status == 202
+    await asyncio.wait_for(b.ended.wait(), 5)
+    await c.wait_tones((440.0,), absent=(1050.0,), timeout=5)
+    await a.wait_tones((1050.0,), absent=(440.0,), timeout=5)
+    assert call.state != "terminated"
+    await a.hangup()
+    await wait_until(lambda: not pbx.engine.conferences.rooms or
+                     len(pbx.engine.conferences.rooms["8004"]) == 1, timeout=5)
