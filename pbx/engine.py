@@ -13,6 +13,7 @@ The parts, each a module with one job:
   and its CDR rows;
 * :mod:`pbx.features` — hold, DTMF by INFO, blind and attended transfer in a connected call;
 * :mod:`pbx.conference` — conference rooms: the mixing bridge, dial-in and transfer into a room;
+* :mod:`pbx.callback` — «Retrollamada»: feature codes ``*43#``/``*44#``, calling back;
 * :mod:`pbx.mwi`, :mod:`pbx.repo` — message waiting, and the SQL of voicemail and queues.
 
 Media is anchored in the PBX's RTP relay (:mod:`pbx.media`). In-dialog requests go to the
@@ -31,15 +32,18 @@ from webfon.sip.transaction import InviteServerTransaction
 from webfon.sip.ua import ALLOW, UaHub
 
 from .admission import Admission
+from .callback import Callbacks
 from .calls.active import ActiveCalls
 from .calls.factory import LegFactory
 from .calls.leg import Info, Refer, Reinvite
 from .calls.lifecycle import CallLifecycle
 from .calls.model import Call
+from .calls.originate import Originator
 from .calls.ringer import Ringer
 from .conference.service import Conferences
 from .core import PbxCore
 from .destinations.base import Delivery
+from .destinations.codes import FeatureCodeDestination
 from .destinations.conference import ConferenceDestination
 from .destinations.queue import QueueDestination
 from .destinations.reach import Reach
@@ -54,6 +58,7 @@ from .inbound import InboundCalls
 from .media import MediaManager
 from .mwi import MessageWaiting
 from .registrar import Maintenance, PhoneAuth, Registrar
+from .repo.callbacks import CallbackRepo
 from .repo.conferences import ConferenceRepo
 from .repo.queues import QueueRepo
 from .repo.voicemail import VoicemailRepo
@@ -122,6 +127,14 @@ class SipEngine:
         self.features.add(Refer, Transfer(admission, reach, self.active, self.ringer,
                                           self.legs, s.no_answer_timeout_s,
                                           self.conferences))
+        self.callbacks = Callbacks(
+            CallbackRepo(core.store), core.directory, reach, self.active, admission,
+            self.delivery, self.lifecycle, self.legs, Originator(self.legs, s.media_host),
+            core.events, self.background, self.features, ttl_s=s.callback_ttl_s,
+            ring_timeout_s=s.no_answer_timeout_s, max_attempts=s.callback_max_attempts)
+        self.lifecycle.on_finished.append(self.callbacks.call_ended)
+        self.delivery.add(RouteKind.FEATURE, FeatureCodeDestination(self.callbacks,
+                                                                    s.media_host))
 
         self.inbound = InboundCalls(
             directory=core.directory, router=core.router, auth=self.auth, admission=admission,
@@ -146,6 +159,7 @@ class SipEngine:
         self.endpoint.handler = self.handle
         self.background.spawn(self.maintenance.run())
         self.background.spawn(self.conferences.run_sweeper())
+        self.background.spawn(self.callbacks.run(self.settings.callback_poll_s))
         log.info("sip engine started", extra={"port": self.port,
                                               "transports": self.settings.sip_transports})
 

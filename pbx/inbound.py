@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import time
+from urllib.parse import unquote
 
 from webfon.sip import ParseError, Request, SipError
 from webfon.sip.transaction import InviteServerTransaction
@@ -53,7 +54,7 @@ class InboundCalls:
         self.media_host = media_host
 
     async def handle(self, request: Request, tx: InviteServerTransaction) -> None:
-        dialled = request.uri.user or ""
+        dialled = unquote(request.uri.user or "")  # *43# arrives as *43%23
         if not dialled:
             tx.respond(484, "No number in Request-URI")
             return

@@ -21,6 +21,7 @@ from .categories import (
     classify_dialled,
 )
 from .directory import Directory, Extension, Phone, QueueInfo, Trunk, User
+from .feature_codes import FeatureCode, parse_feature_code
 from .mobility import MobilityError, authorize, is_mobility, parse
 from .repo.conferences import ConferenceRoom
 
@@ -70,6 +71,8 @@ class RouteKind(StrEnum):
     EXTERNAL = "external"
     VOICEMAIL = "voicemail"
     CONFERENCE = "conference"
+    FEATURE = "feature"
+    """A feature code for the PBX itself (``*43#`` callback, ``*44#`` cancel)."""
     REJECT = "reject"
 
 
@@ -85,6 +88,7 @@ class Route:
     extension: Extension | None = None
     queue: QueueInfo | None = None
     conference: ConferenceRoom | None = None
+    feature: FeatureCode | None = None
     trunks: list[Trunk] = field(default_factory=list)
     """The trunks an outside number may leave by, in order of preference."""
     status: int = 0
@@ -135,6 +139,11 @@ class Router:
             dialled = code.destination
             if is_mobility(dialled):
                 return reject(dialled, caller, 484, "Nested mobility code")
+        code = parse_feature_code(dialled)
+        if code is not None:
+            if caller.trunk is not None or caller.mobility:
+                return reject(dialled, caller, 403, "Feature codes are for the PBX's own phones")
+            return Route(RouteKind.FEATURE, dialled, caller, feature=code)
         kind = await self.directory.number_kind(dialled)
         if caller.trunk is not None:
             return await self._internal(dialled, kind, caller, "internal") if kind else reject(

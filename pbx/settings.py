@@ -50,6 +50,10 @@ class PbxSettings(BaseSettings):
     stats_global: bool = False
     stats_sla_s: float = 20.0
     moh_frequency_hz: float = 440.0
+    # «Retrollamada»: how long a booking lasts, how often free parties are looked for, tries
+    callback_ttl_s: float = 3600.0
+    callback_poll_s: float = 2.0
+    callback_max_attempts: int = 3
     control_key_file: Path | None = None
 
     def validate(self) -> None:
@@ -73,6 +77,12 @@ class PbxSettings(BaseSettings):
             raise ConfigError("must be > 0", key="no_answer_timeout_s")
         if not self.realm:
             raise ConfigError("must not be empty", key="realm")
+        if self.callback_ttl_s <= 0:
+            raise ConfigError("must be > 0", key="callback_ttl_s")
+        if self.callback_poll_s <= 0:
+            raise ConfigError("must be > 0", key="callback_poll_s")
+        if self.callback_max_attempts < 1:
+            raise ConfigError("must be at least 1", key="callback_max_attempts")
 
     @property
     def voicemail_path(self) -> Path:
