@@ -3,7 +3,9 @@
 ``POST /control/webphone/login|logout|release-node``, ``GET /control/registrations``,
 ``GET /control/calls``, ``GET /control/stats`` (SIP and media counters),
 ``GET /control/mdflow/config|stats``, ``POST /control/mdflow/reload``,
-``POST /control/mdflow/debug`` (``{"on": bool}``).
+``POST /control/mdflow/debug`` (``{"on": bool}``), ``GET /control/conferences`` (rooms in
+progress), ``POST /control/recording`` (start or stop a call's recording: ``{"action":
+"start"|"stop", "call_id" | "extension", "user_id", "admin"}``, for FONBO).
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from webfon.config import ConfigError
 from webfon.control_key import check_bearer
 from webfon.http import json_error, read_json
 
+from .recording.service import RecordingError
 from .webphone import WebphoneError
 
 log = logging.getLogger("pbx.control")
@@ -122,6 +125,35 @@ async def mdflow_debug(request: web.Request) -> web.Response:
     return web.json_response({"debug": body["on"]})
 
 
+async def conferences(request: web.Request) -> web.Response:
+    engine = _core(request).engine
+    return web.json_response(engine.conferences.listing() if engine is not None else [])
+
+
+async def recording(request: web.Request) -> web.Response:
+    body = await read_json(request)
+    if not isinstance(body, dict):
+        return json_error(400, "body must be a JSON object")
+    user_id = _int_field(body, "user_id")
+    action, admin = body.get("action"), body.get("admin", False)
+    call_id, extension = body.get("call_id"), body.get("extension")
+    if not isinstance(admin, bool) or not isinstance(action, str) \
+            or not all(v is None or (isinstance(v, str) and 0 < len(v) <= 255)
+                       for v in (call_id, extension)):
+        return json_error(400, "action, call_id and extension must be strings, admin a boolean")
+    engine = _core(request).engine
+    if engine is None:
+        return json_error(503, "PBX starting")
+    try:
+        result = await engine.recordings.control(action, user_id=user_id, admin=admin,
+                                                 call_id=call_id, extension=extension)
+    except RecordingError as exc:
+        return json_error(exc.status, exc.reason)
+    log.info("recording control", extra={"user_id": user_id, "action": action,
+                                         "call_id": result["call_id"]})
+    return web.json_response(result)
+
+
 def add_routes(app: web.Application) -> None:
     app.router.add_post("/control/webphone/login", webphone_login)
     app.router.add_post("/control/webphone/logout", webphone_logout)
@@ -133,3 +165,5 @@ def add_routes(app: web.Application) -> None:
     app.router.add_get("/control/mdflow/stats", mdflow_stats)
     app.router.add_post("/control/mdflow/reload", mdflow_reload)
     app.router.add_post("/control/mdflow/debug", mdflow_debug)
+    app.router.add_get("/control/conferences", conferences)
+    app.router.add_post("/control/recording", recording)

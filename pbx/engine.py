@@ -14,6 +14,7 @@ The parts, each a module with one job:
 * :mod:`pbx.features` — hold, DTMF by INFO, blind and attended transfer in a connected call;
 * :mod:`pbx.conference` — conference rooms: the mixing bridge, dial-in and transfer into a room;
 * :mod:`pbx.callback` — «Retrollamada»: feature codes ``*43#``/``*44#``, calling back;
+* :mod:`pbx.recording` — «Grabar por enrutamiento»: recording calls, retention;
 * :mod:`pbx.mwi`, :mod:`pbx.repo` — message waiting, and the SQL of voicemail and queues.
 
 Media is anchored in the PBX's RTP relay (:mod:`pbx.media`). In-dialog requests go to the
@@ -57,10 +58,12 @@ from .features.transfer import Transfer
 from .inbound import InboundCalls
 from .media import MediaManager
 from .mwi import MessageWaiting
+from .recording.service import Recordings
 from .registrar import Maintenance, PhoneAuth, Registrar
 from .repo.callbacks import CallbackRepo
 from .repo.conferences import ConferenceRepo
 from .repo.queues import QueueRepo
+from .repo.recordings import RecordingRepo
 from .repo.voicemail import VoicemailRepo
 from .routing import RouteKind
 from .tasks import Background
@@ -133,6 +136,10 @@ class SipEngine:
             core.events, self.background, self.features, ttl_s=s.callback_ttl_s,
             ring_timeout_s=s.no_answer_timeout_s, max_attempts=s.callback_max_attempts)
         self.lifecycle.on_finished.append(self.callbacks.call_ended)
+        self.recordings = Recordings(RecordingRepo(core.store), self.active, s.recordings_path,
+                                     s.recording_retention_days, self.background,
+                                     s.directory_cache_s)
+        self.lifecycle.on_connected.append(self.recordings.on_connected)
         self.delivery.add(RouteKind.FEATURE, FeatureCodeDestination(self.callbacks,
                                                                     s.media_host))
 
@@ -160,6 +167,7 @@ class SipEngine:
         self.background.spawn(self.maintenance.run())
         self.background.spawn(self.conferences.run_sweeper())
         self.background.spawn(self.callbacks.run(self.settings.callback_poll_s))
+        self.background.spawn(self.recordings.run_sweeper())
         log.info("sip engine started", extra={"port": self.port,
                                               "transports": self.settings.sip_transports})
 
@@ -175,6 +183,7 @@ class SipEngine:
         if invites:
             await asyncio.wait(invites, timeout=5)
         await self.background.close()
+        await self.recordings.close()
         self.conferences.close()
         self.media.close()
         await self.endpoint.close()

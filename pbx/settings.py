@@ -54,6 +54,10 @@ class PbxSettings(BaseSettings):
     callback_ttl_s: float = 3600.0
     callback_poll_s: float = 2.0
     callback_max_attempts: int = 3
+    # «Grabar por enrutamiento»: where recordings go (default <data_dir>/recordings), how long
+    # they are kept
+    recordings_dir: Path | None = None
+    recording_retention_days: float = 90.0
     control_key_file: Path | None = None
 
     def validate(self) -> None:
@@ -81,12 +85,18 @@ class PbxSettings(BaseSettings):
             raise ConfigError("must be > 0", key="callback_ttl_s")
         if self.callback_poll_s <= 0:
             raise ConfigError("must be > 0", key="callback_poll_s")
+        if self.recording_retention_days <= 0:
+            raise ConfigError("must be > 0", key="recording_retention_days")
         if self.callback_max_attempts < 1:
             raise ConfigError("must be at least 1", key="callback_max_attempts")
 
     @property
     def voicemail_path(self) -> Path:
         return self.voicemail_dir or self.data_dir / "voicemail"
+
+    @property
+    def recordings_path(self) -> Path:
+        return self.recordings_dir or self.data_dir / "recordings"
 
     @property
     def advertised_host(self) -> str:
