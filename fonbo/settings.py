@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
 from typing import ClassVar
 
 from webfon.config import ConfigError
@@ -29,7 +30,26 @@ class FonboSettings(BaseSettings):
     recents_scan_max: int = 5000
     media_ticket_ttl_s: float = 120.0
     cors_allowed_origins: str = ""
+    # The PBX control API (starting and stopping recordings); its key defaults to
+    # <data_dir>/keys/pbx_control.key
+    pbx_control_url: str = "http://127.0.0.1:8500"
+    pbx_control_key: str = ""
+    # Numbers given to conference rooms made without one (the portal, «Conferencia»), and how
+    # long an ad-hoc room waits for its first participant
+    conference_numbers: str = "8000-8999"
+    conference_adhoc_ttl_s: float = 120.0
+    # How long a callback booked in the portal waits for its number to be free
+    callback_ttl_s: float = 3600.0
 
+    @property
+    def pbx_control_key_path(self) -> Path:
+        return Path(self.pbx_control_key) if self.pbx_control_key \
+            else self.data_dir / "keys" / "pbx_control.key"
+
+    @property
+    def conference_range(self) -> tuple[int, int]:
+        low, _, high = self.conference_numbers.partition("-")
+        return int(low), int(high or low)
     def validate(self) -> None:
         super().validate()
         if self.logo_max_bytes < 1024:
@@ -41,3 +61,15 @@ class FonboSettings(BaseSettings):
                 raise ConfigError("must be positive", key=key)
         if not self.realm:
             raise ConfigError("must not be empty", key="realm")
+        try:
+            low, high = self.conference_range
+        except ValueError:
+            raise ConfigError("must be a range of numbers like 8000-8999",
+                              key="conference_numbers") from None
+        if not 0 <= low <= high:
+            raise ConfigError("must be a range of numbers like 8000-8999",
+                              key="conference_numbers")
+        if self.callback_ttl_s <= 0:
+            raise ConfigError("must be > 0", key="callback_ttl_s")
+        if self.conference_adhoc_ttl_s <= 0:
+            raise ConfigError("must be > 0", key="conference_adhoc_ttl_s")
