@@ -5,7 +5,8 @@
 ``webfon demo-data``     fill an empty store with the demo organisation
 ``webfon migrate``       bring the store's schema up to date
 ``webfon check-config``  validate a component's settings file
-Components add their own sub-commands (``webfon pbx …``, ``webfon mdflow …``).
+Components add their own sub-commands (``webfon pbx …``, ``webfon mdflow …``, ``webfon
+loadtest …``).
 """
 
 from __future__ import annotations
@@ -248,7 +249,7 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("file")
     check.set_defaults(run=_check_config, sync=True)
     sub.add_parser("nginx-config", help="print the nginx site file (see --help)")
-    for name in ("pbx",):
+    for name in ("pbx", "loadtest"):
         with contextlib.suppress(ModuleNotFoundError):
             module = importlib.import_module(f"{name}.cli")
             register: Callable[[argparse._SubParsersAction], None] = module.register

@@ -166,7 +166,8 @@ def sizing_row(calls: int, model: CallModel, headroom: float = 1.5,
     ``headroom`` keeps cores at most 1/headroom busy; ``base_cores`` covers what is not the
     gateway's media (OS, PBX, database, web front), as the seed's ``+ 2`` does. The gateway is
     one asyncio process per core, so it needs ``gateway_processes`` of them at that load;
-    ``single_core=False`` is for a multi-threaded server (Janus): one process."""
+    ``single_core=False`` is for a server that uses every core (Janus's threads, our gateway
+    with media workers): one process."""
     if calls < 0:
         raise ValueError("calls must be >= 0")
     if headroom < 1:

@@ -12,6 +12,7 @@ side only when their reference times agree.
 from __future__ import annotations
 
 import os
+import platform
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -75,3 +76,26 @@ def reference_ms_on(cpus: set[int] | None, repeat: int = 5) -> float:
         return reference_ms(repeat)
     finally:
         os.sched_setaffinity(0, home)
+
+
+def machine_info() -> dict[str, object]:
+    """The machine a run was taken on, for the report."""
+    model = ""
+    try:
+        with open("/proc/cpuinfo") as fh:
+            for line in fh:
+                if line.startswith("model name"):
+                    model = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    mem_gb = 0.0
+    try:
+        with open("/proc/meminfo") as fh:
+            mem_gb = round(int(fh.readline().split()[1]) / 1024 / 1024, 1)
+    except (OSError, ValueError, IndexError):
+        pass
+    return {"cpus": os.cpu_count(), "cpu_model": model, "memory_gb": mem_gb,
+            "kernel": platform.release(), "python": platform.python_version(),
+            "loadavg_1m_at_start": round(os.getloadavg()[0], 2),
+            "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}

@@ -32,7 +32,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-# send time (perf_counter), measuring flag, call index, packet number
+# send time (perf_counter), measurement window (0: none), call index, packet number
 PAYLOAD_FORMAT = "!dIII"
 PAYLOAD_FIELDS = struct.calcsize(PAYLOAD_FORMAT)
 

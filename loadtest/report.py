@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict
+from pathlib import Path
 from typing import Any
 
 from loadtest import capacity
@@ -93,7 +94,9 @@ def build_report(doc: dict[str, Any], targets: Sequence[int], user_targets: Sequ
         except ValueError as exc:
             parts.append(f"calls: no model ({exc})")
         else:
-            single = "janus" not in str(calls.get("target", "")).lower()
+            cores = calls.get("server_cores")
+            single = ("janus" not in str(calls.get("target", "")).lower() if cores is None
+                      else cores <= 1)
             rows = [capacity.sizing_row(t, model, headroom, base_cores, single) for t in targets]
             doc["model"]["calls"] = asdict(model)
             doc["sizing"]["calls"] = [asdict(r) for r in rows]
@@ -119,3 +122,78 @@ def build_report(doc: dict[str, Any], targets: Sequence[int], user_targets: Sequ
             doc["sizing"]["users"] = [asdict(r) for r in urows]
             parts += ["## Connected users", user_summary(umodel), capacity.user_table(urows), ""]
     return "\n".join(parts)
+
+
+# --- the whole run: JSON, plots, HTML -------------------------------------------------------
+
+def plan_targets(doc: dict[str, Any], plan: Sequence[int], plan_users: Sequence[int],
+                 headroom: float, base_cores: float, jitter_buffer_ms: float,
+                 codec: str) -> str:
+    """Fill each target's model and sizing; returns the text report of every target."""
+    doc["planning"] = {"plan": list(plan), "plan_users": list(plan_users), "headroom": headroom,
+                       "base_cores": base_cores, "jitter_buffer_ms": jitter_buffer_ms,
+                       "codec": codec}
+    parts = []
+    for target in doc.get("targets") or []:
+        if target.get("calls"):
+            fill_mos(target["calls"]["steps"], jitter_buffer_ms, codec)
+        sub = {k: target[k] for k in ("calls", "users") if target.get(k)}
+        text = build_report(sub, plan, plan_users, headroom, base_cores)
+        target["model"], target["sizing"] = sub.get("model", {}), sub.get("sizing", {})
+        users = target.get("users")
+        if users and users.get("steps"):
+            target["users_summary"] = users_summary(users["steps"])
+        parts.append(f"# {target.get('name')}\n{text}")
+    return "\n".join(parts)
+
+
+def users_summary(steps: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """Memory per user (server, generators) and whether every registration was refreshed."""
+    from loadtest.figures import per_user_memory
+
+    last = steps[-1]
+    reg = last.get("registrar") or {}
+    return {"max_users": max(int(s.get("users", 0)) for s in steps),
+            "server_kib_per_user": _round(per_user_memory(steps, "rss_mb"), 1),
+            "generator_kib_per_user": _round(per_user_memory(steps, "generator_rss_mb"), 1),
+            "registrations_lapsed": reg.get("lapsed"),
+            "late_refreshes": reg.get("late_refreshes"),
+            "refreshes": reg.get("refreshes"),
+            "all_refreshed_in_time": (reg.get("lapsed") == 0 and reg.get("late_refreshes") == 0
+                                      and (reg.get("refreshes") or 0) >= reg.get("bindings", 1))
+            if reg else None}
+
+
+def _round(value: float | None, digits: int) -> float | None:
+    return None if value is None or not math.isfinite(value) else round(value, digits)
+
+
+def write_report(doc: dict[str, Any], out: Path, plan: Sequence[int],
+                 plan_users: Sequence[int], headroom: float, base_cores: float,
+                 jitter_buffer_ms: float, codec: str) -> Path:
+    """report.json, the plots and report.html in ``out``; returns the HTML's path."""
+    import json
+
+    from loadtest.html_report import render_html
+    from loadtest.plot import write_plots
+
+    out.mkdir(parents=True, exist_ok=True)
+    text = plan_targets(doc, plan, plan_users, headroom, base_cores, jitter_buffer_ms, codec)
+    (out / "report.txt").write_text(text + "\n")
+    plots = write_plots(doc, out)
+    doc["plots"] = [{"title": t, "file": p.name} for t, p in plots]
+    (out / "report.json").write_text(json.dumps(clean(doc), indent=1) + "\n")
+    html = out / "report.html"
+    html.write_text(render_html(doc, plots))
+    return html
+
+
+def clean(value: Any) -> Any:
+    """NaN and infinities become null (JSON has neither)."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: clean(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [clean(v) for v in value]
+    return value

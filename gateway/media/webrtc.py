@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
@@ -467,6 +468,10 @@ class WebRtcLeg:
             if receive is not None:
                 receive(data, tuple(addr))
         elif op == "resume":
+            # The worker's next counters are up to half a second away: until then its last
+            # packet time is the one before the silence, and the watchdog would call the
+            # browser silent again right after it resumed.
+            self._remote = {**self._remote, "last_in": time.monotonic()}
             self._resumed()
         elif op == "gone":
             log.error("the media worker relaying a WebRTC leg is gone")

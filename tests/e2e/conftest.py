@@ -17,6 +17,47 @@ from webfon.rtp.wav import write_tone_wav
 
 CHROMIUM = "/usr/bin/chromium"
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
+AXE = Path(__file__).resolve().parent / "axe" / "node_modules" / "axe-core" / "axe.min.js"
+# WCAG 2.0, 2.1 and 2.2, levels A and AA: every rule axe-core has for them.
+AXE_TAGS = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "wcag22a", "wcag22aa"]
+
+
+def axe_source() -> str:
+    if not AXE.exists():
+        raise AssertionError(f"axe-core is not installed ({AXE}): run scripts/install-test-deps")
+    return AXE.read_text(encoding="utf-8")
+
+
+def run_axe(page: Page, what: str) -> None:
+    """Run axe-core (WCAG 2 A/AA) on the page as it is now; fail with every violation.
+
+    Injected through the DevTools protocol (``evaluate``), so the page's own
+    Content-Security-Policy stays as in production."""
+    if not page.evaluate("() => typeof window.axe === 'object'"):
+        page.evaluate(axe_source())
+    result = page.evaluate(
+        """(tags) => window.axe.run(document, {
+            runOnly: { type: 'tag', values: tags }, resultTypes: ['violations'] })""",
+        AXE_TAGS)
+    violations = result["violations"]
+    if violations:
+        lines = [f"{len(violations)} WCAG violation(s) on {what}:"]
+        for v in violations:
+            lines.append(f"- {v['id']} ({v['impact']}): {v['help']}")
+            for node in v["nodes"][:5]:
+                lines.append(f"    {node['target']}: {node['failureSummary']}")
+        raise AssertionError("\n".join(lines))
+
+
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--use-fake-ui-for-media-stream",
+    "--use-fake-device-for-media-stream",
+    "--autoplay-policy=no-user-gesture-required",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 
 
 @pytest.fixture(scope="package")
@@ -45,14 +86,15 @@ def tones_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 class Phone:
     """A browser with its own fake microphone tone, one page, and helpers for the tests."""
 
-    def __init__(self, browser: Browser, context: BrowserContext, page: Page, tone_hz: float,
-                 stack: Stack) -> None:
+    def __init__(self, browser: Browser | None, context: BrowserContext, page: Page,
+                 tone_hz: float, stack: Stack) -> None:
         self.browser = browser
         self.context = context
         self.page = page
         self.tone_hz = tone_hz
         self.stack = stack
         self.console: list[str] = []
+        self.axe_checked: list[str] = []
         page.on("console", lambda m: self.console.append(f"{m.type}: {m.text}"))
         page.on("pageerror", lambda e: self.console.append(f"pageerror: {e}"))
 
@@ -80,6 +122,13 @@ class Phone:
         self.page.get_by_test_id("current-user").wait_for(state="attached", timeout=15_000)
         if wait_registered:
             self.wait_registered()
+
+    def logout(self) -> None:
+        """Log out as a user would: the web extension is released at once. (A browser that
+        is just closed leaves its gateway session waiting to be claimed for a while, and in
+        «exclusivo» mode the user's desk phones do not ring meanwhile.)"""
+        self.page.get_by_test_id("logout").click()
+        self.page.get_by_test_id("login-form").wait_for(timeout=10_000)
 
     def wait_registered(self, timeout_ms: int = 20_000) -> str:
         self.page.wait_for_function(
@@ -160,6 +209,11 @@ class Phone:
                 return window.__gone[i] >= need;
             }""", arg=[index, hz, tolerance, streak], polling=100, timeout=timeout_ms)
 
+    def axe(self, what: str) -> None:
+        """axe-core on the page as it is now (see run_axe)."""
+        run_axe(self.page, what)
+        self.axe_checked.append(what)
+
     def stats(self, index: int) -> dict:
         return self.page.evaluate("(i) => window.webfonTest.stats(i)", index)
 
@@ -175,7 +229,8 @@ class Phone:
         try:
             self.context.close()
         finally:
-            self.browser.close()
+            if self.browser is not None:
+                self.browser.close()
 
 
 @pytest.fixture
@@ -184,27 +239,30 @@ def make_phone(pw: Playwright, stack: Stack, tones_dir: Path, request: pytest.Fi
     phones: list[Phone] = []
 
     def make(tone_hz: float, client_ip: str = TRUSTED_IP, *, lang: str = "es",
-             viewport: dict | None = None) -> Phone:
+             viewport: dict | None = None, color_scheme: str = "light",
+             profile_dir: Path | None = None) -> Phone:
+        """A browser; with ``profile_dir`` a persistent profile (not incognito), as an
+        installed app needs."""
         wav = tones_dir / f"tone_{int(tone_hz)}.wav"
         if not wav.exists():
             write_tone_wav(wav, tone_hz, 10.0, rate=48_000)
-        browser = pw.chromium.launch(executable_path=CHROMIUM, args=[
-            "--no-sandbox",
-            "--use-fake-ui-for-media-stream",
-            "--use-fake-device-for-media-stream",
-            f"--use-file-for-fake-audio-capture={wav}",
-            "--autoplay-policy=no-user-gesture-required",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-        ])
-        context = browser.new_context(
+        args = [*CHROMIUM_ARGS, f"--use-file-for-fake-audio-capture={wav}"]
+        options: dict = dict(
             extra_http_headers={"X-Forwarded-For": client_ip},
             viewport=viewport or {"width": 1280, "height": 800},
             permissions=["microphone", "notifications"],
+            color_scheme=color_scheme,
         )
+        browser: Browser | None = None
+        if profile_dir is None:
+            browser = pw.chromium.launch(executable_path=CHROMIUM, args=args)
+            context = browser.new_context(**options)
+        else:
+            context = pw.chromium.launch_persistent_context(
+                str(profile_dir), executable_path=CHROMIUM, args=args, **options)
         context.add_init_script(f"localStorage.setItem('webfon.lang', '{lang}');")
-        phone = Phone(browser, context, context.new_page(), tone_hz, stack)
+        page = context.pages[0] if context.pages else context.new_page()
+        phone = Phone(browser, context, page, tone_hz, stack)
         phones.append(phone)
         return phone
 

@@ -260,3 +260,5 @@ def _order_and_qr(phone: Phone, desk: dict) -> None:
     image.wait_for(timeout=10_000)
     page.wait_for_function("(img) => img.complete && img.naturalWidth > 100",
                            arg=image.element_handle(), timeout=10_000)
+    image.scroll_into_view_if_needed()
+    phone.screenshot("my-phones-qr")

@@ -16,6 +16,9 @@ import { renderSettings } from "./views/settings.js";
 import { renderAdmin } from "./views/admin.js";
 import { renderHome } from "./views/home.js";
 import { installTestHooks } from "./testhooks.js";
+import { Shortcuts } from "./shortcuts.js";
+import { Connectivity, registerServiceWorker, takeCallParameter, onLaunch,
+  registerProtocolHandlers, protocolHandlersSupported } from "./pwa.js";
 
 const ROUTES = {
   phone: { label: "nav.phone", render: renderHome },
@@ -49,6 +52,20 @@ class App {
     this.smartButtons = [];
     this.missedSeenAt = Number(localStorage.getItem("webfon.missedSeen") || 0);
     this.loggingOut = false;
+    this.pendingCall = sessionStorage.getItem("webfon.pendingCall") || "";
+    this.installPrompt = null;
+    this.connectivity = new Connectivity();
+    this.shortcuts = new Shortcuts(this);
+    // Listened for from the start: the browser may offer the install before init() is done.
+    window.addEventListener("beforeinstallprompt", (ev) => {
+      ev.preventDefault();  // offered from the settings page instead
+      this.installPrompt = ev;
+      this.emit("installable", true);
+    });
+    window.addEventListener("appinstalled", () => {
+      this.installPrompt = null;
+      this.emit("installable", false);
+    });
     // The session ended elsewhere (refresh refused, logged out in sercen): back to login.
     this.auth.onChange((state) => {
       if (!state && !this.loggingOut && this.phone) this.logout(t("login.expired"));
@@ -82,13 +99,66 @@ class App {
     document.title = t("app.title");
     window.addEventListener("hashchange", () => this.route());
     installTestHooks(this);
+    registerServiceWorker();
+    this.connectivity.onChange((online) => this.onConnectivity(online));
+    this.takeCall(takeCallParameter());
+    onLaunch((request) => this.takeCall(request));
     this.loadLogo();
     if (this.auth.loggedIn) await this.loggedIn();
     else this.showLogin();
+    if (!this.connectivity.online) this.onConnectivity(false);
+    else this.connectivity.check();
+  }
+
+  // A number to call from a tel:/sip: link or ?call=: into the dialler once logged in.
+  takeCall(request) {
+    if (!request) return;
+    if (request.invalid !== undefined) {
+      this.toast(t("link.invalid", { value: String(request.invalid).slice(0, 40) }), "error");
+      return;
+    }
+    this.pendingCall = request.number;
+    sessionStorage.setItem("webfon.pendingCall", request.number);
+    if (this.panel) this.applyPendingCall();
+  }
+
+  applyPendingCall() {
+    if (!this.pendingCall || !this.panel) return;
+    const number = this.pendingCall;
+    this.pendingCall = "";
+    sessionStorage.removeItem("webfon.pendingCall");
+    if (location.hash && location.hash !== "#/phone") location.hash = "#/phone";
+    this.panel.prefill(number);
+    this.toast(t("link.ready", { number }), "info", 6000);
+  }
+
+  // The banner that says the app is offline (shell from the service worker, or the server
+  // unreachable); back online, the phone reconnects at once and the page reloads its data.
+  onConnectivity(online) {
+    document.getElementById("offline-banner")?.remove();
+    document.body.dataset.online = String(online);
+    if (!online) {
+      document.body.prepend(h("div", { id: "offline-banner", class: "offline-banner",
+        role: "status", testid: "offline-banner" },
+      h("strong", {}, t("offline.title")), " ", t("offline.text")));
+      return;
+    }
+    if (this.auth.loggedIn && this.phone) {
+      // A phone that never connected starts again now; one reconnecting keeps its calls.
+      const down = !["connected", "reconnecting"].includes(this.phone.connection);
+      if (down && this.phone.registration.state !== "registered") this.restartPhone();
+      this.refreshBadges();
+      this.route();
+    }
+  }
+
+  offerProtocolHandlers() {
+    if (!protocolHandlersSupported() || localStorage.getItem("webfon.protocols")) return;
+    localStorage.setItem("webfon.protocols", registerProtocolHandlers().join(",") || "none");
   }
 
   showLogin() {
-    replace(this.root, this.header(false), h("main", { id: "main", class: "center" }));
+    replace(this.root, this.header(false), h("main", { id: "main", class: "center", tabIndex: -1 }));
     renderLogin(this, this.root.querySelector("main"));
   }
 
@@ -103,12 +173,19 @@ class App {
       testid: "logo" });
     const user = this.auth.user;
     return h("header", { class: "top" },
-      h("a", { class: "skip", href: "#main" }, t("app.skip")),
+      // Not a hash link: the hash is the page's route.
+      h("a", { class: "skip", href: "#main", testid: "skip-link", onclick: (ev) => {
+        ev.preventDefault();
+        document.getElementById("main")?.focus();
+      } }, t("app.skip")),
       this.logo, h("span", { class: "title" }, t("app.title")),
       h("span", { class: "spacer" }),
       user ? h("span", { class: "user", testid: "current-user" },
         `${user.display_name} (${user.login_number})`) : null,
       langSel,
+      h("button", { type: "button", class: "link", testid: "shortcuts-open",
+        "aria-haspopup": "dialog", title: "Alt+Shift+K",
+        onclick: () => this.shortcuts.openHelp() }, t("keys.open")),
       withNav ? h("button", { type: "button", class: "link", testid: "logout",
         onclick: () => this.logout() }, t("nav.logout")) : null);
   }
@@ -144,14 +221,23 @@ class App {
     this.startRealtime();
     this.refreshBadges();
     this.loadSmartButtons().catch(() => {});
+    this.applyPendingCall();
+    this.offerProtocolHandlers();
   }
 
   async restartPhone() {
-    if (!this.auth.loggedIn || !this.phone) return;
+    if (!this.auth.loggedIn || !this.phone || this.restarting) return;
     if (this.phone.registration.state === "registered") return;
-    await this.phone.stop().catch(() => {});
-    this.phone.lines = [];
-    this.phone.start().catch(() => setTimeout(() => this.restartPhone(), 10000));
+    this.restarting = true;
+    try {
+      await this.phone.stop().catch(() => {});
+      this.phone.lines = [];
+      await this.phone.start();
+    } catch {
+      setTimeout(() => this.restartPhone(), 10000);
+    } finally {
+      this.restarting = false;
+    }
   }
 
   onPhoneEvent(what, data) {

@@ -4,6 +4,7 @@
 
 import { JanusSession } from "./janus.js";
 import { RemoteAudio, TonePlayer, getMicrophone } from "./audio.js";
+import { QualityMeter, snapshotFromReport } from "./quality.js";
 
 export const PLUGIN = "vivait.plugin.webfon";
 const GATHER_TIMEOUT_MS = 3000;
@@ -60,6 +61,9 @@ class Line {
     this.pc = null;
     this.stream = null;
     this.transfer = null;
+    this.quality = new QualityMeter();
+    this.qualityState = null;
+    this.mediaReceiving = true;
   }
 
   get busy() { return this.state !== "idle" && this.state !== "ended"; }
@@ -111,7 +115,10 @@ export class Phone {
     await this.session.connect();
     for (let i = 0; i < this.lineCount; i++) this.lines.push(new Line(this, i));
     await this.attachLines();
-    this.timer = setInterval(() => this.changed("tick"), 1000);
+    this.timer = setInterval(() => {
+      this.changed("tick");
+      this.sampleQuality();
+    }, 1000);
   }
 
   async attachLines() {
@@ -227,7 +234,17 @@ export class Phone {
       this.log({ line: line.index, event: "pc-hangup", reason: msg.reason });
     });
     handle.on("webrtcup", () => { line.webrtcUp = true; this.changed("media"); });
-    handle.on("media", (msg) => { line.mediaReceiving = msg.receiving; this.changed("media"); });
+    handle.on("media", (msg) => {
+      line.mediaReceiving = msg.receiving;
+      line.quality.setUplink(msg.receiving);
+      this.log({ line: line.index, event: "media", receiving: msg.receiving });
+      this.assessQuality(line);
+    });
+    handle.on("slowlink", (msg) => {
+      line.quality.slowlink(msg.lost);
+      this.log({ line: line.index, event: "slowlink", lost: msg.lost, uplink: msg.uplink });
+      this.assessQuality(line);
+    });
     handle.on("detached", () => { line.handle = null; });
   }
 
@@ -643,6 +660,51 @@ export class Phone {
     else this.tones.stop();
   }
 
+  // --- call quality ------------------------------------------------------------------------
+  async sampleQuality() {
+    if (this.sampling) return;
+    this.sampling = true;
+    try {
+      for (const line of this.lines) {
+        if (line.state !== "active" || !line.pc || line.restoring || line.quality.fed) continue;
+        const pc = line.pc;
+        const report = await pc.getStats().catch(() => null);
+        if (!report || pc !== line.pc || line.state !== "active") continue;
+        line.quality.add(snapshotFromReport(report));
+        this.assessQuality(line);
+      }
+    } finally {
+      this.sampling = false;
+    }
+  }
+
+  // Whether the far end is meant to send us audio now: not on hold either way. A far end
+  // that holds us offers sendonly (we are recvonly) and often sends nothing at all.
+  expectsAudio(line) {
+    if (line.state !== "active" || line.held || !line.pc) return false;
+    const tr = line.pc.getTransceivers().find((x) => x.receiver.track?.kind === "audio");
+    const dir = tr?.currentDirection;
+    return !dir || dir === "sendrecv";
+  }
+
+  assessQuality(line) {
+    if (line.state !== "active") return;
+    const sdp = line.pc?.remoteDescription?.sdp || "";
+    const next = line.quality.assess({ expectAudio: this.expectsAudio(line),
+      comfortNoise: /^a=rtpmap:\d+ CN\//im.test(sdp) });
+    const prev = line.qualityState;
+    line.qualityState = next;
+    if (!prev || prev.level !== next.level || prev.warning !== next.warning
+        || prev.lossPct !== next.lossPct || prev.jitterMs !== next.jitterMs
+        || prev.rttMs !== next.rttMs) {
+      if (!prev || prev.level !== next.level || prev.warning !== next.warning) {
+        this.log({ line: line.index, event: "quality", level: next.level,
+          warning: next.warning });
+      }
+      this.changed("quality");
+    }
+  }
+
   // --- test/diagnostic summaries -----------------------------------------------------------
   async stats(index) {
     const line = this.lines[index];
@@ -674,7 +736,9 @@ export class Phone {
       lines: this.lines.map((l) => ({ index: l.index, state: l.state, peer: l.peer,
         peerName: l.peerName, held: l.held, muted: l.muted, callId: l.callId,
         failure: l.failure, failureCode: l.failureCode, direction: l.direction,
-        dtmfSent: l.dtmfSent, hasHandle: !!l.handle, ice: l.iceState || "" })),
+        dtmfSent: l.dtmfSent, hasHandle: !!l.handle, ice: l.iceState || "",
+        quality: l.qualityState ? { ...l.qualityState } : null,
+        mediaReceiving: l.mediaReceiving })),
     };
   }
 }

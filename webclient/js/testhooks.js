@@ -29,5 +29,25 @@ export function installTestHooks(app) {
       app.phone?.session?.simulateDrop();
     },
     badges: () => ({ ...app.badges }),
+    // Call quality: what the indicator shows, and samples fed in place of getStats() (from
+    // then on the line's own statistics are no longer read): [{packetsReceived, packetsLost,
+    // jitter (s), rtt (s), at (ms, optional)}].
+    quality: (i) => app.phone?.lines[i]?.qualityState || null,
+    feedStats: (i, samples) => {
+      const line = app.phone?.lines[i];
+      if (!line || line.state !== "active") return false;
+      if (!line.quality.fed) line.quality.clearSamples();
+      line.quality.fed = true;
+      let at = Date.now() - 1000 * samples.length;
+      for (const s of samples) {
+        at += 1000;
+        line.quality.add({ at: s.at ?? at, packetsReceived: s.packetsReceived || 0,
+          packetsLost: s.packetsLost || 0, jitter: s.jitter ?? null, rtt: s.rtt ?? null,
+          remoteLoss: s.remoteLoss ?? null, codec: "" });
+      }
+      app.phone.assessQuality(line);
+      return true;
+    },
+    online: () => app.connectivity?.online ?? null,
   };
 }

@@ -105,6 +105,8 @@ async def site(tmp_path: Path) -> AsyncIterator[Site]:
     root = tmp_path / "webclient"
     root.mkdir()
     (root / "index.html").write_text("<!doctype html><title>VIVAit Call Web</title>")
+    (root / "manifest.webmanifest").write_text('{"name": "VIVAit Call Web"}')
+    (root / "sw.js").write_text("// service worker")
     https, http = free_port("tcp"), free_port("tcp")
     conf = render(SiteConfig(
         server_name=NAME, ssl_certificate=str(cert), ssl_certificate_key=str(key),
@@ -164,6 +166,15 @@ async def test_tls_static_client_and_security_headers(site: Site) -> None:
             assert r.headers["Strict-Transport-Security"].startswith("max-age=")
             assert r.headers["X-Frame-Options"] == "DENY"
             assert r.headers["X-Content-Type-Options"] == "nosniff"
+            assert "frame-ancestors 'none'" in r.headers["Content-Security-Policy"]
+        # The installable app: manifest and service worker with their types, same headers.
+        async with s.get(f"https://{NAME}:{site.https}/manifest.webmanifest") as r:
+            assert r.status == 200
+            assert r.headers["Content-Type"] == "application/manifest+json"
+            assert r.headers["X-Content-Type-Options"] == "nosniff"
+        async with s.get(f"https://{NAME}:{site.https}/sw.js") as r:
+            assert r.status == 200
+            assert r.headers["Content-Type"] in ("application/javascript", "text/javascript")
             assert "frame-ancestors 'none'" in r.headers["Content-Security-Policy"]
         async with s.get(f"http://{NAME}:{site.http}/x", allow_redirects=False) as r:
             assert r.status == 301

@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import time
+
 from aiortc import RTCPeerConnection
 
 from gateway.media import sdp
@@ -59,3 +61,16 @@ def test_leg_counts_browser_loss_and_notices_silence() -> None:
     assert (change, lost) == (None, 2)
     change, lost = leg.watchdog(leg.last_in + 1.5)
     assert (change, lost) == (False, 0)
+
+
+def test_leg_relayed_by_a_worker_stays_receiving_after_it_resumes() -> None:
+    events: list[tuple[str, bool]] = []
+    leg = WebRtcLeg(rtc_configuration(), on_media=lambda kind, on: events.append((kind, on)))
+    before = time.monotonic() - 5
+    leg.worker_message("stats", ({"last_in": before, "lost_in": 0},))
+    leg.worker_message("resume", ())  # the browser sends again; counters not reported yet
+    assert events == [("audio", True)]
+    change, _ = leg.watchdog(time.monotonic() + 0.4)
+    assert change is None and events == [("audio", True)]
+    change, _ = leg.watchdog(time.monotonic() + 1.5)  # then silent for real
+    assert change is False

@@ -1,4 +1,5 @@
-"""Sizing report and command line, from saved results (nothing is measured here)."""
+"""The load test report: model, sizing tables, plots and HTML from saved results (nothing is
+measured here)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from loadtest import report, sizing
+from loadtest import cli, report
 
 
 def _doc() -> dict:
@@ -46,55 +47,6 @@ def test_fill_mos_only_where_missing() -> None:
     assert "mos" not in steps[2]
 
 
-def test_load_saved_reads_gateway_bench_lines(tmp_path: Path) -> None:
-    lines = tmp_path / "bench.jsonl"
-    lines.write_text("# machine: 2 cpus\n" + "\n".join(json.dumps(x) for x in [
-        {"target": "webfon gateway", "calls": 50, "established": 50, "cpu_pct": 20.0,
-         "rss_mb": 100.0},
-        {"target": "janus 1.1.2", "calls": 50, "established": 50, "cpu_pct": 25.0,
-         "rss_mb": 30.0},
-        {"target": "webfon gateway", "calls": 10, "established": 10, "cpu_pct": 5.0,
-         "rss_mb": 95.0}]) + "\n")
-    doc = sizing.load_saved([lines], "webfon")
-    assert [s["calls"] for s in doc["calls"]["steps"]] == [10, 50]
-    janus = sizing.load_saved([lines], "janus")
-    assert [s["cpu_pct"] for s in janus["calls"]["steps"]] == [25.0]
-
-
-def test_load_saved_reports_the_bad_line(tmp_path: Path) -> None:
-    bad = tmp_path / "bad.jsonl"
-    bad.write_text('{"calls": 1, "cpu_pct": 1}\nnot json\n')
-    with pytest.raises(SystemExit, match=r"bad\.jsonl:2: not JSON"):
-        sizing.load_saved([bad], "webfon")
-    with pytest.raises(SystemExit, match="cannot read"):
-        sizing.load_saved([tmp_path / "missing.json"], "webfon")
-
-
-def test_command_line_replans_a_saved_run(tmp_path: Path, capsys: pytest.CaptureFixture[str]) \
-        -> None:
-    saved = tmp_path / "run.json"
-    saved.write_text(json.dumps(_doc()))
-    out = tmp_path / "plan.json"
-    code = sizing.main(["--from-json", str(saved), "--plan", "200", "--headroom", "2",
-                        "--json", str(out)])
-    assert code == 0
-    printed = capsys.readouterr().out
-    assert "|   200 |          8 |" in printed
-    written = json.loads(out.read_text())
-    assert written["config"]["headroom"] == 2
-    # (200 * 0.4 + 1) % * 2 = 1.62 cores + 2 -> 4
-    assert written["sizing"]["calls"][0]["measured_cores"] == 4
-    assert written["calls"]["steps"][1]["mos"] == 4.4
-
-
-def test_command_line_rejects_bad_arguments(capsys: pytest.CaptureFixture[str]) -> None:
-    with pytest.raises(SystemExit):
-        sizing.main(["--calls", "10,x"])
-    with pytest.raises(SystemExit):
-        sizing.main(["--no-calls", "--no-users"])
-    assert "nothing to measure" in capsys.readouterr().err
-
-
 def test_steps_left_out_of_the_model_are_marked() -> None:
     doc = _doc()
     doc["calls"]["steps"].append({**doc["calls"]["steps"][-1], "calls": 80, "established": 80,
@@ -107,13 +59,81 @@ def test_steps_left_out_of_the_model_are_marked() -> None:
     assert doc["model"]["calls"]["cpu_pct_per_call"] == pytest.approx(0.4)
 
 
-def test_plot_without_matplotlib_is_a_clear_error(tmp_path: Path,
-                                                  monkeypatch: pytest.MonkeyPatch) -> None:
-    import sys
+def _run_doc() -> dict:
+    """A saved run with two gateways, as the controller writes it."""
+    doc = _doc()
+    main = {"name": "webfon gateway + 2 media workers", "url": "ws://127.0.0.1:1/janus",
+            "server_usage_from": "from /proc", "calls": doc["calls"],
+            "users": {"steps": [{**u, "generator_rss_mb": 200 + 0.02 * u["users"],
+                                 "registrar": {"bindings": u["users"], "active": u["users"],
+                                               "lapsed": 0, "late_refreshes": 0,
+                                               "refreshes": u["users"]}}
+                                for u in doc["users"]["steps"]],
+                      "stopped": "completed", "register_expires_s": 60}}
+    compare = {"name": "janus 1.1.2 <b>", "url": "ws://10.98.1.2:2/janus",
+               "calls": {"steps": [{**s, "cpu_pct": (s["cpu_pct"] or 0) * 1.5}
+                                   for s in doc["calls"]["steps"]], "stopped": "completed"}}
+    return {"targets": [main, compare], "machine": {"cpus": 2, "date": "today"},
+            "command": "webfon loadtest --compare janus", "workers": {"local": 2}}
 
-    from loadtest.plot import write_plot
+
+def test_write_report_draws_every_plot_and_embeds_them(tmp_path: Path) -> None:
+    doc = _run_doc()
+    html = report.write_report(doc, tmp_path, [100, 500], [1000, 10000], 1.5, 2.0, 40.0,
+                               "g711")
+    names = {p.name for p in tmp_path.glob("*.png")}
+    assert {"cpu.png", "cpu_per_call.png", "memory.png", "loss.png", "jitter.png", "mos.png",
+            "setup.png", "bandwidth.png", "users_memory.png", "users_cpu.png",
+            "users_registrations.png"} <= names
+    for png in tmp_path.glob("*.png"):
+        assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 5000
+    page = html.read_text()
+    assert page.count("data:image/png;base64,") == len(names)
+    assert "janus 1.1.2 &lt;b&gt;" in page and "janus 1.1.2 <b>" not in page
+    assert "Sizing: measured beside the seed" in page and "headroom" in page
+    saved = json.loads((tmp_path / "report.json").read_text())
+    assert saved["planning"]["headroom"] == 1.5
+    main, compare = saved["targets"]
+    assert main["sizing"]["calls"][1]["seed_cores"] == 17
+    assert compare["model"]["calls"]["cpu_pct_per_call"] == pytest.approx(0.6)
+    assert main["users_summary"]["server_kib_per_user"] == pytest.approx(0.04 * 1024, abs=0.1)
+    assert main["users_summary"]["generator_kib_per_user"] == pytest.approx(0.02 * 1024, abs=0.1)
+    assert main["users_summary"]["all_refreshed_in_time"] is True
+
+
+def test_report_command_replans_a_saved_run(tmp_path: Path,
+                                            capsys: pytest.CaptureFixture[str]) -> None:
+    saved = tmp_path / "run.json"
+    saved.write_text(json.dumps(_run_doc()))
+    out = tmp_path / "out"
+    assert cli.main(["report", str(saved), "--out", str(out), "--plan", "200",
+                     "--headroom", "2"]) == 0
+    assert "report.html" in capsys.readouterr().out
+    written = json.loads((out / "report.json").read_text())
+    # (200 * 0.4 + 1) % * 2 = 1.62 cores + 2 -> 4
+    assert written["targets"][0]["sizing"]["calls"][0]["measured_cores"] == 4
+    (tmp_path / "bad.json").write_text("[]")
+    assert cli.main(["report", str(tmp_path / "bad.json"), "--out", str(out)]) == 2
+    assert cli.main(["report", str(tmp_path / "missing.json"), "--out", str(out)]) == 2
+    assert "cannot read" in capsys.readouterr().err
+
+
+def test_command_line_rejects_bad_arguments(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        cli.main(["--calls", "10,x"])
+    with pytest.raises(SystemExit):
+        cli.main(["--no-calls", "--no-users"])
+    assert "nothing to measure" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        cli.main(["http://example.invalid/janus"])
+    assert "expected webfon, janus or a Janus WebSocket URL" in capsys.readouterr().err
+
+
+def test_plots_without_matplotlib_are_a_clear_error(tmp_path: Path,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    import sys
 
     monkeypatch.setitem(sys.modules, "matplotlib", None)
     with pytest.raises(RuntimeError, match=r"pip install -e '\.\[loadtest\]'"):
-        write_plot(_doc(), tmp_path / "p.png")
-    assert not (tmp_path / "p.png").exists()
+        report.write_report(_run_doc(), tmp_path, [100], [1000], 1.5, 2.0, 40.0, "g711")
+    assert not list(tmp_path.glob("*.png"))

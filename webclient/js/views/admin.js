@@ -39,7 +39,7 @@ const RESOURCES = {
     fields: [
       { name: "number", label: "adm.number", required: true, create: true },
       { name: "kind", label: "adm.kind", type: "select", options: ["hard", "web"] },
-      { name: "owner_user_id", label: "nav.users", type: "ref", nullable: true,
+      { name: "owner_user_id", label: "adm.owner", type: "ref", nullable: true,
         source: "/admin/users", show: (u) => `${u.login_number} ${u.display_name}` },
       { name: "line_count", label: "adm.lines", type: "number" },
     ],
@@ -68,10 +68,16 @@ export function renderAdmin(app, root, which) {
   replace(root, h("h1", {}, t(spec.title)), editor(app, spec, spec.path, which));
 }
 
+// Booleans come as JSON booleans; numbers (a position 0, an order 1) are shown as numbers.
 function valueCell(v) {
-  if (v === true || v === 1) return "✓";
-  if (v === false || v === 0) return "—";
+  if (v === true) return "✓";
+  if (v === false) return "—";
   return v ?? "";
+}
+
+function columnLabel(spec, column) {
+  const f = spec.fields.find((x) => x.name === column);
+  return f ? t(f.label) : column;
 }
 
 // fixedValues: fields that every row of this list has (rows are filtered on them and new
@@ -89,23 +95,30 @@ function editor(app, spec, path, testPrefix, fixedValues = {}) {
       const data = await app.fonbo.get(path, { limit: 1000 });
       const items = (data.items || []).filter((item) => Object.entries(fixedValues)
         .every(([k, v]) => item[k] === v));
-      tbody.replaceChildren(...items.map((item) => h("tr", { testid: "admin-row" },
+      tbody.replaceChildren(...items.map((item) => {
+        // Buttons named after their row, for screen readers ("Editar 1001").
+        const which = String(item[spec.columns[0]] ?? item.id);
+        return h("tr", { testid: "admin-row" },
         spec.columns.map((c) => h("td", {}, valueCell(item[c]))),
         h("td", { class: "controls" },
-          h("button", { type: "button", onclick: () => showForm(item) }, t("adm.edit")),
-          spec.children ? h("button", { type: "button", onclick: () => {
+          h("button", { type: "button", "aria-label": `${t("adm.edit")} ${which}`,
+            onclick: () => showForm(item) }, t("adm.edit")),
+          spec.children ? h("button", { type: "button",
+            "aria-label": `${t("adm.phones")} ${which}`, onclick: () => {
             replace(childBox, h("h2", {}, `${t(spec.children.title)} · ${item.number}`),
               editor(app, spec.children, spec.children.path(item.id), "phones",
                 spec.children.filter(item.id)));
           } }, t("adm.phones")) : null,
-          h("button", { type: "button", class: "danger", onclick: async () => {
-            if (!confirm(t("adm.confirm"))) return;
-            try {
-              await app.fonbo.del(`${path}/${item.id}`);
-              app.toast(t("adm.deleted"));
-              load();
-            } catch (err) { status.textContent = err.message; }
-          } }, t("adm.delete"))))));
+          h("button", { type: "button", class: "danger",
+            "aria-label": `${t("adm.delete")} ${which}`, onclick: async () => {
+              if (!confirm(t("adm.confirm"))) return;
+              try {
+                await app.fonbo.del(`${path}/${item.id}`);
+                app.toast(t("adm.deleted"));
+                load();
+              } catch (err) { status.textContent = err.message; }
+            } }, t("adm.delete"))));
+      }));
     } catch (err) {
       status.textContent = t("common.error", { msg: err.message });
     }
@@ -178,8 +191,9 @@ function editor(app, spec, path, testPrefix, fixedValues = {}) {
   replace(box, h("div", { class: "toolbar" }, h("button", { type: "button",
     testid: `admin-new-${testPrefix}`, onclick: () => showForm(null) }, t("adm.new"))),
   h("div", { class: "table-wrap" }, h("table", {},
-    h("thead", {}, h("tr", {}, spec.columns.map((c) => h("th", { scope: "col" }, c)),
-      h("th", {}))), tbody)), status, formBox, childBox);
+    h("thead", {}, h("tr", {}, spec.columns.map((c) => h("th", { scope: "col" },
+      columnLabel(spec, c))), h("th", {}, h("span", { class: "visually-hidden" },
+      t("adm.actions"))))), tbody)), status, formBox, childBox);
   load();
   return box;
 }

@@ -3,6 +3,7 @@
 
 import { h, replace, field, icon } from "../dom.js";
 import { t } from "../i18n.js";
+import { telLink } from "../pwa.js";
 
 export function renderAgenda(app, root) {
   const state = { tab: "personal", q: "" };
@@ -31,7 +32,7 @@ export function renderAgenda(app, root) {
     const number = item.number || (item.extensions || [])[0] || "";
     const fav = editable ? h("button", { type: "button", class: "icon-button",
       testid: "agenda-fav", "aria-pressed": String(!!item.favourite),
-      "aria-label": t("agenda.fav"), onclick: async () => {
+      "aria-label": `${t("agenda.fav")}: ${item.name}`, onclick: async () => {
         const updated = await app.fonbo.patch(`/contacts/${item.id}`,
           { favourite: !item.favourite });
         item.favourite = updated.favourite;
@@ -41,13 +42,14 @@ export function renderAgenda(app, root) {
     return h("li", { class: "item", testid: "agenda-item", dataset: { number } },
       fav,
       h("div", { class: "grow" }, h("strong", {}, item.name), " ", presenceBadge(number),
-        h("div", { class: "muted small" }, [number, item.company, item.email]
-          .filter(Boolean).join(" · "))),
+        h("div", { class: "muted small" },
+          number ? telLink(number, (n) => app.dial(n), { testid: "agenda-link" }) : null,
+          [item.company, item.email].filter(Boolean).map((x) => ` · ${x}`).join(""))),
       number ? h("button", { type: "button", class: "icon-button", testid: "agenda-call",
-        "aria-label": `${t("common.call")} ${item.name}`, onclick: () => app.dial(number) },
+        "aria-label": t("common.call_number", { n: item.name }), onclick: () => app.dial(number) },
       icon("call")) : null,
       editable ? h("button", { type: "button", class: "icon-button danger",
-        testid: "agenda-delete", "aria-label": t("agenda.delete"), onclick: async () => {
+        testid: "agenda-delete", "aria-label": `${t("agenda.delete")}: ${item.name}`, onclick: async () => {
           if (!confirm(t("adm.confirm"))) return;
           await app.fonbo.del(`/contacts/${item.id}`);
           load();

@@ -2,6 +2,7 @@
 
 import { h, replace, formatDate, formatDuration, icon } from "../dom.js";
 import { t, language } from "../i18n.js";
+import { telLink } from "../pwa.js";
 
 export function renderHistory(app, root) {
   const state = { cursor: null, done: false, loading: false, filter: "all", number: "" };
@@ -51,12 +52,14 @@ export function renderHistory(app, root) {
         outgoing: String(!!item.outgoing), callId: item.call_id || "" } },
     h("span", { class: "icon", "aria-hidden": "true" }, dirIcon),
     h("div", { class: "grow" },
-      h("strong", {}, name || number), name ? h("span", { class: "muted" }, ` ${number}`) : null,
+      h("strong", {}, name || telLink(number, (n) => app.dial(n), { testid: "history-link" })),
+      name ? [" ", telLink(number, (n) => app.dial(n), { class: "tel muted",
+        testid: "history-link" })] : null,
       h("div", { class: "muted small" },
         `${formatDate(item.started_at, language())} · ${t(`disp.${item.disposition}`)}`,
         item.billsec ? ` · ${formatDuration(item.billsec)}` : "")),
     h("button", { type: "button", class: "icon-button", testid: "history-call",
-      "aria-label": `${t("common.call")} ${number}`, onclick: () => app.dial(number) }, icon("call")));
+      "aria-label": t("common.call_number", { n: name || number }), onclick: () => app.dial(number) }, icon("call")));
   }
 
   async function load() {

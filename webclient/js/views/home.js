@@ -3,6 +3,7 @@
 
 import { h, replace, formatDate, icon } from "../dom.js";
 import { t, language } from "../i18n.js";
+import { telLink } from "../pwa.js";
 
 export function renderHome(app, root) {
   const recents = h("ul", { class: "list", testid: "recents-list" });
@@ -11,10 +12,10 @@ export function renderHome(app, root) {
 
   const row = (name, number, detail, testid, missed) => h("li", {
     class: `item${missed ? " missed" : ""}`, testid, dataset: { number } },
-  h("div", { class: "grow" }, h("strong", {}, name || number),
-    name ? h("span", { class: "muted" }, ` ${number}`) : null,
+  h("div", { class: "grow" }, h("strong", {}, name || telLink(number, (n) => app.dial(n))),
+    name ? [" ", telLink(number, (n) => app.dial(n), { class: "tel muted" })] : null,
     detail ? h("div", { class: "muted small" }, detail) : null),
-  h("button", { type: "button", class: "icon-button", "aria-label": `${t("common.call")} ${number}`,
+  h("button", { type: "button", class: "icon-button", "aria-label": t("common.call_number", { n: name || number }),
     onclick: () => app.dial(number) }, icon("call")));
 
   async function load() {

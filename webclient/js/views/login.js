@@ -18,7 +18,8 @@ export function renderLogin(app, root) {
       error.textContent = t("login.mail_failed");
     } else if (err.reason === "no_second_factor") {
       error.textContent = t("login.no_second_factor");
-    } else if (err.status === 502 || err.status === 504 || err.status === 0) {
+    } else if (err.status === 502 || err.status === 504 || err.status === 0
+               || err.status === undefined) {  // no answer at all: fetch failed, offline
       error.textContent = t("common.offline");
     } else {
       error.textContent = err.message || String(err);

@@ -2,7 +2,7 @@
 // buttons. It stays on screen while the portal pages change.
 
 import { h, replace, formatDuration } from "../dom.js";
-import { t } from "../i18n.js";
+import { t, language } from "../i18n.js";
 import { keyBeep } from "../audio.js";
 
 const KEYS = ["1", "2", "3", "4", "5", "6", "7", "8", "9", "*", "0", "#"];
@@ -20,8 +20,11 @@ export class PhonePanel {
     this.transferBox = h("div", { class: "transfer" });
     this.transferLine = null;
     this.build();
-    app.phone?.onChange((what) => (what === "tick" ? this.tick() : this.update()));
-    document.addEventListener("keydown", (ev) => this.onKey(ev));
+    app.phone?.onChange((what) => {
+      if (what === "tick") this.tick();
+      else if (what === "quality") this.updateQuality();
+      else this.update();
+    });
   }
 
   build() {
@@ -49,24 +52,48 @@ export class PhonePanel {
     else { this.number.value += key; }
   }
 
-  onKey(ev) {
-    const tag = (ev.target.tagName || "").toLowerCase();
-    if (["input", "textarea", "select"].includes(tag) || ev.ctrlKey || ev.metaKey || ev.altKey) {
-      return;
-    }
-    if (!this.app.phone) return;
-    if (/^[0-9*#]$/.test(ev.key)) { this.press(ev.key); ev.preventDefault(); }
-    else if (ev.key === "Backspace" && !this.active()) {
-      this.number.value = this.number.value.slice(0, -1);
-    } else if (ev.key === "Enter" && tag !== "button" && tag !== "a") {
-      const incoming = this.app.phone.lines.find((l) => l.state === "incoming");
-      if (incoming) this.app.phone.answer(incoming.index);
+  // Backspace outside a text field: the last typed digit goes (not during a call).
+  eraseTyped() {
+    if (this.active() || !this.number.value) return false;
+    this.number.value = this.number.value.slice(0, -1);
+    return true;
+  }
+
+  // A keyboard shortcut (see shortcuts.js) on the line it is meant for.
+  shortcut(id) {
+    const phone = this.app.phone;
+    if (!phone) return;
+    const lines = phone.lines;
+    const incoming = lines.find((l) => l.state === "incoming");
+    const talking = this.active();
+    const outgoing = lines.find((l) => l.state === "calling" || l.state === "ringing");
+    const held = lines.find((l) => l.state === "active" && l.held);
+    if (id === "answer" && incoming) phone.answer(incoming.index);
+    else if (id === "hangup") {
+      const line = talking || outgoing || incoming || held;
+      if (line) phone.hangup(line.index);
+    } else if (id === "escape") {
+      const line = incoming || talking || outgoing;
+      if (line) phone.hangup(line.index);
+    } else if (id === "enter") {
+      if (incoming) phone.answer(incoming.index);
       else this.callTyped();
-    } else if (ev.key === "Escape") {
-      const line = this.app.phone.lines.find((l) => l.state === "incoming")
-        || this.active();
-      if (line) this.app.phone.hangup(line.index);
-    }
+    } else if (id === "hold") {
+      if (talking) phone.hold(talking.index);
+      else if (held) phone.unhold(held.index);
+    } else if (id === "mute" && talking) phone.toggleMute(talking.index);
+    else if (id === "dial") this.focusDial();
+  }
+
+  focusDial() {
+    this.number.focus();
+    this.number.select();
+  }
+
+  // A number from a link (tel:, sip:, ?call=): in the dialler, ready to call with Enter.
+  prefill(number) {
+    this.number.value = number;
+    this.focusDial();
   }
 
   async callTyped() {
@@ -109,8 +136,58 @@ export class PhonePanel {
       h("span", { testid: "registration-state", dataset: { state: reg.state,
         extension: reg.extension || "" } }, regText));
     const visible = phone.lines.filter((l) => l.busy || l.state === "ended");
+    // The lines are rebuilt: the focused control keeps the focus (keyboard users).
+    const focused = this.linesBox.contains(document.activeElement)
+      ? document.activeElement.dataset.testid : null;
     replace(this.linesBox, visible.map((l) => this.renderLine(l)));
+    if (focused) this.linesBox.querySelector(`[data-testid="${focused}"]`)?.focus();
     this.renderTransfer();
+  }
+
+  // Called a few times a second at most: the quality of each call, updated in place.
+  updateQuality() {
+    for (const line of this.app.phone?.lines || []) {
+      if (line.state !== "active") continue;
+      const box = this.linesBox.querySelector(`[data-testid="quality-box-${line.index}"]`);
+      if (!box) { this.update(); return; }
+      this.fillQuality(box, line);
+    }
+  }
+
+  qualityBox(line) {
+    const i = line.index;
+    const box = h("div", { class: "quality-box", testid: `quality-box-${i}` },
+      h("span", { class: "quality-wrap" },
+        h("button", { type: "button", class: "quality", testid: `quality-${i}`,
+          "aria-describedby": `quality-tip-${i}` },
+        h("span", { class: "bars", "aria-hidden": "true" }, h("span"), h("span"), h("span")),
+        h("span", { class: "visually-hidden" }, t("q.label")),
+        h("span", { class: "q-text" })),
+        h("span", { class: "tooltip", role: "tooltip", id: `quality-tip-${i}`,
+          testid: `quality-tip-${i}` })),
+      h("p", { class: "quality-warning", role: "alert", testid: `quality-warning-${i}` }));
+    this.fillQuality(box, line);
+    return box;
+  }
+
+  fillQuality(box, line) {
+    const q = line.qualityState || { level: "unknown", warning: "" };
+    const button = box.querySelector(".quality");
+    const pct = (v) => (v === null || v === undefined ? "—" : v.toLocaleString(language(),
+      { maximumFractionDigits: 1 }));
+    const ms = (v) => (v === null || v === undefined ? "—" : String(Math.round(v)));
+    button.className = `quality ${q.level}`;
+    button.dataset.level = q.level;
+    box.querySelector(".q-text").textContent = t(`q.${q.level}`);
+    const tip = [t("q.loss", { v: pct(q.lossPct) }), t("q.jitter", { v: ms(q.jitterMs) }),
+      t("q.rtt", { v: ms(q.rttMs) })];
+    if (q.mos) tip.push(t("q.mos", { v: pct(q.mos) }));
+    if (q.uplinkLost) tip.push(t("q.uplink_lost", { n: q.uplinkLost }));
+    box.querySelector(".tooltip").textContent = tip.join(" · ");
+    const warning = box.querySelector(".quality-warning");
+    warning.dataset.warning = q.warning || "";
+    const text = q.warning ? t(`q.warn.${q.warning}`) : "";
+    if (warning.textContent !== text) warning.textContent = text;
   }
 
   tick() {
@@ -179,6 +256,7 @@ export class PhonePanel {
       h("span", { class: "peer", testid: `peer-${line.index}` }, who)),
     h("p", { class: "state", testid: `state-${line.index}` }, t(`state.${stateKey}`),
       timer ? h("span", { class: "timer", testid: `timer-${line.index}` }, ` ${timer}`) : null),
+    line.state === "active" ? this.qualityBox(line) : null,
     failure, h("div", { class: "controls" }, controls));
   }
 

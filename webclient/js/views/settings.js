@@ -5,14 +5,19 @@ import { h, replace, field, icon } from "../dom.js";
 import { t, language, setLanguage, languages } from "../i18n.js";
 import { listDevices, devicePrefs, setDevicePrefs, TonePlayer } from "../audio.js";
 import { EchoTest } from "../echotest.js";
+import { registerProtocolHandlers, protocolHandlersSupported } from "../pwa.js";
 
 export function renderSettings(app, root) {
   const sections = h("div", { class: "settings" });
   replace(root, h("h1", {}, t("set.title")), sections);
+  const offs = [];
   sections.append(devicesSection(app), echoSection(app), smartSection(app),
-    phonesSection(app), securitySection(app), languageSection(app));
+    phonesSection(app), securitySection(app), languageSection(app), appSection(app, offs));
   if (app.auth.isAdmin) sections.append(logoSection(app));
-  return () => app.echo?.stop();
+  return () => {
+    offs.forEach((off) => off());
+    app.echo?.stop();
+  };
 }
 
 function select(testid, options, value) {
@@ -217,12 +222,44 @@ function securitySection(app) {
 }
 
 function languageSection(app) {
-  const sel = h("select", { testid: "settings-language", onchange: () => {
-    setLanguage(sel.value);
-    app.rerender();
-  } }, languages().map((l) => h("option", { value: l, selected: l === language() },
-    l === "es" ? "Español" : "English")));
-  return h("section", { class: "card" }, h("h2", {}, t("set.language")), sel);
+  const sel = h("select", { testid: "settings-language", "aria-labelledby": "set-language",
+    onchange: () => {
+      setLanguage(sel.value);
+      app.rerender();
+    } }, languages().map((l) => h("option", { value: l, selected: l === language(),
+    lang: l }, l === "es" ? "Español" : "English")));
+  return h("section", { class: "card" }, h("h2", { id: "set-language" }, t("set.language")),
+    sel);
+}
+
+// Install as a desktop app (when the browser offers it) and open tel:/sip: links here.
+function appSection(app, offs) {
+  const status = h("p", { class: "muted", role: "status", testid: "app-status" });
+  const install = h("button", { type: "button", class: "primary", testid: "app-install",
+    hidden: !app.installPrompt, onclick: async () => {
+      const prompt = app.installPrompt;
+      if (!prompt) return;
+      app.installPrompt = null;
+      install.hidden = true;
+      await prompt.prompt();
+    } }, t("set.install"));
+  const installHelp = h("p", { class: "muted small", testid: "app-install-help" },
+    app.installPrompt ? t("set.install_help") : t("set.installed"));
+  offs.push(app.on("installable", (yes) => {
+    install.hidden = !yes;
+    installHelp.textContent = yes ? t("set.install_help") : t("set.installed");
+  }));
+  const supported = protocolHandlersSupported();
+  const protocols = h("button", { type: "button", testid: "app-protocols",
+    disabled: !supported, onclick: () => {
+      const done = registerProtocolHandlers();
+      localStorage.setItem("webfon.protocols", done.join(",") || "none");
+      status.textContent = done.length ? t("set.protocols_done")
+        : t("set.protocols_unsupported");
+    } }, t("set.protocols"));
+  if (!supported) status.textContent = t("set.protocols_unsupported");
+  return h("section", { class: "card", testid: "settings-app" }, h("h2", {}, t("set.app")),
+    install, installHelp, protocols, status);
 }
 
 function logoSection(app) {
@@ -230,7 +267,7 @@ function logoSection(app) {
     testid: "logo-file" });
   const status = h("p", { class: "muted", role: "status" });
   return h("section", { class: "card", testid: "settings-logo" }, h("h2", {}, t("set.logo")),
-    file, h("button", { type: "button", onclick: async () => {
+    field(t("set.logo_file"), file), h("button", { type: "button", onclick: async () => {
       const f = file.files[0];
       if (!f) return;
       try {

@@ -2,6 +2,7 @@
 
 import { h, replace, formatDate, formatDuration, icon } from "../dom.js";
 import { t, language } from "../i18n.js";
+import { telLink } from "../pwa.js";
 
 export function renderVoicemail(app, root) {
   const list = h("ul", { class: "list voicemail", testid: "voicemail-list" });
@@ -21,8 +22,10 @@ export function renderVoicemail(app, root) {
     const li = h("li", { class: `item${msg.heard ? "" : " unread"}`, testid: "voicemail-item",
       dataset: { id: String(msg.id), caller: msg.caller } },
     h("div", { class: "grow" },
-      h("strong", {}, msg.caller_name || msg.caller),
-      msg.caller_name ? h("span", { class: "muted" }, ` ${msg.caller}`) : null,
+      h("strong", {}, msg.caller_name || telLink(msg.caller, (n) => app.dial(n),
+        { testid: "voicemail-link" })),
+      msg.caller_name ? [" ", telLink(msg.caller, (n) => app.dial(n), { class: "tel muted",
+        testid: "voicemail-link" })] : null,
       h("div", { class: "muted small" }, `${formatDate(msg.created_at, language())} · `
         + `${formatDuration(msg.duration_s)} · ${msg.heard ? t("vm.heard") : t("vm.new")}`),
       player),
@@ -43,8 +46,8 @@ export function renderVoicemail(app, root) {
           li.remove();
           app.refreshBadges();
         } }, t("vm.delete")),
-      h("button", { type: "button", class: "icon-button", "aria-label": t("common.call"),
-        onclick: () => app.dial(msg.caller) }, icon("call"))));
+      h("button", { type: "button", class: "icon-button",
+        "aria-label": t("common.call_number", { n: msg.caller_name || msg.caller }), onclick: () => app.dial(msg.caller) }, icon("call"))));
     return li;
   }
 
