@@ -344,6 +344,13 @@ class ThreadedPhone:
     def listen(self, seconds: float = 1.0) -> tuple[float, float]:
         return self.run(self.phone.listen(seconds), seconds + 5)
 
+    def record(self, seconds: float) -> Any:
+        return self.run(self.phone.record(seconds), seconds + 5)
+
+    def wait_tones(self, present: tuple[float, ...], absent: tuple[float, ...] = (),
+                   timeout: float = 15.0) -> None:
+        self.run(self.phone.wait_tones(present, absent, timeout), timeout + 5)
+
     def wait_hearing(self, hz: float, tolerance: float = 12.0, timeout: float = 15.0) -> None:
         self.run(self.phone.wait_hearing(hz, tolerance, timeout), timeout + 5)
 
