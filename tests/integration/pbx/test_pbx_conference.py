@@ -121,3 +121,33 @@ async def test_transfer_into_a_room(pbx: RunningPbx) -> None:
     await a.hangup()
     await wait_until(lambda: not pbx.engine.conferences.rooms or
                      len(pbx.engine.conferences.rooms["8004"]) == 1, timeout=5)
+
+
+async def test_only_the_owner_transfers_into_a_room_with_a_pin(pbx: RunningPbx) -> None:
+    """A transfer cannot carry a PIN: a stranger transferring someone into a PIN room is
+    refused (NOTIFY 403), and the call they were in goes on."""
+    await add_room(pbx, "8005", pin="4321", beep=0, owner=pbx.ids["user1003"])
+    a = await pbx.registered("2001")
+    a.tone_hz = TONES["2001"]
+    b = await pbx.registered("2002")
+    b.tone_hz = TONES["2002"]
+    a.dial("1002", pbx.host, pbx.port)
+    incoming = await b.incoming()
+    b.answer(incoming)
+    b.send_tone()
+    await a.wait_answered(5)
+    notified: list[bytes] = []
+    keep = incoming.on_event
+
+    def on_event(name: str, data: dict) -> None:
+        if name == "notify":
+            notified.append(data.get("body") or b"")
+        if keep is not None:
+            keep(name, data)
+
+    incoming.on_event = on_event
+    assert (await incoming.refer("sip:8005@webfon")).status == 202
+    await wait_until(lambda: any(b"SIP/2.0 403" in body for body in notified), timeout=5)
+    assert not pbx.engine.conferences.rooms
+    await a.wait_hearing(700.0, timeout=5)
+    await b.wait_hearing(440.0, timeout=5)
