@@ -2,7 +2,8 @@
 
 Sede Madrid with a WebRTC node (id 4) and a registration node, three users with hard
 extensions and desk phones, a webphone pool 7000-7009, a hunt group and an ACD queue, two
-trunks with failover order, mdflow flows, contacts, a few hundred CDRs and two voicemails.
+trunks with failover order, mdflow flows, a conference room (8000, PIN 1234), contacts, a few
+hundred CDRs and two voicemails.
 """
 
 from __future__ import annotations
@@ -15,7 +16,14 @@ import wave
 from dataclasses import dataclass
 from pathlib import Path
 
-from webfon.directory import add_phone, create_extension, create_queue, create_user
+from webfon.directory import (
+    add_phone,
+    create_extension,
+    create_queue,
+    create_user,
+    reserve_number,
+)
+from webfon.passwords import hash_password
 from webfon.store.base import Executor, Store
 
 
@@ -144,10 +152,25 @@ async def load_demo(store: Store, data_dir: Path, seed: int = 7) -> list[DemoLog
                              "VALUES (NULL, ?, ?, 'feature')", (code, label))
         await tx.execute("INSERT INTO smart_buttons (user_id, code, label, kind) "
                          "VALUES (?, '3100', 'ACD Atención', 'dial')", (user_ids["1002"],))
+        await _conference(tx, now)
         await _contacts(tx, user_ids, now)
         await _cdrs(tx, rng, user_ids, now)
         await _voicemail(tx, data_dir, user_ids["1002"], now)
     return logins
+
+
+DEMO_ROOM = ("8000", "Sala general", "1234")
+"""A dial-in conference room of the organisation: number, name, PIN."""
+
+
+async def _conference(tx: Executor, now: float) -> None:
+    """The organisation's conference room; every desk extension may hold two rooms of its
+    user's («Salas de conferencia Webphone») and beeps («Conferencias BEEP»)."""
+    number, name, pin = DEMO_ROOM
+    await reserve_number(tx, number, "conference")
+    await tx.execute("INSERT INTO conference_rooms (number, name, pin_hash, beep, created_at) "
+                     "VALUES (?, ?, ?, 1, ?)", (number, name, hash_password(pin), now))
+    await tx.execute("UPDATE extensions SET conference_rooms = 2, beep = 1 WHERE kind = 'hard'")
 
 
 async def _contacts(tx: Executor, user_ids: dict[str, int], now: float) -> None:
