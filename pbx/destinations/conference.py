@@ -45,12 +45,14 @@ class ConferenceDestination:
             return
         if answer_here(call, self.media_host) is None:
             return
+        owner = room.owner_user_id is not None and room.owner_user_id == _user_id(call)
+        # listening from the answer on: a caller may key the PIN before the prompt
+        keys = Keys(call.a.media) if room.pin_hash and not owner else None
         call.state = CallState.CONFERENCE
         call.answered_at = time.time()
         call.disposition = Disposition.ANSWERED
         await self.events.emit(call.progress(CallAnswered))
-        owner = room.owner_user_id is not None and room.owner_user_id == _user_id(call)
-        if room.pin_hash and not owner and not await self._pin(call, room):
+        if keys is not None and not await self._pin(call, room, keys):
             call.hangup_cause = "conference: no valid PIN"
             return
         if self.conferences.full(room):  # filled up while the PIN was keyed in
@@ -59,9 +61,8 @@ class ConferenceDestination:
             return
         await self.conferences.take_part(call, room)
 
-    async def _pin(self, call: Call, room: ConferenceRoom) -> bool:
+    async def _pin(self, call: Call, room: ConferenceRoom, keys: Keys) -> bool:
         media = call.a.media
-        keys = Keys(media)
         gone = call.a.ended
         try:
             for _ in range(PIN_TRIES):

@@ -117,6 +117,35 @@ def test_conference_button_joins_active_and_held_lines(
     assert api(a, "GET", "/conferences")["items"] == []
 
 
+def test_dial_in_room_with_pin_from_the_keypad_and_by_info(
+        stack: Stack, make_phone: Callable[..., Phone],
+        make_sip_phone: Callable[..., ThreadedPhone]) -> None:
+    """The demo's room 8000 (PIN 1234): the browser keys the PIN on its keypad (RFC 4733
+    through the gateway), a desk phone by SIP INFO; then they hear each other."""
+    stack.require("sercen", "pbx", "gateway", "web")
+    a = make_phone(TONE_BROWSER)
+    a.login("1002")
+    page = a.page
+    page.evaluate("() => window.webfonTest.call('8000')")
+    a.wait_line_state(0, "active")
+    for key in "1234#":
+        page.get_by_test_id(f"key-{key}").click()
+    c = make_sip_phone("2003", TONE_2003)
+    c.dial("8000")
+    c.wait_answered()
+
+    async def info_pin() -> None:
+        assert c.phone.call is not None
+        for digit in "1234#":
+            await c.phone.call.send_dtmf_info(digit)
+
+    c.run(info_pin())
+    a.wait_tones(0, (TONE_2003,), absent=(TONE_BROWSER,))
+    c.wait_tones((TONE_BROWSER,), absent=(TONE_2003,))
+    page.evaluate("() => window.webfonTest.hangup(0)")
+    c.hangup()
+
+
 def test_callback_smart_button_rings_back_and_connects(
         stack: Stack, make_phone: Callable[..., Phone],
         make_sip_phone: Callable[..., ThreadedPhone], admin_settings: list) -> None:

@@ -610,7 +610,9 @@ export class Phone {
     const sdp = line.pc?.remoteDescription?.sdp || "";
     const rfc4733 = sender?.dtmf?.canInsertDTMF && /telephone-event/i.test(sdp);
     if (this.dtmfMode !== "info" && rfc4733) {
-      sender.dtmf.insertDTMF(digit, 120, 80);
+      // insertDTMF replaces the tones not yet played: keys pressed quickly (a PIN) are
+      // appended to them instead of cutting them off
+      sender.dtmf.insertDTMF(sender.dtmf.toneBuffer + digit, 120, 80);
     } else {
       await line.handle.message({ request: "dtmf_info", digit, duration: 160 })
         .catch(() => {});
