@@ -154,7 +154,13 @@ def _finish(fields: dict[str, Any]) -> dict[str, Any] | str:
     return {k: fields.get(k, "" if k != "favourite" else False) for k in CSV_COLUMNS}
 
 
-def _guard(value: Any) -> str:
+def csv_cell(value: Any) -> str:
+    """One CSV cell as text, safe to open in a spreadsheet: a cell that a spreadsheet would
+    take for a formula (``=``, ``+``, ``-``, ``@``, tab or carriage return first) gets a
+    leading quote, unless it is a dialable number such as ``+34600111222``. ``None`` is an
+    empty cell and booleans are ``1``/``0``. Every CSV this service writes goes through here."""
+    if value is None:
+        return ""
     text = "1" if value is True else "0" if value is False else str(value)
     if text.startswith(_FORMULA_START) and not re.fullmatch(r"\+?[0-9*#]+", text):
         return "'" + text
@@ -166,7 +172,7 @@ def write_csv(contacts: list[dict[str, Any]]) -> str:
     writer = csv.writer(out, lineterminator="\r\n")
     writer.writerow(CSV_COLUMNS)
     for c in contacts:
-        writer.writerow([_guard(c.get(col, "")) for col in CSV_COLUMNS])
+        writer.writerow([csv_cell(c.get(col, "")) for col in CSV_COLUMNS])
     return out.getvalue()
 
 

@@ -8,6 +8,7 @@ from typing import ClassVar
 
 from webfon.config import ConfigError
 from webfon.settings import BaseSettings
+from webfon.turn import TURN_SCHEMES, parse_urls
 
 
 @dataclasses.dataclass
@@ -30,6 +31,11 @@ class FonboSettings(BaseSettings):
     recents_scan_max: int = 5000
     media_ticket_ttl_s: float = 120.0
     cors_allowed_origins: str = ""
+    # ICE servers for the browsers (GET /fonbo/ice-servers): "stun:h:3478,turn:h:3478?..."
+    ice_servers: str = ""
+    # coturn's static-auth-secret (use-auth-secret): TURN credentials per user, time-limited
+    turn_secret: str = ""
+    turn_credential_ttl_s: float = 12 * 3600.0
     # The PBX control API (starting and stopping recordings); its key defaults to
     # <data_dir>/keys/pbx_control.key
     pbx_control_url: str = "http://127.0.0.1:8500"
@@ -50,6 +56,7 @@ class FonboSettings(BaseSettings):
     def conference_range(self) -> tuple[int, int]:
         low, _, high = self.conference_numbers.partition("-")
         return int(low), int(high or low)
+
     def validate(self) -> None:
         super().validate()
         if self.logo_max_bytes < 1024:
@@ -73,3 +80,12 @@ class FonboSettings(BaseSettings):
             raise ConfigError("must be > 0", key="callback_ttl_s")
         if self.conference_adhoc_ttl_s <= 0:
             raise ConfigError("must be > 0", key="conference_adhoc_ttl_s")
+        try:
+            urls = parse_urls(self.ice_servers)
+        except ValueError as exc:
+            raise ConfigError(str(exc), key="ice_servers") from None
+        if any(u.startswith(TURN_SCHEMES) for u in urls) and not self.turn_secret:
+            raise ConfigError("TURN servers need turn_secret (coturn static-auth-secret)",
+                              key="turn_secret")
+        if not 60 <= self.turn_credential_ttl_s <= 7 * 86400:
+            raise ConfigError("must be between 60 s and 7 days", key="turn_credential_ttl_s")

@@ -10,9 +10,7 @@ from __future__ import annotations
 
 import math
 import random
-import struct
 import time
-import wave
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,6 +22,8 @@ from webfon.directory import (
     reserve_number,
 )
 from webfon.passwords import hash_password
+from webfon.private_files import write_private
+from webfon.rtp.wav import encode_wav
 from webfon.store.base import Executor, Store
 
 
@@ -49,15 +49,10 @@ DEMO_PIN = "4{login}"
 
 
 def _tone_wav(path: Path, freq: float, seconds: float, rate: int = 8000) -> float:
-    path.parent.mkdir(parents=True, exist_ok=True)
+    """A voicemail recording as the PBX writes one: mode 0600 in a 0700 folder."""
     n = int(rate * seconds)
-    frames = b"".join(struct.pack("<h", int(8000 * math.sin(2 * math.pi * freq * i / rate)))
-                      for i in range(n))
-    with wave.open(str(path), "wb") as w:
-        w.setnchannels(1)
-        w.setsampwidth(2)
-        w.setframerate(rate)
-        w.writeframes(frames)
+    samples = [int(8000 * math.sin(2 * math.pi * freq * i / rate)) for i in range(n)]
+    write_private(path, encode_wav(samples, rate))
     return seconds
 
 

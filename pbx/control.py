@@ -6,6 +6,10 @@
 ``POST /control/mdflow/debug`` (``{"on": bool}``), ``GET /control/conferences`` (rooms in
 progress), ``POST /control/recording`` (start or stop a call's recording: ``{"action":
 "start"|"stop", "call_id" | "extension", "user_id", "admin"}``, for FONBO).
+
+Between hosts the key must not travel in clear: serve the port over TLS (``tls_cert_file``,
+``tls_key_file``) or keep the API on the Unix socket (``unix_socket`` with
+``control_listen = unix``: then the HTTP port answers 403 to ``/control/``).
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from typing import Any
 
 from aiohttp import web
 
+from webfon.clientip import peer_address
 from webfon.config import ConfigError
 from webfon.control_key import check_bearer
 from webfon.http import json_error, read_json
@@ -27,6 +32,7 @@ log = logging.getLogger("pbx.control")
 
 CORE_KEY: web.AppKey[Any] = web.AppKey("pbx_core", object)
 CONTROL_SECRET_KEY = web.AppKey("pbx_control_secret", str)
+CONTROL_UNIX_ONLY_KEY = web.AppKey("pbx_control_unix_only", bool)
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -34,6 +40,9 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 @web.middleware
 async def control_auth(request: web.Request, handler: Handler) -> web.StreamResponse:
     if request.path.startswith("/control/"):
+        if request.app.get(CONTROL_UNIX_ONLY_KEY, False) and peer_address(request) != "":
+            return json_error(403, "the control API answers on the PBX's Unix socket only "
+                                   "(control_listen = unix)")
         secret = request.app.get(CONTROL_SECRET_KEY, "")
         if not secret or not check_bearer(request.headers.get("Authorization"), secret):
             return json_error(401, "missing or wrong control credentials")

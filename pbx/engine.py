@@ -85,7 +85,9 @@ class SipEngine:
                                     public_host=s.sip_advertised_host or None,
                                     user_agent="webfon-pbx", server_header="webfon-pbx",
                                     trying_delay=TRYING_DELAY_S, eager_handlers=True)
-        self.media = MediaManager(s.media_host, s.rtp_port_min, s.rtp_port_max)
+        self.media = MediaManager(s.media_host, s.rtp_port_min, s.rtp_port_max,
+                                  strict_rtp=s.strict_rtp, strict_window_s=s.strict_rtp_window_s,
+                                  strict_probation=s.strict_rtp_probation)
         self.auth = PhoneAuth(core.directory, s.realm, tuple(a.upper() for a in
                                                              s.digest_algorithms), s.nonce_ttl_s)
         self.registrar = Registrar(s, core.directory, core.location, self.auth,

@@ -17,7 +17,7 @@ from aiohttp import web
 from fonbo.api import Api, Ctx, Response, fail, json_response, not_found
 from fonbo.crud import Resource, audit, register, reserve_number
 from fonbo.repo.phones import MAX_PHONES
-from fonbo.routes.events import publish_change
+from fonbo.routes.events import end_sessions, publish_change
 from fonbo.schema import (
     DIAL_NUMBER,
     EMAIL,
@@ -31,6 +31,7 @@ from fonbo.schema import (
     obj,
     string,
 )
+from webfon import session_end
 from webfon.directory import digest_ha1
 from webfon.passwords import hash_password
 from webfon.store.base import Executor, Row
@@ -87,6 +88,17 @@ def transform_user(body: dict[str, Any]) -> dict[str, Any]:
     return body
 
 
+async def user_changed(ctx: Ctx, user_id: Any, before: Row | None, after: Row | None,
+                       body: dict[str, Any]) -> None:
+    """Disabling, deleting or setting the password of a user ends their sessions."""
+    if after is None:
+        await end_sessions(ctx, int(user_id), session_end.DELETED)
+    elif before is not None and before.get("enabled") and not after.get("enabled"):
+        await end_sessions(ctx, int(user_id), session_end.DISABLED)
+    elif "password_hash" in body or "password" in body:
+        await end_sessions(ctx, int(user_id), session_end.PASSWORD_CHANGED)
+
+
 USERS = Resource(
     name="users", table="users", summary="users",
     fields={"display_name": NAME, "login_number": NUMBER,
@@ -112,7 +124,7 @@ USERS = Resource(
     hidden=("password_hash", "pin_hash"), extra_out=("created_at",),
     booleans=("enabled", "personal_comms"), number_kind="user", number_column="login_number",
     search=("display_name", "login_number", "username", "email"), order_by="login_number",
-    validate=validate_user, transform=transform_user,
+    validate=validate_user, transform=transform_user, on_change=user_changed,
     create_defaults=lambda: {"created_at": time.time()})
 
 

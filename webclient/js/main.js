@@ -215,6 +215,7 @@ class App {
   async loggedIn() {
     if (!this.auth.loggedIn) { this.showLogin(); return; }
     await this.loadDevicePrefs();
+    await this.loadIceServers();
     this.phone = new Phone({ janusUrl: this.janusUrl, getToken: () => this.auth.token(),
       iceServers: this.config.iceServers || [], lines: this.config.lines || 3,
       registerBody: async () => ({ request: "register", type: "webfon",
@@ -253,6 +254,10 @@ class App {
   }
 
   onPhoneEvent(what, data) {
+    if (what === "ended") {
+      this.logout(t("login.ended"));
+      return;
+    }
     if (what === "incoming") {
       const who = data.peerName || data.peer;
       if ("Notification" in window && Notification.permission === "granted"
@@ -281,6 +286,7 @@ class App {
       this.emit("voicemail", d);
     });
     this.realtime.on("voicemail.unread", (d) => this.setBadge("voicemail", d?.unread));
+    this.realtime.on("session.ended", () => this.logout(t("login.ended")));
     this.realtime.on("presence", (d) => {
       if (d?.number) this.presence.set(d.number, d.state);
       this.emit("presence", d);
@@ -332,6 +338,23 @@ class App {
       this.logoUrl = URL.createObjectURL(await resp.blob());
       if (this.logo) this.logo.src = this.logoUrl;
     } catch { /* default logo */ }
+  }
+
+  // STUN/TURN for this user: TURN credentials are time-limited (TURN REST API), so they are
+  // fetched after login and again at half their lifetime; /config.json has no secrets.
+  async loadIceServers() {
+    clearTimeout(this.iceTimer);
+    try {
+      const data = await this.fonbo.get("/ice-servers");
+      if (data?.iceServers?.length) {
+        this.config.iceServers = data.iceServers;
+        if (this.phone) this.phone.iceServers = data.iceServers;
+      }
+      if (data?.ttl) {
+        this.iceTimer = setTimeout(() => { if (this.auth.loggedIn) this.loadIceServers(); },
+          Math.max(60, data.ttl / 2) * 1000);
+      }
+    } catch { /* the public STUN list of /config.json */ }
   }
 
   async loadDevicePrefs() {
@@ -398,6 +421,7 @@ class App {
     await this.echo?.stop();
     this.echo = null;
     this.realtime?.stop();
+    clearTimeout(this.iceTimer);
     await this.phone?.stop().catch(() => {});
     this.phone = null;
     await this.auth.logout();
