@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import ClassVar
 
 from webfon.config import ConfigError
+from webfon.service_url import ServiceUrl
 from webfon.settings import BaseSettings
 from webfon.turn import TURN_SCHEMES, parse_urls
 
@@ -36,9 +37,13 @@ class FonboSettings(BaseSettings):
     # coturn's static-auth-secret (use-auth-secret): TURN credentials per user, time-limited
     turn_secret: str = ""
     turn_credential_ttl_s: float = 12 * 3600.0
-    # The PBX control API (starting and stopping recordings); its key defaults to
+    # The PBX control API (starting and stopping recordings): http://127.0.0.1:port,
+    # unix:/path/pbx.sock or https://host:port (plain http to another host is refused: the
+    # control key must not cross a network in clear); its key defaults to
     # <data_dir>/keys/pbx_control.key
     pbx_control_url: str = "http://127.0.0.1:8500"
+    pbx_control_ca: Path | None = None
+    pbx_control_plain_http: bool = False
     pbx_control_key: str = ""
     # Numbers given to conference rooms made without one (the portal, «Conferencia»), and how
     # long an ad-hoc room waits for its first participant
@@ -76,6 +81,14 @@ class FonboSettings(BaseSettings):
         if not 0 <= low <= high:
             raise ConfigError("must be a range of numbers like 8000-8999",
                               key="conference_numbers")
+        try:
+            control = ServiceUrl.parse(self.pbx_control_url)
+        except ValueError as exc:
+            raise ConfigError(str(exc), key="pbx_control_url") from None
+        if control.plain_over_network and not self.pbx_control_plain_http:
+            raise ConfigError("plain http to another host would send the PBX control key in "
+                              "clear: use https:// (pbx_control_ca) or unix:/path, or set "
+                              "pbx_control_plain_http = true", key="pbx_control_url")
         if self.callback_ttl_s <= 0:
             raise ConfigError("must be > 0", key="callback_ttl_s")
         if self.conference_adhoc_ttl_s <= 0:

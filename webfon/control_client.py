@@ -1,6 +1,7 @@
 """A client of the PBX control API for the services that drive the PBX (FONBO): JSON over
-HTTP with the control key as bearer; a refusal comes back as :class:`ControlError` with the
-PBX's status and message, an unreachable PBX as 503."""
+HTTP (``http://127.0.0.1:port``, ``unix:/path/pbx.sock`` or ``https://host:port``, see
+:class:`~webfon.service_url.ServiceUrl`) with the control key as bearer; a refusal comes back
+as :class:`ControlError` with the PBX's status and message, an unreachable PBX as 503."""
 
 from __future__ import annotations
 
@@ -9,6 +10,8 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+
+from webfon.service_url import ServiceUrl
 
 log = logging.getLogger("webfon.control")
 
@@ -21,10 +24,12 @@ class ControlError(Exception):
 
 
 class ControlClient:
-    def __init__(self, base_url: str, key_path: Path, timeout: float = 10.0) -> None:
-        self.base_url = base_url.rstrip("/")
+    def __init__(self, base_url: str, key_path: Path, timeout: float = 10.0,
+                 ca_file: Path | None = None) -> None:
+        self.target = ServiceUrl.parse(base_url)
         self.key_path = key_path
         self.timeout = timeout
+        self.ca_file = ca_file
 
     def _key(self) -> str:
         try:
@@ -35,9 +40,10 @@ class ControlClient:
     async def post(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
         headers = {"Authorization": f"Bearer {self._key()}"}
         try:
-            async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(
+            async with aiohttp.ClientSession(connector=self.target.connector(self.ca_file),
+                                             timeout=aiohttp.ClientTimeout(
                     total=self.timeout)) as http, http.post(
-                    f"{self.base_url}{path}", json=body, headers=headers) as resp:
+                    f"{self.target.base}{path}", json=body, headers=headers) as resp:
                 try:
                     data = await resp.json(content_type=None)
                 except ValueError:

@@ -181,7 +181,8 @@ async def recording_audio(ctx: Ctx) -> web.StreamResponse:
 
 # --- start and stop --------------------------------------------------------------------------
 async def _control(ctx: Ctx, body: dict[str, Any]) -> web.Response:
-    client = ControlClient(ctx.settings.pbx_control_url, ctx.settings.pbx_control_key_path)
+    client = ControlClient(ctx.settings.pbx_control_url, ctx.settings.pbx_control_key_path,
+                           ca_file=ctx.settings.pbx_control_ca)
     try:
         result = await client.post("/control/recording", body)
     except ControlError as exc:

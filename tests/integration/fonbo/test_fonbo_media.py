@@ -203,3 +203,25 @@ async def test_start_stop_goes_to_the_pbx_as_the_user(
     r = await client.post("/fonbo/admin/recording", headers=w.auth(alice, admin=True),
                           json={"action": "stop"})
     assert r.status == 400
+
+
+async def test_the_pbx_control_api_over_its_unix_socket(sqlite_store: Store, data_dir: Path,
+                                                       world: World, tmp_path: Path) -> None:
+    """How ``webfon up`` connects FONBO to the PBX: the control key never crosses TCP."""
+    fake = FakePbx()
+    fake.key = ensure_control_key(data_dir)
+    app = web.Application()
+    app.router.add_post("/control/recording", fake.handle)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    sock = tmp_path / "pbx.sock"
+    await web.UnixSite(runner, str(sock)).start()
+    w = make_world(sqlite_store, data_dir, pbx_control_url=f"unix:{sock}")
+    client = await start_client(w)
+    try:
+        r = await client.post("/fonbo/calls/wf-1/recording", headers=w.auth(world.users["bob"]),
+                              json={"action": "stop"})
+        assert r.status == 200 and fake.asked[-1]["call_id"] == "wf-1"
+    finally:
+        await client.close()
+        await runner.cleanup()
