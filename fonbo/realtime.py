@@ -12,8 +12,16 @@ the room ``user:<id>``. Events sent to clients:
 * ``presence.snapshot`` — ``{"items": [presence, …]}`` right after connecting;
 * ``session.ended`` — ``{"reason"}`` just before the server disconnects a socket whose login
   session ended (logout, revocation, account disabled: bus topic ``auth.ended``).
+* ``presence`` — ``{"user_id", "number", "state"}`` for users in my agenda;
+* ``presence.snapshot`` — ``{"items": [presence, …]}`` right after connecting;
+* ``acd.queue`` — ``{"queue_id", "event", "waiting"}``: something changed in a group the user
+  is an agent or supervisor of (admins: every group); what changed is read with
+  ``GET /fonbo/acd/queues/{id}/status``, which applies the user's rights. Sockets join the
+  rooms ``acd:<queue id>`` of their groups when connecting and again when they send
+  ``acd.watch`` (after their groups changed).
 
-The source is the event bus (topics ``call.ended``, ``voicemail.new``, ``presence``). With a
+The source is the event bus (topics ``call.ended``, ``voicemail.new``, ``presence``,
+``acd.queue``). With a
 Redis URL, python-socketio's Redis manager joins the FONBO nodes: an emit on one node reaches
 sockets on every node. When the bus itself is shared (``bus_url`` set) every node already
 receives every bus event, so those are emitted to local sockets only (no duplicates); when the
@@ -32,7 +40,7 @@ from typing import Any
 import socketio
 from aiohttp import web
 
-from fonbo.repo import agenda, history, voicemail
+from fonbo.repo import acd, agenda, history, voicemail
 from webfon import session_end
 from webfon.bus import Bus
 from webfon.store import Store
@@ -40,12 +48,16 @@ from webfon.tokens import TokenError
 
 log = logging.getLogger("fonbo.realtime")
 
-TOPICS = ("call.ended", "voicemail.new", "presence", session_end.TOPIC)
+TOPICS = ("call.ended", "voicemail.new", "presence", "acd.queue", session_end.TOPIC)
 PRESENCE_STATES = ("idle", "ringing", "in_call", "offline")
 
 
 def room(user_id: int) -> str:
     return f"user:{user_id}"
+
+
+def queue_room(queue_id: int) -> str:
+    return f"acd:{queue_id}"
 
 
 class Realtime:
@@ -71,6 +83,7 @@ class Realtime:
         self.ended = session_end.EndedSessions()
         self.sio.on("connect", self._on_connect)
         self.sio.on("disconnect", self._on_disconnect)
+        self.sio.on("acd.watch", self._on_watch)
 
     # --- sockets -----------------------------------------------------------------------
     async def _on_connect(self, sid: str, environ: dict[str, Any], auth: Any = None) -> None:
@@ -82,9 +95,12 @@ class Realtime:
             user_id = claims.user_id
         except (TokenError, ValueError) as exc:
             raise socketio.exceptions.ConnectionRefusedError(f"unauthorized: {exc}") from None
-        await self.sio.save_session(sid, {"user_id": user_id, "sid": claims.extra.get("sid"),
+        admin = claims.has_role("admin")
+        await self.sio.save_session(sid, {"user_id": user_id, "admin": admin,
+                                          "sid": claims.extra.get("sid"),
                                           "iat": claims.issued_at})
         await self.sio.enter_room(sid, room(user_id))
+        await self._watch_queues(sid, user_id, admin)
         delay = max(0.0, claims.expires_at - time.time())
         loop = asyncio.get_running_loop()
         self._expiry[sid] = loop.call_later(delay, self._expire, sid)
@@ -113,6 +129,26 @@ class Realtime:
         except Exception:
             log.exception("welcome failed", extra={"sid": sid})
 
+    async def _watch_queues(self, sid: str, user_id: int, admin: bool) -> list[int]:
+        """Join the rooms of the groups the user may follow (and leave the others)."""
+        try:
+            ids = await acd.related_queue_ids(self._store(), user_id, admin)
+        except Exception:
+            log.exception("groups of a socket not found", extra={"sid": sid})
+            return []
+        wanted = {queue_room(i) for i in ids}
+        for name in self.sio.rooms(sid):
+            if name.startswith("acd:") and name not in wanted:
+                await self.sio.leave_room(sid, name)
+        for name in wanted:
+            await self.sio.enter_room(sid, name)
+        return ids
+
+    async def _on_watch(self, sid: str, *args: Any) -> dict[str, Any]:
+        session = await self.sio.get_session(sid)
+        ids = await self._watch_queues(sid, int(session["user_id"]), bool(session["admin"]))
+        return {"queues": ids}
+
     async def _on_disconnect(self, sid: str, *args: Any) -> None:
         handle = self._expiry.pop(sid, None)
         if handle is not None:
@@ -134,6 +170,7 @@ class Realtime:
         for topic, handler in (("call.ended", self.on_call_ended),
                                ("voicemail.new", self.on_voicemail),
                                ("presence", self.on_presence),
+                               ("acd.queue", self.on_queue),
                                (session_end.TOPIC, self.on_auth_ended)):
             sub = await bus.subscribe(topic)
             self._tasks.append(asyncio.create_task(self._consume(sub, handler)))
@@ -247,6 +284,20 @@ class Realtime:
         for owner in await agenda.owners_of_numbers(store, numbers):
             if owner != user_id:
                 await self.emit_user(owner, "presence", data, from_bus=True)
+
+
+    async def on_queue(self, payload: dict[str, Any]) -> None:
+        """A group changed: tell its room that it did, not who or what (the status says that
+        to each according to their rights)."""
+        queue_id = payload.get("queue_id")
+        if not isinstance(queue_id, int) or isinstance(queue_id, bool):
+            return
+        event = payload.get("event") if isinstance(payload.get("event"), str) else "changed"
+        waiting = payload.get("waiting")
+        await self.sio.emit("acd.queue", {"queue_id": queue_id, "event": event[:16],
+                                          "waiting": waiting if isinstance(waiting, int)
+                                          else None},
+                            room=queue_room(queue_id), ignore_queue=self.shared_bus)
 
 
 async def emit_to_user(app: web.Application, user_id: int, event: str, data: Any) -> None:

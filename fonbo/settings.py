@@ -37,25 +37,24 @@ class FonboSettings(BaseSettings):
     # coturn's static-auth-secret (use-auth-secret): TURN credentials per user, time-limited
     turn_secret: str = ""
     turn_credential_ttl_s: float = 12 * 3600.0
-    # The PBX control API (starting and stopping recordings): http://127.0.0.1:port,
-    # unix:/path/pbx.sock or https://host:port (plain http to another host is refused: the
-    # control key must not cross a network in clear); its key defaults to
-    # <data_dir>/keys/pbx_control.key
+    # The PBX's control API: live groups (waiting callers, agents' states, «Mover Cola»),
+    # starting and stopping recordings. http://127.0.0.1:port, unix:/path/pbx.sock or
+    # https://host:port (plain http to another host is refused: the control key must not cross
+    # a network in clear).
     pbx_control_url: str = "http://127.0.0.1:8500"
-    pbx_control_ca: Path | None = None
-    pbx_control_plain_http: bool = False
-    pbx_control_key: str = ""
+    pbx_control_key: str = ""  # default: <data_dir>/keys/pbx_control.key
+    pbx_control_timeout_s: float = 5.0
+    pbx_control_ca: Path | None = None  # CA bundle for an https PBX (default: system CAs)
+    pbx_control_plain_http: bool = False  # allow http:// to another host anyway
+    stats_max_days: int = 92
+    ivr_prompt_max_bytes: int = 1_000_000
+    ivr_prompt_max_s: float = 120.0
     # Numbers given to conference rooms made without one (the portal, «Conferencia»), and how
     # long an ad-hoc room waits for its first participant
     conference_numbers: str = "8000-8999"
     conference_adhoc_ttl_s: float = 120.0
     # How long a callback booked in the portal waits for its number to be free
     callback_ttl_s: float = 3600.0
-
-    @property
-    def pbx_control_key_path(self) -> Path:
-        return Path(self.pbx_control_key) if self.pbx_control_key \
-            else self.data_dir / "keys" / "pbx_control.key"
 
     @property
     def conference_range(self) -> tuple[int, int]:
@@ -68,7 +67,10 @@ class FonboSettings(BaseSettings):
             raise ConfigError("must be at least 1024", key="logo_max_bytes")
         if self.logo_max_bytes > self.max_body_bytes:
             raise ConfigError("must not exceed max_body_bytes", key="logo_max_bytes")
-        for key in ("import_max_rows", "history_page_max", "scroll_page_max", "recents_scan_max"):
+        if self.ivr_prompt_max_bytes > self.max_body_bytes:
+            raise ConfigError("must not exceed max_body_bytes", key="ivr_prompt_max_bytes")
+        for key in ("import_max_rows", "history_page_max", "scroll_page_max", "recents_scan_max",
+                    "stats_max_days"):
             if getattr(self, key) < 1:
                 raise ConfigError("must be positive", key=key)
         if not self.realm:

@@ -12,8 +12,8 @@ too, it rings the requester
 (showing the target's number, «Retrollamada»); once they answer, the target's number is
 admitted *for the requester* — ``Admission.admit(target, placed_for=requester)``, with the
 category of the phone that booked it — and delivered like any call the requester dials; the
-requester hears ringback meanwhile. The booking is done when the target answers; otherwise it
-is tried again, up to ``callback_max_attempts`` times.
+requester hears ringback from the PBX meanwhile. The booking is done when the target answers;
+otherwise it is tried again, up to ``callback_max_attempts`` times.
 """
 
 from __future__ import annotations
@@ -231,11 +231,7 @@ class Callbacks:
             route = await self.admission.admit(target, requester)
             if route.kind is RouteKind.EXTERNAL:
                 call.direction = Direction.OUTBOUND
-            leg.media.play_prompt("ringback", loop=True)
-            try:
-                await self.delivery.deliver(call, route)
-            finally:
-                leg.media.stop_playing()
+            await self.delivery.deliver(call, route)  # the ringer plays ringback to them
             if call.state is CallState.CONNECTED:
                 await self.repo.finish(booking.id, CallbackState.DONE, call.call_id)
                 await self.lifecycle.supervise(call)

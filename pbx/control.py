@@ -3,9 +3,13 @@
 ``POST /control/webphone/login|logout|release-node``, ``GET /control/registrations``,
 ``GET /control/calls``, ``GET /control/stats`` (SIP and media counters),
 ``GET /control/mdflow/config|stats``, ``POST /control/mdflow/reload``,
-``POST /control/mdflow/debug`` (``{"on": bool}``), ``GET /control/conferences`` (rooms in
-progress), ``POST /control/recording`` (start or stop a call's recording: ``{"action":
-"start"|"stop", "call_id" | "extension", "user_id", "admin"}``, for FONBO).
+``POST /control/mdflow/debug`` (``{"on": bool}``); live groups for FONBO:
+``GET /control/queues/{id}/live`` (waiting callers, members' live states),
+``POST /control/queues/{id}/move`` (``{"call_id", "to_queue_id"}``, «Mover Cola»),
+``POST /control/queues/wake`` (``{"queue_id"?}``: members changed, look again);
+``GET /control/conferences`` (rooms in progress), ``POST /control/recording`` (start or stop a
+call's recording: ``{"action": "start"|"stop", "call_id" | "extension", "user_id", "admin"}``,
+for FONBO).
 
 Between hosts the key must not travel in clear: serve the port over TLS (``tls_cert_file``,
 ``tls_key_file``) or keep the API on the Unix socket (``unix_socket`` with
@@ -134,6 +138,55 @@ async def mdflow_debug(request: web.Request) -> web.Response:
     return web.json_response({"debug": body["on"]})
 
 
+def _queue_id(request: web.Request) -> int:
+    try:
+        return int(request.match_info["id"])
+    except ValueError:
+        raise web.HTTPNotFound(reason="no such queue") from None
+
+
+def _engine(request: web.Request) -> Any:
+    engine = _core(request).engine
+    if engine is None:
+        raise web.HTTPServiceUnavailable(reason="PBX starting")
+    return engine
+
+
+async def queue_live(request: web.Request) -> web.Response:
+    status = await _engine(request).queue_status(_queue_id(request))
+    if status is None:
+        return json_error(404, "no such queue")
+    return web.json_response(status)
+
+
+async def queue_move(request: web.Request) -> web.Response:
+    body = await read_json(request)
+    to_queue = _int_field(body, "to_queue_id")
+    call_id = body.get("call_id") if isinstance(body, dict) else None
+    if not isinstance(call_id, str) or not call_id or len(call_id) > 255:
+        return json_error(400, "call_id must be a non-empty string")
+    engine = _engine(request)
+    from_queue = _queue_id(request)
+    if from_queue == to_queue:
+        return json_error(422, "the call already waits in that queue")
+    if await engine.core.directory.queue(to_queue) is None:
+        return json_error(404, "no such target queue")
+    if not engine.move_waiting_call(call_id, from_queue, to_queue):
+        return json_error(404, "that call is not waiting in this queue")
+    log.info("waiting call moved", extra={"call_id": call_id, "from": from_queue,
+                                          "to": to_queue})
+    return web.json_response({"moved": True})
+
+
+async def queue_wake(request: web.Request) -> web.Response:
+    body = await read_json(request) if request.can_read_body else {}
+    queue_id = body.get("queue_id") if isinstance(body, dict) else None
+    if queue_id is not None and (not isinstance(queue_id, int) or isinstance(queue_id, bool)):
+        return json_error(400, "queue_id must be an integer")
+    _engine(request).wake_queues(queue_id)
+    return web.json_response({"ok": True})
+
+
 async def conferences(request: web.Request) -> web.Response:
     engine = _core(request).engine
     return web.json_response(engine.conferences.listing() if engine is not None else [])
@@ -174,5 +227,8 @@ def add_routes(app: web.Application) -> None:
     app.router.add_get("/control/mdflow/stats", mdflow_stats)
     app.router.add_post("/control/mdflow/reload", mdflow_reload)
     app.router.add_post("/control/mdflow/debug", mdflow_debug)
+    app.router.add_get("/control/queues/{id}/live", queue_live)
+    app.router.add_post("/control/queues/{id}/move", queue_move)
+    app.router.add_post("/control/queues/wake", queue_wake)
     app.router.add_get("/control/conferences", conferences)
     app.router.add_post("/control/recording", recording)

@@ -7,8 +7,9 @@ The parts, each a module with one job:
 * :mod:`pbx.inbound` — a new INVITE: who calls, admission, the call's first leg, delivery;
 * :mod:`pbx.admission` — the one gate for every call placed for someone (flow control,
   category, «solo entrantes», mobility, destination and trunks);
-* :mod:`pbx.destinations` — users and extensions (forwarding, hunting), queues, trunks,
-  voicemail;
+* :mod:`pbx.destinations` — users and extensions (forwarding, hunting), groups (hunt,
+  operator, ACD), IVR menus, trunks, voicemail;
+* :mod:`pbx.acd_live` — the groups' live state: waiting callers, members ringing, wrap-up;
 * :mod:`pbx.calls` — the call and its legs, ringing, the calls in progress, the end of a call
   and its CDR rows;
 * :mod:`pbx.features` — hold, DTMF by INFO, blind and attended transfer in a connected call;
@@ -32,6 +33,7 @@ from webfon.sip import Request, ServerTransaction, SipEndpoint
 from webfon.sip.transaction import InviteServerTransaction
 from webfon.sip.ua import ALLOW, UaHub
 
+from .acd_live import Board
 from .admission import Admission
 from .callback import Callbacks
 from .calls.active import ActiveCalls
@@ -46,6 +48,7 @@ from .core import PbxCore
 from .destinations.base import Delivery
 from .destinations.codes import FeatureCodeDestination
 from .destinations.conference import ConferenceDestination
+from .destinations.ivr import IvrDestination
 from .destinations.queue import QueueDestination
 from .destinations.reach import Reach
 from .destinations.trunks import TrunkDestination
@@ -113,9 +116,13 @@ class SipEngine:
                                 admission, self.delivery, s.no_answer_timeout_s)
         self.delivery.add(RouteKind.USER, users)
         self.delivery.add(RouteKind.EXTENSION, users)
-        self.delivery.add(RouteKind.QUEUE, QueueDestination(
+        self.board = Board(core.events)
+        self.queues = QueueDestination(
             QueueRepo(core.store), core.stats, reach, self.active, self.ringer, admission,
-            self.delivery))
+            self.delivery, self.board, core.directory, s.media_host)
+        self.delivery.add(RouteKind.QUEUE, self.queues)
+        self.delivery.add(RouteKind.IVR, IvrDestination(core.directory, admission,
+                                                        self.delivery, core.store, s.media_host))
         self.delivery.add(RouteKind.EXTERNAL, TrunkDestination(self.ringer, s.trunk_timeout_s))
         self.delivery.add(RouteKind.VOICEMAIL, VoicemailDestination(
             voicemail, self.mwi, core.events, self.background, s.media_host,
@@ -187,6 +194,7 @@ class SipEngine:
         await self.background.close()
         await self.recordings.close()
         self.conferences.close()
+        self.board.close()
         self.media.close()
         await self.endpoint.close()
         close = getattr(self.core.location, "close", None)
@@ -234,3 +242,16 @@ class SipEngine:
 
     def call_list(self) -> list[dict[str, Any]]:
         return self.active.listing()
+
+    async def queue_status(self, queue_id: int) -> dict[str, Any] | None:
+        """A group's waiting callers and members' live states; None for no such group."""
+        queue = await self.core.directory.queue(queue_id)
+        return None if queue is None else await self.queues.live_status(queue)
+
+    def move_waiting_call(self, call_id: str, from_queue: int, to_queue: int) -> bool:
+        """«Mover Cola»: a caller waiting in ``from_queue`` goes to ``to_queue``."""
+        return self.board.move(call_id, from_queue, to_queue)
+
+    def wake_queues(self, queue_id: int | None = None) -> None:
+        """Members changed (login, pause): waiting callers look again now."""
+        self.board.wake(queue_id)

@@ -101,6 +101,11 @@ class Leg:
     def play_prompt(self, name: str, *, loop: bool = False) -> asyncio.Task[Any]:
         return self.play(g711_frames(prompt(name), self.payload_type), loop=loop)
 
+    @property
+    def playing(self) -> bool:
+        """Something (a prompt, music) is being played to this leg."""
+        return self._player is not None
+
     def stop_playing(self) -> None:
         task = self._player
         self._player = None

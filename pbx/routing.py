@@ -1,5 +1,5 @@
-"""Where a dialled number goes: a user (preferred), an extension, a queue, a conference room,
-or out by a trunk.
+"""Where a dialled number goes: a user (preferred), an extension, a group, an IVR menu, a
+conference room, a feature code for the PBX itself, or out by a trunk.
 
 Routing looks the number up in the shared numbering first, so a user's number reaches the user
 wherever they are logged in (the seed: «se debe buscar al usuario, no a la extensión»). The
@@ -24,6 +24,7 @@ from .directory import Directory, Extension, Phone, QueueInfo, Trunk, User
 from .feature_codes import FeatureCode, parse_feature_code
 from .mobility import MobilityError, authorize, is_mobility, parse
 from .repo.conferences import ConferenceRoom
+from .repo.ivr import IvrMenu
 
 
 @dataclass(frozen=True)
@@ -68,6 +69,7 @@ class RouteKind(StrEnum):
     USER = "user"
     EXTENSION = "extension"
     QUEUE = "queue"
+    IVR = "ivr"
     EXTERNAL = "external"
     VOICEMAIL = "voicemail"
     CONFERENCE = "conference"
@@ -87,6 +89,10 @@ class Route:
     user: User | None = None
     extension: Extension | None = None
     queue: QueueInfo | None = None
+    stats: bool = False
+    """Record the group's statistics for this call (the 6th «Si» of ``Cen_Sub_colaCentralita``:
+    an IVR option that sends the call to a group with statistics on)."""
+    ivr: IvrMenu | None = None
     conference: ConferenceRoom | None = None
     feature: FeatureCode | None = None
     trunks: list[Trunk] = field(default_factory=list)
@@ -184,6 +190,11 @@ class Router:
             if queue is None:
                 return reject(number, caller, 404, "Queue not found")
             return Route(RouteKind.QUEUE, number, caller, dest_class, queue=queue)
+        if kind == "ivr":
+            menu = await self.directory.ivr_by_number(number)
+            if menu is None:
+                return reject(number, caller, 404, "IVR menu not found")
+            return Route(RouteKind.IVR, number, caller, dest_class, ivr=menu)
         if kind == "conference":
             room = await self.directory.conference_by_number(number)
             if room is None:

@@ -54,6 +54,8 @@ class PbxSettings(BaseSettings):
     outside_prefix: str = "0"
     local_prefixes: str = "91"
     stats_global: bool = False
+    """Group statistics for every call (the seed's global ``EstadisticasColaCorp = Si``,
+    accepted under that name too)."""
     stats_sla_s: float = 20.0
     moh_frequency_hz: float = 440.0
     # «Retrollamada»: how long a booking lasts, how often free parties are looked for, tries
@@ -68,6 +70,10 @@ class PbxSettings(BaseSettings):
     # Where the control API answers: "any" (the HTTP port, over TLS with tls_cert_file, and the
     # unix_socket when set) or "unix" (only unix_socket; the HTTP port refuses /control/)
     control_listen: str = "any"
+
+    @classmethod
+    def aliases(cls) -> dict[str, str]:
+        return {"EstadisticasColaCorp": "stats_global"}
 
     def validate(self) -> None:
         super().validate()

@@ -1,11 +1,10 @@
-"""A client of the PBX control API for the services that drive the PBX (FONBO): JSON over
-HTTP (``http://127.0.0.1:port``, ``unix:/path/pbx.sock`` or ``https://host:port``, see
-:class:`~webfon.service_url.ServiceUrl`) with the control key as bearer; a refusal comes back
-as :class:`ControlError` with the PBX's status and message, an unreachable PBX as 503."""
+"""A client of the PBX control API for the other components (bearer key from
+``pbx_control.key``): JSON in, JSON out, one error type with the status to pass on. The PBX is
+reached at ``http://127.0.0.1:port``, ``unix:/path/pbx.sock`` or ``https://host:port`` (see
+:class:`~webfon.service_url.ServiceUrl`)."""
 
 from __future__ import annotations
 
-import logging
 from pathlib import Path
 from typing import Any
 
@@ -13,10 +12,10 @@ import aiohttp
 
 from webfon.service_url import ServiceUrl
 
-log = logging.getLogger("webfon.control")
-
 
 class ControlError(Exception):
+    """The PBX refused (``status`` its answer) or could not be reached (503/504)."""
+
     def __init__(self, status: int, message: str) -> None:
         super().__init__(message)
         self.status = status
@@ -24,9 +23,10 @@ class ControlError(Exception):
 
 
 class ControlClient:
-    def __init__(self, base_url: str, key_path: Path, timeout: float = 10.0,
+    def __init__(self, base_url: str, key_path: Path, timeout: float = 5.0,
                  ca_file: Path | None = None) -> None:
         self.target = ServiceUrl.parse(base_url)
+        self.base_url = self.target.base
         self.key_path = key_path
         self.timeout = timeout
         self.ca_file = ca_file
@@ -37,13 +37,14 @@ class ControlClient:
         except OSError as exc:
             raise ControlError(503, f"PBX control key not available: {exc.strerror}") from None
 
-    async def post(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
+    async def request(self, method: str, path: str,
+                      body: dict[str, Any] | None = None) -> dict[str, Any]:
         headers = {"Authorization": f"Bearer {self._key()}"}
         try:
             async with aiohttp.ClientSession(connector=self.target.connector(self.ca_file),
                                              timeout=aiohttp.ClientTimeout(
-                    total=self.timeout)) as http, http.post(
-                    f"{self.target.base}{path}", json=body, headers=headers) as resp:
+                    total=self.timeout)) as http, http.request(
+                    method, f"{self.base_url}{path}", json=body, headers=headers) as resp:
                 try:
                     data = await resp.json(content_type=None)
                 except ValueError:
@@ -52,10 +53,15 @@ class ControlClient:
                     message = ""
                     if isinstance(data, dict) and isinstance(data.get("error"), dict):
                         message = str(data["error"].get("message", ""))
-                    raise ControlError(resp.status, message or f"PBX answered {resp.status}")
-                return data if isinstance(data, dict) else {}
+                    raise ControlError(resp.status, message or resp.reason or "PBX refused")
+                return data if isinstance(data, dict) else {"items": data}
         except aiohttp.ClientError as exc:
-            log.warning("PBX control API unreachable", extra={"path": path, "error": str(exc)})
-            raise ControlError(503, "the PBX is not reachable") from None
+            raise ControlError(503, f"PBX control API unreachable: {exc}") from None
         except TimeoutError:
-            raise ControlError(503, "the PBX did not answer in time") from None
+            raise ControlError(504, "PBX control API timed out") from None
+
+    async def get(self, path: str) -> dict[str, Any]:
+        return await self.request("GET", path)
+
+    async def post(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
+        return await self.request("POST", path, body)

@@ -21,7 +21,7 @@ from aiohttp import web
 
 from fonbo.api import Api, Ctx, Response, fail, json_response, not_found
 from fonbo.auth import issue_media_ticket
-from fonbo.keys import MEDIA_KEY
+from fonbo.keys import CONTROL_KEY, MEDIA_KEY
 from fonbo.schema import (
     ID,
     NULLABLE_ID,
@@ -181,8 +181,7 @@ async def recording_audio(ctx: Ctx) -> web.StreamResponse:
 
 # --- start and stop --------------------------------------------------------------------------
 async def _control(ctx: Ctx, body: dict[str, Any]) -> web.Response:
-    client = ControlClient(ctx.settings.pbx_control_url, ctx.settings.pbx_control_key_path,
-                           ca_file=ctx.settings.pbx_control_ca)
+    client: ControlClient = ctx.app[CONTROL_KEY]
     try:
         result = await client.post("/control/recording", body)
     except ControlError as exc:

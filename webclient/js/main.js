@@ -18,6 +18,11 @@ import { renderConferences } from "./views/conferences.js";
 import { renderCallbacks } from "./views/callbacks.js";
 import { renderRecordings } from "./views/recordings.js";
 import { renderHome } from "./views/home.js";
+import "./i18n-callcentre.js";
+import { renderAgent, renderSupervision } from "./views/acd.js";
+import { renderGroups } from "./views/groups.js";
+import { renderIvr } from "./views/ivr.js";
+import { renderStats } from "./views/stats.js";
 import { installTestHooks } from "./testhooks.js";
 import { Shortcuts } from "./shortcuts.js";
 import { Connectivity, registerServiceWorker, takeCallParameter, onLaunch,
@@ -45,12 +50,25 @@ const ROUTES = {
     render: (a, r) => renderCallbacks(a, r, { admin: true }), admin: true },
   "admin/recordings": { label: "nav.all_recordings",
     render: (a, r) => renderRecordings(a, r, { admin: true }), admin: true },
+  // call centre: shown to agents, supervisors and admins (when: once /acd/me is known)
+  acd: { label: "nav.acd", render: renderAgent, when: (a) => a.acd.agent.length > 0 },
+  supervision: { label: "nav.supervision", render: renderSupervision,
+    when: (a) => a.acd.supervisor.length > 0 },
+  stats: { label: "nav.stats", render: renderStats, when: (a) => a.acd.stats },
+  "admin/groups": { label: "nav.groups", render: renderGroups, admin: true },
+  "admin/ivr": { label: "nav.ivr", render: renderIvr, admin: true },
 };
+
+// The route of the address (#/supervision?queue=3 → "supervision").
+function routeKey() {
+  return (location.hash.slice(2) || "phone").split("?")[0] || "phone";
+}
 
 class App {
   constructor() {
     this.root = document.getElementById("app");
     this.config = { janus: "/janus", iceServers: [], language: "es" };
+    this.acd = null;  // my groups (GET /fonbo/acd/me), once known
     this.auth = new Auth();
     this.fonbo = new Fonbo(this.auth);
     this.phone = null;
@@ -203,8 +221,9 @@ class App {
   }
 
   nav() {
-    const current = (location.hash.slice(2) || "phone");
-    const items = Object.entries(ROUTES).filter(([, r]) => !r.admin || this.auth.isAdmin);
+    const current = routeKey();
+    const items = Object.entries(ROUTES).filter(([, r]) => (!r.admin || this.auth.isAdmin)
+      && (!r.when || (this.acd && r.when(this))));
     return h("nav", { class: "side", "aria-label": t("nav.menu") }, h("ul", {},
       items.map(([key, r]) => h("li", {}, h("a", { href: `#/${key}`, testid: `nav-${key}`,
         "aria-current": key === current ? "page" : undefined },
@@ -232,6 +251,7 @@ class App {
       setTimeout(() => this.restartPhone(), 5000);
     });
     this.startRealtime();
+    this.loadAcd();
     this.refreshBadges();
     this.loadSmartButtons().catch(() => {});
     this.applyPendingCall();
@@ -295,6 +315,7 @@ class App {
       for (const p of d?.items || []) if (p.number) this.presence.set(p.number, p.state);
       this.emit("presence", d);
     });
+    this.realtime.on("acd.queue", (d) => this.emit("acd", d));
     this.realtime.start();
   }
 
@@ -403,15 +424,27 @@ class App {
     this.route();
   }
 
+  // My part in the call centre (agent, supervisor, statistics): which pages the menu shows.
+  async loadAcd() {
+    try {
+      this.acd = await this.fonbo.get("/acd/me");
+    } catch {
+      this.acd = this.acd || null;
+    }
+    this.renderNav();
+    return this.acd;
+  }
+
   route() {
     if (!this.auth.loggedIn || !this.main) return;
-    const key = location.hash.slice(2) || "phone";
+    const key = routeKey();
     const route = ROUTES[key] || ROUTES.phone;
     if (this.cleanupView) { try { this.cleanupView(); } catch { /* ignore */ } }
     this.cleanupView = null;
     this.renderNav();
     document.body.dataset.route = key;
     if (route.admin && !this.auth.isAdmin) { location.hash = "#/phone"; return; }
+    if (route.when && this.acd && !route.when(this)) { location.hash = "#/phone"; return; }
     this.cleanupView = route.render(this, this.main) || null;
   }
 
@@ -424,6 +457,7 @@ class App {
     clearTimeout(this.iceTimer);
     await this.phone?.stop().catch(() => {});
     this.phone = null;
+    this.acd = null;
     await this.auth.logout();
     location.hash = "";
     this.main = null;
