@@ -21,6 +21,7 @@ from fonbo.routes import (
     conferences,
     forwarding,
     history,
+    nodes,
     personal,
     phones,
     recordings,
@@ -38,7 +39,7 @@ from webfon.store import Store, open_store
 def all_operations() -> Api:
     api = Api()
     for module in (agenda, history, voicemail, forwarding, phones, personal, conferences,
-                   callbacks, recordings, admin, callcentre_admin, acd, stats):
+                   callbacks, recordings, admin, callcentre_admin, acd, stats, nodes):
         api.extend(module.api)
     return api
 

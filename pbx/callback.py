@@ -9,9 +9,12 @@ after ``callback_ttl_s``.
 Every ``callback_poll_s`` the PBX looks at the pending bookings: when the target is free (its
 extension holds no line and is registered; an outside number is not watched) and the requester
 too, it rings the requester
-(showing the target's number, «Retrollamada»); once they answer, the target's number is
+(showing the target's number, «Retrollamada»; the leg's party is the requester, so what they do
+in the call — a transfer — is done with their rights); once they answer, the target's number is
 admitted *for the requester* — ``Admission.admit(target, placed_for=requester)``, with the
-category of the phone that booked it — and delivered like any call the requester dials; the
+category of the phone that booked it, never as the PBX — and the admitted route is delivered
+like any call the requester dials (an outside number leaves by
+:meth:`~pbx.destinations.trunks.TrunkDestination.ring_out`, the CDR's trunk recorded); the
 requester hears ringback from the PBX meanwhile. The booking is done when the target answers;
 otherwise it is tried again, up to ``callback_max_attempts`` times.
 """
@@ -28,6 +31,7 @@ from .calls.factory import LegFactory
 from .calls.lifecycle import CallLifecycle
 from .calls.model import Call, CallState
 from .calls.originate import Originator
+from .calls.ringer import Contact
 from .cdr import Direction, Disposition
 from .destinations.base import Delivery
 from .destinations.reach import Reach
@@ -149,7 +153,7 @@ class Callbacks:
             return True
         return bool(await self._free_contacts(number))
 
-    async def _free_contacts(self, number: str) -> list[str]:
+    async def _free_contacts(self, number: str) -> list[Contact]:
         """The contacts of whoever ``number`` reaches, when they are in no call."""
         kind = await self.directory.number_kind(number)
         ext: Extension | None = None
@@ -192,7 +196,7 @@ class Callbacks:
                       category=await d.category(category_id))
 
     # ------------------------------------------------------------------ a try
-    async def _try(self, booking: Booking, requester: Caller, contacts: list[str]) -> None:
+    async def _try(self, booking: Booking, requester: Caller, contacts: list[Contact]) -> None:
         outcome = CallbackState.FAILED
         call_id = ""
         try:
@@ -210,13 +214,12 @@ class Callbacks:
         log.info("callback try", extra={"callback_id": booking.id, "outcome": str(outcome),
                                         "call_id": call_id})
 
-    async def _call(self, booking: Booking, requester: Caller, contacts: list[str]
+    async def _call(self, booking: Booking, requester: Caller, contacts: list[Contact]
                     ) -> tuple[CallbackState, str]:
         target = booking.target_number
         shown = self.legs.caller_id(target, "Retrollamada")
         leg = await self.originator.ring(contacts, self.ring_timeout_s, shown,
-                                         number=booking.requester_number,
-                                         user_id=requester.user.id if requester.user else None)
+                                         party=requester, number=booking.requester_number)
         if leg is None:
             return CallbackState.PENDING, ""
         call = Call(leg.sip.invite.call_id, leg, target, requester,
@@ -228,7 +231,7 @@ class Callbacks:
         call.attach(leg)
         try:
             await self.events.emit(call.progress(CallStarted))
-            route = await self.admission.admit(target, requester)
+            route = await self.admission.admit(target, requester, call_id=call.call_id)
             if route.kind is RouteKind.EXTERNAL:
                 call.direction = Direction.OUTBOUND
             await self.delivery.deliver(call, route)  # the ringer plays ringback to them

@@ -2,8 +2,9 @@
 
 The party's contacts ring together with the PBX's own offer (G.711 A-law and µ-law, RFC 4733
 events, the PBX's media address); the first to answer becomes the leg, answered, with its media
-pointed at the party; the others are cancelled. What the call does next (ring someone else
-for that party, through admission) is its owner's business.
+pointed at the party and the party recorded on it (``CallLeg.party``: whose rights apply to
+what is done on that leg, a transfer for one); the others are cancelled. What the call does next
+(ring someone else for that party, through admission) is its owner's business.
 """
 
 from __future__ import annotations
@@ -16,8 +17,11 @@ from webfon.sip.sdp import make_offer
 from webfon.sip.ua import Call as SipCall
 
 from .. import sdp as sdpx
+from ..media import Leg as MediaLeg
+from ..routing import Caller
 from .factory import LegFactory
 from .leg import CallLeg
+from .ringer import Contact
 
 log = logging.getLogger("pbx.calls")
 
@@ -27,10 +31,11 @@ class Originator:
         self.legs = legs
         self.media_host = media_host
 
-    async def ring(self, contacts: list[str], timeout: float, shown_as: Address, *,
-                   number: str, user_id: int | None) -> CallLeg | None:
-        """Ring ``contacts`` (showing ``shown_as``) for up to ``timeout`` seconds; the answered
-        leg, or None when nobody answered."""
+    async def ring(self, contacts: list[Contact], timeout: float, shown_as: Address, *,
+                   party: Caller, number: str) -> CallLeg | None:
+        """Ring ``contacts`` of ``party`` (showing ``shown_as``) for up to ``timeout``
+        seconds; the answered leg (its ``party`` and the phone that answered recorded), or
+        None when nobody answered."""
         try:
             media = await self.legs.media_leg("a")
         except OSError:
@@ -39,15 +44,15 @@ class Originator:
                            telephone_event=101)
         offer.origin_user = "webfon-pbx"
         body = offer.encode()
-        pending: dict[asyncio.Future[object], SipCall] = {}
+        pending: dict[asyncio.Future[object], tuple[SipCall, Contact]] = {}
         for contact in contacts:
             try:
-                sip = self.legs.dial(contact, shown_as, body, None)
+                sip = self.legs.dial(contact.uri, shown_as, body, None)
             except (SipError, ParseError, OSError) as exc:
                 log.info("cannot call contact: %s", exc)
                 continue
-            pending[sip.answer] = sip
-        winner: SipCall | None = None
+            pending[sip.answer] = (sip, contact)
+        winner: tuple[SipCall, Contact] | None = None
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
         while pending and winner is None:
@@ -57,16 +62,20 @@ class Originator:
             done, _ = await asyncio.wait(list(pending), timeout=remaining,
                                          return_when=asyncio.FIRST_COMPLETED)
             for fut in done:
-                sip = pending.pop(fut)
+                sip, contact = pending.pop(fut)
                 if getattr(fut.result(), "is_success", False) and winner is None:
-                    winner = sip
+                    winner = (sip, contact)
                 elif getattr(fut.result(), "is_success", False):
                     self.legs.end_quietly(sip, bye=True)
-        for sip in pending.values():
+        for sip, _ in pending.values():
             self.legs.end_quietly(sip)
         if winner is None:
             self.legs.release_media(media)
             return None
+        return self._answered(winner[0], winner[1], media, party, number)
+
+    def _answered(self, winner: SipCall, contact: Contact, media: MediaLeg, party: Caller,
+                  number: str) -> CallLeg | None:
         try:
             answer = sdpx.parse(winner.remote_sdp or b"")
         except sdpx.SdpError:
@@ -81,4 +90,5 @@ class Originator:
         media.set_remote(info.host, info.port)
         media.payload_type = info.payload_type
         media.dtmf_payload_type = info.dtmf_payload_type
-        return CallLeg(winner, media, number, user_id, answer)
+        return CallLeg(winner, media, number, party.user.id if party.user else None, answer,
+                       party=party, phone=contact.phone)

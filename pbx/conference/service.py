@@ -3,10 +3,12 @@
 * Dialled (:mod:`pbx.destinations.conference`): the caller's leg takes part until it leaves
   (:meth:`Conferences.take_part`); its call is the participant's call.
 * Transferred (REFER to the room's number, how the web phone's «Conferencia» brings in the
-  parties of its active and held lines): the transferee's leg leaves its call for a call of
-  its own in the room (:meth:`Conferences.take_transferee`), which holds the transferee's
-  extension line and writes its own CDR rows when it ends; the transferor's leg is let go by
-  the transfer. Only the room's owner may transfer into a room with a PIN.
+  parties of its active and held lines): the room's number is admitted for the transferor as
+  any blind transfer is (:mod:`pbx.features.transfer`); the transferee's leg leaves its call
+  for a call of its own in the room (:meth:`Conferences.take_transferee`), which holds the
+  transferee's extension line, knows who is on it (its party) and writes its own CDR rows
+  (with who transferred it) when it ends; the transferor's leg is let go by the transfer.
+  Only the room's owner may transfer into a room with a PIN.
 
 A room is opened by its first participant and closed by its last; an ad-hoc room (made by
 FONBO for one «Conferencia») is deleted with its number when it closes, or by :meth:`sweep`
@@ -21,14 +23,16 @@ import itertools
 import logging
 import time
 
+from ..admission import NotAdmitted, admitted
 from ..calls.active import ActiveCalls
 from ..calls.leg import CallLeg
 from ..calls.lifecycle import CallLifecycle
 from ..calls.model import Call, CallState
 from ..cdr import Direction, Disposition
 from ..directory import Directory
+from ..features.parties import Parties
 from ..repo.conferences import ConferenceRepo, ConferenceRoom
-from ..routing import Caller
+from ..routing import Caller, Route, RouteKind
 from ..tasks import Background
 from .room import Room
 
@@ -38,10 +42,11 @@ SWEEP_INTERVAL_S = 30.0
 
 
 class Conferences:
-    def __init__(self, repo: ConferenceRepo, directory: Directory, active: ActiveCalls,
-                 lifecycle: CallLifecycle, background: Background) -> None:
+    def __init__(self, repo: ConferenceRepo, directory: Directory, parties: Parties,
+                 active: ActiveCalls, lifecycle: CallLifecycle, background: Background) -> None:
         self.repo = repo
         self.directory = directory
+        self.parties = parties
         self.active = active
         self.lifecycle = lifecycle
         self.background = background
@@ -91,37 +96,54 @@ class Conferences:
         if not leg.terminated:
             await leg.hangup()
 
-    async def take_transferee(self, call: Call, transferor: CallLeg, transferee: CallLeg,
-                              config: ConferenceRoom) -> int:
-        """Move ``transferee`` from ``call`` into the room; the SIP status for the transfer's
-        NOTIFY (200 when it is in; 403 not the owner of a room with a PIN; 486 full)."""
-        if config.pin_hash and (transferor.user_id is None
-                                or transferor.user_id != config.owner_user_id):
+    async def take_transferee(self, call: Call, leg: CallLeg, transferor: Caller,
+                              transferee: CallLeg, route: Route) -> int:
+        """Move ``transferee`` from ``call`` into the room of ``route``, at the request of
+        ``transferor`` on ``leg`` (the route admitted for them:
+        :class:`~pbx.admission.NotAdmitted` for any other route); the SIP status for the
+        transfer's NOTIFY (200 when it is in; 403 not the owner of a room with a PIN; 486
+        full)."""
+        config = route.conference
+        if not admitted(route) or route.kind is not RouteKind.CONFERENCE or config is None:
+            raise NotAdmitted(f"not an admitted conference route: {route.kind} {route.number}")
+        if config.pin_hash and (transferor.user is None
+                                or transferor.user.id != config.owner_user_id):
             return 403
         if self.full(config):
             return 486
         was_caller = transferee is call.a
         line = self._line_of(call, transferee, was_caller)
         caller = call.caller if was_caller else await self._caller_of(transferee)
+        if transferee.party is None:
+            transferee.party = caller  # the caller's leg of its own call from now on
         transferee.detach()
         if was_caller:
-            call.a = transferor
+            call.a = leg
         call.b = None
         if line is not None:
             call.extensions.remove(line)
+        trunk = self._trunk_of(call, transferee)
+        if trunk:
+            call.trunks.remove(trunk)
         now = time.time()
         moved = Call(f"{call.call_id}-conf{next(self._ids)}", transferee, config.number, caller,
                      call.features, direction=Direction.INTERNAL, started_at=now,
                      answered_at=now, disposition=Disposition.ANSWERED,
                      state=CallState.CONFERENCE)
         moved.callee = config.number
+        moved.transferred_by = transferor.display_number
         self.active.add(moved)
         if line is not None:
             moved.extensions.append(line)  # the line the old call held goes with its party
+        if trunk:
+            moved.trunks.append(trunk)  # and the trunk call an outside party is on
+            moved.trunk = trunk
         moved.attach(transferee)
         log.info("transferred into a conference", extra={"call_id": call.call_id,
                                                         "room": config.number,
-                                                        "number": transferee.number})
+                                                        "number": transferee.number,
+                                                        "placed_for": transferor.display_number
+                                                        or "-"})
         self.background.spawn(self._host(moved, config))
         return 200
 
@@ -141,7 +163,19 @@ class Conferences:
             return own if own in call.extensions else None
         return next((n for n in call.extensions if n != own), None)
 
+    @staticmethod
+    def _trunk_of(call: Call, leg: CallLeg) -> str:
+        """The trunk ``call`` holds for an outside party on ``leg``, or ""."""
+        party = leg.party
+        name = party.trunk.name if party is not None and party.trunk is not None else ""
+        return name if name in call.trunks else ""
+
     async def _caller_of(self, leg: CallLeg) -> Caller:
+        """Who is on ``leg``: its party, the rights of the phone that answered on it, else
+        (no phone known) its user, with no rights of their own."""
+        party = await self.parties.of(leg)
+        if party is not None:
+            return party
         user = await self.directory.user(leg.user_id) if leg.user_id is not None else None
         return Caller(user=user)
 

@@ -2,8 +2,10 @@
 
 The PBX answers the caller itself; a room with a PIN asks for it (a short chime, then the
 digits, ended by ``#`` or a pause), by RFC 4733 events or SIP INFO, with ``PIN_TRIES`` tries —
-the room's owner is never asked. A full room answers 486 before anything is answered. The
-caller then takes part until they hang up (:class:`~pbx.conference.service.Conferences`).
+the room's owner (the call's caller, as admitted) is never asked. PINs are checked bounded and
+guessing is limited per phone and per room (:mod:`pbx.conference.pins`). A full room answers
+486 before anything is answered. The caller then takes part until they hang up
+(:class:`~pbx.conference.service.Conferences`).
 """
 
 from __future__ import annotations
@@ -12,10 +14,9 @@ import asyncio
 import logging
 import time
 
-from webfon.passwords import verify_password
-
 from ..calls.model import Call, CallState
 from ..cdr import Disposition
+from ..conference.pins import ConferencePins, PinCheck, pin_source
 from ..conference.service import Conferences
 from ..events import CallAnswered, Events
 from ..keys import Keys
@@ -32,8 +33,10 @@ NEXT_KEY_TIMEOUT_S = 4.0
 
 
 class ConferenceDestination:
-    def __init__(self, conferences: Conferences, events: Events, media_host: str) -> None:
+    def __init__(self, conferences: Conferences, pins: ConferencePins, events: Events,
+                 media_host: str) -> None:
         self.conferences = conferences
+        self.pins = pins
         self.events = events
         self.media_host = media_host
 
@@ -64,6 +67,7 @@ class ConferenceDestination:
     async def _pin(self, call: Call, room: ConferenceRoom, keys: Keys) -> bool:
         media = call.a.media
         gone = call.a.ended
+        source = pin_source(call.caller, call.presented_as()[0])
         try:
             for _ in range(PIN_TRIES):
                 media.play_prompt("conference_pin")
@@ -76,8 +80,16 @@ class ConferenceDestination:
                     return False
                 digits = reading.result()
                 media.stop_playing()
-                if digits and await asyncio.to_thread(verify_password, room.pin_hash, digits):
-                    return True
+                if digits:
+                    verdict = await self.pins.check(room, digits, call.caller, source,
+                                                    call.call_id)
+                    if verdict is PinCheck.OK:
+                        return True
+                    if verdict is PinCheck.BUSY:
+                        log.warning("conference PIN checks busy", extra={
+                            "call_id": call.call_id, "room": room.number})
+                        await _play(call, "busy")
+                        return False
                 log.info("conference PIN refused", extra={"call_id": call.call_id,
                                                           "room": room.number})
                 await _play(call, "conference_pin_wrong")

@@ -17,6 +17,7 @@ import { renderAdmin } from "./views/admin.js";
 import { renderConferences } from "./views/conferences.js";
 import { renderCallbacks } from "./views/callbacks.js";
 import { renderRecordings } from "./views/recordings.js";
+import { renderNodes } from "./views/nodes.js";
 import { renderHome } from "./views/home.js";
 import "./i18n-callcentre.js";
 import { renderAgent, renderSupervision } from "./views/acd.js";
@@ -50,6 +51,7 @@ const ROUTES = {
     render: (a, r) => renderCallbacks(a, r, { admin: true }), admin: true },
   "admin/recordings": { label: "nav.all_recordings",
     render: (a, r) => renderRecordings(a, r, { admin: true }), admin: true },
+  "admin/nodes": { label: "nav.nodes", render: renderNodes, admin: true },
   // call centre: shown to agents, supervisors and admins (when: once /acd/me is known)
   acd: { label: "nav.acd", render: renderAgent, when: (a) => a.acd.agent.length > 0 },
   supervision: { label: "nav.supervision", render: renderSupervision,

@@ -7,10 +7,12 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from pbx.routing import Caller
+from pbx.admission import admitted as was_admitted
+from pbx.routing import Caller, Route, RouteKind
 from tests.integration.pbx.pbxrun import RunningPbx, start_pbx, stop_pbx
 from tests.support.net import wait_until
 from tests.support.phone import Phone
@@ -52,12 +54,13 @@ async def test_callback_rings_the_requester_then_the_target(pbx: RunningPbx) -> 
     assert await dial(pbx, a, "1002") == 486
     await wait_until(lambda: not any(call.a is a.call for call in pbx.engine.calls.values()),
                      timeout=5)
-    admitted: list[tuple[str, Caller]] = []
+    admitted: list[tuple[str, Caller, Route]] = []
     admit = pbx.engine.callbacks.admission.admit
 
-    async def spy(number: str, placed_for: Caller):  # type: ignore[no-untyped-def]
-        admitted.append((number, placed_for))
-        return await admit(number, placed_for)
+    async def spy(number: str, placed_for: Caller, **kw: Any) -> Route:
+        route = await admit(number, placed_for, **kw)
+        admitted.append((number, placed_for, route))
+        return route
 
     pbx.engine.callbacks.admission.admit = spy  # type: ignore[method-assign]
     assert await dial(pbx, a, "*43%23") == 200
@@ -76,12 +79,46 @@ async def test_callback_rings_the_requester_then_the_target(pbx: RunningPbx) -> 
     b.send_tone()
     await b.wait_hearing(440.0, timeout=5)
     await a.wait_hearing(700.0, timeout=5)
-    number, placed_for = admitted[-1]
+    number, placed_for, route = admitted[-1]
     assert number == "1002"
     assert placed_for.user is not None and placed_for.user.id == pbx.ids["user1001"]
     assert placed_for.phone is not None and placed_for.phone.id == pbx.ids["phone2001"]
+    assert route.kind is RouteKind.USER and route.caller is placed_for and was_admitted(route)
+    # the requester's leg records who is on it (their rights for what they do in the call)
+    call = next(c for c in pbx.engine.calls.values() if c.dialled == "1002" and c.b)
+    assert call.a.party is placed_for
+    assert call.b is not None and call.b.phone == "2002"
     assert await state_of(pbx) == ["done"]
     await a.hangup()
+
+
+async def test_the_target_is_admitted_with_the_requesters_rights(pbx: RunningPbx) -> None:
+    """A requester who may not call the target («solo entrantes») gets no call placed for
+    them by a callback either: they are rung, the target is refused, never rung."""
+    await pbx.store.execute("UPDATE users SET user_type = 'solo_entrantes' WHERE id = ?",
+                            (pbx.ids["user1001"],))
+    pbx.core.directory.invalidate()
+    b = await pbx.registered("2002")
+    a = await pbx.registered("2001")
+    refused: list[Route] = []
+    admit = pbx.engine.callbacks.admission.admit
+
+    async def spy(number: str, placed_for: Caller, **kw: Any) -> Route:
+        route = await admit(number, placed_for, **kw)
+        refused.append(route)
+        return route
+
+    pbx.engine.callbacks.admission.admit = spy  # type: ignore[method-assign]
+    assert await dial(pbx, a, "*43*1002%23") == 200
+    await asyncio.wait_for(a.ended.wait(), 5)
+    a.answer(await a.incoming(5))
+    await wait_until(lambda: any(r.number == "1002" for r in refused), timeout=5)
+    route = next(r for r in refused if r.number == "1002")
+    assert route.kind is RouteKind.REJECT and route.status == 403
+    assert route.caller.user is not None and route.caller.user.id == pbx.ids["user1001"]
+    await asyncio.wait_for(a.ended.wait(), 10)  # a busy tone, then the PBX hangs up
+    with pytest.raises(TimeoutError):
+        await b.incoming(0.5)
 
 
 async def test_star_44_cancels_and_star_43_without_a_busy_call_is_refused(

@@ -1,13 +1,17 @@
 """Conference rooms of the embedded PBX with scripted SIP phones: the mix (each hears the
-others, never itself), the entry beep, dial-in PINs by RFC 4733 and by INFO, a full room, and
-a transfer (REFER) into a room."""
+others, never itself), the entry beep, dial-in PINs by RFC 4733 and by INFO, a full room, a
+transfer (REFER) into a room — admitted for the transferor — and PIN guessing locked out."""
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
+from pathlib import Path
 
-from tests.integration.pbx.pbxrun import RunningPbx
+import pytest
+
+from tests.integration.pbx.pbxrun import RunningPbx, start_pbx, stop_pbx
 from tests.support.net import wait_until
 from tests.support.phone import AUDIBLE_DBFS, Phone
 from webfon.passwords import hash_password
@@ -151,3 +155,93 @@ async def test_only_the_owner_transfers_into_a_room_with_a_pin(pbx: RunningPbx) 
     assert not pbx.engine.conferences.rooms
     await a.wait_hearing(700.0, timeout=5)
     await b.wait_hearing(440.0, timeout=5)
+
+
+async def _refer_notified(incoming, target: str) -> list[bytes]:  # type: ignore[no-untyped-def]
+    """Send a REFER on ``incoming``; the NOTIFY bodies it gets (filled as they come)."""
+    notified: list[bytes] = []
+    keep = incoming.on_event
+
+    def on_event(name: str, data: dict) -> None:
+        if name == "notify":
+            notified.append(data.get("body") or b"")
+        if keep is not None:
+            keep(name, data)
+
+    incoming.on_event = on_event
+    assert (await incoming.refer(target)).status == 202
+    return notified
+
+
+async def test_a_transfer_into_a_room_is_admitted_for_the_transferor(pbx: RunningPbx) -> None:
+    """A room's number is an internal destination: a transferor who may call nothing
+    («solo entrantes») cannot send anyone into a room either (NOTIFY 403), and a room's owner
+    transfers into their PIN room: the transferee's leg in the room knows who is on it and the
+    room's call who transferred it."""
+    await add_room(pbx, "8006", beep=0)
+    await add_room(pbx, "8007", pin="4321", beep=0, owner=pbx.ids["user1002"])
+    await pbx.store.execute("UPDATE users SET user_type = 'solo_entrantes' WHERE id = ?",
+                            (pbx.ids["user1002"],))
+    pbx.core.directory.invalidate()
+    a = await pbx.registered("2001")
+    b = await pbx.registered("2002")
+    b.tone_hz = TONES["2002"]
+    a.dial("1002", pbx.host, pbx.port)
+    incoming = await b.incoming()
+    b.answer(incoming)
+    b.send_tone()
+    await a.wait_answered(5)
+    notified = await _refer_notified(incoming, "sip:8006@webfon")
+    await wait_until(lambda: any(b"SIP/2.0 403" in body for body in notified), timeout=5)
+    assert not pbx.engine.conferences.rooms
+    await a.wait_hearing(700.0, timeout=5)
+    # the same owner with the right to call: into their PIN room, no PIN asked
+    await pbx.store.execute("UPDATE users SET user_type = 'normal' WHERE id = ?",
+                            (pbx.ids["user1002"],))
+    pbx.core.directory.invalidate()
+    notified = await _refer_notified(incoming, "sip:8007@webfon")
+    await wait_until(lambda: any(b"SIP/2.0 200" in body for body in notified), timeout=5)
+    await asyncio.wait_for(b.ended.wait(), 5)
+    await wait_until(lambda: "8007" in pbx.engine.conferences.rooms, timeout=5)
+    moved = next(c for c in pbx.engine.calls.values() if c.callee == "8007")
+    assert moved.transferred_by == "1002"
+    assert moved.a.party is not None and moved.a.party.user is not None
+    assert moved.a.party.user.id == pbx.ids["user1001"]
+    await a.hangup()
+
+
+async def test_wrong_pins_lock_the_phone_then_the_room_but_never_the_owner(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """Two wrong PINs lock 2001 out (its right PIN is then refused too) while 2002 still
+    gets in; a third wrong PIN for the room (from 2002) locks the room's PIN entry for
+    everyone — but its owner, who is never asked. Each failure is a fail2ban line without
+    the PIN."""
+    running = await start_pbx(tmp_path, conference_pin_max_failures=2,
+                              conference_room_max_failures=3)
+    try:
+        await add_room(running, "8008", pin="4321", beep=0, owner=running.ids["user1003"])
+        with caplog.at_level(logging.WARNING, logger="pbx.auth"):
+            a = await join(running, "2001", "8008")
+            for pin in ("1111#", "2222#", "4321#"):  # the last one right, but locked out
+                await a.rtp.send_dtmf(pin, 101)
+                await asyncio.sleep(0.8)
+            await asyncio.wait_for(a.ended.wait(), 10)
+            assert not running.engine.conferences.rooms
+            b = await join(running, "2002", "8008")
+            await b.rtp.send_dtmf("9999#", 101)  # the room's third failure: locked
+            await asyncio.sleep(0.8)
+            await b.rtp.send_dtmf("4321#", 101)
+            await asyncio.sleep(0.8)
+            assert not running.engine.conferences.rooms
+            await b.hangup()
+            c = await join(running, "2003", "8008")  # the owner: no PIN
+            await wait_until(lambda: "8008" in running.engine.conferences.rooms, timeout=5)
+            await c.hangup()
+        lines = [r.getMessage() for r in caplog.records if r.name == "pbx.auth"]
+        failures = [m for m in lines if m.startswith("pbx-auth-failure")]
+        assert len(failures) == 5 and all("kind=conference" in m for m in failures)
+        assert sum("reason=locked_out" in m for m in failures) == 2
+        assert any(m.startswith("pbx-auth-ban kind=conference-room") for m in lines)
+        assert not any(pin in m for m in lines for pin in ("1111", "2222", "4321", "9999"))
+    finally:
+        await stop_pbx(running)

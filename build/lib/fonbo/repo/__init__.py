@@ -1,0 +1,1 @@
+"""Queries of the portal, one module per area; they take any store executor."""

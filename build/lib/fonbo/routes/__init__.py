@@ -1,0 +1,1 @@
+"""HTTP operations of the portal, one module per area (each exposes ``api``)."""

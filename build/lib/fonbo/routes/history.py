@@ -1,0 +1,151 @@
+"""Call history: filtered cursor pages, recents, missed count, CSV export and scroll."""
+
+from __future__ import annotations
+
+import csv
+import io
+
+from aiohttp import web
+
+from fonbo.api import Api, Ctx, Response, fail, json_response, not_found
+from fonbo.repo import history
+from fonbo.repo.history import CursorError, HistoryFilter
+from fonbo.schema import (
+    ID,
+    TIMESTAMP,
+    array,
+    boolean,
+    enum,
+    integer,
+    number,
+    obj,
+    string,
+)
+
+api = Api()
+TAG = "history"
+
+RECORD = obj({
+    "id": ID, "call_id": string(255), "direction": enum("inbound", "outbound", "internal"),
+    "outgoing": boolean(), "missed": boolean(), "peer_number": string(64),
+    "peer_name": string(128), "peer_contact_name": string(128), "caller": string(64),
+    "callee": string(64), "extension": string(32), "started_at": TIMESTAMP,
+    "answered_at": {**TIMESTAMP, "nullable": True}, "ended_at": TIMESTAMP,
+    "duration_s": number(0), "billsec": number(0), "disposition": string(12),
+    "trunk": string(64)}, closed=False)
+FILTERS = {"direction": enum("inbound", "outbound", "internal"), "missed": boolean(),
+           "answered": boolean(), "from": number(0, 1e11), "to": number(0, 1e11),
+           "number": string(32, pattern=r"^[0-9+*#]*$",
+                            message="must contain only digits, +, * and #")}
+CSV_COLUMNS = ("started_at", "direction", "outgoing", "missed", "peer_number", "peer_name",
+               "caller", "callee", "extension", "disposition", "answered_at", "ended_at",
+               "duration_s", "billsec", "call_id")
+
+
+def _filter(ctx: Ctx) -> HistoryFilter:
+    q = ctx.query
+    return HistoryFilter(direction=q.get("direction"), missed=q.get("missed"),
+                         answered=q.get("answered"), since=q.get("from"), until=q.get("to"),
+                         number=q.get("number") or None)
+
+
+@api.op("GET", "/fonbo/history", summary="My calls, newest first (cursor paging)", tag=TAG,
+        query={**FILTERS, "limit": integer(1, 200), "cursor": string(512)},
+        responses={200: Response("A page", obj({
+            "items": array(RECORD),
+            "next_cursor": string(512, nullable=True)}))},
+        description="Pass next_cursor back as cursor for the next page; it is null on the "
+                    "last page. Filters: direction, missed, answered, from/to (epoch seconds, "
+                    "from inclusive, to exclusive), number (part of caller or callee).")
+async def list_history(ctx: Ctx) -> web.Response:
+    limit = min(ctx.query.get("limit", 50), ctx.settings.history_page_max)
+    try:
+        items, next_cursor = await history.page(ctx.store, ctx.user_id, _filter(ctx), limit,
+                                                ctx.query.get("cursor"))
+    except CursorError as exc:
+        fail(400, f"cursor: {exc}")
+    return json_response({"items": items, "next_cursor": next_cursor})
+
+
+@api.op("GET", "/fonbo/history/recents", summary="Recent calls, one row per peer", tag=TAG,
+        query={"limit": integer(1, 100)},
+        responses={200: Response("Recents", obj({"items": array(obj({
+            "peer_number": string(64), "peer_name": string(128), "calls": integer(1),
+            "missed": integer(0), "last": RECORD}, closed=False))}))})
+async def list_recents(ctx: Ctx) -> web.Response:
+    items = await history.recents(ctx.store, ctx.user_id, ctx.query.get("limit", 20),
+                                  ctx.settings.recents_scan_max)
+    return json_response({"items": items})
+
+
+@api.op("GET", "/fonbo/history/missed-count", summary="How many calls I missed", tag=TAG,
+        query={"since": number(0, 1e11)},
+        responses={200: Response("Count", obj({"missed": integer(0)}))})
+async def missed_count(ctx: Ctx) -> web.Response:
+    return json_response({"missed": await history.missed_count(ctx.store, ctx.user_id,
+                                                               ctx.query.get("since"))})
+
+
+@api.op("GET", "/fonbo/history/export", summary="My calls as CSV (oldest first)", tag=TAG,
+        query=FILTERS, responses={200: Response("CSV", {"type": "string"}, media="text/csv")})
+async def export_history(ctx: Ctx) -> web.StreamResponse:
+    response = web.StreamResponse(headers={
+        "Content-Type": "text/csv; charset=utf-8",
+        "Content-Disposition": 'attachment; filename="calls.csv"'})
+    await response.prepare(ctx.request)
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\r\n")
+    writer.writerow(CSV_COLUMNS)
+    async for batch in history.iterate(ctx.store, ctx.user_id, _filter(ctx)):
+        for rec in batch:
+            writer.writerow([_cell(rec[c]) for c in CSV_COLUMNS])
+        await response.write(out.getvalue().encode())
+        out.seek(0)
+        out.truncate()
+    if out.getvalue():
+        await response.write(out.getvalue().encode())
+    await response.write_eof()
+    return response
+
+
+def _cell(value: object) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "1" if value else "0"
+    text = str(value)
+    if text[:1] in ("=", "@", "-") and not text.lstrip("-").replace(".", "").isdigit():
+        return "'" + text
+    return text
+
+
+@api.op("GET", "/fonbo/history/scroll", summary="Bulk export: batches in ascending order",
+        tag=TAG, query={**FILTERS, "size": integer(1, 5000), "scroll_id": string(2048)},
+        responses={200: Response("A batch", obj({
+            "items": array(RECORD), "scroll_id": string(2048, nullable=True)}))},
+        description="Start with the filters (and size); then call again with only the "
+                    "returned scroll_id until it comes back null. The scroll id carries the "
+                    "filters and the position, so it works on any FONBO node.")
+async def scroll_history(ctx: Ctx) -> web.Response:
+    if "scroll_id" in ctx.query:
+        try:
+            flt, after, size = history.decode_scroll(ctx.query["scroll_id"])
+        except CursorError as exc:
+            fail(400, f"scroll_id: {exc}")
+        if "size" in ctx.query:
+            size = ctx.query["size"]
+    else:
+        flt, after, size = _filter(ctx), None, ctx.query.get("size", 1000)
+    size = min(size, ctx.settings.scroll_page_max)
+    items, last = await history.scroll(ctx.store, ctx.user_id, flt, after, size)
+    return json_response({"items": items,
+                          "scroll_id": history.encode_scroll(flt, last, size) if last else None})
+
+
+@api.op("GET", "/fonbo/history/{id}", summary="One call of mine", tag=TAG,
+        path_params={"id": ID}, responses={200: Response("Call", RECORD)})
+async def get_history_record(ctx: Ctx) -> web.Response:
+    rec = await history.get_record(ctx.store, ctx.user_id, ctx.path["id"])
+    if rec is None:
+        not_found("call not found")
+    return json_response(rec)

@@ -1,0 +1,147 @@
+"""Builds the gateway's aiohttp application: Janus API, admin listing, metrics, and the node
+around them (lease in the shared store, drain on SIGTERM, health)."""
+
+from __future__ import annotations
+
+import gc
+from collections.abc import AsyncIterator
+from typing import Any
+
+from aiohttp import web
+
+from gateway.admin import add_admin_routes
+from gateway.auth import GatewayTokens
+from gateway.core import Gateway
+from gateway.drain import Drainer
+from gateway.lease import NodeIdentity, NodeLease, NodeLoad
+from gateway.media.ice import configure_ice, rtc_configuration
+from gateway.media.workers import MediaWorkers
+from gateway.plugins.base import Plugin, PluginRegistry
+from gateway.plugins.echotest import EchoTestPlugin
+from gateway.settings import GatewaySettings
+from gateway.transports import http as http_transport
+from gateway.transports.websocket import GATEWAY_KEY, MAX_MESSAGE_KEY, websocket_handler
+from webfon.http import HEALTH_KEY, create_app
+from webfon.runner import DRAIN_KEY, STORE_KEY, attach_store
+from webfon.tokens import store_revocation_check
+
+TOKENS_KEY = web.AppKey("tokens", GatewayTokens)
+
+
+def tune_gc() -> None:
+    """The relay allocates little per packet; full collections of the long-lived startup
+    objects only add latency spikes, so freeze them and collect young objects less often."""
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(50_000, 20, 100)
+
+
+def default_plugins(settings: GatewaySettings) -> list[Plugin]:
+    plugins: list[Plugin] = [EchoTestPlugin()]
+    try:
+        from gateway.plugins.sip.plugin import SipPlugin
+    except ImportError:  # pragma: no cover - SIP plugin not installed
+        return plugins
+    plugins.append(SipPlugin(settings))
+    return plugins
+
+
+def make_gateway(settings: GatewaySettings, plugins: list[Plugin] | None = None,
+                 tokens: GatewayTokens | None = None) -> Gateway:
+    configure_ice(settings.host_addresses, settings.port_range())
+    registry = PluginRegistry()
+    for plugin in plugins if plugins is not None else default_plugins(settings):
+        registry.add(plugin)
+    tokens = tokens or GatewayTokens(settings.public_key_path, settings.token_issuer)
+    return Gateway(registry, tokens.verify,
+                   rtc_configuration(settings.stun_server, settings.turn_server,
+                                     settings.turn_username, settings.turn_password,
+                                     settings.turn_transport, settings.ice_transport_policy),
+                   session_timeout=settings.session_timeout, nat_1_1=settings.nat_1_1,
+                   host_addresses=settings.host_addresses,
+                   require_token=settings.require_token,
+                   reclaim_session_timeout=settings.reclaim_session_timeout,
+                   media_workers=MediaWorkers(settings.media_workers, settings.log_level,
+                                              settings.log_format)
+                   if settings.media_workers else None)
+
+
+def node_load(gateway: Gateway) -> NodeLoad:
+    """What the node carries now, for its lease (``webfon status --all``, admin page)."""
+    plugin_metrics: dict[str, float] = {}
+    for plugin in gateway.registry.unique():
+        for key, value in plugin.metrics().items():
+            plugin_metrics[key] = plugin_metrics.get(key, 0) + value
+    workers = gateway.media_workers.describe() if gateway.media_workers else []
+    return NodeLoad(sessions=len(gateway.sessions),
+                    registered=int(plugin_metrics.get("sip_registered_accounts", 0)),
+                    calls=int(plugin_metrics.get("sip_calls", 0)),
+                    media_workers=len(workers),
+                    media_workers_alive=sum(1 for w in workers if w["alive"]),
+                    media_legs=sum(int(w["legs"]) for w in workers))
+
+
+def node_identity(settings: GatewaySettings) -> NodeIdentity:
+    host = settings.local_ip if settings.host in ("0.0.0.0", "::", "") else settings.host
+    sip = f"{settings.local_ip}:{settings.sip_port}" if settings.sip_port else settings.local_ip
+    return NodeIdentity(node_id=settings.local_nodo_id,
+                        name=settings.node_name or f"gateway-{settings.local_nodo_id}",
+                        api_url=settings.node_api_url or f"http://{host}:{settings.port}",
+                        sip_address=sip)
+
+
+async def build_app(settings: GatewaySettings, plugins: list[Plugin] | None = None,
+                    **kwargs: Any) -> web.Application:
+    app = create_app("gateway", max_body_bytes=settings.max_message_bytes)
+    tokens = GatewayTokens(settings.public_key_path, settings.token_issuer)
+    gateway = make_gateway(settings, plugins, tokens)
+    gateway.node_id = settings.local_nodo_id
+    app[GATEWAY_KEY] = gateway
+    app[TOKENS_KEY] = tokens
+    app[MAX_MESSAGE_KEY] = settings.max_message_bytes
+    app.router.add_get("/janus", websocket_handler)
+    http_transport.add_routes(app)
+    add_admin_routes(app)
+
+    # the node's lease lives in the shared store: a node with an id keeps one
+    with_lease = settings.local_nodo_id > 0
+    if settings.check_revocations or with_lease:
+        attach_store(app, settings)
+    drainer = Drainer(gateway)
+
+    async def drain() -> None:
+        await drainer.drain(settings.drain_timeout_s)
+
+    def health() -> dict[str, Any]:
+        info: dict[str, Any] = {"node_id": settings.local_nodo_id,
+                                "sessions": len(gateway.sessions)}
+        if drainer.draining:
+            info["status"] = "draining"
+        return info
+
+    app[DRAIN_KEY] = drain
+    app[HEALTH_KEY] = health
+
+    async def lost() -> None:
+        for session in list(gateway.sessions.values()):
+            await gateway.close_session(session, "node lease lost")
+
+    async def lifecycle(app: web.Application) -> AsyncIterator[None]:
+        if settings.check_revocations:
+            tokens.use_revocations(store_revocation_check(app[STORE_KEY]))
+        await gateway.start()
+        lease = None
+        if with_lease:
+            lease = NodeLease(app[STORE_KEY], node_identity(settings),
+                              heartbeat_s=settings.node_heartbeat_s,
+                              load=lambda: node_load(gateway), on_lost=lost)
+            drainer.lease = lease
+            await lease.start()
+        tune_gc()
+        yield
+        await gateway.stop()
+        if lease is not None:
+            await lease.stop()
+
+    app.cleanup_ctx.append(lifecycle)
+    return app

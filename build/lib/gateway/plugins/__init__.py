@@ -1,0 +1,1 @@
+"""Janus-style plugins: each attaches to a handle and speaks its own request/event language."""

@@ -1,0 +1,24 @@
+"""Error codes of Janus's SIP plugin (plugin-level, inside ``{"sip": "event"}``)."""
+
+UNKNOWN_ERROR = 499
+NO_MESSAGE = 440
+INVALID_JSON = 441
+INVALID_REQUEST = 442
+MISSING_ELEMENT = 443
+INVALID_ELEMENT = 444
+ALREADY_REGISTERED = 445
+INVALID_ADDRESS = 446
+WRONG_STATE = 447
+MISSING_SDP = 448
+LIBSOFIA_ERROR = 449  # "SIP stack error" here
+IO_ERROR = 450
+RECORDING_ERROR = 451
+TOO_STRICT = 452
+UNAUTHORIZED = 403  # ours: guest or webfon login not allowed for this token
+
+
+class SipPluginError(Exception):
+    def __init__(self, code: int, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message

@@ -1,0 +1,105 @@
+"""Gateway settings, read from ``vivait.plugin.webfon.jcfg`` (libconfig) plus ``WEBFON_GATEWAY_*``.
+
+The seed's keys keep their names (``local_nodo_id``, ``colas_limpiar_siempre``, ``local_ip``,
+``max_digi_llam_sal``); the rest are ours. ICE never queries a public STUN server unless
+``stun_server`` is set.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import ClassVar
+
+from webfon.config import ConfigError
+from webfon.settings import BaseSettings
+
+
+@dataclasses.dataclass
+class GatewaySettings(BaseSettings):
+    component: ClassVar[str] = "gateway"
+    file_format: ClassVar[str] = "libconfig"
+    default_file: ClassVar[str | None] = "vivait.plugin.webfon.jcfg"
+
+    port: int = 8188
+    # --- seed keys --------------------------------------------------------------------
+    local_nodo_id: int = 0
+    colas_limpiar_siempre: bool = False
+    local_ip: str = "127.0.0.1"
+    max_digi_llam_sal: int = 0  # 0 = no limit on the length of a dialled string
+    # --- Janus core -------------------------------------------------------------------
+    session_timeout: int = 60
+    # seconds a session whose WebSocket closed waits for a ``claim`` (Janus's key); 0 = the
+    # session, its registration and calls end with the socket
+    reclaim_session_timeout: int = 0
+    # seconds a call waits for the browser to bring new media (``update`` with an offer) when
+    # its WebRTC connection breaks; 0 = the call ends with the connection, as in Janus
+    media_reclaim_timeout: int = 0
+    max_message_bytes: int = 262_144
+    require_token: bool = True
+    check_revocations: bool = True  # refuse revoked tokens (shared store's token_revocations)
+    admin_roles: tuple[str, ...] = ("admin",)
+    # --- ICE / media ------------------------------------------------------------------
+    ice_addresses: tuple[str, ...] = ()  # host candidate addresses; default: local_ip
+    rtp_port_range: str = ""  # "min-max" for both ICE and plain RTP sockets; "" = any
+    stun_server: str = ""  # "host:port"
+    turn_server: str = ""  # "host:port"
+    turn_username: str = ""
+    turn_password: str = ""
+    turn_transport: str = "udp"
+    ice_transport_policy: str = "all"  # "relay": only TURN-relayed candidates
+    nat_1_1: str = ""  # public address written into ICE candidates instead of the local one
+    allow_transcoding: bool = True  # Opus <-> G.711 when a browser refuses G.711
+    # processes relaying calls' audio beside the gateway's loop: -1 = one per CPU the
+    # gateway may use, 0 = relay in the gateway's own loop, N = N processes
+    media_workers: int = -1
+    # --- SIP --------------------------------------------------------------------------
+    sip_port: int = 0  # local UDP port for the SIP UAs (0 = any)
+    sip_registrar: str = ""  # default registrar/proxy for webfon logins, e.g. sip:127.0.0.1:5060
+    sip_outbound_proxy: str = ""
+    sip_user_agent: str = "webfon-gateway"
+    register_ttl: int = 3600
+    allow_guest: bool = False  # guests also allowed for tokens with role admin or test
+    # --- PBX control API --------------------------------------------------------------
+    pbx_control_url: str = "http://127.0.0.1:8500"
+    pbx_control_key: str = ""  # default: <data_dir>/keys/pbx_control.key
+    webphone_lines_default: int = 2
+    # --- node in the production shape (lease in the shared store, drain) -----------------
+    node_name: str = ""  # shown by `webfon status --all`; default gateway-<local_nodo_id>
+    node_api_url: str = ""  # where this node's /healthz answers; default http://host:port
+    node_heartbeat_s: float = 1.0  # lease refresh period (the PBX's node_lease_s is longer)
+    drain_timeout_s: float = 300.0  # SIGTERM: calls have this long to end before exit
+
+    def validate(self) -> None:
+        super().validate()
+        if self.session_timeout < 0:
+            raise ConfigError("must be >= 0", key="session_timeout")
+        if self.reclaim_session_timeout < 0:
+            raise ConfigError("must be >= 0", key="reclaim_session_timeout")
+        if self.media_reclaim_timeout < 0:
+            raise ConfigError("must be >= 0", key="media_reclaim_timeout")
+        if self.rtp_port_range:
+            self.port_range()
+        if self.media_workers < -1:
+            raise ConfigError("must be -1 (one per CPU), 0 or a number of workers",
+                              key="media_workers")
+        if self.node_heartbeat_s <= 0:
+            raise ConfigError("must be > 0", key="node_heartbeat_s")
+        if self.drain_timeout_s < 0:
+            raise ConfigError("must be >= 0", key="drain_timeout_s")
+        if self.ice_transport_policy not in ("all", "relay"):
+            raise ConfigError("must be 'all' or 'relay'", key="ice_transport_policy")
+
+    def port_range(self) -> tuple[int, int] | None:
+        if not self.rtp_port_range:
+            return None
+        try:
+            low, high = (int(p) for p in self.rtp_port_range.split("-", 1))
+        except ValueError:
+            raise ConfigError("expected 'min-max'", key="rtp_port_range") from None
+        if not 1024 <= low <= high <= 65535:
+            raise ConfigError("expected 1024 <= min <= max <= 65535", key="rtp_port_range")
+        return low, high
+
+    @property
+    def host_addresses(self) -> list[str]:
+        return list(self.ice_addresses) or [self.local_ip]

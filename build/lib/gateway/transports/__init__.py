@@ -1,0 +1,1 @@
+"""Janus API transports: WebSocket (subprotocol ``janus-protocol``) and HTTP with long poll."""

@@ -1,0 +1,208 @@
+"""``webfon demo-data``: a small living organisation so a newcomer sees the system working.
+
+Sede Madrid with a WebRTC node (id 4) and a registration node, three users with hard
+extensions and desk phones, a webphone pool 7000-7009, a hunt group and an ACD queue, two
+trunks with failover order, mdflow flows, contacts, a few hundred CDRs and two voicemails.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import struct
+import time
+import wave
+from dataclasses import dataclass
+from pathlib import Path
+
+from webfon.directory import add_phone, create_extension, create_queue, create_user
+from webfon.store.base import Executor, Store
+
+
+@dataclass(frozen=True)
+class DemoLogin:
+    login: str
+    password: str
+    name: str
+    role: str
+    sip_username: str
+    sip_password: str
+
+
+DEMO_USERS = (
+    # login, name, role, hard extension, email
+    ("1001", "Ana García", "admin", "2001", "ana.garcia@example.com"),
+    ("1002", "Luis Pérez", "user", "2002", "luis.perez@example.com"),
+    ("1003", "Marta Ruiz", "user", "2003", "marta.ruiz@example.com"),
+)
+DEMO_PASSWORD = "webfon-{login}"
+DEMO_SIP_PASSWORD = "sip-{ext}"
+DEMO_PIN = "4{login}"
+
+
+def _tone_wav(path: Path, freq: float, seconds: float, rate: int = 8000) -> float:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    n = int(rate * seconds)
+    frames = b"".join(struct.pack("<h", int(8000 * math.sin(2 * math.pi * freq * i / rate)))
+                      for i in range(n))
+    with wave.open(str(path), "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(rate)
+        w.writeframes(frames)
+    return seconds
+
+
+async def _organisation(tx: Executor) -> dict[str, int]:
+    ids: dict[str, int] = {}
+    ids["site"] = await tx.insert("INSERT INTO sites (name, address) VALUES (?, ?)",
+                                  ("Sede Madrid", "c/Manuel Tovar, 38"))
+    for node_id, name, desc, kind in ((1, "vivait-registro", "NODO-REGISTRO", "registro"),
+                                      (2, "vivait-acd", "NODO-ACD", "acd"),
+                                      (4, "vivait-webfon", "NODO-WEBFON", "webrtc")):
+        await tx.execute("INSERT INTO nodes (id, name, description, type, address, site_id) "
+                         "VALUES (?, ?, ?, ?, ?, ?)",
+                         (node_id, name, desc, kind, "127.0.0.1", ids["site"]))
+    ids["dept"] = await tx.insert("INSERT INTO departments (name, site_id) VALUES (?, ?)",
+                                  ("Atención al cliente", ids["site"]))
+    for key, name, allowed in (
+            ("cat_internal", "Interna", "internal,emergency"),
+            ("cat_national", "Nacional", "internal,emergency,local,national,mobile,special"),
+            ("cat_international", "Internacional",
+             "internal,emergency,local,national,mobile,special,international")):
+        ids[key] = await tx.insert("INSERT INTO categories (name, allowed) VALUES (?, ?)",
+                                   (name, allowed))
+    ids["mobility"] = await tx.insert("INSERT INTO mobility_groups (name) VALUES (?)",
+                                      ("Movilidad Madrid",))
+    ids["pool"] = await tx.insert(
+        "INSERT INTO webphone_pools (name, base_extension, ranges) VALUES (?, ?, ?)",
+        ("Pool Webphone Madrid", "7000", "7000-7009"))
+    ids["template"] = await tx.insert(
+        "INSERT INTO extension_templates (name, description) VALUES (?, ?)",
+        ("estandar", "Plantilla estándar"))
+    return ids
+
+
+async def load_demo(store: Store, data_dir: Path, seed: int = 7) -> list[DemoLogin]:
+    """Fill an empty store with the demo; returns the logins to show to the newcomer."""
+    rng = random.Random(seed)
+    logins: list[DemoLogin] = []
+    now = time.time()
+    async with store.transaction() as tx:
+        ids = await _organisation(tx)
+        user_ids: dict[str, int] = {}
+        ext_ids: dict[str, int] = {}
+        for login, name, role, ext, email in DEMO_USERS:
+            uid = await create_user(
+                tx, display_name=name, login_number=login, username=email.split("@")[0],
+                password=DEMO_PASSWORD.format(login=login), pin=DEMO_PIN.format(login=login),
+                email=email, role=role, category_id=ids["cat_national"],
+                forward_category_id=ids["cat_internal"], mobility_group_id=ids["mobility"],
+                department_id=ids["dept"], site_id=ids["site"], webphone_pool_id=ids["pool"],
+                webphone_lines=2, external_number=f"91555{login}")
+            user_ids[login] = uid
+            eid = await create_extension(tx, number=ext, kind="hard", owner_user_id=uid,
+                                         node_id=1, template_id=ids["template"],
+                                         category_id=ids["cat_national"], mobility_enabled=1,
+                                         line_count=2)
+            ext_ids[ext] = eid
+            sip_password = DEMO_SIP_PASSWORD.format(ext=ext)
+            await add_phone(tx, extension_id=eid, position=0, sip_username=ext,
+                            sip_password=sip_password, model="Cisco 7841", ring_order=1)
+            logins.append(DemoLogin(login, DEMO_PASSWORD.format(login=login), name, role, ext,
+                                    sip_password))
+        for n in range(7000, 7010):
+            await create_extension(tx, number=str(n), kind="web", pool_id=ids["pool"], node_id=4,
+                                   category_id=ids["cat_national"])
+        hunt = await create_queue(tx, number="3000", name="Grupo salto Soporte", kind="hunt",
+                                  strategy="linear", ring_timeout_s=15, timeout_s=45,
+                                  overflow_target="2001")
+        acd = await create_queue(tx, number="3100", name="ACD Atención", kind="acd",
+                                 strategy="leastrecent", timeout_s=120, overflow_target="3000",
+                                 stats_enabled=1)
+        for queue_id, members in ((hunt, (("2002", 0), ("2003", 0))),
+                                  (acd, (("2001", 1), ("2002", 0), ("2003", 2)))):
+            for ext, penalty in members:
+                await tx.execute("INSERT INTO queue_members (queue_id, extension_id, penalty) "
+                                 "VALUES (?, ?, ?)", (queue_id, ext_ids[ext], penalty))
+        for prio, (name, port) in enumerate((("Trunk_vivait_gw01", 5080),
+                                             ("Trunk_vivait_gw02", 5082)), start=1):
+            await tx.execute("INSERT INTO trunks (name, host, port, priority) VALUES (?, ?, ?, ?)",
+                             (name, "127.0.0.1", port, prio))
+        for section, flujo, en_paso, tasa, dmax, umbral in (
+                ("flujo_2", "Cen_Inicio_SIP", 1, 2, 2, 10),
+                ("flujo_3", "Cen_TrunkInternos", 0, 2, 1, 8)):
+            await tx.execute(
+                "INSERT INTO mdflow_flows (section, flujo, en_paso, tasa_sal_seg, dnis_max, "
+                "dnis_umbral_masivo, to_desborda_seg) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (section, flujo, en_paso, tasa, dmax, umbral, 5))
+        await tx.execute("INSERT INTO forwarding_rules (user_id, kind, enabled, target_type, "
+                         "timeout_s) VALUES (?, 'no_answer', 1, 'voicemail', 20)",
+                         (user_ids["1002"],))
+        for code, label in (("*43#", "Retrollamada"), ("*44#", "Cancelar retrollamada")):
+            await tx.execute("INSERT INTO smart_buttons (user_id, code, label, kind) "
+                             "VALUES (NULL, ?, ?, 'feature')", (code, label))
+        await tx.execute("INSERT INTO smart_buttons (user_id, code, label, kind) "
+                         "VALUES (?, '3100', 'ACD Atención', 'dial')", (user_ids["1002"],))
+        await _contacts(tx, user_ids, now)
+        await _cdrs(tx, rng, user_ids, now)
+        await _voicemail(tx, data_dir, user_ids["1002"], now)
+    return logins
+
+
+async def _contacts(tx: Executor, user_ids: dict[str, int], now: float) -> None:
+    corporate = (("Recepción Madrid", "2000"), ("Soporte", "3000"), ("Atención", "3100"),
+                 ("Seguridad", "2099"), ("Emergencias", "112"))
+    personal = (("Carmen López", "600111222"), ("Javier Martín", "917001122"),
+                ("Lucía Fernández", "655443322"), ("Taller Coches", "914445566"),
+                ("Pedro Sánchez", "677889900"))
+    for name, number in corporate:
+        await tx.execute("INSERT INTO contacts (owner_user_id, name, number, created_at, "
+                         "updated_at) VALUES (NULL, ?, ?, ?, ?)", (name, number, now, now))
+    for uid in user_ids.values():
+        for i, (name, number) in enumerate(personal):
+            await tx.execute("INSERT INTO contacts (owner_user_id, name, number, favourite, "
+                             "created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?)",
+                             (uid, name, number, int(i < 2), now, now))
+
+
+async def _cdrs(tx: Executor, rng: random.Random, user_ids: dict[str, int], now: float) -> None:
+    logins = list(user_ids)
+    outside = ["600111222", "917001122", "655443322", "934556677", "+442071234567"]
+    dispositions = ["answered"] * 6 + ["no_answer", "busy", "cancelled", "voicemail", "failed"]
+    rows = []
+    for i in range(300):
+        started = now - rng.uniform(60, 30 * 86400)
+        me = rng.choice(logins)
+        internal = rng.random() < 0.4
+        peer = rng.choice([u for u in logins if u != me]) if internal else rng.choice(outside)
+        direction = "internal" if internal else rng.choice(["inbound", "outbound"])
+        caller, callee = (me, peer) if direction != "inbound" else (peer, me)
+        disposition = rng.choice(dispositions)
+        talk = rng.uniform(5, 600) if disposition == "answered" else 0.0
+        ring = rng.uniform(2, 20)
+        answered = started + ring if disposition == "answered" else None
+        ended = started + ring + talk
+        rows.append((f"demo-{i}@webfon", caller, callee, user_ids[me],
+                     user_ids.get(peer) if internal else None, direction, started, answered,
+                     ended, ended - started, talk, disposition,
+                     "Trunk_vivait_gw01" if not internal else ""))
+    await tx.executemany(
+        "INSERT INTO cdr (call_id, caller, callee, user_id, peer_user_id, direction, started_at, "
+        "answered_at, ended_at, duration_s, billsec, disposition, trunk) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
+
+
+async def _voicemail(tx: Executor, data_dir: Path, user_id: int, now: float) -> None:
+    for i, (caller, name, freq) in enumerate((("600111222", "Carmen López", 440.0),
+                                              ("1003", "Marta Ruiz", 660.0))):
+        path = data_dir / "voicemail" / str(user_id) / f"demo-{i}.wav"
+        seconds = _tone_wav(path, freq, 2.0)
+        await tx.execute("INSERT INTO voicemail_messages (user_id, caller, caller_name, "
+                         "call_id, created_at, duration_s, path) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                         (user_id, caller, name, f"demo-vm-{i}@webfon", now - 3600 * (i + 1),
+                          seconds, str(path)))
+
+
+async def has_data(store: Store) -> bool:
+    return bool(await store.fetchval("SELECT COUNT(*) AS n FROM users"))

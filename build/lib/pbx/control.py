@@ -1,0 +1,139 @@
+"""HTTP control API used by the gateway and the CLI (bearer secret from ``pbx_control.key``).
+
+``POST /control/webphone/login|logout|release-node``, ``GET /control/registrations``,
+``GET /control/calls``, ``GET /control/stats`` (SIP and media counters),
+``GET /control/mdflow/config|stats``, ``POST /control/mdflow/reload``,
+``POST /control/mdflow/debug`` (``{"on": bool}``).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from aiohttp import web
+
+from webfon.config import ConfigError
+from webfon.control_key import check_bearer
+from webfon.http import json_error, read_json
+
+from .webphone import CAUSE_NODE_LOST, WebphoneError
+
+log = logging.getLogger("pbx.control")
+
+CORE_KEY: web.AppKey[Any] = web.AppKey("pbx_core", object)
+CONTROL_SECRET_KEY = web.AppKey("pbx_control_secret", str)
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+@web.middleware
+async def control_auth(request: web.Request, handler: Handler) -> web.StreamResponse:
+    if request.path.startswith("/control/"):
+        secret = request.app.get(CONTROL_SECRET_KEY, "")
+        if not secret or not check_bearer(request.headers.get("Authorization"), secret):
+            return json_error(401, "missing or wrong control credentials")
+    return await handler(request)
+
+
+def _int_field(body: Any, name: str) -> int:
+    if not isinstance(body, dict):
+        raise web.HTTPBadRequest(reason="body must be a JSON object")
+    value = body.get(name)
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise web.HTTPBadRequest(reason=f"{name} must be an integer")
+    return value
+
+
+def _core(request: web.Request) -> Any:
+    core = request.app.get(CORE_KEY)
+    if core is None:
+        raise web.HTTPServiceUnavailable(reason="PBX starting")
+    return core
+
+
+async def webphone_login(request: web.Request) -> web.Response:
+    body = await read_json(request)
+    user_id, node_id = _int_field(body, "user_id"), _int_field(body, "node_id")
+    try:
+        result = await _core(request).webphones.login(user_id, node_id)
+    except WebphoneError as exc:
+        return json_error(exc.status, exc.message)
+    log.info("webphone login", extra={"user_id": user_id, "node_id": node_id,
+                                      "extension": result.extension, "mode": result.mode})
+    return web.json_response(result.as_dict())
+
+
+async def webphone_logout(request: web.Request) -> web.Response:
+    body = await read_json(request)
+    user_id = _int_field(body, "user_id")
+    # with node_id: only while the session is still that node's (see pbx.webphone)
+    node_id = _int_field(body, "node_id") if body.get("node_id") is not None else None
+    found = await _core(request).webphones.logout(user_id, node_id=node_id)
+    log.info("webphone logout", extra={"user_id": user_id, "node_id": node_id,
+                                       "found": found})
+    return web.json_response({"ok": True, "was_logged_in": found})
+
+
+async def release_node(request: web.Request) -> web.Response:
+    body = await read_json(request)
+    node_id = _int_field(body, "node_id")
+    # a node releases at start what a previous process of it left behind: that one died
+    released = await _core(request).webphones.release_node(node_id, cause=CAUSE_NODE_LOST)
+    log.info("webphone node released", extra={"node_id": node_id, "released": released})
+    return web.json_response({"released": released})
+
+
+async def registrations(request: web.Request) -> web.Response:
+    bindings = await _core(request).location.all()
+    return web.json_response([b.as_dict() for b in bindings])
+
+
+async def calls(request: web.Request) -> web.Response:
+    return web.json_response(_core(request).call_list())
+
+
+async def stats(request: web.Request) -> web.Response:
+    engine = _core(request).engine
+    return web.json_response(engine.stats_snapshot() if engine is not None else {})
+
+
+async def mdflow_config(request: web.Request) -> web.Response:
+    return web.json_response(_core(request).mdflow.show_config())
+
+
+async def mdflow_stats(request: web.Request) -> web.Response:
+    return web.json_response(_core(request).mdflow.show_stats())
+
+
+async def mdflow_reload(request: web.Request) -> web.Response:
+    md = _core(request).mdflow
+    try:
+        md.reload()
+    except ConfigError as exc:
+        return json_error(400, f"MDflow.conf not reloaded: {exc}")
+    except OSError as exc:
+        return json_error(400, f"MDflow.conf not readable: {exc.strerror}")
+    return web.json_response(md.show_config())
+
+
+async def mdflow_debug(request: web.Request) -> web.Response:
+    body = await read_json(request)
+    if not isinstance(body, dict) or not isinstance(body.get("on"), bool):
+        return json_error(400, "body must be {\"on\": true|false}")
+    _core(request).mdflow.debug = body["on"]
+    return web.json_response({"debug": body["on"]})
+
+
+def add_routes(app: web.Application) -> None:
+    app.router.add_post("/control/webphone/login", webphone_login)
+    app.router.add_post("/control/webphone/logout", webphone_logout)
+    app.router.add_post("/control/webphone/release-node", release_node)
+    app.router.add_get("/control/registrations", registrations)
+    app.router.add_get("/control/calls", calls)
+    app.router.add_get("/control/stats", stats)
+    app.router.add_get("/control/mdflow/config", mdflow_config)
+    app.router.add_get("/control/mdflow/stats", mdflow_stats)
+    app.router.add_post("/control/mdflow/reload", mdflow_reload)
+    app.router.add_post("/control/mdflow/debug", mdflow_debug)

@@ -1,0 +1,213 @@
+"""Media anchored in the PBX: one RTP endpoint per call leg, relayed in pairs.
+
+Each leg of a call gets its own RTP/RTCP port pair from the PBX's range (released pairs are
+kept bound for a while and reused, see :class:`~webfon.rtp.RtpPortAllocator`); a :class:`Bridge`
+forwards every RTP packet arriving on one leg out of the other leg unchanged (G.711 PCMA/PCMU
+and RFC 4733 events pass through), and RTCP likewise. Remote addresses come from SDP and are
+corrected by symmetric latching on the first packet. A leg can be detached from the relay to
+play a prompt or music on hold to it, or to record what it sends (voicemail).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import resource
+from collections.abc import Iterable
+from typing import Any
+
+from webfon.rtp import RtpEndpoint, RtpPortAllocator, g711
+from webfon.rtp.prompts import prompt
+from webfon.rtp.tones import g711_frames
+
+log = logging.getLogger("pbx.media")
+
+POOL_MAX = 2048
+REUSE_AFTER_S = 2.0
+"""A released leg's sockets are reused no sooner than this (late packets of the old call)."""
+
+Addr = tuple[str, int]
+
+
+class Leg:
+    """The PBX side of one call leg's media."""
+
+    def __init__(self, endpoint: RtpEndpoint, name: str) -> None:
+        self.endpoint = endpoint
+        self.name = name
+        self.peer: Leg | None = None
+        self.payload_type: int = g711.PT_PCMA
+        self.dtmf_payload_type: int | None = None
+        self.latched = False
+        self.muted = False  # True: what arrives here is not relayed (held / on hold)
+        self.sink: Any = None  # callable(data) receiving packets while detached (recording)
+        self._player: asyncio.Task[Any] | None = None
+        endpoint.on_rtp = self._on_rtp
+        endpoint.on_rtcp = self._on_rtcp
+
+    @property
+    def port(self) -> int:
+        return self.endpoint.port
+
+    def set_remote(self, host: str | None, port: int | None) -> None:
+        if not host or not port:
+            return
+        ep = self.endpoint
+        ep.remote_addr = (host, port)
+        ep.rtcp_remote_addr = (host, port + 1)
+        self.latched = False
+
+    def _on_rtp(self, ep: RtpEndpoint, data: bytes, addr: Addr) -> None:
+        if not self.latched:
+            self.latched = True
+            if ep.remote_addr != addr:
+                ep.remote_addr = addr
+                ep.rtcp_remote_addr = (addr[0], addr[1] + 1)
+        if self.sink is not None:
+            self.sink(data)
+            return
+        peer = self.peer
+        if peer is None or self.muted or peer._player is not None:
+            return
+        peer.endpoint.send_raw(data)
+
+    def _on_rtcp(self, ep: RtpEndpoint, data: bytes, addr: Addr) -> None:
+        peer = self.peer
+        if peer is not None and not self.muted and self.sink is None:
+            peer.endpoint.send_rtcp(data)
+
+    # -- prompts and music on hold ---------------------------------------------------------
+    def play(self, frames: Iterable[bytes], *, loop: bool = False) -> asyncio.Task[Any]:
+        """Send G.711 frames (paced) to this leg instead of relayed audio."""
+        self.stop_playing()
+        frames = list(frames)
+
+        async def run() -> None:
+            while True:
+                await self.endpoint.play(frames, self.payload_type)
+                if not loop or self.endpoint.closed:
+                    return
+
+        self._player = asyncio.ensure_future(run())
+        self._player.add_done_callback(self._player_done)
+        return self._player
+
+    def _player_done(self, task: asyncio.Task[Any]) -> None:
+        if self._player is task:
+            self._player = None
+
+    def play_prompt(self, name: str, *, loop: bool = False) -> asyncio.Task[Any]:
+        return self.play(g711_frames(prompt(name), self.payload_type), loop=loop)
+
+    def stop_playing(self) -> None:
+        task = self._player
+        self._player = None
+        if task is not None:
+            task.cancel()
+
+    async def send_dtmf(self, digit: str) -> None:
+        if self.dtmf_payload_type is not None:
+            await self.endpoint.send_dtmf(digit, self.dtmf_payload_type)
+
+    def close(self) -> None:
+        self.stop_playing()
+        if self.peer is not None and self.peer.peer is self:
+            self.peer.peer = None
+        self.peer = None
+        self.endpoint.close()
+        # the endpoint's callbacks are this leg's methods: let both go without the GC
+        self.endpoint.on_rtp = self.endpoint.on_rtcp = None
+        self.sink = None
+
+    def stats(self) -> dict[str, Any]:
+        ep = self.endpoint
+        s = ep.stats
+        return {"port": ep.port, "remote": f"{ep.remote_addr[0]}:{ep.remote_addr[1]}"
+                if ep.remote_addr else "", "received": ep.packets_received,
+                "sent": ep.packets_sent, "lost": s.lost if s is not None else 0}
+
+
+def connect(a: Leg, b: Leg) -> None:
+    """Relay between two legs (each detached from any previous peer)."""
+    for leg in (a, b):
+        old = leg.peer
+        if old is not None and old.peer is leg:
+            old.peer = None
+    a.peer, b.peer = b, a
+
+
+class MediaManager:
+    """Allocates legs from the configured port range."""
+
+    def __init__(self, host: str, port_min: int, port_max: int, *,
+                 track_stats: bool = True, pool_size: int | None = None) -> None:
+        self.host = host
+        if pool_size is None:
+            pool_size = default_pool_size(port_min, port_max)
+        self.allocator = RtpPortAllocator(port_min, port_max, pool_size=pool_size,
+                                          reuse_after=REUSE_AFTER_S)
+        self.track_stats = track_stats
+        self.legs: set[Leg] = set()
+        self.totals: dict[str, int] = {"legs": 0, "received": 0, "sent": 0, "lost": 0,
+                                       "expected": 0}
+
+    async def leg(self, name: str) -> Leg:
+        ep = await RtpEndpoint.open(self.host, allocator=self.allocator, rtcp=True,
+                                    track_stats=self.track_stats, latch=True)
+        leg = Leg(ep, name)
+        self.legs.add(leg)
+        return leg
+
+    def release(self, leg: Leg | None) -> None:
+        if leg is None or leg not in self.legs:
+            return
+        self._count(leg)
+        leg.close()
+        self.legs.discard(leg)
+
+    def _count(self, leg: Leg) -> None:
+        ep = leg.endpoint
+        t = self.totals
+        t["legs"] += 1
+        t["received"] += ep.packets_received
+        t["sent"] += ep.packets_sent
+        if ep.stats is not None:
+            t["lost"] += max(0, ep.stats.lost)
+            t["expected"] += ep.stats.expected
+
+    def snapshot(self) -> dict[str, Any]:
+        """Totals over finished legs plus the legs still open (loss as seen on arrival)."""
+        t = dict(self.totals)
+        for leg in self.legs:
+            ep = leg.endpoint
+            t["received"] += ep.packets_received
+            t["sent"] += ep.packets_sent
+            if ep.stats is not None:
+                t["lost"] += max(0, ep.stats.lost)
+                t["expected"] += ep.stats.expected
+        t["open_legs"] = len(self.legs)
+        t["pooled_pairs"] = self.allocator.pooled
+        t["reused_pairs"] = self.allocator.reused
+        t["loss_ratio"] = round(t["lost"] / t["expected"], 6) if t["expected"] else 0.0
+        return t
+
+    def close(self) -> None:
+        for leg in list(self.legs):
+            with contextlib.suppress(Exception):
+                leg.close()
+        self.legs.clear()
+        self.allocator.close_pool()
+
+
+def default_pool_size(port_min: int, port_max: int) -> int:
+    """How many released RTP/RTCP socket pairs to keep open for reuse: enough for a couple of
+    seconds of call setups at a few hundred calls/s, at most a quarter of the range's port
+    pairs and an eighth of the file descriptors the process may open."""
+    try:
+        soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+    except (OSError, ValueError):
+        soft = 1024
+    if soft == resource.RLIM_INFINITY:
+        soft = 1 << 20
+    return max(0, min(POOL_MAX, (port_max - port_min + 1) // 8, soft // 16))

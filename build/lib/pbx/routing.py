@@ -1,0 +1,165 @@
+"""Where a dialled number goes: a user (preferred), an extension, a queue, or out by a trunk.
+
+Routing looks the number up in the shared numbering first, so a user's number reaches the user
+wherever they are logged in (the seed: «se debe buscar al usuario, no a la extensión»). The
+caller's category decides which destination classes are allowed; a refusal carries a clear
+reason for the 403. Call-by-call mobility codes are resolved here too.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+
+from .categories import Category, Classified, NumberError, classify_dialled
+from .directory import Directory, Extension, Phone, QueueInfo, Trunk, User
+from .mobility import MobilityError, authorize, is_mobility, parse
+
+
+@dataclass(frozen=True)
+class Caller:
+    """Who is calling: a phone of an extension (with its owner) or a trunk."""
+
+    user: User | None = None
+    extension: Extension | None = None
+    phone: Phone | None = None
+    trunk: Trunk | None = None
+    category: Category | None = None
+    mobility: bool = False
+
+    @property
+    def number(self) -> str:
+        if self.user is not None and (self.mobility or self.extension is None):
+            return self.user.login_number
+        if self.extension is not None:
+            return self.extension.number
+        return ""
+
+    @property
+    def display_number(self) -> str:
+        """The number people see (history, voicemail): the user's, whichever extension
+        carried the call; an extension's own number when no user owns it."""
+        return self.user.login_number if self.user is not None else self.number
+
+
+@dataclass(frozen=True)
+class Route:
+    """The routing decision; ``kind`` is user, extension, queue, external or reject."""
+
+    kind: str
+    number: str
+    caller: Caller
+    dest_class: str = "internal"
+    user: User | None = None
+    extension: Extension | None = None
+    queue: QueueInfo | None = None
+    trunks: list[Trunk] = field(default_factory=list)
+    status: int = 0
+    reason: str = ""
+
+
+def reject(number: str, caller: Caller, status: int, reason: str) -> Route:
+    return Route("reject", number, caller, status=status, reason=reason)
+
+
+class Router:
+    def __init__(self, directory: Directory, *, outside_prefix: str = "0",
+                 local_prefixes: tuple[str, ...] = ()) -> None:
+        self.directory = directory
+        self.outside_prefix = outside_prefix
+        self.local_prefixes = local_prefixes
+
+    async def caller_for_phone(self, phone: Phone) -> Caller:
+        ext = await self.directory.extension(phone.extension_id)
+        user = None
+        if ext is not None and ext.owner_user_id is not None:
+            user = await self.directory.user(ext.owner_user_id)
+        if ext is not None and ext.kind == "web":
+            session = await self.directory.web_session_by_extension(ext.id)
+            if session is not None:
+                user = await self.directory.user(session.user_id)
+        cat_id = phone.category_id
+        if cat_id is None and user is not None:
+            cat_id = user.category_id
+        if cat_id is None and ext is not None:
+            cat_id = ext.category_id
+        return Caller(user=user, extension=ext, phone=phone,
+                      category=await self.directory.category(cat_id))
+
+    async def route(self, dialled: str, caller: Caller) -> Route:
+        if is_mobility(dialled):
+            if caller.trunk is not None:
+                return reject(dialled, caller, 403, "Mobility codes are not accepted from trunks")
+            try:
+                code = parse(dialled)
+                user = await authorize(self.directory, code, caller.extension)
+            except MobilityError as exc:
+                return reject(dialled, caller, exc.status, exc.reason)
+            caller = replace(caller, user=user, mobility=True,
+                             category=await self.directory.category(user.category_id))
+            dialled = code.destination
+            if is_mobility(dialled):
+                return reject(dialled, caller, 484, "Nested mobility code")
+        kind = await self.directory.number_kind(dialled)
+        if caller.trunk is not None:
+            return await self._internal(dialled, kind, caller, "internal") if kind else reject(
+                dialled, caller, 404, "Number not assigned")
+        try:
+            classified = classify_dialled(dialled, is_internal=kind is not None,
+                                          outside_prefix=self.outside_prefix,
+                                          local_prefixes=self.local_prefixes)
+        except NumberError as exc:
+            return reject(dialled, caller, 404 if kind is None else 484, str(exc))
+        if caller.user is not None and caller.user.user_type == "solo_entrantes" \
+                and not caller.mobility and classified.dest_class != "emergency":
+            return reject(dialled, caller, 403,
+                          "Incoming-only user: outgoing calls need call-by-call mobility")
+        category = caller.category
+        if category is not None:
+            why = category.check(classified)
+            if why:
+                return reject(dialled, caller, 403, why)
+        if kind is not None:
+            return await self._internal(dialled, kind, caller, classified.dest_class)
+        return await self._external(classified, caller)
+
+    async def _internal(self, number: str, kind: str | None, caller: Caller,
+                        dest_class: str) -> Route:
+        if kind == "user":
+            user = await self.directory.user_by_number(number)
+            if user is None or not user.enabled:
+                return reject(number, caller, 404, "User not available")
+            ext = await self.directory.hard_extension_of(user.id)
+            return Route("user", number, caller, dest_class, user=user, extension=ext)
+        if kind == "extension":
+            ext = await self.directory.extension_by_number(number)
+            if ext is None:
+                return reject(number, caller, 404, "Extension not found")
+            user = await self.directory.user(ext.owner_user_id) if ext.owner_user_id else None
+            return Route("extension", number, caller, dest_class, user=user, extension=ext)
+        if kind == "queue":
+            queue = await self.directory.queue_by_number(number)
+            if queue is None:
+                return reject(number, caller, 404, "Queue not found")
+            return Route("queue", number, caller, dest_class, queue=queue)
+        return reject(number, caller, 404, "Number not assigned")
+
+    async def _external(self, classified: Classified, caller: Caller) -> Route:
+        trunks = await self.directory.trunks()
+        if not trunks:
+            return reject(classified.number, caller, 503, "No trunk available")
+        return Route("external", classified.number, caller, classified.dest_class,
+                     trunks=trunks)
+
+
+def trunk_number(trunk: Trunk, number: str) -> str:
+    """The number as sent on a trunk (its ``prefix_strip`` leading digits removed)."""
+    return number[trunk.prefix_strip:] if trunk.prefix_strip else number
+
+
+FAILOVER_STATUSES = frozenset({408, 500, 502, 503, 504})
+"""Final responses that make the call move to the next trunk (seed ``CHANUNAVAIL``)."""
+
+
+def should_failover(status: int | None) -> bool:
+    """``None`` means no response at all (timeout or transport error)."""
+    return status is None or status in FAILOVER_STATUSES

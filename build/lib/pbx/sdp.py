@@ -1,0 +1,110 @@
+"""SDP rewriting for the B2BUA: the PBX puts its own address and ports in both directions.
+
+The caller's offer is filtered to what the media relay carries (G.711 A-law/µ-law and RFC 4733
+telephone-event) before it is offered to the callee; the callee's answer goes back to the
+caller with the PBX's address and port, mirroring every m= line of the caller's offer (other
+streams rejected with port 0), as RFC 3264 requires.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from webfon.sip.sdp import Codec, Media, SessionDescription, _session_id
+
+RELAYED = frozenset({"PCMA", "PCMU", "TELEPHONE-EVENT"})
+
+
+class SdpError(ValueError):
+    """The description cannot be relayed (``status`` 400 unparsable, 488 nothing usable)."""
+
+    def __init__(self, status: int, reason: str) -> None:
+        super().__init__(reason)
+        self.status = status
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class MediaInfo:
+    host: str | None
+    port: int
+    payload_type: int | None
+    dtmf_payload_type: int | None
+    direction: str
+
+
+def parse(body: bytes) -> SessionDescription:
+    from webfon.sip import ParseError
+
+    try:
+        sd = SessionDescription.parse(body)
+    except ParseError as exc:
+        raise SdpError(400, f"Bad SDP: {exc.reason if hasattr(exc, 'reason') else exc}") from None
+    return sd
+
+
+def info(sd: SessionDescription) -> MediaInfo:
+    audio = sd.audio
+    if audio is None or not audio.port:
+        return MediaInfo(None, 0, None, None, "inactive")
+    voice = [c for c in audio.codecs if c.name.upper() in ("PCMA", "PCMU")]
+    dtmf = audio.codec("telephone-event")
+    host = sd.address_of(audio)
+    return MediaInfo(None if host == "0.0.0.0" else host, audio.port,
+                     voice[0].pt if voice else None, dtmf.pt if dtmf else None,
+                     sd.direction_of(audio))
+
+
+def _ours(host: str) -> SessionDescription:
+    sid = _session_id()
+    return SessionDescription(origin_user="webfon-pbx", session_id=sid, session_version=sid,
+                              origin_address=host, session_name="webfon", connection=host)
+
+
+def relay_offer(offer: SessionDescription, host: str, port: int) -> SessionDescription:
+    """The offer sent to the callee: relayed codecs only, our address and port."""
+    audio = offer.audio
+    if audio is None or not audio.port or "SAVP" in audio.proto.upper():
+        raise SdpError(488, "No RTP/AVP audio stream offered")
+    media = Media(kind="audio", port=port, proto=audio.proto, ptime=audio.ptime,
+                  direction=offer.direction_of(audio))
+    for codec in audio.codecs:
+        if codec.name.upper() in RELAYED and codec.rate == 8000:
+            media.add_codec(Codec(codec.pt, codec.name, codec.rate, codec.channels, codec.fmtp))
+    if not any(c.name.upper() in ("PCMA", "PCMU") for c in media.codecs):
+        raise SdpError(488, "No G.711 codec offered (PCMA or PCMU required)")
+    sd = _ours(host)
+    sd.media = [media]
+    return sd
+
+
+def relay_answer(offer: SessionDescription, answer: SessionDescription, host: str,
+                 port: int) -> SessionDescription:
+    """The answer sent to the caller: the callee's choice, our address, the offer's m= lines."""
+    chosen = answer.audio
+    out = _ours(host)
+    target = offer.audio
+    for m in offer.media:
+        if m is target and chosen is not None and chosen.port:
+            am = Media(kind="audio", port=port, proto=m.proto, ptime=chosen.ptime,
+                       direction=answer.direction_of(chosen))
+            for codec in chosen.codecs:
+                am.add_codec(Codec(codec.pt, codec.name, codec.rate, codec.channels,
+                                   codec.fmtp))
+            out.media.append(am)
+        else:
+            out.media.append(Media(kind=m.kind, port=0, proto=m.proto,
+                                   formats=list(m.formats[:1]) or [0]))
+    return out
+
+
+def local_answer(offer: SessionDescription, host: str, port: int,
+                 direction: str = "sendrecv") -> SessionDescription:
+    """Our own answer (voicemail, prompts): first offered G.711 codec plus telephone-event."""
+    from webfon.sip.sdp import make_answer
+
+    answer, chosen = make_answer(offer, host, port, direction=direction)
+    if chosen is None:
+        raise SdpError(488, "No G.711 codec offered (PCMA or PCMU required)")
+    answer.origin_user = "webfon-pbx"
+    return answer

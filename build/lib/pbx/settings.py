@@ -1,0 +1,94 @@
+"""Settings of the embedded PBX (component ``pbx``): SIP listeners, media ports, timers, files."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import ClassVar
+
+from webfon.config import ConfigError
+from webfon.settings import BaseSettings
+
+
+@dataclasses.dataclass
+class PbxSettings(BaseSettings):
+    """``WEBFON_PBX_*`` variables or ``pbx.jcfg`` (libconfig) override these defaults."""
+
+    component: ClassVar[str] = "pbx"
+    file_format: ClassVar[str] = "libconfig"
+    default_file: ClassVar[str | None] = "pbx.jcfg"
+
+    port: int = 8500
+    sip_host: str = "127.0.0.1"
+    sip_port: int = 5060
+    sip_transports: list[str] = dataclasses.field(default_factory=lambda: ["udp", "tcp"])
+    # MD5 only by default: some phones (baresip 1.0) refuse a REGISTER challenged with SHA-256
+    digest_algorithms: list[str] = dataclasses.field(default_factory=lambda: ["MD5"])
+    sip_advertised_host: str = ""
+    realm: str = "webfon"
+    rtp_host: str = ""
+    rtp_port_min: int = 20000
+    rtp_port_max: int = 29999
+    qualify_interval_s: float = 30.0
+    qualify_timeout_s: float = 5.0
+    register_min_expires: int = 60
+    register_max_expires: int = 3600
+    register_default_expires: int = 3600
+    max_contacts_per_aor: int = 8
+    nonce_ttl_s: float = 300.0
+    directory_cache_s: float = 5.0
+    no_answer_timeout_s: float = 20.0
+    trunk_timeout_s: float = 30.0
+    media_timeout_s: float = 0.0
+    voicemail_dir: Path | None = None
+    voicemail_max_s: float = 120.0
+    mdflow_conf: Path | None = None
+    mdflow_flow_phones: str = "Cen_Inicio_SIP"
+    mdflow_flow_trunks: str = "Cen_Inicio_TrunkSip"
+    outside_prefix: str = "0"
+    local_prefixes: str = "91"
+    stats_global: bool = False
+    stats_sla_s: float = 20.0
+    moh_frequency_hz: float = 440.0
+    control_key_file: Path | None = None
+    # gateway nodes: one whose lease heartbeat has not moved for this long is lost (its web
+    # phones are released); checked every node_check_s
+    node_lease_s: float = 5.0
+    node_check_s: float = 1.0
+
+    def validate(self) -> None:
+        super().validate()
+        if not 0 <= self.sip_port <= 65535:
+            raise ConfigError(f"port out of range: {self.sip_port}", key="sip_port")
+        bad = [t for t in self.sip_transports if t.lower() not in ("udp", "tcp")]
+        if bad or not self.sip_transports:
+            raise ConfigError("must list udp and/or tcp", key="sip_transports")
+        if any(a.upper() not in ("MD5", "SHA-256") for a in self.digest_algorithms) \
+                or not self.digest_algorithms:
+            raise ConfigError("must list MD5 and/or SHA-256", key="digest_algorithms")
+        if not (1024 <= self.rtp_port_min < self.rtp_port_max <= 65535):
+            raise ConfigError("rtp_port_min must be >= 1024 and below rtp_port_max <= 65535",
+                              key="rtp_port_min")
+        if (self.rtp_port_max - self.rtp_port_min) < 4:
+            raise ConfigError("RTP port range too small", key="rtp_port_max")
+        if self.node_lease_s <= 0 or self.node_check_s <= 0:
+            raise ConfigError("must be > 0", key="node_lease_s" if self.node_lease_s <= 0
+                              else "node_check_s")
+        if self.qualify_interval_s < 0:
+            raise ConfigError("must be >= 0 (0 disables qualify)", key="qualify_interval_s")
+        if self.no_answer_timeout_s <= 0:
+            raise ConfigError("must be > 0", key="no_answer_timeout_s")
+        if not self.realm:
+            raise ConfigError("must not be empty", key="realm")
+
+    @property
+    def voicemail_path(self) -> Path:
+        return self.voicemail_dir or self.data_dir / "voicemail"
+
+    @property
+    def advertised_host(self) -> str:
+        return self.sip_advertised_host or self.sip_host
+
+    @property
+    def media_host(self) -> str:
+        return self.rtp_host or self.advertised_host

@@ -1,0 +1,1 @@
+"""sercen component."""

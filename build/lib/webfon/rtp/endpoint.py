@@ -1,0 +1,518 @@
+"""Asyncio RTP endpoint (one UDP socket, optional RTCP socket on port + 1) and port allocation.
+
+:class:`RtpEndpoint` is the building block of media relays and test peers: it receives
+datagrams, keeps :class:`~webfon.rtp.stats.ReceiverStats` for the current remote SSRC, latches
+the remote address (symmetric RTP) when none was given, and sends payloads with its own
+sequence/timestamp/SSRC, raw datagrams (for relays that rewrite headers in place), paced tone
+streams and RFC 4733 digits. :class:`RtpRecorder` collects what arrives for later analysis.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import contextlib
+import errno
+import random
+import socket
+import struct
+import time
+from collections.abc import Callable, Iterable
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from webfon.rtp import g711
+from webfon.rtp.dtmf import DtmfEvent, DtmfReceiver, DtmfSender
+from webfon.rtp.packet import RtpError, RtpPacket, build_header
+from webfon.rtp.rtcp import (
+    ReceiverReport,
+    RtcpError,
+    SenderReport,
+    build_sdes_cname,
+    ntp_timestamp,
+    parse_rtcp,
+)
+from webfon.rtp.stats import ReceiverStats
+
+Addr = tuple[str, int]
+RtpCallback = Callable[["RtpEndpoint", bytes, Addr], Any]
+RtcpCallback = Callable[["RtpEndpoint", bytes, Addr], Any]
+
+_FIXED = struct.Struct("!BBHII")
+
+
+class PortRangeExhausted(OSError):
+    """No free port (pair) is left in the configured range."""
+
+
+class RtpPortAllocator:
+    """Hands out even RTP ports (and the odd RTCP port above) from ``[start, end]``.
+
+    A port is only handed out once it is actually bound, so ports used by other processes are
+    skipped; ports are returned with :meth:`release` (done by :meth:`RtpEndpoint.close`).
+
+    With ``pool_size`` > 0, :meth:`RtpEndpoint.close` keeps up to that many bound socket
+    pairs (with their asyncio transports) open instead of closing them, and
+    :meth:`RtpEndpoint.open` takes the oldest one back once it has been idle for
+    ``reuse_after`` seconds, so a busy relay does not bind and register four sockets per
+    call. Datagrams reaching a kept pair are dropped; the idle time keeps late packets of
+    the previous call (which could mislead symmetric latching) out of the next one.
+    """
+
+    def __init__(self, start: int, end: int, *, pool_size: int = 0,
+                 reuse_after: float = 2.0) -> None:
+        if start < 1 or end > 65535 or start > end:
+            raise ValueError(f"invalid RTP port range {start}-{end}")
+        self.start = start + (start & 1)
+        self.end = end
+        if self.start + 1 > self.end:
+            raise ValueError(f"RTP port range {start}-{end} holds no even/odd pair")
+        self._next = self.start
+        self._in_use: set[int] = set()
+        self.pool_size = pool_size
+        self.reuse_after = reuse_after
+        self._pool: dict[tuple[str, bool], collections.deque[_Kept]] = {}
+        self._pooled = 0
+        self.reused = 0
+        """Endpoints opened on a kept socket pair instead of newly bound sockets."""
+
+    @property
+    def pooled(self) -> int:
+        """Socket pairs kept open for reuse."""
+        return self._pooled
+
+    def _take(self, host: str, rtcp: bool, *, force: bool = False) -> _Kept | None:
+        """The oldest kept pair for ``host``/``rtcp`` idle long enough (any idle time with
+        ``force``, when the range has no other free port), if any."""
+        kept = self._pool.get((host, rtcp))
+        if not kept or (not force and time.monotonic() - kept[0].since < self.reuse_after):
+            return None
+        entry = kept.popleft()
+        self._pooled -= 1
+        self.reused += 1
+        return entry
+
+    def _keep(self, entry: _Kept) -> bool:
+        """Keep a released pair for reuse; False when the pool is full (close it then)."""
+        if self._pooled >= self.pool_size:
+            return False
+        self._pool.setdefault((entry.host, entry.rtcp is not None), collections.deque()) \
+            .append(entry)
+        self._pooled += 1
+        return True
+
+    def close_pool(self) -> None:
+        """Close every kept pair and return its port."""
+        for kept in self._pool.values():
+            for entry in kept:
+                entry.close()
+                self.release(entry.port)
+        self._pool.clear()
+        self._pooled = 0
+
+    @property
+    def capacity(self) -> int:
+        return (self.end - self.start + 1) // 2
+
+    @property
+    def in_use(self) -> int:
+        return len(self._in_use)
+
+    def bind(self, host: str, rtcp: bool = True) -> tuple[socket.socket, socket.socket | None]:
+        """Bind a UDP socket on the next free even port (and port + 1 when ``rtcp``)."""
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        for _ in range(self.capacity):
+            port = self._next
+            self._next += 2
+            if self._next + 1 > self.end:
+                self._next = self.start
+            if port in self._in_use:
+                continue
+            rtp_sock = socket.socket(family, socket.SOCK_DGRAM)
+            try:
+                rtp_sock.bind((host, port))
+            except OSError as exc:
+                rtp_sock.close()
+                if exc.errno in (errno.EADDRINUSE, errno.EACCES):
+                    continue
+                raise
+            rtcp_sock = None
+            if rtcp:
+                rtcp_sock = socket.socket(family, socket.SOCK_DGRAM)
+                try:
+                    rtcp_sock.bind((host, port + 1))
+                except OSError as exc:
+                    rtp_sock.close()
+                    rtcp_sock.close()
+                    if exc.errno in (errno.EADDRINUSE, errno.EACCES):
+                        continue
+                    raise
+            self._in_use.add(port)
+            return rtp_sock, rtcp_sock
+        raise PortRangeExhausted(errno.EADDRINUSE,
+                                 f"no free RTP port in {self.start}-{self.end}")
+
+    def release(self, port: int) -> None:
+        self._in_use.discard(port)
+
+
+class _Protocol(asyncio.DatagramProtocol):
+    def __init__(self, owner: RtpEndpoint | None, rtcp: bool) -> None:
+        self.owner = owner  # None while the socket is kept in an allocator's pool
+        self.rtcp = rtcp
+
+    def datagram_received(self, data: bytes, addr: Addr) -> None:  # type: ignore[override]
+        owner = self.owner
+        if owner is None:
+            return
+        if self.rtcp:
+            owner._on_rtcp(data, addr)
+        else:
+            owner._on_datagram(data, addr)
+
+    def error_received(self, exc: Exception) -> None:
+        if self.owner is not None:
+            self.owner.errors += 1
+
+
+class _Kept:
+    """A bound RTP (and RTCP) socket pair with its transports, kept for reuse."""
+
+    __slots__ = ("host", "local", "rtcp", "rtcp_protocol", "rtp", "rtp_protocol", "since")
+
+    def __init__(self, host: str, local: Addr, rtp: asyncio.DatagramTransport,
+                 rtp_protocol: _Protocol, rtcp: asyncio.DatagramTransport | None,
+                 rtcp_protocol: _Protocol | None) -> None:
+        self.host = host
+        self.local = local
+        self.rtp = rtp
+        self.rtp_protocol = rtp_protocol
+        self.rtcp = rtcp
+        self.rtcp_protocol = rtcp_protocol
+        self.since = time.monotonic()
+
+    @property
+    def port(self) -> int:
+        return self.local[1]
+
+    def close(self) -> None:
+        self.rtp.close()
+        if self.rtcp is not None:
+            self.rtcp.close()
+
+
+class RtpEndpoint:
+    """One RTP session leg. Create with :meth:`open`; close with :meth:`close`."""
+
+    def __init__(self, *, clock_rate: int = 8000, on_rtp: RtpCallback | None = None,
+                 on_rtcp: RtcpCallback | None = None, remote: Addr | None = None,
+                 rtcp_remote: Addr | None = None, latch: bool = True,
+                 track_stats: bool = True, ssrc: int | None = None) -> None:
+        self.clock_rate = clock_rate
+        self.on_rtp = on_rtp
+        self.on_rtcp = on_rtcp
+        self.remote_addr: Addr | None = remote
+        self.rtcp_remote_addr: Addr | None = rtcp_remote
+        self.latch = latch
+        self.track_stats = track_stats
+        self.stats: ReceiverStats | None = None
+        self.ssrc = random.getrandbits(32) if ssrc is None else ssrc
+        self.seq = random.getrandbits(16)
+        self.timestamp = random.getrandbits(32)
+        self.packets_received = 0
+        self.bytes_received = 0
+        self.rtcp_received = 0
+        self.invalid_received = 0
+        self.packets_sent = 0
+        self.bytes_sent = 0
+        self.errors = 0
+        self.last_received = 0.0
+        self.last_sender_report: SenderReport | None = None
+        self.local_addr: Addr = ("", 0)
+        self._transport: asyncio.DatagramTransport | None = None
+        self._rtcp_transport: asyncio.DatagramTransport | None = None
+        self._protocols: tuple[_Protocol, _Protocol | None] | None = None
+        self._host = ""
+        self._allocator: RtpPortAllocator | None = None
+        self._closed = False
+
+    # --- lifecycle -----------------------------------------------------------------------
+
+    @classmethod
+    async def open(cls, host: str = "127.0.0.1", port: int = 0, *,
+                   allocator: RtpPortAllocator | None = None, rtcp: bool = False,
+                   **kwargs: Any) -> RtpEndpoint:
+        """Bind on ``host``: an allocator's next free port, else ``port`` (0 = any)."""
+        self = cls(**kwargs)
+        self._host = host
+        if allocator is not None and allocator.pool_size:
+            kept = allocator._take(host, rtcp)
+            if kept is not None:
+                self._adopt(kept, allocator)
+                return self
+        loop = asyncio.get_running_loop()
+        rtcp_sock: socket.socket | None = None
+        if allocator is not None:
+            try:
+                rtp_sock, rtcp_sock = allocator.bind(host, rtcp)
+            except PortRangeExhausted:
+                kept = allocator._take(host, rtcp, force=True)
+                if kept is None:
+                    raise
+                self._adopt(kept, allocator)
+                return self
+            self._allocator = allocator
+        else:
+            family = socket.AF_INET6 if ":" in host else socket.AF_INET
+            rtp_sock = socket.socket(family, socket.SOCK_DGRAM)
+            try:
+                rtp_sock.bind((host, port))
+                if rtcp:
+                    rtcp_sock = socket.socket(family, socket.SOCK_DGRAM)
+                    rtcp_sock.bind((host, rtp_sock.getsockname()[1] + 1))
+            except OSError:
+                rtp_sock.close()
+                if rtcp_sock is not None:
+                    rtcp_sock.close()
+                raise
+        rtp_sock.setblocking(False)
+        transport, rtp_protocol = await loop.create_datagram_endpoint(
+            lambda: _Protocol(self, False), sock=rtp_sock)
+        self._transport = transport  # type: ignore[assignment]
+        rtcp_protocol = None
+        if rtcp_sock is not None:
+            rtcp_sock.setblocking(False)
+            rtransport, rtcp_protocol = await loop.create_datagram_endpoint(
+                lambda: _Protocol(self, True), sock=rtcp_sock)
+            self._rtcp_transport = rtransport  # type: ignore[assignment]
+        self._protocols = (rtp_protocol, rtcp_protocol)
+        name = rtp_sock.getsockname()
+        self.local_addr = (name[0], name[1])
+        if self.remote_addr is not None and self.rtcp_remote_addr is None and rtcp:
+            self.rtcp_remote_addr = (self.remote_addr[0], self.remote_addr[1] + 1)
+        return self
+
+    def _adopt(self, kept: _Kept, allocator: RtpPortAllocator) -> None:
+        """Take over a socket pair kept by ``allocator``."""
+        self._allocator = allocator
+        self._transport = kept.rtp
+        self._rtcp_transport = kept.rtcp
+        kept.rtp_protocol.owner = self
+        if kept.rtcp_protocol is not None:
+            kept.rtcp_protocol.owner = self
+        self._protocols = (kept.rtp_protocol, kept.rtcp_protocol)
+        self.local_addr = kept.local
+        if self.remote_addr is not None and self.rtcp_remote_addr is None and kept.rtcp:
+            self.rtcp_remote_addr = (self.remote_addr[0], self.remote_addr[1] + 1)
+
+    @property
+    def port(self) -> int:
+        return self.local_addr[1]
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        if self._keep():
+            return
+        if self._transport is not None:
+            self._transport.close()
+        if self._rtcp_transport is not None:
+            self._rtcp_transport.close()
+        if self._allocator is not None:
+            self._allocator.release(self.local_addr[1])
+
+    def _keep(self) -> bool:
+        """Hand the sockets back to the allocator's pool (True) if it takes them."""
+        allocator, protocols = self._allocator, self._protocols
+        transport, rtcp_transport = self._transport, self._rtcp_transport
+        if allocator is None or not allocator.pool_size or protocols is None \
+                or transport is None or transport.is_closing() \
+                or (rtcp_transport is not None and rtcp_transport.is_closing()):
+            return False
+        kept = _Kept(self._host, self.local_addr, transport, protocols[0], rtcp_transport,
+                     protocols[1])
+        if not allocator._keep(kept):
+            return False
+        protocols[0].owner = None
+        if protocols[1] is not None:
+            protocols[1].owner = None
+        self._transport = self._rtcp_transport = None
+        return True
+
+    async def __aenter__(self) -> RtpEndpoint:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        self.close()
+
+    # --- receive path (hot) ----------------------------------------------------------------
+
+    def _on_datagram(self, data: bytes, addr: Addr) -> None:
+        if len(data) < 12 or data[0] >> 6 != 2:
+            self.invalid_received += 1
+            return
+        if 192 <= data[1] <= 223:  # RTCP multiplexed on the RTP port (RFC 5761)
+            self._on_rtcp(data, addr)
+            return
+        self.packets_received += 1
+        self.bytes_received += len(data)
+        now = time.monotonic()
+        self.last_received = now
+        if self.remote_addr is None and self.latch:
+            self.remote_addr = addr
+            if self.rtcp_remote_addr is None and self._rtcp_transport is not None:
+                self.rtcp_remote_addr = (addr[0], addr[1] + 1)
+        if self.track_stats:
+            _b0, _b1, seq, ts, ssrc = _FIXED.unpack_from(data)
+            stats = self.stats
+            if stats is None or stats.ssrc != ssrc:
+                stats = self.stats = ReceiverStats(self.clock_rate, ssrc=ssrc)
+            stats.update(seq, ts, now, len(data))
+        if self.on_rtp is not None:
+            self.on_rtp(self, data, addr)
+
+    def _on_rtcp(self, data: bytes, addr: Addr) -> None:
+        self.rtcp_received += 1
+        if self.track_stats:
+            try:
+                packets = parse_rtcp(data)
+            except RtcpError:
+                self.invalid_received += 1
+                return
+            for p in packets:
+                if isinstance(p, SenderReport):
+                    self.last_sender_report = p
+                    if self.stats is not None and self.stats.ssrc == p.ssrc:
+                        self.stats.on_sender_report(p, time.monotonic())
+        if self.on_rtcp is not None:
+            self.on_rtcp(self, data, addr)
+
+    # --- send path -----------------------------------------------------------------------
+
+    def send_raw(self, data: bytes | bytearray | memoryview, addr: Addr | None = None) -> None:
+        """Send a ready datagram (e.g. a relayed packet) to ``addr`` or the remote."""
+        dest = addr or self.remote_addr
+        if dest is None or self._transport is None or self._closed:
+            return
+        self._transport.sendto(data, dest)
+        self.packets_sent += 1
+        self.bytes_sent += len(data)
+
+    def send(self, payload: bytes, payload_type: int, *, marker: bool = False,
+             timestamp: int | None = None, advance: int | None = None) -> None:
+        """Send one packet with this endpoint's SSRC and next sequence number.
+
+        ``timestamp`` defaults to the running timestamp; afterwards the running timestamp
+        advances by ``advance`` (default: one sample per payload byte, right for G.711).
+        """
+        ts = self.timestamp if timestamp is None else timestamp
+        self.send_raw(build_header(payload_type, self.seq, ts, self.ssrc, marker) + payload)
+        self.seq = (self.seq + 1) & 0xFFFF
+        if timestamp is None:
+            step = len(payload) if advance is None else advance
+            self.timestamp = (self.timestamp + step) & 0xFFFFFFFF
+
+    async def play(self, payloads: Iterable[bytes], payload_type: int,
+                   ptime: float = 0.02) -> int:
+        """Send payloads paced every ``ptime`` seconds (drift-free); returns the count sent."""
+        loop = asyncio.get_running_loop()
+        due = loop.time()
+        count = 0
+        first = True
+        for payload in payloads:
+            if self._closed:
+                break
+            self.send(payload, payload_type, marker=first)
+            first = False
+            count += 1
+            due += ptime
+            delay = due - loop.time()
+            if delay > 0:
+                await asyncio.sleep(delay)
+        return count
+
+    async def send_dtmf(self, digits: str, payload_type: int = 101, duration_ms: int = 100,
+                        gap_ms: int = 60, ptime: float = 0.02) -> None:
+        """Send RFC 4733 events for ``digits`` (paced, ends retransmitted), then advance the
+        running timestamp past them so audio can continue."""
+        sender = DtmfSender(self.clock_rate, int(ptime * 1000))
+        for digit in digits:
+            start_ts = self.timestamp
+            plan = sender.packets(digit, start_ts, duration_ms)
+            for i, pkt in enumerate(plan):
+                self.send(pkt.payload, payload_type, marker=pkt.marker, timestamp=pkt.timestamp)
+                if not pkt.end or i == len(plan) - 1:
+                    await asyncio.sleep(ptime)
+            self.timestamp = (start_ts + self.clock_rate * (duration_ms + gap_ms) // 1000) \
+                & 0xFFFFFFFF
+            await asyncio.sleep(gap_ms / 1000)
+
+    def send_rtcp(self, data: bytes) -> None:
+        """Send an RTCP datagram on the RTCP socket (or muxed on the RTP socket)."""
+        if self._closed:
+            return
+        if self._rtcp_transport is not None and self.rtcp_remote_addr is not None:
+            self._rtcp_transport.sendto(data, self.rtcp_remote_addr)
+        elif self._transport is not None and self.remote_addr is not None:
+            self._transport.sendto(data, self.remote_addr)
+
+    def build_report(self, cname: str = "webfon") -> bytes:
+        """A compound RTCP packet: SR if we sent media, else RR, plus SDES CNAME."""
+        now = time.monotonic()
+        blocks = [self.stats.report_block(now)] if self.stats and self.stats.received else []
+        if self.packets_sent:
+            report: bytes = SenderReport(
+                self.ssrc, ntp_timestamp(time.time()), self.timestamp, self.packets_sent,
+                max(0, self.bytes_sent - 12 * self.packets_sent), blocks).build()
+        else:
+            report = ReceiverReport(self.ssrc, blocks).build()
+        return report + build_sdes_cname(self.ssrc, cname)
+
+
+class RtpRecorder:
+    """An ``on_rtp`` callback that keeps G.711 audio and RFC 4733 digits for analysis."""
+
+    def __init__(self, dtmf_payload_type: int = 101, keep_packets: bool = False) -> None:
+        self.dtmf_payload_type = dtmf_payload_type
+        self.keep_packets = keep_packets
+        self.packets: list[bytes] = []
+        self._audio: list[npt.NDArray[np.int16]] = []
+        self.payload_types: set[int] = set()
+        self.dtmf = DtmfReceiver()
+        self.dtmf_events: list[DtmfEvent] = []
+        self.count = 0
+
+    def __call__(self, endpoint: RtpEndpoint | None, data: bytes, addr: Addr) -> None:
+        self.feed(data)
+
+    def feed(self, data: bytes) -> None:
+        if self.keep_packets:
+            self.packets.append(data)
+        try:
+            pkt = RtpPacket.parse(data)
+        except RtpError:
+            return
+        self.count += 1
+        self.payload_types.add(pkt.payload_type)
+        if pkt.payload_type == self.dtmf_payload_type:
+            with contextlib.suppress(ValueError):
+                self.dtmf_events.extend(self.dtmf.feed(pkt.timestamp, pkt.payload))
+        elif pkt.payload_type in (g711.PT_PCMU, g711.PT_PCMA):
+            self._audio.append(g711.decode(pkt.payload, pkt.payload_type))
+
+    def samples(self) -> npt.NDArray[np.int16]:
+        """All received G.711 audio, decoded, in arrival order (8 kHz)."""
+        if not self._audio:
+            return np.zeros(0, dtype=np.int16)
+        return np.concatenate(self._audio)
+
+    @property
+    def digits(self) -> str:
+        return "".join(self.dtmf.digits)

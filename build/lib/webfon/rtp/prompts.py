@@ -1,0 +1,51 @@
+"""Generated audio prompts (no speech synthesis): beeps, ringback, busy and greetings.
+
+Each prompt is a short tone pattern at 8 kHz, usable as a PBX announcement, voicemail greeting
+or music-on-hold stand-in. :func:`write_prompt` saves one as an 8 kHz mono PCM16 WAV.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import numpy.typing as npt
+
+from webfon.rtp.tones import tone_sequence
+from webfon.rtp.wav import write_wav
+
+Samples = npt.NDArray[np.int16]
+
+RATE = 8000
+
+PROMPTS: dict[str, list[tuple[float | tuple[float, ...] | None, float]]] = {
+    # the classic "record after the tone" beep
+    "beep": [(1000.0, 0.25)],
+    # a short rising three-note greeting, then the beep
+    "voicemail_greeting": [(523.25, 0.25), (659.25, 0.25), (783.99, 0.4), (None, 0.4),
+                           (1000.0, 0.25)],
+    # European ringback: 425 Hz, 1 s on, 4 s off (one cadence)
+    "ringback": [(425.0, 1.0), (None, 4.0)],
+    # European busy: 425 Hz, 0.5 s on / 0.5 s off
+    "busy": [(425.0, 0.5), (None, 0.5)],
+    # special information tone, then silence: "number not available"
+    "unavailable": [(950.0, 0.33), (1400.0, 0.33), (1800.0, 0.33), (None, 1.0)],
+    # a calm two-tone loop for music on hold
+    "hold_music": [((440.0, 554.37), 0.5), ((392.0, 493.88), 0.5), ((349.23, 440.0), 0.5),
+                   ((392.0, 493.88), 0.5)],
+}
+
+
+def prompt(name: str, repeat: int = 1, rate: int = RATE) -> Samples:
+    """Samples of a named prompt (see :data:`PROMPTS`), repeated ``repeat`` times."""
+    try:
+        steps = PROMPTS[name]
+    except KeyError:
+        raise ValueError(f"unknown prompt {name!r}; known: {', '.join(sorted(PROMPTS))}") from None
+    once = tone_sequence(steps, rate)
+    return np.tile(once, max(1, repeat))
+
+
+def write_prompt(path: str | Path, name: str, repeat: int = 1, rate: int = RATE) -> Path:
+    """Write a named prompt as a mono PCM16 WAV."""
+    return write_wav(path, prompt(name, repeat, rate), rate)
