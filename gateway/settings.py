@@ -112,9 +112,11 @@ class GatewaySettings(BaseSettings):
             raise ConfigError("must be >= 0", key="media_reclaim_timeout")
         if self.rtp_port_range:
             self.port_range()
-        if self.strict_rtp_window_s < 0 or self.strict_rtp_probation < 1:
-            raise ConfigError("the window must be >= 0 and the probation >= 1",
-                              key="strict_rtp_window_s")
+        if self.strict_rtp_window_s < 0:
+            raise ConfigError("must be >= 0", key="strict_rtp_window_s")
+        if self.strict_rtp_probation < 0:
+            raise ConfigError("must be >= 0 (0 = only the SDP's address, no NAT learning)",
+                              key="strict_rtp_probation")
         if self.media_workers < -1:
             raise ConfigError("must be -1 (one per CPU), 0 or a number of workers",
                               key="media_workers")

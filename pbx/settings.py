@@ -140,9 +140,11 @@ class PbxSettings(BaseSettings):
         if not (1024 <= self.rtp_port_min < self.rtp_port_max <= 65535):
             raise ConfigError("rtp_port_min must be >= 1024 and below rtp_port_max <= 65535",
                               key="rtp_port_min")
-        if self.strict_rtp_window_s < 0 or self.strict_rtp_probation < 1:
-            raise ConfigError("the window must be >= 0 and the probation >= 1",
-                              key="strict_rtp_window_s")
+        if self.strict_rtp_window_s < 0:
+            raise ConfigError("must be >= 0", key="strict_rtp_window_s")
+        if self.strict_rtp_probation < 0:
+            raise ConfigError("must be >= 0 (0 = only the SDP's address, no NAT learning)",
+                              key="strict_rtp_probation")
         if (self.rtp_port_max - self.rtp_port_min) < 4:
             raise ConfigError("RTP port range too small", key="rtp_port_max")
         if self.node_lease_s <= 0 or self.node_check_s <= 0:

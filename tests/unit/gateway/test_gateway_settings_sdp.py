@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from gateway.settings import GatewaySettings
+from pbx.settings import PbxSettings
 from webfon.config import ConfigError
 
 
@@ -26,3 +27,10 @@ def test_seed_keys_and_ours_load_from_jcfg(tmp_path: Path) -> None:
 def test_bad_port_range_is_a_config_error(tmp_path: Path) -> None:
     with pytest.raises(ConfigError):
         GatewaySettings.load(None, environ={}, rtp_port_range="9-3")
+
+
+@pytest.mark.parametrize("cls", [GatewaySettings, PbxSettings])
+def test_strict_rtp_probation_zero_means_the_sdp_address_only(cls: type) -> None:
+    assert cls.load(None, environ={}, strict_rtp_probation=0).strict_rtp_probation == 0
+    with pytest.raises(ConfigError):
+        cls.load(None, environ={}, strict_rtp_probation=-1)
