@@ -25,7 +25,7 @@ from webfon.store.base import Executor, IntegrityError, Row
 
 Hook = Callable[[Ctx, Executor, dict[str, Any], Row | None], Awaitable[None]]
 AfterHook = Callable[[Ctx, Executor, int, dict[str, Any], Row | None], Awaitable[None]]
-Transform = Callable[[dict[str, Any]], dict[str, Any]]
+Transform = Callable[[dict[str, Any]], Awaitable[dict[str, Any]]]
 Changed = Callable[[Ctx, Any, Row | None, Row | None, dict[str, Any]], Awaitable[None]]
 
 
@@ -107,10 +107,10 @@ async def audit(ctx: Ctx, db: Executor, action: str, target: str, detail: Any = 
          (ctx.request.remote or "")[:64]))
 
 
-def _columns(resource: Resource, body: dict[str, Any]) -> dict[str, Any]:
+async def _columns(resource: Resource, body: dict[str, Any]) -> dict[str, Any]:
     data = dict(body)
     if resource.transform is not None:
-        data = resource.transform(data)
+        data = await resource.transform(data)
     known = {*resource.fields, *resource.hidden, *resource.extra_out}
     cols = {k: v for k, v in data.items() if k in known}
     return {k: (int(v) if isinstance(v, bool) else v) for k, v in cols.items()}
@@ -150,7 +150,7 @@ def register(api: Api, resource: Resource) -> None:
                 await resource.validate(ctx, tx, body, None)
             if resource.number_kind:
                 await reserve_number(tx, body[resource.number_column], resource.number_kind)
-            row_in = _columns(resource, body)
+            row_in = await _columns(resource, body)
             if resource.create_defaults is not None:
                 row_in = {**resource.create_defaults(), **row_in}
             new_id = await insert_row(tx, resource.table, row_in)
@@ -183,7 +183,7 @@ def register(api: Api, resource: Resource) -> None:
             if renumber:
                 assert resource.number_kind is not None
                 await reserve_number(tx, new_number, resource.number_kind)
-            await update_row(tx, resource.table, {"id": row_id}, _columns(resource, body))
+            await update_row(tx, resource.table, {"id": row_id}, await _columns(resource, body))
             if renumber:
                 await tx.execute("DELETE FROM numbering WHERE number = ? AND kind = ?",
                                  (old_number, resource.number_kind))

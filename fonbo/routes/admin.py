@@ -8,6 +8,7 @@ per extension, one number for one thing, no multiterminal for pool web extension
 
 from __future__ import annotations
 
+import asyncio
 import re
 import time
 from typing import Any
@@ -79,12 +80,13 @@ async def validate_user(ctx: Ctx, db: Executor, body: dict[str, Any], current: R
                   "the pool")
 
 
-def transform_user(body: dict[str, Any]) -> dict[str, Any]:
+async def transform_user(body: dict[str, Any]) -> dict[str, Any]:
+    """Hashes a new password or PIN (argon2id, in a worker thread: it takes tens of ms)."""
     if "password" in body:
-        body["password_hash"] = hash_password(body.pop("password"))
+        body["password_hash"] = await asyncio.to_thread(hash_password, body.pop("password"))
     if "pin" in body:
         pin = body.pop("pin")
-        body["pin_hash"] = hash_password(pin) if pin else None
+        body["pin_hash"] = await asyncio.to_thread(hash_password, pin) if pin else None
     return body
 
 
