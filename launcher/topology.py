@@ -14,9 +14,12 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from gateway.settings import GatewaySettings
 from launcher.components import Component, configured
 from launcher.process import Health, ProcessSpec
 from launcher.services import MariaDb, NginxPlan, ensure_self_signed, nginx_spec, redis_spec
+from pbx.settings import PbxSettings
+from webfon.config import ConfigError
 
 STAGE_INFRA, STAGE_CORE, STAGE_EDGE, STAGE_FRONT = 0, 1, 2, 3
 PROFILES = ("embedded", "production")
@@ -82,6 +85,18 @@ def _stage(name: str) -> int:
             "gateway": STAGE_EDGE, "web": STAGE_FRONT}[name]
 
 
+def _embedded_registrar(environ: dict[str, str]) -> str:
+    """The PBX this command starts, as the gateway's default registrar (so plain SIP
+    registrations of the Janus API reach it), unless the gateway's settings name one."""
+    try:
+        if GatewaySettings.load(environ=environ).sip_registrar:
+            return ""
+        pbx = PbxSettings.load(environ=environ)
+    except ConfigError:
+        return ""  # the component itself reports its configuration error
+    return f"sip:{pbx.advertised_host}:{pbx.sip_port}"
+
+
 def plan(options: UpOptions, data_dir: Path, *, database_url: str, base_node_id: int,
          cpus: int | None = None, environ: dict[str, str] | None = None) -> Plan:
     options.validate()
@@ -138,6 +153,10 @@ def plan(options: UpOptions, data_dir: Path, *, database_url: str, base_node_id:
                                              "/janus"))
             gateways.append(f"{node_id}=127.0.0.1:{port}")
         env["WEBFON_GATEWAY_URL"] = f"http://127.0.0.1:{gw.port}"
+        if "pbx" in comps:
+            registrar = _embedded_registrar(environ)
+            if registrar:
+                env["WEBFON_GATEWAY_SIP_REGISTRAR"] = registrar
 
     nginx = None
     entry = ""

@@ -106,3 +106,13 @@ def test_bad_options_are_refused(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="tls"):
         plan(UpOptions(nginx=True, tls_cert="/c"), tmp_path, database_url="", base_node_id=4,
              environ={})
+
+
+def test_the_embedded_pbx_is_the_gateways_registrar(tmp_path: Path) -> None:
+    p = plan(UpOptions(), tmp_path, database_url="", base_node_id=4,
+             environ={"WEBFON_PBX_SIP_PORT": "5070"})
+    assert p.env["WEBFON_GATEWAY_SIP_REGISTRAR"] == "sip:127.0.0.1:5070"
+    # unless the gateway's own settings name one
+    p = plan(UpOptions(), tmp_path, database_url="", base_node_id=4,
+             environ={"WEBFON_GATEWAY_SIP_REGISTRAR": "sip:pbx.example.com"})
+    assert "WEBFON_GATEWAY_SIP_REGISTRAR" not in p.env
