@@ -16,7 +16,9 @@ category of the phone that booked it, never as the PBX — and the admitted rout
 like any call the requester dials (an outside number leaves by
 :meth:`~pbx.destinations.trunks.TrunkDestination.ring_out`, the CDR's trunk recorded); the
 requester hears ringback from the PBX meanwhile. The booking is done when the target answers;
-otherwise it is tried again, up to ``callback_max_attempts`` times.
+otherwise it is tried again, up to ``callback_max_attempts`` times — unless admission refused
+the target for good (a number the requester may not call): then the booking fails at once, the
+requester having heard why once.
 """
 
 from __future__ import annotations
@@ -42,6 +44,9 @@ from .routing import Caller, RouteKind
 from .tasks import Background
 
 log = logging.getLogger("pbx.callback")
+
+# refusals that may pass later (busy, flow control, unavailable): the booking is tried again
+RETRIED_REFUSALS = frozenset({408, 480, 486, 503})
 
 BUSY_MEMORY_S = 600.0
 """How long a busy call can be called back with ``*43#``."""
@@ -207,6 +212,8 @@ class Callbacks:
             self._trying.discard(booking.id)
         if outcome is CallbackState.DONE:
             pass  # marked done when the target answered
+        elif outcome is CallbackState.FAILED and call_id:  # refused for good
+            await self.repo.finish(booking.id, CallbackState.FAILED, call_id)
         elif booking.attempts + 1 >= self.max_attempts or time.time() > booking.expires_at:
             await self.repo.finish(booking.id, CallbackState.FAILED, call_id)
         else:
@@ -232,6 +239,9 @@ class Callbacks:
         try:
             await self.events.emit(call.progress(CallStarted))
             route = await self.admission.admit(target, requester, call_id=call.call_id)
+            # the requester may not call the target (category, «solo entrantes»…): they hear
+            # why, once; ringing them again would only repeat it
+            refused = route.kind is RouteKind.REJECT and route.status not in RETRIED_REFUSALS
             if route.kind is RouteKind.EXTERNAL:
                 call.direction = Direction.OUTBOUND
             await self.delivery.deliver(call, route)  # the ringer plays ringback to them
@@ -242,7 +252,7 @@ class Callbacks:
             if not leg.terminated:
                 player = leg.media.play_prompt("busy", loop=True)
                 await asyncio.wait([player, leg.ended], timeout=3)
-            return CallbackState.PENDING, call.call_id
+            return (CallbackState.FAILED if refused else CallbackState.PENDING), call.call_id
         finally:
             await self.lifecycle.finish(call)
 

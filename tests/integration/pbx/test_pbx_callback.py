@@ -119,6 +119,13 @@ async def test_the_target_is_admitted_with_the_requesters_rights(pbx: RunningPbx
     await asyncio.wait_for(a.ended.wait(), 10)  # a busy tone, then the PBX hangs up
     with pytest.raises(TimeoutError):
         await b.incoming(0.5)
+    # refused for good: the booking fails now, the requester is not rung again for it
+    async def failed() -> bool:
+        return await state_of(pbx) == ["failed"]
+
+    await wait_until(failed, timeout=5, message="the booking failed")
+    with pytest.raises(TimeoutError):
+        await a.incoming(1.0)
 
 
 async def test_star_44_cancels_and_star_43_without_a_busy_call_is_refused(
