@@ -161,7 +161,7 @@ class SipEngine:
         self.lifecycle.on_finished.append(self.callbacks.call_ended)
         self.recordings = Recordings(RecordingRepo(core.store), self.active, s.recordings_path,
                                      s.recording_retention_days, self.background,
-                                     s.directory_cache_s)
+                                     s.directory_cache_s, legs=parties)
         self.lifecycle.on_connected.append(self.recordings.on_connected)
         self.delivery.add(RouteKind.FEATURE, FeatureCodeDestination(self.callbacks,
                                                                     s.media_host))

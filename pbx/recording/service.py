@@ -29,6 +29,7 @@ from pathlib import Path
 from ..calls.active import ActiveCalls
 from ..calls.model import Call
 from ..errors import Refusal
+from ..features.parties import Parties
 from ..repo.recordings import RecordingRepo
 from ..tasks import Background
 from .writer import Channel, private_dir, write_stereo
@@ -73,8 +74,9 @@ class _Active:
 class Recordings:
     def __init__(self, repo: RecordingRepo, active: ActiveCalls, folder: Path,
                  retention_days: float, background: Background,
-                 cache_s: float = 5.0) -> None:
+                 cache_s: float = 5.0, legs: Parties | None = None) -> None:
         self.repo = repo
+        self.legs = legs
         self.calls = active
         self.folder = folder
         self.retention_s = retention_days * 86400.0
@@ -102,20 +104,33 @@ class Recordings:
         return max((m for m in found if m is not None), key=_RANK.__getitem__,
                    default=RecordingMode.NONE)
 
-    @staticmethod
-    def parties(call: Call) -> tuple[Party, Party]:
-        """The caller's side and the other party's side of a call."""
+    async def parties(self, call: Call) -> list[Party]:
+        """Who is on the call's two legs now — after a transfer, whoever it connected, not
+        whoever placed the call; a leg whose party cannot be told stands for the call's
+        caller or callee as it was set up."""
         own = call.caller.extension.number if call.caller.extension else None
-        caller = Party(call.caller.user.id if call.caller.user else None, own)
         other = next((n for n in call.extensions if n != own), None)
-        return caller, Party(call.peer_user_id, other)
+        fallback = (Party(call.caller.user.id if call.caller.user else None, own),
+                    Party(call.peer_user_id, other))
+        found: list[Party] = []
+        for leg, default in ((call.a, fallback[0]), (call.b, fallback[1])):
+            if leg is None:
+                continue
+            who = await self.legs.of(leg) if self.legs is not None else None
+            if who is None or (who.user is None and who.extension is None):
+                found.append(default if leg.user_id in (None, default.user_id)
+                             else Party(leg.user_id, None))
+                continue
+            found.append(Party(who.user.id if who.user else leg.user_id,
+                               who.extension.number if who.extension else None))
+        return found
 
     # ------------------------------------------------------------------ start and stop
     async def on_connected(self, call: Call) -> None:
         """A call was connected: record it when a party records always."""
         if call.b is None or call.call_id in self.recording:
             return
-        for party in self.parties(call):
+        for party in await self.parties(call):
             if await self.mode_of(party) is RecordingMode.ALWAYS:
                 await self.start(call, party.user_id, RecordingMode.ALWAYS)
                 return
@@ -207,7 +222,7 @@ class Recordings:
         call = self.find(call_id=call_id, extension=extension)
         if call is None:
             raise RecordingError(404, "no connected call found")
-        parties = self.parties(call)
+        parties = await self.parties(call)
         mine = next((p for p in parties if p.user_id == user_id), None)
         if mine is None and not admin:
             raise RecordingError(404, "no connected call found")  # not one of theirs

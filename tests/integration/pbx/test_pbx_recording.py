@@ -120,3 +120,29 @@ async def test_expired_recordings_are_deleted(pbx: RunningPbx) -> None:
     assert await pbx.engine.recordings.sweep() == 1
     assert not Path(row["path"]).exists()
     assert await pbx.store.fetchval("SELECT COUNT(*) FROM recordings") == 0
+
+
+async def test_after_a_transfer_the_parties_are_who_is_on_the_call(pbx: RunningPbx) -> None:
+    """1002 (on demand) transfers the call to 2003: from then on 1002 is no party of it and
+    may not start its recording; 1003, who took it (on demand), may."""
+    await pbx.store.execute("UPDATE users SET recording_mode = 'on_demand' WHERE id IN (?, ?)",
+                            (pbx.ids["user1002"], pbx.ids["user1003"]))
+    a, b = await talking(pbx)
+    c = await pbx.registered("2003")
+    rec = pbx.engine.recordings
+    call_id = a.call.call_id
+    assert b.call is not None
+    assert (await b.call.refer(f"sip:2003@{pbx.host}")).status == 202
+    c.answer(await c.incoming(5))
+    c.tone_hz = 900.0
+    c.send_tone()
+    await a.wait_hearing(900.0, timeout=5)  # a talks to c now
+    with pytest.raises(RecordingError) as err:
+        await rec.control("start", call_id=call_id, user_id=pbx.ids["user1002"], admin=False)
+    assert err.value.status == 404  # not one of theirs any more
+    started = await rec.control("start", call_id=call_id, user_id=pbx.ids["user1003"],
+                                admin=False)
+    assert started["state"] == "recording"
+    await a.hangup()
+    [row] = await finished(pbx)
+    assert row["owner_user_id"] == pbx.ids["user1003"]
