@@ -11,9 +11,11 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+from webfon.routing_rules import Rule
 from webfon.store import Store
 
 from .categories import DEFAULT_CATEGORY, Category, parse_allowed
+from .rules import load_rules
 
 
 @dataclass(frozen=True)
@@ -249,6 +251,10 @@ class Directory:
         if row is None:
             return DEFAULT_CATEGORY
         return Category(int(row["id"]), row["name"], parse_allowed(row["allowed"]))
+
+    async def routing_rules(self) -> list[Rule]:
+        """The enabled routing rules in order, compiled."""
+        return await self._cached(("routing_rules",), lambda: load_rules(self.store))
 
     async def trunks(self) -> list[Trunk]:
         return await self._cached(

@@ -23,7 +23,7 @@ from .calls.active import ActiveCalls
 from .calls.factory import LegFactory
 from .calls.lifecycle import CallLifecycle
 from .calls.model import Call, CallState, LegEventHandler
-from .calls.records import refused_record
+from .calls.records import from_user, refused_record
 from .cdr import CdrWriter, Direction, Disposition
 from .destinations.base import Delivery
 from .directory import Directory, Trunk
@@ -121,7 +121,7 @@ class InboundCalls:
         the INVITE was challenged or refused)."""
         trunk = await self._trunk_at(request.source)
         if trunk is not None:
-            return Caller(trunk=trunk)
+            return Caller(trunk=trunk, calling_number=from_user(request)[:64])
         phone = await self.auth.check(request, tx, proxy=True)
         if phone is None:
             return None
