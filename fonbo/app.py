@@ -11,7 +11,16 @@ from fonbo.auth import ensure_media_key, make_verifier, verify_token
 from fonbo.keys import BUS_KEY, MEDIA_KEY, REALTIME_KEY, SETTINGS_KEY, STORE_KEY
 from fonbo.openapi import build_spec
 from fonbo.realtime import Realtime
-from fonbo.routes import admin, agenda, forwarding, history, personal, phones, voicemail
+from fonbo.routes import (
+    admin,
+    agenda,
+    forwarding,
+    history,
+    personal,
+    phones,
+    routing,
+    voicemail,
+)
 from fonbo.settings import FonboSettings
 from webfon.bus import Bus, open_bus
 from webfon.http import create_app
@@ -20,7 +29,7 @@ from webfon.store import Store, open_store
 
 def all_operations() -> Api:
     api = Api()
-    for module in (agenda, history, voicemail, forwarding, phones, personal, admin):
+    for module in (agenda, history, voicemail, forwarding, phones, personal, admin, routing):
         api.extend(module.api)
     return api
 

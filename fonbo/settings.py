@@ -29,6 +29,11 @@ class FonboSettings(BaseSettings):
     recents_scan_max: int = 5000
     media_ticket_ttl_s: float = 120.0
     cors_allowed_origins: str = ""
+    # The PBX control API (the routing rule tester asks the PBX itself); the key file defaults
+    # to <data_dir>/keys/pbx_control.key, shared with the PBX.
+    pbx_control_url: str = "http://127.0.0.1:8500"
+    pbx_control_key: str = ""
+    campaign_import_max_rows: int = 50000
 
     def validate(self) -> None:
         super().validate()
@@ -36,7 +41,8 @@ class FonboSettings(BaseSettings):
             raise ConfigError("must be at least 1024", key="logo_max_bytes")
         if self.logo_max_bytes > self.max_body_bytes:
             raise ConfigError("must not exceed max_body_bytes", key="logo_max_bytes")
-        for key in ("import_max_rows", "history_page_max", "scroll_page_max", "recents_scan_max"):
+        for key in ("import_max_rows", "history_page_max", "scroll_page_max", "recents_scan_max",
+                    "campaign_import_max_rows"):
             if getattr(self, key) < 1:
                 raise ConfigError("must be positive", key=key)
         if not self.realm:

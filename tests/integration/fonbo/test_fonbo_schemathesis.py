@@ -27,6 +27,7 @@ from schemathesis.schemas import APIOperation
 
 from fonbo.app import build_app, full_api
 from fonbo.openapi import build_spec
+from tests.support.pbxcontrol import start_pbx_control
 from tests.unit.fonbo.support import add_cdr, add_voicemail, make_user, make_world, write_wav
 from webfon.store import open_store
 
@@ -52,6 +53,8 @@ def _serve(url: str, data_dir: Path, ready: dict[str, object], stop: threading.E
             await add_cdr(store, admin, started_at=1_700_000_000 + i * 60, caller="600111222",
                           callee="1001", answered=i % 3 != 0)
         await add_voicemail(store, admin, write_wav(data_dir / "vm" / "a.wav", 0.2))
+        pbx = await start_pbx_control(store, data_dir)  # the routing tester asks the PBX
+        world.settings.pbx_control_url = str(pbx.make_url("/"))
         app = await build_app(world.settings, store=store, bus=world.bus)
         runner = web.AppRunner(app, access_log=None)
         await runner.setup()
@@ -64,6 +67,7 @@ def _serve(url: str, data_dir: Path, ready: dict[str, object], stop: threading.E
         ready["event"].set()  # type: ignore[attr-defined]
         await asyncio.get_running_loop().run_in_executor(None, stop.wait)
         await runner.cleanup()
+        await pbx.close()
         await store.close()
 
     try:

@@ -1,0 +1,28 @@
+"""The PBX's real control API over a store, without its SIP side: what FONBO asks when it
+tests routing rules."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from aiohttp import web
+from aiohttp.test_utils import TestServer
+
+from pbx.control import CONTROL_SECRET_KEY, CORE_KEY, add_routes, control_auth
+from pbx.core import PbxCore
+from pbx.settings import PbxSettings
+from webfon.control_key import ensure_control_key
+from webfon.store import Store
+
+
+async def start_pbx_control(store: Store, data_dir: Path) -> TestServer:
+    """The control API on a free loopback port, its key in ``data_dir`` (as ``webfon up``
+    shares it); close the returned server."""
+    settings = PbxSettings.load(environ={}, data_dir=data_dir, directory_cache_s=0)
+    app = web.Application(middlewares=[control_auth])
+    app[CONTROL_SECRET_KEY] = ensure_control_key(data_dir)
+    app[CORE_KEY] = PbxCore.create(settings, store)
+    add_routes(app)
+    server = TestServer(app, host="127.0.0.1", port=0)
+    await server.start_server()
+    return server
