@@ -100,6 +100,9 @@ class QueueInfo:
     timeout_s: int
     overflow_target: str
     stats_enabled: bool
+    sticky_window_s: int = 0
+    """Offer a returning caller to the member who last spoke with them within this many
+    seconds, first (0: off; see :mod:`pbx.sticky`)."""
 
 
 @dataclass(frozen=True)
@@ -284,7 +287,8 @@ class Directory:
             return None
         return QueueInfo(int(row["id"]), row["number"], row["name"], row["kind"], row["strategy"],
                          int(row["ring_timeout_s"]), int(row["timeout_s"]),
-                         row["overflow_target"] or "", bool(row["stats_enabled"]))
+                         row["overflow_target"] or "", bool(row["stats_enabled"]),
+                         int(row.get("sticky_window_s") or 0))
 
     async def forwarding_rules(self, user_id: int) -> list[dict[str, Any]]:
         return await self._cached(

@@ -54,6 +54,7 @@ from .registrar import Maintenance, PhoneAuth, Registrar
 from .repo.queues import QueueRepo
 from .repo.voicemail import VoicemailRepo
 from .routing import RouteKind
+from .sticky import StickyAgents
 from .tasks import Background
 
 log = logging.getLogger("pbx.engine")
@@ -99,10 +100,12 @@ class SipEngine:
                                 admission, self.delivery, s.no_answer_timeout_s)
         self.delivery.add(RouteKind.USER, users)
         self.delivery.add(RouteKind.EXTENSION, users)
+        sticky = StickyAgents(core.store)
         self.delivery.add(RouteKind.QUEUE, QueueDestination(
             QueueRepo(core.store), core.stats, reach, self.active, self.ringer, admission,
-            self.delivery))
-        self.delivery.add(RouteKind.EXTERNAL, TrunkDestination(self.ringer, s.trunk_timeout_s))
+            self.delivery, sticky))
+        self.delivery.add(RouteKind.EXTERNAL, TrunkDestination(self.ringer, s.trunk_timeout_s,
+                                                               sticky))
         self.delivery.add(RouteKind.VOICEMAIL, VoicemailDestination(
             voicemail, self.mwi, core.events, self.background, s.media_host,
             s.voicemail_path, s.voicemail_max_s))

@@ -317,7 +317,10 @@ QUEUES = Resource(
             "strategy": enum("ringall", "linear", "roundrobin", "leastrecent", "fewestcalls",
                              "random"),
             "ring_timeout_s": integer(1, 3600), "timeout_s": integer(1, 86400),
-            "overflow_target": DIAL_NUMBER, "stats_enabled": boolean()},
+            "overflow_target": DIAL_NUMBER, "stats_enabled": boolean(),
+            # sticky agent: a returning caller goes first to the member who last spoke with
+            # them within this many seconds (0: off)
+            "sticky_window_s": integer(0, 2592000)},
     required=("number", "name", "kind"), booleans=("stats_enabled",), number_kind="queue",
     search=("number", "name"), order_by="number")
 

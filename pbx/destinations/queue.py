@@ -3,9 +3,10 @@
 The queue's strategy (:func:`~pbx.acd.plan`) gives rounds of members; free members' live
 contacts ring for ``ring_timeout_s`` each round until one answers or ``timeout_s`` has passed,
 then the call overflows to the queue's ``overflow_target`` (placed by the PBX itself), or is
-refused. The member who answered is remembered for round-robin and least-recent strategies;
-statistics record the call as answered (with its talk time, when it ends), abandoned or
-overflowed.
+refused. The member who answered is remembered for round-robin and least-recent strategies
+and as the last to speak with the caller; a queue with a sticky window rings that member
+first for a returning caller (:mod:`pbx.sticky`). Statistics record the call as answered (with
+its talk time, when it ends), abandoned or overflowed.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from ..directory import QueueInfo
 from ..repo.queues import QueueRepo
 from ..routing import SYSTEM, Route
 from ..stats import QueueOutcome, QueueStats
+from ..sticky import StickyAgents, sticky_first
 from .base import MAX_FORWARD_DEPTH, Delivery
 from .reach import Reach
 
@@ -31,8 +33,10 @@ log = logging.getLogger("pbx.destinations")
 
 class QueueDestination:
     def __init__(self, queues: QueueRepo, stats: QueueStats, reach: Reach, active: ActiveCalls,
-                 ringer: Ringer, admission: Admission, delivery: Delivery) -> None:
+                 ringer: Ringer, admission: Admission, delivery: Delivery,
+                 sticky: StickyAgents) -> None:
         self.queues = queues
+        self.sticky = sticky
         self.stats = stats
         self.reach = reach
         self.active = active
@@ -51,6 +55,8 @@ class QueueDestination:
             if answered_by is not None:
                 await self.queues.remember_answer(queue.id, answered_by.extension_id,
                                                   time.time())
+                await self.sticky.remember(call.a.number, answered_by.extension_id,
+                                           time.time())
             if stats_on:
                 call.add_end_hook(_AnsweredStats(self.stats, queue.id, wait))
             return
@@ -77,6 +83,13 @@ class QueueDestination:
         members = await self.queues.members(queue.id)
         rounds = plan(queue.strategy, members,
                       last_rr=await self.queues.last_round_robin(queue.id))
+        sticky = await self.sticky.choose(queue.sticky_window_s, call.a.number, members,
+                                          time.time())
+        if sticky is not None:
+            log.info("sticky agent first", extra={"call_id": call.call_id,
+                                                  "queue": queue.number,
+                                                  "member": sticky.number})
+            rounds = sticky_first(rounds, sticky)
         while rounds and time.monotonic() < deadline and not call.caller_gone:
             progressed = False
             for group in rounds:

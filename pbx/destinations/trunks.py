@@ -3,11 +3,14 @@
 Each trunk is tried for ``trunk_timeout_s``; a trunk that is unavailable (503, 408, 5xx, no
 response) passes the call to the next one, as the seed's ``Cen_Sub_SiguienteTrunk`` does; any
 other final answer (busy, not found…) ends the call. The CDR's trunk is the last one tried.
+An extension's answered call to an outside number makes it the last to have spoken with that
+number (a sticky queue offers that party's call back to it first, :mod:`pbx.sticky`).
 """
 
 from __future__ import annotations
 
 import logging
+import time
 
 from webfon.sip import SipURI
 
@@ -16,6 +19,7 @@ from ..calls.ringer import Ringer, RingResult, RingStatus
 from ..cdr import Direction
 from ..directory import Trunk
 from ..routing import Route, should_failover, trunk_number
+from ..sticky import StickyAgents
 
 log = logging.getLogger("pbx.destinations")
 
@@ -30,9 +34,11 @@ def trunk_uri(trunk: Trunk, number: str) -> str:
 
 
 class TrunkDestination:
-    def __init__(self, ringer: Ringer, trunk_timeout_s: float) -> None:
+    def __init__(self, ringer: Ringer, trunk_timeout_s: float,
+                 sticky: StickyAgents | None = None) -> None:
         self.ringer = ringer
         self.trunk_timeout_s = trunk_timeout_s
+        self.sticky = sticky
 
     async def deliver(self, call: Call, route: Route, depth: int) -> None:
         call.direction = Direction.OUTBOUND if call.caller.trunk is None else Direction.INBOUND
@@ -42,7 +48,12 @@ class TrunkDestination:
             result = await self.ringer.ring(call, [trunk_uri(trunk, route.number)],
                                             self.trunk_timeout_s, callee=route.number,
                                             trunk=trunk.name)
-            if result.status in (RingStatus.ANSWERED, RingStatus.CALLER_GONE):
+            if result.status is RingStatus.ANSWERED:
+                ext = call.caller.extension
+                if self.sticky is not None and ext is not None and call.caller.trunk is None:
+                    await self.sticky.remember(route.number, ext.id, time.time())
+                return
+            if result.status is RingStatus.CALLER_GONE:
                 return
             code = None if result.status is RingStatus.NO_ANSWER or result.code == 0 \
                 else result.code

@@ -14,6 +14,7 @@ token          sqlite                               mysql
 ``{blob}``     BLOB                                 LONGBLOB
 ``{text}``     TEXT                                 LONGTEXT
 ``{table}``    (nothing)                            ENGINE=InnoDB DEFAULT CHARSET=utf8mb4
+``{add_column}`` ADD COLUMN                         ADD COLUMN IF NOT EXISTS
 =============  ===================================  ======================================
 
 Statements end with ``;`` at the end of a line. Write them idempotently (``IF NOT EXISTS``):
@@ -34,9 +35,10 @@ log = logging.getLogger("webfon.store")
 
 _TOKENS = {
     "sqlite": {"pk": "INTEGER PRIMARY KEY AUTOINCREMENT", "bigint": "INTEGER", "blob": "BLOB",
-               "text": "TEXT", "table": ""},
+               "text": "TEXT", "table": "", "add_column": "ADD COLUMN"},
     "mysql": {"pk": "BIGINT PRIMARY KEY AUTO_INCREMENT", "bigint": "BIGINT", "blob": "LONGBLOB",
-              "text": "LONGTEXT", "table": "ENGINE=InnoDB DEFAULT CHARSET=utf8mb4"},
+              "text": "LONGTEXT", "table": "ENGINE=InnoDB DEFAULT CHARSET=utf8mb4",
+              "add_column": "ADD COLUMN IF NOT EXISTS"},
 }
 _NAME = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
 
