@@ -12,6 +12,8 @@ The parts, each a module with one job:
 * :mod:`pbx.calls` — the call and its legs, ringing, the calls in progress, the end of a call
   and its CDR rows;
 * :mod:`pbx.features` — hold, DTMF by INFO, blind and attended transfer in a connected call;
+* :mod:`pbx.campaigns` — the dialler: campaigns' calls placed for their owner, paced, each
+  answered call sent to a group, queue or IVR;
 * :mod:`pbx.mwi`, :mod:`pbx.repo` — message waiting, and the SQL of voicemail and queues.
 
 Media is anchored in the PBX's RTP relay (:mod:`pbx.media`). In-dialog requests go to the
@@ -35,7 +37,10 @@ from .calls.factory import LegFactory
 from .calls.leg import Info, Refer, Reinvite
 from .calls.lifecycle import CallLifecycle
 from .calls.model import Call
+from .calls.originate import Originator
 from .calls.ringer import Ringer
+from .campaigns.dialer import CallParts, Dialer
+from .campaigns.repo import CampaignRepo
 from .core import PbxCore
 from .destinations.base import Delivery
 from .destinations.queue import QueueDestination
@@ -116,6 +121,13 @@ class SipEngine:
         self.features.add(Refer, Transfer(admission, reach, self.active, self.ringer,
                                           self.legs, s.no_answer_timeout_s))
 
+        self.dialer = Dialer(
+            CampaignRepo(core.store), core.directory, admission,
+            Originator(self.legs, reach, s.media_host),
+            CallParts(self.delivery, self.lifecycle, self.active, self.features, core.events,
+                      core.cdr),
+            self.background, tick_s=s.campaign_tick_s, lease_s=s.campaign_lease_s)
+
         self.inbound = InboundCalls(
             directory=core.directory, router=core.router, auth=self.auth, admission=admission,
             legs=self.legs, active=self.active, delivery=self.delivery,
@@ -138,6 +150,8 @@ class SipEngine:
         self.hub = self.legs.start()
         self.endpoint.handler = self.handle
         self.background.spawn(self.maintenance.run())
+        if self.settings.campaigns_enabled:
+            self.background.spawn(self.dialer.run())
         log.info("sip engine started", extra={"port": self.port,
                                               "transports": self.settings.sip_transports})
 
@@ -193,7 +207,8 @@ class SipEngine:
         return await self.mwi.notify(user_id, unread)
 
     def stats_snapshot(self) -> dict[str, Any]:
-        return {"calls_active": len(self.active), "sip": dict(self.endpoint.stats),
+        return {"calls_active": len(self.active), "dialler": self.dialer.snapshot(),
+                "sip": dict(self.endpoint.stats),
                 "requests": dict(self.stats), "registrations_accepted": self.registrar.registered,
                 "transactions": self.endpoint.transaction_count,
                 "media": self.media.snapshot()}

@@ -51,6 +51,11 @@ class PbxSettings(BaseSettings):
     stats_sla_s: float = 20.0
     moh_frequency_hz: float = 440.0
     control_key_file: Path | None = None
+    # dialler campaigns: how often the dialler looks at them, how long a PBX process holds a
+    # campaign it runs without renewing (another takes it over after that)
+    campaigns_enabled: bool = True
+    campaign_tick_s: float = 0.5
+    campaign_lease_s: float = 10.0
 
     def validate(self) -> None:
         super().validate()
@@ -73,6 +78,10 @@ class PbxSettings(BaseSettings):
             raise ConfigError("must be > 0", key="no_answer_timeout_s")
         if not self.realm:
             raise ConfigError("must not be empty", key="realm")
+        if not 0.05 <= self.campaign_tick_s <= 10:
+            raise ConfigError("must be between 0.05 and 10", key="campaign_tick_s")
+        if self.campaign_lease_s < 2 * self.campaign_tick_s:
+            raise ConfigError("must be at least twice campaign_tick_s", key="campaign_lease_s")
 
     @property
     def voicemail_path(self) -> Path:

@@ -5,6 +5,7 @@ The callee is offered the anchor party's SDP (the caller, or the transferee in a
 transfer) with the PBX's media address; on answer the two media legs are relayed to each
 other, the caller gets the callee's answer (with the PBX's address) and ``call.answered`` is
 published for the call's first answer. Every contact tried is an :class:`Attempt` of the call.
+A caller already answered (a call the PBX placed itself) is not answered again.
 """
 
 from __future__ import annotations
@@ -179,7 +180,7 @@ class Ringer:
         b_media.dtmf_payload_type = info.dtmf_payload_type
         new = CallLeg(sip, b_media, callee, callee_user.id if callee_user else None, answer)
         a = call.a
-        if party is a and call.b is None:
+        if party is a and call.b is None and a.pending:
             a_answer = sdpx.relay_answer(a.sdp or answer, answer, self.media_host, a.media.port)
             a.media.payload_type = b_media.payload_type
             if not a.accept(a_answer.encode()):
