@@ -14,6 +14,7 @@ from fonbo.realtime import Realtime
 from fonbo.routes import (
     admin,
     agenda,
+    campaigns,
     forwarding,
     history,
     personal,
@@ -29,7 +30,8 @@ from webfon.store import Store, open_store
 
 def all_operations() -> Api:
     api = Api()
-    for module in (agenda, history, voicemail, forwarding, phones, personal, admin, routing):
+    for module in (agenda, history, voicemail, forwarding, phones, personal, admin, routing,
+                   campaigns):
         api.extend(module.api)
     return api
 

@@ -154,7 +154,12 @@ def _finish(fields: dict[str, Any]) -> dict[str, Any] | str:
     return {k: fields.get(k, "" if k != "favourite" else False) for k in CSV_COLUMNS}
 
 
-def _guard(value: Any) -> str:
+def csv_cell(value: Any) -> str:
+    """A value as a CSV cell a spreadsheet will not run: text that starts like a formula
+    (= + - @, tab, carriage return) gets a leading quote; phone numbers (+34…) stay as they
+    are; None is empty, booleans are 1/0."""
+    if value is None:
+        return ""
     text = "1" if value is True else "0" if value is False else str(value)
     if text.startswith(_FORMULA_START) and not re.fullmatch(r"\+?[0-9*#]+", text):
         return "'" + text
@@ -166,7 +171,7 @@ def write_csv(contacts: list[dict[str, Any]]) -> str:
     writer = csv.writer(out, lineterminator="\r\n")
     writer.writerow(CSV_COLUMNS)
     for c in contacts:
-        writer.writerow([_guard(c.get(col, "")) for col in CSV_COLUMNS])
+        writer.writerow([csv_cell(c.get(col, "")) for col in CSV_COLUMNS])
     return out.getvalue()
 
 

@@ -8,6 +8,7 @@ import io
 from aiohttp import web
 
 from fonbo.api import Api, Ctx, Response, fail, json_response, not_found
+from fonbo.formats import csv_cell
 from fonbo.repo import history
 from fonbo.repo.history import CursorError, HistoryFilter
 from fonbo.schema import (
@@ -98,7 +99,7 @@ async def export_history(ctx: Ctx) -> web.StreamResponse:
     writer.writerow(CSV_COLUMNS)
     async for batch in history.iterate(ctx.store, ctx.user_id, _filter(ctx)):
         for rec in batch:
-            writer.writerow([_cell(rec[c]) for c in CSV_COLUMNS])
+            writer.writerow([csv_cell(rec[c]) for c in CSV_COLUMNS])
         await response.write(out.getvalue().encode())
         out.seek(0)
         out.truncate()
@@ -106,17 +107,6 @@ async def export_history(ctx: Ctx) -> web.StreamResponse:
         await response.write(out.getvalue().encode())
     await response.write_eof()
     return response
-
-
-def _cell(value: object) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, bool):
-        return "1" if value else "0"
-    text = str(value)
-    if text[:1] in ("=", "@", "-") and not text.lstrip("-").replace(".", "").isdigit():
-        return "'" + text
-    return text
 
 
 @api.op("GET", "/fonbo/history/scroll", summary="Bulk export: batches in ascending order",
