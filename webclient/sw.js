@@ -34,11 +34,13 @@ const SHELL = [
   "/js/testhooks.js",
   "/js/views/admin.js",
   "/js/views/agenda.js",
+  "/js/views/campaigns.js",
   "/js/views/forwarding.js",
   "/js/views/history.js",
   "/js/views/home.js",
   "/js/views/login.js",
   "/js/views/phone.js",
+  "/js/views/routing.js",
   "/js/views/settings.js",
   "/js/views/voicemail.js",
 ];

@@ -214,6 +214,7 @@ class Stack:
             "WEBFON_PBX_NO_ANSWER_TIMEOUT_S": "15",
             "WEBFON_GATEWAY_SIP_REGISTRAR": f"sip:127.0.0.1:{p['pbx_sip']}",
             "WEBFON_GATEWAY_PBX_CONTROL_URL": f"http://127.0.0.1:{p['pbx']}",
+            "WEBFON_FONBO_PBX_CONTROL_URL": f"http://127.0.0.1:{p['pbx']}",
             "WEBFON_GATEWAY_LOCAL_NODO_ID": "4",
             "WEBFON_GATEWAY_LOCAL_IP": "127.0.0.1",
             "WEBFON_GATEWAY_RTP_PORT_RANGE": f"{p['gateway_rtp']}-{p['gateway_rtp'] + 199}",

@@ -14,6 +14,8 @@ import { renderVoicemail } from "./views/voicemail.js";
 import { renderForwarding } from "./views/forwarding.js";
 import { renderSettings } from "./views/settings.js";
 import { renderAdmin } from "./views/admin.js";
+import { renderRouting } from "./views/routing.js";
+import { renderCampaigns } from "./views/campaigns.js";
 import { renderHome } from "./views/home.js";
 import { installTestHooks } from "./testhooks.js";
 import { Shortcuts } from "./shortcuts.js";
@@ -33,6 +35,8 @@ const ROUTES = {
     admin: true },
   "admin/extensions": { label: "nav.extensions",
     render: (a, r) => renderAdmin(a, r, "extensions"), admin: true },
+  "admin/routing": { label: "nav.routing", render: renderRouting, admin: true },
+  "admin/campaigns": { label: "nav.campaigns", render: renderCampaigns, admin: true },
 };
 
 class App {
