@@ -8,6 +8,7 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import aiohttp
 import pytest
 from aiohttp.test_utils import TestClient
 
@@ -129,6 +130,15 @@ async def test_rule_tester_asks_the_pbx(tester_client: TestClient, admin: dict[s
     assert ans["caller"]["trunk"] == "gw01" and ans["route"]["status"] == 403
     status, ans = await test(number="9000", caller="5555")
     assert status == 422 and "neither an extension nor a user" in ans["error"]["message"]
+    # only admins may ask; and the PBX answers only with its control key
+    r = await client.post("/fonbo/admin/routing/test", headers=world.auth(world.users["bob"]),
+                          json={"number": "9000", "caller": "2002"})
+    assert r.status == 403
+    async with aiohttp.ClientSession() as http, http.post(
+            f"{world.settings.pbx_control_url.rstrip('/')}/control/routing/test",
+            json={"number": "9000", "caller": "2002"},
+            headers={"Authorization": "Bearer not-the-key"}) as resp:
+        assert resp.status == 401
 
 
 async def test_rule_tester_without_a_pbx_says_so(client: TestClient, admin: dict[str, str],
