@@ -245,10 +245,11 @@ def decide(rules: Iterable[Rule], number: str, *, caller: str, from_trunk: bool,
     """Try ``rules`` in order on ``number`` (see the module docstring)."""
     matched: list[Match] = []
     for rule in rules:
-        if not rule.applies(from_trunk=from_trunk, caller=caller, at=at):
+        # cheapest first: the origin, then the number (most rules fail there), then the rest
+        if rule.origin is not Origin.ANY and (rule.origin is Origin.TRUNKS) != from_trunk:
             continue
         m = rule.match(number)
-        if m is None:
+        if m is None or not rule.applies(from_trunk=from_trunk, caller=caller, at=at):
             continue
         matched.append(m)
         if rule.action is Action.REWRITE:
