@@ -3,35 +3,41 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 from aiohttp import web
 
 from fonbo.api import Api, Ctx, Response, json_response
 from fonbo.auth import ensure_media_key, make_verifier, verify_token
-from fonbo.keys import BUS_KEY, MEDIA_KEY, REALTIME_KEY, SETTINGS_KEY, STORE_KEY
+from fonbo.keys import BUS_KEY, CONTROL_KEY, MEDIA_KEY, REALTIME_KEY, SETTINGS_KEY, STORE_KEY
 from fonbo.openapi import build_spec
 from fonbo.realtime import Realtime
 from fonbo.routes import (
+    acd,
     admin,
     agenda,
+    callcentre_admin,
     campaigns,
     forwarding,
     history,
     personal,
     phones,
     routing,
+    stats,
     voicemail,
 )
 from fonbo.settings import FonboSettings
 from webfon.bus import Bus, open_bus
+from webfon.control_client import ControlClient
+from webfon.control_key import control_key_path
 from webfon.http import create_app
 from webfon.store import Store, open_store
 
 
 def all_operations() -> Api:
     api = Api()
-    for module in (agenda, history, voicemail, forwarding, phones, personal, admin, routing,
-                   campaigns):
+    for module in (agenda, history, voicemail, forwarding, phones, personal, admin,
+                   callcentre_admin, acd, stats, routing, campaigns):
         api.extend(module.api)
     return api
 
@@ -63,6 +69,11 @@ async def build_app(settings: FonboSettings, *, store: Store | None = None,
     app = create_app("fonbo", settings.max_body_bytes)
     app[SETTINGS_KEY] = settings
     app[MEDIA_KEY] = ensure_media_key(settings.data_dir)
+    key = settings.pbx_control_key
+    app[CONTROL_KEY] = ControlClient(
+        settings.pbx_control_url,
+        Path(key) if key else control_key_path(settings.data_dir),
+        settings.pbx_control_timeout_s)
     full_api().register(app)
     origins = [o.strip() for o in settings.cors_allowed_origins.split(",") if o.strip()]
 

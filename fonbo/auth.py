@@ -36,7 +36,8 @@ def _error(cls: type[web.HTTPException], status: int, message: str) -> web.HTTPE
 
 
 def make_verifier(app: web.Application) -> TokenVerifier | None:
-    from fonbo.keys import SETTINGS_KEY, STORE_KEY, VERIFIER_KEY
+    from fonbo.keys import REALTIME_KEY, SETTINGS_KEY, STORE_KEY, VERIFIER_KEY
+    from webfon.session_end import store_account_check
     from webfon.tokens import store_revocation_check
 
     if VERIFIER_KEY in app:
@@ -48,8 +49,11 @@ def make_verifier(app: web.Application) -> TokenVerifier | None:
         log.warning("token key not available", extra={"path": str(settings.public_key_path),
                                                        "error": str(exc)})
         return None
+    realtime = app.get(REALTIME_KEY)
     verifier = TokenVerifier(key, AUDIENCE, issuer=settings.token_issuer,
-                             is_revoked=store_revocation_check(app[STORE_KEY]))
+                             is_revoked=store_revocation_check(app[STORE_KEY]),
+                             refuse=store_account_check(app[STORE_KEY], getattr(
+                                 realtime, "ended", None)))
     app[VERIFIER_KEY] = verifier
     return verifier
 

@@ -26,6 +26,7 @@ from webfon.store.base import Executor, IntegrityError, Row
 Hook = Callable[[Ctx, Executor, dict[str, Any], Row | None], Awaitable[None]]
 AfterHook = Callable[[Ctx, Executor, int, dict[str, Any], Row | None], Awaitable[None]]
 Transform = Callable[[dict[str, Any]], dict[str, Any]]
+Changed = Callable[[Ctx, Any, Row | None, Row | None, dict[str, Any]], Awaitable[None]]
 
 
 @dataclass
@@ -48,6 +49,8 @@ class Resource:
     after_create: AfterHook | None = None
     after_update: AfterHook | None = None
     before_delete: Hook | None = None
+    # after the commit of an update or delete: (ctx, id, row before, row after or None, body)
+    on_change: Changed | None = None
     create_defaults: Callable[[], dict[str, Any]] | None = None
     summary: str = ""
 
@@ -189,6 +192,8 @@ def register(api: Api, resource: Resource) -> None:
             await audit(ctx, tx, f"update {resource.name}", f"{resource.name}/{row_id}", body)
             row = await resource.fetch(tx, row_id)
         await publish_change(ctx, resource.table, row_id)
+        if resource.on_change is not None:
+            await resource.on_change(ctx, row_id, current, row, body)
         assert row is not None
         return json_response(resource.to_out(row))
 
@@ -206,6 +211,8 @@ def register(api: Api, resource: Resource) -> None:
                                  (current[resource.number_column], resource.number_kind))
             await audit(ctx, tx, f"delete {resource.name}", f"{resource.name}/{row_id}")
         await publish_change(ctx, resource.table, row_id)
+        if resource.on_change is not None:
+            await resource.on_change(ctx, row_id, current, None, {})
         return web.Response(status=204)
 
     singular = resource.name.rstrip("s")

@@ -155,9 +155,10 @@ def _finish(fields: dict[str, Any]) -> dict[str, Any] | str:
 
 
 def csv_cell(value: Any) -> str:
-    """A value as a CSV cell a spreadsheet will not run: text that starts like a formula
-    (= + - @, tab, carriage return) gets a leading quote; phone numbers (+34…) stay as they
-    are; None is empty, booleans are 1/0."""
+    """One CSV cell as text, safe to open in a spreadsheet: a cell that a spreadsheet would
+    take for a formula (``=``, ``+``, ``-``, ``@``, tab or carriage return first) gets a
+    leading quote, unless it is a dialable number such as ``+34600111222``. ``None`` is an
+    empty cell and booleans are ``1``/``0``. Every CSV this service writes goes through here."""
     if value is None:
         return ""
     text = "1" if value is True else "0" if value is False else str(value)

@@ -6,10 +6,22 @@ the room ``user:<id>``. Events sent to clients:
 * ``history.new`` — a call record (same shape as ``GET /fonbo/history`` items);
 * ``voicemail.new`` — ``{"message_id", "message", "unread"}``;
 * ``voicemail.unread`` — ``{"unread"}`` after a message is marked or deleted;
+* ``presence`` — ``{"user_id", "number", "state"}`` for users in my agenda, matched only on
+  what the corporate directory shows of them (a disabled or test user, or a pool web
+  extension, cannot be watched by putting its number in one's agenda);
+* ``presence.snapshot`` — ``{"items": [presence, …]}`` right after connecting;
+* ``session.ended`` — ``{"reason"}`` just before the server disconnects a socket whose login
+  session ended (logout, revocation, account disabled: bus topic ``auth.ended``).
 * ``presence`` — ``{"user_id", "number", "state"}`` for users in my agenda;
-* ``presence.snapshot`` — ``{"items": [presence, …]}`` right after connecting.
+* ``presence.snapshot`` — ``{"items": [presence, …]}`` right after connecting;
+* ``acd.queue`` — ``{"queue_id", "event", "waiting"}``: something changed in a group the user
+  is an agent or supervisor of (admins: every group); what changed is read with
+  ``GET /fonbo/acd/queues/{id}/status``, which applies the user's rights. Sockets join the
+  rooms ``acd:<queue id>`` of their groups when connecting and again when they send
+  ``acd.watch`` (after their groups changed).
 
-The source is the event bus (topics ``call.ended``, ``voicemail.new``, ``presence``). With a
+The source is the event bus (topics ``call.ended``, ``voicemail.new``, ``presence``,
+``acd.queue``). With a
 Redis URL, python-socketio's Redis manager joins the FONBO nodes: an emit on one node reaches
 sockets on every node. When the bus itself is shared (``bus_url`` set) every node already
 receives every bus event, so those are emitted to local sockets only (no duplicates); when the
@@ -28,19 +40,24 @@ from typing import Any
 import socketio
 from aiohttp import web
 
-from fonbo.repo import agenda, history, voicemail
+from fonbo.repo import acd, agenda, history, voicemail
+from webfon import session_end
 from webfon.bus import Bus
 from webfon.store import Store
 from webfon.tokens import TokenError
 
 log = logging.getLogger("fonbo.realtime")
 
-TOPICS = ("call.ended", "voicemail.new", "presence")
+TOPICS = ("call.ended", "voicemail.new", "presence", "acd.queue", session_end.TOPIC)
 PRESENCE_STATES = ("idle", "ringing", "in_call", "offline")
 
 
 def room(user_id: int) -> str:
     return f"user:{user_id}"
+
+
+def queue_room(queue_id: int) -> str:
+    return f"acd:{queue_id}"
 
 
 class Realtime:
@@ -63,8 +80,10 @@ class Realtime:
         self._tasks: list[asyncio.Task[None]] = []
         self._expiry: dict[str, asyncio.TimerHandle] = {}
         self._background: set[asyncio.Task[None]] = set()
+        self.ended = session_end.EndedSessions()
         self.sio.on("connect", self._on_connect)
         self.sio.on("disconnect", self._on_disconnect)
+        self.sio.on("acd.watch", self._on_watch)
 
     # --- sockets -----------------------------------------------------------------------
     async def _on_connect(self, sid: str, environ: dict[str, Any], auth: Any = None) -> None:
@@ -76,8 +95,12 @@ class Realtime:
             user_id = claims.user_id
         except (TokenError, ValueError) as exc:
             raise socketio.exceptions.ConnectionRefusedError(f"unauthorized: {exc}") from None
-        await self.sio.save_session(sid, {"user_id": user_id})
+        admin = claims.has_role("admin")
+        await self.sio.save_session(sid, {"user_id": user_id, "admin": admin,
+                                          "sid": claims.extra.get("sid"),
+                                          "iat": claims.issued_at})
         await self.sio.enter_room(sid, room(user_id))
+        await self._watch_queues(sid, user_id, admin)
         delay = max(0.0, claims.expires_at - time.time())
         loop = asyncio.get_running_loop()
         self._expiry[sid] = loop.call_later(delay, self._expire, sid)
@@ -106,6 +129,26 @@ class Realtime:
         except Exception:
             log.exception("welcome failed", extra={"sid": sid})
 
+    async def _watch_queues(self, sid: str, user_id: int, admin: bool) -> list[int]:
+        """Join the rooms of the groups the user may follow (and leave the others)."""
+        try:
+            ids = await acd.related_queue_ids(self._store(), user_id, admin)
+        except Exception:
+            log.exception("groups of a socket not found", extra={"sid": sid})
+            return []
+        wanted = {queue_room(i) for i in ids}
+        for name in self.sio.rooms(sid):
+            if name.startswith("acd:") and name not in wanted:
+                await self.sio.leave_room(sid, name)
+        for name in wanted:
+            await self.sio.enter_room(sid, name)
+        return ids
+
+    async def _on_watch(self, sid: str, *args: Any) -> dict[str, Any]:
+        session = await self.sio.get_session(sid)
+        ids = await self._watch_queues(sid, int(session["user_id"]), bool(session["admin"]))
+        return {"queues": ids}
+
     async def _on_disconnect(self, sid: str, *args: Any) -> None:
         handle = self._expiry.pop(sid, None)
         if handle is not None:
@@ -126,7 +169,9 @@ class Realtime:
         bus = self._bus()
         for topic, handler in (("call.ended", self.on_call_ended),
                                ("voicemail.new", self.on_voicemail),
-                               ("presence", self.on_presence)):
+                               ("presence", self.on_presence),
+                               ("acd.queue", self.on_queue),
+                               (session_end.TOPIC, self.on_auth_ended)):
             sub = await bus.subscribe(topic)
             self._tasks.append(asyncio.create_task(self._consume(sub, handler)))
 
@@ -157,6 +202,31 @@ class Realtime:
             manager.thread.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await manager.thread
+
+    async def on_auth_ended(self, payload: dict[str, Any]) -> None:
+        end = session_end.SessionEnd.from_payload(payload)
+        if end is not None:
+            await self.end_sessions(end)
+
+    async def end_sessions(self, end: session_end.SessionEnd) -> int:
+        """Disconnect this node's sockets of the sessions that ended; returns how many."""
+        self.ended.note(end)
+        closed = 0
+        for sid, _ in list(self.sio.manager.get_participants("/", room(end.user_id))):
+            try:
+                info = await self.sio.get_session(sid)
+            except KeyError:
+                continue
+            if not end.ends(str(info.get("user_id")), info.get("sid"), info.get("iat", 0.0)):
+                continue
+            await self.sio.emit("session.ended", {"reason": end.reason}, to=sid,
+                                ignore_queue=True)
+            await self.sio.disconnect(sid, ignore_queue=True)
+            closed += 1
+        if closed:
+            log.info("sockets of an ended session closed",
+                     extra={"user_id": end.user_id, "sockets": closed, "reason": end.reason})
+        return closed
 
     async def on_call_ended(self, payload: dict[str, Any]) -> None:
         rows = payload.get("cdr") or payload.get("rows") or payload
@@ -202,15 +272,32 @@ class Realtime:
             return
         user_id = int(payload["user_id"])
         store = self._store()
-        numbers = await agenda.numbers_of_user(store, user_id)
-        if payload.get("number"):
-            numbers = list(dict.fromkeys([str(payload["number"]), *numbers]))
-        data = {"user_id": user_id, "number": str(payload.get("number") or
-                                                 (numbers[0] if numbers else "")),
+        # only what the directory shows of the user can be watched (see presence_numbers)
+        numbers = await agenda.presence_numbers(store, user_id)
+        if not numbers:
+            self.presence.pop(user_id, None)
+            return
+        number = str(payload.get("number") or "")
+        data = {"user_id": user_id, "number": number if number in numbers else numbers[0],
                 "state": state}
         self.presence[user_id] = {**data, "numbers": numbers}
         for owner in await agenda.owners_of_numbers(store, numbers):
-            await self.emit_user(owner, "presence", data, from_bus=True)
+            if owner != user_id:
+                await self.emit_user(owner, "presence", data, from_bus=True)
+
+
+    async def on_queue(self, payload: dict[str, Any]) -> None:
+        """A group changed: tell its room that it did, not who or what (the status says that
+        to each according to their rights)."""
+        queue_id = payload.get("queue_id")
+        if not isinstance(queue_id, int) or isinstance(queue_id, bool):
+            return
+        event = payload.get("event") if isinstance(payload.get("event"), str) else "changed"
+        waiting = payload.get("waiting")
+        await self.sio.emit("acd.queue", {"queue_id": queue_id, "event": event[:16],
+                                          "waiting": waiting if isinstance(waiting, int)
+                                          else None},
+                            room=queue_room(queue_id), ignore_queue=self.shared_bus)
 
 
 async def emit_to_user(app: web.Application, user_id: int, event: str, data: Any) -> None:

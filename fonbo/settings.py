@@ -7,6 +7,7 @@ from typing import ClassVar
 
 from webfon.config import ConfigError
 from webfon.settings import BaseSettings
+from webfon.turn import TURN_SCHEMES, parse_urls
 
 
 @dataclasses.dataclass
@@ -29,10 +30,19 @@ class FonboSettings(BaseSettings):
     recents_scan_max: int = 5000
     media_ticket_ttl_s: float = 120.0
     cors_allowed_origins: str = ""
-    # The PBX control API (the routing rule tester asks the PBX itself); the key file defaults
-    # to <data_dir>/keys/pbx_control.key, shared with the PBX.
+    # ICE servers for the browsers (GET /fonbo/ice-servers): "stun:h:3478,turn:h:3478?..."
+    ice_servers: str = ""
+    # coturn's static-auth-secret (use-auth-secret): TURN credentials per user, time-limited
+    turn_secret: str = ""
+    turn_credential_ttl_s: float = 12 * 3600.0
+    # The PBX's control API: live groups (waiting callers, agents' states, «Mover Cola») and
+    # the routing rule tester (the PBX's own router answers).
     pbx_control_url: str = "http://127.0.0.1:8500"
-    pbx_control_key: str = ""
+    pbx_control_key: str = ""  # default: <data_dir>/keys/pbx_control.key
+    pbx_control_timeout_s: float = 5.0
+    stats_max_days: int = 92
+    ivr_prompt_max_bytes: int = 1_000_000
+    ivr_prompt_max_s: float = 120.0
     campaign_import_max_rows: int = 50000
 
     def validate(self) -> None:
@@ -41,9 +51,20 @@ class FonboSettings(BaseSettings):
             raise ConfigError("must be at least 1024", key="logo_max_bytes")
         if self.logo_max_bytes > self.max_body_bytes:
             raise ConfigError("must not exceed max_body_bytes", key="logo_max_bytes")
+        if self.ivr_prompt_max_bytes > self.max_body_bytes:
+            raise ConfigError("must not exceed max_body_bytes", key="ivr_prompt_max_bytes")
         for key in ("import_max_rows", "history_page_max", "scroll_page_max", "recents_scan_max",
-                    "campaign_import_max_rows"):
+                    "stats_max_days", "campaign_import_max_rows"):
             if getattr(self, key) < 1:
                 raise ConfigError("must be positive", key=key)
         if not self.realm:
             raise ConfigError("must not be empty", key="realm")
+        try:
+            urls = parse_urls(self.ice_servers)
+        except ValueError as exc:
+            raise ConfigError(str(exc), key="ice_servers") from None
+        if any(u.startswith(TURN_SCHEMES) for u in urls) and not self.turn_secret:
+            raise ConfigError("TURN servers need turn_secret (coturn static-auth-secret)",
+                              key="turn_secret")
+        if not 60 <= self.turn_credential_ttl_s <= 7 * 86400:
+            raise ConfigError("must be between 60 s and 7 days", key="turn_credential_ttl_s")

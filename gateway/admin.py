@@ -9,6 +9,7 @@ from typing import Any
 
 from aiohttp import web
 
+from gateway.media import rtp_leg
 from gateway.metrics import render_prometheus
 from gateway.transports.websocket import GATEWAY_KEY
 from webfon.http import json_error
@@ -63,7 +64,8 @@ def gauges(request: web.Request) -> dict[str, float]:
 
 async def metrics(request: web.Request) -> web.Response:
     gateway = request.app[GATEWAY_KEY]
-    text = render_prometheus(gateway.metrics.counters(), gauges(request))
+    counters = {**gateway.metrics.counters(), "rtp_dropped": rtp_leg.DROPPED[0]}
+    text = render_prometheus(counters, gauges(request))
     return web.Response(text=text, content_type="text/plain", charset="utf-8")
 
 

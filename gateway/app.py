@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import gc
+import logging
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -11,6 +14,7 @@ from aiohttp import web
 from gateway.admin import add_admin_routes
 from gateway.auth import GatewayTokens
 from gateway.core import Gateway
+from gateway.media import rtp_leg
 from gateway.media.ice import configure_ice, rtc_configuration
 from gateway.media.workers import MediaWorkers
 from gateway.plugins.base import Plugin, PluginRegistry
@@ -18,9 +22,14 @@ from gateway.plugins.echotest import EchoTestPlugin
 from gateway.settings import GatewaySettings
 from gateway.transports import http as http_transport
 from gateway.transports.websocket import GATEWAY_KEY, MAX_MESSAGE_KEY, websocket_handler
+from webfon import session_end
+from webfon.bus import Bus, open_bus
 from webfon.http import create_app
 from webfon.runner import STORE_KEY, attach_store
-from webfon.tokens import store_revocation_check
+from webfon.session_end import EndedSessions, SessionEnd, store_account_check
+from webfon.tokens import Claims, RefusalCheck, store_revocation_check
+
+log = logging.getLogger("gateway.app")
 
 TOKENS_KEY = web.AppKey("tokens", GatewayTokens)
 
@@ -46,6 +55,8 @@ def default_plugins(settings: GatewaySettings) -> list[Plugin]:
 def make_gateway(settings: GatewaySettings, plugins: list[Plugin] | None = None,
                  tokens: GatewayTokens | None = None) -> Gateway:
     configure_ice(settings.host_addresses, settings.port_range())
+    rtp_leg.STRICT = rtp_leg.StrictConfig(settings.strict_rtp, settings.strict_rtp_window_s,
+                                          settings.strict_rtp_probation)
     registry = PluginRegistry()
     for plugin in plugins if plugins is not None else default_plugins(settings):
         registry.add(plugin)
@@ -58,9 +69,34 @@ def make_gateway(settings: GatewaySettings, plugins: list[Plugin] | None = None,
                    host_addresses=settings.host_addresses,
                    require_token=settings.require_token,
                    reclaim_session_timeout=settings.reclaim_session_timeout,
+                   limits=settings.limits(),
                    media_workers=MediaWorkers(settings.media_workers, settings.log_level,
                                               settings.log_format)
                    if settings.media_workers else None)
+
+
+def ended_check(ended: EndedSessions) -> RefusalCheck:
+    async def refuse(claims: Claims) -> str | None:
+        return ended.refusal(claims)
+
+    return refuse
+
+
+async def _end_sessions(bus: Bus, gateway: Gateway) -> None:
+    """Follow ``auth.ended`` on the bus: a user's login session ended somewhere."""
+    sub = await bus.subscribe(session_end.TOPIC)
+    try:
+        async for event in sub:
+            end = SessionEnd.from_payload(event.payload)
+            if end is None:
+                continue
+            try:
+                await gateway.end_sessions(end)
+            except Exception:
+                log.exception("ending sessions failed", extra={"user": end.user_id})
+    finally:
+        with contextlib.suppress(Exception):
+            await sub.close()
 
 
 async def build_app(settings: GatewaySettings, plugins: list[Plugin] | None = None,
@@ -81,10 +117,21 @@ async def build_app(settings: GatewaySettings, plugins: list[Plugin] | None = No
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:
         if settings.check_revocations:
             tokens.use_revocations(store_revocation_check(app[STORE_KEY]))
+            tokens.use_refusals(store_account_check(app[STORE_KEY], gateway.ended))
+        else:
+            tokens.use_refusals(ended_check(gateway.ended))
+        bus = await open_bus(settings.bus_url)
+        ending = asyncio.create_task(_end_sessions(bus, gateway))
         await gateway.start()
         tune_gc()
-        yield
-        await gateway.stop()
+        try:
+            yield
+        finally:
+            ending.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await ending
+            await gateway.stop()
+            await bus.close()
 
     app.cleanup_ctx.append(lifecycle)
     return app

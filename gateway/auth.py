@@ -7,6 +7,7 @@ from pathlib import Path
 
 from webfon.tokens import (
     Claims,
+    RefusalCheck,
     RevocationCheck,
     TokenError,
     TokenVerifier,
@@ -24,6 +25,7 @@ class GatewayTokens:
         self.issuer = issuer
         self._verifier: TokenVerifier | None = None
         self.is_revoked: RevocationCheck | None = None
+        self.refuse: RefusalCheck | None = None
 
     def use_revocations(self, check: RevocationCheck) -> None:
         """Refuse tokens listed in the shared store's ``token_revocations`` (logouts)."""
@@ -31,12 +33,19 @@ class GatewayTokens:
         if self._verifier is not None:
             self._verifier.is_revoked = check
 
+    def use_refusals(self, check: RefusalCheck) -> None:
+        """Refuse tokens of ended sessions and disabled accounts (:mod:`webfon.session_end`)."""
+        self.refuse = check
+        if self._verifier is not None:
+            self._verifier.refuse = check
+
     def _get(self) -> TokenVerifier:
         if self._verifier is None:
             if not self.path.exists():
                 raise TokenError("token verification key not available")
             self._verifier = TokenVerifier(load_public_key(self.path), audience="gateway",
-                                           issuer=self.issuer, is_revoked=self.is_revoked)
+                                           issuer=self.issuer, is_revoked=self.is_revoked,
+                                           refuse=self.refuse)
         return self._verifier
 
     async def verify(self, token: str) -> Claims:

@@ -20,12 +20,15 @@ from aiortc import RTCConfiguration
 
 from gateway import errors as E
 from gateway.errors import JanusError
-from gateway.media import sdp as sdpmod
+from gateway.limits import UNLIMITED_ROLES, Limits
 from gateway.media.webrtc import WebRtcLeg
 from gateway.media.workers import MediaWorkers
 from gateway.metrics import Metrics
 from gateway.plugins.base import Plugin, PluginRegistry, PluginSession
 from webfon.logsetup import bind
+from webfon.session_end import EndedSessions, SessionEnd
+from webfon.sip.errors import ParseError
+from webfon.sip.sdp import SessionDescription
 from webfon.tokens import Claims, TokenError
 
 log = logging.getLogger("gateway.core")
@@ -56,10 +59,14 @@ class Handle:
     """One plugin attachment; implements the plugin's HandleContext."""
 
     def __init__(self, gateway: Gateway, session: Session, plugin: Plugin,
-                 opaque_id: str | None, claims: Claims | None) -> None:
+                 opaque_id: str | None, claims: Claims | None,
+                 plugin_name: str | None = None) -> None:
         self.gateway = gateway
         self.session = session
         self.plugin = plugin
+        # the name the client attached with (an alias such as janus.plugin.sip): events
+        # name the plugin that way, as the client expects
+        self.plugin_name = plugin_name or plugin.package
         self.handle_id = new_id()
         self.session_id = session.id
         self.opaque_id = opaque_id
@@ -101,7 +108,7 @@ class Handle:
                                "sender": self.handle_id}
         if transaction:
             msg["transaction"] = transaction
-        msg["plugindata"] = {"plugin": self.plugin.package, "data": data}
+        msg["plugindata"] = {"plugin": self.plugin_name, "data": data}
         if jsep is not None:
             msg["jsep"] = jsep
         self._emit(msg)
@@ -115,13 +122,14 @@ class Handle:
     async def close_media(self, reason: str = "Close PC") -> None:
         leg, self._media = self._media, None
         if leg is not None:
+            negotiated = leg.negotiated
             await leg.close()
-            if not self.closed:
+            if not self.closed and negotiated:
                 self._emit({"janus": "hangup", "session_id": self.session.id,
                             "sender": self.handle_id, "reason": reason})
 
     def end(self, reason: str = "plugin ended the handle") -> None:
-        if not self.closed:
+        if not self.closed and not self.session.destroyed:
             self.gateway.spawn(self.session.detach(self, reason=reason, notify=True))
 
     # --- media callbacks ----------------------------------------------------------------
@@ -241,6 +249,7 @@ class Session:
             return
         self.destroyed = True
         self.gateway.sessions.pop(self.id, None)
+        self.gateway._forget(self)
         for handle in list(self.handles.values()):
             await self.detach(handle, reason=reason, notify=False)
         self.wakeup.set()
@@ -254,6 +263,38 @@ class Session:
                               else "http"),
                 "idle_s": round(time.monotonic() - self.last_activity, 1),
                 "handles": [h.describe() for h in self.handles.values()]}
+
+
+# Janus's parameter tables: (name, type, required), checked in order
+REQUEST_PARAMETERS = (("transaction", str, True), ("janus", str, True), ("id", int, False))
+ATTACH_PARAMETERS = (("plugin", str, True), ("opaque_id", str, False),
+                     ("loop_index", int, False))
+BODY_PARAMETERS = (("body", dict, True),)
+JSEP_PARAMETERS = (("type", str, True), ("sdp", str, True), ("trickle", bool, False),
+                   ("rid_order", str, False), ("force_relay", bool, False),
+                   ("e2ee", bool, False))
+_TYPE_NAMES = {str: "a string", int: "a positive integer", dict: "an object",
+               bool: "a boolean"}
+
+
+def _integer(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def _validate(msg: dict[str, Any], table: tuple[tuple[str, type, bool], ...],
+              missing: str = "Missing mandatory element ({})",
+              invalid: str = "Invalid element type ({} should be {})") -> None:
+    """Janus's JSON validation: the first missing or mistyped element, with its texts."""
+    for name, kind, required in table:
+        if name not in msg:
+            if required:
+                raise JanusError(E.MISSING_MANDATORY_ELEMENT, missing.format(name))
+            continue
+        value = msg[name]
+        ok = isinstance(value, kind) and (kind is not int or (not isinstance(value, bool)
+                                                              and value >= 0))
+        if not ok:
+            raise JanusError(E.INVALID_ELEMENT_TYPE, invalid.format(name, _TYPE_NAMES[kind]))
 
 
 def _error(code: int, reason: str, transaction: Any = None,
@@ -272,8 +313,12 @@ class Gateway:
                  rtc_config: RTCConfiguration, session_timeout: int = 60,
                  nat_1_1: str = "", host_addresses: list[str] | None = None,
                  require_token: bool = True, reclaim_session_timeout: int = 0,
-                 media_workers: MediaWorkers | None = None) -> None:
+                 media_workers: MediaWorkers | None = None,
+                 limits: Limits | None = None) -> None:
         self.registry = registry
+        self.limits = limits or Limits()
+        self.by_user: dict[str, set[Session]] = {}
+        self.ended = EndedSessions()
         self.media_workers = media_workers
         self.reclaim_session_timeout = reclaim_session_timeout
         self.token_check = token_check
@@ -287,6 +332,48 @@ class Gateway:
         self.slowlink_threshold = 4  # packets lost in a second (of 50) before ``slowlink``
         self._tasks: set[asyncio.Task[Any]] = set()
         self._reaper: asyncio.Task[None] | None = None
+
+    # --- per-user accounting -------------------------------------------------------------
+    def user_sessions(self, sub: str) -> set[Session]:
+        return self.by_user.get(sub, set())
+
+    def user_usage(self, sub: str) -> tuple[int, int]:
+        """Sessions and handles the user holds on this gateway."""
+        sessions = self.user_sessions(sub)
+        return len(sessions), sum(len(s.handles) for s in sessions)
+
+    def _forget(self, session: Session) -> None:
+        if session.claims is not None:
+            held = self.by_user.get(session.claims.sub)
+            if held is not None:
+                held.discard(session)
+                if not held:
+                    del self.by_user[session.claims.sub]
+
+    async def end_sessions(self, end: SessionEnd) -> int:
+        """The user's login session(s) ended (``auth.ended``: logout, revocation, account
+        disabled): their Janus sessions end now, with calls, registrations and webphone
+        login. The client gets ``timeout`` with ``ended: true`` and the reason."""
+        self.ended.note(end)
+        count = 0
+        for session in list(self.user_sessions(str(end.user_id))):
+            if session.claims is None or not end.ends_claims(session.claims):
+                continue
+            reason = f"session ended: {end.reason}"
+            session.push({"janus": "timeout", "session_id": session.id, "ended": True,
+                          "reason": reason})
+            await session.destroy(reason)
+            count += 1
+        if count:
+            self.metrics.sessions_ended_by_account += count
+            log.info("sessions of an ended login closed",
+                     extra={"user": end.user_id, "sessions": count, "reason": end.reason})
+        return count
+
+    def _refuse(self, reason: str, **fields: Any) -> JanusError:
+        self.metrics.limit_refusals += 1
+        log.warning("limit reached", extra={"limit": reason, **fields})
+        return JanusError(E.LIMIT_REACHED, reason)
 
     # --- lifecycle ------------------------------------------------------------------------
     async def start(self) -> None:
@@ -385,10 +472,13 @@ class Gateway:
         try:
             result, handle = await self._process(msg, transport, path_session, path_handle)
         except JanusError as exc:
-            tx = msg.get("transaction") if isinstance(msg, dict) else None
-            sid = path_session
-            if sid is None and isinstance(msg, dict) and isinstance(msg.get("session_id"), int):
-                sid = msg["session_id"]
+            tx = msg.get("transaction") if isinstance(msg, dict) and \
+                getattr(exc, "transaction_known", True) else None
+            sid = getattr(exc, "session_id", None)
+            if sid is None:
+                sid = path_session
+            if sid is None and isinstance(msg, dict):
+                sid = _integer(msg.get("session_id")) or None
             result = _error(exc.code, exc.reason, tx, sid)
             self.metrics.errors += 1
         except Exception:
@@ -406,81 +496,71 @@ class Gateway:
 
     async def _process(self, msg: Any, transport: Transport | None, path_session: int | None,
                        path_handle: int | None) -> tuple[dict[str, Any], Handle | None]:
-        if not isinstance(msg, dict):
-            raise JanusError(E.INVALID_JSON_OBJECT, "JSON error: not an object")
-        verb = msg.get("janus")
-        if verb is None:
-            raise JanusError(E.MISSING_MANDATORY_ELEMENT, "Missing mandatory element (janus)")
-        if not isinstance(verb, str):
-            raise JanusError(E.INVALID_ELEMENT_TYPE, "Invalid element type (janus)")
-        tx = msg.get("transaction")
-        if tx is None:
-            raise JanusError(E.MISSING_MANDATORY_ELEMENT,
-                             "Missing mandatory element (transaction)")
-        if not isinstance(tx, str):
-            raise JanusError(E.INVALID_ELEMENT_TYPE, "Invalid element type (transaction)")
+        # the order of the checks and their texts are Janus's (clients may rely on them)
+        body = msg if isinstance(msg, dict) else {}
+        session_id = path_session if path_session is not None else _integer(
+            body.get("session_id"))
+        handle_id = path_handle if path_handle is not None else _integer(body.get("handle_id"))
+        try:
+            _validate(body, REQUEST_PARAMETERS)
+        except JanusError as exc:
+            exc.session_id = session_id or None
+            exc.transaction_known = False  # as Janus: no transaction in the reply
+            raise
+        verb = body["janus"]
+        tx = body["transaction"]
         self.metrics.requests += 1
-        session_id = path_session if path_session is not None else msg.get("session_id")
-        handle_id = path_handle if path_handle is not None else msg.get("handle_id")
-        if session_id is not None and (not isinstance(session_id, int)
-                                       or isinstance(session_id, bool)):
-            raise JanusError(E.INVALID_ELEMENT_TYPE, "Invalid element type (session_id)")
-        if handle_id is not None and (not isinstance(handle_id, int)
-                                      or isinstance(handle_id, bool)):
-            raise JanusError(E.INVALID_ELEMENT_TYPE, "Invalid element type (handle_id)")
-
-        if session_id is None:
+        if not session_id and not handle_id:
             if verb == "info":
                 return self._info(tx), None
             if verb == "ping":
                 return {"janus": "pong", "transaction": tx}, None
             if verb == "create":
-                return await self._create(msg, tx, transport), None
-            if verb in ("attach", "destroy", "keepalive", "claim", "message", "trickle",
-                        "detach", "hangup"):
-                raise JanusError(E.INVALID_REQUEST_PATH,
-                                 f"Unhandled request '{verb}' at this path")
-            raise JanusError(E.UNKNOWN_REQUEST, f"Unknown request '{verb}'")
-
+                return await self._create(body, tx, transport), None
+            raise JanusError(E.INVALID_REQUEST_PATH, f"Unhandled request '{verb}' at this path")
+        if session_id is None or session_id < 1:
+            raise JanusError(E.SESSION_NOT_FOUND, "Session not found")
+        if "handle_id" in body and body["handle_id"] is not None and path_handle is None and \
+                (handle_id is None or handle_id < 1):
+            raise JanusError(E.HANDLE_NOT_FOUND, "Handle not found")
         session = self.sessions.get(session_id)
         if session is None:
             raise JanusError(E.SESSION_NOT_FOUND, f"No such session {session_id}")
         session.touch()
         base = {"session_id": session.id, "transaction": tx}
-        if handle_id is None:
-            if verb == "keepalive":
-                return {"janus": "ack", **base}, None
-            if verb == "attach":
-                return await self._attach(session, msg, base), None
-            if verb == "destroy":
-                await session.destroy("destroy request")
-                return {"janus": "success", **base}, None
-            if verb == "claim":
-                await self._check_claim(session, msg)
-                session.bind(transport)
-                self.metrics.sessions_claimed += 1
-                log.info("session claimed", extra={"session": session.id,
-                                                   "transport": transport.kind if transport
-                                                   else "http"})
-                return {"janus": "success", **base}, None
-            if verb in ("message", "trickle", "detach", "hangup"):
-                raise JanusError(E.INVALID_REQUEST_PATH,
-                                 f"Unhandled request '{verb}' at this path")
-            if verb in ("create", "info", "ping"):
-                raise JanusError(E.INVALID_REQUEST_PATH,
-                                 f"Unhandled request '{verb}' at this path")
-            raise JanusError(E.UNKNOWN_REQUEST, f"Unknown request '{verb}'")
-
-        handle = session.handles.get(handle_id)
+        handle: Handle | None = None
+        if handle_id:
+            handle = session.handles.get(handle_id)
+            if handle is None:
+                raise JanusError(E.HANDLE_NOT_FOUND, f"No such handle {handle_id} in session "
+                                                     f"{session.id}")
+        if verb == "keepalive":
+            return {"janus": "ack", **base}, None
+        if verb in ("attach", "destroy", "claim") and handle is not None:
+            raise JanusError(E.INVALID_REQUEST_PATH, f"Unhandled request '{verb}' at this path")
+        if verb in ("detach", "hangup", "message", "trickle") and handle is None:
+            raise JanusError(E.INVALID_REQUEST_PATH, f"Unhandled request '{verb}' at this path")
+        if verb == "attach":
+            return await self._attach(session, body, base), None
+        if verb == "destroy":
+            await session.destroy("destroy request")
+            return {"janus": "success", **base}, None
+        if verb == "claim":
+            await self._check_claim(session, body)
+            session.bind(transport)
+            self.metrics.sessions_claimed += 1
+            log.info("session claimed", extra={"session": session.id,
+                                               "transport": transport.kind if transport
+                                               else "http"})
+            return {"janus": "success", **base}, None
         if handle is None:
-            raise JanusError(E.HANDLE_NOT_FOUND, f"No such handle {handle_id} in session "
-                                                 f"{session.id}")
+            raise JanusError(E.UNKNOWN_REQUEST, f"Unknown request '{verb}'")
         base["sender"] = handle.handle_id
         with bind(session=session.id, handle=handle.handle_id):
             if verb == "message":
-                return await self._message(handle, msg, tx, base), handle
+                return await self._message(handle, body, tx, base), handle
             if verb == "trickle":
-                await self._trickle(handle, msg)
+                await self._trickle(handle, body)
                 return {"janus": "ack", "session_id": session.id, "transaction": tx}, None
             if verb == "detach":
                 await session.detach(handle, reason="detach request", notify=True)
@@ -490,9 +570,6 @@ class Gateway:
                 if handle.plugin_session is not None:
                     await handle.plugin_session.media_down()
                 return {"janus": "success", "session_id": session.id, "transaction": tx}, None
-            if verb in ("keepalive", "attach", "destroy", "claim", "create", "info", "ping"):
-                raise JanusError(E.INVALID_REQUEST_PATH,
-                                 f"Unhandled request '{verb}' at this path")
         raise JanusError(E.UNKNOWN_REQUEST, f"Unknown request '{verb}'")
 
     async def _claims(self, msg: dict[str, Any]) -> Claims | None:
@@ -523,15 +600,26 @@ class Gateway:
     async def _create(self, msg: dict[str, Any], tx: str,
                       transport: Transport | None) -> dict[str, Any]:
         claims = await self._claims(msg)
+        limits = self.limits
+        if limits.over(limits.max_sessions, len(self.sessions)):
+            raise self._refuse("this gateway has as many sessions as it may hold "
+                               f"({limits.max_sessions}); try again later")
+        if claims is not None and not claims.has_role(*UNLIMITED_ROLES) and limits.over(
+                limits.max_sessions_per_user, len(self.user_sessions(claims.sub))):
+            raise self._refuse(f"too many sessions for this user (at most "
+                               f"{limits.max_sessions_per_user}); close another tab or "
+                               "device first", user=claims.sub)
         requested = msg.get("id")
         session = Session(self, claims, transport)
-        if requested is not None:
-            if not isinstance(requested, int) or isinstance(requested, bool) or requested <= 0:
-                raise JanusError(E.INVALID_ELEMENT_TYPE, "Invalid element type (id)")
+        if requested:  # validated by REQUEST_PARAMETERS: a positive integer
             if requested in self.sessions:
-                raise JanusError(E.SESSION_CONFLICT, f"Session ID already in use: {requested}")
+                error = JanusError(E.SESSION_CONFLICT, "Session ID already in use")
+                error.session_id = requested
+                raise error
             session.id = requested
         self.sessions[session.id] = session
+        if claims is not None:
+            self.by_user.setdefault(claims.sub, set()).add(session)
         self.metrics.sessions_created += 1
         log.info("session created", extra={"session": session.id,
                                            "user": claims.sub if claims else None})
@@ -539,11 +627,8 @@ class Gateway:
 
     async def _attach(self, session: Session, msg: dict[str, Any],
                       base: dict[str, Any]) -> dict[str, Any]:
-        name = msg.get("plugin")
-        if name is None:
-            raise JanusError(E.MISSING_MANDATORY_ELEMENT, "Missing mandatory element (plugin)")
-        if not isinstance(name, str):
-            raise JanusError(E.INVALID_ELEMENT_TYPE, "Invalid element type (plugin)")
+        _validate(msg, ATTACH_PARAMETERS)
+        name = msg["plugin"]
         claims = await self._claims(msg) if (self.token_check is not None and (
             self.require_token or msg.get("token"))) else session.claims
         if claims is not None and session.claims is not None and claims.sub != session.claims.sub:
@@ -551,9 +636,20 @@ class Gateway:
         plugin = self.registry.get(name)
         if plugin is None:
             raise JanusError(E.PLUGIN_NOT_FOUND, f"No such plugin '{name}'")
+        limits = self.limits
+        if limits.over(limits.max_handles_per_session, len(session.handles)):
+            raise self._refuse(f"too many handles in this session (at most "
+                               f"{limits.max_handles_per_session}); detach one first",
+                               session=session.id)
+        owner = session.claims.sub if session.claims is not None else None
+        if owner is not None and not session.claims.has_role(*UNLIMITED_ROLES) and \
+                limits.over(limits.max_handles_per_user, self.user_usage(owner)[1]):
+            raise self._refuse(f"too many handles for this user (at most "
+                               f"{limits.max_handles_per_user}); detach some first",
+                               user=owner)
         opaque = msg.get("opaque_id")
         handle = Handle(self, session, plugin, opaque if isinstance(opaque, str) else None,
-                        claims or session.claims)
+                        claims or session.claims, name)
         try:
             handle.plugin_session = plugin.create_session(handle)
         except JanusError:
@@ -569,14 +665,14 @@ class Gateway:
 
     async def _message(self, handle: Handle, msg: dict[str, Any], tx: str,
                        base: dict[str, Any]) -> dict[str, Any]:
-        body = msg.get("body")
-        if body is None:
-            raise JanusError(E.MISSING_MANDATORY_ELEMENT, "Missing mandatory element (body)")
-        if not isinstance(body, dict):
-            raise JanusError(E.INVALID_ELEMENT_TYPE, "Invalid element type (body)")
+        _validate(msg, BODY_PARAMETERS)
+        body = msg["body"]
         jsep = msg.get("jsep")
         if jsep is not None:
             jsep = self._check_jsep(jsep)
+            if jsep["type"] == "answer" and not (handle.has_media and
+                                                  handle.media.awaiting_answer):
+                raise JanusError(E.UNEXPECTED_ANSWER, "Unexpected ANSWER (did we offer?)")
         assert handle.plugin_session is not None
         handle._deferred = []
         try:
@@ -592,7 +688,7 @@ class Gateway:
         if result is None:
             return {"janus": "ack", "session_id": handle.session.id, "transaction": tx}
         reply: dict[str, Any] = {"janus": "success", **base,
-                                 "plugindata": {"plugin": handle.plugin.package,
+                                 "plugindata": {"plugin": handle.plugin_name,
                                                 "data": result.data}}
         if result.jsep is not None:
             reply["jsep"] = result.jsep
@@ -601,22 +697,22 @@ class Gateway:
     @staticmethod
     def _check_jsep(jsep: Any) -> dict[str, Any]:
         if not isinstance(jsep, dict):
-            raise JanusError(E.INVALID_ELEMENT_TYPE, "Invalid element type (jsep)")
-        kind = jsep.get("type")
+            raise JanusError(E.INVALID_JSON_OBJECT, "Invalid jsep object")
+        _validate(jsep, JSEP_PARAMETERS, "JSEP error: missing mandatory element ({})",
+                  "JSEP error: invalid element type ({} should be {})")
+        kind = jsep["type"]
         if kind not in ("offer", "answer"):
-            raise JanusError(E.JSEP_UNKNOWN_TYPE, "JSEP error: unknown message type "
-                                                  f"'{kind}'")
-        sdp = jsep.get("sdp")
-        if not isinstance(sdp, str):
-            raise JanusError(E.MISSING_MANDATORY_ELEMENT, "JSEP error: missing mandatory "
-                                                          "element (sdp)")
+            raise JanusError(E.JSEP_UNKNOWN_TYPE, f"JSEP error: unknown message type '{kind}'")
         try:
-            sdpmod.Sdp.parse(sdp)
-        except sdpmod.SdpError as exc:
-            raise JanusError(E.JSEP_INVALID_SDP, f"JSEP error: invalid SDP ({exc})") from None
+            if not SessionDescription.parse(jsep["sdp"]).media:
+                raise ParseError("no media")
+        except ParseError as exc:
+            raise JanusError(E.JSEP_INVALID_SDP, f"Invalid SDP ({exc})") from None
         return jsep
 
     async def _trickle(self, handle: Handle, msg: dict[str, Any]) -> None:
+        if "candidate" in msg and "candidates" in msg:
+            raise JanusError(E.INVALID_JSON, "Can't have both candidate and candidates")
         if "candidate" in msg:
             items = [msg["candidate"]]
         elif "candidates" in msg:

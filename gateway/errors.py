@@ -26,6 +26,7 @@ UNEXPECTED_ANSWER = 469
 TOKEN_NOT_FOUND = 470
 WEBRTC_STATE = 471
 NOT_ACCEPTING_SESSIONS = 472
+LIMIT_REACHED = 429  # ours: a per-user, per-session or per-connection limit (gateway.limits)
 UNKNOWN = 490
 
 
@@ -36,3 +37,8 @@ class JanusError(Exception):
         super().__init__(reason)
         self.code = code
         self.reason = reason
+        self.session_id: int | None = None
+        """Session id for the reply when it is not the request's (e.g. a create's id)."""
+        self.transaction_known = True
+        """False when the request failed before its transaction could be read (as Janus,
+        the reply then carries none)."""

@@ -4,6 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, fields
 
+from webfon.prometheus import render_prometheus
+
+__all__ = ["Metrics", "render_prometheus"]
+
 
 @dataclass
 class Metrics:
@@ -18,18 +22,9 @@ class Metrics:
     handles_detached: int = 0
     webrtc_up: int = 0
     media_renewed: int = 0
+    limit_refusals: int = 0
+    slow_connections_closed: int = 0
+    sessions_ended_by_account: int = 0
 
     def counters(self) -> dict[str, int]:
         return {f.name: getattr(self, f.name) for f in fields(self)}
-
-
-def render_prometheus(counters: dict[str, float], gauges: dict[str, float],
-                      prefix: str = "webfon_gateway") -> str:
-    lines: list[str] = []
-    for name, value in sorted(counters.items()):
-        metric = f"{prefix}_{name}_total"
-        lines += [f"# TYPE {metric} counter", f"{metric} {value}"]
-    for name, value in sorted(gauges.items()):
-        metric = f"{prefix}_{name}"
-        lines += [f"# TYPE {metric} gauge", f"{metric} {value}"]
-    return "\n".join(lines) + "\n"

@@ -8,9 +8,12 @@ The seed's keys keep their names (``local_nodo_id``, ``colas_limpiar_siempre``, 
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
 from typing import ClassVar
 
+from gateway.limits import Limits
 from webfon.config import ConfigError
+from webfon.service_url import ServiceUrl
 from webfon.settings import BaseSettings
 
 
@@ -35,6 +38,13 @@ class GatewaySettings(BaseSettings):
     # its WebRTC connection breaks; 0 = the call ends with the connection, as in Janus
     media_reclaim_timeout: int = 0
     max_message_bytes: int = 262_144
+    # resource limits (gateway/limits.py); 0 = no limit
+    max_sessions: int = 4000
+    max_sessions_per_user: int = 8
+    max_handles_per_session: int = 16
+    max_handles_per_user: int = 32
+    ws_max_pending_events: int = 2000
+    ws_max_inflight: int = 32
     require_token: bool = True
     check_revocations: bool = True  # refuse revoked tokens (shared store's token_revocations)
     admin_roles: tuple[str, ...] = ("admin",)
@@ -49,6 +59,12 @@ class GatewaySettings(BaseSettings):
     ice_transport_policy: str = "all"  # "relay": only TURN-relayed candidates
     nat_1_1: str = ""  # public address written into ICE candidates instead of the local one
     allow_transcoding: bool = True  # Opus <-> G.711 when a browser refuses G.711
+    # strict RTP on the SIP leg (as Asterisk's strictrtp): media only from the SDP's address,
+    # or from the one source that sends strict_rtp_probation packets in sequence within
+    # strict_rtp_window_s of the first packet (NAT); the rest is dropped and counted
+    strict_rtp: bool = True
+    strict_rtp_window_s: float = 5.0
+    strict_rtp_probation: int = 4
     # processes relaying calls' audio beside the gateway's loop: -1 = one per CPU the
     # gateway may use, 0 = relay in the gateway's own loop, N = N processes
     media_workers: int = -1
@@ -60,12 +76,20 @@ class GatewaySettings(BaseSettings):
     register_ttl: int = 3600
     allow_guest: bool = False  # guests also allowed for tokens with role admin or test
     # --- PBX control API --------------------------------------------------------------
+    # http://127.0.0.1:port, unix:/path/pbx.sock or https://host:port (between hosts; plain
+    # http to another host is refused, the control key must not cross a network in clear)
     pbx_control_url: str = "http://127.0.0.1:8500"
+    pbx_control_ca: Path | None = None  # CA bundle for an https PBX (default: system CAs)
+    pbx_control_plain_http: bool = False  # allow http:// to another host anyway
     pbx_control_key: str = ""  # default: <data_dir>/keys/pbx_control.key
     webphone_lines_default: int = 2
 
     def validate(self) -> None:
         super().validate()
+        for key in ("max_sessions", "max_sessions_per_user", "max_handles_per_session",
+                    "max_handles_per_user", "ws_max_pending_events", "ws_max_inflight"):
+            if getattr(self, key) < 0:
+                raise ConfigError("must be >= 0 (0 = no limit)", key=key)
         if self.session_timeout < 0:
             raise ConfigError("must be >= 0", key="session_timeout")
         if self.reclaim_session_timeout < 0:
@@ -74,9 +98,20 @@ class GatewaySettings(BaseSettings):
             raise ConfigError("must be >= 0", key="media_reclaim_timeout")
         if self.rtp_port_range:
             self.port_range()
+        if self.strict_rtp_window_s < 0 or self.strict_rtp_probation < 1:
+            raise ConfigError("the window must be >= 0 and the probation >= 1",
+                              key="strict_rtp_window_s")
         if self.media_workers < -1:
             raise ConfigError("must be -1 (one per CPU), 0 or a number of workers",
                               key="media_workers")
+        try:
+            control = ServiceUrl.parse(self.pbx_control_url)
+        except ValueError as exc:
+            raise ConfigError(str(exc), key="pbx_control_url") from None
+        if control.plain_over_network and not self.pbx_control_plain_http:
+            raise ConfigError("plain http to another host would send the PBX control key in "
+                              "clear: use https:// (pbx_control_ca) or unix:/path, or set "
+                              "pbx_control_plain_http = true", key="pbx_control_url")
         if self.ice_transport_policy not in ("all", "relay"):
             raise ConfigError("must be 'all' or 'relay'", key="ice_transport_policy")
 
@@ -90,6 +125,11 @@ class GatewaySettings(BaseSettings):
         if not 1024 <= low <= high <= 65535:
             raise ConfigError("expected 1024 <= min <= max <= 65535", key="rtp_port_range")
         return low, high
+
+    def limits(self) -> Limits:
+        return Limits(self.max_sessions, self.max_sessions_per_user,
+                      self.max_handles_per_session, self.max_handles_per_user,
+                      self.ws_max_pending_events, self.ws_max_inflight)
 
     @property
     def host_addresses(self) -> list[str]:

@@ -25,14 +25,16 @@ from pathlib import Path
 
 import aiohttp
 
+from launcher import outbox
 from launcher.components import COMPONENTS, Component, configured
 from launcher.demo import DEMO_PASSWORD, DEMO_SIP_PASSWORD, DEMO_USERS, has_data, load_demo
 from launcher.embedded_config import write_embedded_config
 from launcher.nginxconf import main as nginx_main
-from launcher.supervisor import Supervisor, state_path
+from launcher.supervisor import Supervisor, outbox_path, state_path
 from webfon.config import ConfigError
 from webfon.control_key import ensure_control_key
 from webfon.logsetup import setup_logging
+from webfon.private_files import private_dir
 from webfon.settings import BaseSettings
 from webfon.store import StoreError, open_store
 from webfon.tokens import ensure_keypair
@@ -68,7 +70,7 @@ async def _health(session: aiohttp.ClientSession, url: str) -> bool:
 
 async def _prepare(settings: BaseSettings, demo: bool) -> bool:
     """Keys, schema and (on an empty store) the demo; returns True when the demo was loaded."""
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    private_dir(settings.data_dir, narrow=False)  # a new data directory is the owner's only
     if not os.environ.get("WEBFON_CONFIG_DIR"):
         config_dir = settings.data_dir.resolve() / "etc"
         write_embedded_config(config_dir)
@@ -115,6 +117,9 @@ async def _up(args: argparse.Namespace) -> int:
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     await sup.start()
+    mailbox = asyncio.create_task(outbox.watch(outbox_path(settings.data_dir.resolve()),
+                                               lambda line: print(f"webfon: {line}",
+                                                                  flush=True)))
     healthy = await _wait_healthy(components, stop)
     if healthy:
         web = next((c for c in components if c.name == "web"), None)
@@ -125,12 +130,13 @@ async def _up(args: argparse.Namespace) -> int:
         if web is not None:
             print(f"\nOpen the web client: http://127.0.0.1:{web.port}/")
         print(f"\nSettings files: {os.environ.get('WEBFON_CONFIG_DIR')}")
-        print("\nDemo logins (from this machine no second factor is asked: sercen.conf lists "
-              "127.0.0.0/255.0.0.0 as a trusted network):")
+        print("\nDemo logins (the second-factor code appears here, as sercen.conf names no mail "
+              "server):")
         _print_logins()
         print("\nCtrl-C stops everything.", flush=True)
     await stop.wait()
     print("webfon: stopping …", flush=True)
+    mailbox.cancel()
     await sup.stop()
     return 0 if healthy else 1
 

@@ -1,21 +1,23 @@
 """``webfon demo-data``: a small living organisation so a newcomer sees the system working.
 
 Sede Madrid with a WebRTC node (id 4) and a registration node, three users with hard
-extensions and desk phones, a webphone pool 7000-7009, a hunt group and an ACD queue, two
-trunks with failover order, mdflow flows, contacts, a few hundred CDRs and two voicemails.
+extensions and desk phones, a webphone pool 7000-7009, a hunt group, an ACD queue and an
+operator group with a supervisor and pause reasons, an IVR menu (4000) in front of them, a day
+of group statistics and IVR accumulators, two trunks with failover order, mdflow flows,
+contacts, a few hundred CDRs and two voicemails.
 """
 
 from __future__ import annotations
 
 import math
 import random
-import struct
 import time
-import wave
 from dataclasses import dataclass
 from pathlib import Path
 
 from webfon.directory import add_phone, create_extension, create_queue, create_user
+from webfon.private_files import write_private
+from webfon.rtp.wav import encode_wav
 from webfon.store.base import Executor, Store
 
 
@@ -41,15 +43,10 @@ DEMO_PIN = "4{login}"
 
 
 def _tone_wav(path: Path, freq: float, seconds: float, rate: int = 8000) -> float:
-    path.parent.mkdir(parents=True, exist_ok=True)
+    """A voicemail recording as the PBX writes one: mode 0600 in a 0700 folder."""
     n = int(rate * seconds)
-    frames = b"".join(struct.pack("<h", int(8000 * math.sin(2 * math.pi * freq * i / rate)))
-                      for i in range(n))
-    with wave.open(str(path), "wb") as w:
-        w.setnchannels(1)
-        w.setsampwidth(2)
-        w.setframerate(rate)
-        w.writeframes(frames)
+    samples = [int(8000 * math.sin(2 * math.pi * freq * i / rate)) for i in range(n)]
+    write_private(path, encode_wav(samples, rate))
     return seconds
 
 
@@ -120,11 +117,17 @@ async def load_demo(store: Store, data_dir: Path, seed: int = 7) -> list[DemoLog
         acd = await create_queue(tx, number="3100", name="ACD Atención", kind="acd",
                                  strategy="leastrecent", timeout_s=120, overflow_target="3000",
                                  stats_enabled=1)
+        operators = await create_queue(tx, number="3200", name="Operadoras Recepción",
+                                       kind="operator", strategy="ringall", timeout_s=90,
+                                       overflow_target="1001", announce_s=30)
         for queue_id, members in ((hunt, (("2002", 0), ("2003", 0))),
-                                  (acd, (("2001", 1), ("2002", 0), ("2003", 2)))):
+                                  (acd, (("2001", 1), ("2002", 0), ("2003", 2))),
+                                  (operators, (("2001", 0),))):
             for ext, penalty in members:
                 await tx.execute("INSERT INTO queue_members (queue_id, extension_id, penalty) "
                                  "VALUES (?, ?, ?)", (queue_id, ext_ids[ext], penalty))
+        await _callcentre(tx, rng, now, user_ids, {"hunt": hunt, "acd": acd,
+                                                   "operators": operators})
         for prio, (name, port) in enumerate((("Trunk_vivait_gw01", 5080),
                                              ("Trunk_vivait_gw02", 5082)), start=1):
             await tx.execute("INSERT INTO trunks (name, host, port, priority) VALUES (?, ?, ?, ?)",
@@ -148,6 +151,52 @@ async def load_demo(store: Store, data_dir: Path, seed: int = 7) -> list[DemoLog
         await _cdrs(tx, rng, user_ids, now)
         await _voicemail(tx, data_dir, user_ids["1002"], now)
     return logins
+
+
+async def _callcentre(tx: Executor, rng: random.Random, now: float, user_ids: dict[str, int],
+                      queues: dict[str, int]) -> None:
+    """ACD settings, a supervisor, pause reasons, the IVR menu «IVRPRU» (4000) and a day of
+    statistics for the ACD group and the menu."""
+    await tx.execute("UPDATE queues SET wrapup_s = 5, sla_s = 20 WHERE id = ?", (queues["acd"],))
+    for queue_id in (queues["acd"], queues["operators"]):
+        await tx.execute("INSERT INTO queue_supervisors (queue_id, user_id) VALUES (?, ?)",
+                         (queue_id, user_ids["1003"]))
+    for reason in ("Descanso", "Formación", "Gestión administrativa"):
+        await tx.execute("INSERT INTO acd_pause_reasons (name) VALUES (?)", (reason,))
+    await tx.execute("INSERT INTO numbering (number, kind) VALUES ('4000', 'ivr')")
+    menu = await tx.insert("INSERT INTO ivr_menus (number, name, timeout_s, max_tries, "
+                           "fallback_action, fallback_target) VALUES "
+                           "('4000', 'IVRPRU', 5, 3, 'queue', '3200')")
+    for digit, action, target, stats, vv in (("1", "queue", "3100", 1, "atencion"),
+                                             ("2", "queue", "3000", 0, ""),
+                                             ("0", "queue", "3200", 0, ""),
+                                             ("9", "voicemail", "1002", 0, "")):
+        await tx.execute("INSERT INTO ivr_options (menu_id, digit, action, target, "
+                         "stats_enabled, vv_name, vv_key) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                         (menu, digit, action, target, stats, "VVPRU" if vv else "", vv))
+    first = int((now - 86400) // 900) * 900
+    for period in range(first, int(now // 900) * 900, 900):
+        hour = (period % 86400) // 3600
+        busy = 1.0 if 8 <= hour < 20 else 0.15
+        offered = rng.randint(0, int(12 * busy) + 1)
+        abandoned = min(offered, rng.randint(0, 2))
+        overflowed = min(offered - abandoned, rng.randint(0, 1))
+        answered = offered - abandoned - overflowed
+        if offered:
+            waits = [rng.uniform(2, 60) for _ in range(offered)]
+            await tx.execute(
+                "INSERT INTO queue_stats (queue_id, period_start, offered, answered, "
+                "abandoned, overflowed, answered_in_sla, wait_total_s, talk_total_s, "
+                "max_wait_s) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (queues["acd"], period, offered, answered, abandoned, overflowed,
+                 sum(1 for w in waits[:answered] if w <= 20), sum(waits),
+                 answered * rng.uniform(60, 240), max(waits)))
+            for option, count in (("1", answered), ("2", rng.randint(0, 3)),
+                                  ("TIMEOUT", rng.randint(0, 1))):
+                if count:
+                    await tx.execute("INSERT INTO ivr_accumulators (period_start, name, "
+                                     "option_value, count) VALUES (?, 'IVRPRU', ?, ?)",
+                                     (period, option, count))
 
 
 async def _contacts(tx: Executor, user_ids: dict[str, int], now: float) -> None:

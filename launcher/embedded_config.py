@@ -23,14 +23,19 @@ general: {
 """
 
 SERCEN_CONF = """\
-# sercen.conf (embedded): no mail server, so logins from this machine are one-factor.
+# sercen.conf (embedded). No mail server: the login codes of the second factor are shown on
+# the console of `webfon up`. No trusted network either: not even this machine, because a
+# proxy added in front (say, for HTTPS) would make every client look local. Add your
+# office networks as f1factor_NN_ip / f1factor_NN_msk pairs, e.g.
+#   f1factor_00_ip = "172.25.0.0"
+#   f1factor_00_msk = "255.255.0.0"
+# and, when nginx talks to sercen over TCP, the address it connects from:
+#   trusted_proxies = "unix,127.0.0.1"
 smtps_usa = false
 smtp_host = ""
 smtp_puerto = 0
 smtp_usuario = ""
 smtp_clave = ""
-f1factor_00_ip = "127.0.0.0"
-f1factor_00_msk = "255.0.0.0"
 """
 
 MDFLOW_CONF = """\

@@ -3,11 +3,19 @@
 ``webfon nginx-config --server-name webfon.example.com --gateway 10.0.0.5:8188 --gateway
 10.0.0.6:8188 --sercen 10.0.0.5:8300 --fonbo 10.0.0.5:8400 --cert … --key …`` prints the site
 file; two or more ``--gateway`` nodes give high availability behind the balancer.
+``--front 127.0.0.1:8080`` instead sends every API to the web front of ``webfon up``.
+
+The site writes the trust chain for the client address: nginx sets ``X-Forwarded-For`` to the
+client it sees (for a load balancer in front, ``--trusted-proxy`` makes nginx take the client
+from that balancer's header, and only from it), and the comment at the top of the file says
+which setting of each component must name nginx (``--proxy-address``, the address nginx
+connects from) as its trusted proxy.
 """
 
 from __future__ import annotations
 
 import argparse
+import ipaddress
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,6 +41,11 @@ class SiteConfig:
     login_rate: str = "5r/s"
     login_burst: int = 10
     api_rate: str = "50r/s"
+    # load balancers in front of nginx whose X-Forwarded-For nginx believes
+    trusted_proxies: list[str] = field(default_factory=list)
+    # the address nginx connects to the components from (what they must trust)
+    proxy_address: str = "127.0.0.1"
+    front: bool = False  # the upstreams are the web front of `webfon up`
     extra: dict[str, str] = field(default_factory=dict)
 
     def validate(self) -> None:
@@ -45,10 +58,49 @@ class SiteConfig:
             for node in nodes:
                 if not _HOSTPORT.match(node):
                     raise ValueError(f"{group} node {node!r} is not host:port")
+        for net in self.trusted_proxies:
+            try:
+                ipaddress.ip_network(net, strict=False)
+            except ValueError:
+                raise ValueError(f"--trusted-proxy {net!r} is not an address or network") \
+                    from None
+        try:
+            ipaddress.ip_address(self.proxy_address)
+        except ValueError:
+            raise ValueError(f"--proxy-address {self.proxy_address!r} is not an address") \
+                from None
 
 
 def _servers(nodes: list[str]) -> str:
     return "\n".join(f"    server {n} max_fails=2 fail_timeout=10s;" for n in nodes)
+
+
+def _real_ip(site: SiteConfig) -> str:
+    if not site.trusted_proxies:
+        return ("    # no load balancer in front: the client is the TCP peer; a header a client "
+                "sends is dropped\n")
+    lines = ["    # the client as named by these load balancers (and by nobody else)"]
+    lines += [f"    set_real_ip_from {net};" for net in site.trusted_proxies]
+    lines += ["    real_ip_header X-Forwarded-For;", "    real_ip_recursive on;", ""]
+    return "\n".join(lines)
+
+
+def trust_notes(site: SiteConfig) -> str:
+    """Comment lines: what each component must trust so the chain ends at the client."""
+    addr = site.proxy_address
+    lines = ["#", "# Trust chain: the components must believe nginx's X-Forwarded-For (and no one",
+             f"# else's). nginx connects to them from {addr}:"]
+    if site.front:
+        lines += [f"#   web front (web.jcfg or WEBFON_WEB_TRUSTED_PROXIES): trusted_proxies = "
+                  f"\"{addr}\"",
+                  "#   sercen keeps its default (trusted_proxies = \"unix\": the front reaches it"
+                  " on its Unix socket)"]
+    else:
+        lines += [f"#   sercen.conf: trusted_proxies = \"unix,{addr}\"",
+                  "#   (FONBO and the gateway decide nothing on the client address)"]
+    lines += ["# Until then a component takes nginx for the client: every user shares its address "
+              "(one", "# brute-force ban) and none is on a trusted network.", "#"]
+    return "\n".join(lines)
 
 
 def render(site: SiteConfig, template: Path = TEMPLATE) -> str:
@@ -61,7 +113,8 @@ def render(site: SiteConfig, template: Path = TEMPLATE) -> str:
         "error_log": site.error_log, "login_rate": site.login_rate,
         "login_burst": str(site.login_burst), "api_rate": site.api_rate,
         "gateway_servers": _servers(site.gateways), "sercen_servers": _servers(site.sercen),
-        "fonbo_servers": _servers(site.fonbo), **site.extra,
+        "fonbo_servers": _servers(site.fonbo), "real_ip": _real_ip(site),
+        "trust_notes": trust_notes(site), **site.extra,
     }
     text = template.read_text()
     missing = set(re.findall(r"\{\{(\w+)\}\}", text)) - set(values)
@@ -75,14 +128,29 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--server-name", required=True)
     p.add_argument("--cert", required=True, help="certificate (chain) valid for the name")
     p.add_argument("--key", required=True)
-    p.add_argument("--gateway", action="append", required=True, help="host:port, repeatable")
-    p.add_argument("--sercen", action="append", default=["127.0.0.1:8300"])
-    p.add_argument("--fonbo", action="append", default=["127.0.0.1:8400"])
+    p.add_argument("--gateway", action="append", help="host:port, repeatable")
+    p.add_argument("--sercen", action="append")
+    p.add_argument("--fonbo", action="append")
+    p.add_argument("--front", help="host:port of the `webfon up` web front: every API goes "
+                                   "there (instead of --gateway/--sercen/--fonbo)")
+    p.add_argument("--trusted-proxy", action="append", default=[],
+                   help="a load balancer in front of nginx (address or network), repeatable")
+    p.add_argument("--proxy-address", default="127.0.0.1",
+                   help="the address nginx connects to the components from")
     p.add_argument("--webclient-root", default=str(TEMPLATE.parent.parent / "webclient"))
     args = p.parse_args(argv)
+    if args.front and (args.gateway or args.sercen or args.fonbo):
+        p.error("--front replaces --gateway, --sercen and --fonbo")
+    if not args.front and not args.gateway:
+        p.error("--gateway (or --front) is required")
     site = SiteConfig(server_name=args.server_name, ssl_certificate=args.cert,
-                      ssl_certificate_key=args.key, gateways=args.gateway,
-                      sercen=args.sercen, fonbo=args.fonbo, webclient_root=args.webclient_root)
+                      ssl_certificate_key=args.key,
+                      gateways=[args.front] if args.front else args.gateway,
+                      sercen=[args.front] if args.front else args.sercen or ["127.0.0.1:8300"],
+                      fonbo=[args.front] if args.front else args.fonbo or ["127.0.0.1:8400"],
+                      webclient_root=args.webclient_root,
+                      trusted_proxies=args.trusted_proxy, proxy_address=args.proxy_address,
+                      front=bool(args.front))
     try:
         print(render(site), end="")
     except ValueError as exc:

@@ -37,6 +37,30 @@ class Child:
     task: asyncio.Task[None] | None = field(default=None, repr=False)
 
 
+def local_channels(data_dir: Path, names: set[str], env: dict[str, str]) -> dict[str, str]:
+    """Settings that keep the node's own service calls on Unix sockets (mode 0600 under
+    ``<data_dir>/run``): the front reaches sercen there, so sercen believes the client address
+    the front passes on only from it (no TCP peer is a trusted proxy by default), and the
+    gateway reaches the PBX control API there (the control key never crosses TCP). Codes of
+    the second factor go to ``<data_dir>/outbox`` when sercen.conf names no mail server.
+    Values already in the environment win."""
+    run = data_dir / "run"
+    wanted: dict[str, str] = {}
+    if {"web", "sercen"} <= names:
+        wanted["WEBFON_SERCEN_UNIX_SOCKET"] = str(run / "sercen.sock")
+        wanted["WEBFON_WEB_SERCEN_URL"] = f"unix:{run / 'sercen.sock'}"
+    if {"gateway", "pbx"} <= names:
+        wanted["WEBFON_PBX_UNIX_SOCKET"] = str(run / "pbx.sock")
+        wanted["WEBFON_GATEWAY_PBX_CONTROL_URL"] = f"unix:{run / 'pbx.sock'}"
+    if "sercen" in names:
+        wanted["WEBFON_SERCEN_MAIL_OUTBOX"] = str(outbox_path(data_dir))
+    return {k: v for k, v in wanted.items() if k not in env}
+
+
+def outbox_path(data_dir: Path) -> Path:
+    return data_dir / "outbox"
+
+
 def state_path(data_dir: Path) -> Path:
     return data_dir / "run" / "up.json"
 
@@ -57,6 +81,8 @@ class Supervisor:
         for child in self.children:
             self.env.setdefault(f"WEBFON_{child.component.name.upper()}_URL",
                                 f"http://127.0.0.1:{child.component.port}")
+        self.env.update(local_channels(self.data_dir, {c.component.name for c in self.children},
+                                       self.env))
         for child in self.children:
             child.task = asyncio.create_task(self._keep_running(child))
         self._write_state()

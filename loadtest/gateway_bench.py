@@ -42,6 +42,7 @@ from loadtest.servers import (
     Server,
     SippEcho,
     WebfonGateway,
+    gateway_from,
     pct,
     proc_cpu_seconds,
     proc_rss_mb,
@@ -238,6 +239,10 @@ async def main() -> None:
                              "one worker process per CPU the gateway may use, 0 relays in the "
                              "gateway's own loop, N workers (CPU and memory figures include "
                              "the workers)")
+    parser.add_argument("--gateway-tree", type=Path, default=None, metavar="DIR",
+                        help="also run the webfon gateway of another source tree (an older "
+                             "commit checked out with git worktree), alternating with the "
+                             "current one at each call count, for a before/after comparison")
     parser.add_argument("--profile", type=Path, default=None, metavar="DIR",
                         help="record the webfon gateway's stacks with py-spy during each "
                              "measurement window into DIR (collapsed stacks; the sampling "
@@ -257,6 +262,10 @@ async def main() -> None:
     targets: list[type[Server]] = []
     if args.target in ("webfon", "both"):
         targets.append(WebfonGateway)
+        if args.gateway_tree is not None:
+            if not (args.gateway_tree / "gateway" / "__main__.py").is_file():
+                parser.error(f"no gateway in {args.gateway_tree}")
+            targets.append(gateway_from(args.gateway_tree))
     if args.target in ("janus", "both"):
         targets.append(Janus)
     print(f"# machine: {os.cpu_count()} cpus, {os.uname().release}; load generator: "

@@ -158,6 +158,7 @@ class Server:
 class WebfonGateway(Server):
     name = "webfon gateway"
     plugin = "janus.plugin.sip"
+    tree = ROOT  # the source tree the gateway runs from (``gateway_from``: an older one)
 
     async def prepare(self) -> None:
         """Keys and a token for the load clients (role ``test``: guest calls allowed)."""
@@ -173,13 +174,23 @@ class WebfonGateway(Server):
         cfg.write_text(
             f'general: {{\n  data_dir = "{data}"\n  local_ip = "{HOST}"\n'
             f'  session_timeout = 120\n  log_level = "warning"\n  allow_guest = true\n'
-            f'  rtp_port_range = "30000-39999"\n  media_workers = {self.media_workers}\n}}\n')
+            f'  rtp_port_range = "30000-39999"\n  media_workers = {self.media_workers}\n'
+            # every simulated user shares one token here: no per-user limits
+            f'  max_sessions = 0\n  max_sessions_per_user = 0\n  max_handles_per_user = 0\n}}\n')
         log = _logfile(self.workdir / "gateway.log")
+        env = dict(os.environ, PYTHONPATH=str(self.tree))  # ``-m gateway`` from that tree
         self.proc = await asyncio.create_subprocess_exec(
             *self.pinned(sys.executable, "-m", "gateway", "--config", str(cfg), "--port",
                          str(self.ws_port)),
-            stdout=log, stderr=log, cwd=str(ROOT))
+            stdout=log, stderr=log, cwd=str(self.tree), env=env)
         await wait_tcp(self.ws_port)
+
+
+def gateway_from(tree: Path) -> type[WebfonGateway]:
+    """The gateway of another source tree (e.g. ``git worktree add /tmp/before <commit>``),
+    to measure in the same invocation as the current one, each call count in turn."""
+    return type("OtherGateway", (WebfonGateway,), {"tree": tree.resolve(),
+                                                   "name": f"webfon gateway ({tree.name})"})
 
 
 class Janus(Server):

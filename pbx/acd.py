@@ -1,8 +1,14 @@
-"""ACD queue strategies: which members ring, in which order, with penalties and pauses.
+"""Groups and their strategies: which members ring, in which order, with penalties and pauses.
 
-Groups («grupos de salto», operator groups, corporate ACD groups) share one engine. A plan is
-a list of rounds; each round is the members rung together for ``ring_timeout_s``. Paused
-members never ring; members with a lower penalty are tried before any with a higher one.
+The three kinds of group (:class:`GroupKind`) behave differently (see pbx/README.md): a hunt
+group («grupo de salto») rings its members and never keeps the caller waiting; an operator group
+(«grupo de operadoras») answers the caller, who waits with music and hears their position; a
+corporate ACD group queues callers for agents who log in and out, pause with a reason and have
+wrap-up time after each call.
+
+All three pick members with the same strategies. A plan is a list of rounds; each round is the
+members rung together for ``ring_timeout_s``. Paused and logged-out members never ring; members
+with a lower penalty are tried before any with a higher one.
 
 * ``ringall``: every available member of the best penalty level together, then the next level.
 * ``linear``: one at a time in member order (extension number).
@@ -19,8 +25,31 @@ from __future__ import annotations
 import random as _random
 from collections.abc import Sequence
 from dataclasses import dataclass
+from enum import StrEnum
 
 STRATEGIES = ("ringall", "linear", "roundrobin", "leastrecent", "fewestcalls", "random")
+
+
+class GroupKind(StrEnum):
+    HUNT = "hunt"
+    """«Grupo de salto»: members rung by strategy; no waiting; busy or overflow at once when
+    every member is busy, overflow when nobody answers within ``timeout_s``."""
+    OPERATOR = "operator"
+    """«Grupo de operadoras» (attendant group): the caller is answered, waits in line with music
+    and hears their position; static members (no login)."""
+    ACD = "acd"
+    """Corporate ACD group: a queue with agents who log in and out, penalties, pause with a
+    reason, wrap-up time after each call, and a service level."""
+
+    @property
+    def waits(self) -> bool:
+        """Callers wait in line (answered, music, position) instead of only ringing."""
+        return self is not GroupKind.HUNT
+
+    @property
+    def has_agents(self) -> bool:
+        """Members log in and out, and have wrap-up time."""
+        return self is GroupKind.ACD
 
 
 @dataclass(frozen=True)
@@ -31,6 +60,17 @@ class Member:
     paused: bool = False
     last_call_at: float = 0.0
     calls_taken: int = 0
+    logged_in: bool = True
+    pause_reason: str = ""
+    state_since: float = 0.0
+    user_id: int | None = None
+    """Who answers at this extension: its owner, or the user whose web phone it is."""
+    user_name: str = ""
+
+    @property
+    def ready(self) -> bool:
+        """Logged in and not paused (whether free right now is another matter)."""
+        return self.logged_in and not self.paused
 
 
 def plan(strategy: str, members: Sequence[Member], *, last_rr: int | None = None,
@@ -38,7 +78,7 @@ def plan(strategy: str, members: Sequence[Member], *, last_rr: int | None = None
     """Rounds of members to ring, in order."""
     if strategy not in STRATEGIES:
         raise ValueError(f"unknown strategy {strategy!r}")
-    available = [m for m in members if not m.paused]
+    available = [m for m in members if m.ready]
     levels = sorted({m.penalty for m in available})
     rounds: list[list[Member]] = []
     for level in levels:

@@ -13,9 +13,16 @@ from webfon.control_key import ensure_control_key
 from webfon.http import create_app
 from webfon.runner import STORE_KEY, attach_store
 
-from .control import CONTROL_SECRET_KEY, CORE_KEY, add_routes, control_auth
+from .control import (
+    CONTROL_SECRET_KEY,
+    CONTROL_UNIX_ONLY_KEY,
+    CORE_KEY,
+    add_routes,
+    control_auth,
+)
 from .core import PbxCore
 from .mdflow import running
+from .metrics import add_metrics_route
 from .settings import PbxSettings
 
 log = logging.getLogger("pbx.app")
@@ -40,8 +47,10 @@ async def _open_bus(url: str):  # type: ignore[no-untyped-def]
 async def build(settings: PbxSettings) -> web.Application:
     app = create_app("pbx", settings.max_body_bytes, middlewares=[control_auth])
     app[CONTROL_SECRET_KEY] = ensure_control_key(settings.data_dir)
+    app[CONTROL_UNIX_ONLY_KEY] = settings.control_listen == "unix"
     attach_store(app, settings)
     add_routes(app)
+    add_metrics_route(app)
 
     async def engine_ctx(app: web.Application) -> AsyncIterator[None]:
         from .engine import SipEngine

@@ -1,7 +1,8 @@
 """``webfon pbx show registrations|calls`` and ``webfon mdflow show config|stats|reload|debug``.
 
-Both query the running PBX's control API (``--url``, default ``http://127.0.0.1:<pbx port>``)
-with the control key from the data directory.
+Both query the running PBX's control API (``--url``: ``http(s)://…`` or ``unix:/path``; default
+the PBX's ``unix_socket`` when set, else ``http://127.0.0.1:<pbx port>``) with the control key
+from the data directory.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from typing import Any
 import aiohttp
 
 from webfon.control_key import ensure_control_key
+from webfon.service_url import ServiceUrl
 
 from .settings import PbxSettings
 
@@ -34,11 +36,14 @@ async def _call(args: argparse.Namespace, method: str, path: str,
     if getattr(args, "data_dir", None):
         overrides["data_dir"] = Path(args.data_dir)
     settings = PbxSettings.load(**overrides)
-    url = (args.url or f"http://127.0.0.1:{settings.port}").rstrip("/") + path
+    default = (f"unix:{settings.unix_socket}" if settings.unix_socket is not None
+               else f"http://127.0.0.1:{settings.port}")
+    target = ServiceUrl.parse(args.url or default)
     key = ensure_control_key(settings.data_dir)
     timeout = aiohttp.ClientTimeout(total=10)
-    async with aiohttp.ClientSession(timeout=timeout) as session, session.request(
-            method, url, json=body, headers={"Authorization": f"Bearer {key}"}) as resp:
+    async with aiohttp.ClientSession(connector=target.connector(), timeout=timeout) as session, \
+            session.request(method, target.base + path, json=body,
+                            headers={"Authorization": f"Bearer {key}"}) as resp:
         data = await resp.json(content_type=None)
         if resp.status >= 400:
             message = data.get("error", {}).get("message") if isinstance(data, dict) else data
@@ -49,7 +54,7 @@ async def _call(args: argparse.Namespace, method: str, path: str,
 async def _run(args: argparse.Namespace) -> int:
     try:
         data = await _call(args, args.method, args.path, args.body)
-    except (aiohttp.ClientError, OSError, RuntimeError, TimeoutError) as exc:
+    except (aiohttp.ClientError, OSError, RuntimeError, TimeoutError, ValueError) as exc:
         print(f"webfon: PBX control API: {exc}", file=sys.stderr)
         return 1
     if args.json:

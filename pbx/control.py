@@ -5,7 +5,14 @@
 ``GET /control/mdflow/config|stats``, ``POST /control/mdflow/reload``,
 ``POST /control/mdflow/debug`` (``{"on": bool}``), ``POST /control/routing/test``
 (``{"number", "origin": "phone"|"trunk", "caller", "trunk"?, "at"?}``: where a call would go,
-see :mod:`pbx.route_tester`).
+see :mod:`pbx.route_tester`); live groups for FONBO:
+``GET /control/queues/{id}/live`` (waiting callers, members' live states),
+``POST /control/queues/{id}/move`` (``{"call_id", "to_queue_id"}``, «Mover Cola»),
+``POST /control/queues/wake`` (``{"queue_id"?}``: members changed, look again).
+
+Between hosts the key must not travel in clear: serve the port over TLS (``tls_cert_file``,
+``tls_key_file``) or keep the API on the Unix socket (``unix_socket`` with
+``control_listen = unix``: then the HTTP port answers 403 to ``/control/``).
 """
 
 from __future__ import annotations
@@ -16,6 +23,7 @@ from typing import Any
 
 from aiohttp import web
 
+from webfon.clientip import peer_address
 from webfon.config import ConfigError
 from webfon.control_key import check_bearer
 from webfon.http import json_error, read_json
@@ -27,6 +35,7 @@ log = logging.getLogger("pbx.control")
 
 CORE_KEY: web.AppKey[Any] = web.AppKey("pbx_core", object)
 CONTROL_SECRET_KEY = web.AppKey("pbx_control_secret", str)
+CONTROL_UNIX_ONLY_KEY = web.AppKey("pbx_control_unix_only", bool)
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -34,6 +43,9 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 @web.middleware
 async def control_auth(request: web.Request, handler: Handler) -> web.StreamResponse:
     if request.path.startswith("/control/"):
+        if request.app.get(CONTROL_UNIX_ONLY_KEY, False) and peer_address(request) != "":
+            return json_error(403, "the control API answers on the PBX's Unix socket only "
+                                   "(control_listen = unix)")
         secret = request.app.get(CONTROL_SECRET_KEY, "")
         if not secret or not check_bearer(request.headers.get("Authorization"), secret):
             return json_error(401, "missing or wrong control credentials")
@@ -150,6 +162,55 @@ async def routing_test(request: web.Request) -> web.Response:
                                                   float(at) if at is not None else None))
 
 
+def _queue_id(request: web.Request) -> int:
+    try:
+        return int(request.match_info["id"])
+    except ValueError:
+        raise web.HTTPNotFound(reason="no such queue") from None
+
+
+def _engine(request: web.Request) -> Any:
+    engine = _core(request).engine
+    if engine is None:
+        raise web.HTTPServiceUnavailable(reason="PBX starting")
+    return engine
+
+
+async def queue_live(request: web.Request) -> web.Response:
+    status = await _engine(request).queue_status(_queue_id(request))
+    if status is None:
+        return json_error(404, "no such queue")
+    return web.json_response(status)
+
+
+async def queue_move(request: web.Request) -> web.Response:
+    body = await read_json(request)
+    to_queue = _int_field(body, "to_queue_id")
+    call_id = body.get("call_id") if isinstance(body, dict) else None
+    if not isinstance(call_id, str) or not call_id or len(call_id) > 255:
+        return json_error(400, "call_id must be a non-empty string")
+    engine = _engine(request)
+    from_queue = _queue_id(request)
+    if from_queue == to_queue:
+        return json_error(422, "the call already waits in that queue")
+    if await engine.core.directory.queue(to_queue) is None:
+        return json_error(404, "no such target queue")
+    if not engine.move_waiting_call(call_id, from_queue, to_queue):
+        return json_error(404, "that call is not waiting in this queue")
+    log.info("waiting call moved", extra={"call_id": call_id, "from": from_queue,
+                                          "to": to_queue})
+    return web.json_response({"moved": True})
+
+
+async def queue_wake(request: web.Request) -> web.Response:
+    body = await read_json(request) if request.can_read_body else {}
+    queue_id = body.get("queue_id") if isinstance(body, dict) else None
+    if queue_id is not None and (not isinstance(queue_id, int) or isinstance(queue_id, bool)):
+        return json_error(400, "queue_id must be an integer")
+    _engine(request).wake_queues(queue_id)
+    return web.json_response({"ok": True})
+
+
 def add_routes(app: web.Application) -> None:
     app.router.add_post("/control/routing/test", routing_test)
     app.router.add_post("/control/webphone/login", webphone_login)
@@ -162,3 +223,6 @@ def add_routes(app: web.Application) -> None:
     app.router.add_get("/control/mdflow/stats", mdflow_stats)
     app.router.add_post("/control/mdflow/reload", mdflow_reload)
     app.router.add_post("/control/mdflow/debug", mdflow_debug)
+    app.router.add_get("/control/queues/{id}/live", queue_live)
+    app.router.add_post("/control/queues/{id}/move", queue_move)
+    app.router.add_post("/control/queues/wake", queue_wake)

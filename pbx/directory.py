@@ -15,6 +15,7 @@ from webfon.routing_rules import Rule
 from webfon.store import Store
 
 from .categories import DEFAULT_CATEGORY, Category, parse_allowed
+from .repo.ivr import IvrMenu, IvrRepo
 from .rules import load_rules
 
 
@@ -91,6 +92,8 @@ class Trunk:
 
 @dataclass(frozen=True)
 class QueueInfo:
+    """A group (``kind``: hunt, operator or acd; see :class:`pbx.acd.GroupKind`)."""
+
     id: int
     number: str
     name: str
@@ -100,9 +103,21 @@ class QueueInfo:
     timeout_s: int
     overflow_target: str
     stats_enabled: bool
+    wrapup_s: int = 0
+    sla_s: int = 20
+    announce_s: int = 30
+    max_waiting: int = 0
     sticky_window_s: int = 0
     """Offer a returning caller to the member who last spoke with them within this many
     seconds, first (0: off; see :mod:`pbx.sticky`)."""
+
+    @classmethod
+    def from_row(cls, row: dict[str, Any]) -> QueueInfo:
+        return cls(int(row["id"]), row["number"], row["name"], row["kind"], row["strategy"],
+                   int(row["ring_timeout_s"]), int(row["timeout_s"]),
+                   row["overflow_target"] or "", bool(row["stats_enabled"]),
+                   int(row["wrapup_s"]), int(row["sla_s"]), int(row["announce_s"]),
+                   int(row["max_waiting"]), int(row.get("sticky_window_s") or 0))
 
 
 @dataclass(frozen=True)
@@ -132,6 +147,7 @@ class Directory:
         self._phones: dict[str, tuple[float, Phone | None]] = {}
         self._memo: dict[tuple[Any, ...], tuple[float, Any]] = {}
         self._inflight: dict[tuple[Any, ...], asyncio.Future[Any]] = {}
+        self.ivr = IvrRepo(store)
 
     def invalidate(self) -> None:
         self._phones.clear()
@@ -283,12 +299,16 @@ class Directory:
 
     async def _load_queue_by_number(self, number: str) -> QueueInfo | None:
         row = await self.store.fetchone("SELECT * FROM queues WHERE number = ?", (number,))
-        if row is None:
-            return None
-        return QueueInfo(int(row["id"]), row["number"], row["name"], row["kind"], row["strategy"],
-                         int(row["ring_timeout_s"]), int(row["timeout_s"]),
-                         row["overflow_target"] or "", bool(row["stats_enabled"]),
-                         int(row.get("sticky_window_s") or 0))
+        return QueueInfo.from_row(row) if row else None
+
+    async def ivr_by_number(self, number: str) -> IvrMenu | None:
+        return await self._cached(("ivr_by_number", number),
+                                  lambda: self.ivr.menu_by_number(number))
+
+    async def queue(self, queue_id: int) -> QueueInfo | None:
+        """A group by id (not cached: «Mover Cola» and the control API ask rarely)."""
+        row = await self.store.fetchone("SELECT * FROM queues WHERE id = ?", (queue_id,))
+        return QueueInfo.from_row(row) if row else None
 
     async def forwarding_rules(self, user_id: int) -> list[dict[str, Any]]:
         return await self._cached(

@@ -7,8 +7,9 @@ The parts, each a module with one job:
 * :mod:`pbx.inbound` — a new INVITE: who calls, admission, the call's first leg, delivery;
 * :mod:`pbx.admission` — the one gate for every call placed for someone (flow control,
   category, «solo entrantes», mobility, destination and trunks);
-* :mod:`pbx.destinations` — users and extensions (forwarding, hunting), queues, trunks,
-  voicemail;
+* :mod:`pbx.destinations` — users and extensions (forwarding, hunting), groups (hunt,
+  operator, ACD), IVR menus, trunks, voicemail;
+* :mod:`pbx.acd_live` — the groups' live state: waiting callers, members ringing, wrap-up;
 * :mod:`pbx.calls` — the call and its legs, ringing, the calls in progress, the end of a call
   and its CDR rows;
 * :mod:`pbx.features` — hold, DTMF by INFO, blind and attended transfer in a connected call;
@@ -31,6 +32,7 @@ from webfon.sip import Request, ServerTransaction, SipEndpoint
 from webfon.sip.transaction import InviteServerTransaction
 from webfon.sip.ua import ALLOW, UaHub
 
+from .acd_live import Board
 from .admission import Admission
 from .calls.active import ActiveCalls
 from .calls.factory import LegFactory
@@ -43,6 +45,7 @@ from .campaigns.dialer import CallParts, Dialer
 from .campaigns.repo import CampaignRepo
 from .core import PbxCore
 from .destinations.base import Delivery
+from .destinations.ivr import IvrDestination
 from .destinations.queue import QueueDestination
 from .destinations.reach import Reach
 from .destinations.trunks import TrunkDestination
@@ -79,7 +82,9 @@ class SipEngine:
                                     public_host=s.sip_advertised_host or None,
                                     user_agent="webfon-pbx", server_header="webfon-pbx",
                                     trying_delay=TRYING_DELAY_S, eager_handlers=True)
-        self.media = MediaManager(s.media_host, s.rtp_port_min, s.rtp_port_max)
+        self.media = MediaManager(s.media_host, s.rtp_port_min, s.rtp_port_max,
+                                  strict_rtp=s.strict_rtp, strict_window_s=s.strict_rtp_window_s,
+                                  strict_probation=s.strict_rtp_probation)
         self.auth = PhoneAuth(core.directory, s.realm, tuple(a.upper() for a in
                                                              s.digest_algorithms), s.nonce_ttl_s)
         self.registrar = Registrar(s, core.directory, core.location, self.auth,
@@ -106,9 +111,13 @@ class SipEngine:
         self.delivery.add(RouteKind.USER, users)
         self.delivery.add(RouteKind.EXTENSION, users)
         sticky = StickyAgents(core.store)
-        self.delivery.add(RouteKind.QUEUE, QueueDestination(
+        self.board = Board(core.events)
+        self.queues = QueueDestination(
             QueueRepo(core.store), core.stats, reach, self.active, self.ringer, admission,
-            self.delivery, sticky))
+            self.delivery, self.board, core.directory, s.media_host, sticky)
+        self.delivery.add(RouteKind.QUEUE, self.queues)
+        self.delivery.add(RouteKind.IVR, IvrDestination(core.directory, admission,
+                                                        self.delivery, core.store, s.media_host))
         self.delivery.add(RouteKind.EXTERNAL, TrunkDestination(self.ringer, s.trunk_timeout_s,
                                                                sticky))
         self.delivery.add(RouteKind.VOICEMAIL, VoicemailDestination(
@@ -167,6 +176,7 @@ class SipEngine:
         if invites:
             await asyncio.wait(invites, timeout=5)
         await self.background.close()
+        self.board.close()
         self.media.close()
         await self.endpoint.close()
         close = getattr(self.core.location, "close", None)
@@ -215,3 +225,16 @@ class SipEngine:
 
     def call_list(self) -> list[dict[str, Any]]:
         return self.active.listing()
+
+    async def queue_status(self, queue_id: int) -> dict[str, Any] | None:
+        """A group's waiting callers and members' live states; None for no such group."""
+        queue = await self.core.directory.queue(queue_id)
+        return None if queue is None else await self.queues.live_status(queue)
+
+    def move_waiting_call(self, call_id: str, from_queue: int, to_queue: int) -> bool:
+        """«Mover Cola»: a caller waiting in ``from_queue`` goes to ``to_queue``."""
+        return self.board.move(call_id, from_queue, to_queue)
+
+    def wake_queues(self, queue_id: int | None = None) -> None:
+        """Members changed (login, pause): waiting callers look again now."""
+        self.board.wake(queue_id)

@@ -4,7 +4,8 @@ Each event names its topic and builds its own JSON payload (the payload's keys a
 subscribers, FONBO's realtime gateway among them, read). :class:`Events` sends them on the
 optional bus; a failing bus is logged and never breaks a call or a registration.
 ``call.ended`` carries a CDR row and is published by :class:`pbx.cdr.CdrWriter` once the row
-is stored.
+is stored. ``acd.queue`` tells that a group's live state changed (FONBO relays it to the
+agents and supervisors of that group).
 """
 
 from __future__ import annotations
@@ -84,6 +85,26 @@ class RegistrationChanged:
 
     def payload(self) -> dict[str, Any]:
         return {"extension": self.extension, "contact": self.contact, "state": self.state}
+
+
+@dataclass(frozen=True, slots=True)
+class QueueChanged:
+    """Something changed in a group's live state: a caller joined or left its waiting line
+    (``event`` joined, answered, abandoned, overflowed, moved) or a member's state changed
+    (``agent``). Says what changed, not who: listeners that may see more ask the status."""
+
+    topic: ClassVar[str] = "acd.queue"
+    queue_id: int
+    event: str
+    waiting: int
+    call_id: str = ""
+    extension_id: int | None = None
+    state: str = ""
+
+    def payload(self) -> dict[str, Any]:
+        return {"queue_id": self.queue_id, "event": self.event, "waiting": self.waiting,
+                "call_id": self.call_id, "extension_id": self.extension_id,
+                "state": self.state}
 
 
 class Events:

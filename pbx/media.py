@@ -3,9 +3,12 @@
 Each leg of a call gets its own RTP/RTCP port pair from the PBX's range (released pairs are
 kept bound for a while and reused, see :class:`~webfon.rtp.RtpPortAllocator`); a :class:`Bridge`
 forwards every RTP packet arriving on one leg out of the other leg unchanged (G.711 PCMA/PCMU
-and RFC 4733 events pass through), and RTCP likewise. Remote addresses come from SDP and are
-corrected by symmetric latching on the first packet. A leg can be detached from the relay to
-play a prompt or music on hold to it, or to record what it sends (voicemail).
+and RFC 4733 events pass through), and RTCP likewise. Remote addresses come from SDP; each
+leg accepts media only from that negotiated source, or from the one source a phone behind NAT
+proves with a few sequential packets in a short learning window (strict RTP, see
+:mod:`webfon.rtp.strict`); packets from anyone else are dropped and counted (``rtp_dropped``).
+A leg can be detached from the relay to play a prompt or music on hold to it, or to record
+what it sends (voicemail).
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from typing import Any
 
 from webfon.rtp import RtpEndpoint, RtpPortAllocator, g711
 from webfon.rtp.prompts import prompt
+from webfon.rtp.strict import DEFAULT_PROBATION, DEFAULT_WINDOW_S, StrictSource
 from webfon.rtp.tones import g711_frames
 
 log = logging.getLogger("pbx.media")
@@ -39,7 +43,6 @@ class Leg:
         self.peer: Leg | None = None
         self.payload_type: int = g711.PT_PCMA
         self.dtmf_payload_type: int | None = None
-        self.latched = False
         self.muted = False  # True: what arrives here is not relayed (held / on hold)
         self.sink: Any = None  # callable(data) receiving packets while detached (recording)
         self._player: asyncio.Task[Any] | None = None
@@ -51,19 +54,12 @@ class Leg:
         return self.endpoint.port
 
     def set_remote(self, host: str | None, port: int | None) -> None:
+        """The address the SDP names: send there and accept media from it (strict RTP)."""
         if not host or not port:
             return
-        ep = self.endpoint
-        ep.remote_addr = (host, port)
-        ep.rtcp_remote_addr = (host, port + 1)
-        self.latched = False
+        self.endpoint.expect_remote((host, port))
 
     def _on_rtp(self, ep: RtpEndpoint, data: bytes, addr: Addr) -> None:
-        if not self.latched:
-            self.latched = True
-            if ep.remote_addr != addr:
-                ep.remote_addr = addr
-                ep.rtcp_remote_addr = (addr[0], addr[1] + 1)
         if self.sink is not None:
             self.sink(data)
             return
@@ -100,6 +96,11 @@ class Leg:
     def play_prompt(self, name: str, *, loop: bool = False) -> asyncio.Task[Any]:
         return self.play(g711_frames(prompt(name), self.payload_type), loop=loop)
 
+    @property
+    def playing(self) -> bool:
+        """Something (a prompt, music) is being played to this leg."""
+        return self._player is not None
+
     def stop_playing(self) -> None:
         task = self._player
         self._player = None
@@ -125,7 +126,8 @@ class Leg:
         s = ep.stats
         return {"port": ep.port, "remote": f"{ep.remote_addr[0]}:{ep.remote_addr[1]}"
                 if ep.remote_addr else "", "received": ep.packets_received,
-                "sent": ep.packets_sent, "lost": s.lost if s is not None else 0}
+                "sent": ep.packets_sent, "lost": s.lost if s is not None else 0,
+                "dropped": ep.strict.dropped if ep.strict is not None else 0}
 
 
 def connect(a: Leg, b: Leg) -> None:
@@ -141,8 +143,13 @@ class MediaManager:
     """Allocates legs from the configured port range."""
 
     def __init__(self, host: str, port_min: int, port_max: int, *,
-                 track_stats: bool = True, pool_size: int | None = None) -> None:
+                 track_stats: bool = True, pool_size: int | None = None,
+                 strict_rtp: bool = True, strict_window_s: float = DEFAULT_WINDOW_S,
+                 strict_probation: int = DEFAULT_PROBATION) -> None:
         self.host = host
+        self.strict_rtp = strict_rtp
+        self.strict_window_s = strict_window_s
+        self.strict_probation = strict_probation
         if pool_size is None:
             pool_size = default_pool_size(port_min, port_max)
         self.allocator = RtpPortAllocator(port_min, port_max, pool_size=pool_size,
@@ -150,11 +157,13 @@ class MediaManager:
         self.track_stats = track_stats
         self.legs: set[Leg] = set()
         self.totals: dict[str, int] = {"legs": 0, "received": 0, "sent": 0, "lost": 0,
-                                       "expected": 0}
+                                       "expected": 0, "rtp_dropped": 0}
 
     async def leg(self, name: str) -> Leg:
+        strict = StrictSource(window=self.strict_window_s, probation=self.strict_probation,
+                              enabled=self.strict_rtp)
         ep = await RtpEndpoint.open(self.host, allocator=self.allocator, rtcp=True,
-                                    track_stats=self.track_stats, latch=True)
+                                    track_stats=self.track_stats, latch=True, strict=strict)
         leg = Leg(ep, name)
         self.legs.add(leg)
         return leg
@@ -172,6 +181,7 @@ class MediaManager:
         t["legs"] += 1
         t["received"] += ep.packets_received
         t["sent"] += ep.packets_sent
+        t["rtp_dropped"] += ep.strict.dropped if ep.strict is not None else 0
         if ep.stats is not None:
             t["lost"] += max(0, ep.stats.lost)
             t["expected"] += ep.stats.expected
@@ -183,6 +193,7 @@ class MediaManager:
             ep = leg.endpoint
             t["received"] += ep.packets_received
             t["sent"] += ep.packets_sent
+            t["rtp_dropped"] += ep.strict.dropped if ep.strict is not None else 0
             if ep.stats is not None:
                 t["lost"] += max(0, ep.stats.lost)
                 t["expected"] += ep.stats.expected

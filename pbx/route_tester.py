@@ -89,9 +89,8 @@ def describe(route: Route) -> dict[str, Any]:
             destination += f" ({route.extension.number})"
     elif route.extension is not None:
         destination = route.extension.number
-    ivr = getattr(route, "ivr", None)
-    if ivr is not None:
-        destination = f"{getattr(ivr, 'name', '')} ({route.number})"
+    if route.ivr is not None:
+        destination = f"{route.ivr.name} ({route.ivr.number})"
     return {"kind": str(route.kind), "number": route.number, "dest_class": route.dest_class,
             "destination": destination, "trunks": [t.name for t in route.trunks],
             "status": route.status, "reason": route.reason,

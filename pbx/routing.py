@@ -1,4 +1,5 @@
-"""Where a dialled number goes: a user (preferred), an extension, a queue, or out by a trunk.
+"""Where a dialled number goes: a user (preferred), an extension, a group, an IVR menu, or out
+by a trunk.
 
 The admin's routing rules (:mod:`webfon.routing_rules`) come first: the first rule that matches
 the number, the caller and the time decides the destination (or rewrites the number for the
@@ -34,6 +35,7 @@ from .categories import (
 )
 from .directory import Directory, Extension, Phone, QueueInfo, Trunk, User
 from .mobility import MobilityError, authorize, is_mobility, parse
+from .repo.ivr import IvrMenu
 
 
 @dataclass(frozen=True)
@@ -80,6 +82,7 @@ class RouteKind(StrEnum):
     USER = "user"
     EXTENSION = "extension"
     QUEUE = "queue"
+    IVR = "ivr"
     EXTERNAL = "external"
     VOICEMAIL = "voicemail"
     REJECT = "reject"
@@ -96,6 +99,10 @@ class Route:
     user: User | None = None
     extension: Extension | None = None
     queue: QueueInfo | None = None
+    stats: bool = False
+    """Record the group's statistics for this call (the 6th «Si» of ``Cen_Sub_colaCentralita``:
+    an IVR option that sends the call to a group with statistics on)."""
+    ivr: IvrMenu | None = None
     trunks: list[Trunk] = field(default_factory=list)
     """The trunks an outside number may leave by, in order of preference."""
     status: int = 0
@@ -257,6 +264,11 @@ class Router:
             if queue is None:
                 return reject(number, caller, 404, "Queue not found")
             return Route(RouteKind.QUEUE, number, caller, dest_class, queue=queue)
+        if kind == "ivr":
+            menu = await self.directory.ivr_by_number(number)
+            if menu is None:
+                return reject(number, caller, 404, "IVR menu not found")
+            return Route(RouteKind.IVR, number, caller, dest_class, ivr=menu)
         return reject(number, caller, 404, "Number not assigned")
 
     async def _external(self, classified: Classified, caller: Caller) -> Route:

@@ -29,6 +29,12 @@ class PbxSettings(BaseSettings):
     rtp_host: str = ""
     rtp_port_min: int = 20000
     rtp_port_max: int = 29999
+    # strict RTP (as Asterisk's strictrtp): media only from the SDP's address, or from the one
+    # source that sends strict_rtp_probation packets in sequence within strict_rtp_window_s of
+    # the first packet (a phone behind NAT); everything else is dropped and counted
+    strict_rtp: bool = True
+    strict_rtp_window_s: float = 5.0
+    strict_rtp_probation: int = 4
     qualify_interval_s: float = 30.0
     qualify_timeout_s: float = 5.0
     register_min_expires: int = 60
@@ -48,6 +54,8 @@ class PbxSettings(BaseSettings):
     outside_prefix: str = "0"
     local_prefixes: str = "91"
     stats_global: bool = False
+    """Group statistics for every call (the seed's global ``EstadisticasColaCorp = Si``,
+    accepted under that name too)."""
     stats_sla_s: float = 20.0
     moh_frequency_hz: float = 440.0
     control_key_file: Path | None = None
@@ -56,9 +64,20 @@ class PbxSettings(BaseSettings):
     campaigns_enabled: bool = True
     campaign_tick_s: float = 0.5
     campaign_lease_s: float = 10.0
+    # Where the control API answers: "any" (the HTTP port, over TLS with tls_cert_file, and the
+    # unix_socket when set) or "unix" (only unix_socket; the HTTP port refuses /control/)
+    control_listen: str = "any"
+
+    @classmethod
+    def aliases(cls) -> dict[str, str]:
+        return {"EstadisticasColaCorp": "stats_global"}
 
     def validate(self) -> None:
         super().validate()
+        if self.control_listen not in ("any", "unix"):
+            raise ConfigError("must be 'any' or 'unix'", key="control_listen")
+        if self.control_listen == "unix" and self.unix_socket is None:
+            raise ConfigError("control_listen = unix needs unix_socket", key="control_listen")
         if not 0 <= self.sip_port <= 65535:
             raise ConfigError(f"port out of range: {self.sip_port}", key="sip_port")
         bad = [t for t in self.sip_transports if t.lower() not in ("udp", "tcp")]
@@ -70,6 +89,9 @@ class PbxSettings(BaseSettings):
         if not (1024 <= self.rtp_port_min < self.rtp_port_max <= 65535):
             raise ConfigError("rtp_port_min must be >= 1024 and below rtp_port_max <= 65535",
                               key="rtp_port_min")
+        if self.strict_rtp_window_s < 0 or self.strict_rtp_probation < 1:
+            raise ConfigError("the window must be >= 0 and the probation >= 1",
+                              key="strict_rtp_window_s")
         if (self.rtp_port_max - self.rtp_port_min) < 4:
             raise ConfigError("RTP port range too small", key="rtp_port_max")
         if self.qualify_interval_s < 0:

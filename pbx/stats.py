@@ -1,9 +1,12 @@
 """Corporate statistics: ACD groups per 15-minute period, IVR and free (VV) accumulators.
 
 Everything accumulates in the period in which the call started (seed: «Las estadísticas
-acumularán en el periodo de inicio de la llamada»). Queue statistics are recorded when the
-queue has ``stats_enabled`` (the 6th «Si» parameter of ``Cen_Sub_colaCentralita``) or when
-``EstadisticasColaCorp=Si`` (``stats_global``).
+acumularán en el periodo de inicio de la llamada»). Group statistics are recorded for a call
+when the group has ``stats_enabled`` (its own configuration asks for them, as a VDN would),
+when the call carries the per-call flag (the 6th «Si» parameter of ``Cen_Sub_colaCentralita``:
+an IVR option that sends callers to the group with statistics on), or for every call when
+``EstadisticasColaCorp=Si`` (``stats_global``). A call answered within the group's service
+level threshold (``sla_s``) counts in ``answered_in_sla``.
 """
 
 from __future__ import annotations
@@ -55,6 +58,8 @@ class QueueOutcome(StrEnum):
     ANSWERED = "answered"
     ABANDONED = "abandoned"
     OVERFLOWED = "overflowed"
+    MOVED = "moved"
+    """Sent to another group by a supervisor («Mover Cola»)."""
 
 
 class QueueStats:
@@ -70,12 +75,15 @@ class QueueStats:
         return self.global_enabled or queue_stats_enabled or call_flag
 
     async def record(self, queue_id: int, started_at: float, outcome: QueueOutcome | str,
-                     wait_s: float, talk_s: float = 0.0) -> None:
+                     wait_s: float, talk_s: float = 0.0, *, sla_s: float | None = None) -> None:
+        """Count one call offered to a group; ``sla_s`` is the group's service-level
+        threshold (the settings' default without one)."""
         if outcome not in tuple(QueueOutcome):
             raise ValueError(f"unknown queue outcome {outcome!r}")
         adds: dict[str, float] = {"offered": 1, str(outcome): 1, "wait_total_s": wait_s,
                                   "talk_total_s": talk_s}
-        if outcome == QueueOutcome.ANSWERED and wait_s <= self.sla_s:
+        threshold = self.sla_s if sla_s is None else sla_s
+        if outcome == QueueOutcome.ANSWERED and wait_s <= threshold:
             adds["answered_in_sla"] = 1
         await _increment(self.store, "queue_stats",
                          {"queue_id": queue_id, "period_start": period_start(started_at)},

@@ -195,9 +195,14 @@ class Webphones:
                     "SELECT COUNT(*) FROM queue_members WHERE queue_id = ? AND extension_id = ?",
                     (m["queue_id"], ext_id))
                 if not present:
+                    # the same characteristics: penalty and agent state (logged in, paused
+                    # and why)
                     await tx.execute(
                         "INSERT INTO queue_members (queue_id, extension_id, penalty, paused, "
-                        "dynamic) VALUES (?, ?, ?, 0, 1)", (m["queue_id"], ext_id, m["penalty"]))
+                        "dynamic, logged_in, pause_reason, state_since) "
+                        "VALUES (?, ?, ?, ?, 1, ?, ?, ?)",
+                        (m["queue_id"], ext_id, m["penalty"], m["paused"], m["logged_in"],
+                         m["pause_reason"], m["state_since"]))
                     saved["queues_added"].append(int(m["queue_id"]))
         password = secrets.token_urlsafe(18)
         await self._set_secret(tx, phone_id, username, password)

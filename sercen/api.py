@@ -10,6 +10,7 @@ sercen/README.md.
 from __future__ import annotations
 
 import asyncio
+import logging
 import secrets
 import time
 from collections.abc import Awaitable, Callable
@@ -17,10 +18,10 @@ from typing import Any
 
 from aiohttp import web
 
-from sercen.clientip import client_ip, in_networks
 from sercen.service import Authenticator, AuthError
 from sercen.sessions import SessionError, Sessions
 from sercen.settings import SercenSettings
+from webfon.clientip import ClientAddress, client_address, note_unverified
 from webfon.http import json_error, read_json
 from webfon.tokens import Claims, TokenError, TokenVerifier, bearer_token
 
@@ -28,6 +29,8 @@ MAX_LOGIN = 128
 MAX_PASSWORD = 1024
 MAX_CODE = 16
 MAX_TOKEN = 4096
+
+log = logging.getLogger("sercen.api")
 
 
 class SercenContext:
@@ -75,9 +78,15 @@ def _field(body: Any, name: str, limit: int, required: bool = True) -> str:
     return value
 
 
+def _client(request: web.Request) -> ClientAddress:
+    address = client_address(request, _ctx(request).trusted_proxies)
+    if not address.verified and address.ip is not None:
+        note_unverified(log, address, request.path)
+    return address
+
+
 def _ip(request: web.Request) -> str:
-    address = client_ip(request, _ctx(request).trusted_proxies)
-    return str(address) if address is not None else "-"
+    return str(_client(request))
 
 
 async def _padded(request: web.Request,
@@ -118,9 +127,11 @@ async def login(request: web.Request) -> web.Response:
         body = await read_json(request)
         login_name = _field(body, "login", MAX_LOGIN).strip()
         password = _field(body, "password", MAX_PASSWORD)
-        address = client_ip(request, ctx.trusted_proxies)
-        trusted = address is not None and in_networks(address, ctx.trusted_networks)
-        return await ctx.auth.login(str(address or "-"), login_name, password, trusted)
+        address = _client(request)
+        # a trusted network skips the second factor only for an address known to be the
+        # real client's (never for one behind a proxy that is not a configured one)
+        trusted = address.in_networks(ctx.trusted_networks)
+        return await ctx.auth.login(str(address), login_name, password, trusted)
 
     return await _padded(request, work)
 
@@ -222,9 +233,9 @@ async def public_key(request: web.Request) -> web.Response:
 
 async def network(request: web.Request) -> web.Response:
     ctx = _ctx(request)
-    address = client_ip(request, ctx.trusted_proxies)
-    trusted = address is not None and in_networks(address, ctx.trusted_networks)
-    return web.json_response({"ip": str(address or ""), "trusted_network": trusted})
+    address = _client(request)
+    return web.json_response({"ip": str(address.ip or ""), "verified": address.verified,
+                              "trusted_network": address.in_networks(ctx.trusted_networks)})
 
 
 async def _no_store(request: web.Request, response: web.StreamResponse) -> None:

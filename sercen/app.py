@@ -19,6 +19,8 @@ from sercen.secretbox import SecretBox, decode_key, ensure_key_file
 from sercen.service import Authenticator
 from sercen.sessions import Sessions
 from sercen.settings import SercenSettings
+from webfon import session_end
+from webfon.bus import Bus, open_bus
 from webfon.http import create_app
 from webfon.runner import SETTINGS_KEY, STORE_KEY
 from webfon.store import Store, StoreError, open_store
@@ -46,17 +48,28 @@ def signing_key_path(settings: SercenSettings) -> str:
     return str(settings.token_private_key)
 
 
-def make_context(settings: SercenSettings, store: Store) -> SercenContext:
+def make_context(settings: SercenSettings, store: Store, bus: Bus | None = None
+                 ) -> SercenContext:
     private_key = load_private_key(Path(signing_key_path(settings)))
     public_key = private_key.public_key()
     public_pem = public_key.public_bytes(serialization.Encoding.PEM,
                                          serialization.PublicFormat.SubjectPublicKeyInfo)
     repo = SercenRepo(store)
-    sessions = Sessions(repo, TokenIssuer(private_key, settings.token_issuer), settings)
+    notify = None
+    if bus is not None:
+        async def notify(user_id: int, sids: list[str], reason: str) -> None:
+            try:
+                await session_end.publish(bus, user_id, sids, reason)
+            except Exception as exc:  # the store already revoked them; the bus is a bonus
+                log.warning("auth.ended not published", extra={"error": str(exc)})
+
+    sessions = Sessions(repo, TokenIssuer(private_key, settings.token_issuer), settings,
+                        notify)
     regulator = Regulator(repo, settings.max_retries, settings.find_time, settings.ban_time)
     auth = Authenticator(settings, repo, SecretBox(secrets_key(settings)), sessions, regulator)
     verifier = TokenVerifier(public_key, audience="sercen", issuer=settings.token_issuer,
-                             is_revoked=store_revocation_check(store))
+                             is_revoked=store_revocation_check(store),
+                             refuse=session_end.store_account_check(store))
     return SercenContext(settings, auth, sessions, verifier, public_pem)
 
 
@@ -81,7 +94,13 @@ async def build_app(settings: SercenSettings, store: Store | None = None) -> web
         opened = await open_store(settings.effective_database_url) if own else store
         assert opened is not None
         app[STORE_KEY] = opened
-        app[SERCEN_KEY] = make_context(settings, opened)
+        try:
+            bus = await open_bus(settings.bus_url)
+        except BaseException:
+            if own:
+                await opened.close()
+            raise
+        app[SERCEN_KEY] = make_context(settings, opened, bus)
         task = (asyncio.create_task(_housekeeping(SercenRepo(opened), settings))
                 if settings.cleanup_interval > 0 else None)
         try:
@@ -91,6 +110,7 @@ async def build_app(settings: SercenSettings, store: Store | None = None) -> web
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
+            await bus.close()
             if own:
                 await opened.close()
 

@@ -6,16 +6,24 @@ it (``smtp_starttls = auto``), always (``require``) or never (``off``). Credenti
 only when ``smtp_usuario`` is set. The server certificate is verified (system CAs, or
 ``smtp_ca_file``) unless ``smtp_verify_tls = false``. The code appears in the message, never
 in a log line.
+
+A machine without a mail server (``smtp_host`` empty) may set ``mail_outbox``: each message is
+then written there as an ``.eml`` file readable by the service's user only (``webfon up``
+shows them on its console), so a second factor still needs access to this machine.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import secrets
+import time
 from email.message import EmailMessage
 
 import aiosmtplib
 
 from sercen.settings import SercenSettings
+from webfon.private_files import write_private
 
 log = logging.getLogger("sercen.mail")
 
@@ -39,10 +47,18 @@ def build_message(settings: SercenSettings, to: str, display_name: str, code: st
 
 
 async def send_code(settings: SercenSettings, to: str, display_name: str, code: str) -> None:
-    if not settings.smtp_host:
-        raise MailError("no SMTP server configured (smtp_host)")
     minutes = max(1, round(settings.email_code_ttl / 60))
     msg = build_message(settings, to, display_name, code, minutes)
+    if not settings.smtp_host and settings.mail_outbox is not None:
+        name = f"{time.time_ns()}-{secrets.token_hex(4)}.eml"
+        try:
+            await asyncio.to_thread(write_private, settings.mail_outbox / name, bytes(msg))
+        except OSError as exc:
+            raise MailError(f"outbox not writable: {exc.strerror}") from exc
+        log.info("login code written to the outbox", extra={"outbox": str(settings.mail_outbox)})
+        return
+    if not settings.smtp_host:
+        raise MailError("no SMTP server configured (smtp_host)")
     if settings.smtps_usa:
         tls = {"use_tls": True, "start_tls": False}
     else:

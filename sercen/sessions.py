@@ -6,19 +6,22 @@ presenting a used token again means it was copied, so the whole family and its s
 access tokens are revoked; within ``refresh_reuse_grace`` seconds of the rotation it is taken
 for two tabs racing and answered 409 without issuing or revoking anything. A family never
 outlives ``session_max_age``. Refresh tokens are opaque random strings stored only as SHA-256
-hashes.
+hashes. Every session that ends (logout, revocation, an account found disabled) is announced on
+the bus as ``auth.ended`` (:mod:`webfon.session_end`): the gateway and FONBO end what the user
+has open there.
 """
 
 from __future__ import annotations
 
 import secrets
 import time
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
 from sercen.repo import SercenRepo
 from sercen.secretbox import opaque_hash
 from sercen.settings import SercenSettings
+from webfon import session_end
 from webfon.store import Row
 from webfon.tokens import Claims, TokenIssuer
 
@@ -51,11 +54,20 @@ def public_user(user: Row) -> dict[str, Any]:
             "login_number": user["login_number"], "roles": roles_for(user)}
 
 
+Notify = Callable[[int, list[str], str], Awaitable[None]]
+
+
 class Sessions:
-    def __init__(self, repo: SercenRepo, issuer: TokenIssuer, settings: SercenSettings) -> None:
+    def __init__(self, repo: SercenRepo, issuer: TokenIssuer, settings: SercenSettings,
+                 notify: Notify | None = None) -> None:
         self.repo = repo
         self.issuer = issuer
         self.settings = settings
+        self.notify = notify
+
+    async def _ended(self, user_id: int, families: list[str], reason: str) -> None:
+        if self.notify is not None and families:
+            await self.notify(user_id, families, reason)
 
     async def start(self, user: Row, amr: Iterable[str]) -> dict[str, Any]:
         now = time.time()
@@ -93,12 +105,14 @@ class Sessions:
             if now - last <= self.settings.refresh_reuse_grace:
                 raise _race()
             await self.repo.revoke_family(row["family"], now)
+            await self._ended(int(row["user_id"]), [row["family"]], session_end.REVOKED)
             raise SessionError("reused_refresh", "refresh token already used; session revoked")
         if now >= row["expires_at"] or now >= row["family_expires_at"]:
             raise SessionError("expired_refresh", "session expired; log in again")
         user = await self.repo.user(int(row["user_id"]))
         if user is None or not user["enabled"]:
             await self.repo.revoke_family(row["family"], now)
+            await self._ended(int(row["user_id"]), [row["family"]], session_end.DISABLED)
             raise SessionError("disabled", "account disabled")
         if not await self.repo.mark_refresh_used(row["token_hash"]):
             raise _race()      # another request rotated it a moment ago
@@ -109,6 +123,7 @@ class Sessions:
         """Revoke the access token and its session; returns the number of families ended."""
         now = time.time()
         families: set[str] = set()
+        user_id = claims.user_id if claims is not None else None
         if claims is not None:
             await self.repo.revoke_access(claims.jti, claims.user_id, claims.expires_at)
             row = await self.repo.refresh_by_access(claims.jti)
@@ -118,6 +133,9 @@ class Sessions:
             row = await self.repo.refresh(opaque_hash(refresh_token))
             if row is not None and (claims is None or int(row["user_id"]) == claims.user_id):
                 families.add(row["family"])
+                user_id = int(row["user_id"])
         for family in families:
             await self.repo.revoke_family(family, now)
+        if user_id is not None:
+            await self._ended(user_id, sorted(families), session_end.LOGGED_OUT)
         return len(families)

@@ -19,6 +19,7 @@ import re
 from pathlib import Path
 from typing import Any, ClassVar
 
+from webfon.clientip import TrustedProxies
 from webfon.config import ConfigEntry, ConfigError
 from webfon.settings import BaseSettings
 
@@ -69,9 +70,13 @@ class SercenSettings(BaseSettings):
     smtp_ca_file: Path | None = None  # CA bundle for the SMTP server's certificate
     smtp_timeout: float = 15.0
     email_subject: str = "webfon login code"
+    # No mail server (smtp_host empty): write each e-mail here instead (files 0600)
+    mail_outbox: Path | None = None
 
-    trusted_proxies: list[str] = dataclasses.field(
-        default_factory=lambda: ["127.0.0.1/32", "::1/128"])
+    # Peers whose X-Forwarded-For is believed: networks, or "unix" for the Unix socket (only
+    # processes of this service's user reach it; the web front of `webfon up` talks there).
+    # Add the address nginx connects from when nginx talks to sercen over TCP.
+    trusted_proxies: list[str] = dataclasses.field(default_factory=lambda: ["unix"])
 
     token_private_key: Path | None = None   # default <data_dir>/keys/sercen_ed25519.pem
     access_ttl: float = 900.0
@@ -135,12 +140,15 @@ class SercenSettings(BaseSettings):
 
     def validate(self) -> None:
         super().validate()
-        for name in ("trusted_networks", "trusted_proxies"):
-            for item in getattr(self, name):
-                try:
-                    parse_network(item)
-                except ValueError:
-                    raise ConfigError(f"not a network: {item!r}", key=name) from None
+        for item in self.trusted_networks:
+            try:
+                parse_network(item)
+            except ValueError:
+                raise ConfigError(f"not a network: {item!r}", key="trusted_networks") from None
+        try:
+            TrustedProxies.parse(self.trusted_proxies)
+        except ValueError as exc:
+            raise ConfigError(str(exc), key="trusted_proxies") from None
         if self.smtp_starttls not in ("auto", "require", "off"):
             raise ConfigError("must be auto, require or off", key="smtp_starttls")
         if not 0 <= self.smtp_puerto <= 65535:
@@ -168,8 +176,8 @@ class SercenSettings(BaseSettings):
         return [parse_network(n) for n in self.trusted_networks]
 
     @property
-    def trusted_proxy_list(self) -> list[IPNetwork]:
-        return [parse_network(n) for n in self.trusted_proxies]
+    def trusted_proxy_list(self) -> TrustedProxies:
+        return TrustedProxies.parse(self.trusted_proxies)
 
     @property
     def effective_smtp_port(self) -> int:

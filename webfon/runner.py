@@ -12,15 +12,19 @@ import argparse
 import asyncio
 import contextlib
 import logging
+import os
 import signal
+import ssl
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
 from typing import TypeVar
 
 from aiohttp import web
 
 from webfon.config import ConfigError
 from webfon.logsetup import setup_logging
+from webfon.private_files import private_dir
 from webfon.settings import BaseSettings
 from webfon.store import Store, StoreError, open_store
 
@@ -42,16 +46,53 @@ def attach_store(app: web.Application, settings: BaseSettings) -> None:
     app.cleanup_ctx.append(ctx)
 
 
-async def serve(app: web.Application, host: str, port: int, stop: asyncio.Event) -> None:
+def server_ssl_context(cert: Path, key: Path) -> ssl.SSLContext:
+    """TLS 1.2+ server context from PEM files."""
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    context.load_cert_chain(cert, key)
+    return context
+
+
+async def serve(app: web.Application, host: str, port: int, stop: asyncio.Event, *,
+                unix_socket: Path | None = None,
+                ssl_context: ssl.SSLContext | None = None) -> None:
+    """Serve ``app`` on ``host:port`` (TLS with ``ssl_context``) and, when given, on the Unix
+    socket ``unix_socket`` (mode 0600, in a directory created 0700) until ``stop`` is set."""
     runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=3)
     await runner.setup()
     try:
-        site = web.TCPSite(runner, host, port, reuse_address=True)
+        site = web.TCPSite(runner, host, port, reuse_address=True, ssl_context=ssl_context)
         await site.start()
-        log.info("listening", extra={"host": host, "port": port})
+        log.info("listening", extra={"host": host, "port": port,
+                                     "tls": ssl_context is not None})
+        if unix_socket is not None:
+            _clear_socket_path(unix_socket)
+            old = os.umask(0o177)
+            try:
+                await web.UnixSite(runner, str(unix_socket)).start()
+            finally:
+                os.umask(old)
+            os.chmod(unix_socket, 0o600)
+            log.info("listening", extra={"unix_socket": str(unix_socket)})
         await stop.wait()
     finally:
         await runner.cleanup()
+        if unix_socket is not None:
+            _remove_socket(unix_socket)
+
+
+def _clear_socket_path(path: Path) -> None:
+    """Make the socket's directory (0700 if new) and remove a socket a dead process left."""
+    private_dir(path.parent, narrow=False)
+    if path.is_socket():
+        path.unlink()
+
+
+def _remove_socket(path: Path) -> None:
+    with contextlib.suppress(OSError):
+        if path.is_socket():
+            path.unlink()
 
 
 def run_component(component: str, settings_cls: type[S],
@@ -82,7 +123,11 @@ def run_component(component: str, settings_cls: type[S],
         try:
             app = await build(settings)
             app[SETTINGS_KEY] = settings
-            await serve(app, settings.host, settings.port, stop)
+            context = None
+            if settings.tls_cert_file is not None and settings.tls_key_file is not None:
+                context = server_ssl_context(settings.tls_cert_file, settings.tls_key_file)
+            await serve(app, settings.host, settings.port, stop,
+                        unix_socket=settings.unix_socket, ssl_context=context)
         except StoreError as exc:
             log.error("store unavailable", extra={"error": str(exc)})
             print(f"webfon-{component}: {exc}", file=sys.stderr)

@@ -89,6 +89,12 @@ class BaseSettings:
     bus_url: str = ""
     host: str = "127.0.0.1"
     port: int = 0
+    # Also listen on this Unix socket (mode 0600: only this service's user reaches it); what
+    # the local web front and gateway use to reach sercen and the PBX control API.
+    unix_socket: Path | None = None
+    # Serve the TCP port over TLS with this certificate (chain) and key (PEM).
+    tls_cert_file: Path | None = None
+    tls_key_file: Path | None = None
     log_level: str = "info"
     log_format: str = "json"
     token_issuer: str = "webfon-sercen"
@@ -172,6 +178,14 @@ class BaseSettings:
             raise ConfigError("must be 'json' or 'logfmt'", key="log_format")
         if not 0 <= self.port <= 65535:
             raise ConfigError(f"port out of range: {self.port}", key="port")
+        if (self.tls_cert_file is None) != (self.tls_key_file is None):
+            raise ConfigError("tls_cert_file and tls_key_file go together",
+                              key="tls_cert_file" if self.tls_cert_file is None
+                              else "tls_key_file")
+        for key in ("tls_cert_file", "tls_key_file"):
+            path = getattr(self, key)
+            if path is not None and not path.is_file():
+                raise ConfigError(f"no such file: {path}", key=key)
 
     # --- derived -------------------------------------------------------------------------
     @property
@@ -183,4 +197,5 @@ class BaseSettings:
         return self.token_public_key or self.data_dir / "keys" / "sercen_ed25519.pub.pem"
 
 
-_SHARED_FIELDS = {f.name for f in dataclasses.fields(BaseSettings)} - {"port"}
+_SHARED_FIELDS = {f.name for f in dataclasses.fields(BaseSettings)} - {
+    "port", "unix_socket", "tls_cert_file", "tls_key_file"}

@@ -106,6 +106,9 @@ class TokenIssuer:
 
 
 RevocationCheck = Callable[[str], Awaitable[bool]]
+RefusalCheck = Callable[[Claims], Awaitable[str | None]]
+"""A further check after the signature: a reason to refuse the token (an ended session, a
+disabled account; see :mod:`webfon.session_end`), or None."""
 
 
 class TokenVerifier:
@@ -113,12 +116,14 @@ class TokenVerifier:
 
     def __init__(self, public_key: Ed25519PublicKey, audience: str,
                  issuer: str = DEFAULT_ISSUER, leeway: float = 5.0,
-                 is_revoked: RevocationCheck | None = None) -> None:
+                 is_revoked: RevocationCheck | None = None,
+                 refuse: RefusalCheck | None = None) -> None:
         self._key = public_key
         self.audience = audience
         self.issuer = issuer
         self.leeway = leeway
         self.is_revoked = is_revoked
+        self.refuse = refuse
 
     def decode(self, token: str) -> Claims:
         if not token or not isinstance(token, str):
@@ -148,6 +153,10 @@ class TokenVerifier:
         claims = self.decode(token)
         if self.is_revoked is not None and await self.is_revoked(claims.jti):
             raise TokenError("token revoked")
+        if self.refuse is not None:
+            reason = await self.refuse(claims)
+            if reason is not None:
+                raise TokenError(f"token refused: {reason}")
         return claims
 
 

@@ -209,6 +209,21 @@ async def owners_of_numbers(db: Executor, numbers: list[str]) -> list[int]:
     return [int(r["owner_user_id"]) for r in rows]
 
 
+async def presence_numbers(db: Executor, user_id: int) -> list[str]:
+    """The numbers under which a user's presence may be watched: what the corporate directory
+    shows of them (login number, then their desk extensions). Nothing for a user the directory
+    hides (disabled, or a test account): adding a number to one's agenda does not make its
+    owner watchable. A web extension from a pool is never one of them (who holds it changes)."""
+    rows = await db.fetchall(
+        "SELECT 0 AS k, u.login_number AS number FROM users u "
+        "WHERE u.id = ? AND u.enabled = 1 AND u.user_type <> 'test' "
+        "UNION ALL SELECT 1 AS k, x.number FROM extensions x JOIN users u "
+        "ON u.id = x.owner_user_id WHERE x.owner_user_id = ? AND x.kind = 'hard' "
+        "AND u.enabled = 1 AND u.user_type <> 'test'", (user_id, user_id))
+    rows.sort(key=lambda r: (r["k"], str(r["number"])))
+    return list(dict.fromkeys(str(r["number"]) for r in rows))
+
+
 async def numbers_of_user(db: Executor, user_id: int) -> list[str]:
     """The login number, the web extension and the numbers of the extensions a user owns."""
     rows = await db.fetchall(

@@ -17,7 +17,7 @@ from aiohttp import web
 from fonbo.api import Api, Ctx, Response, fail, json_response, not_found
 from fonbo.crud import Resource, audit, register, reserve_number
 from fonbo.repo.phones import MAX_PHONES
-from fonbo.routes.events import publish_change
+from fonbo.routes.events import end_sessions, publish_change
 from fonbo.schema import (
     DIAL_NUMBER,
     EMAIL,
@@ -31,6 +31,7 @@ from fonbo.schema import (
     obj,
     string,
 )
+from webfon import session_end
 from webfon.directory import digest_ha1
 from webfon.passwords import hash_password
 from webfon.store.base import Executor, Row
@@ -87,6 +88,17 @@ def transform_user(body: dict[str, Any]) -> dict[str, Any]:
     return body
 
 
+async def user_changed(ctx: Ctx, user_id: Any, before: Row | None, after: Row | None,
+                       body: dict[str, Any]) -> None:
+    """Disabling, deleting or setting the password of a user ends their sessions."""
+    if after is None:
+        await end_sessions(ctx, int(user_id), session_end.DELETED)
+    elif before is not None and before.get("enabled") and not after.get("enabled"):
+        await end_sessions(ctx, int(user_id), session_end.DISABLED)
+    elif "password_hash" in body or "password" in body:
+        await end_sessions(ctx, int(user_id), session_end.PASSWORD_CHANGED)
+
+
 USERS = Resource(
     name="users", table="users", summary="users",
     fields={"display_name": NAME, "login_number": NUMBER,
@@ -112,7 +124,7 @@ USERS = Resource(
     hidden=("password_hash", "pin_hash"), extra_out=("created_at",),
     booleans=("enabled", "personal_comms"), number_kind="user", number_column="login_number",
     search=("display_name", "login_number", "username", "email"), order_by="login_number",
-    validate=validate_user, transform=transform_user,
+    validate=validate_user, transform=transform_user, on_change=user_changed,
     create_defaults=lambda: {"created_at": time.time()})
 
 
@@ -311,18 +323,37 @@ DEPARTMENTS = Resource(name="departments", table="departments", summary="departm
 
 
 # --- queues ----------------------------------------------------------------------------------
+async def validate_queue(ctx: Ctx, db: Executor, body: dict[str, Any], current: Row | None
+                         ) -> None:
+    """Each kind of group has its own settings: wrap-up time only for ACD groups (agents);
+    position announcements and a waiting limit only where callers wait (operator, ACD)."""
+    merged = {**(current or {}), **body}
+    kind = merged.get("kind")
+    if merged.get("wrapup_s") and kind != "acd":
+        fail(422, f"wrapup_s: only corporate ACD groups have wrap-up time (this is a {kind} "
+                  f"group)")
+    if kind == "hunt":
+        for key, default in (("announce_s", 30), ("max_waiting", 0)):
+            if key in body and body[key] != default:
+                fail(422, f"{key}: a hunt group keeps nobody waiting, so it has no "
+                          f"{'position announcements' if key == 'announce_s' else 'waiting limit'}")
+
+
 QUEUES = Resource(
-    name="queues", table="queues", summary="queues (hunt groups, operator, ACD)",
+    name="queues", table="queues",
+    summary="groups (hunt «grupo de salto», operator «grupo de operadoras», corporate ACD)",
     fields={"number": NUMBER, "name": NAME, "kind": enum("hunt", "operator", "acd"),
             "strategy": enum("ringall", "linear", "roundrobin", "leastrecent", "fewestcalls",
                              "random"),
             "ring_timeout_s": integer(1, 3600), "timeout_s": integer(1, 86400),
             "overflow_target": DIAL_NUMBER, "stats_enabled": boolean(),
+            "wrapup_s": integer(0, 3600), "sla_s": integer(1, 3600),
+            "announce_s": integer(0, 3600), "max_waiting": integer(0, 10000),
             # sticky agent: a returning caller goes first to the member who last spoke with
             # them within this many seconds (0: off)
             "sticky_window_s": integer(0, 2592000)},
     required=("number", "name", "kind"), booleans=("stats_enabled",), number_kind="queue",
-    search=("number", "name"), order_by="number")
+    search=("number", "name"), order_by="number", validate=validate_queue)
 
 # --- trunks and mdflow -----------------------------------------------------------------------
 TRUNKS = Resource(
@@ -361,17 +392,21 @@ for _resource in (USERS, EXTENSIONS, PHONES, POOLS, CATEGORIES, MOBILITY, SITES,
 
 # --- queue members ---------------------------------------------------------------------------
 MEMBER = obj({"queue_id": ID, "extension_id": ID, "extension": string(32),
-              "penalty": integer(0), "paused": boolean(), "dynamic": boolean()}, closed=False)
-MEMBER_IN = obj({"penalty": integer(0, 1000), "paused": boolean(), "dynamic": boolean()})
+              "penalty": integer(0), "paused": boolean(), "dynamic": boolean(),
+              "logged_in": boolean(), "pause_reason": string(64)}, closed=False)
+MEMBER_IN = obj({"penalty": integer(0, 1000), "paused": boolean(), "dynamic": boolean(),
+                 "logged_in": boolean(), "pause_reason": string(64)})
 
 
 async def _members(db: Executor, queue_id: int) -> list[Row]:
     rows = await db.fetchall(
         "SELECT m.queue_id, m.extension_id, e.number AS extension, m.penalty, m.paused, "
-        "m.dynamic FROM queue_members m JOIN extensions e ON e.id = m.extension_id "
+        "m.dynamic, m.logged_in, m.pause_reason FROM queue_members m "
+        "JOIN extensions e ON e.id = m.extension_id "
         "WHERE m.queue_id = ? ORDER BY m.penalty, e.number", (queue_id,))
     for r in rows:
         r["paused"], r["dynamic"] = bool(r["paused"]), bool(r["dynamic"])
+        r["logged_in"] = bool(r["logged_in"])
     return rows
 
 
@@ -397,13 +432,19 @@ async def admin_put_queue_member(ctx: Ctx) -> web.Response:
     ext_id = ctx.path["extension_id"]
     if not await _exists(ctx.store, "extensions", ext_id):
         not_found(f"extension {ext_id} not found")
+    kind = await ctx.store.fetchval("SELECT kind FROM queues WHERE id = ?", (ctx.path["id"],))
+    if ctx.body.get("logged_in") is False and kind != "acd":
+        fail(422, f"logged_in: members of a {kind} group do not log in or out (only corporate "
+                  f"ACD groups have agent login)")
     row = {"queue_id": ctx.path["id"], "extension_id": ext_id, "penalty": 0, "paused": 0,
-           "dynamic": 0}
+           "dynamic": 0, "logged_in": 1, "pause_reason": "", "state_since": time.time()}
     current = await ctx.store.fetchone(
-        "SELECT penalty, paused, dynamic FROM queue_members WHERE queue_id = ? AND "
-        "extension_id = ?", (ctx.path["id"], ext_id))
+        "SELECT penalty, paused, dynamic, logged_in, pause_reason FROM queue_members "
+        "WHERE queue_id = ? AND extension_id = ?", (ctx.path["id"], ext_id))
     row.update(current or {})
     row.update({k: int(v) if isinstance(v, bool) else v for k, v in ctx.body.items()})
+    if not row["paused"]:
+        row["pause_reason"] = ""
     async with ctx.store.transaction() as tx:
         await tx.upsert("queue_members", row, ("queue_id", "extension_id"))
         await audit(ctx, tx, "put queue member", f"queues/{ctx.path['id']}", row)

@@ -15,6 +15,7 @@ from fonbo.repo.agenda import numbers_of_user
 from fonbo.repo.util import insert_row, update_row
 from fonbo.routes.events import publish_change
 from fonbo.schema import ID, NULLABLE_ID, array, enum, integer, obj, string
+from webfon import turn
 
 api = Api()
 
@@ -245,3 +246,21 @@ async def delete_logo(ctx: Ctx) -> web.Response:
     await ctx.store.execute("DELETE FROM portal_assets WHERE name = 'logo'")
     await publish_change(ctx, "portal_assets", "logo")
     return web.Response(status=204)
+
+
+# --- ICE servers ---------------------------------------------------------------------------
+ICE_SERVER = obj({"urls": {"oneOf": [string(512), array(string(512))]},
+                  "username": string(256), "credential": string(256)}, ("urls",))
+
+
+@api.op("GET", "/fonbo/ice-servers", summary="STUN/TURN servers for my calls",
+        tag="me", responses={200: Response("RTCIceServer list", obj({
+            "iceServers": array(ICE_SERVER), "ttl": integer(0)}))},
+        description="TURN credentials are the TURN REST API's (coturn use-auth-secret): made "
+                    "for this user, valid for `ttl` seconds; fetch again before they expire.")
+async def ice_servers(ctx: Ctx) -> web.Response:
+    s = ctx.settings
+    servers = turn.ice_servers(turn.parse_urls(s.ice_servers), s.turn_secret,
+                               str(ctx.user_id), s.turn_credential_ttl_s)
+    return json_response({"iceServers": servers, "ttl": int(s.turn_credential_ttl_s)},
+                         headers={"Cache-Control": "no-store"})

@@ -11,13 +11,13 @@ action names.
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 from aiohttp import web
 
 from fonbo.api import Api, Ctx, Response, fail, json_response
 from fonbo.crud import Resource, audit, register
+from fonbo.keys import CONTROL_KEY
 from fonbo.routes.events import publish_change
 from fonbo.schema import (
     ID,
@@ -30,8 +30,7 @@ from fonbo.schema import (
     obj,
     string,
 )
-from webfon.control_key import control_key_path
-from webfon.pbx_control import PbxControlClient, PbxControlError
+from webfon.control_client import ControlClient, ControlError
 from webfon.routing_rules import (
     ACTIONS,
     MAX_PATTERN_LENGTH,
@@ -148,10 +147,8 @@ TEST_OUT = obj({
     "allowed": boolean(), "flow_control": string(32)}, closed=False)
 
 
-def _control(ctx: Ctx) -> PbxControlClient:
-    s = ctx.settings
-    key = Path(s.pbx_control_key) if s.pbx_control_key else control_key_path(s.data_dir)
-    return PbxControlClient(s.pbx_control_url, key)
+def _control(ctx: Ctx) -> ControlClient:
+    return ctx.app[CONTROL_KEY]
 
 
 @api.op("POST", "/fonbo/admin/routing/test", summary="Where would this number go, for this "
@@ -168,7 +165,7 @@ async def admin_test_routing(ctx: Ctx) -> web.Response:
     body = {"origin": "phone", **ctx.body}
     try:
         answer = await _control(ctx).post("/control/routing/test", body)
-    except PbxControlError as exc:
+    except ControlError as exc:
         if exc.status in (400, 404):
             fail(422, exc.message)
         fail(503, f"cannot ask the PBX: {exc.message}")

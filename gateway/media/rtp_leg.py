@@ -3,7 +3,10 @@
 One UDP socket per call (in ``rtp_port_range`` on ``local_ip``). Packets are relayed without
 decoding: only the payload type (the two legs may number the same codec differently), the SSRC
 and, towards SIP, any WebRTC header extension are rewritten. The remote address comes from the
-SDP and is latched to the packets' real source (symmetric RTP) when they arrive from elsewhere.
+SDP; media is accepted only from it, or from the one source a peer behind NAT proves in a short
+learning window, which then becomes the remote (strict, symmetric RTP:
+:mod:`webfon.rtp.strict`). Packets from anyone else are dropped and counted in
+:data:`DROPPED` (``rtp_dropped_total`` in ``/metrics``).
 
 With media workers, the leg's socket is handed to the worker relaying its WebRTC leg
 (:meth:`RtpLeg.offload`): the same class then runs there, on the same socket, while the one in
@@ -19,14 +22,40 @@ import os
 import random
 import socket
 import time
+from dataclasses import dataclass
 from typing import Any
 
 from gateway.media.bridge import MediaBridge
 from gateway.media.ports import PortAllocator, set_socket_buffers
 from webfon.rtp.packet import HEADER_SIZE, is_rtcp, rewrite_header
 from webfon.rtp.stats import ReceiverStats
+from webfon.rtp.strict import (
+    DEFAULT_PROBATION,
+    DEFAULT_WINDOW_S,
+    Admit,
+    StrictSource,
+)
 
 log = logging.getLogger("gateway.rtp")
+
+
+@dataclass
+class StrictConfig:
+    """Strict RTP settings of this process (``strict_rtp*`` gateway settings)."""
+
+    enabled: bool = True
+    window: float = DEFAULT_WINDOW_S
+    probation: int = DEFAULT_PROBATION
+
+    def new(self) -> StrictSource:
+        return StrictSource(window=self.window, probation=self.probation,
+                            enabled=self.enabled)
+
+
+STRICT = StrictConfig()
+DROPPED = [0]
+"""RTP packets refused by strict RTP in this process (legs relayed by media workers
+included, as they report); a one-element list so every module sees the same count."""
 
 
 class _Protocol(asyncio.DatagramProtocol):
@@ -59,7 +88,8 @@ class RtpLeg:
         self.stats = ReceiverStats(8000)
         self.packets_from_sip = 0
         self.packets_to_sip = 0
-        self.latched = False
+        self.strict = STRICT.new()
+        self._dropped_base = 0
         self.started = time.monotonic()
         self.dtmf_listener: Any = None  # fn(payload, timestamp, marker) for RFC 4733 from SIP
         self.sip_dtmf_pt: int | None = None
@@ -105,7 +135,8 @@ class RtpLeg:
 
     def relay_state(self) -> dict[str, Any]:
         transcoder = self._transcoder
-        return {"remote": self.remote, "latched": self.latched, "to_webrtc": self.to_webrtc,
+        return {"remote": self.remote, "strict": self.strict.snapshot(),
+                "to_webrtc": self.to_webrtc,
                 "sip_dtmf_pt": self.sip_dtmf_pt, "ssrc": self.ssrc,
                 "send_enabled": self._send_enabled, "recv_enabled": self._recv_enabled,
                 "transcode": (transcoder.sip_pt, transcoder.opus_pt) if transcoder else None}
@@ -114,7 +145,12 @@ class RtpLeg:
         """In a media worker: take the gateway's settings for this leg."""
         remote = state["remote"]
         self.remote = tuple(remote) if remote is not None else None  # type: ignore[assignment]
-        self.latched = state["latched"]
+        snap = state["strict"]
+        if self.strict.expected != (tuple(snap[3]) if snap[3] else None) or \
+                self.strict.source is None:
+            dropped = self.strict.dropped
+            self.strict = StrictSource.restore(snap)
+            self.strict.dropped = dropped
         self.to_webrtc = dict(state["to_webrtc"])
         self.to_sip = {v: k for k, v in self.to_webrtc.items()}
         self.sip_dtmf_pt = state["sip_dtmf_pt"]
@@ -147,9 +183,9 @@ class RtpLeg:
 
     def configure(self, remote: tuple[str, int] | None, to_webrtc: dict[int, int],
                   sip_dtmf_pt: int | None = None) -> None:
-        if remote is not None and remote != self.remote:
-            self.remote = remote
-            self.latched = False
+        if remote is not None and remote != self.strict.expected:
+            self.remote = remote  # (the same SDP again keeps a NAT'd source as the remote)
+            self.strict.expect(remote)
         self.to_webrtc = dict(to_webrtc)
         self.to_sip = {v: k for k, v in to_webrtc.items()}
         self.sip_dtmf_pt = sip_dtmf_pt
@@ -181,6 +217,7 @@ class RtpLeg:
         worker.send(("open_rtp", self.endpoint, self.relay_state()), [self._spare_fd])
         self.worker = worker
         self._base = (self.packets_from_sip, self.packets_to_sip, max(0, self.stats.lost))
+        self._dropped_base = self.strict.dropped
         self.transport = None
         transport.close()
         log.debug("RTP leg on port %d relayed by media worker %s", self.port, worker.pid)
@@ -188,14 +225,17 @@ class RtpLeg:
     def worker_message(self, op: str, args: tuple[Any, ...]) -> None:
         """What the media worker relaying this leg reports."""
         if op == "stats":
-            (from_sip, to_sip, lost, jitter, remote, latched, transcoded), = args
+            (from_sip, to_sip, lost, jitter, remote, source, dropped, transcoded), = args
             base_from, base_to, base_lost = self._base
             self.packets_from_sip = base_from + from_sip
             self.packets_to_sip = base_to + to_sip
             self._remote_lost = base_lost + lost
             self._remote_jitter = jitter
             self.remote = tuple(remote) if remote is not None else None  # type: ignore
-            self.latched = latched
+            self.strict.source = tuple(source) if source is not None else None
+            total = self._dropped_base + dropped
+            DROPPED[0] += max(0, total - self.strict.dropped)
+            self.strict.dropped = max(self.strict.dropped, total)
             self.transcoded = transcoded
         elif op == "dtmf":
             if self.dtmf_listener is not None:
@@ -211,7 +251,8 @@ class RtpLeg:
     def worker_stats(self) -> tuple[Any, ...]:
         """In a media worker: the counters the gateway mirrors."""
         return (self.packets_from_sip, self.packets_to_sip, max(0, self.stats.lost),
-                self.stats.jitter_ms, self.remote, self.latched, self.transcoded)
+                self.stats.jitter_ms, self.remote, self.strict.source, self.strict.dropped,
+                self.transcoded)
 
     @property
     def lost_from_sip(self) -> int:
@@ -221,9 +262,12 @@ class RtpLeg:
     def _from_sip(self, data: bytes, addr: tuple[Any, ...]) -> None:
         if len(data) < HEADER_SIZE or is_rtcp(data):
             return
-        if self.remote is None or (not self.latched and (addr[0], addr[1]) != self.remote):
-            self.remote = (addr[0], addr[1])
-        self.latched = True
+        strict = self.strict
+        if addr != strict.source:  # the only per-packet check: a tuple compare
+            if strict.admit(data, addr) is Admit.DROP:
+                DROPPED[0] += 1   # (in a media worker, the leg's count goes back in stats)
+                return
+            self.remote = (addr[0], addr[1])  # symmetric RTP: answer the accepted source
         pt = data[1] & 0x7F
         self.packets_from_sip += 1
         seq = (data[2] << 8) | data[3]
@@ -302,6 +346,7 @@ class RtpLeg:
 
     def describe(self) -> dict[str, Any]:
         info = {"local_port": self.port, "remote": list(self.remote) if self.remote else None,
+                "strict_rtp": self.strict.describe(),
                 "packets_from_sip": self.packets_from_sip,
                 "packets_to_sip": self.packets_to_sip, "lost_from_sip": self.lost_from_sip,
                 "transcoding": self._transcoder is not None,

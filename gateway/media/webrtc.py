@@ -27,9 +27,10 @@ from aiortc import (
 from aiortc.rtcdtlstransport import RTCDtlsTransport
 from aiortc.sdp import candidate_from_sdp
 
-from gateway.media import sdp as sdpmod
 from gateway.media.bridge import AudioFormat, RtpHandler
 from gateway.media.srtp_stream import SrtpStream
+from webfon.sip.errors import ParseError
+from webfon.sip.sdp import SessionDescription
 
 if TYPE_CHECKING:
     from gateway.media.rtp_leg import RtpLeg
@@ -178,29 +179,29 @@ class WebRtcLeg:
         return pc
 
     async def answer(self, offer_sdp: str, codecs: list[str] | None = None) -> str:
-        offer = sdpmod.Sdp.parse(offer_sdp)
-        audio = offer.audio()
-        if audio is None:
-            raise sdpmod.SdpError("the offer has no audio")
-        dtmf_pt = sdpmod.telephone_event_pt(audio)
+        offer = SessionDescription.parse(offer_sdp)
+        audio = offer.audio
+        if audio is None or not audio.port:
+            raise ParseError("the offer has no audio")
+        dtmf_pt = audio.telephone_event
         if codecs is not None:
             wanted = [c.lower() for c in codecs]
-            offered = audio.codecs()
+            offered = audio.codecs
             keep = [c.pt for w in wanted for c in offered if c.key == w]
             if not keep:
-                raise sdpmod.SdpError(f"none of {', '.join(codecs)} offered by the browser")
+                raise ParseError(f"none of {', '.join(codecs)} offered by the browser")
             if dtmf_pt is not None:
                 keep.append(dtmf_pt)
-            sdpmod.keep_formats(audio, keep)
+            audio.keep_formats(keep)
         pc = self._new_pc()
-        await pc.setRemoteDescription(RTCSessionDescription(offer.render(), "offer"))
+        await pc.setRemoteDescription(RTCSessionDescription(str(offer), "offer"))
         for transceiver in pc.getTransceivers():
             if transceiver.kind == "audio" and self._sender is None:
                 transceiver.sender.replaceTrack(_SilentTrack())
                 transceiver.direction = "sendrecv"
                 self._sender = transceiver.sender
         await pc.setLocalDescription(await pc.createAnswer())
-        answer = sdpmod.Sdp.parse(pc.localDescription.sdp)
+        answer = SessionDescription.parse(pc.localDescription.sdp)
         self._learn(answer, dtmf_pt)
         await self._after_remote()
         return self._outgoing(answer)
@@ -215,34 +216,35 @@ class WebRtcLeg:
         if prefs:
             transceiver.setCodecPreferences(prefs)
         await pc.setLocalDescription(await pc.createOffer())
-        local = sdpmod.Sdp.parse(pc.localDescription.sdp)
-        audio = local.audio()
+        local = SessionDescription.parse(pc.localDescription.sdp)
+        audio = local.audio
         assert audio is not None
-        sdpmod.add_telephone_event(audio, sdpmod.free_dynamic_pt(audio))
+        audio.add_telephone_event(audio.free_dynamic_pt())
         return self._outgoing(local)
 
     async def accept_answer(self, answer_sdp: str) -> None:
         if self.pc is None:
-            raise sdpmod.SdpError("no offer was made")
-        answer = sdpmod.Sdp.parse(answer_sdp)
+            raise ParseError("no offer was made")
+        answer = SessionDescription.parse(answer_sdp)
         await self.pc.setRemoteDescription(RTCSessionDescription(answer_sdp, "answer"))
-        audio = answer.audio()
-        self._learn(answer, sdpmod.telephone_event_pt(audio) if audio else None)
+        audio = answer.audio
+        self._learn(answer, audio.telephone_event if audio else None)
         await self._after_remote()
 
-    def _learn(self, desc: sdpmod.Sdp, dtmf_pt: int | None) -> None:
-        audio = desc.audio()
+    def _learn(self, desc: SessionDescription, dtmf_pt: int | None) -> None:
+        audio = desc.audio
         if audio is None:
             return
-        codecs = [c for c in audio.codecs() if c.key not in ("telephone-event", "rtx", "red",
-                                                             "cn")]
+        codecs = [c for c in audio.codecs if c.key not in ("telephone-event", "rtx", "red",
+                                                           "cn")]
         if not codecs:
             return
         first = codecs[0]
         if dtmf_pt is not None and dtmf_pt not in audio.formats:
-            sdpmod.add_telephone_event(audio, dtmf_pt)
-        self.audio = AudioFormat(first.pt, first.name, first.rate, first.channels, dtmf_pt)
-        self.stream.audio_pts = {c.pt for c in audio.codecs()}
+            audio.add_telephone_event(dtmf_pt)
+        self.audio = AudioFormat(first.pt, first.name, first.rate, first.channels or 1,
+                                 dtmf_pt)
+        self.stream.audio_pts = {c.pt for c in audio.codecs}
 
     async def _after_remote(self) -> None:
         self._remote_set = True
@@ -256,8 +258,8 @@ class WebRtcLeg:
         for cand in pending:
             await self.add_candidate(cand)
 
-    def _outgoing(self, desc: sdpmod.Sdp) -> str:
-        text = desc.render()
+    def _outgoing(self, desc: SessionDescription) -> str:
+        text = str(desc)
         if not self._nat_1_1:
             return text
         lines = []
@@ -483,6 +485,16 @@ class WebRtcLeg:
         """Stop reporting: a leg being replaced must not announce its own end."""
         self._on_up = self._on_media = self._on_down = None
         self.stream.handler = None
+
+    @property
+    def awaiting_answer(self) -> bool:
+        """We made an offer that the browser has not answered yet."""
+        return self.pc is not None and self.pc.signalingState == "have-local-offer"
+
+    @property
+    def negotiated(self) -> bool:
+        """Both descriptions are set (the browser's leg got as far as ICE)."""
+        return self._remote_set
 
     @property
     def connected(self) -> bool:

@@ -11,8 +11,8 @@ from typing import Any
 
 from gateway import errors as E
 from gateway.errors import JanusError
-from gateway.media.sdp import SdpError
 from gateway.plugins.base import HandleContext, MessageResult, Plugin, PluginSession
+from webfon.sip.errors import ParseError
 
 
 class EchoSession(PluginSession):
@@ -45,7 +45,7 @@ class EchoSession(PluginSession):
                 try:
                     sdp = await self.ctx.media.answer(
                         jsep["sdp"], [codec] if isinstance(codec, str) else None)
-                except SdpError as exc:
+                except ParseError as exc:
                     self.ctx.push_event(transaction, {"echotest": "event", "error_code": 465,
                                                       "error": f"Invalid SDP: {exc}"})
                     return

@@ -47,7 +47,7 @@ async def post(request: web.Request) -> web.Response:
     try:
         msg = json.loads(raw) if raw else None
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        return _error(E.INVALID_JSON, f"JSON error: {exc}")
+        return _error(E.INVALID_JSON, f"Invalid Janus API request - {exc}")
     if msg is None:
         return _error(E.MISSING_REQUEST, "Missing request")
     result = await gateway.process(msg, None, path_session=session_id, path_handle=handle_id)

@@ -12,6 +12,7 @@ from launcher.front.proxy import Upstream
 from launcher.front.settings import FrontSettings
 from launcher.front.static import StaticFiles
 from webfon.http import Handler, create_app
+from webfon.service_url import ServiceUrl
 
 SESSION_KEY = web.AppKey("front_client_session", aiohttp.ClientSession)
 
@@ -35,12 +36,21 @@ async def build_app(settings: FrontSettings) -> web.Application:
         connector = aiohttp.TCPConnector(limit=0, ttl_dns_cache=300)
         session = aiohttp.ClientSession(connector=connector, cookie_jar=aiohttp.DummyCookieJar())
         app[SESSION_KEY] = session
+        sessions = [session]
+        proxies = settings.trusted_proxy_networks()
         for name, url in urls.items():
-            holder[name] = Upstream(name, url, session, settings.upstream_timeout_s,
-                                    settings.connect_timeout_s,
-                                    settings.trusted_proxy_networks())
+            target = ServiceUrl.parse(url)
+            own = session
+            if target.unix_path is not None:  # an upstream on a Unix socket: its own pool
+                own = aiohttp.ClientSession(connector=target.connector(limit=0),
+                                            cookie_jar=aiohttp.DummyCookieJar())
+                sessions.append(own)
+            holder[name] = Upstream(name, url, own, settings.upstream_timeout_s,
+                                    settings.connect_timeout_s, proxies,
+                                    settings.max_ws_message_bytes)
         yield
-        await session.close()
+        for each in sessions:
+            await each.close()
 
     app.cleanup_ctx.append(client_session)
 

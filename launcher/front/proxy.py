@@ -1,25 +1,37 @@
 """Reverse proxy for one upstream: plain HTTP (streamed both ways) and WebSocket relay.
 
-The client address goes upstream in ``X-Forwarded-For`` (sercen trusts the loopback proxy and
-reads that header right to left); a header sent by a client that is not a trusted proxy is
-replaced, never extended. An upstream that cannot be reached gives a 502 JSON error;
-one that does not answer in time gives a 504.
+The client address goes upstream in ``X-Forwarded-For``, resolved here from the peer and what
+a configured proxy in front says (never what anyone else says); one that came through an
+unconfigured proxy is marked unverified (see :func:`forwarded_headers`). An upstream that
+cannot be reached gives a 502 JSON error; one that does not answer in time gives a 504.
+
+Only paths under the route's own prefix are passed on: a path with a dot segment (``/janus/../
+metrics``, also percent-encoded), an encoded slash or a backslash is refused with 400 before
+anything is sent, because the upstream would resolve it to a path outside that prefix (its
+``/metrics`` or ``/admin``, or another service's API).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import ipaddress
 import logging
-from collections.abc import Sequence
-from urllib.parse import urlparse
+from urllib.parse import unquote
 
 import aiohttp
 from aiohttp import WSMsgType, web
 
-from launcher.front.settings import IPNetwork
+from webfon.clientip import (
+    CLIENT_HEADER,
+    FORWARDING_HEADERS,
+    UNVERIFIED,
+    TrustedProxies,
+    client_address,
+    note_unverified,
+    peer_address,
+)
 from webfon.http import json_error
+from webfon.service_url import ServiceUrl
 
 log = logging.getLogger("launcher.front.proxy")
 
@@ -27,33 +39,48 @@ HOP_BY_HOP = {
     "connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te", "trailer",
     "trailers", "transfer-encoding", "upgrade", "host", "content-length",
 }
+STRIPPED = {h.lower() for h in FORWARDING_HEADERS}
 WS_HANDSHAKE = {"sec-websocket-key", "sec-websocket-version", "sec-websocket-extensions",
                 "sec-websocket-protocol", "sec-websocket-accept"}
 
 
-def _trusted(remote: str, proxies: Sequence[IPNetwork]) -> bool:
-    try:
-        address = ipaddress.ip_address(remote)
-    except ValueError:
-        return False
-    return any(address in net for net in proxies)
+_DOT_SEGMENTS = {".", ".."}
+
+
+def unsafe_path(raw_path: str) -> str | None:
+    """Why ``raw_path`` (as sent, still percent-encoded) may not be proxied, or None."""
+    lowered = raw_path.lower()
+    if "\\" in raw_path or "%5c" in lowered:
+        return "backslash in path"
+    if "%2f" in lowered:
+        return "encoded slash in path"
+    if "%00" in lowered or "\x00" in raw_path:
+        return "NUL in path"
+    for segment in raw_path.split("/"):
+        if unquote(segment) in _DOT_SEGMENTS:
+            return "dot segment in path"
+    return None
 
 
 def forwarded_headers(request: web.Request,
-                      proxies: Sequence[IPNetwork] = ()) -> dict[str, str]:
-    """Request headers to pass upstream, with the X-Forwarded-* set.
+                      proxies: TrustedProxies = TrustedProxies()) -> dict[str, str]:
+    """Request headers to pass upstream, with the client's address in ``X-Forwarded-For``.
 
-    The peer is appended to ``X-Forwarded-For`` when it is a trusted proxy; otherwise the
-    header the client sent is dropped and only the peer address is passed on.
-    """
+    The client is resolved here (:mod:`webfon.clientip`: the peer, or what a configured proxy
+    in front says) and only that address goes on, so the next hop needs to trust just this
+    front. A request that came through a proxy nobody configured is passed on marked
+    ``X-Webfon-Client: unverified``: its address is that proxy's, never the client's."""
     headers = {k: v for k, v in request.headers.items()
                if k.lower() not in HOP_BY_HOP and k.lower() not in WS_HANDSHAKE
-               and not k.lower().startswith("x-forwarded-")}
-    remote = request.remote or ""
-    trusted = _trusted(remote, proxies)
-    previous = request.headers.get("X-Forwarded-For", "").strip() if trusted else ""
-    if remote:
-        headers["X-Forwarded-For"] = f"{previous}, {remote}" if previous else remote
+               and k.lower() not in STRIPPED and not k.lower().startswith("x-forwarded-")}
+    client = client_address(request, proxies)
+    if client.ip is not None:
+        headers["X-Forwarded-For"] = str(client.ip)
+    if not client.verified:
+        headers[CLIENT_HEADER] = UNVERIFIED
+        if client.ip is not None:
+            note_unverified(log, client, request.path)
+    trusted = client.verified and proxies.trusts(peer_address(request))
     proto = request.headers.get("X-Forwarded-Proto", "") if trusted else ""
     host = request.headers.get("X-Forwarded-Host", "") if trusted else ""
     headers["X-Forwarded-Proto"] = proto or request.scheme
@@ -66,19 +93,25 @@ class Upstream:
 
     def __init__(self, name: str, base_url: str, session: aiohttp.ClientSession,
                  timeout_s: float, connect_timeout_s: float,
-                 proxies: Sequence[IPNetwork] = ()) -> None:
+                 proxies: TrustedProxies = TrustedProxies(),
+                 max_ws_message_bytes: int = 0) -> None:
         self.name = name
-        self.base_url = base_url.rstrip("/")
-        parsed = urlparse(self.base_url)
-        self.ws_base = ("wss" if parsed.scheme == "https" else "ws") + self.base_url[
-            len(parsed.scheme):]
+        target = ServiceUrl.parse(base_url)
+        self.base_url = target.base
+        self.ws_base = target.ws_base
+        self.max_ws_message_bytes = max_ws_message_bytes
         self.session = session
         self.timeout = aiohttp.ClientTimeout(total=None, sock_connect=connect_timeout_s,
                                              sock_read=timeout_s)
         self.connect_timeout_s = connect_timeout_s
-        self.proxies = tuple(proxies)
+        self.proxies = proxies
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
+        problem = unsafe_path(request.raw_path)
+        if problem is not None:
+            log.warning("path refused", extra={"upstream": self.name, "problem": problem,
+                                               "path": request.raw_path[:200]})
+            return json_error(400, f"{problem}: not allowed")
         if (request.headers.get("Upgrade", "").lower() == "websocket"
                 and request.method == "GET"):
             return await self.relay_websocket(request)
@@ -129,7 +162,8 @@ class Upstream:
             upstream = await self.session.ws_connect(
                 url, protocols=offered, headers=forwarded_headers(request, self.proxies),
                 timeout=aiohttp.ClientWSTimeout(ws_receive=None, ws_close=5.0),
-                autoping=True, heartbeat=None, max_msg_size=0, compress=0)
+                autoping=True, heartbeat=None, max_msg_size=self.max_ws_message_bytes,
+                compress=0)
         except aiohttp.WSServerHandshakeError as exc:
             return json_error(exc.status if exc.status >= 400 else 502,
                               f"{self.name} refused the WebSocket")
@@ -138,7 +172,8 @@ class Upstream:
                                                        "path": request.path, "error": str(exc)})
             return json_error(502, f"{self.name} is not reachable")
         chosen = [upstream.protocol] if upstream.protocol else []
-        client = web.WebSocketResponse(protocols=chosen, autoping=True, max_msg_size=0)
+        client = web.WebSocketResponse(protocols=chosen, autoping=True,
+                                       max_msg_size=self.max_ws_message_bytes)
         try:
             await client.prepare(request)
         except Exception:

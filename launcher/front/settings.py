@@ -3,17 +3,16 @@
 from __future__ import annotations
 
 import dataclasses
-import ipaddress
 import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, ClassVar, Self
-from urllib.parse import urlparse
 
+from webfon.clientip import TrustedProxies
 from webfon.config import ConfigError
+from webfon.service_url import ServiceUrl
 from webfon.settings import BaseSettings
-
-IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+from webfon.turn import STUN_SCHEMES, parse_urls
 
 # launcher/front/settings.py -> repository root -> webclient/
 DEFAULT_STATIC_DIR = Path(__file__).resolve().parents[2] / "webclient"
@@ -35,14 +34,19 @@ class FrontSettings(BaseSettings):
     upstream_timeout_s: float = 75.0
     connect_timeout_s: float = 5.0
     max_body_bytes: int = 16 * 1_048_576
-    # Client configuration handed to the browser (/config.json).
+    # Client configuration handed to the browser (/config.json, public): STUN servers only;
+    # TURN comes per user, with time-limited credentials, from FONBO (GET /fonbo/ice-servers)
     ice_servers: str = ""
     default_language: str = "es"
     app_title: str = "VIVAit Call Web"
     hsts: bool = False
-    # Peers whose X-Forwarded-For is kept (a proxy in front of this one, such as nginx).
-    # From anyone else the header is replaced by the peer address, so it cannot be forged.
+    # Peers whose X-Forwarded-For is believed (a proxy in front of this one, such as nginx:
+    # its address, e.g. "127.0.0.1"). From anyone else the header is ignored; a request that
+    # came through an unlisted proxy goes on marked unverified (no trusted-network login,
+    # and all its clients share one address: list the proxy here).
     trusted_proxies: list[str] = dataclasses.field(default_factory=list)
+    # Largest WebSocket message relayed either way; a bigger one closes that socket (1009).
+    max_ws_message_bytes: int = 262_144
 
     @classmethod
     def load(cls, path: str | Path | None = None, environ: Mapping[str, str] | None = None,
@@ -60,35 +64,31 @@ class FrontSettings(BaseSettings):
     def validate(self) -> None:
         super().validate()
         for key in ("gateway_url", "sercen_url", "fonbo_url"):
-            url = urlparse(getattr(self, key))
-            if url.scheme not in ("http", "https") or not url.hostname:
-                raise ConfigError(f"expected an http(s) URL, got {getattr(self, key)!r}",
-                                  key=key)
+            try:
+                ServiceUrl.parse(getattr(self, key))
+            except ValueError as exc:
+                raise ConfigError(str(exc), key=key) from None
         if self.default_language not in ("es", "en"):
             raise ConfigError("must be 'es' or 'en'", key="default_language")
-        for net in self.trusted_proxies:
-            try:
-                ipaddress.ip_network(net, strict=False)
-            except ValueError:
-                raise ConfigError(f"not a network: {net!r}", key="trusted_proxies") from None
+        try:
+            TrustedProxies.parse(self.trusted_proxies)
+        except ValueError as exc:
+            raise ConfigError(str(exc), key="trusted_proxies") from None
+        if self.max_ws_message_bytes < 1024:
+            raise ConfigError("must be at least 1024", key="max_ws_message_bytes")
+        try:
+            parse_urls(self.ice_servers)
+        except ValueError as exc:
+            raise ConfigError(f"{exc} (FONBO's ice_servers and turn_secret)",
+                              key="ice_servers") from None
         if self.upstream_timeout_s <= 0 or self.connect_timeout_s <= 0:
             raise ConfigError("timeouts must be positive", key="upstream_timeout_s")
 
-    def trusted_proxy_networks(self) -> list[IPNetwork]:
-        return [ipaddress.ip_network(n, strict=False) for n in self.trusted_proxies]
+    def trusted_proxy_networks(self) -> TrustedProxies:
+        return TrustedProxies.parse(self.trusted_proxies)
 
     def ice_server_list(self) -> list[dict[str, str]]:
-        """``stun:host:port,turn:user:pass@host:port`` as RTCIceServer dicts."""
-        servers: list[dict[str, str]] = []
-        for item in (part.strip() for part in self.ice_servers.split(",")):
-            if not item:
-                continue
-            scheme, _, rest = item.partition(":")
-            if "@" in rest:
-                creds, _, host = rest.rpartition("@")
-                user, _, password = creds.partition(":")
-                servers.append({"urls": f"{scheme}:{host}", "username": user,
-                                "credential": password})
-            else:
-                servers.append({"urls": item})
-        return servers
+        """The STUN servers of ``ice_servers`` as RTCIceServer dicts: ``/config.json`` is
+        public, so it never carries TURN credentials (the web client gets time-limited ones
+        for its user from ``GET /fonbo/ice-servers``)."""
+        return [{"urls": u} for u in parse_urls(self.ice_servers) if u.startswith(STUN_SCHEMES)]

@@ -3,14 +3,14 @@
 Incoming legs are the INVITEs the PBX answers itself (it is the far end of every caller's
 dialog); outgoing legs are the INVITEs it sends to phones and trunks, From the caller's number.
 Both are ``webfon.sip.ua`` calls of the PBX's user agents (one per transport, so in-dialog
-requests come back on the transport the call used). The user agent has no public way yet to
-adopt an INVITE its owner authenticated, nor to send one with another From: this module is the
-one place that reaches into it for that.
+requests come back on the transport the call used). This module builds those calls itself (an
+INVITE the PBX authenticated and routed, an INVITE with the caller's From) with the user
+agent's public ``Call``, ``Call.start`` and ``Call.cancelled``, and registers their dialogs in
+the agents' hub.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Callable
 from typing import Any
@@ -71,7 +71,7 @@ class LegFactory:
         sip.remote_sdp = request.body
         sip.dialog = Dialog.from_uas(request, tx.local_tag, ua.contact)
         ua.hub.calls[sip.dialog.id] = sip
-        tx.on_cancel = sip._cancelled
+        tx.on_cancel = sip.cancelled
         return CallLeg(sip, media)
 
     def caller_id(self, number: str, name: str | None) -> Address:
@@ -91,7 +91,7 @@ class LegFactory:
             headers=[("Allow", ALLOW)], body=offer, content_type=SDP_TYPE)
         sip = SipCall(ua, "out", req, on_event=on_event)
         sip.local_sdp = offer
-        sip._task = asyncio.ensure_future(sip._run_outgoing())
+        sip.start()
         return sip
 
     def release(self, leg: CallLeg) -> None:

@@ -5,7 +5,10 @@ The callee is offered the anchor party's SDP (the caller, or the transferee in a
 transfer) with the PBX's media address; on answer the two media legs are relayed to each
 other, the caller gets the callee's answer (with the PBX's address) and ``call.answered`` is
 published for the call's first answer. Every contact tried is an :class:`Attempt` of the call.
-A caller already answered (a call the PBX placed itself) is not answered again.
+
+A caller the PBX answered itself (an IVR menu, a group's waiting line, a call the PBX placed
+itself such as a dialler campaign's) is not answered again: it hears a ringback tone from the
+PBX while the contacts ring, unless something already plays to it (a group's music).
 """
 
 from __future__ import annotations
@@ -47,9 +50,10 @@ class RingResult:
     status: RingStatus
     code: int = 0
     reason: str = ""
+    contact: str = ""
+    """The contact that answered."""
 
 
-ANSWERED = RingResult(RingStatus.ANSWERED, 200)
 CALLER_GONE = RingResult(RingStatus.CALLER_GONE)
 NO_ANSWER = RingResult(RingStatus.NO_ANSWER, 0, "No answer")
 BUSY = RingResult(RingStatus.BUSY, 486, "Busy Here")
@@ -81,11 +85,28 @@ class Ringer:
 
     async def ring(self, call: Call, contacts: list[str], timeout: float, *, callee: str,
                    callee_user: User | None = None, extension: str | None = None,
-                   trunk: str = "", anchor: CallLeg | None = None) -> RingResult:
+                   trunk: str = "", anchor: CallLeg | None = None,
+                   lines: dict[str, str] | None = None) -> RingResult:
         """Ring ``contacts`` together for up to ``timeout`` seconds and connect the first to
         answer with ``anchor`` (default: the caller). ``extension`` is the extension rung,
-        whose line is held while ringing and, once answered, until the call ends."""
+        whose line is held while ringing and, once answered, until the call ends; ``lines``
+        does the same for contacts of several extensions (contact → extension)."""
         party = anchor or call.a
+        ringback = party is call.a and call.b is None and not party.pending \
+            and not party.media.playing
+        if ringback:
+            party.media.play_prompt("ringback", loop=True)
+        try:
+            return await self._ring(call, party, contacts, timeout, callee=callee,
+                                    callee_user=callee_user, extension=extension, trunk=trunk,
+                                    anchor=anchor, lines=lines or {})
+        finally:
+            if ringback:
+                party.media.stop_playing()
+
+    async def _ring(self, call: Call, party: CallLeg, contacts: list[str], timeout: float, *,
+                    callee: str, callee_user: User | None, extension: str | None, trunk: str,
+                    anchor: CallLeg | None, lines: dict[str, str]) -> RingResult:
         try:
             b_media = await self.legs.media_leg("b")
         except OSError:
@@ -110,15 +131,27 @@ class Ringer:
                 log.info("cannot call contact: %s", exc, extra={"call_id": call.call_id})
         if extension:
             self.active.take_line(extension)
+        held = list(dict.fromkeys(lines[c] for c in contacts if c in lines))
+        for number in held:
+            self.active.take_line(number)
+        result = NO_ANSWER
         try:
-            return await self._race(call, party, dialled, b_media, timeout, callee,
-                                    callee_user, transfer=anchor is not None)
+            result = await self._race(call, party, dialled, b_media, timeout, callee,
+                                      callee_user, transfer=anchor is not None)
+            return result
         finally:
+            connected = any(leg.media is b_media for leg in call.legs())
             if extension:
-                if any(leg.media is b_media for leg in call.legs()):
+                if connected:
                     call.extensions.append(extension)  # held until the call ends
                 else:
                     self.active.free_line(extension)
+            winner = lines.get(result.contact) if connected else None
+            for number in held:
+                if number == winner:
+                    call.extensions.append(number)
+                else:
+                    self.active.free_line(number)
 
     async def _race(self, call: Call, party: CallLeg, dialled: list[tuple[SipCall, Attempt]],
                     b_media: MediaLeg, timeout: float, callee: str, callee_user: User | None,
@@ -204,4 +237,4 @@ class Ringer:
         call.state = CallState.CONNECTED
         call.changed.set()
         log.info("call connected", extra={"call_id": call.call_id, "callee": callee})
-        return ANSWERED
+        return RingResult(RingStatus.ANSWERED, 200, contact=att.target)

@@ -51,8 +51,17 @@ class Delivery:
 def answer_here(call: Call, media_host: str) -> int | None:
     """Answer the caller with the PBX's own media (to play to or record them): the payload
     type the caller will send, or None when the call cannot be answered (then refused, or
-    marked cancelled if the caller left)."""
+    marked cancelled if the caller left). A caller the PBX already answered (an IVR menu
+    sent it on) keeps its media as it is.
+
+    The caller's leg then stands for our answer (its one codec), so whoever the call rings
+    later is offered that codec only and the relay never has to transcode."""
     a = call.a
+    if not a.pending:
+        if call.caller_gone or a.terminated:
+            call.disposition = Disposition.CANCELLED
+            return None
+        return a.media.payload_type
     try:
         answer = sdpx.local_answer(a.sdp, media_host, a.media.port) if a.sdp else None
     except sdpx.SdpError as exc:
@@ -66,4 +75,5 @@ def answer_here(call: Call, media_host: str) -> int | None:
     a.media.payload_type = pt
     if not a.accept(answer.encode()):
         return None
+    a.sdp = answer
     return pt

@@ -11,9 +11,10 @@ import time
 from pathlib import Path
 from typing import Any
 
+from webfon.private_files import write_private
 from webfon.rtp import g711
 from webfon.rtp.packet import RtpError, RtpPacket
-from webfon.rtp.wav import write_wav
+from webfon.rtp.wav import encode_wav
 
 from ..calls.model import Call, CallState
 from ..calls.records import from_user
@@ -107,5 +108,4 @@ class VoicemailDestination:
 
 
 def _write(path: Path, samples: Any) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    write_wav(path, samples, 8000)
+    write_private(path, encode_wav(samples, 8000))  # 0600 in 0700 folders

@@ -221,7 +221,10 @@ class Stack:
             "WEBFON_GATEWAY_RECLAIM_SESSION_TIMEOUT": "20",
             "WEBFON_GATEWAY_MEDIA_RECLAIM_TIMEOUT": "20",
             "WEBFON_WEB_GATEWAY_URL": f"http://127.0.0.1:{p['gateway']}",
-            "WEBFON_WEB_SERCEN_URL": f"http://127.0.0.1:{p['sercen']}",
+            # as `webfon up` does: the front reaches sercen on its Unix socket, the one peer
+            # whose X-Forwarded-For sercen believes by default
+            "WEBFON_SERCEN_UNIX_SOCKET": str(self.data_dir / "run" / "sercen.sock"),
+            "WEBFON_WEB_SERCEN_URL": f"unix:{self.data_dir / 'run' / 'sercen.sock'}",
             "WEBFON_WEB_FONBO_URL": f"http://127.0.0.1:{p['fonbo']}",
             "WEBFON_WEB_TRUSTED_PROXIES": "127.0.0.1/32",
             "WEBFON_WEB_STATIC_DIR": str(ROOT / "webclient"),

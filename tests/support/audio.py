@@ -81,3 +81,22 @@ def assert_silent(source: str | Path | npt.ArrayLike, *, rate: int | None = None
     report = analyse(source, 0.0, rate, threshold_dbfs=threshold_dbfs)
     assert report.active_s <= max_active_s, f"expected silence, got {report}"
     return report
+
+
+def tone_bursts(samples: npt.ArrayLike, rate: int, freq: float, *, tolerance: float = 60.0,
+                window_s: float = 0.02, min_dbfs: float = -40.0) -> int:
+    """How many separate bursts of ``freq`` the audio holds (the pips of a position
+    announcement): windows whose dominant frequency is near ``freq`` and loud enough, counted
+    where such a run starts."""
+    x = np.asarray(samples, dtype=np.int16)
+    n = max(1, int(rate * window_s))
+    bursts = 0
+    on = False
+    for start in range(0, len(x) - n + 1, n):
+        w = x[start:start + n]
+        hit = detect.rms_dbfs(w) > min_dbfs and \
+            abs(detect.dominant_frequency(w, rate) - freq) <= tolerance
+        if hit and not on:
+            bursts += 1
+        on = hit
+    return bursts

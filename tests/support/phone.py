@@ -23,6 +23,7 @@ from webfon.rtp import RtpEndpoint, RtpRecorder
 from webfon.rtp.detect import dominant_frequency, rms_dbfs
 from webfon.rtp.tones import tone_frames
 from webfon.sip import Request, ServerTransaction, SipEndpoint
+from webfon.sip.dtmf_info import parse_dtmf_info
 from webfon.sip.sdp import SessionDescription, make_answer, make_offer
 from webfon.sip.ua import Account, Call, UserAgent
 
@@ -177,11 +178,9 @@ class Phone:
 
     def _on_call_event(self, name: str, data: dict[str, Any]) -> None:
         if name == "info":
-            body = (data.get("body") or b"").decode(errors="replace")
-            for line in body.splitlines():
-                key, _, value = line.partition("=")
-                if key.strip().lower() == "signal" and value.strip():
-                    self.info_digits += value.strip()
+            dtmf = parse_dtmf_info(data.get("content_type"), data.get("body") or b"")
+            if dtmf is not None:
+                self.info_digits += dtmf.digit
         elif name in ("accepted", "updating") and data.get("sdp"):
             self.point_media(data["sdp"])
         elif name == "hangup":

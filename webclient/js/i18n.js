@@ -23,6 +23,7 @@ const DICT = {
     "login.no_second_factor":
       "Su cuenta no tiene segundo factor (correo o aplicación). Consulte al administrador.",
     "login.expired": "La sesión ha caducado. Vuelva a entrar.",
+    "login.ended": "Su sesión se ha cerrado (cierre de sesión en otro sitio, o cuenta desactivada o cambiada por el administrador).",
     "status.connecting": "Conectando…", "status.connected": "Conectado",
     "status.reconnecting": "Reconectando…", "status.closed": "Desconectado",
     "status.idle": "Sin conexión",
@@ -278,6 +279,7 @@ const DICT = {
     "login.no_second_factor":
       "Your account has no second factor (e-mail or app). Ask your administrator.",
     "login.expired": "Your session has expired. Please sign in again.",
+    "login.ended": "Your session was ended (logged out elsewhere, or your account was disabled or changed by an administrator).",
     "status.connecting": "Connecting…", "status.connected": "Connected",
     "status.reconnecting": "Reconnecting…", "status.closed": "Disconnected",
     "status.idle": "Offline",

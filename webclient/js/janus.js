@@ -185,6 +185,12 @@ export class JanusSession extends Emitter {
       return;
     }
     if (kind === "timeout") {
+      if (msg.ended) {
+        // The account's session ended (logout elsewhere, revoked, disabled): do not rebuild.
+        this.closedByUser = true;
+        this.emit("ended", msg.reason || "");
+        return;
+      }
       this.emit("sessionlost", "timeout");
       return;
     }

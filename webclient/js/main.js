@@ -17,6 +17,11 @@ import { renderAdmin } from "./views/admin.js";
 import { renderRouting } from "./views/routing.js";
 import { renderCampaigns } from "./views/campaigns.js";
 import { renderHome } from "./views/home.js";
+import "./i18n-callcentre.js";
+import { renderAgent, renderSupervision } from "./views/acd.js";
+import { renderGroups } from "./views/groups.js";
+import { renderIvr } from "./views/ivr.js";
+import { renderStats } from "./views/stats.js";
 import { installTestHooks } from "./testhooks.js";
 import { Shortcuts } from "./shortcuts.js";
 import { Connectivity, registerServiceWorker, takeCallParameter, onLaunch,
@@ -35,14 +40,27 @@ const ROUTES = {
     admin: true },
   "admin/extensions": { label: "nav.extensions",
     render: (a, r) => renderAdmin(a, r, "extensions"), admin: true },
+  // call centre: shown to agents, supervisors and admins (when: once /acd/me is known)
+  acd: { label: "nav.acd", render: renderAgent, when: (a) => a.acd.agent.length > 0 },
+  supervision: { label: "nav.supervision", render: renderSupervision,
+    when: (a) => a.acd.supervisor.length > 0 },
+  stats: { label: "nav.stats", render: renderStats, when: (a) => a.acd.stats },
+  "admin/groups": { label: "nav.groups", render: renderGroups, admin: true },
+  "admin/ivr": { label: "nav.ivr", render: renderIvr, admin: true },
   "admin/routing": { label: "nav.routing", render: renderRouting, admin: true },
   "admin/campaigns": { label: "nav.campaigns", render: renderCampaigns, admin: true },
 };
+
+// The route of the address (#/supervision?queue=3 → "supervision").
+function routeKey() {
+  return (location.hash.slice(2) || "phone").split("?")[0] || "phone";
+}
 
 class App {
   constructor() {
     this.root = document.getElementById("app");
     this.config = { janus: "/janus", iceServers: [], language: "es" };
+    this.acd = null;  // my groups (GET /fonbo/acd/me), once known
     this.auth = new Auth();
     this.fonbo = new Fonbo(this.auth);
     this.phone = null;
@@ -195,8 +213,9 @@ class App {
   }
 
   nav() {
-    const current = (location.hash.slice(2) || "phone");
-    const items = Object.entries(ROUTES).filter(([, r]) => !r.admin || this.auth.isAdmin);
+    const current = routeKey();
+    const items = Object.entries(ROUTES).filter(([, r]) => (!r.admin || this.auth.isAdmin)
+      && (!r.when || (this.acd && r.when(this))));
     return h("nav", { class: "side", "aria-label": t("nav.menu") }, h("ul", {},
       items.map(([key, r]) => h("li", {}, h("a", { href: `#/${key}`, testid: `nav-${key}`,
         "aria-current": key === current ? "page" : undefined },
@@ -207,6 +226,7 @@ class App {
   async loggedIn() {
     if (!this.auth.loggedIn) { this.showLogin(); return; }
     await this.loadDevicePrefs();
+    await this.loadIceServers();
     this.phone = new Phone({ janusUrl: this.janusUrl, getToken: () => this.auth.token(),
       iceServers: this.config.iceServers || [], lines: this.config.lines || 3,
       registerBody: async () => ({ request: "register", type: "webfon",
@@ -223,6 +243,7 @@ class App {
       setTimeout(() => this.restartPhone(), 5000);
     });
     this.startRealtime();
+    this.loadAcd();
     this.refreshBadges();
     this.loadSmartButtons().catch(() => {});
     this.applyPendingCall();
@@ -245,6 +266,10 @@ class App {
   }
 
   onPhoneEvent(what, data) {
+    if (what === "ended") {
+      this.logout(t("login.ended"));
+      return;
+    }
     if (what === "incoming") {
       const who = data.peerName || data.peer;
       if ("Notification" in window && Notification.permission === "granted"
@@ -273,6 +298,7 @@ class App {
       this.emit("voicemail", d);
     });
     this.realtime.on("voicemail.unread", (d) => this.setBadge("voicemail", d?.unread));
+    this.realtime.on("session.ended", () => this.logout(t("login.ended")));
     this.realtime.on("presence", (d) => {
       if (d?.number) this.presence.set(d.number, d.state);
       this.emit("presence", d);
@@ -281,6 +307,7 @@ class App {
       for (const p of d?.items || []) if (p.number) this.presence.set(p.number, p.state);
       this.emit("presence", d);
     });
+    this.realtime.on("acd.queue", (d) => this.emit("acd", d));
     this.realtime.start();
   }
 
@@ -324,6 +351,23 @@ class App {
       this.logoUrl = URL.createObjectURL(await resp.blob());
       if (this.logo) this.logo.src = this.logoUrl;
     } catch { /* default logo */ }
+  }
+
+  // STUN/TURN for this user: TURN credentials are time-limited (TURN REST API), so they are
+  // fetched after login and again at half their lifetime; /config.json has no secrets.
+  async loadIceServers() {
+    clearTimeout(this.iceTimer);
+    try {
+      const data = await this.fonbo.get("/ice-servers");
+      if (data?.iceServers?.length) {
+        this.config.iceServers = data.iceServers;
+        if (this.phone) this.phone.iceServers = data.iceServers;
+      }
+      if (data?.ttl) {
+        this.iceTimer = setTimeout(() => { if (this.auth.loggedIn) this.loadIceServers(); },
+          Math.max(60, data.ttl / 2) * 1000);
+      }
+    } catch { /* the public STUN list of /config.json */ }
   }
 
   async loadDevicePrefs() {
@@ -372,15 +416,27 @@ class App {
     this.route();
   }
 
+  // My part in the call centre (agent, supervisor, statistics): which pages the menu shows.
+  async loadAcd() {
+    try {
+      this.acd = await this.fonbo.get("/acd/me");
+    } catch {
+      this.acd = this.acd || null;
+    }
+    this.renderNav();
+    return this.acd;
+  }
+
   route() {
     if (!this.auth.loggedIn || !this.main) return;
-    const key = location.hash.slice(2) || "phone";
+    const key = routeKey();
     const route = ROUTES[key] || ROUTES.phone;
     if (this.cleanupView) { try { this.cleanupView(); } catch { /* ignore */ } }
     this.cleanupView = null;
     this.renderNav();
     document.body.dataset.route = key;
     if (route.admin && !this.auth.isAdmin) { location.hash = "#/phone"; return; }
+    if (route.when && this.acd && !route.when(this)) { location.hash = "#/phone"; return; }
     this.cleanupView = route.render(this, this.main) || null;
   }
 
@@ -390,8 +446,10 @@ class App {
     await this.echo?.stop();
     this.echo = null;
     this.realtime?.stop();
+    clearTimeout(this.iceTimer);
     await this.phone?.stop().catch(() => {});
     this.phone = null;
+    this.acd = null;
     await this.auth.logout();
     location.hash = "";
     this.main = null;

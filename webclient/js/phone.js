@@ -112,6 +112,7 @@ export class Phone {
     this.session.on("state", (s) => { this.connection = s; this.changed("connection"); });
     this.session.on("reclaimed", () => this.afterReclaim());
     this.session.on("sessionlost", () => this.rebuild());
+    this.session.on("ended", () => this.changed("ended"));
     await this.session.connect();
     for (let i = 0; i < this.lineCount; i++) this.lines.push(new Line(this, i));
     await this.attachLines();
@@ -181,7 +182,9 @@ export class Phone {
     this.registration = {
       state: "registered",
       masterId: result.master_id ?? this.registration.masterId,
-      username: result.username || this.registration.username,
+      // the SIP identity (``identity``, ours on webfon logins; Janus's ``username`` is its
+      // user part only)
+      username: result.identity || result.username || this.registration.username,
       extension: result.extension || result.username?.replace(/^sip:/, "").split("@")[0] || "",
       lines: result.lines,
       reason: "",

@@ -67,6 +67,13 @@ export class Realtime {
     }
   }
 
+  // Send an event to the server (when connected; nothing is queued).
+  send(event, data) {
+    if (this.connected && this.ws?.readyState === WebSocket.OPEN) {
+      this.ws.send(`42${JSON.stringify([event, data ?? {}])}`);
+    }
+  }
+
   stop() {
     this.stopped = true;
     this.ws?.close();

@@ -5,7 +5,8 @@ Modules: :mod:`~webfon.rtp.packet` (RTP header parse/build/rewrite), :mod:`~webf
 (PCMU/PCMA), :mod:`~webfon.rtp.dtmf` (RFC 4733), :mod:`~webfon.rtp.tones` (tone generation),
 :mod:`~webfon.rtp.detect` (tone and DTMF detection), :mod:`~webfon.rtp.wav` (WAV files),
 :mod:`~webfon.rtp.prompts` (generated prompts), :mod:`~webfon.rtp.endpoint` (asyncio endpoint
-and port allocation).
+and port allocation), :mod:`~webfon.rtp.strict` (strict RTP: media only from the negotiated
+source).
 """
 
 from webfon.rtp.detect import active_seconds, detect_dtmf, dominant_frequency, tone_seconds

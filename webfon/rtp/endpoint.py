@@ -2,7 +2,9 @@
 
 :class:`RtpEndpoint` is the building block of media relays and test peers: it receives
 datagrams, keeps :class:`~webfon.rtp.stats.ReceiverStats` for the current remote SSRC, latches
-the remote address (symmetric RTP) when none was given, and sends payloads with its own
+the remote address (symmetric RTP) when none was given — or, given a
+:class:`~webfon.rtp.strict.StrictSource` (what a relay must use), accepts media only from the
+negotiated source and follows it when it moves — and sends payloads with its own
 sequence/timestamp/SSRC, raw datagrams (for relays that rewrite headers in place), paced tone
 streams and RFC 4733 digits. :class:`RtpRecorder` collects what arrives for later analysis.
 """
@@ -35,6 +37,7 @@ from webfon.rtp.rtcp import (
     parse_rtcp,
 )
 from webfon.rtp.stats import ReceiverStats
+from webfon.rtp.strict import Admit, StrictSource
 
 Addr = tuple[str, int]
 RtpCallback = Callable[["RtpEndpoint", bytes, Addr], Any]
@@ -209,13 +212,17 @@ class RtpEndpoint:
     def __init__(self, *, clock_rate: int = 8000, on_rtp: RtpCallback | None = None,
                  on_rtcp: RtcpCallback | None = None, remote: Addr | None = None,
                  rtcp_remote: Addr | None = None, latch: bool = True,
-                 track_stats: bool = True, ssrc: int | None = None) -> None:
+                 track_stats: bool = True, ssrc: int | None = None,
+                 strict: StrictSource | None = None) -> None:
         self.clock_rate = clock_rate
         self.on_rtp = on_rtp
         self.on_rtcp = on_rtcp
         self.remote_addr: Addr | None = remote
         self.rtcp_remote_addr: Addr | None = rtcp_remote
         self.latch = latch
+        self.strict = strict
+        if strict is not None and remote is not None:
+            strict.expect(remote)
         self.track_stats = track_stats
         self.stats: ReceiverStats | None = None
         self.ssrc = random.getrandbits(32) if ssrc is None else ssrc
@@ -354,6 +361,17 @@ class RtpEndpoint:
 
     # --- receive path (hot) ----------------------------------------------------------------
 
+    def expect_remote(self, addr: Addr) -> None:
+        """Signalling named the remote media address: send there, and (strict) learn it.
+        The same address again (a re-INVITE) changes nothing: a NAT'd source stays."""
+        if self.strict is not None and (addr[0], addr[1]) == self.strict.expected:
+            return
+        self.remote_addr = addr
+        if self._rtcp_transport is not None:
+            self.rtcp_remote_addr = (addr[0], addr[1] + 1)
+        if self.strict is not None:
+            self.strict.expect(addr)
+
     def _on_datagram(self, data: bytes, addr: Addr) -> None:
         if len(data) < 12 or data[0] >> 6 != 2:
             self.invalid_received += 1
@@ -361,6 +379,13 @@ class RtpEndpoint:
         if 192 <= data[1] <= 223:  # RTCP multiplexed on the RTP port (RFC 5761)
             self._on_rtcp(data, addr)
             return
+        strict = self.strict
+        if strict is not None and addr != strict.source:
+            if strict.admit(data, addr) is Admit.DROP:
+                return
+            self.remote_addr = addr  # the accepted source moved: answer it there
+            if self._rtcp_transport is not None:
+                self.rtcp_remote_addr = (addr[0], addr[1] + 1)
         self.packets_received += 1
         self.bytes_received += len(data)
         now = time.monotonic()
@@ -379,6 +404,8 @@ class RtpEndpoint:
             self.on_rtp(self, data, addr)
 
     def _on_rtcp(self, data: bytes, addr: Addr) -> None:
+        if self.strict is not None and not self.strict.rtcp_ok(addr):
+            return
         self.rtcp_received += 1
         if self.track_stats:
             try:

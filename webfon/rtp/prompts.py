@@ -2,6 +2,10 @@
 
 Each prompt is a short tone pattern at 8 kHz, usable as a PBX announcement, voicemail greeting
 or music-on-hold stand-in. :func:`write_prompt` saves one as an 8 kHz mono PCM16 WAV.
+
+:func:`position_prompt` announces a caller's place in a waiting line as countable pips: a
+rising chime, then each decimal digit of the number as that many short 1400 Hz pips (a zero is
+one long low 700 Hz tone), digits half a second apart — "third" is chime, pip pip pip.
 """
 
 from __future__ import annotations
@@ -30,6 +34,10 @@ PROMPTS: dict[str, list[tuple[float | tuple[float, ...] | None, float]]] = {
     "busy": [(425.0, 0.5), (None, 0.5)],
     # special information tone, then silence: "number not available"
     "unavailable": [(950.0, 0.33), (1400.0, 0.33), (1800.0, 0.33), (None, 1.0)],
+    # an IVR menu with no greeting of its own: two soft chimes, then listen for a key
+    "ivr_menu": [(587.33, 0.2), (None, 0.05), (783.99, 0.3), (None, 0.3)],
+    # a key the menu does not know
+    "ivr_invalid": [(480.0, 0.25), (None, 0.1), (480.0, 0.25), (None, 0.4)],
     # a calm two-tone loop for music on hold
     "hold_music": [((440.0, 554.37), 0.5), ((392.0, 493.88), 0.5), ((349.23, 440.0), 0.5),
                    ((392.0, 493.88), 0.5)],
@@ -44,6 +52,37 @@ def prompt(name: str, repeat: int = 1, rate: int = RATE) -> Samples:
         raise ValueError(f"unknown prompt {name!r}; known: {', '.join(sorted(PROMPTS))}") from None
     once = tone_sequence(steps, rate)
     return np.tile(once, max(1, repeat))
+
+
+POSITION_PIP_HZ = 1400.0
+POSITION_ZERO_HZ = 700.0
+POSITION_CHIME: list[tuple[float | tuple[float, ...] | None, float]] = [
+    (659.25, 0.15), (880.0, 0.25), (None, 0.35)]
+
+
+def position_steps(position: int) -> list[tuple[float | tuple[float, ...] | None, float]]:
+    """The tone steps announcing place ``position`` (1 = next to be served)."""
+    if position < 1:
+        raise ValueError("a position starts at 1")
+    steps = list(POSITION_CHIME)
+    for i, digit in enumerate(str(position)):
+        if i:
+            steps.append((None, 0.5))
+        count = int(digit)
+        if count == 0:
+            steps.append((POSITION_ZERO_HZ, 0.5))
+            continue
+        for j in range(count):
+            if j:
+                steps.append((None, 0.12))
+            steps.append((POSITION_PIP_HZ, 0.12))
+    steps.append((None, 0.5))
+    return steps
+
+
+def position_prompt(position: int, rate: int = RATE) -> Samples:
+    """Samples announcing place ``position`` in a waiting line (see the module's doc)."""
+    return tone_sequence(position_steps(position), rate)
 
 
 def write_prompt(path: str | Path, name: str, repeat: int = 1, rate: int = RATE) -> Path:

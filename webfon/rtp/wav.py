@@ -74,6 +74,11 @@ def decode_wav_bytes(data: bytes) -> tuple[Samples, int]:
     return samples, info.rate
 
 
+def decode_wav(data: bytes) -> tuple[Samples, WavInfo]:
+    """Mono int16 samples and what the file was (encoding, channels, rate, frames)."""
+    return _read(data)
+
+
 def _read(data: bytes) -> tuple[Samples, WavInfo]:
     chunks = _chunks(data)
     fmt = chunks[b"fmt "]

@@ -102,18 +102,29 @@ SDP (``sdp``)
     ``codec(name)``). ``make_offer(address, port, *, codecs=("PCMA","PCMU"),
     telephone_event=101, direction="sendrecv", ptime=20)``, ``make_answer(offer, address, port,
     *, codecs, telephone_event=True, direction="sendrecv") -> (answer, Codec | None)``,
-    ``with_direction(sdp, "sendonly"|"sendrecv"|…)`` (hold/resume), ``answer_direction``.
+    ``with_direction(sdp, "sendonly"|"sendrecv"|…)`` (hold/resume), ``answer_direction``,
+    ``reverse_direction``. For rewriting a browser's SDP: ``Media.keep_formats(pts)`` (with
+    their rtpmap/fmtp/rtcp-fb lines), ``Media.telephone_event``,
+    ``Media.add_telephone_event(pt)``, ``Media.free_dynamic_pt()``, ``Codec.key``,
+    ``SessionDescription.audio_address``. The one SDP model of webfon (SIP and WebRTC legs).
+
+SIP INFO DTMF (``dtmf_info``)
+    ``parse_dtmf_info(content_type, body) -> DtmfInfo(digit, duration_ms) | None`` (the one
+    parser: ``application/dtmf-relay`` and ``application/dtmf``), ``dtmf_relay_body(digit,
+    duration_ms=160)``.
 
 User agent (``ua``; see its module docstring for the event list)
     ``Account(aor, password=None, username=None, ha1_md5=None, ha1_sha256=None,
     display_name=None, registrar=None, outbound_proxy=None, expires=3600, transport="udp",
-    contact_user=None)``. ``UserAgent(endpoint, account, *, on_event=None,
-    refresh_margin=0.8, retry_after=30)``: ``await register(expires=None, refresh=True)``,
-    ``await unregister()``, ``registered``, ``invite(target, sdp, *, headers=(),
-    on_event=None) -> Call``, ``incoming`` (queue of incoming ``Call``), ``await
-    options(target)``, ``await message(target, text)``, ``await send(request)`` (auth
-    retry), ``await close()``. Several UAs may share an endpoint (``UaHub``; give each a
-    distinct ``contact_user``). ``Call``: ``direction``, ``state``, ``dialog``,
+    contact_user=None, user_agent=None, register_headers=())``. ``UserAgent(endpoint,
+    account, *, on_event=None, refresh_margin=0.8, retry_after=30, queue_incoming=True)``:
+    ``await register(expires=None, refresh=True)``, ``await unregister()``, ``registered``,
+    ``invite(target, sdp, *, headers=(), on_event=None, call_id=None, credentials=None) ->
+    Call``, ``incoming`` (queue of incoming ``Call``), ``await options(target)``, ``await
+    message(target, text)``, ``await send(request, digest=None)`` (up to two challenges),
+    ``receive(request, tx)``, ``await close(unregister=True)``. Several UAs may share an
+    endpoint (``UaHub``; give each a distinct ``contact_user``). ``Call``: ``direction``,
+    ``state``, ``dialog``,
     ``local_sdp``, ``remote_sdp``, ``events`` / ``next_event()`` / ``wait_event(*names)``,
     ``on_event``, ``wait_answer()``, ``cancel()``, ``ringing(sdp=None)``, ``accept(sdp)``,
     ``reject(code)``, ``bye()``, ``hangup()``, ``reinvite(sdp)``, ``hold(direction)``,

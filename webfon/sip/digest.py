@@ -387,6 +387,10 @@ class DigestClient:
         self.ha1 = {"MD5": ha1_md5, "SHA-256": ha1_sha256}
         self._nc: dict[str, int] = {}
         self._tried: set[str] = set()
+        # challenges answered so far, by (proxy?, realm): a request that must answer a
+        # second challenge (a proxy's, then a registrar's) repeats the first answer with the
+        # next nonce count, or a server that checks nonce counts takes it for a replay
+        self._answered: dict[tuple[bool, str], Challenge] = {}
 
     def _ha1_for(self, algorithm: str, realm: str) -> str | None:
         base = algorithm.removesuffix("-SESS")
@@ -443,14 +447,22 @@ class DigestClient:
         new.headers.remove("Via")
         cseq = request.cseq
         new.headers.set("CSeq", f"{cseq.seq + 1} {cseq.method}")
+        method, uri = request.method, str(request.uri)
+        self._answered[(challenge.proxy, challenge.realm)] = challenge
+        for proxy, header in ((False, "Authorization"), (True, "Proxy-Authorization")):
+            earlier = new.headers.get_all(header)
+            if not earlier:
+                continue
+            new.headers.remove(header)
+            for value in earlier:
+                realm = _realm_of(value)
+                if proxy == challenge.proxy and realm == challenge.realm:
+                    continue  # answered again below
+                known = self._answered.get((proxy, realm or ""))
+                new.headers.add(header, str(self.credentials_for(known, method, uri))
+                                if known is not None else value)
         name = "Proxy-Authorization" if challenge.proxy else "Authorization"
-        creds = self.credentials_for(challenge, request.method, str(request.uri))
-        # replace earlier credentials for the same realm
-        kept = [v for v in new.headers.get_all(name) if _realm_of(v) != challenge.realm]
-        new.headers.remove(name)
-        for v in kept:
-            new.headers.add(name, v)
-        new.headers.add(name, str(creds))
+        new.headers.add(name, str(self.credentials_for(challenge, method, uri)))
         return new
 
 

@@ -1,9 +1,11 @@
-"""The SDP subset a G.711 telephony stack needs (RFC 4566, RFC 3264 offer/answer).
+"""The one SDP model of webfon (RFC 4566, RFC 3264 offer/answer), for SIP and WebRTC alike.
 
 Parses and builds ``v= o= s= c= t= m= a=`` with ``a=rtpmap``, ``a=fmtp``, direction
-attributes, ``a=ptime`` and ``a=rtcp``; any other line is kept verbatim so a B2BUA or the
-gateway can pass descriptions through. Helpers make G.711 (PCMU/PCMA + telephone-event)
-offers and answers and change direction for hold.
+attributes, ``a=ptime`` and ``a=rtcp``; any other line (ICE, DTLS, ``a=rtcp-fb``, ``a=mid`` …)
+is kept verbatim, so a B2BUA or the gateway can pass descriptions through and rewrite a
+browser's SDP (keep some formats, add an RFC 4733 ``telephone-event``) without losing what it
+does not understand. Helpers make G.711 (PCMU/PCMA + telephone-event) offers and answers and
+change direction for hold.
 """
 
 from __future__ import annotations
@@ -32,6 +34,11 @@ class Codec:
     @property
     def is_dtmf(self) -> bool:
         return self.name.lower() == "telephone-event"
+
+    @property
+    def key(self) -> str:
+        """The encoding name in lower case (``pcmu``, ``opus``, ``telephone-event``)."""
+        return self.name.lower()
 
 
 @dataclass
@@ -83,6 +90,41 @@ class Media:
         if codec.fmtp:
             self.fmtp[codec.pt] = codec.fmtp
 
+    def keep_formats(self, keep: list[int]) -> None:
+        """Reduce the section to the payload types in ``keep`` (in that order), with their
+        ``rtpmap``, ``fmtp`` and ``rtcp-fb`` lines."""
+        keep = [pt for pt in keep if pt in self.formats]
+        dropped = {pt for pt in self.formats if pt not in keep}
+        self.formats = keep
+        for pt in dropped:
+            self.rtpmap.pop(pt, None)
+            self.fmtp.pop(pt, None)
+        prefixes = tuple(f"a=rtcp-fb:{pt} " for pt in dropped)
+        self.other = [ln for ln in self.other if not ln.startswith(prefixes)]
+
+    @property
+    def telephone_event(self) -> int | None:
+        """Payload type of 8 kHz RFC 4733 events, if offered."""
+        for codec in self.codecs:
+            if codec.is_dtmf and codec.rate == 8000:
+                return codec.pt
+        return None
+
+    def add_telephone_event(self, pt: int, rate: int = 8000) -> None:
+        """Offer RFC 4733 events (digits 0-16) on payload type ``pt``."""
+        if pt not in self.formats:
+            self.add_codec(Codec(pt, "telephone-event", rate, None, "0-16"))
+
+    def free_dynamic_pt(self, preferred: int = 101) -> int:
+        """A dynamic payload type (96-127) not used in this section."""
+        used = set(self.formats)
+        if preferred not in used:
+            return preferred
+        for pt in range(96, 128):
+            if pt not in used:
+                return pt
+        raise ParseError("no free dynamic payload type")
+
 
 @dataclass
 class SessionDescription:
@@ -113,8 +155,10 @@ class SessionDescription:
         else:
             text = data
         lines = [ln for ln in text.replace("\r\n", "\n").split("\n") if ln.strip()]
-        if not lines or lines[0].strip() != "v=0":
-            raise ParseError("SDP must start with v=0")
+        if not lines or not lines[0].startswith("v="):
+            raise ParseError("doesn't start with v=")
+        if lines[0].strip() != "v=0":
+            raise ParseError("SDP must be version 0")
         sd = cls()
         seen_origin = False
         current: Media | None = None
@@ -228,6 +272,20 @@ class SessionDescription:
 
     def copy(self) -> SessionDescription:
         return SessionDescription.parse(str(self))
+
+    @property
+    def audio_address(self) -> tuple[str, int] | None:
+        """Where the active audio stream wants RTP: (address, port), or None."""
+        m = self.audio
+        if m is None or not m.port:
+            return None
+        host = self.address_of(m)
+        return (host, m.port) if host else None
+
+
+def reverse_direction(direction: str) -> str:
+    """The direction seen from the other side (``sendonly`` <-> ``recvonly``)."""
+    return {"sendonly": "recvonly", "recvonly": "sendonly"}.get(direction, direction)
 
 
 def _ip_kind(address: str) -> str:

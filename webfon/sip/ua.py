@@ -10,13 +10,31 @@ user matches the Request-URI (or to the only UA). Calls report what happens as e
 ``(name, data)``: through ``call.on_event`` and the ``call.events`` queue.
 
 Call events: ``calling``, ``proceeding`` (100), ``ringing`` (180/181/182), ``progress``
-(183; ``sdp`` if any), ``accepted`` (``sdp``), ``hangup`` (``code``, ``reason``, ``by``:
+(183; ``sdp`` if any), ``accepted`` (``sdp``), ``confirmed`` (the caller's ACK to our 2xx
+arrived; ``sdp`` it carried, if any), ``hangup`` (``code``, ``reason``, ``by``:
 ``local``/``remote``), ``cancelled`` (incoming call cancelled by the caller), ``updating``
 (incoming re-INVITE/UPDATE with ``sdp``), ``info`` (``content_type``, ``body``),
-``notify`` (``event``, ``body``), ``refer`` (``refer_to``, ``referred_by``, ``replaces``).
+``message`` (``content_type``, ``body``), ``notify`` (``event``, ``body``,
+``subscription_state``), ``refer`` (``refer_to``, ``target``, ``referred_by``, ``replaces``,
+``cseq``).
 UA events (``ua.on_event``): ``registering``, ``registered`` (``expires``),
 ``registration_failed`` (``code``, ``reason``), ``unregistered``, ``incoming`` (``call``),
 ``message`` / ``notify`` (out-of-dialog requests, with ``request``).
+
+What the user agent does by the RFCs, for every application on it (the PBX, the gateway):
+
+- registration: a 423 Interval Too Brief is retried once with the registrar's Min-Expires; the
+  granted expiry is read from the registrar's Contact that matches ours (else Expires); the
+  binding is refreshed at 80 % of it, and a refresh that fails (timeout, 5xx, transport) is
+  retried after ``retry_after`` seconds instead of letting the registration lapse;
+- every request answers up to two digest challenges (401/407), e.g. a proxy's and a
+  registrar's;
+- an outbound proxy is a pre-loaded loose Route (RFC 3261 §8.1.2): out-of-dialog requests go
+  through it, and in a dialog the route set the proxy Record-Routed decides (a proxy that does
+  not Record-Route is not on the path of in-dialog requests);
+- dialogs are matched by their full id (Call-ID and both tags): a second 2xx from another
+  fork of our INVITE is ACKed and ended with BYE;
+- in-dialog requests of a method the UA does not handle are answered 405 with Allow.
 """
 
 from __future__ import annotations
@@ -31,11 +49,12 @@ from typing import Any
 
 from .dialog import Dialog, DialogId, dialog_id_of
 from .digest import DigestClient
+from .dtmf_info import dtmf_relay_body
 from .endpoint import SipEndpoint
 from .errors import DialogError, ParseError, SipError, TransportError
 from .headers import Address
 from .ids import new_call_id, new_tag
-from .message import Request, Response
+from .message import REASONS, Request, Response
 from .refer import refer_target, replaces_of
 from .sdp import SessionDescription, answer_direction, with_direction
 from .transaction import ClientTransaction, InviteServerTransaction, ServerTransaction
@@ -68,6 +87,10 @@ class Account:
     transport: str = "udp"
     contact_user: str | None = None
     """User part of our Contact (default: the AoR user); must be unique on a shared endpoint."""
+    user_agent: str | None = None
+    """User-Agent header of this identity's requests (default: the endpoint's)."""
+    register_headers: tuple[tuple[str, str], ...] = ()
+    """Extra headers of every REGISTER."""
 
     @property
     def aor_uri(self) -> SipURI:
@@ -87,6 +110,9 @@ class UaHub:
         self.endpoint = endpoint
         self.agents: dict[str, UserAgent] = {}
         self.calls: dict[DialogId, Call] = {}
+        self.only_agent_takes_all = True
+        """With one UA on the endpoint, it also gets requests for users it does not know
+        (a phone); an endpoint of many accounts (the gateway) answers those 404."""
         endpoint.handler = self.handle
         endpoint.on_stray_response = self._stray_response
 
@@ -103,20 +129,32 @@ class UaHub:
         if request.to_tag:
             call = self.calls.get(dialog_id_of(request, incoming=True))
             if call is not None:
-                await call._in_dialog(request, tx)
+                await call.receive(request, tx)
                 return
             if tx is not None:
                 tx.respond(481)
             return
         if tx is None:
             return
-        ua = self.agents.get(request.uri.user or "")
-        if ua is None and len(self.agents) == 1:
-            ua = next(iter(self.agents.values()))
+        ua = self.agent_for(request.uri.user or "")
         if ua is None:
             tx.respond(404)
             return
-        await ua._out_of_dialog(request, tx)
+        await ua.receive(request, tx)
+
+    def agent_for(self, user: str) -> UserAgent | None:
+        """The UA a request for ``user`` belongs to: by Contact user, else by AoR user, else
+        the only UA of the endpoint."""
+        ua = self.agents.get(user)
+        if ua is not None:
+            return ua
+        if user:
+            for agent in self.agents.values():
+                if agent.account.aor_uri.user == user:
+                    return agent
+        if self.only_agent_takes_all and len(self.agents) == 1:
+            return next(iter(self.agents.values()))
+        return None
 
     def _stray_response(self, response: Response) -> None:
         # a 2xx retransmitted after the INVITE transaction ended: ACK it again
@@ -132,10 +170,13 @@ class UserAgent:
 
     def __init__(self, endpoint: SipEndpoint, account: Account, *,
                  on_event: EventCallback | None = None,
-                 refresh_margin: float = 0.8, retry_after: float = 30.0) -> None:
+                 refresh_margin: float = 0.8, retry_after: float = 30.0,
+                 queue_incoming: bool = True) -> None:
         self.endpoint = endpoint
         self.account = account
         self.on_event = on_event
+        self.queue_incoming = queue_incoming
+        """Put incoming calls in :attr:`incoming` too (off when ``on_event`` takes them)."""
         self.refresh_margin = refresh_margin
         self.retry_after = retry_after
         self.hub = UaHub.of(endpoint)
@@ -174,32 +215,38 @@ class UserAgent:
         return Address(self.account.aor_uri, self.account.display_name)
 
     def _route_headers(self) -> list[tuple[str, str]]:
+        """Headers of every out-of-dialog request: the outbound proxy as a pre-loaded loose
+        Route (RFC 3261 §8.1.2) and our User-Agent."""
+        out = [("User-Agent", self.account.user_agent)] if self.account.user_agent else []
         proxy = self.account.outbound_proxy
         if not proxy:
-            return []
+            return out
         uri = SipURI.parse(proxy)
         uri.params.setdefault("lr", None)
-        return [("Route", f"<{uri}>")]
+        return [("Route", f"<{uri}>"), *out]
 
     def _emit(self, name: str, data: dict[str, Any]) -> None:
         _call_back(self.on_event, name, data)
 
     # ------------------------------------------------------------------ sending with auth
     async def send(self, request: Request, *, on_response: Callable[[Response], None] | None
-                   = None, tx_holder: list[ClientTransaction] | None = None) -> Response:
+                   = None, tx_holder: list[ClientTransaction] | None = None,
+                   digest: DigestClient | None = None) -> Response:
         """Send a request, answering up to two 401/407 challenges; the final response.
 
-        ``tx_holder`` (a list) receives each client transaction as it is created.
+        ``tx_holder`` (a list) receives each client transaction as it is created; ``digest``
+        replaces the account's credentials for this request.
         """
+        digest = digest or self.digest
         response: Response | None = None
         for _ in range(3):
             tx = self.endpoint.send_request(request, on_response=on_response)
             if tx_holder is not None:
                 tx_holder.append(tx)
             response = await tx.wait()
-            if response.status not in (401, 407) or self.digest is None:
+            if response.status not in (401, 407) or digest is None:
                 return response
-            retry = self.digest.authorize(request, response)
+            retry = digest.authorize(request, response)
             if retry is None:
                 return response
             request = retry
@@ -255,7 +302,8 @@ class UserAgent:
         req = self.endpoint.create_request(
             "REGISTER", registrar, from_=from_, to=Address(aor.copy()),
             call_id=self._reg_call_id, cseq=self._reg_cseq, contact=contact,
-            headers=[*self._route_headers(), ("Expires", str(expires)), ("Allow", ALLOW)])
+            headers=[*self._route_headers(), ("Expires", str(expires)), ("Allow", ALLOW),
+                     *self.account.register_headers])
         response = await self.send(req)
         self._reg_cseq = max(self._reg_cseq, _cseq_of(response))
         return response
@@ -283,8 +331,12 @@ class UserAgent:
     # ------------------------------------------------------------------ calls
     def invite(self, target: str | SipURI, sdp: bytes | str | SessionDescription | None = None,
                *, headers: Iterable[tuple[str, str]] = (),
-               on_event: EventCallback | None = None, call_id: str | None = None) -> Call:
-        """Start an outgoing call; returns at once (``await call.wait_answer()``)."""
+               on_event: EventCallback | None = None, call_id: str | None = None,
+               credentials: DigestClient | None = None) -> Call:
+        """Start an outgoing call; returns at once (``await call.wait_answer()``).
+
+        ``credentials`` answer the call's challenges instead of the account's (a guest that
+        must authenticate its INVITEs)."""
         uri = SipURI.parse(target) if isinstance(target, str) else target
         body = _sdp_bytes(sdp)
         req = self.endpoint.create_request(
@@ -294,7 +346,9 @@ class UserAgent:
             body=body, content_type=SDP if body else None)
         call = Call(self, "out", req, on_event=on_event)
         call.local_sdp = body or None
-        call._task = asyncio.ensure_future(call._run_outgoing())
+        if credentials is not None:
+            call.digest = credentials
+        call.start()
         return call
 
     async def options(self, target: str | SipURI) -> Response:
@@ -315,6 +369,10 @@ class UserAgent:
                                            content_type=content_type)
         return await self.send(req)
 
+    async def receive(self, request: Request, tx: ServerTransaction) -> None:
+        """An out-of-dialog request for this UA (from its :class:`UaHub`)."""
+        await self._out_of_dialog(request, tx)
+
     async def _out_of_dialog(self, request: Request, tx: ServerTransaction) -> None:
         method = request.method
         if method == "INVITE":
@@ -329,7 +387,8 @@ class UserAgent:
             self.hub.calls[call.dialog.id] = call
             tx.on_cancel = call._cancelled
             call.state = "incoming"
-            self.incoming.put_nowait(call)
+            if self.queue_incoming:
+                self.incoming.put_nowait(call)
             self._emit("incoming", {"call": call})
         elif method == "OPTIONS":
             tx.respond(200, headers=[("Allow", ALLOW), ("Accept", SDP)])
@@ -339,13 +398,14 @@ class UserAgent:
         else:
             tx.respond(405, headers=[("Allow", ALLOW)])
 
-    async def close(self) -> None:
-        """Hang up every call, unregister if registered, and detach from the hub."""
+    async def close(self, unregister: bool = True) -> None:
+        """Hang up every call, unregister if registered (and ``unregister``), stop
+        refreshing, and detach from the hub."""
         self._closed = True
         for call in list(self.calls):
             with contextlib.suppress(SipError, OSError, asyncio.TimeoutError):
                 await asyncio.wait_for(call.hangup(), 2 * self.endpoint.timers.t1 * 64)
-        if self.registered:
+        if self.registered and unregister:
             with contextlib.suppress(SipError, OSError, asyncio.TimeoutError):
                 await asyncio.wait_for(self.unregister(), 64 * self.endpoint.timers.t1)
         self._cancel_refresh()
@@ -382,6 +442,8 @@ class Call:
         self._2xx_acked: set[tuple[str, int]] = set()
         self._last_ack: Request | None = None
         self.remote_party = invite.to if direction == "out" else invite.from_
+        self.digest: DigestClient | None = ua.digest
+        """Credentials for this call's challenges (the account's unless given)."""
         ua.calls.add(self)
 
     # ------------------------------------------------------------------ events
@@ -408,11 +470,15 @@ class Call:
         return await asyncio.wait_for(asyncio.shield(self.answer), timeout)
 
     # ------------------------------------------------------------------ outgoing
+    def start(self) -> None:
+        """Send the INVITE of an outgoing call (made with ``Call(ua, "out", invite)``)."""
+        self._task = asyncio.ensure_future(self._run_outgoing())
+
     async def _run_outgoing(self) -> None:
         self._emit("calling")
         try:
             response = await self.ua.send(self.invite, on_response=self._on_invite_response,
-                                          tx_holder=self._client_txs)
+                                          tx_holder=self._client_txs, digest=self.digest)
         except (SipError, OSError) as exc:
             log.info("call failed: %s", exc, extra={"call_id": self.call_id})
             response = self.invite.create_response(503)
@@ -549,6 +615,7 @@ class Call:
             self.dialog.confirm()
             if ack.body and self.remote_sdp is None:
                 self.remote_sdp = ack.body
+            self._emit("confirmed", sdp=ack.body or None)
 
     def reject(self, code: int = 486, reason: str | None = None,
                headers: Iterable[tuple[str, str]] = ()) -> None:
@@ -565,6 +632,10 @@ class Call:
     def _cancelled(self, _cancel: Request) -> None:
         self._emit("cancelled")
         self._end(487, "Request Terminated", "remote")
+
+    def cancelled(self, cancel: Request) -> None:
+        """The caller cancelled our pending INVITE (set as the transaction's ``on_cancel``)."""
+        self._cancelled(cancel)
 
     # ------------------------------------------------------------------ in-dialog
     async def request(self, method: str, *, body: bytes = b"", content_type: str | None = None,
@@ -587,9 +658,9 @@ class Call:
         response: Response | None = None
         for _ in range(3):
             response = await ep.send_request(req).wait()
-            if response.status not in (401, 407) or self.ua.digest is None:
+            if response.status not in (401, 407) or self.digest is None:
                 break
-            retry = self.ua.digest.authorize(req, response)
+            retry = self.digest.authorize(req, response)
             if retry is None:
                 break
             self.dialog.local_seq = retry.cseq.seq
@@ -602,8 +673,8 @@ class Call:
         return response
 
     async def bye(self) -> Response | None:
-        """End a confirmed call with BYE."""
-        if self.dialog is None or self.state == "terminated":
+        """End a confirmed call with BYE (once: a call already ending is left alone)."""
+        if self.dialog is None or self.state in ("terminating", "terminated"):
             return None
         self.state = "terminating"
         try:
@@ -669,8 +740,11 @@ class Call:
         data = body.encode() if isinstance(body, str) else body
         return await self.request("INFO", body=data, content_type=content_type)
 
-    async def send_dtmf_info(self, digit: str, duration_ms: int = 160) -> Response:
-        return await self.info(f"Signal={digit}\r\nDuration={duration_ms}\r\n")
+    async def send_dtmf_info(self, digit: str, duration_ms: int = 160,
+                             headers: Iterable[tuple[str, str]] = ()) -> Response:
+        """Send a key press as INFO ``application/dtmf-relay``."""
+        return await self.request("INFO", body=dtmf_relay_body(digit, duration_ms),
+                                  content_type="application/dtmf-relay", headers=headers)
 
     async def notify(self, event: str, body: bytes | str = b"", *,
                      content_type: str | None = None,
@@ -680,12 +754,15 @@ class Call:
         return await self.request("NOTIFY", body=data, content_type=content_type, headers=[
             ("Event", event), ("Subscription-State", subscription_state)])
 
-    async def notify_refer(self, status: int, reason: str | None = None) -> Response:
-        """Report a transfer's progress to the referrer (RFC 3515 NOTIFY with sipfrag)."""
-        from .message import REASONS
+    async def notify_refer(self, status: int, reason: str | None = None, *,
+                           refer_cseq: int | None = None) -> Response:
+        """Report a transfer's progress to the referrer (RFC 3515 NOTIFY with sipfrag);
+        ``refer_cseq`` (the REFER's CSeq, from the ``refer`` event) names the subscription
+        when a dialog carries more than one REFER."""
         text = f"SIP/2.0 {status} {reason or REASONS.get(status, '')}\r\n"
-        state = "active" if status < 200 else "terminated;reason=noresource"
-        return await self.notify("refer", text, content_type="message/sipfrag;version=2.0",
+        state = "active;expires=60" if status < 200 else "terminated;reason=noresource"
+        event = "refer" if refer_cseq is None else f"refer;id={refer_cseq}"
+        return await self.notify(event, text, content_type="message/sipfrag;version=2.0",
                                  subscription_state=state)
 
     def answer_update(self, tx: ServerTransaction, sdp: bytes | str | SessionDescription |
@@ -696,6 +773,10 @@ class Call:
             self.local_sdp = body
         tx.respond(code, body=body, content_type=SDP if body else None,
                    headers=[("Contact", self.ua.contact_text)] if code < 300 else [])
+
+    async def receive(self, request: Request, tx: ServerTransaction | None) -> None:
+        """An in-dialog request for this call (from its :class:`UaHub`)."""
+        await self._in_dialog(request, tx)
 
     async def _in_dialog(self, request: Request, tx: ServerTransaction | None) -> None:
         dialog = self.dialog
@@ -725,11 +806,17 @@ class Call:
                 tx.respond(self._auto_update(request))
         elif method == "INFO":
             tx.respond(200)
-            self._emit("info", content_type=request.content_type, body=request.body)
+            self._emit("info", content_type=request.content_type, body=request.body,
+                       request=request)
+        elif method == "MESSAGE":
+            tx.respond(200)
+            self._emit("message", content_type=request.content_type, body=request.body,
+                       request=request)
         elif method == "NOTIFY":
             tx.respond(200)
             self._emit("notify", event=request.headers.get("Event"), body=request.body,
-                       subscription_state=request.headers.get("Subscription-State"))
+                       subscription_state=request.headers.get("Subscription-State"),
+                       content_type=request.content_type, request=request)
         elif method == "REFER":
             target = refer_target(request, tx)
             if target is None:
@@ -737,7 +824,7 @@ class Call:
             tx.respond(202)
             self._emit("refer", refer_to=str(target.uri), target=target,
                        referred_by=request.headers.get("Referred-By"),
-                       replaces=replaces_of(target))
+                       replaces=replaces_of(target), cseq=request.cseq.seq)
         elif method == "OPTIONS":
             tx.respond(200, headers=[("Allow", ALLOW)])
         else:

@@ -18,7 +18,12 @@ token          sqlite                               mysql
 =============  ===================================  ======================================
 
 Statements end with ``;`` at the end of a line. Write them idempotently (``IF NOT EXISTS``):
-MySQL commits DDL as it goes, so a migration interrupted halfway must be safe to run again.
+MySQL commits DDL as it goes, so a migration interrupted halfway must be safe to run again
+(SQLite runs each migration in one transaction, so ``{add_column}`` needs no guard there).
+
+A change the two dialects cannot share (changing a CHECK constraint: SQLite rebuilds the
+table, MariaDB modifies the column) is a pair of files of one version,
+``NNNN_name.sqlite.sql`` and ``NNNN_name.mysql.sql``; each store applies its own.
 """
 
 from __future__ import annotations
@@ -40,7 +45,7 @@ _TOKENS = {
               "text": "LONGTEXT", "table": "ENGINE=InnoDB DEFAULT CHARSET=utf8mb4",
               "add_column": "ADD COLUMN IF NOT EXISTS"},
 }
-_NAME = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
+_NAME = re.compile(r"^(\d{4})_([a-z0-9_]+)(?:\.(sqlite|mysql))?\.sql$")
 
 
 @dataclass(frozen=True)
@@ -56,12 +61,23 @@ class Migration:
         return [s.strip() for s in re.split(r";\s*$", "\n".join(lines), flags=re.M) if s.strip()]
 
 
-def load_migrations() -> list[Migration]:
+def load_migrations(dialect: str = "sqlite") -> list[Migration]:
+    """The migrations for ``dialect``: shared files and that dialect's own."""
     found: list[Migration] = []
+    own: dict[int, set[str]] = {}
     for item in resources.files("webfon.store.migrations").iterdir():
         m = _NAME.match(item.name)
-        if m:
-            found.append(Migration(int(m.group(1)), m.group(2), item.read_text("utf-8")))
+        if not m:
+            continue
+        version, only = int(m.group(1)), m.group(3)
+        own.setdefault(version, set()).add(only or "both")
+        if only is None or only == dialect:
+            found.append(Migration(version, m.group(2), item.read_text("utf-8")))
+    for version, kinds in own.items():
+        shared, own_files = "both" in kinds, kinds - {"both"}
+        if (shared and own_files) or own_files not in (set(), {"sqlite", "mysql"}):
+            raise StoreError(f"migration {version:04d} must be one shared file or one file "
+                             f"per dialect (sqlite and mysql)")
     found.sort(key=lambda mig: mig.version)
     versions = [mig.version for mig in found]
     if len(versions) != len(set(versions)):
@@ -84,7 +100,7 @@ async def apply_migrations(store: Store) -> list[int]:
                                      if store.dialect == "mysql" else ""))
     done: list[int] = []
     async with store.advisory_lock("webfon_migrations"):
-        for migration in load_migrations():
+        for migration in load_migrations(store.dialect):
             async with store.transaction() as tx:
                 exists = await tx.fetchval(
                     "SELECT COUNT(*) AS n FROM schema_migrations WHERE version = ?",

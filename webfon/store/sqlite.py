@@ -2,7 +2,9 @@
 
 Writes and transactions go through one connection guarded by an asyncio lock; reads outside a
 transaction use a second connection, so they see committed data without waiting for writers.
-Several processes may share the file (WAL + busy timeout).
+Several processes may share the file (WAL + busy timeout). The file holds SIP HA1s and password
+hashes: it is created with mode 0600 (SQLite gives its ``-wal``/``-shm`` files the same mode),
+and an existing one readable by others is narrowed.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from pathlib import Path
 
 import aiosqlite
 
+from webfon.private_files import private_file
 from webfon.store.base import Executor, IntegrityError, Params, Row, Store, StoreError
 
 _PRAGMAS = (
@@ -95,7 +98,14 @@ class SqliteStore(Store):
 
     @classmethod
     async def _open_once(cls, url: str, path: Path) -> SqliteStore:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            private_file(path)
+            for suffix in ("-wal", "-shm", "-journal"):
+                extra = path.with_name(path.name + suffix)
+                if extra.exists():
+                    private_file(extra)
+        except OSError as exc:
+            raise StoreError(f"sqlite: cannot create {path}: {exc}") from exc
         conns: list[aiosqlite.Connection] = []
         try:
             for _ in range(2):

@@ -10,11 +10,16 @@ ALREADY_REGISTERED = 445
 INVALID_ADDRESS = 446
 WRONG_STATE = 447
 MISSING_SDP = 448
-LIBSOFIA_ERROR = 449  # "SIP stack error" here
+LIBSOFIA_ERROR = 449  # Janus's name; here: the SIP stack refused or failed a request
 IO_ERROR = 450
 RECORDING_ERROR = 451
 TOO_STRICT = 452
+HELPER_ERROR = 453
+NO_SUCH_CALLID = 454
 UNAUTHORIZED = 403  # ours: guest or webfon login not allowed for this token
+# Janus 1.1.2 reports some wrong-state errors with code 0 (it forgets to set the code);
+# clients written for it see that code, so it is kept
+UNSET = 0
 
 
 class SipPluginError(Exception):

@@ -1,4 +1,9 @@
-"""Client of the PBX control API (webphone login/logout, node release)."""
+"""Client of the PBX control API (webphone login/logout, node release).
+
+``pbx_control_url`` is ``unix:/path/pbx.sock`` (same machine), ``https://…`` (verified against
+``pbx_control_ca`` or the system CAs) or ``http://…`` (the settings refuse it towards another
+host: the control key must not cross a network in clear).
+"""
 
 from __future__ import annotations
 
@@ -8,6 +13,8 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+
+from webfon.service_url import ServiceUrl
 
 log = logging.getLogger("gateway.pbx")
 
@@ -31,10 +38,13 @@ class WebphoneLogin:
 
 
 class PbxControl:
-    def __init__(self, base_url: str, key_path: Path, timeout: float = 10.0) -> None:
-        self.base_url = base_url.rstrip("/")
+    def __init__(self, base_url: str, key_path: Path, timeout: float = 10.0,
+                 ca_file: Path | None = None) -> None:
+        self.target = ServiceUrl.parse(base_url)
+        self.base_url = self.target.base
         self.key_path = key_path
         self.timeout = timeout
+        self.ca_file = ca_file
 
     def _key(self) -> str:
         try:
@@ -45,7 +55,8 @@ class PbxControl:
     async def _post(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
         headers = {"Authorization": f"Bearer {self._key()}"}
         try:
-            async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(
+            async with aiohttp.ClientSession(connector=self.target.connector(self.ca_file),
+                                             timeout=aiohttp.ClientTimeout(
                     total=self.timeout)) as http, http.post(
                     f"{self.base_url}{path}", json=body, headers=headers) as resp:
                 try:

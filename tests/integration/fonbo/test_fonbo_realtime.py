@@ -20,6 +20,7 @@ from tests.unit.fonbo.support import (
     World,
     add_cdr,
     add_voicemail,
+    make_user,
     make_world,
     start_client,
     write_wav,
@@ -132,6 +133,36 @@ async def test_presence_goes_to_users_with_the_contact(client: TestClient, world
     assert snapshot["items"] == [{"user_id": bob, "number": "1002", "state": "in_call"}]
     await world.bus.publish("presence", {"user_id": bob, "state": "dancing"})
     assert await a.nothing("presence")
+
+
+async def test_presence_only_of_what_the_directory_shows(client: TestClient, world: World,
+                                                         listeners: list[Listener]) -> None:
+    """Putting a number in one's agenda must not make its holder watchable: a test account
+    and a disabled user (both hidden from the directory) and whoever holds a pool web
+    extension stay invisible; a directory user is still seen."""
+    alice, bob = world.users["alice"], world.users["bob"]
+    tester = await make_user(world.store, "1090", "QA robot", extension="2090")
+    await world.store.execute("UPDATE users SET user_type = 'test' WHERE id = ?", (tester,))
+    gone = await make_user(world.store, "1091", "Former employee", extension="2091")
+    await world.store.execute("UPDATE users SET enabled = 0 WHERE id = ?", (gone,))
+    await world.store.execute("UPDATE users SET webphone_extension = '7001' WHERE id = ?",
+                              (bob,))
+    for name, number in (("QA", "2090"), ("Ex", "1091"), ("Pool", "7001")):
+        await world.store.execute("INSERT INTO contacts (owner_user_id, name, number, "
+                                  "created_at, updated_at) VALUES (?, ?, ?, 0, 0)",
+                                  (alice, name, number))
+    a = await _listen(listeners, client, world.token(alice))
+    assert (await a.next("presence.snapshot"))["items"] == []
+    await world.bus.publish("presence", {"user_id": tester, "number": "2090", "state": "in_call"})
+    await world.bus.publish("presence", {"user_id": gone, "number": "1091", "state": "idle"})
+    await world.bus.publish("presence", {"user_id": bob, "number": "7001", "state": "ringing"})
+    assert await a.nothing("presence")
+    late = await _listen(listeners, client, world.token(alice))
+    assert (await late.next("presence.snapshot"))["items"] == []
+    await world.store.execute("INSERT INTO contacts (owner_user_id, name, number, created_at, "
+                              "updated_at) VALUES (?, 'Bob', '2002', 0, 0)", (alice,))
+    await world.bus.publish("presence", {"user_id": bob, "number": "7001", "state": "in_call"})
+    assert await a.next("presence") == {"user_id": bob, "number": "1002", "state": "in_call"}
 
 
 async def test_marking_heard_updates_my_other_sockets(client: TestClient, world: World,

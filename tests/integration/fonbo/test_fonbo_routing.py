@@ -109,6 +109,15 @@ async def test_rule_tester_asks_the_pbx(tester_client: TestClient, admin: dict[s
     status, _ = await create(client, admin, name="fuera", number_pattern=r"8(\d{3})",
                              action="trunk", target="0044207123$1")
     assert status == 201
+    async with world.store.transaction() as tx:
+        await tx.execute("INSERT INTO numbering (number, kind) VALUES ('4000', 'ivr')")
+        await tx.execute("INSERT INTO ivr_menus (number, name) VALUES ('4000', 'Bienvenida')")
+    status, body = await create(client, admin, name="no-menu", number_pattern="7999",
+                                action="ivr", target="3000")
+    assert (status, body["error"]["message"]) == (422, "target: 3000 is not an IVR menu")
+    status, _ = await create(client, admin, name="menu", number_pattern=r"7(\d{3})",
+                             action="ivr", target="4$1")
+    assert status == 201
 
     async def test(**body: Any) -> tuple[int, Any]:
         r = await client.post("/fonbo/admin/routing/test", headers=admin, json=body)
@@ -119,6 +128,9 @@ async def test_rule_tester_asks_the_pbx(tester_client: TestClient, admin: dict[s
     assert ans["rule"]["name"] == "soporte" and ans["allowed"] is True
     assert ans["route"]["kind"] == "queue" and ans["route"]["destination"] == "Soporte (3000)"
     assert ans["caller"]["number"] == "2002" and ans["flow_control"] == "not evaluated"
+    status, ans = await test(number="7000", caller="2002")
+    assert ans["rule"]["name"] == "menu" and ans["allowed"] is True
+    assert (ans["route"]["kind"], ans["route"]["destination"]) == ("ivr", "Bienvenida (4000)")
     status, ans = await test(number="9000", caller="2002", at=SUNDAY_10)
     assert ans["rule"] is None and ans["route"]["status"] == 404
     # bob's category allows nothing outside: the rule cannot open an international call
@@ -141,10 +153,13 @@ async def test_rule_tester_asks_the_pbx(tester_client: TestClient, admin: dict[s
         assert resp.status == 401
 
 
-async def test_rule_tester_without_a_pbx_says_so(client: TestClient, admin: dict[str, str],
-                                                 world: World) -> None:
+async def test_rule_tester_without_a_pbx_says_so(admin: dict[str, str], world: World) -> None:
     world.settings.pbx_control_url = "http://127.0.0.1:9"
-    r = await client.post("/fonbo/admin/routing/test", headers=admin,
-                          json={"number": "9000", "caller": "2001"})
-    assert r.status == 503
-    assert (await r.json())["error"]["message"].startswith("cannot ask the PBX")
+    client = await start_client(world)
+    try:
+        r = await client.post("/fonbo/admin/routing/test", headers=admin,
+                              json={"number": "9000", "caller": "2001"})
+        assert r.status == 503
+        assert (await r.json())["error"]["message"].startswith("cannot ask the PBX")
+    finally:
+        await client.close()

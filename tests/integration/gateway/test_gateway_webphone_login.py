@@ -83,7 +83,7 @@ async def test_webphone_login_registers_and_logout_releases(tmp_path, gateway_fa
         result = registered["result"]
         assert result["extension"] == "7003" and result["lines"] == 1
         assert result["mode"] == "exclusivo"
-        assert result["username"] == "sip:7003@webfon"
+        assert result["username"] == "7003" and result["identity"] == "sip:7003@webfon"
         assert ("login", {"user_id": 1003, "node_id": 4}) in pbx.calls
         assert "7003" in registrar.bindings
         await client.request({"request": "unregister"})

@@ -2,13 +2,8 @@
 
 from __future__ import annotations
 
-import asyncio
-import datetime
-import ipaddress
-import shutil
 import socket
 import ssl
-import subprocess
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,46 +11,13 @@ from pathlib import Path
 import aiohttp
 import pytest
 from aiohttp import web
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 
 from launcher.nginxconf import SiteConfig, render
 from tests.support.net import free_port
+from tests.support.nginx import make_pki, running_nginx
 
 NAME = "webfon.test"
 
-
-
-def _make_pki(d: Path) -> tuple[Path, Path, Path]:
-    """A CA and a server certificate for NAME signed by it."""
-    now = datetime.datetime.now(datetime.UTC)
-    ca_key = ec.generate_private_key(ec.SECP256R1())
-    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "webfon test CA")])
-    ca = (x509.CertificateBuilder().subject_name(ca_name).issuer_name(ca_name)
-          .public_key(ca_key.public_key()).serial_number(x509.random_serial_number())
-          .not_valid_before(now - datetime.timedelta(minutes=5))
-          .not_valid_after(now + datetime.timedelta(days=1))
-          .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-          .sign(ca_key, hashes.SHA256()))
-    key = ec.generate_private_key(ec.SECP256R1())
-    cert = (x509.CertificateBuilder()
-            .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, NAME)]))
-            .issuer_name(ca_name).public_key(key.public_key())
-            .serial_number(x509.random_serial_number())
-            .not_valid_before(now - datetime.timedelta(minutes=5))
-            .not_valid_after(now + datetime.timedelta(days=1))
-            .add_extension(x509.SubjectAlternativeName(
-                [x509.DNSName(NAME), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
-                critical=False)
-            .sign(ca_key, hashes.SHA256()))
-    (d / "ca.pem").write_bytes(ca.public_bytes(serialization.Encoding.PEM))
-    (d / "cert.pem").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    (d / "key.pem").write_bytes(key.private_bytes(serialization.Encoding.PEM,
-                                                  serialization.PrivateFormat.PKCS8,
-                                                  serialization.NoEncryption()))
-    return d / "ca.pem", d / "cert.pem", d / "key.pem"
 
 
 def _node_app(name: str) -> web.Application:
@@ -91,9 +53,7 @@ class Site:
 
 @pytest.fixture
 async def site(tmp_path: Path) -> AsyncIterator[Site]:
-    nginx = shutil.which("nginx") or "/usr/sbin/nginx"
-    assert Path(nginx).exists(), "nginx is installed by scripts/install-test-deps"
-    ca, cert, key = _make_pki(tmp_path)
+    ca, cert, key = make_pki(tmp_path, NAME)
     runners: dict[str, web.AppRunner] = {}
     ports: dict[str, int] = {}
     for name in ("gw1", "gw2", "sercen", "fonbo"):
@@ -116,29 +76,10 @@ async def site(tmp_path: Path) -> AsyncIterator[Site]:
         http_listen=f"127.0.0.1:{http}", https_port_suffix=f":{https}",
         access_log=str(tmp_path / "access.log"), error_log=str(tmp_path / "error.log"),
         login_rate="2r/s", login_burst=3))
-    (tmp_path / "site.conf").write_text(conf)
-    (tmp_path / "nginx.conf").write_text(
-        f"user root;\nworker_processes 1;\npid {tmp_path}/nginx.pid;\n"
-        f"error_log {tmp_path}/error.log warn;\nevents {{ worker_connections 256; }}\n"
-        f"http {{\n include /etc/nginx/mime.types;\n client_body_temp_path {tmp_path}/body;\n"
-        f" proxy_temp_path {tmp_path}/proxy;\n include {tmp_path}/site.conf;\n}}\n")
-    check = subprocess.run([nginx, "-t", "-p", str(tmp_path), "-c", str(tmp_path / "nginx.conf")],
-                           capture_output=True, text=True, check=False)
-    assert check.returncode == 0, check.stderr
-    proc = await asyncio.create_subprocess_exec(
-        nginx, "-p", str(tmp_path), "-c", str(tmp_path / "nginx.conf"), "-g", "daemon off;")
     try:
-        for _ in range(100):
-            try:
-                _, w = await asyncio.open_connection("127.0.0.1", https)
-                w.close()
-                break
-            except OSError:
-                await asyncio.sleep(0.05)
-        yield Site(https, http, ca, runners)
+        async with running_nginx(tmp_path, conf, ("127.0.0.1", https)):
+            yield Site(https, http, ca, runners)
     finally:
-        proc.terminate()
-        await asyncio.wait_for(proc.wait(), 10)
         for runner in runners.values():
             await runner.cleanup()
 
@@ -204,10 +145,11 @@ async def test_janus_websocket_sticky_and_failover(site: Site) -> None:
 
 async def test_services_routed_with_client_address(site: Site) -> None:
     async with _client(site) as s:
-        async with s.get(f"https://{NAME}:{site.https}/fonbo/history") as r:
+        async with s.get(f"https://{NAME}:{site.https}/fonbo/history",
+                         headers={"X-Forwarded-For": "172.25.1.9"}) as r:
             data = await r.json()
             assert data["node"] == "fonbo" and data["path"] == "/fonbo/history"
-            assert data["xff"] == "127.0.0.1"
+            assert data["xff"] == "127.0.0.1"  # the client nginx saw; never what it claimed
         async with s.get(f"https://{NAME}:{site.https}/socket.io/?EIO=4") as r:
             assert (await r.json())["node"] == "fonbo"
 

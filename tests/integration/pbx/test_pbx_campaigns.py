@@ -1,9 +1,11 @@
 """Dialler campaigns with real calls: a carrier (sipp) whose numbers answer, are busy or ring
-unanswered; answered calls reach a queue agent with audio both ways; retries, pacing, the
-owner's category, and a restart in the middle of a campaign."""
+unanswered; answered calls reach a queue agent, or an IVR menu whose key the called party
+presses, with audio both ways; retries, pacing, the owner's category, and a restart in the
+middle of a campaign."""
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import AsyncIterator, Callable
 from itertools import pairwise
@@ -14,7 +16,7 @@ import pytest
 
 from pbx.core import PbxCore
 from pbx.engine import SipEngine
-from tests.integration.pbx.pbxrun import RunningPbx, start_pbx, stop_pbx
+from tests.integration.pbx.pbxrun import RunningPbx, ivr_menu, ivr_option, start_pbx, stop_pbx
 from tests.support.net import wait_until
 from tests.support.sipp import Sipp
 
@@ -110,6 +112,30 @@ async def test_campaign_answered_busy_unanswered_and_a_restricted_owner(
     called = invites(result)
     assert sorted(u.split("@")[0] for u in called) == [
         "sip:600000101", "sip:600000202", "sip:600000202", "sip:600000303"]
+
+
+async def test_answered_campaign_call_goes_to_an_ivr_menu(pbx: RunningPbx) -> None:
+    menu = await ivr_menu(pbx, "4000", "IVRCAMP", timeout_s=5)
+    await ivr_option(pbx, menu, "1", "extension", "2002")
+    # the called party is a phone of the PBX (so that it can press a key)
+    customer, agent = await pbx.registered("2003"), await pbx.registered("2002")
+    cid = await campaign(pbx, "encuesta", ["2003"], destination="4000")
+    incoming = await customer.incoming(10)
+    customer.answer(incoming)
+    await asyncio.sleep(0.3)
+    await customer.rtp.send_dtmf("1", 101)  # the menu's key 1 rings the agent
+    agent.answer(await agent.incoming(5))
+    customer.send_tone(440.0)
+    agent.send_tone(AGENT_TONE)
+    await customer.wait_hearing(AGENT_TONE, timeout=5)
+    await agent.wait_hearing(440.0, timeout=5)
+    await incoming.bye()
+    rows = await finished(pbx, cid)
+    assert (rows["2003"]["outcome"], rows["2003"]["last_reason"]) == (
+        "answered", "answered, connected to 2002")  # where the menu's key led
+    counted = await pbx.store.fetchall("SELECT name, option_value, count FROM ivr_accumulators")
+    assert [(r["name"], r["option_value"], r["count"]) for r in counted] == [
+        ("IVRCAMP", "1", 1)]
 
 
 async def test_pacing_limits_concurrent_calls_and_rate(

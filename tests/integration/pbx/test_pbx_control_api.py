@@ -117,3 +117,27 @@ async def test_cli_queries_the_api(client: Any, capsys: pytest.CaptureFixture[st
                               "--data-dir", data_dir])
     assert await args.run(args) == 1
 
+
+
+async def test_live_queue_endpoints(client: Any) -> None:
+    c, auth, ctx = client
+    queue = ctx["ids"]["queue"]
+    assert (await c.get(f"/control/queues/{queue}/live")).status == 401
+    resp = await c.get(f"/control/queues/{queue}/live", headers=auth)
+    assert resp.status == 200
+    live = await resp.json()
+    assert live["waiting"] == [] and live["kind"] == "acd"
+    assert {a["extension"]: a["state"] for a in live["agents"]} == {
+        "2002": "unavailable", "2003": "unavailable"}
+    assert (await c.get("/control/queues/999/live", headers=auth)).status == 404
+    assert (await c.get("/control/queues/x/live", headers=auth)).status == 404
+    for body, status in (({"call_id": "a@b", "to_queue_id": 999}, 404),
+                         ({"call_id": "a@b", "to_queue_id": queue}, 422),
+                         ({"call_id": "", "to_queue_id": queue}, 400),
+                         ({"call_id": "a@b"}, 400)):
+        resp = await c.post(f"/control/queues/{queue}/move", json=body, headers=auth)
+        assert resp.status == status, (body, await resp.text())
+    assert (await c.post("/control/queues/wake", json={"queue_id": queue},
+                         headers=auth)).status == 200
+    assert (await c.post("/control/queues/wake", json={"queue_id": "x"},
+                         headers=auth)).status == 400

@@ -4,6 +4,9 @@ exclusive web phone routing, through the running PBX."""
 from __future__ import annotations
 
 import asyncio
+import os
+import stat
+from pathlib import Path
 from typing import Any
 
 from tests.integration.pbx.pbxrun import RunningPbx
@@ -59,6 +62,8 @@ async def test_no_answer_to_voicemail_records_and_notifies(pbx: RunningPbx) -> N
     assert msg is not None and msg["user_id"] == pbx.ids["user1002"] and msg["caller"] == "1001"
     samples, rate = read_wav(msg["path"])
     assert rate == 8000 and len(samples) > 8000
+    assert stat.S_IMODE(os.stat(msg["path"]).st_mode) == 0o600  # the caller's voice: private
+    assert stat.S_IMODE(os.stat(Path(msg["path"]).parent).st_mode) == 0o700
     assert abs(dominant_frequency(samples, rate) - 600.0) < 5
     assert ("voicemail.new", {"user_id": pbx.ids["user1002"], "message_id": msg["id"],
                               "unread": 1}) in pbx.bus.events

@@ -1,13 +1,15 @@
-"""Routing rules with real calls: a rule sends a dialled number to a queue, another out by a
-trunk (sipp, answering and echoing the audio) with the number rewritten, and the same trunk
-rule stays closed to a caller whose category does not allow the destination."""
+"""Routing rules with real calls: a rule sends a dialled number to a queue, another to an IVR
+menu, another out by a trunk (sipp, answering and echoing the audio) with the number
+rewritten, and the same trunk rule stays closed to a caller whose category does not allow the
+destination."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from typing import Any
 
-from tests.integration.pbx.pbxrun import RunningPbx
+from tests.integration.pbx.pbxrun import RunningPbx, ivr_menu, ivr_option
 from tests.support.net import wait_until
 from tests.support.sipp import Sipp
 
@@ -36,6 +38,27 @@ async def test_rule_sends_the_number_to_a_queue(pbx: RunningPbx) -> None:
     listing = pbx.engine.call_list()
     assert listing and listing[0]["callee"] == "3000"
     await call.bye()
+
+
+async def test_rule_sends_the_number_to_an_ivr_menu(pbx: RunningPbx) -> None:
+    menu = await ivr_menu(pbx, "4000", "IVRREGLA", timeout_s=5)
+    await ivr_option(pbx, menu, "1", "extension", "2003")
+    await add_rule(pbx, "menus", number_pattern=r"7(\d{3})", action="ivr", target="4$1")
+    a, c = await pbx.registered("2001"), await pbx.registered("2003")
+    call = a.dial("7000", pbx.host, pbx.port)
+    resp = await call.wait_answer(3)
+    assert resp.status == 200  # the menu answers the caller
+    a.point_media(resp.body)
+    await asyncio.sleep(0.3)
+    await a.rtp.send_dtmf("1", 101)  # the menu's key 1 rings 2003
+    c.answer(await c.incoming(5))
+    a.send_tone(TONE_A)
+    c.send_tone(TONE_B)
+    await a.wait_hearing(TONE_B, timeout=5)
+    await c.wait_hearing(TONE_A, timeout=5)
+    await call.bye()
+    rows = await pbx.store.fetchall("SELECT name, option_value, count FROM ivr_accumulators")
+    assert [(r["name"], r["option_value"], r["count"]) for r in rows] == [("IVRREGLA", "1", 1)]
 
 
 async def test_trunk_rule_rewrites_the_number_and_stays_closed_to_restricted_callers(

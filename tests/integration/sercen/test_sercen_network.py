@@ -49,8 +49,8 @@ async def test_trusted_network_skips_second_factor(start_sercen: StartSercen, se
     assert s.smtp.pending() == 0
     status, me = await s.get("/sercen/me", token=body["access_token"])
     assert status == 200 and me["session"]["amr"] == ["pwd", "trusted_network"]
-    status, net = await s.get("/sercen/network")
-    assert net == {"ip": "127.0.0.1", "trusted_network": False}
+    status, net = await s.get("/sercen/network")  # the proxy itself, naming no client
+    assert net == {"ip": "127.0.0.1", "verified": False, "trusted_network": False}
 
 
 async def test_untrusted_address_needs_second_factor(start_sercen: StartSercen,
@@ -76,7 +76,7 @@ async def test_forged_header_from_untrusted_peer_changes_nothing(
     assert status == 200 and body["status"] == "second_factor"
     await s.smtp.next_code()
     status, net = await s.get("/sercen/network")
-    assert net == {"ip": "127.0.0.1", "trusted_network": False}
+    assert net == {"ip": "127.0.0.1", "verified": True, "trusted_network": False}
     # failures are logged (and regulated) against the real peer, not the forged address
     with caplog.at_level(logging.WARNING, logger="sercen.auth"):
         status, _ = await s.login("1001", password="wrong", xff="172.25.1.9")

@@ -47,7 +47,8 @@ async def test_process_with_seed_config(tmp_path: Path, smtp_server: SmtpServer)
     await add_user(store, "1001", email_addr="ana@example.com")
     await store.close()
     conf = seed_conf(tmp_path / "sercen.conf", smtp_server.port,
-                     "smtp_from = \"webfon@example.com\"\n")
+                     "smtp_from = \"webfon@example.com\"\n"
+                     "trusted_proxies = \"127.0.0.1\"\n")  # nginx on this host
     port = free_port("tcp")
     proc = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "sercen", "--config", str(conf), "--port", str(port),

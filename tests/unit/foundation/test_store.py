@@ -189,3 +189,41 @@ async def test_binary_values_round_trip(store: Store) -> None:
     payload = bytes(range(256)) * 4
     await store.execute("INSERT INTO blob_probe (id, data) VALUES (?, ?)", (1, payload))
     assert await store.fetchval("SELECT data FROM blob_probe WHERE id = 1") == payload
+
+
+async def test_ivr_numbering_migration_keeps_every_number_and_reference(store_url: str) -> None:
+    """The numbering learns the kind 'ivr' on a store that already holds users, extensions
+    and queues: nothing is lost, the references still hold, a dangling one is still refused."""
+    from webfon.store.migrate import Migration
+
+    store = await open_store(store_url, migrate=False)
+    try:
+        await store.execute("CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER "
+                            "PRIMARY KEY, name VARCHAR(128) NOT NULL, applied_at DOUBLE NOT NULL)")
+        before: list[Migration] = [m for m in load_migrations(store.dialect) if m.version < 130]
+        for migration in before:
+            async with store.transaction() as tx:
+                for statement in migration.statements(store.dialect):
+                    await tx.execute(statement)
+                await tx.execute("INSERT INTO schema_migrations (version, name, applied_at) "
+                                 "VALUES (?, ?, ?)", (migration.version, migration.name, 0.0))
+        await _user(store, "1001")
+        async with store.transaction() as tx:
+            await create_extension(tx, number="2001")
+            await create_queue(tx, number="3000", name="Soporte", kind="hunt")
+        with pytest.raises(IntegrityError):
+            await store.execute("INSERT INTO numbering (number, kind) VALUES ('4000', 'ivr')")
+        assert 130 in await apply_migrations(store)
+        rows = await store.fetchall("SELECT number, kind FROM numbering ORDER BY number")
+        assert [(r["number"], r["kind"]) for r in rows] == [
+            ("1001", "user"), ("2001", "extension"), ("3000", "queue")]
+        await store.execute("INSERT INTO numbering (number, kind) VALUES ('4000', 'ivr')")
+        with pytest.raises(IntegrityError):
+            await store.execute("INSERT INTO numbering (number, kind) VALUES ('5000', 'room')")
+        with pytest.raises(IntegrityError):  # still referenced by the user
+            await store.execute("DELETE FROM numbering WHERE number = '1001'")
+        with pytest.raises(IntegrityError):  # a number must exist before a queue takes it
+            await store.execute("INSERT INTO queues (number, name, kind) "
+                                "VALUES ('3999', 'Sin número', 'hunt')")
+    finally:
+        await store.close()

@@ -22,6 +22,7 @@ async def echo_http(request: web.Request) -> web.Response:
         "path": request.path,
         "query": request.rel_url.raw_query_string,
         "xff": request.headers.get("X-Forwarded-For", ""),
+        "client": request.headers.get("X-Webfon-Client", ""),
         "host": request.headers.get("X-Forwarded-Host", ""),
         "body": body.decode(),
         "auth": request.headers.get("Authorization", ""),
@@ -137,9 +138,11 @@ async def test_http_relay_keeps_path_query_body_and_adds_xff(
         assert resp.headers["X-Upstream"] == "yes"
         assert resp.headers["X-Frame-Options"] == "DENY"
         data = await resp.json()
-    # The client is not a trusted proxy: its X-Forwarded-For is replaced, not extended.
+    # The peer is not a trusted proxy: its X-Forwarded-For is not believed (and, as it came
+    # through a proxy, the address is passed on marked unverified).
     assert data == {"method": "POST", "path": "/fonbo/echo", "query": "a=1&b=%20x",
-                    "xff": "127.0.0.1", "host": f"127.0.0.1:{front.port}",
+                    "xff": "127.0.0.1", "client": "unverified",
+                    "host": f"127.0.0.1:{front.port}",
                     "body": '{"k": "v"}', "auth": "Bearer abc"}
 
 
@@ -239,7 +242,8 @@ async def test_xff_kept_from_trusted_proxy(upstream: TestServer, static_dir: Pat
     try:
         async with http.get(url(server, "/fonbo/echo"),
                             headers={"X-Forwarded-For": "172.25.1.9"}) as resp:
-            assert (await resp.json())["xff"] == "172.25.1.9, 127.0.0.1"
+            # only the resolved client goes on: the next hop trusts just this front
+            assert (await resp.json())["xff"] == "172.25.1.9"
     finally:
         await server.close()
     with pytest.raises(Exception, match="trusted_proxies"):

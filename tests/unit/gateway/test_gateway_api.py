@@ -49,9 +49,11 @@ async def test_create_attach_message_detach_destroy_over_http(gw) -> None:
 @pytest.mark.parametrize(("body", "code"), [
     ({"transaction": "t"}, E.MISSING_MANDATORY_ELEMENT),
     ({"janus": "create"}, E.MISSING_MANDATORY_ELEMENT),
-    ({"janus": "fly", "transaction": "t"}, E.UNKNOWN_REQUEST),
+    # as Janus: without a session only create, info and ping exist at this path
+    ({"janus": "fly", "transaction": "t"}, E.INVALID_REQUEST_PATH),
     ({"janus": 5, "transaction": "t"}, E.INVALID_ELEMENT_TYPE),
-    ([1, 2, 3], E.INVALID_JSON_OBJECT),
+    # as Janus: JSON that is not an object lacks a transaction
+    ([1, 2, 3], E.MISSING_MANDATORY_ELEMENT),
     ({"janus": "keepalive", "transaction": "t", "session_id": 12345}, E.SESSION_NOT_FOUND),
 ])
 async def test_bad_requests_get_janus_error_codes(gw, body, code) -> None:

@@ -7,10 +7,10 @@ import time
 
 from aiortc import RTCPeerConnection
 
-from gateway.media import sdp
 from gateway.media.ice import configure_ice, reset_ice, rtc_configuration
 from gateway.media.webrtc import WebRtcLeg
 from webfon.rtp.packet import build_header
+from webfon.sip.sdp import SessionDescription
 
 
 async def test_candidates_use_configured_address_and_port_range() -> None:
@@ -39,7 +39,7 @@ def test_nat_1_1_rewrites_host_candidates() -> None:
             "a=candidate:abc 1 udp 2130706431 127.0.0.1 40000 typ host\r\n"
             "a=candidate:def 1 udp 1694498815 198.51.100.1 50000 typ relay raddr 0.0.0.0 "
             "rport 0\r\n")
-    out = leg._outgoing(sdp.Sdp.parse(text))
+    out = leg._outgoing(SessionDescription.parse(text))
     assert "203.0.113.7 40000 typ host" in out
     assert "198.51.100.1 50000 typ relay" in out
     assert "c=IN IP4 203.0.113.7" in out

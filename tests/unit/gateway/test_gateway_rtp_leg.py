@@ -95,12 +95,18 @@ async def test_latches_to_the_real_source() -> None:
     nat = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     nat.bind(("127.0.0.1", 0))
     try:
-        nat.sendto(bytes(build_header(0, 1, 160, 1)) + b"\xff" * 160, ("127.0.0.1", port))
+        # behind NAT the phone sends from elsewhere than its SDP: a few packets in sequence
+        # from one source make it the remote (strict RTP's learning, not the first packet)
+        for seq in range(1, 5):
+            nat.sendto(bytes(build_header(0, seq, 160 * seq, 1)) + b"\xff" * 160,
+                       ("127.0.0.1", port))
+            await asyncio.sleep(0.02)  # a phone's pace
         for _ in range(50):
             if leg.remote != ("127.0.0.1", 9):
                 break
             await asyncio.sleep(0.01)
         assert leg.remote == nat.getsockname()
+        assert len(bridge.sent) == 1  # the probation packets before it are not relayed
     finally:
         leg.close()
         nat.close()

@@ -12,6 +12,7 @@ from webfon.sip import (
     make_offer,
     with_direction,
 )
+from webfon.sip.sdp import reverse_direction
 
 WEBRTC_LIKE = """v=0
 o=- 4611731400430051336 2 IN IP4 127.0.0.1
@@ -104,3 +105,47 @@ def test_offer_and_hold() -> None:
 def test_bad_sdp(text: str) -> None:
     with pytest.raises(ParseError):
         SessionDescription.parse(text)
+
+
+BROWSER_OFFER = ("v=0\r\no=- 1 1 IN IP4 0.0.0.0\r\ns=-\r\nt=0 0\r\n"
+                 "m=audio 9 UDP/TLS/RTP/SAVPF 111 0 8 126\r\nc=IN IP4 0.0.0.0\r\n"
+                 "a=rtpmap:111 opus/48000/2\r\na=fmtp:111 minptime=10\r\n"
+                 "a=rtcp-fb:111 nack\r\na=rtpmap:0 PCMU/8000\r\na=rtpmap:8 PCMA/8000\r\n"
+                 "a=rtpmap:126 telephone-event/8000\r\na=sendrecv\r\n")
+
+
+def test_keep_formats_drops_other_codecs_and_their_attributes() -> None:
+    desc = SessionDescription.parse(BROWSER_OFFER)
+    audio = desc.audio
+    assert audio is not None and audio.telephone_event == 126
+    audio.keep_formats([8, 126])
+    text = str(desc)
+    assert "m=audio 9 UDP/TLS/RTP/SAVPF 8 126" in text
+    assert "opus" not in text and "a=fmtp:111" not in text and "rtcp-fb:111" not in text
+    assert [c.name for c in SessionDescription.parse(text).audio.codecs] == [
+        "PCMA", "telephone-event"]
+
+
+def test_add_telephone_event_on_a_free_payload_type() -> None:
+    desc = SessionDescription.parse(BROWSER_OFFER.replace(" 126\r\n", "\r\n").replace(
+        "a=rtpmap:126 telephone-event/8000\r\n", ""))
+    audio = desc.audio
+    assert audio is not None and audio.telephone_event is None
+    pt = audio.free_dynamic_pt()
+    assert pt == 101
+    audio.add_telephone_event(pt)
+    assert SessionDescription.parse(str(desc)).audio.telephone_event == pt
+
+
+def test_old_style_hold_and_reverse_direction() -> None:
+    held = make_offer("0.0.0.0", 4000, codecs=("PCMU",))
+    assert held.direction_of(held.audio) == "sendonly"
+    assert reverse_direction("sendonly") == "recvonly"
+    assert reverse_direction("sendrecv") == "sendrecv"
+
+
+@pytest.mark.parametrize("garbage", ["", "hello", "v=0\r\nm=audio x RTP/AVP 0\r\n",
+                                     "v=0\r\ns=-\r\n", "v=0\r\nbad line\r\nm=audio 1 RTP 0"])
+def test_garbage_sdp_is_refused(garbage: str) -> None:
+    with pytest.raises(ParseError):
+        SessionDescription.parse(garbage)

@@ -1,0 +1,171 @@
+"""The deliberate differences between our gateway and Janus 1.1.2's SIP plugin: the one list.
+
+Every entry says what differs and why; the suite removes exactly these from our transcript
+(``apply``) before comparing it with Janus's, so anything not listed here must match. The
+same list, in prose, is the "Deliberate differences" section of ``gateway/README.md``
+(``test_differences_documented`` checks that each entry's name appears there).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from tests.integration.conformance.transcript import Item, Transcript
+
+
+@dataclass(frozen=True)
+class Difference:
+    """One deliberate difference."""
+
+    name: str
+    reason: str
+
+    def apply(self, item: Item) -> Item | None:
+        """Our normalized frame as Janus would have sent it (None: Janus sends nothing)."""
+        return item
+
+
+def _result(item: Item) -> dict[str, Any] | None:
+    data = item.fields.get("data")
+    if isinstance(data, dict) and isinstance(data.get("result"), dict):
+        return data["result"]
+    return None
+
+
+@dataclass(frozen=True)
+class ExtraEvent(Difference):
+    """A plugin event only we send."""
+
+    event: str = ""
+
+    def apply(self, item: Item) -> Item | None:
+        result = _result(item)
+        if result is not None and result.get("event") == self.event:
+            return None
+        return item
+
+
+@dataclass(frozen=True)
+class ErrorTextPrefix(Difference):
+    """A core error whose text is compared only up to ``prefix``."""
+
+    code: int = 0
+    prefix: str = ""
+
+    def apply(self, item: Item) -> Item | None:
+        error = item.fields.get("error")
+        if isinstance(error, dict) and error.get("code") == self.code and \
+                str(error.get("reason", "")).startswith(self.prefix):
+            error["reason"] = self.prefix + "…"
+        return item
+
+
+DIFFERENCES: tuple[Difference, ...] = (
+    # --- in frames the suite compares ---------------------------------------------------------
+    ErrorTextPrefix(
+        name="454 text for unparseable JSON",
+        reason="After \"Invalid Janus API request - \" Janus quotes its JSON parser "
+               "(jansson: position and complaint); ours quotes Python's. The code and the "
+               "prefix are the same.",
+        code=454, prefix="Invalid Janus API request - "),
+    ExtraEvent(
+        name="remote_hold / remote_resume events",
+        reason="Janus answers a peer's re-INVITE without telling the application; ours also "
+               "reports when the peer puts the call on hold or resumes it (`direction`), so "
+               "the web client can show it. Clients that do not know the events ignore them.",
+        event="remote_hold"),
+    ExtraEvent(
+        name="remote_hold / remote_resume events",
+        reason="(the resume half of the same difference)",
+        event="remote_resume"),
+    ExtraEvent(
+        name="dtmf events",
+        reason="Janus passes RFC 4733 packets from the SIP side to the browser and reports a "
+               "DTMF INFO only as `info`; ours also reports each key received from SIP (RFC "
+               "4733 or INFO) as a `dtmf` event (`signal`, `duration`): a browser cannot read "
+               "telephone-events from a received track.",
+        event="dtmf"),
+    # --- in requests the suite does not make (ours, or refused) -------------------------------
+    Difference(
+        name="webphone login (register type webfon)",
+        reason="Ours: the handle's webfon token logs its user in as a web phone; the PBX "
+               "control API gives the extension's credentials. `registered` then also "
+               "carries `extension`, `lines`, `mode` and `identity` (the full SIP URI; "
+               "`username` is its user part, as in Janus)."),
+    Difference(
+        name="tokens and guests",
+        reason="`create`, `attach` and `claim` take a webfon token (sercen's Ed25519 JWT, "
+               "403 otherwise) instead of Janus's API secret or stored tokens; a guest "
+               "registration (no REGISTER) needs the setting allow_guest or a token with "
+               "role admin/test (plugin error 403): a guest is an anonymous way out to SIP."),
+    Difference(
+        name="update",
+        reason="With a JSEP offer, `update` renews the browser's leg (a new peer connection "
+               "or ICE restart after a network change) and leaves the SIP media as it is; "
+               "without one it refreshes the SIP session with a re-INVITE of the same media. "
+               "Janus re-INVITEs the SIP side with the new offer, and refuses an update "
+               "without JSEP (448). aiortc cannot restart ICE in place."),
+    Difference(
+        name="recording, subscribe, unsubscribe",
+        reason="Calls are not recorded on the gateway (the PBX records): `recording` is "
+               "checked as in Janus, then refused with 451 \"Recording is not available on "
+               "this gateway\". SUBSCRIBE is not offered: `subscribe` and `unsubscribe` get "
+               "442 \"Unsupported request\"."),
+    Difference(
+        name="SDES-SRTP towards SIP",
+        reason="The SIP leg is plain RTP (the PBX is on a trusted network; WebRTC's leg is "
+               "DTLS-SRTP): `srtp: sdes_optional` proceeds without SRTP, `sdes_mandatory` in "
+               "a `call` is refused with 452; in `accept` it gets Janus's 452 text."),
+    Difference(
+        name="dtmf_info keys",
+        reason="`dtmf_info` refuses a character that is not a DTMF key (444 \"Invalid "
+               "element (digit should be a DTMF key)\"); Janus sends whatever character it "
+               "is given."),
+    Difference(
+        name="dial limits and lines",
+        reason="Ours: `call` refuses a dial string longer than max_digi_llam_sal (444), and "
+               "a web phone's calls beyond its «Número de líneas» (447)."),
+    Difference(
+        name="failed refresh retried",
+        reason="When a registration refresh fails (timeout, 5xx, transport) the client gets "
+               "`registration_failed` as from Janus, and the user agent tries again after 30 "
+               "seconds (then `registered`), instead of leaving the account unregistered."),
+    Difference(
+        name="server_info",
+        reason="`info` describes this gateway (name, author, plugins, transports), not "
+               "Janus's build."),
+    # --- on the SIP and media side (not in the frames) ----------------------------------------
+    Difference(
+        name="one SIP endpoint",
+        reason="One SIP endpoint serves every account of the process; each account registers "
+               "a Contact with a random user part. Janus runs a SIP stack per handle."),
+    Difference(
+        name="G.711 relay and Opus transcoding",
+        reason="Calls are offered to SIP in G.711 (and RFC 4733) only and relayed without "
+               "decoding; a browser that offers no G.711 is transcoded Opus <-> G.711. Janus "
+               "offers the browser's codecs to the SIP side."),
+    Difference(
+        name="transfer NOTIFY",
+        reason="A REFER received is reported to the transferor at once with NOTIFY 100 "
+               "Trying (RFC 3515's initial NOTIFY), then with the new call's progress."),
+)
+
+
+def apply(transcript: Transcript, ours: bool = True) -> Transcript:
+    """A transcript with the deliberate differences taken out: ours, or Janus's (where a
+    difference rewrites both sides, such as an error text compared by its prefix)."""
+    out = Transcript()
+    for name, items in transcript.streams.items():
+        kept = []
+        for item in items:
+            current: Item | None = item
+            for difference in DIFFERENCES:
+                if current is None:
+                    break
+                if ours or isinstance(difference, ErrorTextPrefix):
+                    current = difference.apply(current)
+            if current is not None:
+                kept.append(current)
+        out.streams[name] = kept
+    return out
