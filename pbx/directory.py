@@ -15,6 +15,7 @@ from webfon.routing_rules import Rule
 from webfon.store import Store
 
 from .categories import DEFAULT_CATEGORY, Category, parse_allowed
+from .repo.conferences import ConferenceRepo, ConferenceRoom
 from .repo.ivr import IvrMenu, IvrRepo
 from .rules import load_rules
 
@@ -275,6 +276,11 @@ class Directory:
         """The enabled routing rules in order, compiled."""
         return await self._cached(("routing_rules",), lambda: load_rules(self.store))
 
+    async def conference_by_number(self, number: str) -> ConferenceRoom | None:
+        """A conference room (not cached: an ad-hoc room is dialled right after FONBO made
+        it, and a changed PIN applies at once)."""
+        return await ConferenceRepo(self.store).by_number(number)
+
     async def trunks(self) -> list[Trunk]:
         return await self._cached(
             ("trunks",),
@@ -285,6 +291,10 @@ class Directory:
             "SELECT * FROM trunks WHERE enabled = 1 ORDER BY priority, name")
         return [Trunk(int(r["id"]), r["name"], r["host"], int(r["port"]), r["transport"],
                       int(r["priority"]), int(r["prefix_strip"])) for r in rows]
+
+    async def trunk_hosts(self) -> frozenset[str]:
+        """The addresses of the enabled trunks, read now (not cached)."""
+        return frozenset(t.host for t in await self._load_trunks())
 
     async def trunk_by_address(self, host: str) -> Trunk | None:
         for trunk in await self.trunks():

@@ -1,18 +1,22 @@
-"""Where a dialled number goes: a user (preferred), an extension, a group, an IVR menu, or out
-by a trunk.
+"""Where a dialled number goes: a user (preferred), an extension, a group, an IVR menu, a
+conference room, a feature code for the PBX itself, or out by a trunk.
 
 The admin's routing rules (:mod:`webfon.routing_rules`) come first: the first rule that matches
 the number, the caller and the time decides the destination (or rewrites the number for the
 rules after it). A rule only chooses *where*: the destination it gives is checked exactly as a
 dialled one (the caller's category must allow its destination class, «solo entrantes» users
 stay incoming-only), so no rule opens to a caller what their category closes. Emergency numbers
-never go through rules.
+and the PBX's feature codes never go through rules.
 
 Without a deciding rule the number is looked up in the shared numbering, so a user's number
 reaches the user wherever they are logged in (the seed: «se debe buscar al usuario, no a la
 extensión»); anything else is an outside number of a fixed class. The caller's category
 decides which destination classes are allowed; a refusal carries a clear reason for the 403.
-Call-by-call mobility codes are resolved first of all.
+Call-by-call mobility codes are not numbers: admission resolves them (:mod:`pbx.mobility`)
+before a number reaches the router, which refuses any it is given.
+
+Only :class:`~pbx.admission.Admission` hands routes out for delivery: a route made here (a
+rule's included), or by hand, is not admitted and no destination takes it.
 """
 
 from __future__ import annotations
@@ -34,7 +38,9 @@ from .categories import (
     classify_external,
 )
 from .directory import Directory, Extension, Phone, QueueInfo, Trunk, User
-from .mobility import MobilityError, authorize, is_mobility, parse
+from .feature_codes import FeatureCode, parse_feature_code
+from .mobility import is_mobility
+from .repo.conferences import ConferenceRoom
 from .repo.ivr import IvrMenu
 
 
@@ -53,6 +59,8 @@ class Caller:
     trunk: Trunk | None = None
     category: Category = DEFAULT_CATEGORY
     mobility: bool = False
+    address: str = ""
+    """The network address the caller's request came from (limits and logs), when known."""
     calling_number: str = ""
     """For a call from a trunk: the number the far end presents (its From)."""
 
@@ -72,7 +80,9 @@ class Caller:
 
 
 SYSTEM = Caller(category=UNRESTRICTED)
-"""The PBX placing a call its own configuration names (a queue's overflow target)."""
+"""The PBX placing a call its own configuration names (a queue's overflow target); never a
+call a person asks for (a dialled number, a forward, a transfer): those are placed as that
+person."""
 
 
 class RouteKind(StrEnum):
@@ -85,12 +95,19 @@ class RouteKind(StrEnum):
     IVR = "ivr"
     EXTERNAL = "external"
     VOICEMAIL = "voicemail"
+    CONFERENCE = "conference"
+    FEATURE = "feature"
+    """A feature code for the PBX itself (``*43#`` callback, ``*44#`` cancel)."""
     REJECT = "reject"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Route:
-    """The routing decision: where the number leads, for whom, or why it is refused."""
+    """The routing decision: where the number leads, for whom, or why it is refused.
+
+    Routes compare by identity: a route is admitted (:func:`pbx.admission.admitted`) as the
+    very object admission handed out, never as a copy or a look-alike.
+    """
 
     kind: RouteKind
     number: str
@@ -103,8 +120,13 @@ class Route:
     """Record the group's statistics for this call (the 6th «Si» of ``Cen_Sub_colaCentralita``:
     an IVR option that sends the call to a group with statistics on)."""
     ivr: IvrMenu | None = None
+    conference: ConferenceRoom | None = None
+    feature: FeatureCode | None = None
     trunks: list[Trunk] = field(default_factory=list)
     """The trunks an outside number may leave by, in order of preference."""
+    dial_prefix: str = ""
+    """Sent on the trunk in front of the number (a routing rule's carrier selection code); the
+    number itself is what the caller's category was checked against."""
     status: int = 0
     reason: str = ""
     flow_verdict: str = ""
@@ -153,18 +175,12 @@ class Router:
     async def route(self, dialled: str, caller: Caller, *, at: float | None = None) -> Route:
         """Where ``dialled`` goes for ``caller`` at ``at`` (default now)."""
         if is_mobility(dialled):
-            if caller.trunk is not None:
-                return reject(dialled, caller, 403, "Mobility codes are not accepted from trunks")
-            try:
-                code = parse(dialled)
-                user = await authorize(self.directory, code, caller.extension)
-            except MobilityError as exc:
-                return reject(dialled, caller, exc.status, exc.reason)
-            caller = replace(caller, user=user, mobility=True,
-                             category=await self.directory.category(user.category_id))
-            dialled = code.destination
-            if is_mobility(dialled):
-                return reject(dialled, caller, 484, "Nested mobility code")
+            return reject("*72*", caller, 484, "Mobility code not allowed here")
+        code = parse_feature_code(dialled)
+        if code is not None:
+            if caller.trunk is not None or caller.mobility:
+                return reject(dialled, caller, 403, "Feature codes are for the PBX's own phones")
+            return Route(RouteKind.FEATURE, dialled, caller, feature=code)
         rewrites: tuple[str, ...] = ()
         if self.rules and dialled not in EMERGENCY:
             decision = await self.decide(dialled, caller, at)
@@ -174,6 +190,9 @@ class Router:
                 route = await self._by_rule(decision.match, caller)
                 return replace(route, rewritten_by=rewrites)
             dialled = decision.number
+            if is_mobility(dialled) or parse_feature_code(dialled) is not None:
+                return reject(dialled, caller, 484,
+                              "A routing rule made a code the PBX does not route")
         route = await self._fixed(dialled, caller)
         return replace(route, rewritten_by=rewrites) if rewrites else route
 
@@ -195,12 +214,30 @@ class Router:
                                           local_prefixes=self.local_prefixes)
         except NumberError as exc:
             return reject(dialled, caller, 404 if kind is None else 484, str(exc))
-        why = restriction(caller, classified)
+        why = self.refusal(caller, classified)
         if why:
             return reject(dialled, caller, 403, why)
         if kind is not None:
             return await self._internal(dialled, kind, caller, classified.dest_class)
         return await self._external(classified, caller)
+
+    def refusal(self, caller: Caller, classified: Classified) -> str | None:
+        """Why ``caller`` may not call a number of this class («solo entrantes» users call
+        only emergency numbers unless by call-by-call mobility; otherwise the category
+        decides), or None when they may."""
+        if caller.user is not None and caller.user.user_type == "solo_entrantes" \
+                and not caller.mobility and classified.dest_class != "emergency":
+            return "Incoming-only user: outgoing calls need call-by-call mobility"
+        return caller.category.check(classified)
+
+    def outside_refusal(self, caller: Caller, number: str) -> str | None:
+        """Why ``caller`` may not be connected to the outside ``number`` (as routes give it
+        to the trunks), or None when they may."""
+        try:
+            classified = classify_external(number, self.local_prefixes)
+        except NumberError as exc:
+            return str(exc)
+        return self.refusal(caller, classified)
 
     async def _by_rule(self, match: Match, caller: Caller) -> Route:
         """The route a matching rule gives, checked like a dialled destination."""
@@ -223,7 +260,7 @@ class Router:
                 return reject(number, caller, 484,
                               f"Routing rule {rule.name} made {number}, which is not an outside "
                               f"number (national, or international with 00 or +)")
-            why = restriction(caller, classified)
+            why = self.refusal(caller, classified)
             if why:
                 return reject(number, caller, 403, why)
             trunks = await self.directory.trunks()
@@ -232,15 +269,15 @@ class Router:
             if not trunks:
                 return reject(number, caller, 503, f"No trunk available for routing rule "
                                                    f"{rule.name}")
-            return Route(RouteKind.EXTERNAL, rule.trunk_prefix + number, caller,
-                         classified.dest_class, trunks=trunks)
+            return Route(RouteKind.EXTERNAL, number, caller, classified.dest_class,
+                         trunks=trunks, dial_prefix=rule.trunk_prefix)
         kinds, what = _RULE_KINDS[rule.action]
         kind = await self.directory.number_kind(number)
         if kind not in kinds:
             return reject(number, caller, 404,
                           f"Routing rule {rule.name}: {number} is not {what}")
         if caller.trunk is None:
-            why = restriction(caller, Classified("internal", number))
+            why = self.refusal(caller, Classified("internal", number))
             if why:
                 return reject(number, caller, 403, why)
         return await self._internal(number, kind, caller, "internal")
@@ -269,6 +306,11 @@ class Router:
             if menu is None:
                 return reject(number, caller, 404, "IVR menu not found")
             return Route(RouteKind.IVR, number, caller, dest_class, ivr=menu)
+        if kind == "conference":
+            room = await self.directory.conference_by_number(number)
+            if room is None:
+                return reject(number, caller, 404, "Conference room not found")
+            return Route(RouteKind.CONFERENCE, number, caller, dest_class, conference=room)
         return reject(number, caller, 404, "Number not assigned")
 
     async def _external(self, classified: Classified, caller: Caller) -> Route:
@@ -277,16 +319,6 @@ class Router:
             return reject(classified.number, caller, 503, "No trunk available")
         return Route(RouteKind.EXTERNAL, classified.number, caller, classified.dest_class,
                      trunks=trunks)
-
-
-def restriction(caller: Caller, classified: Classified) -> str | None:
-    """Why ``caller`` may not call a number of this class (None when they may): «solo
-    entrantes» users call only emergency numbers unless by call-by-call mobility; otherwise
-    their category decides."""
-    if caller.user is not None and caller.user.user_type == "solo_entrantes" \
-            and not caller.mobility and classified.dest_class != "emergency":
-        return "Incoming-only user: outgoing calls need call-by-call mobility"
-    return caller.category.check(classified)
 
 
 def trunk_number(trunk: Trunk, number: str) -> str:

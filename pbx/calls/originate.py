@@ -1,12 +1,18 @@
-"""Calls the PBX places itself (dialler campaigns, and any call that starts from the PBX rather
-than from a phone): the first leg is an outgoing INVITE with the PBX's own offer.
+"""A call the PBX places itself: its first leg (a callback's requester, a dialler campaign's
+number, anything that starts from the PBX rather than from a phone's INVITE).
 
-The number must have been admitted for whoever the call is made for
-(:meth:`~pbx.admission.Admission.admit`); the :class:`~pbx.routing.Route` it gave says where to
-ring: an outside number goes out by the route's trunks in order (the next one when a trunk is
-unavailable, as for dialled calls), a user's or an extension's number rings its registered
-phones together. The first to answer gives a :class:`~.leg.CallLeg` with its media endpoint
-pointed at the far end; the others are cancelled.
+The contacts ring together with the PBX's own offer (G.711 A-law and µ-law, RFC 4733 events,
+the PBX's media address); the first to answer becomes the leg, answered, with its media
+pointed at the far end and who is on it recorded (``CallLeg.party``: whose rights apply to
+what is done on that leg, a transfer for one; or ``CallLeg.phone``, the registered phone that
+answered); the others are cancelled. Every contact tried is an :class:`~.model.Attempt`
+(technical CDR rows, for whoever wants them).
+
+Where to ring is not decided here: the number is admitted for whoever the call is placed for
+(:meth:`~pbx.admission.Admission.admit`), and an outside number leaves through the trunks'
+one way out (:meth:`~pbx.destinations.trunks.TrunkDestination.originate`: admitted routes
+only, per-trunk limits, failover, the CDR's trunk), which rings each trunk here. What the call
+does once answered is its owner's business.
 """
 
 from __future__ import annotations
@@ -14,154 +20,147 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from enum import StrEnum
 
-from webfon.sip import ParseError, Response, SipError
+from webfon.sip import Address, ParseError, Response, SipError
 from webfon.sip.sdp import make_offer
 from webfon.sip.ua import Call as SipCall
 
 from .. import sdp as sdpx
 from ..cdr import Disposition
-from ..destinations.reach import Reach
-from ..destinations.trunks import trunk_uri
-from ..routing import Route, RouteKind, should_failover
+from ..media import Leg as MediaLeg
+from ..routing import Caller
 from .factory import LegFactory
 from .leg import CallLeg
 from .model import Attempt
+from .ringer import Contact, RingResult, RingStatus
 
 log = logging.getLogger("pbx.calls")
 
-
-class Outcome(StrEnum):
-    ANSWERED = "answered"
-    BUSY = "busy"
-    NO_ANSWER = "no_answer"
-    FAILED = "failed"
+NO_MEDIA = RingResult(RingStatus.FAILED, 503, "No media ports")
 
 
 @dataclass
 class Originated:
-    outcome: Outcome
-    code: int = 0
-    reason: str = ""
+    """How a first leg went: ``result`` (answered, busy, no answer, failed with a SIP
+    status), the answered ``leg``, the ``trunk`` that carried it and every ``attempt``."""
+
+    result: RingResult
     leg: CallLeg | None = None
     trunk: str = ""
     attempts: list[Attempt] = field(default_factory=list)
-    """Every contact or trunk tried (technical CDR rows)."""
+
+    @property
+    def answered(self) -> bool:
+        return self.result.status is RingStatus.ANSWERED and self.leg is not None
 
 
 class Originator:
-    def __init__(self, legs: LegFactory, reach: Reach, media_host: str) -> None:
+    def __init__(self, legs: LegFactory, media_host: str) -> None:
         self.legs = legs
-        self.reach = reach
         self.media_host = media_host
 
-    async def dial(self, route: Route, presented: tuple[str, str | None],
-                   timeout: float) -> Originated:
-        """Ring where ``route`` leads for up to ``timeout`` seconds (per trunk), showing
-        ``presented`` (number, name) as the caller."""
-        if route.kind is RouteKind.EXTERNAL:
-            return await self._by_trunks(route, presented, timeout)
-        if route.kind in (RouteKind.USER, RouteKind.EXTENSION):
-            ext = route.extension
-            if route.user is not None:
-                ext = await self.reach.extension_for(route.user, ext)
-            contacts = await self.reach.contacts(ext.number) if ext is not None else []
-            if not contacts:
-                return Originated(Outcome.FAILED, 480, "Not registered")
-            return await self._ring(contacts, presented, timeout, route.number, "")
-        return Originated(Outcome.FAILED, 488, f"cannot call a {route.kind} from the PBX")
+    def caller_id(self, number: str, name: str | None) -> Address:
+        """The From the far end is shown."""
+        return self.legs.caller_id(number, name)
 
-    async def _by_trunks(self, route: Route, presented: tuple[str, str | None],
-                         timeout: float) -> Originated:
-        result = Originated(Outcome.FAILED, 503, "No trunk available")
-        tried: list[Attempt] = []
-        for trunk in route.trunks:
-            result = await self._ring([trunk_uri(trunk, route.number)], presented, timeout,
-                                      route.number, trunk.name)
-            tried += result.attempts
-            result.attempts = tried
-            if result.outcome is Outcome.ANSWERED:
-                return result
-            code = None if result.outcome is Outcome.NO_ANSWER or result.code == 0 \
-                else result.code
-            if not should_failover(code):
-                return result
-            log.info("Cen_Sub_SiguienteTrunk: trunk unavailable, trying the next",
-                     extra={"trunk": trunk.name, "status": result.code})
-        return result
+    async def ring(self, contacts: Sequence[Contact], timeout: float, shown_as: Address, *,
+                   party: Caller | None, number: str, trunk: str = "",
+                   user_id: int | None = None) -> Originated:
+        """Ring ``contacts`` (showing ``shown_as``) for up to ``timeout`` seconds.
 
-    async def _ring(self, uris: list[str], presented: tuple[str, str | None], timeout: float,
-                    number: str, trunk: str) -> Originated:
+        ``party`` is who is on the leg that answers (None: the phone that answered, whose
+        rights are looked up when needed), ``number`` the leg's number, ``user_id`` the user
+        on it (default: the party's), ``trunk`` the trunk the contacts are on, if any."""
         try:
             media = await self.legs.media_leg("a")
         except OSError:
-            return Originated(Outcome.FAILED, 503, "No media ports")
-        offer = make_offer(self.media_host, media.port).encode()
-        from_ = self.legs.caller_id(*presented)
-        dialled: dict[asyncio.Future[Response], tuple[SipCall, Attempt]] = {}
+            return Originated(NO_MEDIA, trunk=trunk)
+        offer = make_offer(self.media_host, media.port, codecs=("PCMA", "PCMU"),
+                           telephone_event=101)
+        offer.origin_user = "webfon-pbx"
+        body = offer.encode()
         attempts: list[Attempt] = []
-        for uri in uris:
-            attempt = Attempt(uri, time.time(), trunk=trunk)
+        pending: dict[asyncio.Future[Response], tuple[SipCall, Contact, Attempt]] = {}
+        for contact in contacts:
+            attempt = Attempt(contact.uri, time.time(), trunk=trunk)
             attempts.append(attempt)
             try:
-                sip = self.legs.dial(uri, from_, offer, None)
+                sip = self.legs.dial(contact.uri, shown_as, body, None)
             except (SipError, ParseError, OSError) as exc:
                 attempt.ended_at, attempt.code = time.time(), 503
-                log.info("cannot call: %s", exc, extra={"uri": uri})
+                attempt.disposition = Disposition.FAILED
+                log.info("cannot call contact: %s", exc)
                 continue
-            dialled[sip.answer] = (sip, attempt)
-        winner: tuple[SipCall, Attempt] | None = None
+            pending[sip.answer] = (sip, contact, attempt)
+        winner: tuple[SipCall, Contact, Attempt] | None = None
         codes: list[int] = []
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
-        while dialled and winner is None:
+        while pending and winner is None:
             remaining = deadline - loop.time()
             if remaining <= 0:
                 break
-            done, _ = await asyncio.wait(list(dialled), timeout=remaining,
+            done, _ = await asyncio.wait(list(pending), timeout=remaining,
                                          return_when=asyncio.FIRST_COMPLETED)
             for fut in done:
-                sip, att = dialled.pop(fut)
+                sip, contact, att = pending.pop(fut)
                 resp = fut.result()
-                att.code = resp.status
+                status, success = resp.status, resp.is_success
+                att.code = status
                 att.ended_at = time.time()
-                if resp.is_success and winner is None:
-                    winner = (sip, att)
+                if success and winner is None:
+                    winner = (sip, contact, att)
                     continue
-                codes.append(att.code)
-                att.disposition = Disposition.BUSY if att.code in (486, 600) \
+                codes.append(status)
+                att.disposition = Disposition.BUSY if status in (486, 600) \
                     else Disposition.FAILED
-                if resp.is_success:
+                if success:  # a second answer: drop it
                     self.legs.end_quietly(sip, bye=True)
-        for sip, att in dialled.values():  # still ringing: cancelled
+        for sip, _, att in pending.values():  # still ringing: cancelled
             att.ended_at = time.time()
             att.disposition = Disposition.NO_ANSWER
             self.legs.end_quietly(sip)
         if winner is None:
             self.legs.release_media(media)
-            if not codes:
-                return Originated(Outcome.NO_ANSWER, 0, "No answer", attempts=attempts,
-                                  trunk=trunk)
-            if any(c in (486, 600) for c in codes):
-                return Originated(Outcome.BUSY, 486, "Busy", attempts=attempts, trunk=trunk)
-            best = sorted(codes, key=lambda c: (c >= 500, c))[0]
-            return Originated(Outcome.FAILED, best, f"Failed ({best})", attempts=attempts,
-                              trunk=trunk)
-        sip, att = winner
+            return Originated(_failure(codes), trunk=trunk, attempts=attempts)
+        sip, contact, att = winner
         att.answered_at = time.time()
         att.disposition = Disposition.ANSWERED
+        if user_id is None and party is not None and party.user is not None:
+            user_id = party.user.id
+        leg = self._answered(sip, contact, media, party, number, user_id)
+        if leg is None:
+            att.disposition = Disposition.FAILED
+            return Originated(RingResult(RingStatus.FAILED, 488, "Bad SDP in the answer"),
+                              trunk=trunk, attempts=attempts)
+        return Originated(RingResult(RingStatus.ANSWERED, 200, "OK", contact.uri), leg, trunk,
+                          attempts)
+
+    def _answered(self, winner: SipCall, contact: Contact, media: MediaLeg,
+                  party: Caller | None, number: str, user_id: int | None) -> CallLeg | None:
         try:
-            answer = sdpx.parse(sip.remote_sdp or b"")
+            answer = sdpx.parse(winner.remote_sdp or b"")
         except sdpx.SdpError:
-            self.legs.end_quietly(sip, bye=True)
+            answer = None
+        info = sdpx.info(answer) if answer is not None else None
+        if answer is None or info is None or info.payload_type is None:
+            self.legs.end_quietly(winner, bye=True)
             self.legs.release_media(media)
-            return Originated(Outcome.FAILED, 488, "Bad SDP in the answer", attempts=attempts,
-                              trunk=trunk)
-        info = sdpx.info(answer)
+            return None
         media.set_remote(info.host, info.port)
-        media.payload_type = info.payload_type if info.payload_type is not None else 8
+        media.payload_type = info.payload_type
         media.dtmf_payload_type = info.dtmf_payload_type
-        leg = CallLeg(sip, media, number, None, answer)
-        return Originated(Outcome.ANSWERED, 200, "OK", leg, trunk, attempts)
+        return CallLeg(winner, media, number, user_id, answer, party=party,
+                       phone=contact.phone)
+
+
+def _failure(codes: list[int]) -> RingResult:
+    """What nobody answering comes to: no answer, busy, or the most telling failure."""
+    if not codes:
+        return RingResult(RingStatus.NO_ANSWER, 0, "No answer")
+    if any(c in (486, 600) for c in codes):
+        return RingResult(RingStatus.BUSY, 486, "Busy")
+    best = sorted(codes, key=lambda c: (c >= 500, c))[0]
+    return RingResult(RingStatus.FAILED, best, f"Failed ({best})")

@@ -8,11 +8,23 @@ failed ones, which then retry like any failure: state lives in the store, so a r
 resumes where it was.
 
 Each call is placed *for the campaign's owner*: the number passes the admission gate as that
-user (flow control, their category, «solo entrantes»), which chooses the trunks; the CDR rows
-are the owner's, with the trunk that carried the call. A refusal is final (outcome
-``refused``). When the called party answers, the call is sent to the campaign's destination
-(a group, queue or IVR menu, admitted for the owner too) and lives as any other call until a
-party hangs up.
+user (flow control, their category, «solo entrantes»), which chooses the trunks, and the
+admitted route leaves through the trunks' one way out
+(:meth:`~pbx.destinations.trunks.TrunkDestination.originate`: failover, each call counted
+against its trunk's ``max_calls_per_trunk``); the first leg (:mod:`pbx.calls.originate`)
+records the owner as its party, reached through that trunk (so whoever answers acts in the
+call with the trunk's rights, never the owner's outgoing ones); the CDR rows are the owner's,
+with the trunk that carried the call. A refusal of the number is final (outcome ``refused``).
+
+The PBX's limits and the campaign's pacing agree: a call that a limit keeps from being placed
+(every trunk at its call limit, flow control congested) is no verdict on the number — it is
+due again after ``limit_backoff_s`` without using up one of its retries, and the campaign
+starts no call meanwhile. Campaign calls do not hold the owner's extension's lines (their
+``max_calls_per_extension`` stays for the owner's own calls), and the PBX places them itself,
+so no per-address message limit applies to them.
+
+When the called party answers, the call is sent to the campaign's destination (a group, queue
+or IVR menu, admitted for the owner too) and lives as any other call until a party hangs up.
 """
 
 from __future__ import annotations
@@ -24,24 +36,31 @@ import uuid
 from collections import deque
 from dataclasses import dataclass, field
 
-from ..admission import Admission
+from ..admission import Admission, NotAdmitted, admitted
 from ..calls.active import ActiveCalls
-from ..calls.leg import CallLeg
 from ..calls.lifecycle import CallLifecycle
-from ..calls.model import Attempt, Call, CallState, LegEventHandler
-from ..calls.originate import Originator, Outcome
+from ..calls.model import Call, CallState, LegEventHandler
+from ..calls.originate import Originated, Originator
+from ..calls.ringer import RingResult, RingStatus
 from ..cdr import CdrRecord, CdrWriter, Direction, Disposition
 from ..destinations.base import Delivery
+from ..destinations.reach import Reach
+from ..destinations.trunks import TrunkDestination, all_full
 from ..directory import Directory
 from ..events import CallAnswered, CallStarted, Events
-from ..routing import Caller, RouteKind
+from ..routing import Caller, Route, RouteKind
 from ..tasks import Background
 from .repo import Campaign, CampaignRepo, Due
 
 log = logging.getLogger("pbx.campaigns")
 
-_DISPOSITION = {Outcome.BUSY: Disposition.BUSY, Outcome.NO_ANSWER: Disposition.NO_ANSWER,
-                Outcome.FAILED: Disposition.FAILED}
+_DISPOSITION = {RingStatus.BUSY: Disposition.BUSY, RingStatus.NO_ANSWER: Disposition.NO_ANSWER,
+                RingStatus.FAILED: Disposition.FAILED, RingStatus.CALLER_GONE: Disposition.FAILED}
+_OUTCOME = {RingStatus.CALLER_GONE: "failed"}
+
+LIMIT_BACKOFF_S = 5.0
+"""How long a campaign holds its new calls, and a number waits, after a limit of the PBX kept
+a call from being placed."""
 
 
 @dataclass
@@ -69,13 +88,17 @@ class CallParts:
 
 class Dialer:
     def __init__(self, repo: CampaignRepo, directory: Directory, admission: Admission,
-                 originator: Originator, parts: CallParts, background: Background, *,
-                 tick_s: float = 0.5, lease_s: float = 10.0) -> None:
+                 originator: Originator, trunks: TrunkDestination, reach: Reach,
+                 parts: CallParts, background: Background, *, tick_s: float = 0.5,
+                 lease_s: float = 10.0, limit_backoff_s: float = LIMIT_BACKOFF_S) -> None:
         self.repo = repo
         self.directory = directory
         self.admission = admission
         self.originator = originator
+        self.trunks = trunks
+        self.reach = reach
         self.parts = parts
+        self.limit_backoff_s = limit_backoff_s
         self.background = background
         self.tick_s = tick_s
         self.lease_s = lease_s
@@ -134,13 +157,15 @@ class Dialer:
         budget = min(free, max(1, int(self.tick_s / interval)))
         for due in await self.repo.due(campaign.id, now, budget):
             mono = time.monotonic()
+            if state.next_start - mono > interval:
+                break  # held back by a limit: not before the next tick
             if state.next_start > mono:
                 await asyncio.sleep(state.next_start - mono)
             if not await self.repo.start_attempt(due.id, time.time()):
                 continue
             state.next_start = max(state.next_start, time.monotonic()) + interval
             state.started.append(time.monotonic())
-            task = self.background.spawn(self._call(campaign, due, due.attempts + 1))
+            task = self.background.spawn(self._call(campaign, state, due, due.attempts + 1))
             state.calls.add(task)
             task.add_done_callback(state.calls.discard)
             state.peak = max(state.peak, len(state.calls))
@@ -156,7 +181,7 @@ class Dialer:
             ext.category_id if ext is not None else None)
         return Caller(user=user, extension=ext, category=await d.category(cat))
 
-    async def _call(self, campaign: Campaign, due: Due, attempt: int) -> None:
+    async def _call(self, campaign: Campaign, state: _Running, due: Due, attempt: int) -> None:
         started = time.time()
         owner = await self._owner(campaign)
         if owner is None:
@@ -165,9 +190,13 @@ class Dialer:
             return
         route = await self.admission.admit(due.number, owner)
         if route.kind is RouteKind.REJECT:
-            # flow control refuses for now (try again later); anything else is final
-            outcome = "failed" if route.flow_verdict else "refused"
-            await self.repo.outcome(campaign, due.id, attempt, outcome, route.status,
+            if route.flow_verdict:  # flow control: a limit, not a verdict on the number
+                await self._limited(campaign, state, due, route.status,
+                                    f"flow control ({route.flow_verdict})")
+                self._record(owner, due.number, started, Disposition.REJECTED, "",
+                             f"mdflow {route.flow_verdict}")
+                return
+            await self.repo.outcome(campaign, due.id, attempt, "refused", route.status,
                                     route.reason, time.time())
             self._record(owner, due.number, started, Disposition.REJECTED, "",
                          f"{route.status} {route.reason}")
@@ -176,41 +205,102 @@ class Dialer:
                                                      "status": route.status,
                                                      "reason": route.reason})
             return
-        presented = (owner.display_number, owner.user.display_name if owner.user else None)
-        placed = await self.originator.dial(route, presented, campaign.ring_timeout_s)
-        if placed.outcome is not Outcome.ANSWERED or placed.leg is None:
-            await self.repo.outcome(campaign, due.id, attempt, str(placed.outcome), placed.code,
-                                    placed.reason, time.time())
-            self._record(owner, due.number, started, _DISPOSITION[placed.outcome],
-                         placed.trunk, f"{placed.code} {placed.reason}".strip())
+        placed, line = await self._place(campaign, route, owner)
+        if not placed.answered:
+            result = placed.result
+            if all_full(result):
+                await self._limited(campaign, state, due, result.code,
+                                    "every trunk at its call limit")
+                self._record(owner, due.number, started, Disposition.REJECTED, "",
+                             "call limit")
+                return
+            outcome = _OUTCOME.get(result.status, str(result.status))
+            await self.repo.outcome(campaign, due.id, attempt, outcome, result.code,
+                                    result.reason, time.time())
+            self._record(owner, due.number, started, _DISPOSITION[result.status],
+                         placed.trunk, f"{result.code} {result.reason}".strip())
             log.info("campaign call not answered", extra={"campaign_id": campaign.id,
                                                           "number": due.number,
-                                                          "outcome": str(placed.outcome)})
+                                                          "outcome": str(result.status)})
             return
-        await self._connected(campaign, due, attempt, owner, placed.leg, placed.trunk,
-                              placed.attempts, started)
+        await self._connected(campaign, due, attempt, owner, placed, line, started)
+
+    async def _place(self, campaign: Campaign, route: Route, owner: Caller
+                     ) -> tuple[Originated, str]:
+        """Ring where the admitted ``route`` leads: out by its trunks (their limits and
+        failover; whoever answers is on the leg as the owner reached through the trunk, with
+        the trunk's rights), or the registered phones of a user or extension (the phone that
+        answers acts with its own rights). With an answered leg, the extension whose line it
+        holds, if any."""
+        shown = self.originator.caller_id(owner.display_number,
+                                          owner.user.display_name if owner.user else None)
+        timeout = float(campaign.ring_timeout_s)
+        if route.kind is RouteKind.EXTERNAL:
+            return await self.trunks.originate(route, self.originator, shown, timeout,
+                                               party=owner), ""
+        if not admitted(route):  # the trunks check their own; the phones here
+            raise NotAdmitted(f"{route.kind} route to {route.number} was not admitted")
+        if route.kind not in (RouteKind.USER, RouteKind.EXTENSION):
+            return Originated(RingResult(RingStatus.FAILED, 488,
+                                         f"a campaign cannot call a {route.kind}")), ""
+        ext = route.extension
+        if route.user is not None:
+            ext = await self.reach.extension_for(route.user, ext)
+        contacts = await self.reach.contacts(ext.number) if ext is not None else []
+        if ext is None or not contacts:
+            return Originated(RingResult(RingStatus.FAILED, 480, "Not registered")), ""
+        active = self.parts.active
+        if active.lines_in_use(ext.number) >= ext.line_count:
+            return Originated(RingResult(RingStatus.BUSY, 486, "Busy Here")), ""
+        active.take_line(ext.number)  # held while ringing and, answered, by the call
+        placed = await self.originator.ring(
+            contacts, timeout, shown, party=None, number=route.number,
+            user_id=route.user.id if route.user is not None else None)
+        if placed.answered:
+            return placed, ext.number
+        active.free_line(ext.number)
+        return placed, ""
+
+    async def _limited(self, campaign: Campaign, state: _Running, due: Due, status: int,
+                       why: str) -> None:
+        """A limit of the PBX kept the call from being placed: the number is due again
+        shortly, the attempt not counted, and the campaign starts no call meanwhile."""
+        await self.repo.defer(due.id, status or 503, f"not placed: {why}, tried again",
+                              time.time() + self.limit_backoff_s)
+        state.next_start = max(state.next_start, time.monotonic() + self.limit_backoff_s)
+        log.info("campaign call held back by a limit", extra={
+            "campaign_id": campaign.id, "number": due.number, "reason": why,
+            "backoff_s": self.limit_backoff_s})
 
     async def _connected(self, campaign: Campaign, due: Due, attempt: int, owner: Caller,
-                         leg: CallLeg, trunk: str, attempts: list[Attempt],
-                         started: float) -> None:
+                         placed: Originated, line: str, started: float) -> None:
         p = self.parts
+        leg = placed.leg
+        assert leg is not None
         call = Call(leg.sip.call_id, leg, due.number, owner, p.features, started_at=started,
-                    direction=Direction.OUTBOUND, trunk=trunk)
-        call.attempts.extend(attempts)
+                    direction=Direction.OUTBOUND, trunk=placed.trunk)
+        call.attempts.extend(placed.attempts)
         call.answered_at = time.time()
         call.disposition = Disposition.ANSWERED
         call.callee = due.number
         p.active.add(call)
+        # what the answered leg holds already (its trunk, an extension's line): the call's
+        # end gives it back
+        if placed.trunk:
+            call.trunks.append(placed.trunk)
+        if line:
+            call.extensions.append(line)
         call.attach(leg)
-        await self.repo.outcome(campaign, due.id, attempt, "answered", 200,
-                                "answered", call.answered_at, call.call_id)
-        log.info("campaign call answered", extra={"campaign_id": campaign.id,
-                                                  "call_id": call.call_id,
-                                                  "number": due.number})
         try:
+            await self.repo.outcome(campaign, due.id, attempt, "answered", 200,
+                                    "answered", call.answered_at, call.call_id)
+            log.info("campaign call answered", extra={"campaign_id": campaign.id,
+                                                      "call_id": call.call_id,
+                                                      "number": due.number})
             await p.events.emit(call.progress(CallStarted))
             await p.events.emit(call.progress(CallAnswered))
-            route = await self.admission.admit(campaign.destination, owner)
+            route = await self.admission.admit(campaign.destination, owner,
+                                               call_id=call.call_id)
             await p.delivery.deliver(call, route)
             if call.state is CallState.CONNECTED:
                 b = call.b

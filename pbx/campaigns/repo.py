@@ -5,8 +5,9 @@ due, and each attempt's outcome with the retry it earns.
 A number is *claimed* for a call (``dialling``, one more attempt) and then given its outcome:
 answered and refused are final; busy, no answer and failed come back as ``pending`` after the
 campaign's delay for that outcome while the number has had fewer retries than allowed, and are
-final otherwise. Numbers left ``dialling`` by a PBX that stopped are such a failed attempt
-("interrupted") when the campaign is taken up again.
+final otherwise. A call a limit of the PBX kept from being placed is *deferred*: ``pending``
+again shortly, a failure recorded, the attempt not counted. Numbers left ``dialling`` by a PBX
+that stopped are such a failed attempt ("interrupted") when the campaign is taken up again.
 """
 
 from __future__ import annotations
@@ -108,6 +109,16 @@ class CampaignRepo:
             ("pending" if again else "done", outcome, status, reason[:128], next_at,
              call_id[:255], now if outcome == "answered" else None, number_id))
         return again
+
+    async def defer(self, number_id: int, status: int, reason: str, next_at: float) -> None:
+        """A call a limit of the PBX kept from being placed (every trunk full, flow control):
+        the number is due again at ``next_at``, recorded as a failure that will be retried,
+        and the attempt it was claimed for is not counted (nothing was dialled)."""
+        await self.store.execute(
+            "UPDATE campaign_numbers SET state = 'pending', outcome = 'failed', "
+            "attempts = CASE WHEN attempts > 0 THEN attempts - 1 ELSE 0 END, "
+            "last_status = ?, last_reason = ?, next_at = ? WHERE id = ? AND "
+            "state = 'dialling'", (status, reason[:128], next_at, number_id))
 
     async def note(self, number_id: int, reason: str) -> None:
         """What became of an answered call (connected to whom, or not)."""

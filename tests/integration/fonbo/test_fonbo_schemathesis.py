@@ -53,7 +53,14 @@ def _serve(url: str, data_dir: Path, ready: dict[str, object], stop: threading.E
             await add_cdr(store, admin, started_at=1_700_000_000 + i * 60, caller="600111222",
                           callee="1001", answered=i % 3 != 0)
         await add_voicemail(store, admin, write_wav(data_dir / "vm" / "a.wav", 0.2))
-        pbx = await start_pbx_control(store, data_dir)  # the routing tester asks the PBX
+
+        # the PBX's control API (the routing tester asks the PBX's own router), with no call
+        # in progress: starting a recording finds none
+        async def no_call(_: web.Request) -> web.Response:
+            return web.json_response(
+                {"error": {"status": 404, "message": "no connected call found"}}, status=404)
+
+        pbx = await start_pbx_control(store, data_dir, {"/control/recording": no_call})
         world.settings.pbx_control_url = str(pbx.make_url("/"))
         app = await build_app(world.settings, store=store, bus=world.bus)
         runner = web.AppRunner(app, access_log=None)

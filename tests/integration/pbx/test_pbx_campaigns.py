@@ -181,3 +181,50 @@ async def test_campaign_resumes_after_a_pbx_restart(
     assert (interrupted["attempts"], interrupted["outcome"]) == (2, "no_answer")
     assert all(r["attempts"] == 1 and r["outcome"] == "no_answer"
                for n, r in rows.items() if n != cut["number"])
+
+
+async def test_campaign_calls_count_against_the_trunk_limit_and_wait_for_it(
+        tmp_path: Path, sipp_factory: Callable[..., Sipp]) -> None:
+    """A campaign call takes a place on its trunk like any call out; one that finds every
+    trunk full is not dialled, not failed for good and not counted as an attempt: it is placed
+    once the trunk frees. The answered leg is the owner's, reached through the trunk."""
+    pbx = await start_pbx(tmp_path, campaign_tick_s=0.1, campaign_lease_s=1.0,
+                          max_calls_per_trunk=1, campaign_limit_backoff_s=0.3)
+    try:
+        carrier = await carrier_trunk(pbx, sipp_factory)
+        agent = await pbx.registered("2002")
+        first, second = "0600000711", "0600000721"  # both answer
+        cid = await campaign(pbx, "limite", [first, second], max_concurrent=2, calls_per_s=10)
+        incoming = await agent.incoming(10)  # the first answered call rings the agent
+        query = ("SELECT number, state, attempts, outcome, last_reason FROM campaign_numbers "
+                 "WHERE campaign_id = ? AND last_reason LIKE 'not placed%'", (cid,))
+        await wait_until(lambda: pbx.store.fetchone(*query), timeout=5,
+                         message="the second call held back by the trunk limit")
+        held = await pbx.store.fetchone(*query)
+        assert held is not None and held["number"] == second
+        assert held["state"] in ("pending", "dialling") and held["attempts"] <= 1
+        engine = pbx.engine
+        assert engine.active.trunk_calls("carrier") == 1
+        calls = list(engine.active.calls.values())
+        assert len(calls) == 1
+        party = calls[0].a.party
+        assert party is not None and party.trunk is not None and party.user is not None
+        assert (party.trunk.name, party.user.id) == ("carrier", pbx.ids["user1001"])
+        agent.answer(incoming)
+        await incoming.bye()  # the trunk frees: the held number is placed now
+        again = await agent.incoming(10)
+        agent.answer(again)
+        agent.send_tone(AGENT_TONE)  # the customer echoes it: heard back only if relayed
+        await agent.wait_hearing(AGENT_TONE, timeout=5)
+        await again.bye()
+        rows = await finished(pbx, cid)
+        # failed_retries = 0: had the limit been a failure, the number would be done
+        assert {n: (r["outcome"], r["attempts"]) for n, r in rows.items()} == {
+            first: ("answered", 1), second: ("answered", 1)}
+        await wait_until(lambda: engine.active.trunk_calls("carrier") == 0, timeout=5)
+        result = await carrier.stop()
+        assert result is not None
+        assert sorted(u.split("@")[0] for u in invites(result)) == [
+            "sip:600000711", "sip:600000721"]  # the held call was never dialled
+    finally:
+        await stop_pbx(pbx)

@@ -71,8 +71,10 @@ async def test_trunk_rule_rewrites_the_prefix_and_picks_its_trunk(store: Store, 
                    target="+34$1", trunk_id=gw02, trunk_prefix="1055")
     router, d = await setup(store)
     route = await router.route("0612345678", await phone_caller(router, d, "2001"))
-    assert (route.kind, route.number, route.dest_class) == ("external", "1055+34612345678",
-                                                           "mobile")
+    # the number is what the category was checked against; the prefix goes on the trunk only
+    assert (route.kind, route.number, route.dial_prefix, route.dest_class) == (
+        "external", "+34612345678", "1055", "mobile")
+    assert router.outside_refusal(await phone_caller(router, d, "2001"), route.number) is None
     assert [t.name for t in route.trunks] == ["Trunk_vivait_gw02"]
 
 
