@@ -18,6 +18,7 @@ from fonbo.routes import (
     agenda,
     callbacks,
     callcentre_admin,
+    campaigns,
     conferences,
     forwarding,
     history,
@@ -25,6 +26,7 @@ from fonbo.routes import (
     personal,
     phones,
     recordings,
+    routing,
     stats,
     voicemail,
 )
@@ -39,7 +41,8 @@ from webfon.store import Store, open_store
 def all_operations() -> Api:
     api = Api()
     for module in (agenda, history, voicemail, forwarding, phones, personal, conferences,
-                   callbacks, recordings, admin, callcentre_admin, acd, stats, nodes):
+                   callbacks, recordings, admin, callcentre_admin, acd, stats, nodes, routing,
+                   campaigns):
         api.extend(module.api)
     return api
 

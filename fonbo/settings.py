@@ -38,9 +38,9 @@ class FonboSettings(BaseSettings):
     turn_secret: str = ""
     turn_credential_ttl_s: float = 12 * 3600.0
     # The PBX's control API: live groups (waiting callers, agents' states, «Mover Cola»),
-    # starting and stopping recordings. http://127.0.0.1:port, unix:/path/pbx.sock or
-    # https://host:port (plain http to another host is refused: the control key must not cross
-    # a network in clear).
+    # starting and stopping recordings, the routing rule tester (the PBX's own router
+    # answers). http://127.0.0.1:port, unix:/path/pbx.sock or https://host:port (plain http to
+    # another host is refused: the control key must not cross a network in clear).
     pbx_control_url: str = "http://127.0.0.1:8500"
     pbx_control_key: str = ""  # default: <data_dir>/keys/pbx_control.key
     pbx_control_timeout_s: float = 5.0
@@ -49,6 +49,7 @@ class FonboSettings(BaseSettings):
     stats_max_days: int = 92
     ivr_prompt_max_bytes: int = 1_000_000
     ivr_prompt_max_s: float = 120.0
+    campaign_import_max_rows: int = 50000
     # Numbers given to conference rooms made without one (the portal, «Conferencia»), and how
     # long an ad-hoc room waits for its first participant
     conference_numbers: str = "8000-8999"
@@ -70,7 +71,7 @@ class FonboSettings(BaseSettings):
         if self.ivr_prompt_max_bytes > self.max_body_bytes:
             raise ConfigError("must not exceed max_body_bytes", key="ivr_prompt_max_bytes")
         for key in ("import_max_rows", "history_page_max", "scroll_page_max", "recents_scan_max",
-                    "stats_max_days"):
+                    "stats_max_days", "campaign_import_max_rows"):
             if getattr(self, key) < 1:
                 raise ConfigError("must be positive", key=key)
         if not self.realm:

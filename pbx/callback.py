@@ -225,8 +225,9 @@ class Callbacks:
                     ) -> tuple[CallbackState, str]:
         target = booking.target_number
         shown = self.legs.caller_id(target, "Retrollamada")
-        leg = await self.originator.ring(contacts, self.ring_timeout_s, shown,
-                                         party=requester, number=booking.requester_number)
+        leg = (await self.originator.ring(contacts, self.ring_timeout_s, shown,
+                                          party=requester,
+                                          number=booking.requester_number)).leg
         if leg is None:
             return CallbackState.PENDING, ""
         call = Call(leg.sip.invite.call_id, leg, target, requester,

@@ -3,7 +3,9 @@
 ``POST /control/webphone/login|logout|release-node``, ``GET /control/registrations``,
 ``GET /control/calls``, ``GET /control/stats`` (SIP and media counters),
 ``GET /control/mdflow/config|stats``, ``POST /control/mdflow/reload``,
-``POST /control/mdflow/debug`` (``{"on": bool}``); live groups for FONBO:
+``POST /control/mdflow/debug`` (``{"on": bool}``), ``POST /control/routing/test``
+(``{"number", "origin": "phone"|"trunk", "caller", "trunk"?, "at"?}``: where a call would go,
+see :mod:`pbx.route_tester`); live groups for FONBO:
 ``GET /control/queues/{id}/live`` (waiting callers, members' live states),
 ``POST /control/queues/{id}/move`` (``{"call_id", "to_queue_id"}``, «Mover Cola»),
 ``POST /control/queues/wake`` (``{"queue_id"?}``: members changed, look again);
@@ -30,6 +32,7 @@ from webfon.control_key import check_bearer
 from webfon.http import json_error, read_json
 
 from .recording.service import RecordingError
+from .route_tester import RouteTester, TesterError
 from .webphone import CAUSE_NODE_LOST, WebphoneError
 
 log = logging.getLogger("pbx.control")
@@ -142,6 +145,31 @@ async def mdflow_debug(request: web.Request) -> web.Response:
     return web.json_response({"debug": body["on"]})
 
 
+async def routing_test(request: web.Request) -> web.Response:
+    body = await read_json(request)
+    if not isinstance(body, dict):
+        return json_error(400, "body must be a JSON object")
+    number, caller = body.get("number"), body.get("caller")
+    origin, trunk, at = body.get("origin", "phone"), body.get("trunk") or "", body.get("at")
+    if not isinstance(number, str) or not 1 <= len(number) <= 64:
+        return json_error(400, "number must be a string of 1 to 64 characters")
+    if not isinstance(caller, str) or len(caller) > 64:
+        return json_error(400, "caller must be a string of at most 64 characters")
+    if origin not in ("phone", "trunk") or not isinstance(trunk, str):
+        return json_error(400, "origin must be phone or trunk")
+    if at is not None and (not isinstance(at, int | float) or isinstance(at, bool)
+                           or not 0 <= at <= 1e11):
+        return json_error(400, "at must be epoch seconds")
+    core = _core(request)
+    tester = RouteTester(core.directory, core.router)
+    try:
+        placed_for = await tester.caller(origin, caller, trunk)
+    except TesterError as exc:
+        return json_error(exc.status, exc.message)
+    return web.json_response(await tester.explain(number, placed_for,
+                                                  float(at) if at is not None else None))
+
+
 def _queue_id(request: web.Request) -> int:
     try:
         return int(request.match_info["id"])
@@ -221,6 +249,7 @@ async def recording(request: web.Request) -> web.Response:
 
 
 def add_routes(app: web.Application) -> None:
+    app.router.add_post("/control/routing/test", routing_test)
     app.router.add_post("/control/webphone/login", webphone_login)
     app.router.add_post("/control/webphone/logout", webphone_logout)
     app.router.add_post("/control/webphone/release-node", release_node)

@@ -11,11 +11,13 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+from webfon.routing_rules import Rule
 from webfon.store import Store
 
 from .categories import DEFAULT_CATEGORY, Category, parse_allowed
 from .repo.conferences import ConferenceRepo, ConferenceRoom
 from .repo.ivr import IvrMenu, IvrRepo
+from .rules import load_rules
 
 
 @dataclass(frozen=True)
@@ -106,6 +108,9 @@ class QueueInfo:
     sla_s: int = 20
     announce_s: int = 30
     max_waiting: int = 0
+    sticky_window_s: int = 0
+    """Offer a returning caller to the member who last spoke with them within this many
+    seconds, first (0: off; see :mod:`pbx.sticky`)."""
 
     @classmethod
     def from_row(cls, row: dict[str, Any]) -> QueueInfo:
@@ -113,7 +118,7 @@ class QueueInfo:
                    int(row["ring_timeout_s"]), int(row["timeout_s"]),
                    row["overflow_target"] or "", bool(row["stats_enabled"]),
                    int(row["wrapup_s"]), int(row["sla_s"]), int(row["announce_s"]),
-                   int(row["max_waiting"]))
+                   int(row["max_waiting"]), int(row.get("sticky_window_s") or 0))
 
 
 @dataclass(frozen=True)
@@ -266,6 +271,10 @@ class Directory:
         if row is None:
             return DEFAULT_CATEGORY
         return Category(int(row["id"]), row["name"], parse_allowed(row["allowed"]))
+
+    async def routing_rules(self) -> list[Rule]:
+        """The enabled routing rules in order, compiled."""
+        return await self._cached(("routing_rules",), lambda: load_rules(self.store))
 
     async def conference_by_number(self, number: str) -> ConferenceRoom | None:
         """A conference room (not cached: an ad-hoc room is dialled right after FONBO made

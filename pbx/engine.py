@@ -18,6 +18,8 @@ The parts, each a module with one job:
 * :mod:`pbx.conference` — conference rooms: the mixing bridge, dial-in and transfer into a room;
 * :mod:`pbx.callback` — «Retrollamada»: feature codes ``*43#``/``*44#``, calling back;
 * :mod:`pbx.recording` — «Grabar por enrutamiento»: recording calls, retention;
+* :mod:`pbx.campaigns` — the dialler: campaigns' calls placed for their owner, paced, each
+  answered call sent to a group, queue or IVR;
 * :mod:`pbx.mwi`, :mod:`pbx.repo` — message waiting, and the SQL of voicemail and queues.
 
 Media is anchored in the PBX's RTP relay (:mod:`pbx.media`). In-dialog requests go to the
@@ -45,6 +47,8 @@ from .calls.lifecycle import CallLifecycle
 from .calls.model import Call
 from .calls.originate import Originator
 from .calls.ringer import Ringer
+from .campaigns.dialer import CallParts, Dialer
+from .campaigns.repo import CampaignRepo
 from .conference.pins import conference_pins
 from .conference.service import Conferences
 from .core import PbxCore
@@ -74,6 +78,7 @@ from .repo.queues import QueueRepo
 from .repo.recordings import RecordingRepo
 from .repo.voicemail import VoicemailRepo
 from .routing import RouteKind
+from .sticky import StickyAgents
 from .tasks import Background
 
 log = logging.getLogger("pbx.engine")
@@ -126,15 +131,16 @@ class SipEngine:
                                 admission, self.delivery, s.no_answer_timeout_s)
         self.delivery.add(RouteKind.USER, users)
         self.delivery.add(RouteKind.EXTENSION, users)
+        sticky = StickyAgents(core.store)
         self.board = Board(core.events)
         self.queues = QueueDestination(
             QueueRepo(core.store), core.stats, reach, self.active, self.ringer, admission,
-            self.delivery, self.board, core.directory, s.media_host)
+            self.delivery, self.board, core.directory, s.media_host, sticky)
         self.delivery.add(RouteKind.QUEUE, self.queues)
         self.delivery.add(RouteKind.IVR, IvrDestination(core.directory, admission,
                                                         self.delivery, core.store, s.media_host))
         trunks = TrunkDestination(self.ringer, self.active, s.trunk_timeout_s,
-                                  s.max_calls_per_trunk)
+                                  s.max_calls_per_trunk, sticky)
         self.delivery.add(RouteKind.EXTERNAL, trunks)
         self.delivery.add(RouteKind.VOICEMAIL, VoicemailDestination(
             voicemail, self.mwi, core.events, self.background, s.media_host,
@@ -153,9 +159,10 @@ class SipEngine:
         self.features.add(Refer, Transfer(
             admission, parties, core.router, reach, self.active, self.ringer, trunks,
             self.legs, s.no_answer_timeout_s, self.conferences))
+        originator = Originator(self.legs, s.media_host)  # first legs the PBX places itself
         self.callbacks = Callbacks(
             CallbackRepo(core.store), core.directory, reach, self.active, admission,
-            self.delivery, self.lifecycle, self.legs, Originator(self.legs, s.media_host),
+            self.delivery, self.lifecycle, self.legs, originator,
             core.events, self.background, self.features, ttl_s=s.callback_ttl_s,
             ring_timeout_s=s.no_answer_timeout_s, max_attempts=s.callback_max_attempts)
         self.lifecycle.on_finished.append(self.callbacks.call_ended)
@@ -165,6 +172,13 @@ class SipEngine:
         self.lifecycle.on_connected.append(self.recordings.on_connected)
         self.delivery.add(RouteKind.FEATURE, FeatureCodeDestination(self.callbacks,
                                                                     s.media_host))
+
+        self.dialer = Dialer(
+            CampaignRepo(core.store), core.directory, admission, originator, trunks, reach,
+            CallParts(self.delivery, self.lifecycle, self.active, self.features, core.events,
+                      core.cdr),
+            self.background, tick_s=s.campaign_tick_s, lease_s=s.campaign_lease_s,
+            limit_backoff_s=s.campaign_limit_backoff_s)
 
         self.inbound = InboundCalls(
             directory=core.directory, router=core.router, auth=self.auth, admission=admission,
@@ -191,6 +205,8 @@ class SipEngine:
         self.endpoint.handler = self.handle
         await self._refresh_trunk_addresses()
         self.background.spawn(self.maintenance.run())
+        if self.settings.campaigns_enabled:
+            self.background.spawn(self.dialer.run())
         self.background.spawn(self._watch_trunks())
         self.background.spawn(self.conferences.run_sweeper())
         self.background.spawn(self.callbacks.run(self.settings.callback_poll_s))
@@ -268,8 +284,8 @@ class SipEngine:
         return await self.mwi.notify(user_id, unread)
 
     def stats_snapshot(self) -> dict[str, Any]:
-        return {"calls_active": len(self.active), "sip": dict(self.endpoint.stats),
-                "guard": self.guard.snapshot(),
+        return {"calls_active": len(self.active), "dialler": self.dialer.snapshot(),
+                "sip": dict(self.endpoint.stats), "guard": self.guard.snapshot(),
                 "requests": dict(self.stats), "registrations_accepted": self.registrar.registered,
                 "transactions": self.endpoint.transaction_count,
                 "media": self.media.snapshot()}

@@ -27,7 +27,7 @@ from .calls.active import ActiveCalls
 from .calls.factory import LegFactory
 from .calls.lifecycle import CallLifecycle
 from .calls.model import Call, CallState, LegEventHandler
-from .calls.records import refused_record
+from .calls.records import from_user, refused_record
 from .cdr import CdrWriter, Direction, Disposition
 from .destinations.base import Delivery
 from .directory import Directory, Trunk
@@ -141,7 +141,8 @@ class InboundCalls:
         trunk = await self._trunk_at(request.source)
         address = request.source[0] if request.source else ""
         if trunk is not None:
-            return Caller(trunk=trunk, address=address)
+            return Caller(trunk=trunk, address=address,
+                          calling_number=from_user(request)[:64])
         phone = await self.auth.check(request, tx, proxy=True)
         if phone is None:
             return None

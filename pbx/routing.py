@@ -1,23 +1,35 @@
 """Where a dialled number goes: a user (preferred), an extension, a group, an IVR menu, a
 conference room, a feature code for the PBX itself, or out by a trunk.
 
-Routing looks the number up in the shared numbering first, so a user's number reaches the user
-wherever they are logged in (the seed: «se debe buscar al usuario, no a la extensión»). The
-caller's category decides which destination classes are allowed; a refusal carries a clear
-reason for the 403. Call-by-call mobility codes are not numbers: admission resolves them
-(:mod:`pbx.mobility`) before a number reaches the router, which refuses any it is given.
+The admin's routing rules (:mod:`webfon.routing_rules`) come first: the first rule that matches
+the number, the caller and the time decides the destination (or rewrites the number for the
+rules after it). A rule only chooses *where*: the destination it gives is checked exactly as a
+dialled one (the caller's category must allow its destination class, «solo entrantes» users
+stay incoming-only), so no rule opens to a caller what their category closes. Emergency numbers
+and the PBX's feature codes never go through rules.
 
-Only :class:`~pbx.admission.Admission` hands routes out for delivery: a route made here, or
-by hand, is not admitted and no destination takes it.
+Without a deciding rule the number is looked up in the shared numbering, so a user's number
+reaches the user wherever they are logged in (the seed: «se debe buscar al usuario, no a la
+extensión»); anything else is an outside number of a fixed class. The caller's category
+decides which destination classes are allowed; a refusal carries a clear reason for the 403.
+Call-by-call mobility codes are not numbers: admission resolves them (:mod:`pbx.mobility`)
+before a number reaches the router, which refuses any it is given.
+
+Only :class:`~pbx.admission.Admission` hands routes out for delivery: a route made here (a
+rule's included), or by hand, is not admitted and no destination takes it.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import time
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
+
+from webfon.routing_rules import Action, Decision, Match, decide, is_diallable
 
 from .categories import (
     DEFAULT_CATEGORY,
+    EMERGENCY,
     UNRESTRICTED,
     Category,
     Classified,
@@ -49,6 +61,8 @@ class Caller:
     mobility: bool = False
     address: str = ""
     """The network address the caller's request came from (limits and logs), when known."""
+    calling_number: str = ""
+    """For a call from a trunk: the number the far end presents (its From)."""
 
     @property
     def number(self) -> str:
@@ -56,7 +70,7 @@ class Caller:
             return self.user.login_number
         if self.extension is not None:
             return self.extension.number
-        return ""
+        return self.calling_number
 
     @property
     def display_number(self) -> str:
@@ -110,22 +124,36 @@ class Route:
     feature: FeatureCode | None = None
     trunks: list[Trunk] = field(default_factory=list)
     """The trunks an outside number may leave by, in order of preference."""
+    dial_prefix: str = ""
+    """Sent on the trunk in front of the number (a routing rule's carrier selection code); the
+    number itself is what the caller's category was checked against."""
     status: int = 0
     reason: str = ""
     flow_verdict: str = ""
     """Set when flow control (mdflow) refused the call: its label («agujero», «desborda»)."""
+    rule_id: int | None = None
+    rule: str = ""
+    """The routing rule that decided the route (its name), if one did."""
+    rewritten_by: tuple[str, ...] = ()
+    """The ``rewrite`` rules that changed the number on the way, in order."""
 
 
 def reject(number: str, caller: Caller, status: int, reason: str) -> Route:
     return Route(RouteKind.REJECT, number, caller, status=status, reason=reason)
 
 
+_RULE_KINDS = {Action.EXTENSION: (("user", "extension"), "a user's or extension's number"),
+               Action.QUEUE: (("queue",), "a group or queue"),
+               Action.IVR: (("ivr",), "an IVR menu")}
+
+
 class Router:
     def __init__(self, directory: Directory, *, outside_prefix: str = "0",
-                 local_prefixes: tuple[str, ...] = ()) -> None:
+                 local_prefixes: tuple[str, ...] = (), rules: bool = True) -> None:
         self.directory = directory
         self.outside_prefix = outside_prefix
         self.local_prefixes = local_prefixes
+        self.rules = rules
 
     async def caller_for_phone(self, phone: Phone) -> Caller:
         ext = await self.directory.extension(phone.extension_id)
@@ -144,7 +172,8 @@ class Router:
         return Caller(user=user, extension=ext, phone=phone,
                       category=await self.directory.category(cat_id))
 
-    async def route(self, dialled: str, caller: Caller) -> Route:
+    async def route(self, dialled: str, caller: Caller, *, at: float | None = None) -> Route:
+        """Where ``dialled`` goes for ``caller`` at ``at`` (default now)."""
         if is_mobility(dialled):
             return reject("*72*", caller, 484, "Mobility code not allowed here")
         code = parse_feature_code(dialled)
@@ -152,6 +181,29 @@ class Router:
             if caller.trunk is not None or caller.mobility:
                 return reject(dialled, caller, 403, "Feature codes are for the PBX's own phones")
             return Route(RouteKind.FEATURE, dialled, caller, feature=code)
+        rewrites: tuple[str, ...] = ()
+        if self.rules and dialled not in EMERGENCY:
+            decision = await self.decide(dialled, caller, at)
+            rewrites = tuple(m.rule.name for m in decision.matched
+                             if m.rule.action is Action.REWRITE)
+            if decision.match is not None:
+                route = await self._by_rule(decision.match, caller)
+                return replace(route, rewritten_by=rewrites)
+            dialled = decision.number
+            if is_mobility(dialled) or parse_feature_code(dialled) is not None:
+                return reject(dialled, caller, 484,
+                              "A routing rule made a code the PBX does not route")
+        route = await self._fixed(dialled, caller)
+        return replace(route, rewritten_by=rewrites) if rewrites else route
+
+    async def decide(self, dialled: str, caller: Caller, at: float | None = None) -> Decision:
+        """What the routing rules make of ``dialled`` for ``caller`` at ``at``."""
+        return decide(await self.directory.routing_rules(), dialled, caller=caller.number,
+                      from_trunk=caller.trunk is not None,
+                      at=time.time() if at is None else at)
+
+    async def _fixed(self, dialled: str, caller: Caller) -> Route:
+        """The fixed number classes: our numbering, else an outside number."""
         kind = await self.directory.number_kind(dialled)
         if caller.trunk is not None:
             return await self._internal(dialled, kind, caller, "internal") if kind else reject(
@@ -170,8 +222,9 @@ class Router:
         return await self._external(classified, caller)
 
     def refusal(self, caller: Caller, classified: Classified) -> str | None:
-        """Why ``caller`` may not call a number of this class («solo entrantes», the
-        category), or None when they may."""
+        """Why ``caller`` may not call a number of this class («solo entrantes» users call
+        only emergency numbers unless by call-by-call mobility; otherwise the category
+        decides), or None when they may."""
         if caller.user is not None and caller.user.user_type == "solo_entrantes" \
                 and not caller.mobility and classified.dest_class != "emergency":
             return "Incoming-only user: outgoing calls need call-by-call mobility"
@@ -185,6 +238,49 @@ class Router:
         except NumberError as exc:
             return str(exc)
         return self.refusal(caller, classified)
+
+    async def _by_rule(self, match: Match, caller: Caller) -> Route:
+        """The route a matching rule gives, checked like a dialled destination."""
+        rule = match.rule
+        route = await self._rule_route(match, caller)
+        return replace(route, rule_id=rule.id, rule=rule.name)
+
+    async def _rule_route(self, match: Match, caller: Caller) -> Route:
+        rule, number = match.rule, match.number
+        if rule.action is Action.REJECT:
+            return reject(number, caller, rule.reject_status,
+                          f"Refused by routing rule {rule.name}")
+        if not is_diallable(number):
+            return reject(number, caller, 484, f"Routing rule {rule.name} made {number!r}, "
+                                               f"which cannot be dialled")
+        if rule.action is Action.TRUNK:
+            try:
+                classified = classify_external(number, self.local_prefixes)
+            except NumberError:
+                return reject(number, caller, 484,
+                              f"Routing rule {rule.name} made {number}, which is not an outside "
+                              f"number (national, or international with 00 or +)")
+            why = self.refusal(caller, classified)
+            if why:
+                return reject(number, caller, 403, why)
+            trunks = await self.directory.trunks()
+            if rule.trunk_id is not None:
+                trunks = [t for t in trunks if t.id == rule.trunk_id]
+            if not trunks:
+                return reject(number, caller, 503, f"No trunk available for routing rule "
+                                                   f"{rule.name}")
+            return Route(RouteKind.EXTERNAL, number, caller, classified.dest_class,
+                         trunks=trunks, dial_prefix=rule.trunk_prefix)
+        kinds, what = _RULE_KINDS[rule.action]
+        kind = await self.directory.number_kind(number)
+        if kind not in kinds:
+            return reject(number, caller, 404,
+                          f"Routing rule {rule.name}: {number} is not {what}")
+        if caller.trunk is None:
+            why = self.refusal(caller, Classified("internal", number))
+            if why:
+                return reject(number, caller, 403, why)
+        return await self._internal(number, kind, caller, "internal")
 
     async def _internal(self, number: str, kind: str | None, caller: Caller,
                         dest_class: str) -> Route:

@@ -68,6 +68,13 @@ class PbxSettings(BaseSettings):
     recordings_dir: Path | None = None
     recording_retention_days: float = 90.0
     control_key_file: Path | None = None
+    # dialler campaigns: how often the dialler looks at them, how long a PBX process holds a
+    # campaign it runs without renewing (another takes it over after that), how long a campaign
+    # holds its new calls after a limit of the PBX (trunks full, flow control) refused one
+    campaigns_enabled: bool = True
+    campaign_tick_s: float = 0.5
+    campaign_lease_s: float = 10.0
+    campaign_limit_backoff_s: float = 5.0
     # gateway nodes: one whose lease heartbeat has not moved for this long is lost (its web
     # phones are released); checked every node_check_s
     node_lease_s: float = 5.0
@@ -156,6 +163,12 @@ class PbxSettings(BaseSettings):
             raise ConfigError("must be > 0", key="no_answer_timeout_s")
         if not self.realm:
             raise ConfigError("must not be empty", key="realm")
+        if not 0.05 <= self.campaign_tick_s <= 10:
+            raise ConfigError("must be between 0.05 and 10", key="campaign_tick_s")
+        if self.campaign_lease_s < 2 * self.campaign_tick_s:
+            raise ConfigError("must be at least twice campaign_tick_s", key="campaign_lease_s")
+        if not 0 < self.campaign_limit_backoff_s <= 600:
+            raise ConfigError("must be between 0 and 600", key="campaign_limit_backoff_s")
         if self.callback_ttl_s <= 0:
             raise ConfigError("must be > 0", key="callback_ttl_s")
         if self.callback_poll_s <= 0:

@@ -350,7 +350,10 @@ QUEUES = Resource(
             "ring_timeout_s": integer(1, 3600), "timeout_s": integer(1, 86400),
             "overflow_target": DIAL_NUMBER, "stats_enabled": boolean(),
             "wrapup_s": integer(0, 3600), "sla_s": integer(1, 3600),
-            "announce_s": integer(0, 3600), "max_waiting": integer(0, 10000)},
+            "announce_s": integer(0, 3600), "max_waiting": integer(0, 10000),
+            # sticky agent: a returning caller goes first to the member who last spoke with
+            # them within this many seconds (0: off)
+            "sticky_window_s": integer(0, 2592000)},
     required=("number", "name", "kind"), booleans=("stats_enabled",), number_kind="queue",
     search=("number", "name"), order_by="number", validate=validate_queue)
 

@@ -17,6 +17,7 @@ from typing import Any
 from aiohttp import web
 
 from fonbo.api import Api, Ctx, Response, fail, json_response, not_found
+from fonbo.formats import csv_cell
 from fonbo.repo import acd
 from fonbo.repo.util import placeholders
 from fonbo.schema import ID, array, enum, integer, number, obj, string
@@ -126,16 +127,9 @@ def _csv(rows: list[dict[str, Any]], columns: tuple[str, ...], filename: str) ->
     writer.writerow(["period_start_iso", *columns])
     for r in rows:
         iso = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(r["period_start"]))
-        writer.writerow([iso, *(_safe(r[c]) for c in columns)])
+        writer.writerow([iso, *(csv_cell(r[c]) for c in columns)])
     return web.Response(text=buf.getvalue(), content_type=CSV_MEDIA, charset="utf-8",
                         headers={"Content-Disposition": f'attachment; filename="{filename}"'})
-
-
-def _safe(value: Any) -> Any:
-    """Spreadsheet-safe cell: text starting like a formula is quoted."""
-    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
-        return "'" + value
-    return value
 
 
 @api.op("GET", "/fonbo/stats/queues",

@@ -13,10 +13,13 @@
   call of the group) are offered calls, and a caller finding no agent logged in overflows at
   once.
 
-The member who answered is remembered for round-robin and least-recent strategies and becomes
-the call's peer user. Statistics record the call as answered (with its talk time, when it
-ends), abandoned, overflowed or moved («Mover Cola», see :class:`~pbx.acd_live.Board`), in the
-group's service level threshold ``sla_s``.
+The member who answered is remembered for round-robin and least-recent strategies, becomes
+the call's peer user and is remembered as the last to speak with the caller: a group with a
+sticky window (``sticky_window_s``) rings that member first, alone, for a returning caller,
+then its strategy (:mod:`pbx.sticky`), in every kind of group and whatever the strategy.
+Statistics record the call as answered (with its talk time, when it ends), abandoned,
+overflowed or moved («Mover Cola», see :class:`~pbx.acd_live.Board`), in the group's service
+level threshold ``sla_s``.
 """
 
 from __future__ import annotations
@@ -41,6 +44,7 @@ from ..directory import Directory, QueueInfo
 from ..repo.queues import QueueRepo
 from ..routing import SYSTEM, Route
 from ..stats import QueueOutcome, QueueStats
+from ..sticky import StickyAgents, sticky_first
 from .base import MAX_FORWARD_DEPTH, Delivery, answer_here
 from .reach import Reach
 
@@ -54,8 +58,10 @@ the admin or FONBO in the store, calls ending elsewhere)."""
 class QueueDestination:
     def __init__(self, queues: QueueRepo, stats: QueueStats, reach: Reach, active: ActiveCalls,
                  ringer: Ringer, admission: Admission, delivery: Delivery, board: Board,
-                 directory: Directory, media_host: str, recheck_s: float = RECHECK_S) -> None:
+                 directory: Directory, media_host: str, sticky: StickyAgents,
+                 recheck_s: float = RECHECK_S) -> None:
         self.queues = queues
+        self.sticky = sticky
         self.stats = stats
         self.reach = reach
         self.active = active
@@ -84,8 +90,8 @@ class QueueDestination:
         started = time.monotonic()
         deadline = started + queue.timeout_s
         members = await self.queues.members(queue.id)
-        rounds = plan(queue.strategy, members,
-                      last_rr=await self.queues.last_round_robin(queue.id))
+        rounds = await self._sticky_first(call, queue, members, plan(
+            queue.strategy, members, last_rr=await self.queues.last_round_robin(queue.id)))
         answered: Member | None = None
         rang = False
         busy = False
@@ -194,7 +200,8 @@ class QueueDestination:
                                              agents=GroupKind(queue.kind).has_agents)
         if not free:
             return None
-        rounds = plan(queue.strategy, free, last_rr=await self.queues.last_round_robin(queue.id))
+        rounds = await self._sticky_first(call, queue, free, plan(
+            queue.strategy, free, last_rr=await self.queues.last_round_robin(queue.id)))
         w.offering = True
         try:
             for group in rounds:
@@ -210,6 +217,18 @@ class QueueDestination:
             return None
         finally:
             w.offering = False
+
+    async def _sticky_first(self, call: Call, queue: QueueInfo, members: list[Member],
+                            rounds: list[list[Member]]) -> list[list[Member]]:
+        """``rounds`` with the member who last spoke with the caller rung alone first, when
+        the group has a sticky window and that member is among ``members``."""
+        sticky = await self.sticky.choose(queue.sticky_window_s, call.a.number, members,
+                                          time.time())
+        if sticky is None:
+            return rounds
+        log.info("sticky agent first", extra={"call_id": call.call_id, "queue": queue.number,
+                                              "member": sticky.number})
+        return sticky_first(rounds, sticky)
 
     async def _entertain(self, w: Waiting, queue: QueueInfo) -> None:
         """Music on hold for a waiting caller, with their position when joining and every
@@ -279,6 +298,7 @@ class QueueDestination:
                         stats_on: bool) -> None:
         if member is not None:
             await self.queues.remember_answer(queue.id, member.extension_id, time.time())
+            await self.sticky.remember(call.a.number, member.extension_id, time.time())
             if member.user_id is not None:
                 call.peer_user_id = member.user_id
                 if call.b is not None:

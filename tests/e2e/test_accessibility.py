@@ -22,7 +22,8 @@ UNTRUSTED_OWN_IP = "203.0.113.71"
 USER_ROUTES = ["phone", "agenda", "history", "voicemail", "forwarding", "conferences",
                "callbacks", "recordings", "settings", "acd", "supervision", "stats"]
 ADMIN_ROUTES = ["admin/users", "admin/pools", "admin/extensions", "admin/groups", "admin/ivr",
-                "admin/rooms", "admin/callbacks", "admin/recordings"]
+                "admin/rooms", "admin/callbacks", "admin/recordings", "admin/routing",
+                "admin/campaigns"]
 
 
 def goto(page: Page, route: str) -> None:
@@ -40,7 +41,7 @@ def settle(page: Page) -> None:
 @pytest.mark.parametrize("scheme", ["light", "dark"])
 def test_every_page_and_dialog_has_no_wcag_violation(
         stack: Stack, make_phone: Callable[..., Phone], scheme: str) -> None:
-    stack.require("sercen", "fonbo", "web")
+    stack.require("sercen", "fonbo", "pbx", "web")
     phone = make_phone(700.0, TRUSTED_OWN_IP[scheme], color_scheme=scheme)
     page = phone.page
     phone.open()
@@ -100,6 +101,25 @@ def test_every_page_and_dialog_has_no_wcag_violation(
     if scheme == "light":
         page.get_by_role("heading", name="Teléfonos · ").scroll_into_view_if_needed()
         phone.screenshot("admin-extensions")
+    goto(page, "admin/routing")
+    page.get_by_test_id("admin-new-rules").click()
+    page.get_by_test_id("rt-test-number").fill("3000")
+    page.get_by_test_id("rt-test-caller").fill("1002")
+    page.get_by_test_id("rt-test-submit").click()
+    page.get_by_test_id("rt-test-rule").wait_for(timeout=10_000)  # the PBX answered
+    phone.axe("admin, routing rules: new rule form and a test's answer")
+    goto(page, "admin/campaigns")
+    page.get_by_test_id("admin-new-campaigns").click()
+    page.get_by_test_id("admin-field-name").fill(f"Campaña {scheme}")
+    owner = page.get_by_test_id("admin-field-owner_user_id")
+    page.wait_for_function("(el) => el.options.length > 1", arg=owner.element_handle())
+    owner.select_option(index=1)
+    page.get_by_test_id("admin-field-destination").fill("3100")
+    phone.axe("admin, campaigns and new campaign form")
+    page.get_by_test_id("admin-save").click()
+    page.get_by_role("button", name=f"Números y resultados Campaña {scheme}").click()
+    page.get_by_test_id("cp-state").wait_for(timeout=10_000)
+    phone.axe("admin, a campaign's progress, import and results")
 
     page.get_by_test_id("language").select_option("en")
     page.get_by_test_id("nav-settings").filter(has_text="Settings").wait_for(timeout=5_000)

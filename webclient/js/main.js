@@ -14,6 +14,8 @@ import { renderVoicemail } from "./views/voicemail.js";
 import { renderForwarding } from "./views/forwarding.js";
 import { renderSettings } from "./views/settings.js";
 import { renderAdmin } from "./views/admin.js";
+import { renderRouting } from "./views/routing.js";
+import { renderCampaigns } from "./views/campaigns.js";
 import { renderConferences } from "./views/conferences.js";
 import { renderCallbacks } from "./views/callbacks.js";
 import { renderRecordings } from "./views/recordings.js";
@@ -59,6 +61,8 @@ const ROUTES = {
   stats: { label: "nav.stats", render: renderStats, when: (a) => a.acd.stats },
   "admin/groups": { label: "nav.groups", render: renderGroups, admin: true },
   "admin/ivr": { label: "nav.ivr", render: renderIvr, admin: true },
+  "admin/routing": { label: "nav.routing", render: renderRouting, admin: true },
+  "admin/campaigns": { label: "nav.campaigns", render: renderCampaigns, admin: true },
 };
 
 // The route of the address (#/supervision?queue=3 → "supervision").

@@ -77,6 +77,23 @@ class RunningPbx:
         return await self.softphone(ua)
 
 
+async def ivr_menu(pbx: RunningPbx, number: str, name: str, **columns: Any) -> int:
+    """An IVR menu dialable at ``number`` (its ``ivr_menus`` columns as given)."""
+    async with pbx.store.transaction() as tx:
+        await tx.execute("INSERT INTO numbering (number, kind) VALUES (?, 'ivr')", (number,))
+        row = {"number": number, "name": name, **columns}
+        return await tx.insert(f"INSERT INTO ivr_menus ({', '.join(row)}) VALUES "
+                               f"({', '.join('?' * len(row))})", list(row.values()))
+
+
+async def ivr_option(pbx: RunningPbx, menu: int, digit: str, action: str, target: str = "",
+                     **columns: Any) -> None:
+    """What key ``digit`` of ``menu`` does."""
+    row = {"menu_id": menu, "digit": digit, "action": action, "target": target, **columns}
+    await pbx.store.execute(f"INSERT INTO ivr_options ({', '.join(row)}) VALUES "
+                            f"({', '.join('?' * len(row))})", list(row.values()))
+
+
 async def build_directory(store: Store) -> dict[str, int]:
     ids: dict[str, int] = {}
     async with store.transaction() as tx:

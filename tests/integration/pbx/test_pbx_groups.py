@@ -15,7 +15,7 @@ import time
 from typing import Any
 
 from pbx.stats import period_start
-from tests.integration.pbx.pbxrun import SIP_PASSWORD, RunningPbx
+from tests.integration.pbx.pbxrun import SIP_PASSWORD, RunningPbx, ivr_menu, ivr_option
 from tests.support.audio import tone_bursts
 from tests.support.net import wait_until
 from tests.support.phone import Phone
@@ -208,29 +208,14 @@ async def test_waiting_caller_moved_to_another_group(pbx: RunningPbx) -> None:
         "SELECT * FROM queue_stats WHERE queue_id = ? AND moved = 1", (waiting_q,)), timeout=5)
 
 
-async def ivr(pbx: RunningPbx, number: str, name: str, **columns: Any) -> int:
-    async with pbx.store.transaction() as tx:
-        await tx.execute("INSERT INTO numbering (number, kind) VALUES (?, 'ivr')", (number,))
-        row = {"number": number, "name": name, **columns}
-        return await tx.insert(f"INSERT INTO ivr_menus ({', '.join(row)}) VALUES "
-                               f"({', '.join('?' * len(row))})", list(row.values()))
-
-
-async def option(pbx: RunningPbx, menu: int, digit: str, action: str, target: str = "",
-                 **columns: Any) -> None:
-    row = {"menu_id": menu, "digit": digit, "action": action, "target": target, **columns}
-    await pbx.store.execute(f"INSERT INTO ivr_options ({', '.join(row)}) VALUES "
-                            f"({', '.join('?' * len(row))})", list(row.values()))
-
-
 async def test_ivr_key_leads_to_group_and_counts_in_the_period_the_call_started(
         pbx: RunningPbx) -> None:
     # the group has no statistics of its own: the IVR option asks for them for this call
     qid = await group(pbx, "3600", "hunt", ["2002"], ring_timeout_s=10, timeout_s=20)
-    menu = await ivr(pbx, "4000", "IVRPRU", timeout_s=5)
-    await option(pbx, menu, "2", "queue", "3600", stats_enabled=1, vv_name="VVPRU",
+    menu = await ivr_menu(pbx, "4000", "IVRPRU", timeout_s=5)
+    await ivr_option(pbx, menu, "2", "queue", "3600", stats_enabled=1, vv_name="VVPRU",
                  vv_key="soporte")
-    await option(pbx, menu, "3", "extension", "1003")
+    await ivr_option(pbx, menu, "3", "extension", "1003")
     caller, agent = await pbx.registered("2001"), await pbx.registered("2002")
     call = await answered_by_pbx(pbx, caller, "4000")
     await asyncio.sleep(0.3)
@@ -252,9 +237,9 @@ async def test_ivr_key_leads_to_group_and_counts_in_the_period_the_call_started(
 
 
 async def test_ivr_invalid_key_and_timeout_then_fallback(pbx: RunningPbx) -> None:
-    menu = await ivr(pbx, "4100", "IVRMENU", timeout_s=1, max_tries=2,
+    menu = await ivr_menu(pbx, "4100", "IVRMENU", timeout_s=1, max_tries=2,
                      fallback_action="extension", fallback_target="2003")
-    await option(pbx, menu, "1", "hangup")
+    await ivr_option(pbx, menu, "1", "hangup")
     caller, c = await pbx.registered("2001"), await pbx.registered("2003")
     call = await answered_by_pbx(pbx, caller, "4100")
     await asyncio.sleep(0.3)

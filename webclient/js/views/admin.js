@@ -97,13 +97,16 @@ function valueCell(v) {
 }
 
 function columnLabel(spec, column) {
+  if (spec.columnLabels?.[column]) return t(spec.columnLabels[column]);
   const f = spec.fields.find((x) => x.name === column);
   return f ? t(f.label) : column;
 }
 
 // fixedValues: fields that every row of this list has (rows are filtered on them and new
-// rows get them), e.g. the extension whose phones are shown.
-function editor(app, spec, path, testPrefix, fixedValues = {}) {
+// rows get them), e.g. the extension whose phones are shown. spec.rowActions(item, ctx) may
+// add buttons to each row (ctx: the rows shown, reload(), showError(message)); a select
+// field with numeric: true sends its value as a number.
+export function editor(app, spec, path, testPrefix, fixedValues = {}) {
   const box = h("div", { class: "admin", testid: `admin-${testPrefix}` });
   const tbody = h("tbody");
   const status = h("p", { class: "error", role: "alert", testid: "admin-error" });
@@ -116,6 +119,7 @@ function editor(app, spec, path, testPrefix, fixedValues = {}) {
       const data = await app.fonbo.get(path, { limit: 1000 });
       const items = (data.items || []).filter((item) => Object.entries(fixedValues)
         .every(([k, v]) => item[k] === v));
+      const rowCtx = { items, reload: load, showError: (msg) => { status.textContent = msg; } };
       tbody.replaceChildren(...items.map((item) => {
         // Buttons named after their row, for screen readers ("Editar 1001").
         const which = String(item[spec.columns[0]] ?? item.id);
@@ -124,6 +128,7 @@ function editor(app, spec, path, testPrefix, fixedValues = {}) {
         h("td", { class: "controls" },
           h("button", { type: "button", "aria-label": `${t("adm.edit")} ${which}`,
             onclick: () => showForm(item) }, t("adm.edit")),
+          spec.rowActions ? spec.rowActions(item, rowCtx) : null,
           spec.children ? h("button", { type: "button",
             "aria-label": `${t("adm.phones")} ${which}`, onclick: () => {
             replace(childBox, h("h2", {}, `${t(spec.children.title)} · ${item.number}`),
@@ -158,10 +163,11 @@ function editor(app, spec, path, testPrefix, fixedValues = {}) {
       && !(f.name in fixedValues));
     const rows = fields.map((f) => {
       let input;
-      const current = item ? item[f.name] : undefined;
+      const current = item ? item[f.name] : f.default;
       if (f.type === "select") {
-        input = h("select", {}, f.options.map((o) => h("option", { value: o,
-          selected: String(current) === o }, o)));
+        input = h("select", {}, f.options.map((o) => h("option", { value: String(o),
+          selected: String(current) === String(o) }, f.optionLabel ? f.optionLabel(o)
+          : String(o))));
       } else if (f.type === "ref") {
         input = h("select", {}, h("option", { value: "" }, "—"));
         refOptions(f, current).then((opts) => input.replaceChildren(...opts))
@@ -169,13 +175,13 @@ function editor(app, spec, path, testPrefix, fixedValues = {}) {
       } else if (f.type === "checkbox") {
         input = h("input", { type: "checkbox", checked: !!current });
       } else {
-        input = h("input", { type: f.type || "text", value: current ?? "",
+        input = h("input", { type: f.type || "text", value: current ?? "", step: f.step,
           placeholder: f.placeholder || "", inputMode: f.inputMode,
           required: f.required && !(editing && f.optionalOnEdit) });
       }
       input.dataset.testid = `admin-field-${f.name}`;
       inputs[f.name] = { input, f };
-      return field(t(f.label) + (f.required ? " *" : ""), input);
+      return field(t(f.label) + (f.required ? " *" : ""), input, f.hint ? t(f.hint) : null);
     });
     const error = h("p", { class: "error", role: "alert", testid: "admin-form-error" });
     replace(formBox, h("form", { class: "card", testid: "admin-form", onsubmit: async (ev) => {

@@ -24,6 +24,7 @@ const FIELDS = [
   { name: "wrapup_s", label: "grp.wrapup", type: "number" },
   { name: "announce_s", label: "grp.announce", type: "number" },
   { name: "max_waiting", label: "grp.max_waiting", type: "number" },
+  { name: "sticky_window_s", label: "grp.sticky", type: "number" },
 ];
 
 function cellButton(label, which, onclick, extra = {}) {
