@@ -13,7 +13,8 @@ The parts, each a module with one job:
 * :mod:`pbx.calls` — the call and its legs, ringing, the calls in progress, the end of a call
   and its CDR rows;
 * :mod:`pbx.features` — hold, DTMF by INFO, blind and attended transfer in a connected call;
-* :mod:`pbx.mwi`, :mod:`pbx.repo` — message waiting, and the SQL of voicemail and queues.
+* :mod:`pbx.mwi`, :mod:`pbx.repo` — message waiting, and the SQL of voicemail and queues;
+* :mod:`pbx.pms` — the hotel PMS interface (CHAR / hmobile connect), with ``pms_enabled``.
 
 Media is anchored in the PBX's RTP relay (:mod:`pbx.media`). In-dialog requests go to the
 legs' dialogs through the user agents' hub.
@@ -53,6 +54,7 @@ from .features.transfer import Transfer
 from .inbound import InboundCalls
 from .media import MediaManager
 from .mwi import MessageWaiting
+from .pms.interface import HotelInterface
 from .registrar import Maintenance, PhoneAuth, Registrar
 from .repo.queues import QueueRepo
 from .repo.voicemail import VoicemailRepo
@@ -96,8 +98,8 @@ class SipEngine:
         self.legs = LegFactory(self.endpoint, self.media, s.realm, self.background)
         self.ringer = Ringer(self.legs, self.active, core.events, s.media_host)
         self.lifecycle = CallLifecycle(self.active, self.legs, core.cdr)
-        admission = Admission(core)
-        reach = Reach(core.directory, core.location)
+        self.admission = admission = Admission(core)
+        self.reach = reach = Reach(core.directory, core.location)
 
         self.delivery = Delivery()
         users = UserDestination(core.directory, core.location, reach, self.active, self.ringer,
@@ -127,6 +129,13 @@ class SipEngine:
             legs=self.legs, active=self.active, delivery=self.delivery,
             lifecycle=self.lifecycle, features=self.features, events=core.events,
             cdr=core.cdr, media_host=s.media_host)
+        self.hotel: HotelInterface | None = None
+        if s.pms_enabled:
+            self.hotel = HotelInterface(
+                s, store=core.store, directory=core.directory, router=core.router,
+                admission=admission, delivery=self.delivery, registrar=self.registrar,
+                mwi=self.mwi, reach=reach, legs=self.legs, active=self.active,
+                lifecycle=self.lifecycle, cdr=core.cdr, media_host=s.media_host)
         core.engine = self
 
     # ------------------------------------------------------------------ lifecycle
@@ -144,10 +153,14 @@ class SipEngine:
         self.hub = self.legs.start()
         self.endpoint.handler = self.handle
         self.background.spawn(self.maintenance.run())
+        if self.hotel is not None:
+            await self.hotel.start()
         log.info("sip engine started", extra={"port": self.port,
                                               "transports": self.settings.sip_transports})
 
     async def close(self) -> None:
+        if self.hotel is not None:
+            await self.hotel.close()
         legs = [leg for c in list(self.calls.values()) for leg in c.legs()
                 if not leg.terminated]
         if legs:

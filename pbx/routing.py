@@ -4,13 +4,15 @@ by a trunk.
 Routing looks the number up in the shared numbering first, so a user's number reaches the user
 wherever they are logged in (the seed: «se debe buscar al usuario, no a la extensión»). The
 caller's category decides which destination classes are allowed; a refusal carries a clear
-reason for the 403. Call-by-call mobility codes are resolved here too.
+reason for the 403. Call-by-call mobility codes are resolved here too, and a phone's codes
+for the PBX's own services (:class:`DialCodes`: a hotel room's status and wake-up codes).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
+from typing import Protocol
 
 from .categories import (
     DEFAULT_CATEGORY,
@@ -22,6 +24,7 @@ from .categories import (
 )
 from .directory import Directory, Extension, Phone, QueueInfo, Trunk, User
 from .mobility import MobilityError, authorize, is_mobility, parse
+from .pms.dialcode import RoomCode
 from .repo.ivr import IvrMenu
 
 
@@ -70,6 +73,8 @@ class RouteKind(StrEnum):
     IVR = "ivr"
     EXTERNAL = "external"
     VOICEMAIL = "voicemail"
+    ROOM_CODE = "room_code"
+    """A hotel room phone's code for the PMS: room status, wake-up call (:mod:`pbx.pms`)."""
     REJECT = "reject"
 
 
@@ -88,6 +93,7 @@ class Route:
     """Record the group's statistics for this call (the 6th «Si» of ``Cen_Sub_colaCentralita``:
     an IVR option that sends the call to a group with statistics on)."""
     ivr: IvrMenu | None = None
+    room_code: RoomCode | None = None
     trunks: list[Trunk] = field(default_factory=list)
     """The trunks an outside number may leave by, in order of preference."""
     status: int = 0
@@ -100,12 +106,19 @@ def reject(number: str, caller: Caller, status: int, reason: str) -> Route:
     return Route(RouteKind.REJECT, number, caller, status=status, reason=reason)
 
 
+class DialCodes(Protocol):
+    async def match(self, dialled: str, caller: Caller) -> Route | None:
+        """The route of ``dialled`` when it is one of these codes for ``caller``'s phone."""
+
+
 class Router:
     def __init__(self, directory: Directory, *, outside_prefix: str = "0",
                  local_prefixes: tuple[str, ...] = ()) -> None:
         self.directory = directory
         self.outside_prefix = outside_prefix
         self.local_prefixes = local_prefixes
+        self.dial_codes: list[DialCodes] = []
+        """Codes a phone dials for a service of the PBX, tried before the numbering."""
 
     async def caller_for_phone(self, phone: Phone) -> Caller:
         ext = await self.directory.extension(phone.extension_id)
@@ -138,6 +151,11 @@ class Router:
             dialled = code.destination
             if is_mobility(dialled):
                 return reject(dialled, caller, 484, "Nested mobility code")
+        if caller.extension is not None and caller.trunk is None and not caller.mobility:
+            for codes in self.dial_codes:
+                found = await codes.match(dialled, caller)
+                if found is not None:
+                    return found
         kind = await self.directory.number_kind(dialled)
         if caller.trunk is not None:
             return await self._internal(dialled, kind, caller, "internal") if kind else reject(

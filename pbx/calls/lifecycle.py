@@ -1,10 +1,15 @@
 """A call's life once delivered: supervising a connected call until a party leaves, then
-ending it (every leg hung up and let go, lines freed, end hooks run, CDR rows queued)."""
+ending it (every leg hung up and let go, lines freed, end hooks run, CDR rows queued).
+
+Parts that follow every call register here: ``on_finished`` hooks run when any call has
+ended, after its CDR rows were queued (the hotel bills the calls made from its rooms)."""
 
 from __future__ import annotations
 
+import inspect
 import logging
 import time
+from collections.abc import Awaitable, Callable
 
 from ..cdr import CdrWriter, Disposition
 from .active import ActiveCalls
@@ -20,6 +25,7 @@ class CallLifecycle:
         self.active = active
         self.legs = legs
         self.cdr = cdr
+        self.on_finished: list[Callable[[Call], Awaitable[None] | None]] = []
 
     async def supervise(self, call: Call) -> None:
         """Wait while the call is connected; when one party leaves, hang up the other."""
@@ -68,3 +74,10 @@ class CallLifecycle:
                     log.exception("end of call hook failed", extra={"call_id": call.call_id})
         for record, announce in call_records(call, ended):
             self.cdr.submit(record, publish=announce)
+        for finished in self.on_finished:
+            try:
+                done = finished(call)
+                if inspect.isawaitable(done):
+                    await done
+            except Exception:
+                log.exception("finished call hook failed", extra={"call_id": call.call_id})
