@@ -48,7 +48,7 @@ async def build_hotel(tx: Executor, *, rooms: tuple[str, ...] = ("101", "102", "
         hotel.extensions[room] = eid
     row = {"id": 1, "site": SITE, "char_user": CHAR_USER,
            "char_password_hash": hash_password(CHAR_PASSWORD), "timezone": "Europe/Madrid",
-           "wakeup_ring_s": 3, "wakeup_retries": 1, "wakeup_retry_s": 2, "wakeup_repeat": 2}
+           "wakeup_ring_s": 3, "wakeup_retries": 1, "wakeup_retry_s": 2, "wakeup_repeat": 1}
     row.update(settings)
     await tx.execute(f"INSERT INTO hotel_settings ({', '.join(row)}) VALUES "
                      f"({', '.join('?' * len(row))})", list(row.values()))
