@@ -21,7 +21,8 @@ UNTRUSTED_OWN_IP = "203.0.113.71"
 # Every route of the client (main.js ROUTES).
 USER_ROUTES = ["phone", "agenda", "history", "voicemail", "forwarding", "settings", "acd",
                "supervision", "stats"]
-ADMIN_ROUTES = ["admin/users", "admin/pools", "admin/extensions", "admin/groups", "admin/ivr"]
+ADMIN_ROUTES = ["admin/users", "admin/pools", "admin/extensions", "admin/groups", "admin/ivr",
+                "admin/hotel"]
 
 
 def goto(page: Page, route: str) -> None:
@@ -95,6 +96,18 @@ def test_every_page_and_dialog_has_no_wcag_violation(
     if scheme == "light":
         page.get_by_role("heading", name="Teléfonos · ").scroll_into_view_if_needed()
         phone.screenshot("admin-extensions")
+
+    goto(page, "admin/hotel")
+    settle(page)
+    page.get_by_test_id("hotel-code-dial").fill("*8" + ("1" if scheme == "light" else "2"))
+    page.get_by_test_id("hotel-code-code").fill("CLEAN")
+    page.get_by_test_id("hotel-code-add").click()
+    page.get_by_test_id("hotel-code-row").first.wait_for(timeout=10_000)
+    page.get_by_test_id("hotel-timezone").fill("Mars/Base")
+    page.get_by_test_id("hotel-settings-save").click()
+    page.get_by_test_id("hotel-settings-error").filter(has_text="time zone").wait_for(
+        timeout=10_000)
+    phone.axe("hotel admin: a status code, a refused setting")
 
     page.get_by_test_id("language").select_option("en")
     page.get_by_test_id("nav-settings").filter(has_text="Settings").wait_for(timeout=5_000)
