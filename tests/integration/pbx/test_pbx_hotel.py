@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -22,6 +22,8 @@ import pytest
 
 from tests.integration.pbx.pbxrun import build_directory
 from tests.support import procs
+from tests.support.audio import assert_tone
+from tests.support.baresip import BaresipPhone, PhoneNetwork
 from tests.support.hotel import CHAR_PASSWORD, ROOM_PASSWORD, build_hotel
 from tests.support.net import HOST, free_port, free_port_block, wait_until
 from tests.support.nginx import make_pki
@@ -61,7 +63,7 @@ class Hotel:
         self.pbx = await procs.start("pbx", "pbx", self.pbx.port, self.env, self.logs)
 
 
-async def start_hotel(tmp_path: Path, **env: str) -> AsyncIterator[Hotel]:
+async def start_hotel(tmp_path: Path, host: str = HOST, **env: str) -> AsyncIterator[Hotel]:
     ca_sim, cert_sim, key_sim = make_pki(tmp_path / "pki-hmobile", "hmobile")
     ca_pbx, cert_pbx, key_pbx = make_pki(tmp_path / "pki-pbx", "pbx")
     sim = PmsSimulator(cert_sim, key_sim, ca_pbx)
@@ -75,11 +77,12 @@ async def start_hotel(tmp_path: Path, **env: str) -> AsyncIterator[Hotel]:
         await tx.execute("INSERT INTO trunks (name, host, port, priority) VALUES (?, ?, ?, ?)",
                          ("Trunk_vivait_gw01", HOST, carrier.ua.endpoint.address("udp")[1], 1))
     await store.close()
-    rtp = free_port_block(200)
-    sip_port, pms_port = free_port("both"), free_port("tcp")
+    rtp = free_port_block(200, host=host)
+    sip_port, pms_port = free_port("both", host), free_port("tcp")
     full_env = procs.base_env(
         tmp_path / "data", WEBFON_DATABASE_URL=f"sqlite:///{db}",
-        WEBFON_PBX_SIP_PORT=str(sip_port), WEBFON_PBX_SIP_TRANSPORTS="udp",
+        WEBFON_PBX_SIP_HOST=host, WEBFON_PBX_SIP_PORT=str(sip_port),
+        WEBFON_PBX_SIP_TRANSPORTS="udp",
         WEBFON_PBX_RTP_PORT_MIN=str(rtp), WEBFON_PBX_RTP_PORT_MAX=str(rtp + 199),
         WEBFON_PBX_QUALIFY_INTERVAL_S="0", WEBFON_PBX_DIRECTORY_CACHE_S="5",
         WEBFON_PBX_PMS_ENABLED="true", WEBFON_PBX_PMS_PORT=str(pms_port),
@@ -208,6 +211,25 @@ async def test_wakeup_calls_answered_and_missed(hotel: Hotel) -> None:
     failed = await hotel.sim.wait_for("WAKEUPRESULT", room="102", timeout=15)
     assert failed.entries[0]["result"] == "0" and failed.entries[0]["attempts"] == "2"
     assert failed.entries[0]["cause"] == "no answer"
+
+
+async def test_a_baresip_room_phone_is_woken(tmp_path: Path, phone_network: PhoneNetwork,
+                                             baresip_factory: Callable[..., Awaitable[
+                                                 BaresipPhone]]) -> None:
+    async for hotel in start_hotel(tmp_path, host=phone_network.host_ip):
+        phone = await baresip_factory(
+            "101", tone_hz=500.0, registrar=f"{phone_network.host_ip}:{hotel.sip_port}",
+            password=ROOM_PASSWORD.format(room="101"), codecs=("PCMA", "PCMU"))
+        assert (await hotel.send("CHECKIN", {"CHECKIN": {"room": "101",
+                                                         "name": "Ana"}}))[1] == OK
+        date, at = soon(2)
+        assert (await hotel.send("WAKEUP", {"WAKEUP": {"room": "101", "time": at,
+                                                       "date": date}}))[1] == OK
+        await phone.wait_event("CALL_ESTABLISHED", 10)  # it answers by itself
+        await phone.wait_event("CALL_CLOSED", 10)  # the PBX hangs up after the message
+        assert_tone(phone.last_decoded_wav(), WAKEUP_HZ, tolerance_hz=5, min_seconds=1.0)
+        done = await hotel.sim.wait_for("WAKEUPRESULT", room="101")
+        assert (done.entries[0]["result"], done.entries[0]["attempts"]) == ("1", "1")
 
 
 async def test_a_wakeup_programmed_from_the_room_phone(hotel: Hotel) -> None:
