@@ -75,7 +75,7 @@ class HotelInterface:
         self.scheduler = WakeUpScheduler(
             repo, WakeUpCaller(admission, reach, legs, active, directory, cdr, media_host),
             poll_s=s.pms_poll_s, wake_outbox=self.outbox.wake, clock=clock)
-        self.actions = PmsActions(repo, directory, mwi.notify, self.scheduler.changed, clock)
+        self.actions = PmsActions(repo, directory, self._lamp, self.scheduler.changed, clock)
         self.server = CharServer(repo, self.actions,
                                  LoginLimiter(s.pms_max_failures, s.pms_failure_window_s,
                                               s.pms_lock_s),
@@ -118,6 +118,17 @@ class HotelInterface:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
+    async def _lamp(self, user_id: int) -> None:
+        """Send the room phone's MWI NOTIFYs in the background: a phone that does not answer
+        must not hold up CHAR's reply."""
+        self._spawn(self._notify(user_id))
+
+    async def _notify(self, user_id: int) -> None:
+        try:
+            await self.mwi.notify(user_id)
+        except Exception:
+            log.exception("pms: message waiting notify failed", extra={"user_id": user_id})
+
     def _registered(self, ext: Extension) -> None:
         """A room phone (re)registered: light its lamp if the PMS left a message."""
         if ext.owner_user_id is not None:
@@ -129,7 +140,7 @@ class HotelInterface:
             return
         try:
             if await self.repo.message_waiting_for(ext.owner_user_id):
-                await self.mwi.notify(ext.owner_user_id)
+                await self._notify(ext.owner_user_id)
         except Exception:
             log.exception("pms: message waiting after a registration failed",
                           extra={"extension": ext.number})

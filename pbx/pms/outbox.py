@@ -101,6 +101,7 @@ class Outbox:
         self.lease_s = lease_s
         self.clock = clock
         self._wake = asyncio.Event()
+        self._unconfigured = False
 
     def wake(self) -> None:
         """A message was queued: look now."""
@@ -116,6 +117,12 @@ class Outbox:
         if self.link is None:
             return self.poll_s
         site = (await self.repo.config()).site
+        if not site:
+            if not self._unconfigured:
+                log.warning("the hotel's site is not set: messages for the PMS wait")
+            self._unconfigured = True
+            return self.poll_s
+        self._unconfigured = False
         while True:
             now = self.clock()
             message, due = await self.repo.next_message(now)

@@ -165,6 +165,14 @@ class HotelRepo:
             (stay_id, call.room, call.call_id, call.number[:64], int(call.external),
              call.trunk, call.started_at, call.answered_at, call.ended_at, call.billsec))
 
+    async def stay_at(self, room: str, at: float) -> int | None:
+        """The stay the room had at ``at`` (its guest may have checked out since)."""
+        value = await self.store.fetchval(
+            "SELECT id FROM hotel_stays WHERE room = ? AND checkin_at <= ? AND "
+            "(checkout_at IS NULL OR checkout_at >= ?) ORDER BY checkin_at DESC LIMIT 1",
+            (room, at, at))
+        return int(value) if value is not None else None
+
     async def stay_calls(self, stay_id: int) -> list[BilledCall]:
         rows = await self.store.fetchall(
             "SELECT * FROM hotel_calls WHERE stay_id = ? ORDER BY started_at, id", (stay_id,))

@@ -359,3 +359,43 @@ async def test_the_outbox_delivers_in_order_and_retries(h: Fixture) -> None:
         ("CALL", "delivered", 3), ("STATUS", "refused", 1), ("WAKEUPRESULT", "delivered", 1)]
     assert rows[1]["last_error"] == "7 Unknown room"
     assert outbox.backoff(20) == 60
+
+
+async def test_calls_from_rooms_are_billed_to_the_stay(h: Fixture) -> None:
+    from types import SimpleNamespace
+
+    from pbx.pms.billing import RoomBilling
+    from pbx.pms.reports import Reports
+
+    woken: list[int] = []
+    billing = RoomBilling(h.repo, h.core.directory,
+                          Reports(h.repo, lambda: woken.append(1), h.clock), h.clock)
+
+    async def call(room: str, *, trunk: str = "gw01", callee: str = "912345678",
+                   answered: bool = True, mobility: bool = False) -> None:
+        caller = await h.caller(room)
+        if mobility:
+            from dataclasses import replace
+            caller = replace(caller, mobility=True)
+        await billing.call_finished(SimpleNamespace(  # type: ignore[arg-type]
+            caller=caller, answered_at=h.clock() - 30 if answered else None,
+            b=object() if answered else None, trunk=trunk, callee=callee, dialled="0" + callee,
+            started_at=h.clock() - 35, call_id=f"c-{room}-{h.clock()}"))
+
+    await call("101")  # no guest: nothing to bill
+    await h.do("CHECKIN", {"CHECKIN": {"room": "101", "name": "Ana"}})
+    h.clock.advance(60)
+    await call("101")
+    await call("101", trunk="", callee="102")  # internal: not sent by default
+    await call("101", answered=False)
+    await call("101", mobility=True)  # someone's own call through the room's phone
+    sent = [d["CALL"][0] for a, _, d in await h.outbox() if a == "CALL"]
+    assert [(c["room"], c["number"], c["duration"], c["external"]) for c in sent] == \
+        [("101", "912345678", "30", "1")]
+    assert woken
+    # a call still going on when the guest checks out is billed to their stay
+    stay = (await h.room("101")).stay_id
+    await h.do("CHECKOUT", {}, address="101")
+    h.clock.advance(10)
+    await call("101", callee="612345678")
+    assert stay is not None and len(await h.repo.stay_calls(stay)) == 2
