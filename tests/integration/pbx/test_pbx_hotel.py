@@ -155,6 +155,13 @@ async def test_a_guests_stay(hotel: Hotel) -> None:
                                  for r in room.received("NOTIFY")), 10)
     notify = next(r for r in room.received("NOTIFY") if b"yes" in (r.body or b""))
     assert notify.headers.get("Event") == "message-summary"
+
+    def lit() -> int:
+        return sum(b"Messages-Waiting: yes" in (r.body or b"") for r in room.received("NOTIFY"))
+
+    before = lit()
+    await room.register()  # a phone that registers again (rebooted) gets its lamp back
+    await wait_until(lambda: lit() > before, 10)
     assert (await hotel.send("MW", {"MW": {"room": "101", "status": "0"}}))[1] == OK
     await wait_until(lambda: any(b"Messages-Waiting: no" in (r.body or b"")
                                  for r in room.received("NOTIFY")), 10)
