@@ -32,7 +32,7 @@ from ..directory import Directory
 from .model import BilledCall, HotelConfig, Room, Stay, WakeUpSource
 from .protocol import CharError, CharRequest, ResultCode, reply
 from .repo import HotelRepo, RoomConflict
-from .times import TimeError, day_bounds, local, parse_date, wakeup_instant
+from .times import TimeError, day_bounds, local, wakeup_instant
 
 log = logging.getLogger("pbx.pms")
 
@@ -235,7 +235,6 @@ class PmsActions:
         if date_text:
             try:
                 since, until = day_bounds(date_text, config.zone)
-                parse_date(date_text)
             except TimeError as exc:
                 raise CharError(ResultCode.INVALID_DATA, f"Room {room.room}: {exc}") from None
 
