@@ -173,7 +173,7 @@ def test_every_control_is_reachable_with_the_keyboard(
     phone = make_phone(700.0)
     phone.login("1001", wait_registered=False)
     page = phone.page
-    for route in ("phone", "agenda", "settings", "admin/ivr", "admin/extensions"):
+    for route in ("phone", "agenda", "settings", "admin/ivr", "admin/hotel", "admin/extensions"):
         goto(page, route)
         settle(page)
         if route == "admin/extensions":
