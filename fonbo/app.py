@@ -20,6 +20,7 @@ from fonbo.routes import (
     forwarding,
     history,
     hotel_admin,
+    nodes,
     personal,
     phones,
     stats,
@@ -36,7 +37,7 @@ from webfon.store import Store, open_store
 def all_operations() -> Api:
     api = Api()
     for module in (agenda, history, voicemail, forwarding, phones, personal, admin,
-                   callcentre_admin, acd, stats, hotel_admin):
+                   callcentre_admin, acd, stats, nodes, hotel_admin):
         api.extend(module.api)
     return api
 

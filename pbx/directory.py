@@ -289,6 +289,10 @@ class Directory:
         return [Trunk(int(r["id"]), r["name"], r["host"], int(r["port"]), r["transport"],
                       int(r["priority"]), int(r["prefix_strip"])) for r in rows]
 
+    async def trunk_hosts(self) -> frozenset[str]:
+        """The addresses of the enabled trunks, read now (not cached)."""
+        return frozenset(t.host for t in await self._load_trunks())
+
     async def trunk_by_address(self, host: str) -> Trunk | None:
         for trunk in await self.trunks():
             if trunk.host == host:

@@ -31,6 +31,7 @@ from .. import sdp as sdpx
 from ..admission import Admission
 from ..calls.active import ActiveCalls
 from ..calls.factory import LegFactory
+from ..calls.ringer import Contact
 from ..cdr import CdrRecord, CdrWriter, Direction, Disposition
 from ..destinations.reach import Reach
 from ..directory import Directory
@@ -108,12 +109,13 @@ class WakeUpCaller:
             record.call_id = record.call_id or f"wakeup-{room.room}-{started:.0f}"
             self.cdr.submit(record, publish=False)
 
-    async def _ring(self, contacts: list[str], media: MediaLeg, config: HotelConfig
+    async def _ring(self, contacts: list[Contact], media: MediaLeg, config: HotelConfig
                     ) -> tuple[SipCall | None, Rang]:
         offer = make_offer(self.media_host, media.port).encode()
         from_ = self.legs.caller_id(CALLER_NUMBER, config.wakeup_caller_name)
         pending: dict[asyncio.Future[Response], SipCall] = {}
-        for uri in contacts:
+        for contact in contacts:
+            uri = contact.uri
             try:
                 sip = self.legs.dial(uri, from_, offer, None)
             except (SipError, ParseError, OSError) as exc:
