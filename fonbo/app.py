@@ -16,13 +16,16 @@ from fonbo.routes import (
     acd,
     admin,
     agenda,
+    callbacks,
     callcentre_admin,
+    conferences,
     forwarding,
     history,
     hotel_admin,
     nodes,
     personal,
     phones,
+    recordings,
     stats,
     voicemail,
 )
@@ -36,8 +39,9 @@ from webfon.store import Store, open_store
 
 def all_operations() -> Api:
     api = Api()
-    for module in (agenda, history, voicemail, forwarding, phones, personal, admin,
-                   callcentre_admin, acd, stats, nodes, hotel_admin):
+    for module in (agenda, history, voicemail, forwarding, phones, personal, conferences,
+                   callbacks, recordings, admin, callcentre_admin, acd, stats, nodes,
+                   hotel_admin):
         api.extend(module.api)
     return api
 
@@ -73,7 +77,7 @@ async def build_app(settings: FonboSettings, *, store: Store | None = None,
     app[CONTROL_KEY] = ControlClient(
         settings.pbx_control_url,
         Path(key) if key else control_key_path(settings.data_dir),
-        settings.pbx_control_timeout_s)
+        settings.pbx_control_timeout_s, ca_file=settings.pbx_control_ca)
     full_api().register(app)
     origins = [o.strip() for o in settings.cors_allowed_origins.split(",") if o.strip()]
 

@@ -1,5 +1,5 @@
-"""Where a dialled number goes: a user (preferred), an extension, a group, an IVR menu, or out
-by a trunk.
+"""Where a dialled number goes: a user (preferred), an extension, a group, an IVR menu, a
+conference room, a feature code for the PBX itself, or out by a trunk.
 
 Routing looks the number up in the shared numbering first, so a user's number reaches the user
 wherever they are logged in (the seed: «se debe buscar al usuario, no a la extensión»). The
@@ -29,8 +29,10 @@ from .categories import (
     classify_external,
 )
 from .directory import Directory, Extension, Phone, QueueInfo, Trunk, User
+from .feature_codes import FeatureCode, parse_feature_code
 from .mobility import is_mobility
 from .pms.dialcode import RoomCode
+from .repo.conferences import ConferenceRoom
 from .repo.ivr import IvrMenu
 
 
@@ -83,6 +85,9 @@ class RouteKind(StrEnum):
     IVR = "ivr"
     EXTERNAL = "external"
     VOICEMAIL = "voicemail"
+    CONFERENCE = "conference"
+    FEATURE = "feature"
+    """A feature code for the PBX itself (``*43#`` callback, ``*44#`` cancel)."""
     ROOM_CODE = "room_code"
     """A hotel room phone's code for the PMS: room status, wake-up call (:mod:`pbx.pms`)."""
     REJECT = "reject"
@@ -107,6 +112,8 @@ class Route:
     """Record the group's statistics for this call (the 6th «Si» of ``Cen_Sub_colaCentralita``:
     an IVR option that sends the call to a group with statistics on)."""
     ivr: IvrMenu | None = None
+    conference: ConferenceRoom | None = None
+    feature: FeatureCode | None = None
     room_code: RoomCode | None = None
     trunks: list[Trunk] = field(default_factory=list)
     """The trunks an outside number may leave by, in order of preference."""
@@ -154,6 +161,11 @@ class Router:
     async def route(self, dialled: str, caller: Caller) -> Route:
         if is_mobility(dialled):
             return reject("*72*", caller, 484, "Mobility code not allowed here")
+        code = parse_feature_code(dialled)
+        if code is not None:
+            if caller.trunk is not None or caller.mobility:
+                return reject(dialled, caller, 403, "Feature codes are for the PBX's own phones")
+            return Route(RouteKind.FEATURE, dialled, caller, feature=code)
         if caller.extension is not None and caller.trunk is None and not caller.mobility:
             for codes in self.dial_codes:
                 found = await codes.match(dialled, caller)
@@ -217,6 +229,11 @@ class Router:
             if menu is None:
                 return reject(number, caller, 404, "IVR menu not found")
             return Route(RouteKind.IVR, number, caller, dest_class, ivr=menu)
+        if kind == "conference":
+            room = await self.directory.conference_by_number(number)
+            if room is None:
+                return reject(number, caller, 404, "Conference room not found")
+            return Route(RouteKind.CONFERENCE, number, caller, dest_class, conference=room)
         return reject(number, caller, 404, "Number not assigned")
 
     async def _external(self, classified: Classified, caller: Caller) -> Route:

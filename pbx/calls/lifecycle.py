@@ -1,8 +1,10 @@
 """A call's life once delivered: supervising a connected call until a party leaves, then
 ending it (every leg hung up and let go, lines freed, end hooks run, CDR rows queued).
 
-Parts that follow every call register here: ``on_finished`` hooks run when any call has
-ended, after its CDR rows were queued (the hotel bills the calls made from its rooms)."""
+Parts that follow every call register here: ``on_connected`` hooks run when a connected call
+starts being supervised (recording «siempre»), ``on_finished`` ones when any call has ended,
+after its CDR rows were queued (callbacks remember who found whom busy; the hotel bills the
+calls made from its rooms)."""
 
 from __future__ import annotations
 
@@ -25,10 +27,16 @@ class CallLifecycle:
         self.active = active
         self.legs = legs
         self.cdr = cdr
+        self.on_connected: list[Callable[[Call], Awaitable[None]]] = []
         self.on_finished: list[Callable[[Call], Awaitable[None] | None]] = []
 
     async def supervise(self, call: Call) -> None:
         """Wait while the call is connected; when one party leaves, hang up the other."""
+        for hook in self.on_connected:
+            try:
+                await hook(call)
+            except Exception:
+                log.exception("connected call hook failed", extra={"call_id": call.call_id})
         while True:
             call.changed.clear()
             if call.merged:

@@ -6,9 +6,9 @@ transfer) with the PBX's media address; on answer the two media legs are relayed
 other, the caller gets the callee's answer (with the PBX's address) and ``call.answered`` is
 published for the call's first answer. Every contact tried is an :class:`Attempt` of the call.
 
-A caller the PBX answered itself (an IVR menu, a group's waiting line) is not answered again:
-it hears a ringback tone from the PBX while the contacts ring, unless something already plays
-to it (a group's music).
+A caller the PBX answered itself (an IVR menu, a group's waiting line, a callback's requester)
+is not answered again: it hears a ringback tone from the PBX while the contacts ring, unless
+something already plays to it (a group's music).
 
 A :class:`Contact` says who answers on it (the registered phone), so the leg that wins knows
 whose rights its party has when it transfers the call; a trunk's ring gives the trunk as the

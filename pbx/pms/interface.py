@@ -28,6 +28,7 @@ from ..admission import Admission
 from ..calls.active import ActiveCalls
 from ..calls.factory import LegFactory
 from ..calls.lifecycle import CallLifecycle
+from ..calls.originate import Originator
 from ..cdr import CdrWriter
 from ..destinations.base import Delivery
 from ..destinations.reach import Reach
@@ -56,7 +57,8 @@ class HotelInterface:
                  router: Router, admission: Admission, delivery: Delivery,
                  registrar: Registrar, mwi: MessageWaiting, reach: Reach, legs: LegFactory,
                  active: ActiveCalls, lifecycle: CallLifecycle, cdr: CdrWriter,
-                 media_host: str, clock: Callable[[], float] = time.time) -> None:
+                 originator: Originator, media_host: str,
+                 clock: Callable[[], float] = time.time) -> None:
         s = settings
         self.settings = settings
         self.directory = directory
@@ -73,7 +75,7 @@ class HotelInterface:
                              retry_max_s=s.pms_retry_max_s, poll_s=s.pms_poll_s, clock=clock)
         reports = Reports(repo, self.outbox.wake, clock)
         self.scheduler = WakeUpScheduler(
-            repo, WakeUpCaller(admission, reach, legs, active, directory, cdr, media_host),
+            repo, WakeUpCaller(admission, reach, legs, originator, active, directory, cdr),
             poll_s=s.pms_poll_s, wake_outbox=self.outbox.wake, clock=clock)
         self.actions = PmsActions(repo, directory, self._lamp, self.scheduler.changed, clock)
         self.server = CharServer(repo, self.actions,

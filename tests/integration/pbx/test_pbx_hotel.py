@@ -192,15 +192,24 @@ async def test_a_guests_stay(hotel: Hotel) -> None:
 async def test_wakeup_calls_answered_and_missed(hotel: Hotel) -> None:
     early = await hotel.room_phone("101")
     late = await hotel.room_phone("102")
+    grumpy = await hotel.room_phone("103")
     assert (await hotel.send("CHECKIN", {"CHECKIN": [
-        {"room": "101", "name": "Ana"}, {"room": "102", "name": "Luis"}]}))[1] == OK
+        {"room": "101", "name": "Ana"}, {"room": "102", "name": "Luis"},
+        {"room": "103", "name": "Eva"}]}))[1] == OK
     # Luis asked not to be disturbed: the wake-up call rings anyway
     assert (await hotel.send("DND", {"DND": {"room": "102", "status": "1"}}))[1] == OK
     assert await dial(early, "102", hotel.sip_port) == 486
+
+    async def decline(phone: Phone, times: int) -> None:
+        for _ in range(times):
+            (await phone.incoming(30)).reject(486)
+
+    declining = asyncio.create_task(decline(grumpy, 2))
     date, at = soon(3)
     status, body = await hotel.send("WAKEUP", {"WAKEUP": [
         {"room": "101", "time": at, "date": date, "status": "1"},
-        {"room": "102", "time": at, "date": date, "status": "1"}]})
+        {"room": "102", "time": at, "date": date, "status": "1"},
+        {"room": "103", "time": at, "date": date, "status": "1"}]})
     assert (status, body) == (200, OK)
 
     call = await early.incoming(15)
@@ -221,6 +230,12 @@ async def test_wakeup_calls_answered_and_missed(hotel: Hotel) -> None:
     failed = await hotel.sim.wait_for("WAKEUPRESULT", room="102", timeout=15)
     assert failed.entries[0]["result"] == "0" and failed.entries[0]["attempts"] == "2"
     assert failed.entries[0]["cause"] == "no answer"
+
+    # Eva declines the call (486 Busy Here) both times: reported as busy, not as no answer
+    await asyncio.wait_for(declining, 15)
+    declined = await hotel.sim.wait_for("WAKEUPRESULT", room="103", timeout=15)
+    assert declined.entries[0]["result"] == "0" and declined.entries[0]["attempts"] == "2"
+    assert declined.entries[0]["cause"] == "busy"
 
 
 async def test_a_baresip_room_phone_is_woken(tmp_path: Path, phone_network: PhoneNetwork,
