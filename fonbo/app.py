@@ -22,6 +22,7 @@ from fonbo.routes import (
     conferences,
     forwarding,
     history,
+    hotel_admin,
     nodes,
     personal,
     phones,
@@ -42,7 +43,7 @@ def all_operations() -> Api:
     api = Api()
     for module in (agenda, history, voicemail, forwarding, phones, personal, conferences,
                    callbacks, recordings, admin, callcentre_admin, acd, stats, nodes, routing,
-                   campaigns):
+                   campaigns, hotel_admin):
         api.extend(module.api)
     return api
 

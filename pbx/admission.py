@@ -16,6 +16,10 @@ checks a dialled call gets:
 4. the destination, and for an outside number the trunks to try in order (the CDR's trunk is
    the one that carried the call).
 
+Parts with rules of their own add a :class:`Restriction` (a hotel room: closed while vacant,
+do not disturb): it may narrow whom the call is placed for before routing and refuse the
+route after.
+
 The answer is a :class:`~pbx.routing.Route`; a refusal is a route of kind ``REJECT`` with the
 SIP status and reason to give. Only routes handed out here are *admitted*
 (:func:`admitted`): delivery (:class:`~pbx.destinations.base.Delivery`) and the trunks
@@ -28,6 +32,7 @@ from __future__ import annotations
 import logging
 import weakref
 from dataclasses import replace
+from typing import Protocol
 
 from webfon.passwords import PasswordChecks
 from webfon.ratelimit import FailureLimiter
@@ -73,10 +78,19 @@ def mobility_codes(core: PbxCore) -> MobilityCodes:
                                    s.mobility_lock_s, max_lock_s=s.mobility_max_lock_s))
 
 
+class Restriction(Protocol):
+    async def restrict(self, placed_for: Caller) -> Caller:
+        """Whom the call is placed for, narrowed (a narrower category)."""
+
+    async def check(self, route: Route) -> Route:
+        """The route, or a ``REJECT`` route saying why the call may not go there."""
+
+
 class Admission:
     def __init__(self, core: PbxCore, mobility: MobilityCodes | None = None) -> None:
         self.core = core
         self.mobility = mobility or mobility_codes(core)
+        self.restrictions: list[Restriction] = []
 
     async def admit(self, number: str, placed_for: Caller, *,
                     call_id: str | None = None) -> Route:
@@ -86,6 +100,8 @@ class Admission:
             if isinstance(resolved, Route):
                 return resolved
             number, placed_for = resolved
+        for restriction in self.restrictions:
+            placed_for = await restriction.restrict(placed_for)
         settings = self.core.settings
         flow = settings.mdflow_flow_trunks if placed_for.trunk is not None \
             else settings.mdflow_flow_phones
@@ -97,6 +113,10 @@ class Admission:
             return Route(RouteKind.REJECT, number, placed_for, status=503,
                          reason=f"Flow control: {verdict}", flow_verdict=verdict)
         route = await self.core.router.route(number, placed_for)
+        for restriction in self.restrictions:
+            if route.kind is RouteKind.REJECT:
+                break
+            route = await restriction.check(route)
         return _issue(route) if route.kind is not RouteKind.REJECT else route
 
     def voicemail(self, user: User, caller: Caller, number: str) -> Route:

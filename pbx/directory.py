@@ -122,6 +122,18 @@ class QueueInfo:
 
 
 @dataclass(frozen=True)
+class RoomState:
+    """What the PBX needs of a hotel room on every call (see :mod:`pbx.pms`): whether a guest
+    is checked in (a vacant room's extension is closed) and whether they asked not to be
+    disturbed."""
+
+    room: str
+    extension_id: int
+    occupied: bool
+    dnd: bool
+
+
+@dataclass(frozen=True)
 class WebSession:
     user_id: int
     node_id: int
@@ -333,6 +345,21 @@ class Directory:
         """The numbers of the extensions ``user_id`` owns (not cached)."""
         return [r["number"] for r in await self.store.fetchall(
             "SELECT number FROM extensions WHERE owner_user_id = ?", (user_id,))]
+
+    async def room_of_extension(self, extension_id: int) -> RoomState | None:
+        """The hotel room whose extension this is, or None (most extensions)."""
+        return await self._cached(
+            ("room_of_extension", extension_id),
+            lambda: self._load_room_of_extension(extension_id))
+
+    async def _load_room_of_extension(self, extension_id: int) -> RoomState | None:
+        row = await self.store.fetchone(
+            "SELECT room, extension_id, state, dnd FROM hotel_rooms WHERE extension_id = ?",
+            (extension_id,))
+        if row is None:
+            return None
+        return RoomState(row["room"], int(row["extension_id"]), row["state"] == "occupied",
+                         bool(row["dnd"]))
 
     async def web_session(self, user_id: int) -> WebSession | None:
         return await self._cached(

@@ -20,7 +20,8 @@ The parts, each a module with one job:
 * :mod:`pbx.recording` — «Grabar por enrutamiento»: recording calls, retention;
 * :mod:`pbx.campaigns` — the dialler: campaigns' calls placed for their owner, paced, each
   answered call sent to a group, queue or IVR;
-* :mod:`pbx.mwi`, :mod:`pbx.repo` — message waiting, and the SQL of voicemail and queues.
+* :mod:`pbx.mwi`, :mod:`pbx.repo` — message waiting, and the SQL of voicemail and queues;
+* :mod:`pbx.pms` — the hotel PMS interface (CHAR / hmobile connect), with ``pms_enabled``.
 
 Media is anchored in the PBX's RTP relay (:mod:`pbx.media`). In-dialog requests go to the
 legs' dialogs through the user agents' hub.
@@ -70,6 +71,7 @@ from .guard import SourceGuard
 from .inbound import InboundCalls
 from .media import MediaManager
 from .mwi import MessageWaiting
+from .pms.interface import HotelInterface
 from .recording.service import Recordings
 from .registrar import Maintenance, PhoneAuth, Registrar
 from .repo.callbacks import CallbackRepo
@@ -123,8 +125,8 @@ class SipEngine:
         self.legs = LegFactory(self.endpoint, self.media, s.realm, self.background)
         self.ringer = Ringer(self.legs, self.active, core.events, s.media_host)
         self.lifecycle = CallLifecycle(self.active, self.legs, core.cdr)
-        admission = Admission(core)
-        reach = Reach(core.directory, core.location)
+        self.admission = admission = Admission(core)
+        self.reach = reach = Reach(core.directory, core.location)
 
         self.delivery = Delivery()
         users = UserDestination(core.directory, core.location, reach, self.active, self.ringer,
@@ -159,10 +161,10 @@ class SipEngine:
         self.features.add(Refer, Transfer(
             admission, parties, core.router, reach, self.active, self.ringer, trunks,
             self.legs, s.no_answer_timeout_s, self.conferences))
-        originator = Originator(self.legs, s.media_host)  # first legs the PBX places itself
+        self.originator = Originator(self.legs, s.media_host)  # every call the PBX places
         self.callbacks = Callbacks(
             CallbackRepo(core.store), core.directory, reach, self.active, admission,
-            self.delivery, self.lifecycle, self.legs, originator,
+            self.delivery, self.lifecycle, self.legs, self.originator,
             core.events, self.background, self.features, ttl_s=s.callback_ttl_s,
             ring_timeout_s=s.no_answer_timeout_s, max_attempts=s.callback_max_attempts)
         self.lifecycle.on_finished.append(self.callbacks.call_ended)
@@ -174,7 +176,7 @@ class SipEngine:
                                                                     s.media_host))
 
         self.dialer = Dialer(
-            CampaignRepo(core.store), core.directory, admission, originator, trunks, reach,
+            CampaignRepo(core.store), core.directory, admission, self.originator, trunks, reach,
             CallParts(self.delivery, self.lifecycle, self.active, self.features, core.events,
                       core.cdr),
             self.background, tick_s=s.campaign_tick_s, lease_s=s.campaign_lease_s,
@@ -187,6 +189,14 @@ class SipEngine:
             cdr=core.cdr, media_host=s.media_host,
             max_calls_per_extension=s.max_calls_per_extension,
             max_calls_per_trunk=s.max_calls_per_trunk)
+        self.hotel: HotelInterface | None = None
+        if s.pms_enabled:
+            self.hotel = HotelInterface(
+                s, store=core.store, directory=core.directory, router=core.router,
+                admission=admission, delivery=self.delivery, registrar=self.registrar,
+                mwi=self.mwi, reach=reach, legs=self.legs, active=self.active,
+                lifecycle=self.lifecycle, cdr=core.cdr, originator=self.originator,
+                media_host=s.media_host)
         core.engine = self
 
     # ------------------------------------------------------------------ lifecycle
@@ -211,10 +221,14 @@ class SipEngine:
         self.background.spawn(self.conferences.run_sweeper())
         self.background.spawn(self.callbacks.run(self.settings.callback_poll_s))
         self.background.spawn(self.recordings.run_sweeper())
+        if self.hotel is not None:
+            await self.hotel.start()
         log.info("sip engine started", extra={"port": self.port,
                                               "transports": self.settings.sip_transports})
 
     async def close(self) -> None:
+        if self.hotel is not None:
+            await self.hotel.close()
         legs = [leg for c in list(self.calls.values()) for leg in c.legs()
                 if not leg.terminated]
         if legs:

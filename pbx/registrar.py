@@ -13,12 +13,13 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections.abc import Callable
 from email.utils import formatdate
 
 from webfon.sip import Address, ParseError, Request, ServerTransaction, SipEndpoint, SipURI
 from webfon.sip.digest import DigestServer
 
-from .directory import Directory, Phone
+from .directory import Directory, Extension, Phone
 from .events import Events, RegistrationChanged
 from .guard import SourceGuard
 from .location import Binding, Location
@@ -79,6 +80,8 @@ class Registrar:
         self.auth = auth
         self.events = events
         self.registered = 0
+        self.on_registered: list[Callable[[Extension], None]] = []
+        """Told after a phone of an extension registered (or refreshed) and was answered."""
 
     async def handle(self, request: Request, tx: ServerTransaction) -> None:
         try:
@@ -143,6 +146,8 @@ class Registrar:
             self.registered += 1
             await self._event(aor, contact, "registered")
         await self._reply(tx, request, aor)
+        for hook in self.on_registered:
+            hook(ext)
 
     async def _reply(self, tx: ServerTransaction, request: Request, aor: str) -> None:
         headers = [("Date", formatdate(usegmt=True))]

@@ -7,6 +7,8 @@ rules after it). A rule only chooses *where*: the destination it gives is checke
 dialled one (the caller's category must allow its destination class, «solo entrantes» users
 stay incoming-only), so no rule opens to a caller what their category closes. Emergency numbers
 and the PBX's feature codes never go through rules.
+A phone's codes for the PBX's own services (:class:`DialCodes`: a hotel room's status and
+wake-up codes) are tried right after the feature codes, before any rule.
 
 Without a deciding rule the number is looked up in the shared numbering, so a user's number
 reaches the user wherever they are logged in (the seed: «se debe buscar al usuario, no a la
@@ -24,6 +26,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
+from typing import Protocol
 
 from webfon.routing_rules import Action, Decision, Match, decide, is_diallable
 
@@ -40,6 +43,7 @@ from .categories import (
 from .directory import Directory, Extension, Phone, QueueInfo, Trunk, User
 from .feature_codes import FeatureCode, parse_feature_code
 from .mobility import is_mobility
+from .pms.dialcode import RoomCode
 from .repo.conferences import ConferenceRoom
 from .repo.ivr import IvrMenu
 
@@ -98,6 +102,8 @@ class RouteKind(StrEnum):
     CONFERENCE = "conference"
     FEATURE = "feature"
     """A feature code for the PBX itself (``*43#`` callback, ``*44#`` cancel)."""
+    ROOM_CODE = "room_code"
+    """A hotel room phone's code for the PMS: room status, wake-up call (:mod:`pbx.pms`)."""
     REJECT = "reject"
 
 
@@ -122,6 +128,7 @@ class Route:
     ivr: IvrMenu | None = None
     conference: ConferenceRoom | None = None
     feature: FeatureCode | None = None
+    room_code: RoomCode | None = None
     trunks: list[Trunk] = field(default_factory=list)
     """The trunks an outside number may leave by, in order of preference."""
     dial_prefix: str = ""
@@ -142,6 +149,11 @@ def reject(number: str, caller: Caller, status: int, reason: str) -> Route:
     return Route(RouteKind.REJECT, number, caller, status=status, reason=reason)
 
 
+class DialCodes(Protocol):
+    async def match(self, dialled: str, caller: Caller) -> Route | None:
+        """The route of ``dialled`` when it is one of these codes for ``caller``'s phone."""
+
+
 _RULE_KINDS = {Action.EXTENSION: (("user", "extension"), "a user's or extension's number"),
                Action.QUEUE: (("queue",), "a group or queue"),
                Action.IVR: (("ivr",), "an IVR menu")}
@@ -154,6 +166,8 @@ class Router:
         self.outside_prefix = outside_prefix
         self.local_prefixes = local_prefixes
         self.rules = rules
+        self.dial_codes: list[DialCodes] = []
+        """Codes a phone dials for a service of the PBX, tried before the numbering."""
 
     async def caller_for_phone(self, phone: Phone) -> Caller:
         ext = await self.directory.extension(phone.extension_id)
@@ -181,6 +195,11 @@ class Router:
             if caller.trunk is not None or caller.mobility:
                 return reject(dialled, caller, 403, "Feature codes are for the PBX's own phones")
             return Route(RouteKind.FEATURE, dialled, caller, feature=code)
+        if caller.extension is not None and caller.trunk is None and not caller.mobility:
+            for codes in self.dial_codes:
+                found = await codes.match(dialled, caller)
+                if found is not None:
+                    return found
         rewrites: tuple[str, ...] = ()
         if self.rules and dialled not in EMERGENCY:
             decision = await self.decide(dialled, caller, at)

@@ -125,6 +125,37 @@ class PbxSettings(BaseSettings):
     max_calls_per_trunk: int = 120
     """Calls in progress on one trunk (both ways); a full trunk is skipped like an
     unavailable one, a call from a full trunk gets 503. 0: no limit."""
+    # --- hotel PMS interface (CHAR / hmobile connect), see pbx/pms/README.md ---------------
+    pms_enabled: bool = False
+    # where CHAR's requests arrive: HTTPS only (certificate and key required); with
+    # pms_client_ca_file CHAR must also present a certificate signed by that CA
+    pms_host: str = "127.0.0.1"
+    pms_port: int = 8510
+    pms_tls_cert_file: Path | None = None
+    pms_tls_key_file: Path | None = None
+    pms_client_ca_file: Path | None = None
+    pms_allowed_networks: list[str] = dataclasses.field(default_factory=list)
+    """Networks CHAR may connect from (CIDR, comma separated); empty: any."""
+    # failed logins: pms_max_failures within pms_failure_window_s lock the address and the
+    # user out for pms_lock_s
+    pms_max_failures: int = 5
+    pms_failure_window_s: float = 300.0
+    pms_lock_s: float = 900.0
+    # where the PBX tells the PMS things (hmobile connect's API, https), with what
+    # credentials, trusting which CA (default: the system's), with an optional client
+    # certificate of our own
+    pms_url: str = ""
+    pms_user: str = ""
+    pms_password: str = ""
+    pms_ca_file: Path | None = None
+    pms_cert_file: Path | None = None
+    pms_key_file: Path | None = None
+    pms_timeout_s: float = 10.0
+    # a message the PMS could not take is sent again after pms_retry_min_s, doubling up to
+    # pms_retry_max_s; due wake-up calls and messages are looked for every pms_poll_s at most
+    pms_retry_min_s: float = 5.0
+    pms_retry_max_s: float = 600.0
+    pms_poll_s: float = 5.0
 
     @classmethod
     def aliases(cls) -> dict[str, str]:
@@ -196,6 +227,33 @@ class PbxSettings(BaseSettings):
         for key in ("max_calls_per_extension", "max_calls_per_trunk", "password_checks"):
             if getattr(self, key) < 0:
                 raise ConfigError("must be >= 0 (0: no limit / default)", key=key)
+        if self.pms_enabled:
+            self._validate_pms()
+
+    def _validate_pms(self) -> None:
+        if self.pms_tls_cert_file is None or self.pms_tls_key_file is None:
+            raise ConfigError("the PMS interface answers over HTTPS only: set "
+                              "pms_tls_cert_file and pms_tls_key_file", key="pms_tls_cert_file")
+        if not 0 <= self.pms_port <= 65535:
+            raise ConfigError(f"port out of range: {self.pms_port}", key="pms_port")
+        for net in self.pms_allowed_networks:
+            try:
+                ipaddress.ip_network(net, strict=False)
+            except ValueError:
+                raise ConfigError(f"not a network: {net!r}", key="pms_allowed_networks") from None
+        if self.pms_url and not self.pms_url.lower().startswith("https://"):
+            raise ConfigError("hmobile connect is reached over HTTPS only (https://…)",
+                              key="pms_url")
+        if (self.pms_cert_file is None) != (self.pms_key_file is None):
+            raise ConfigError("set both pms_cert_file and pms_key_file, or neither",
+                              key="pms_cert_file")
+        if self.pms_max_failures < 1 or self.pms_lock_s <= 0 or self.pms_failure_window_s <= 0:
+            raise ConfigError("must be >= 1 (and the window and lock > 0)",
+                              key="pms_max_failures")
+        if not 0 < self.pms_retry_min_s <= self.pms_retry_max_s or self.pms_poll_s <= 0 \
+                or self.pms_timeout_s <= 0:
+            raise ConfigError("need 0 < pms_retry_min_s <= pms_retry_max_s and positive "
+                              "pms_poll_s and pms_timeout_s", key="pms_retry_min_s")
 
     @property
     def voicemail_path(self) -> Path:

@@ -2,11 +2,13 @@
 ending it (every leg hung up and let go, lines freed, end hooks run, CDR rows queued).
 
 Parts that follow every call register here: ``on_connected`` hooks run when a connected call
-starts being supervised (recording «siempre»), ``on_finished`` ones when any call has ended
-(callbacks remember who found whom busy)."""
+starts being supervised (recording «siempre»), ``on_finished`` ones when any call has ended,
+after its CDR rows were queued (callbacks remember who found whom busy; the hotel bills the
+calls made from its rooms)."""
 
 from __future__ import annotations
 
+import inspect
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -26,7 +28,7 @@ class CallLifecycle:
         self.legs = legs
         self.cdr = cdr
         self.on_connected: list[Callable[[Call], Awaitable[None]]] = []
-        self.on_finished: list[Callable[[Call], None]] = []
+        self.on_finished: list[Callable[[Call], Awaitable[None] | None]] = []
 
     async def supervise(self, call: Call) -> None:
         """Wait while the call is connected; when one party leaves, hang up the other."""
@@ -82,6 +84,8 @@ class CallLifecycle:
             self.cdr.submit(record, publish=announce)
         for finished in self.on_finished:
             try:
-                finished(call)
+                done = finished(call)
+                if inspect.isawaitable(done):
+                    await done
             except Exception:
                 log.exception("finished call hook failed", extra={"call_id": call.call_id})

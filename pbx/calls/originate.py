@@ -1,12 +1,15 @@
 """A call the PBX places itself: its first leg (a callback's requester, a dialler campaign's
-number, anything that starts from the PBX rather than from a phone's INVITE).
+number, a hotel room's wake-up call, anything that starts from the PBX rather than from a
+phone's INVITE).
 
 The contacts ring together with the PBX's own offer (G.711 A-law and µ-law, RFC 4733 events,
 the PBX's media address); the first to answer becomes the leg, answered, with its media
 pointed at the far end and who is on it recorded (``CallLeg.party``: whose rights apply to
 what is done on that leg, a transfer for one; or ``CallLeg.phone``, the registered phone that
-answered); the others are cancelled. Every contact tried is an :class:`~.model.Attempt`
-(technical CDR rows, for whoever wants them).
+answered); the others are cancelled (also when the ringing itself is cancelled, which gives
+the media ports back). When nobody answers, :class:`Originated` says why (no answer, busy, or
+the most telling failure) for owners that report it. Every contact tried is an
+:class:`~.model.Attempt` (technical CDR rows, for whoever wants them).
 
 Where to ring is not decided here: the number is admitted for whoever the call is placed for
 (:meth:`~pbx.admission.Admission.admit`), and an outside number leaves through the trunks'
@@ -39,6 +42,7 @@ from .ringer import Contact, RingResult, RingStatus
 log = logging.getLogger("pbx.calls")
 
 NO_MEDIA = RingResult(RingStatus.FAILED, 503, "No media ports")
+BUSY_STATUSES = frozenset({486, 600})
 
 
 @dataclass
@@ -98,30 +102,37 @@ class Originator:
         codes: list[int] = []
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
-        while pending and winner is None:
-            remaining = deadline - loop.time()
-            if remaining <= 0:
-                break
-            done, _ = await asyncio.wait(list(pending), timeout=remaining,
-                                         return_when=asyncio.FIRST_COMPLETED)
-            for fut in done:
-                sip, contact, att = pending.pop(fut)
-                resp = fut.result()
-                status, success = resp.status, resp.is_success
-                att.code = status
+        try:
+            while pending and winner is None:
+                remaining = deadline - loop.time()
+                if remaining <= 0:
+                    break
+                done, _ = await asyncio.wait(list(pending), timeout=remaining,
+                                             return_when=asyncio.FIRST_COMPLETED)
+                for fut in done:
+                    sip, contact, att = pending.pop(fut)
+                    resp = fut.result()
+                    status, success = resp.status, resp.is_success
+                    att.code = status
+                    att.ended_at = time.time()
+                    if success and winner is None:
+                        winner = (sip, contact, att)
+                        continue
+                    codes.append(status)
+                    att.disposition = Disposition.BUSY if status in BUSY_STATUSES \
+                        else Disposition.FAILED
+                    if success:  # a second answer: drop it
+                        self.legs.end_quietly(sip, bye=True)
+        except BaseException:  # cancelled (shutdown): hang up, give the media ports back
+            if winner is not None:
+                self.legs.end_quietly(winner[0], bye=True)
+            self.legs.release_media(media)
+            raise
+        finally:
+            for sip, _, att in pending.values():  # still ringing, out of time or cancelled
                 att.ended_at = time.time()
-                if success and winner is None:
-                    winner = (sip, contact, att)
-                    continue
-                codes.append(status)
-                att.disposition = Disposition.BUSY if status in (486, 600) \
-                    else Disposition.FAILED
-                if success:  # a second answer: drop it
-                    self.legs.end_quietly(sip, bye=True)
-        for sip, _, att in pending.values():  # still ringing: cancelled
-            att.ended_at = time.time()
-            att.disposition = Disposition.NO_ANSWER
-            self.legs.end_quietly(sip)
+                att.disposition = Disposition.NO_ANSWER
+                self.legs.end_quietly(sip)
         if winner is None:
             self.legs.release_media(media)
             return Originated(_failure(codes), trunk=trunk, attempts=attempts)
@@ -160,7 +171,7 @@ def _failure(codes: list[int]) -> RingResult:
     """What nobody answering comes to: no answer, busy, or the most telling failure."""
     if not codes:
         return RingResult(RingStatus.NO_ANSWER, 0, "No answer")
-    if any(c in (486, 600) for c in codes):
+    if any(c in BUSY_STATUSES for c in codes):
         return RingResult(RingStatus.BUSY, 486, "Busy")
     best = sorted(codes, key=lambda c: (c >= 500, c))[0]
     return RingResult(RingStatus.FAILED, best, f"Failed ({best})")

@@ -23,7 +23,7 @@ USER_ROUTES = ["phone", "agenda", "history", "voicemail", "forwarding", "confere
                "callbacks", "recordings", "settings", "acd", "supervision", "stats"]
 ADMIN_ROUTES = ["admin/users", "admin/pools", "admin/extensions", "admin/groups", "admin/ivr",
                 "admin/rooms", "admin/callbacks", "admin/recordings", "admin/routing",
-                "admin/campaigns"]
+                "admin/campaigns", "admin/hotel"]
 
 
 def goto(page: Page, route: str) -> None:
@@ -121,6 +121,18 @@ def test_every_page_and_dialog_has_no_wcag_violation(
     page.get_by_test_id("cp-state").wait_for(timeout=10_000)
     phone.axe("admin, a campaign's progress, import and results")
 
+    goto(page, "admin/hotel")
+    settle(page)
+    page.get_by_test_id("hotel-code-dial").fill("*8" + ("1" if scheme == "light" else "2"))
+    page.get_by_test_id("hotel-code-code").fill("CLEAN")
+    page.get_by_test_id("hotel-code-add").click()
+    page.get_by_test_id("hotel-code-row").first.wait_for(timeout=10_000)
+    page.get_by_test_id("hotel-timezone").fill("Mars/Base")
+    page.get_by_test_id("hotel-settings-save").click()
+    page.get_by_test_id("hotel-settings-error").filter(has_text="time zone").wait_for(
+        timeout=10_000)
+    phone.axe("hotel admin: a status code, a refused setting")
+
     page.get_by_test_id("language").select_option("en")
     page.get_by_test_id("nav-settings").filter(has_text="Settings").wait_for(timeout=5_000)
     goto(page, "settings")
@@ -185,7 +197,7 @@ def test_every_control_is_reachable_with_the_keyboard(
     phone = make_phone(700.0)
     phone.login("1001", wait_registered=False)
     page = phone.page
-    for route in ("phone", "agenda", "settings", "admin/ivr", "admin/extensions"):
+    for route in ("phone", "agenda", "settings", "admin/ivr", "admin/hotel", "admin/extensions"):
         goto(page, route)
         settle(page)
         if route == "admin/extensions":

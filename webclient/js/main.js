@@ -26,6 +26,8 @@ import { renderAgent, renderSupervision } from "./views/acd.js";
 import { renderGroups } from "./views/groups.js";
 import { renderIvr } from "./views/ivr.js";
 import { renderStats } from "./views/stats.js";
+import "./i18n-hotel.js";
+import { renderHotel } from "./views/hotel.js";
 import { installTestHooks } from "./testhooks.js";
 import { Shortcuts } from "./shortcuts.js";
 import { Connectivity, registerServiceWorker, takeCallParameter, onLaunch,
@@ -63,6 +65,7 @@ const ROUTES = {
   "admin/ivr": { label: "nav.ivr", render: renderIvr, admin: true },
   "admin/routing": { label: "nav.routing", render: renderRouting, admin: true },
   "admin/campaigns": { label: "nav.campaigns", render: renderCampaigns, admin: true },
+  "admin/hotel": { label: "nav.hotel", render: renderHotel, admin: true },
 };
 
 // The route of the address (#/supervision?queue=3 → "supervision").

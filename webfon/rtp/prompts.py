@@ -47,6 +47,10 @@ PROMPTS: dict[str, list[tuple[float | tuple[float, ...] | None, float]]] = {
     "ivr_menu": [(587.33, 0.2), (None, 0.05), (783.99, 0.3), (None, 0.3)],
     # a key the menu does not know
     "ivr_invalid": [(480.0, 0.25), (None, 0.1), (480.0, 0.25), (None, 0.4)],
+    # a hotel wake-up call: a rising call, then a long high note (played several times)
+    "wakeup": [(659.25, 0.2), (783.99, 0.2), (880.0, 1.5), (None, 0.4)],
+    # a code dialled for a service was done: two short high beeps
+    "confirm": [(1200.0, 0.15), (None, 0.1), (1200.0, 0.15), (None, 0.4)],
     # a calm two-tone loop for music on hold
     "hold_music": [((440.0, 554.37), 0.5), ((392.0, 493.88), 0.5), ((349.23, 440.0), 0.5),
                    ((392.0, 493.88), 0.5)],
