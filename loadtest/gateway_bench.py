@@ -12,6 +12,13 @@ going in and coming out (see ``loadtest/relay_delay.py``).
 
     .venv/bin/python loadtest/gateway_bench.py --calls 25,50,100 --seconds 20 --target both
 
+``--callgrind`` counts instead of timing (each server under valgrind; few calls): instructions
+per relayed packet and per call-second over the window, main process and media workers, and
+the system calls they made per packet — comparable between Janus and the gateway, or two
+gateway trees (``--gateway-tree``), on a loaded machine:
+
+    .venv/bin/python loadtest/gateway_bench.py --calls 4 --seconds 20 --target both --callgrind
+
 ``--target janus`` runs Debian's Janus 1.1.2 (``/usr/bin/janus``) with a generated config
 (WebSocket transport, SIP plugin on 127.0.0.1, ICE on ``lo``) under the same load.
 """
@@ -32,6 +39,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from gateway.media.ice import configure_ice
+from loadtest import callgrind as instructions
 from loadtest.caller import Caller, CallTarget, Window
 from loadtest.engine import Engine
 from loadtest.machine import cpu_times, usage
@@ -58,11 +66,16 @@ def _ms(seconds: float, digits: int) -> float:
 async def run_one(server_cls: type[Server], n: int, seconds: float,
                   capture: bool = False, pin: bool = False,
                   server_nice: int = 0, profile: Path | None = None,
-                  media_workers: int = -1) -> dict[str, Any]:
+                  media_workers: int = -1, callgrind: bool = False) -> dict[str, Any]:
     """A fresh server, ``n`` calls set up 8 at a time, one measured window."""
     with tempfile.TemporaryDirectory(prefix="webfon-bench-") as tmp:
         work = Path(tmp)
         server = server_cls(work)
+        patience = 1.0
+        if callgrind:
+            server.wrap = instructions.wrap(work)
+            server.start_timeout = 300.0
+            patience = 12.0
         if pin:
             server.cpu = SERVER_CPU
         server.nice = server_nice
@@ -76,7 +89,7 @@ async def run_one(server_cls: type[Server], n: int, seconds: float,
         engine = Engine()
         await engine.start()
         engine.configure(CallTarget(server.ws_url, f"sip:echo@{server.peer_host}:{sipp.port}",
-                                    server.plugin, server.token), None)
+                                    server.plugin, server.token, patience=patience), None)
         dump: Capture | None = None
         result: dict[str, Any] = {"target": server.name, "calls": n}
         if isinstance(server, WebfonGateway):
@@ -86,6 +99,13 @@ async def run_one(server_cls: type[Server], n: int, seconds: float,
             result["target"] = (f"{server.name} + {count} media workers" if count
                                 else f"{server.name} (relay in its loop)")
         try:
+            idle_counted = None
+            if callgrind:  # what the server does without calls, over a window as long
+                await settle(server.proc.pid)
+                idle_counters = instructions.Callgrind(work, server.proc.pid)
+                await idle_counters.zero()
+                await asyncio.sleep(seconds)
+                idle_counted = await idle_counters.dump()
             idle_cpu0 = proc_cpu_seconds(server.proc.pid)
             await asyncio.sleep(2)
             idle_pct = (proc_cpu_seconds(server.proc.pid) - idle_cpu0) / 2 * 100
@@ -102,13 +122,16 @@ async def run_one(server_cls: type[Server], n: int, seconds: float,
             if failures:
                 result["setup_failures"] = len(failures)
                 result["first_failure"] = repr(failures[0])[:300]
-            await asyncio.sleep(2.0)  # warm up
+            await asyncio.sleep(2.0 * patience)  # warm up (workers take the calls over)
             if capture:
                 dump = Capture(work / "media.pcap", server.capture_interface)
                 await dump.start()
             engine.open_window(1)
             window: Window | None = engine.window
             spy = await start_profile(server, n, seconds, profile)
+            counters = instructions.Callgrind(work, server.proc.pid) if callgrind else None
+            if counters is not None:
+                await counters.zero()
             cpu0 = proc_cpu_seconds(server.proc.pid)
             machine0 = cpu_times()
             t0 = time.perf_counter()
@@ -116,6 +139,7 @@ async def run_one(server_cls: type[Server], n: int, seconds: float,
             cpu1 = proc_cpu_seconds(server.proc.pid)
             result.update(usage(machine0, cpu_times()))
             t1 = time.perf_counter()
+            counted = await counters.dump() if counters is not None else None
             rss = proc_rss_mb(server.proc.pid)
             if spy is not None:
                 await spy.wait()
@@ -144,6 +168,9 @@ async def run_one(server_cls: type[Server], n: int, seconds: float,
                 "idle_cpu_pct": round(idle_pct, 2),
                 "rss_mb": round(rss, 1),
             })
+            if counted is not None:
+                result.update(per_packet(counted, idle_counted, sent + received, len(live),
+                                         t1 - t0))
         finally:
             if dump is not None:
                 await dump.stop()
@@ -173,6 +200,40 @@ async def start_profile(server: Server, n: int, seconds: float,
         stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL)
 
 
+async def settle(pid: int, limit: float = 300.0) -> None:
+    """Wait until the server's process tree is done starting: three seconds in a row using
+    less than a tenth of a core (under valgrind, start-up takes minutes)."""
+    deadline = time.monotonic() + limit
+    quiet = 0
+    last = proc_cpu_seconds(pid)
+    while quiet < 3 and time.monotonic() < deadline:
+        await asyncio.sleep(1.0)
+        now = proc_cpu_seconds(pid)
+        quiet = quiet + 1 if now - last < 0.1 else 0
+        last = now
+
+
+def per_packet(counted: dict[str, Any], idle: dict[str, Any] | None, relayed: int,
+               calls: int, seconds: float) -> dict[str, Any]:
+    """Instruction counts of the window per relayed packet (each echo crossed the server
+    twice: ``sent + received`` packets) and per call-second, less what the server did in an
+    idle window as long before the calls (its timers); system calls per packet."""
+    per = max(1, relayed)
+    idle_all = idle["instructions"] if idle else 0
+    idle_root = idle["root_instructions"] if idle else 0
+    busy = counted["instructions"] - idle_all
+    return {
+        "relayed_packets": relayed,
+        "idle_instructions_per_second": round(idle_all / seconds),
+        "instructions_per_packet": round(busy / per),
+        "main_instructions_per_packet": round((counted["root_instructions"] - idle_root) / per),
+        "instructions_per_call_second": round(busy / max(1, calls) / seconds),
+        "syscalls_per_packet": {k: round(v / per, 3) for k, v in
+                                sorted(counted["syscalls"].items()) if v},
+        "processes_counted": len(counted["processes"]),
+    }
+
+
 def added_delay(pcap: Path, live: list[Caller],
                 sip_media: tuple[str, int]) -> dict[str, Any]:
     """The server's own delay per relayed packet, both directions, from the capture."""
@@ -197,7 +258,9 @@ SUMMARY_COLUMNS = (
                                          "{:.1f} / {:.0f}"),
     ("added p50/p99 ms", ("added_ms_p50", "added_ms_p99"), "{:.2f} / {:.1f}"),
     ("CPU % of a core", "cpu_pct", "{:.1f}"), ("CPU %/call", "cpu_pct_per_call", "{:.2f}"),
-    ("RSS MB", "rss_mb", "{:.0f}"))
+    ("RSS MB", "rss_mb", "{:.0f}"),
+    ("instr/packet (main)", ("instructions_per_packet", "main_instructions_per_packet"),
+     "{:,} ({:,})"))
 
 
 def summary_table(results: list[dict[str, Any]]) -> str:
@@ -248,6 +311,12 @@ async def main() -> None:
                              "measurement window into DIR (collapsed stacks; the sampling "
                              "costs the server some CPU, so figures from such a run are not "
                              "comparable)")
+    parser.add_argument("--callgrind", action="store_true",
+                        help="run each server under valgrind's callgrind and report the "
+                             "instructions (and libc system-call wrappers) per relayed packet "
+                             "and per call-second over the window, by process: figures that do "
+                             "not depend on the machine's load (use few calls: everything "
+                             "runs ~50x slower; CPU, delay and loss figures are meaningless)")
     args = parser.parse_args()
     if args.capture and not Capture.available():
         parser.error("--capture needs root and tcpdump")
@@ -279,7 +348,8 @@ async def main() -> None:
         for target in targets:
             print(f"# {target.name}: {n} calls ...", file=sys.stderr, flush=True)
             result = await run_one(target, n, args.seconds, args.capture, args.pin,
-                                   args.server_nice, args.profile, args.media_workers)
+                                   args.server_nice, args.profile, args.media_workers,
+                                   args.callgrind)
             results.append(result)
             print(json.dumps(result), flush=True)
     print(summary_table(results), flush=True)
