@@ -6,7 +6,10 @@ to the SIP plugin as a guest and calls a sipp echo UAS. Every 20 ms each client 
 packet whose payload carries its send time; the echo comes back through the gateway twice
 (browser -> SIP and SIP -> browser). Reported per run: call setup p50/p95, packet loss, jitter,
 round trip (p50/p99; half of it bounds the delay one traversal adds), the gateway's CPU (% of
-one core, total and per call) and resident memory. With ``--capture`` (root and ``tcpdump``),
+one core, total and per call), resident memory (before the calls and per call, the media
+workers included) and, for the webfon gateway, its garbage collector's pauses (the longest
+since start-up and the collections and pauses over 20 ms within the window, of its own
+process and of its media workers, from its ``/metrics``). With ``--capture`` (root and ``tcpdump``),
 the server's own added delay per packet and direction, from kernel timestamps of the packet
 going in and coming out (see ``loadtest/relay_delay.py``).
 
@@ -40,6 +43,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from gateway.media.ice import configure_ice
 from loadtest import callgrind as instructions
+from loadtest import gcfigures
 from loadtest.caller import Caller, CallTarget, Window
 from loadtest.engine import Engine
 from loadtest.machine import cpu_times, usage
@@ -54,6 +58,7 @@ from loadtest.servers import (
     pct,
     proc_cpu_seconds,
     proc_rss_mb,
+    process_tree,
 )
 
 SERVER_CPU = 1
@@ -93,8 +98,8 @@ async def run_one(server_cls: type[Server], n: int, seconds: float,
         dump: Capture | None = None
         result: dict[str, Any] = {"target": server.name, "calls": n}
         if isinstance(server, WebfonGateway):
-            count = media_workers if media_workers >= 0 else (
-                1 if server.cpu is not None else len(os.sched_getaffinity(0)))
+            await asyncio.sleep(1.0)  # (the workers start with the gateway: count them)
+            count = len(process_tree(server.proc.pid)) - 1
             result["media_workers"] = count
             result["target"] = (f"{server.name} + {count} media workers" if count
                                 else f"{server.name} (relay in its loop)")
@@ -109,6 +114,7 @@ async def run_one(server_cls: type[Server], n: int, seconds: float,
             idle_cpu0 = proc_cpu_seconds(server.proc.pid)
             await asyncio.sleep(2)
             idle_pct = (proc_cpu_seconds(server.proc.pid) - idle_cpu0) / 2 * 100
+            base_rss = proc_rss_mb(server.proc.pid)  # with its workers, before any call
             sem = asyncio.Semaphore(8)
 
             async def setup() -> Caller:
@@ -132,6 +138,7 @@ async def run_one(server_cls: type[Server], n: int, seconds: float,
             counters = instructions.Callgrind(work, server.proc.pid) if callgrind else None
             if counters is not None:
                 await counters.zero()
+            gc0 = await gateway_gc(server)
             cpu0 = proc_cpu_seconds(server.proc.pid)
             machine0 = cpu_times()
             t0 = time.perf_counter()
@@ -141,6 +148,8 @@ async def run_one(server_cls: type[Server], n: int, seconds: float,
             t1 = time.perf_counter()
             counted = await counters.dump() if counters is not None else None
             rss = proc_rss_mb(server.proc.pid)
+            await asyncio.sleep(0.6)  # the workers' last figures (sent twice a second)
+            result.update(gcfigures.summary(gc0, await gateway_gc(server)))
             if spy is not None:
                 await spy.wait()
             stats = await engine.close_window()  # includes the echoes' tail
@@ -167,6 +176,8 @@ async def run_one(server_cls: type[Server], n: int, seconds: float,
                 "cpu_pct_per_call": round((cpu_pct - idle_pct) / max(1, len(live)), 3),
                 "idle_cpu_pct": round(idle_pct, 2),
                 "rss_mb": round(rss, 1),
+                "base_rss_mb": round(base_rss, 1),
+                "rss_mb_per_call": round((rss - base_rss) / len(live), 3) if live else None,
             })
             if counted is not None:
                 result.update(per_packet(counted, idle_counted, sent + received, len(live),
@@ -183,6 +194,13 @@ async def run_one(server_cls: type[Server], n: int, seconds: float,
                 finally:
                     await server.cleanup()
         return result
+
+
+async def gateway_gc(server: Server) -> dict[str, float]:
+    """The webfon gateway's collector figures (its own and its workers'); none for Janus."""
+    if not isinstance(server, WebfonGateway):
+        return {}
+    return await gcfigures.read(f"http://{server.host}:{server.ws_port}")
 
 
 async def start_profile(server: Server, n: int, seconds: float,
@@ -258,7 +276,10 @@ SUMMARY_COLUMNS = (
                                          "{:.1f} / {:.0f}"),
     ("added p50/p99 ms", ("added_ms_p50", "added_ms_p99"), "{:.2f} / {:.1f}"),
     ("CPU % of a core", "cpu_pct", "{:.1f}"), ("CPU %/call", "cpu_pct_per_call", "{:.2f}"),
-    ("RSS MB", "rss_mb", "{:.0f}"),
+    ("RSS MB (base)", ("rss_mb", "base_rss_mb"), "{:.0f} ({:.0f})"),
+    ("MB/call", "rss_mb_per_call", "{:.3f}"),
+    ("GC max pause ms", "gc_pause_max_ms", "{:.1f}"),
+    ("workers' GC max ms", "workers_gc_pause_max_ms", "{:.1f}"),
     ("instr/packet (main)", ("instructions_per_packet", "main_instructions_per_packet"),
      "{:,} ({:,})"))
 
@@ -299,9 +320,9 @@ async def main() -> None:
                              "capture of its media (needs root and tcpdump)")
     parser.add_argument("--media-workers", type=int, default=-1, metavar="N",
                         help="the webfon gateway's media_workers setting: -1 (its default) "
-                             "one worker process per CPU the gateway may use, 0 relays in the "
-                             "gateway's own loop, N workers (CPU and memory figures include "
-                             "the workers)")
+                             "one worker process per CPU the gateway may use but one, 0 relays "
+                             "in the gateway's own loop, N workers (CPU and memory figures "
+                             "include the workers)")
     parser.add_argument("--gateway-tree", type=Path, default=None, metavar="DIR",
                         help="also run the webfon gateway of another source tree (an older "
                              "commit checked out with git worktree), alternating with the "

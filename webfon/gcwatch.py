@@ -29,6 +29,12 @@ class GcWatch:
         if count_objects is None:
             count_objects = os.environ.get("WEBFON_GC_COUNT_OBJECTS", "") not in ("", "0")
         self.count_objects = count_objects
+        self.frozen = 0  # objects frozen at start-up (:func:`tune`; counting them walks them)
+        self.reset()
+        gc.callbacks.append(self._callback)
+
+    def reset(self) -> None:
+        """Start counting again (after start-up's own full collection, say)."""
         self.collections = [0, 0, 0]
         self.collected = [0, 0, 0]
         self.pause_total = [0.0, 0.0, 0.0]
@@ -36,9 +42,7 @@ class GcWatch:
         self.walked_max = [0, 0, 0]
         self.walked_total = [0, 0, 0]
         self.buckets = [0] * len(PAUSE_BUCKETS_MS)
-        self.frozen = 0  # objects frozen at start-up (:func:`tune`; counting them walks them)
         self._started = 0.0
-        gc.callbacks.append(self._callback)
 
     def _callback(self, phase: str, info: dict[str, int]) -> None:
         if phase == "start":
@@ -84,14 +88,19 @@ class GcWatch:
             gc.callbacks.remove(self._callback)
 
 
-def tune(threshold: tuple[int, int, int] | None = None) -> int:
+def tune(threshold: tuple[int, int, int] | None = None, watch: GcWatch | None = None) -> int:
     """Collect, then freeze everything alive (start-up objects: modules, classes, settings)
-    and, when given, set the collection thresholds. Returns how many objects were frozen."""
+    and, when given, set the collection thresholds. Returns how many objects were frozen;
+    ``watch`` starts counting afresh (that collection is start-up's, not the load's)."""
     gc.collect()
     gc.freeze()
     if threshold is not None:
         gc.set_threshold(*threshold)
-    return gc.get_freeze_count()
+    frozen = gc.get_freeze_count()
+    if watch is not None:
+        watch.reset()
+        watch.frozen = frozen
+    return frozen
 
 
 def merge(figures: list[dict[str, Any]]) -> dict[str, Any]:

@@ -178,7 +178,7 @@ def main(argv: list[str]) -> int:
     reactor.stop_on_signals(signal.SIGTERM)
     worker = RelayWorker(socket.socket(fileno=int(argv[1])), reactor)
     # what start-up made is never garbage: no collection walks it again
-    worker.gc.frozen = gcwatch.tune()
+    gcwatch.tune(watch=worker.gc)
     try:
         reactor.run()
     finally:

@@ -42,7 +42,8 @@ log = logging.getLogger("gateway.media.worker")
 QUIET_S = 1.0        # a packet after this long without one: the browser sends again
 NOT_RELAYED = -1     # payload type tables: this type is dropped
 TRANSCODED = -2      # ... this type goes through the Opus transcoder
-_seq_ts = struct.Struct("!HI").unpack_from
+_header = struct.Struct("!HII").unpack_from  # sequence number, timestamp, SSRC
+_ssrc_into = struct.Struct("!I").pack_into
 
 
 class Clock(Protocol):
@@ -69,7 +70,7 @@ def pt_table(mapping: dict[int, int]) -> list[int]:
 class IceEndpoint:
     """The browser's side of a relayed call (see the module docstring)."""
 
-    __slots__ = ("_cell", "_next_seq", "_ptr", "_rebase", "_recv", "_rx", "_send", "_to_sip",
+    __slots__ = ("_cell", "_next_seq", "_ptr", "_recv", "_restamp", "_rx", "_send", "_to_sip",
                  "_tx", "_views", "buffer", "bytes_in", "bytes_out", "clock", "data", "host",
                  "id", "last_in", "linked", "lost_in", "packets_in", "packets_out", "pts",
                  "rebaser", "remote", "rtcp_in", "rx", "send_failures", "sock",
@@ -95,9 +96,9 @@ class IceEndpoint:
         self.pts = [False] * 128
         for pt in state["audio_pts"]:
             self.pts[int(pt) & 0x7F] = True
-        self.ssrc = (int(state["ssrc"]) & 0xFFFFFFFF).to_bytes(4, "big")
+        self.ssrc = int(state["ssrc"]) & 0xFFFFFFFF
         self.rebaser = StreamRebaser.from_state(tuple(state["rebaser"]))
-        self._rebase = self.rebaser.apply
+        self._restamp = self.rebaser.restamp
         self.linked: SipEndpoint | None = None
         self._to_sip: Callable[[int], None] | None = None
         self.packets_in = 0
@@ -124,8 +125,7 @@ class IceEndpoint:
             if not isinstance(exc, BlockingIOError | InterruptedError):
                 log.debug("ICE socket error: %s", exc)
             return
-        b0 = data[0]
-        if n <= 12 or b0 < 128 or b0 > 191 or n >= MAX_DATAGRAM:
+        if n <= 12 or data[0] >> 6 != 2 or n >= MAX_DATAGRAM:
             self._not_srtp(n, addr)
             return
         b1 = data[1]
@@ -174,12 +174,10 @@ class IceEndpoint:
             self.host.send(("datagram", self.id, bytes(self.buffer.view(n)), addr))
 
     # --- to the browser -----------------------------------------------------------------
-    def to_browser(self, n: int) -> None:
+    def to_browser(self, n: int, seq: int, ts: int, ssrc: int) -> None:
         """Restamp, encrypt and send the RTP packet of length ``n`` in the buffer (its
-        payload type is the browser's already)."""
-        data = self.data
-        self._rebase(data)
-        data[8:12] = self.ssrc
+        payload type is the browser's already; ``seq``, ``ts``, ``ssrc``: its header's)."""
+        self._restamp(self.data, seq, ts, ssrc, self.ssrc)
         cell = self._cell
         cell[0] = n
         if SRTP_PROTECT(self._tx, self._ptr, cell):
@@ -199,7 +197,7 @@ class IceEndpoint:
         n = len(packet)
         if 12 <= n <= MAX_DATAGRAM:
             self.data[:n] = packet
-            self.to_browser(n)
+            self.to_browser(n, *_header(self.data, 2))
 
     def sendto(self, data: bytes, addr: Any) -> None:
         """aiortc's STUN, DTLS and RTCP, sent by the gateway through this socket."""
@@ -243,7 +241,7 @@ class GatewayLink:
         self.host = host
         self.endpoint = endpoint
 
-    def to_browser(self, n: int) -> None:
+    def to_browser(self, n: int, seq: int, ts: int, ssrc: int) -> None:
         self.host.send(("to_browser", self.endpoint, bytes(self.host.buffer.view(n))))
 
 
@@ -267,7 +265,7 @@ class SipEndpoint:
         self.data = buf.data
         self._views = buf.views
         self.bridge: IceEndpoint | GatewayLink | None = None
-        self._to_browser: Callable[[int], None] | None = None
+        self._to_browser: Callable[[int, int, int, int], None] | None = None
         self.stats = ReceiverStats(8000)
         self.strict = StrictSource()
         self._source: tuple[Any, ...] | None = None
@@ -280,7 +278,7 @@ class SipEndpoint:
         self.to_webrtc = pt_table({})
         self.to_sip = pt_table({})
         self.sip_dtmf_pt = NOT_RELAYED
-        self.ssrc = bytes(4)
+        self.ssrc = 0
         self.send_enabled = True
         self.recv_enabled = True
         self.apply_state(state)
@@ -303,7 +301,7 @@ class SipEndpoint:
         to_webrtc = {int(k): int(v) for k, v in state["to_webrtc"].items()}
         dtmf = state["sip_dtmf_pt"]
         self.sip_dtmf_pt = int(dtmf) if dtmf is not None else NOT_RELAYED
-        self.ssrc = (int(state["ssrc"]) & 0xFFFFFFFF).to_bytes(4, "big")
+        self.ssrc = int(state["ssrc"]) & 0xFFFFFFFF
         self.send_enabled = bool(state["send_enabled"])
         self.recv_enabled = bool(state["recv_enabled"])
         transcode = state["transcode"]
@@ -351,7 +349,7 @@ class SipEndpoint:
             return
         pt = b1 & 0x7F
         self.packets_from_sip += 1
-        seq, ts = _seq_ts(data, 2)
+        seq, ts, ssrc = _header(data, 2)
         self.stats.update(seq, ts, self.clock.now, n)
         if pt == self.sip_dtmf_pt:
             self.host.send(("dtmf", self.id, bytes(self.buffer.view(n))))
@@ -365,7 +363,7 @@ class SipEndpoint:
             return
         if mapped != pt:
             data[1] = (b1 & 0x80) | mapped
-        to_browser(n)
+        to_browser(n, seq, ts, ssrc)
 
     def _admit(self, n: int, addr: tuple[Any, ...]) -> bool:
         """A packet from another address than the accepted source: strict RTP decides."""
@@ -383,7 +381,7 @@ class SipEndpoint:
             if to_browser is None or len(out) > MAX_DATAGRAM:
                 return
             self.data[:len(out)] = out
-            to_browser(len(out))
+            to_browser(len(out), *_header(self.data, 2))
             self.transcoded += 1
 
     # --- from the browser ---------------------------------------------------------------
@@ -404,7 +402,7 @@ class SipEndpoint:
             self._send_plain(n, (b1 & 0x80) | mapped, remote)
             return
         data[1] = (b1 & 0x80) | mapped
-        data[8:12] = self.ssrc
+        _ssrc_into(data, 8, self.ssrc)
         try:
             self._send(self._views[n] or self.buffer.view(n), remote)
         except OSError as exc:
@@ -429,7 +427,7 @@ class SipEndpoint:
         data[head:start] = data[0:12]
         data[head] = 0x80
         data[head + 1] = b1
-        data[head + 8:start] = self.ssrc
+        _ssrc_into(data, head + 8, self.ssrc)
         try:
             self._send(self.buffer.memory[head:end], remote)
         except OSError as exc:
@@ -448,7 +446,7 @@ class SipEndpoint:
         if remote is None or len(packet) < 12:
             return
         out = bytearray(packet)
-        out[8:12] = self.ssrc
+        _ssrc_into(out, 8, self.ssrc)
         try:
             self._send(out, remote)
         except OSError as exc:
