@@ -70,7 +70,7 @@ class GatewaySettings(BaseSettings):
     media_workers: int = -1
     # the garbage collector's thresholds in the gateway's process (gc.set_threshold).
     # Python's own: a young collection walks the objects made since the last one, so small
-    # thresholds keep each walk short (docs/BENCHMARKS.md, "Garbage collector")
+    # thresholds keep each walk short (gateway/README.md, "Garbage collector")
     gc_threshold: tuple[int, ...] = (700, 10, 10)
     # --- SIP --------------------------------------------------------------------------
     sip_port: int = 0  # local UDP port for the SIP UAs (0 = any)

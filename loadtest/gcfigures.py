@@ -3,12 +3,16 @@
 The gateway and each of its media workers watch their own collector
 (:class:`webfon.gcwatch.GcWatch`); ``/metrics`` exposes the gateway's as ``gc_*`` and the
 workers' together as ``media_workers_gc_*``. A benchmark reads them before and after its
-window (:func:`read`) and reports, per process group, the collections and the pauses over
-20 ms in the window and the longest pause since start-up (:func:`summary`) — a pause is
-audio not relayed, so the longest one is what a listener could hear.
+window (:func:`read`, or :func:`read_sync` from blocking code) and reports, per process group,
+the collections and the pauses over 20 ms in the window and the longest pause since start-up
+(:func:`summary`, :func:`text`) — a pause is audio not relayed, so the longest one is what a
+listener could hear.
 """
 
 from __future__ import annotations
+
+import urllib.error
+import urllib.request
 
 import aiohttp
 
@@ -43,6 +47,15 @@ async def read(base_url: str) -> dict[str, float]:
         return {}
 
 
+def read_sync(base_url: str) -> dict[str, float]:
+    """:func:`read` for blocking (gevent-patched) code such as Locust's master."""
+    try:
+        with urllib.request.urlopen(f"{base_url}/metrics", timeout=10) as response:
+            return parse(response.read().decode("utf-8", "replace"))
+    except (OSError, urllib.error.URLError, ValueError):
+        return {}
+
+
 def summary(before: dict[str, float], after: dict[str, float]) -> dict[str, float]:
     """For the gateway (``gc_*``) and its workers (``workers_gc_*``): collections per
     generation and pauses over 20 ms within the window, longest pause since start-up."""
@@ -58,3 +71,14 @@ def summary(before: dict[str, float], after: dict[str, float]) -> dict[str, floa
             key = f"{prefix}gc_collections_gen{g}_total"
             out[f"{name}_collections_gen{g}"] = after.get(key, 0.0) - before.get(key, 0.0)
     return out
+
+
+def text(step: dict[str, float]) -> str:
+    """The longest pauses of a step for a progress line (``""`` without figures)."""
+    if "gc_pause_max_ms" not in step:
+        return ""
+    line = f", GC max {step['gc_pause_max_ms']} ms"
+    if "workers_gc_pause_max_ms" in step:
+        line += f" (workers {step['workers_gc_pause_max_ms']} ms)"
+    over = step.get("gc_pauses_over_20ms", 0) + step.get("workers_gc_pauses_over_20ms", 0)
+    return line + (f", {over:.0f} pauses over 20 ms" if over else "")

@@ -42,3 +42,37 @@ def test_window_counts_and_longest_pauses_of_gateway_and_workers() -> None:
 def test_janus_or_no_figures_gives_nothing() -> None:
     assert summary({}, {}) == {}
     assert parse("# TYPE x counter\nother_metric 1\nwebfon_gateway_broken x\n") == {}
+
+
+def test_read_sync_from_a_live_metrics_endpoint_and_the_step_text() -> None:
+    import threading
+    from http.server import BaseHTTPRequestHandler, HTTPServer
+
+    from loadtest.gcfigures import read_sync, text
+
+    body = render_prometheus({"gc_pauses_over_20ms": 2, "media_workers_gc_pauses_over_20ms": 1},
+                             {"gc_pause_max_ms_gen1": 24.5, "media_workers_gc_pause_max_ms_gen0":
+                              0.3}).encode()
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(200 if self.path == "/metrics" else 404)
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = HTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        after = read_sync(f"http://127.0.0.1:{server.server_port}")
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert read_sync(f"http://127.0.0.1:{server.server_port}") == {}  # gone: nothing, no error
+    step = summary({}, after)
+    assert step["gc_pause_max_ms"] == 24.5 and step["workers_gc_pause_max_ms"] == 0.3
+    assert text(step) == ", GC max 24.5 ms (workers 0.3 ms), 3 pauses over 20 ms"
+    assert text({"cpu_pct": 3.0}) == ""
