@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import ClassVar
 
 from gateway.limits import Limits
+from gateway.plugins.sip.policy import Destinations
 from webfon.config import ConfigError
 from webfon.service_url import ServiceUrl
 from webfon.settings import BaseSettings
@@ -79,6 +80,13 @@ class GatewaySettings(BaseSettings):
     sip_user_agent: str = "webfon-gateway"
     register_ttl: int = 3600
     allow_guest: bool = False  # guests also allowed for tokens with role admin or test
+    # SIP servers users' requests may go to or name (gateway/plugins/sip/policy.py): "host"
+    # (ports 5060/5061), "host:port" or "host:*"; empty = sip_registrar and sip_outbound_proxy
+    sip_allowed_servers: tuple[str, ...] = ()
+    # per token user (0 = no limit): SIP accounts registered (helper lines not counted) and
+    # calls holding media (a WebRTC leg and an RTP leg each)
+    max_sip_accounts_per_user: int = 8
+    max_media_legs_per_user: int = 8
     # --- PBX control API --------------------------------------------------------------
     # http://127.0.0.1:port, unix:/path/pbx.sock or https://host:port (between hosts; plain
     # http to another host is refused, the control key must not cross a network in clear)
@@ -87,11 +95,17 @@ class GatewaySettings(BaseSettings):
     pbx_control_plain_http: bool = False  # allow http:// to another host anyway
     pbx_control_key: str = ""  # default: <data_dir>/keys/pbx_control.key
     webphone_lines_default: int = 2
+    # --- node in the production shape (lease in the shared store, drain) -----------------
+    node_name: str = ""  # shown by `webfon status --all`; default gateway-<local_nodo_id>
+    node_api_url: str = ""  # where this node's /healthz answers; default http://host:port
+    node_heartbeat_s: float = 1.0  # lease refresh period (the PBX's node_lease_s is longer)
+    drain_timeout_s: float = 300.0  # SIGTERM: calls have this long to end before exit
 
     def validate(self) -> None:
         super().validate()
         for key in ("max_sessions", "max_sessions_per_user", "max_handles_per_session",
-                    "max_handles_per_user", "ws_max_pending_events", "ws_max_inflight"):
+                    "max_handles_per_user", "ws_max_pending_events", "ws_max_inflight",
+                    "max_sip_accounts_per_user", "max_media_legs_per_user"):
             if getattr(self, key) < 0:
                 raise ConfigError("must be >= 0 (0 = no limit)", key=key)
         if self.session_timeout < 0:
@@ -110,6 +124,10 @@ class GatewaySettings(BaseSettings):
         if self.media_workers < -1:
             raise ConfigError("must be -1 (one per CPU but one), 0 or a number of workers",
                               key="media_workers")
+        if self.node_heartbeat_s <= 0:
+            raise ConfigError("must be > 0", key="node_heartbeat_s")
+        if self.drain_timeout_s < 0:
+            raise ConfigError("must be >= 0", key="drain_timeout_s")
         try:
             control = ServiceUrl.parse(self.pbx_control_url)
         except ValueError as exc:
@@ -118,6 +136,10 @@ class GatewaySettings(BaseSettings):
             raise ConfigError("plain http to another host would send the PBX control key in "
                               "clear: use https:// (pbx_control_ca) or unix:/path, or set "
                               "pbx_control_plain_http = true", key="pbx_control_url")
+        try:
+            self.sip_destinations()
+        except ValueError as exc:
+            raise ConfigError(str(exc), key="sip_allowed_servers") from None
         if self.ice_transport_policy not in ("all", "relay"):
             raise ConfigError("must be 'all' or 'relay'", key="ice_transport_policy")
 
@@ -136,6 +158,11 @@ class GatewaySettings(BaseSettings):
         return Limits(self.max_sessions, self.max_sessions_per_user,
                       self.max_handles_per_session, self.max_handles_per_user,
                       self.ws_max_pending_events, self.ws_max_inflight)
+
+    def sip_destinations(self) -> Destinations:
+        """The SIP servers users may reach (``sip_allowed_servers``, else the PBX)."""
+        return Destinations.from_settings(self.sip_allowed_servers, self.sip_registrar,
+                                          self.sip_outbound_proxy)
 
     @property
     def host_addresses(self) -> list[str]:

@@ -78,7 +78,7 @@ class Target:
         if self.local_kind == "janus":
             return cpus
         if self.local_kind == "webfon":
-            workers = self.media_workers if self.media_workers >= 0 else cpus
+            workers = self.media_workers if self.media_workers >= 0 else max(1, cpus - 1)
             return min(cpus, workers + 1) if workers else 1
         return 1
 

@@ -6,7 +6,10 @@
 ``POST /control/mdflow/debug`` (``{"on": bool}``); live groups for FONBO:
 ``GET /control/queues/{id}/live`` (waiting callers, members' live states),
 ``POST /control/queues/{id}/move`` (``{"call_id", "to_queue_id"}``, «Mover Cola»),
-``POST /control/queues/wake`` (``{"queue_id"?}``: members changed, look again).
+``POST /control/queues/wake`` (``{"queue_id"?}``: members changed, look again);
+``GET /control/conferences`` (rooms in progress), ``POST /control/recording`` (start or stop a
+call's recording: ``{"action": "start"|"stop", "call_id" | "extension", "user_id", "admin"}``,
+for FONBO).
 
 Between hosts the key must not travel in clear: serve the port over TLS (``tls_cert_file``,
 ``tls_key_file``) or keep the API on the Unix socket (``unix_socket`` with
@@ -26,7 +29,8 @@ from webfon.config import ConfigError
 from webfon.control_key import check_bearer
 from webfon.http import json_error, read_json
 
-from .webphone import WebphoneError
+from .recording.service import RecordingError
+from .webphone import CAUSE_NODE_LOST, WebphoneError
 
 log = logging.getLogger("pbx.control")
 
@@ -80,15 +84,19 @@ async def webphone_login(request: web.Request) -> web.Response:
 async def webphone_logout(request: web.Request) -> web.Response:
     body = await read_json(request)
     user_id = _int_field(body, "user_id")
-    found = await _core(request).webphones.logout(user_id)
-    log.info("webphone logout", extra={"user_id": user_id, "found": found})
+    # with node_id: only while the session is still that node's (see pbx.webphone)
+    node_id = _int_field(body, "node_id") if body.get("node_id") is not None else None
+    found = await _core(request).webphones.logout(user_id, node_id=node_id)
+    log.info("webphone logout", extra={"user_id": user_id, "node_id": node_id,
+                                       "found": found})
     return web.json_response({"ok": True, "was_logged_in": found})
 
 
 async def release_node(request: web.Request) -> web.Response:
     body = await read_json(request)
     node_id = _int_field(body, "node_id")
-    released = await _core(request).webphones.release_node(node_id)
+    # a node releases at start what a previous process of it left behind: that one died
+    released = await _core(request).webphones.release_node(node_id, cause=CAUSE_NODE_LOST)
     log.info("webphone node released", extra={"node_id": node_id, "released": released})
     return web.json_response({"released": released})
 
@@ -183,6 +191,35 @@ async def queue_wake(request: web.Request) -> web.Response:
     return web.json_response({"ok": True})
 
 
+async def conferences(request: web.Request) -> web.Response:
+    engine = _core(request).engine
+    return web.json_response(engine.conferences.listing() if engine is not None else [])
+
+
+async def recording(request: web.Request) -> web.Response:
+    body = await read_json(request)
+    if not isinstance(body, dict):
+        return json_error(400, "body must be a JSON object")
+    user_id = _int_field(body, "user_id")
+    action, admin = body.get("action"), body.get("admin", False)
+    call_id, extension = body.get("call_id"), body.get("extension")
+    if not isinstance(admin, bool) or not isinstance(action, str) \
+            or not all(v is None or (isinstance(v, str) and 0 < len(v) <= 255)
+                       for v in (call_id, extension)):
+        return json_error(400, "action, call_id and extension must be strings, admin a boolean")
+    engine = _core(request).engine
+    if engine is None:
+        return json_error(503, "PBX starting")
+    try:
+        result = await engine.recordings.control(action, user_id=user_id, admin=admin,
+                                                 call_id=call_id, extension=extension)
+    except RecordingError as exc:
+        return json_error(exc.status, exc.reason)
+    log.info("recording control", extra={"user_id": user_id, "action": action,
+                                         "call_id": result["call_id"]})
+    return web.json_response(result)
+
+
 def add_routes(app: web.Application) -> None:
     app.router.add_post("/control/webphone/login", webphone_login)
     app.router.add_post("/control/webphone/logout", webphone_logout)
@@ -197,3 +234,5 @@ def add_routes(app: web.Application) -> None:
     app.router.add_get("/control/queues/{id}/live", queue_live)
     app.router.add_post("/control/queues/{id}/move", queue_move)
     app.router.add_post("/control/queues/wake", queue_wake)
+    app.router.add_get("/control/conferences", conferences)
+    app.router.add_post("/control/recording", recording)

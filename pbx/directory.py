@@ -14,6 +14,7 @@ from typing import Any
 from webfon.store import Store
 
 from .categories import DEFAULT_CATEGORY, Category, parse_allowed
+from .repo.conferences import ConferenceRepo, ConferenceRoom
 from .repo.ivr import IvrMenu, IvrRepo
 
 
@@ -266,6 +267,11 @@ class Directory:
             return DEFAULT_CATEGORY
         return Category(int(row["id"]), row["name"], parse_allowed(row["allowed"]))
 
+    async def conference_by_number(self, number: str) -> ConferenceRoom | None:
+        """A conference room (not cached: an ad-hoc room is dialled right after FONBO made
+        it, and a changed PIN applies at once)."""
+        return await ConferenceRepo(self.store).by_number(number)
+
     async def trunks(self) -> list[Trunk]:
         return await self._cached(
             ("trunks",),
@@ -276,6 +282,10 @@ class Directory:
             "SELECT * FROM trunks WHERE enabled = 1 ORDER BY priority, name")
         return [Trunk(int(r["id"]), r["name"], r["host"], int(r["port"]), r["transport"],
                       int(r["priority"]), int(r["prefix_strip"])) for r in rows]
+
+    async def trunk_hosts(self) -> frozenset[str]:
+        """The addresses of the enabled trunks, read now (not cached)."""
+        return frozenset(t.host for t in await self._load_trunks())
 
     async def trunk_by_address(self, host: str) -> Trunk | None:
         for trunk in await self.trunks():

@@ -3,6 +3,8 @@ sends each out-of-dialog request to the part that handles it, and starts and sto
 
 The parts, each a module with one job:
 
+* :mod:`pbx.guard` — the per-address message rate (before parsing) and the bans that follow
+  digest failures;
 * :mod:`pbx.registrar` — REGISTER with digest authentication, bindings, qualify and expiry;
 * :mod:`pbx.inbound` — a new INVITE: who calls, admission, the call's first leg, delivery;
 * :mod:`pbx.admission` — the one gate for every call placed for someone (flow control,
@@ -13,6 +15,9 @@ The parts, each a module with one job:
 * :mod:`pbx.calls` — the call and its legs, ringing, the calls in progress, the end of a call
   and its CDR rows;
 * :mod:`pbx.features` — hold, DTMF by INFO, blind and attended transfer in a connected call;
+* :mod:`pbx.conference` — conference rooms: the mixing bridge, dial-in and transfer into a room;
+* :mod:`pbx.callback` — «Retrollamada»: feature codes ``*43#``/``*44#``, calling back;
+* :mod:`pbx.recording` — «Grabar por enrutamiento»: recording calls, retention;
 * :mod:`pbx.mwi`, :mod:`pbx.repo` — message waiting, and the SQL of voicemail and queues.
 
 Media is anchored in the PBX's RTP relay (:mod:`pbx.media`). In-dialog requests go to the
@@ -32,14 +37,20 @@ from webfon.sip.ua import ALLOW, UaHub
 
 from .acd_live import Board
 from .admission import Admission
+from .callback import Callbacks
 from .calls.active import ActiveCalls
 from .calls.factory import LegFactory
 from .calls.leg import Info, Refer, Reinvite
 from .calls.lifecycle import CallLifecycle
 from .calls.model import Call
+from .calls.originate import Originator
 from .calls.ringer import Ringer
+from .conference.pins import conference_pins
+from .conference.service import Conferences
 from .core import PbxCore
 from .destinations.base import Delivery
+from .destinations.codes import FeatureCodeDestination
+from .destinations.conference import ConferenceDestination
 from .destinations.ivr import IvrDestination
 from .destinations.queue import QueueDestination
 from .destinations.reach import Reach
@@ -49,12 +60,18 @@ from .destinations.voicemail import VoicemailDestination
 from .features.dispatch import InCallFeatures
 from .features.dtmf import InfoDtmf
 from .features.hold import Hold
+from .features.parties import Parties
 from .features.transfer import Transfer
+from .guard import SourceGuard
 from .inbound import InboundCalls
 from .media import MediaManager
 from .mwi import MessageWaiting
+from .recording.service import Recordings
 from .registrar import Maintenance, PhoneAuth, Registrar
+from .repo.callbacks import CallbackRepo
+from .repo.conferences import ConferenceRepo
 from .repo.queues import QueueRepo
+from .repo.recordings import RecordingRepo
 from .repo.voicemail import VoicemailRepo
 from .routing import RouteKind
 from .tasks import Background
@@ -65,6 +82,8 @@ SDP_TYPE = "application/sdp"
 TRYING_DELAY_S = 0.2
 """100 Trying goes out only when an INVITE has had no other response for this long (RFC 3261
 §17.2.1): a digest challenge or a relayed 180 usually comes first, saving a datagram."""
+TRUNK_REFRESH_S = 10.0
+"""How often the trunks' addresses (exempt from the per-address limits) are read again."""
 
 
 class SipEngine:
@@ -76,11 +95,14 @@ class SipEngine:
                                     public_host=s.sip_advertised_host or None,
                                     user_agent="webfon-pbx", server_header="webfon-pbx",
                                     trying_delay=TRYING_DELAY_S, eager_handlers=True)
+        self.guard = SourceGuard(s)
+        self.endpoint.accept_source = self.guard.accept
         self.media = MediaManager(s.media_host, s.rtp_port_min, s.rtp_port_max,
                                   strict_rtp=s.strict_rtp, strict_window_s=s.strict_rtp_window_s,
                                   strict_probation=s.strict_rtp_probation)
         self.auth = PhoneAuth(core.directory, s.realm, tuple(a.upper() for a in
-                                                             s.digest_algorithms), s.nonce_ttl_s)
+                                                             s.digest_algorithms), s.nonce_ttl_s,
+                              guard=self.guard)
         self.registrar = Registrar(s, core.directory, core.location, self.auth,
                                    events=core.events)
         self.maintenance = Maintenance(s, core.location, self.endpoint, events=core.events)
@@ -111,22 +133,46 @@ class SipEngine:
         self.delivery.add(RouteKind.QUEUE, self.queues)
         self.delivery.add(RouteKind.IVR, IvrDestination(core.directory, admission,
                                                         self.delivery, core.store, s.media_host))
-        self.delivery.add(RouteKind.EXTERNAL, TrunkDestination(self.ringer, s.trunk_timeout_s))
+        trunks = TrunkDestination(self.ringer, self.active, s.trunk_timeout_s,
+                                  s.max_calls_per_trunk)
+        self.delivery.add(RouteKind.EXTERNAL, trunks)
         self.delivery.add(RouteKind.VOICEMAIL, VoicemailDestination(
             voicemail, self.mwi, core.events, self.background, s.media_host,
             s.voicemail_path, s.voicemail_max_s))
 
+        parties = Parties(core.directory, core.router)
+        self.conferences = Conferences(ConferenceRepo(core.store), core.directory, parties,
+                                       self.active, self.lifecycle, self.background)
+        self.delivery.add(RouteKind.CONFERENCE, ConferenceDestination(
+            self.conferences, conference_pins(s, admission.mobility.checks), core.events,
+            s.media_host))
+
         self.features = InCallFeatures()
         self.features.add(Reinvite, Hold())
         self.features.add(Info, InfoDtmf())
-        self.features.add(Refer, Transfer(admission, reach, self.active, self.ringer,
-                                          self.legs, s.no_answer_timeout_s))
+        self.features.add(Refer, Transfer(
+            admission, parties, core.router, reach, self.active, self.ringer, trunks,
+            self.legs, s.no_answer_timeout_s, self.conferences))
+        self.callbacks = Callbacks(
+            CallbackRepo(core.store), core.directory, reach, self.active, admission,
+            self.delivery, self.lifecycle, self.legs, Originator(self.legs, s.media_host),
+            core.events, self.background, self.features, ttl_s=s.callback_ttl_s,
+            ring_timeout_s=s.no_answer_timeout_s, max_attempts=s.callback_max_attempts)
+        self.lifecycle.on_finished.append(self.callbacks.call_ended)
+        self.recordings = Recordings(RecordingRepo(core.store), self.active, s.recordings_path,
+                                     s.recording_retention_days, self.background,
+                                     s.directory_cache_s)
+        self.lifecycle.on_connected.append(self.recordings.on_connected)
+        self.delivery.add(RouteKind.FEATURE, FeatureCodeDestination(self.callbacks,
+                                                                    s.media_host))
 
         self.inbound = InboundCalls(
             directory=core.directory, router=core.router, auth=self.auth, admission=admission,
             legs=self.legs, active=self.active, delivery=self.delivery,
             lifecycle=self.lifecycle, features=self.features, events=core.events,
-            cdr=core.cdr, media_host=s.media_host)
+            cdr=core.cdr, media_host=s.media_host,
+            max_calls_per_extension=s.max_calls_per_extension,
+            max_calls_per_trunk=s.max_calls_per_trunk)
         core.engine = self
 
     # ------------------------------------------------------------------ lifecycle
@@ -143,7 +189,12 @@ class SipEngine:
         await self.endpoint.start()
         self.hub = self.legs.start()
         self.endpoint.handler = self.handle
+        await self._refresh_trunk_addresses()
         self.background.spawn(self.maintenance.run())
+        self.background.spawn(self._watch_trunks())
+        self.background.spawn(self.conferences.run_sweeper())
+        self.background.spawn(self.callbacks.run(self.settings.callback_poll_s))
+        self.background.spawn(self.recordings.run_sweeper())
         log.info("sip engine started", extra={"port": self.port,
                                               "transports": self.settings.sip_transports})
 
@@ -159,6 +210,8 @@ class SipEngine:
         if invites:
             await asyncio.wait(invites, timeout=5)
         await self.background.close()
+        await self.recordings.close()
+        self.conferences.close()
         self.board.close()
         self.media.close()
         await self.endpoint.close()
@@ -166,6 +219,18 @@ class SipEngine:
         if close is not None:
             await close()
         await self.core.cdr.close()
+
+    async def _refresh_trunk_addresses(self) -> None:
+        """Trunks are never rate-limited nor banned: the guard learns their addresses."""
+        try:
+            self.guard.exempt = await self.core.directory.trunk_hosts()
+        except Exception:
+            log.exception("cannot read the trunks")
+
+    async def _watch_trunks(self) -> None:
+        while True:
+            await asyncio.sleep(TRUNK_REFRESH_S)
+            await self._refresh_trunk_addresses()
 
     # ------------------------------------------------------------------ dispatch
     async def handle(self, request: Request, tx: ServerTransaction | None) -> None:
@@ -175,6 +240,9 @@ class SipEngine:
             return
         method = request.method
         self.stats[method] += 1
+        if request.source is not None and self.guard.banned_for(request.source[0]):
+            tx.respond(403, "Forbidden")
+            return
         if method == "REGISTER":
             await self.registrar.handle(request, tx)
         elif method == "INVITE":
@@ -201,6 +269,7 @@ class SipEngine:
 
     def stats_snapshot(self) -> dict[str, Any]:
         return {"calls_active": len(self.active), "sip": dict(self.endpoint.stats),
+                "guard": self.guard.snapshot(),
                 "requests": dict(self.stats), "registrations_accepted": self.registrar.registered,
                 "transactions": self.endpoint.transaction_count,
                 "media": self.media.snapshot()}

@@ -34,13 +34,16 @@ def call_records(call: Call, ended: float) -> Iterator[tuple[CdrRecord, bool]]:
         sides.append((call.peer_user_id, caller_user, inbound))
     if caller_user is None and len(sides) > 1:
         sides.pop(0)
+    extra = {"callee_number": call.callee}
+    if call.transferred_by:
+        extra["transferred_by"] = call.transferred_by
     for user_id, peer_id, direction in sides:
         yield CdrRecord(call.call_id, caller_number, call.dialled, direction, call.started_at,
                         disposition=call.disposition, answered_at=call.answered_at,
                         ended_at=ended, trunk=call.trunk, hangup_cause=call.hangup_cause[:64],
                         caller_name=caller_name, leg=0, user_id=user_id,
                         peer_user_id=peer_id, extension=extension,
-                        extra={"callee_number": call.callee}), True
+                        extra=extra), True
     for i, att in enumerate(call.attempts, start=1):
         yield CdrRecord(call.call_id, caller_number, att.target[:64], call.direction,
                         att.started_at, disposition=att.disposition,

@@ -64,6 +64,8 @@ class Line {
     this.quality = new QualityMeter();
     this.qualityState = null;
     this.mediaReceiving = true;
+    this.recording = false;
+    this.conference = "";
   }
 
   get busy() { return this.state !== "idle" && this.state !== "ended"; }
@@ -85,6 +87,7 @@ export class Phone {
     this.lines = [];
     this.registration = { state: "unregistered", extension: "", username: "", reason: "" };
     this.connection = "idle";
+    this.notice = null; // what happened to the connection, for the user (see rebuild)
     this.listeners = new Set();
     this.tones = new TonePlayer();
     this.events = [];
@@ -111,7 +114,7 @@ export class Phone {
     this.session = new JanusSession(this.janusUrl, this.getToken);
     this.session.on("state", (s) => { this.connection = s; this.changed("connection"); });
     this.session.on("reclaimed", () => this.afterReclaim());
-    this.session.on("sessionlost", () => this.rebuild());
+    this.session.on("sessionlost", (reason, info) => this.rebuild(reason, info));
     this.session.on("ended", () => this.changed("ended"));
     await this.session.connect();
     for (let i = 0; i < this.lineCount; i++) this.lines.push(new Line(this, i));
@@ -200,9 +203,20 @@ export class Phone {
     }
   }
 
-  async rebuild() {
-    // The gateway lost our session: calls are gone; attach and register again.
-    for (const line of this.lines) this.cleanupMedia(line, "unreachable", 0, "");
+  async rebuild(reason = "", info = null) {
+    // The gateway lost our session: calls are gone; attach and register again. When the new
+    // session is on another node, ours went with its node: the user is told so.
+    const moved = !!(info && info.previousNode && info.node && info.previousNode !== info.node);
+    const drained = info?.closeReason === "node draining";
+    const calls = this.lines.filter((l) => l.busy).length;
+    const kind = drained ? "node-drained" : moved ? "node-lost" : "session-lost";
+    this.notice = { kind, calls, at: Date.now(), from: info?.previousNode ?? null,
+      to: info?.node ?? null };
+    this.log({ event: "session-lost", reason, ...this.notice });
+    for (const line of this.lines) {
+      this.cleanupMedia(line, moved ? "nodelost" : "unreachable", 0, "");
+    }
+    this.changed("notice");
     this.registration = { ...this.registration, state: "registering" };
     this.changed("registration");
     try {
@@ -479,7 +493,8 @@ export class Phone {
     if (/^sips?:/.test(clean)) return clean;
     const user = this.registration.username || "";
     const domain = user.includes("@") ? user.split("@")[1] : "webfon";
-    return `sip:${clean}@${domain}`;
+    // "#" ends a URI's user part: a feature code such as *43# goes as *43%23
+    return `sip:${clean.replace(/#/g, "%23")}@${domain}`;
   }
 
   async call(number, { referId } = {}) {
@@ -610,7 +625,9 @@ export class Phone {
     const sdp = line.pc?.remoteDescription?.sdp || "";
     const rfc4733 = sender?.dtmf?.canInsertDTMF && /telephone-event/i.test(sdp);
     if (this.dtmfMode !== "info" && rfc4733) {
-      sender.dtmf.insertDTMF(digit, 120, 80);
+      // insertDTMF replaces the tones not yet played: keys pressed quickly (a PIN) are
+      // appended to them instead of cutting them off
+      sender.dtmf.insertDTMF(sender.dtmf.toneBuffer + digit, 120, 80);
     } else {
       await line.handle.message({ request: "dtmf_info", digit, duration: 160 })
         .catch(() => {});
@@ -624,6 +641,46 @@ export class Phone {
     const res = await line.handle.message({ request: "transfer", uri: this.targetUri(number) });
     if (res?.data?.error) throw new Error(res.data.error);
     line.transfer = { kind: "blind", to: number };
+    this.changed("line");
+  }
+
+  // Resolves once cond(line) holds (the line's state changes as the calls go), or fails.
+  waitLine(line, cond, timeoutMs = 15000) {
+    if (cond(line)) return Promise.resolve(line);
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => { off(); reject(new Error("timeout")); }, timeoutMs);
+      const off = this.onChange(() => {
+        if (cond(line)) { clearTimeout(timer); off(); resolve(line); }
+      });
+    });
+  }
+
+  // «Conferencia»: the parties of a held line and of the active line go into the ad-hoc
+  // room `number` the PBX bridges (each by a blind transfer, REFER to the room), and this
+  // phone dials into it on the line the held call leaves free. The room belongs to this user,
+  // so the PBX lets them in without its PIN.
+  async conference(activeIndex, heldIndex, number) {
+    const active = this.lines[activeIndex];
+    const held = this.lines[heldIndex];
+    if (!active || !held || active === held || active.state !== "active"
+        || held.state !== "active") throw new Error("noconference");
+    const gone = (l) => !l.busy || l.state === "ended";
+    await this.blindTransfer(heldIndex, number);
+    await this.waitLine(held, gone);
+    const mine = await this.call(number);
+    await this.waitLine(mine, (l) => l.state === "active" || gone(l));
+    if (mine.state !== "active") throw new Error("noconference");
+    mine.conference = number;
+    await this.blindTransfer(activeIndex, number);
+    await this.waitLine(active, gone);
+    this.changed("line");
+    return mine;
+  }
+
+  markRecording(index, on) {
+    const line = this.lines[index];
+    if (!line) return;
+    line.recording = on;
     this.changed("line");
   }
 
@@ -735,11 +792,14 @@ export class Phone {
   summary() {
     return {
       connection: this.connection,
+      node: this.session?.node ?? null,
+      notice: this.notice ? { ...this.notice } : null,
       registration: { ...this.registration },
       lines: this.lines.map((l) => ({ index: l.index, state: l.state, peer: l.peer,
         peerName: l.peerName, held: l.held, muted: l.muted, callId: l.callId,
         failure: l.failure, failureCode: l.failureCode, direction: l.direction,
         dtmfSent: l.dtmfSent, hasHandle: !!l.handle, ice: l.iceState || "",
+        recording: l.recording, conference: l.conference,
         quality: l.qualityState ? { ...l.qualityState } : null,
         mediaReceiving: l.mediaReceiving })),
     };
