@@ -5,14 +5,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import gc
 import logging
 from collections.abc import AsyncIterator
 from typing import Any
 
 from aiohttp import web
 
-from gateway.admin import add_admin_routes
+from gateway.admin import GC_KEY, add_admin_routes
 from gateway.auth import GatewayTokens
 from gateway.core import Gateway
 from gateway.drain import Drainer
@@ -25,7 +24,7 @@ from gateway.plugins.echotest import EchoTestPlugin
 from gateway.settings import GatewaySettings
 from gateway.transports import http as http_transport
 from gateway.transports.websocket import GATEWAY_KEY, MAX_MESSAGE_KEY, websocket_handler
-from webfon import session_end
+from webfon import gcwatch, session_end
 from webfon.bus import Bus, open_bus
 from webfon.http import HEALTH_KEY, create_app
 from webfon.runner import DRAIN_KEY, STORE_KEY, attach_store
@@ -35,14 +34,6 @@ from webfon.tokens import Claims, RefusalCheck, store_revocation_check
 log = logging.getLogger("gateway.app")
 
 TOKENS_KEY = web.AppKey("tokens", GatewayTokens)
-
-
-def tune_gc() -> None:
-    """The relay allocates little per packet; full collections of the long-lived startup
-    objects only add latency spikes, so freeze them and collect young objects less often."""
-    gc.collect()
-    gc.freeze()
-    gc.set_threshold(50_000, 20, 100)
 
 
 def default_plugins(settings: GatewaySettings) -> list[Plugin]:
@@ -132,6 +123,7 @@ async def build_app(settings: GatewaySettings, plugins: list[Plugin] | None = No
     gateway.node_id = settings.local_nodo_id
     app[GATEWAY_KEY] = gateway
     app[TOKENS_KEY] = tokens
+    app[GC_KEY] = gcwatch.GcWatch()
     app[MAX_MESSAGE_KEY] = settings.max_message_bytes
     app.router.add_get("/janus", websocket_handler)
     http_transport.add_routes(app)
@@ -176,7 +168,9 @@ async def build_app(settings: GatewaySettings, plugins: list[Plugin] | None = No
                               load=lambda: node_load(gateway), on_lost=lost)
             drainer.lease = lease
             await lease.start()
-        tune_gc()
+        # start-up objects (modules, settings, plugins) are never garbage: frozen, no
+        # collection walks them again
+        gcwatch.tune(tuple(settings.gc_threshold), app[GC_KEY])  # type: ignore[arg-type]
         try:
             yield
         finally:

@@ -67,8 +67,12 @@ class GatewaySettings(BaseSettings):
     strict_rtp_window_s: float = 5.0
     strict_rtp_probation: int = 4
     # processes relaying calls' audio beside the gateway's loop: -1 = one per CPU the
-    # gateway may use, 0 = relay in the gateway's own loop, N = N processes
+    # gateway may use but one (at least one), 0 = relay in the gateway's own loop, N = N
     media_workers: int = -1
+    # the garbage collector's thresholds in the gateway's process (gc.set_threshold).
+    # Python's own: a young collection walks the objects made since the last one, so small
+    # thresholds keep each walk short (gateway/README.md, "Garbage collector")
+    gc_threshold: tuple[int, ...] = (700, 10, 10)
     # --- SIP --------------------------------------------------------------------------
     sip_port: int = 0  # local UDP port for the SIP UAs (0 = any)
     sip_registrar: str = ""  # default registrar/proxy for webfon logins, e.g. sip:127.0.0.1:5060
@@ -117,8 +121,10 @@ class GatewaySettings(BaseSettings):
         if self.strict_rtp_probation < 0:
             raise ConfigError("must be >= 0 (0 = only the SDP's address, no NAT learning)",
                               key="strict_rtp_probation")
+        if len(self.gc_threshold) != 3 or min(self.gc_threshold) < 1:
+            raise ConfigError("three thresholds >= 1 (generations 0, 1, 2)", key="gc_threshold")
         if self.media_workers < -1:
-            raise ConfigError("must be -1 (one per CPU), 0 or a number of workers",
+            raise ConfigError("must be -1 (one per CPU but one), 0 or a number of workers",
                               key="media_workers")
         if self.node_heartbeat_s <= 0:
             raise ConfigError("must be > 0", key="node_heartbeat_s")

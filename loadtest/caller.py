@@ -105,6 +105,7 @@ class CallTarget:
     secret: str = ""
     proxy: str = ""
     codec: str = "pcmu"  # pcmu | opus (the gateway transcodes)
+    patience: float = 1.0  # scales the waits for the gateway (a server under valgrind: 10)
 
 
 class Caller:
@@ -170,9 +171,10 @@ class Caller:
     async def start(self) -> None:
         """Register, call and wait until media flows; ``setup_s`` is from the ``call`` request
         to the ``accepted`` event."""
+        patience = self.target.patience
         await self.janus.connect(self.target.plugin)
         await self.janus.message(self._register_body())
-        await self.janus.event("registered")
+        await self.janus.event("registered", timeout=30.0 * patience)
         transceiver = self.pc.addTransceiver(_Silent(), direction="sendrecv")
         caps = RTCRtpSender.getCapabilities("audio").codecs
         wanted = "opus" if self.opus else "PCMU"
@@ -181,7 +183,7 @@ class Caller:
         started = time.perf_counter()
         await self.janus.message({"request": "call", "uri": self.target.uri},
                                  {"type": "offer", "sdp": self.pc.localDescription.sdp})
-        accepted = await self.janus.event("accepted")
+        accepted = await self.janus.event("accepted", timeout=30.0 * patience)
         self.setup_s = time.perf_counter() - started
         jsep = accepted["jsep"]
         if self.opus:
@@ -194,14 +196,14 @@ class Caller:
         self.dtls = transceiver.receiver.transport
         self.ssrc = transceiver.sender._ssrc
         self.dtls._handle_rtp_data = self._on_rtp
-        for _ in range(200):
+        for _ in range(int(200 * patience)):
             if self.pc.connectionState == "connected":
                 break
             if self.pc.connectionState == "failed":
                 raise RuntimeError("ICE/DTLS failed")
             await asyncio.sleep(0.05)
         else:
-            raise RuntimeError("media not connected within 10 s")
+            raise RuntimeError(f"media not connected within {10 * patience:.0f} s")
         self._fast_path()
 
     def _fast_path(self) -> None:

@@ -80,7 +80,8 @@ def run_parser() -> argparse.ArgumentParser:
                    help="run the same ramps against this gateway too, in the same run")
     s = p.add_argument_group("servers")
     s.add_argument("--media-workers", type=int, default=-1, metavar="N",
-                   help="our gateway's media_workers (-1: one per CPU, 0: relay in its loop)")
+                   help="our gateway's media_workers (-1: one per CPU but one, 0: relay in "
+                        "its loop)")
     s.add_argument("--token-file", type=Path,
                    help="gateway token for a TARGET URL (our gateway: role test or admin)")
     s.add_argument("--compare-token-file", type=Path)

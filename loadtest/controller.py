@@ -15,6 +15,9 @@ tells the workers where to call, and then runs
   memory, and the registrar's view of every registration (refreshed before it expired or not).
   The last step is held past the registration interval so that every phone has to refresh.
 
+In both, a local webfon gateway's garbage-collector pauses in each window (its own and its
+media workers', :mod:`loadtest.gcfigures`) go into the step.
+
 Everything is collected in one JSON document that :mod:`loadtest.report` turns into the report.
 """
 
@@ -40,7 +43,7 @@ import gevent
 from locust import events
 from locust.env import Environment
 
-from loadtest import servers
+from loadtest import gcfigures, servers
 from loadtest.agent import AgentProbe, LocalProbe, NoProbe, Probe, Sample, usage
 from loadtest.bridge import AsyncioThread
 from loadtest.distributed import USER_CLASSES, CallUser, PhoneUser
@@ -75,7 +78,7 @@ class Target:
         if self.local_kind == "janus":
             return cpus
         if self.local_kind == "webfon":
-            workers = self.media_workers if self.media_workers >= 0 else cpus
+            workers = self.media_workers if self.media_workers >= 0 else max(1, cpus - 1)
             return min(cpus, workers + 1) if workers else 1
         return 1
 
@@ -94,6 +97,12 @@ class Target:
     def peer_host(self, default: str) -> str:
         """Where this machine's sipp and registrar are reached from the server."""
         return self.server.peer_host if self.server is not None else default
+
+    def gc_figures(self) -> dict[str, float]:
+        """Our local gateway's collector figures (:mod:`loadtest.gcfigures`); none else."""
+        if self.local_kind != "webfon" or self.server is None:
+            return {}
+        return gcfigures.read_sync(f"http://{self.server.host}:{self.server.ws_port}")
 
     def probe(self) -> Probe:
         if self.server is not None and self.server.proc is not None:
@@ -370,11 +379,13 @@ class Controller:
                 setup_rate = max(1.0 / plan.setup_rate,
                                  (time.monotonic() - t_setup) / (up - current))
             gevent.sleep(plan.warmup_s)
+            gc0 = target.gc_figures()
             windows, server = self._window(probe, plan.hold_s)
             merged = merge_windows(windows)
             merged["setup_failures_step"] = failures
             step = {"target": target.name, "calls": count,
                     **call_step(merged, server, limits),
+                    **gcfigures.summary(gc0, target.gc_figures()),
                     "loadavg_1m": round(os.getloadavg()[0], 2)}
             result["steps"].append(step)
             self.progress.step_done(format_call_step(step, time.monotonic() - self.started))
@@ -418,12 +429,14 @@ class Controller:
                                               failed_before,
                                               timeout=max(60.0, 4 * count / plan.connect_rate))
             gevent.sleep(1.0)
+            gc0 = target.gc_figures()
             windows, server = self._window(probe, hold)
             merged = merge_windows(windows)
             merged["failures_step"] = failures
             reg = self.bridge.run(_registrar_stats(registrar)) if registrar else None
             step = {"target": target.name, "users_requested": count,
                     **user_step(merged, server, reg),
+                    **gcfigures.summary(gc0, target.gc_figures()),
                     "loadavg_1m": round(os.getloadavg()[0], 2)}
             result["steps"].append(step)
             self.progress.step_done(format_user_step(step, time.monotonic() - self.started))
@@ -573,7 +586,8 @@ def format_call_step(step: dict[str, Any], elapsed_s: float) -> str:
             f"{step['loss_pct']}% jitter {step['jitter_ms_mean']} ms rtt p50 "
             f"{step['rtt_ms_p50']} ms MOS {step['mos']} WebRTC {step['webrtc_kbit_per_call']} / "
             f"SIP {step['sip_kbit_per_call']} kbit/s, workers' CPU "
-            f"{step.get('generator_cpu_pct')} % (load avg {step.get('loadavg_1m')})")
+            f"{step.get('generator_cpu_pct')} % (load avg {step.get('loadavg_1m')})"
+            + gcfigures.text(step))
 
 
 def format_user_step(step: dict[str, Any], elapsed_s: float) -> str:
@@ -582,4 +596,6 @@ def format_user_step(step: dict[str, Any], elapsed_s: float) -> str:
             f"{step.get('cpu_pct')}% rss {step.get('rss_mb')} MB, generators "
             f"{step.get('generator_rss_mb')} MB; registrations {reg.get('active', '-')} active, "
             f"{reg.get('lapsed', '-')} lapsed, {reg.get('refreshes', '-')} refreshes"
-            + (f" ({step['failures']} failed)" if step.get("failures") else ""))
+            + (f" ({step['failures']} failed)" if step.get("failures") else "")
+            + gcfigures.text(step))
+

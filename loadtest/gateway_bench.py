@@ -6,11 +6,21 @@ to the SIP plugin as a guest and calls a sipp echo UAS. Every 20 ms each client 
 packet whose payload carries its send time; the echo comes back through the gateway twice
 (browser -> SIP and SIP -> browser). Reported per run: call setup p50/p95, packet loss, jitter,
 round trip (p50/p99; half of it bounds the delay one traversal adds), the gateway's CPU (% of
-one core, total and per call) and resident memory. With ``--capture`` (root and ``tcpdump``),
+one core, total and per call), resident memory (before the calls and per call, the media
+workers included) and, for the webfon gateway, its garbage collector's pauses (the longest
+since start-up and the collections and pauses over 20 ms within the window, of its own
+process and of its media workers, from its ``/metrics``). With ``--capture`` (root and ``tcpdump``),
 the server's own added delay per packet and direction, from kernel timestamps of the packet
 going in and coming out (see ``loadtest/relay_delay.py``).
 
     .venv/bin/python loadtest/gateway_bench.py --calls 25,50,100 --seconds 20 --target both
+
+``--callgrind`` counts instead of timing (each server under valgrind; few calls): instructions
+per relayed packet and per call-second over the window, main process and media workers, and
+the system calls they made per packet — comparable between Janus and the gateway, or two
+gateway trees (``--gateway-tree``), on a loaded machine:
+
+    .venv/bin/python loadtest/gateway_bench.py --calls 4 --seconds 20 --target both --callgrind
 
 ``--target janus`` runs Debian's Janus 1.1.2 (``/usr/bin/janus``) with a generated config
 (WebSocket transport, SIP plugin on 127.0.0.1, ICE on ``lo``) under the same load.
@@ -39,6 +49,8 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from gateway.media.ice import configure_ice
+from loadtest import callgrind as instructions
+from loadtest import gcfigures
 from loadtest.caller import Caller, CallTarget, Window
 from loadtest.engine import Engine
 from loadtest.machine import cpu_times, usage
@@ -54,6 +66,7 @@ from loadtest.servers import (
     pct,
     proc_cpu_seconds,
     proc_rss_mb,
+    process_tree,
 )
 
 SERVER_CPU = 1
@@ -66,11 +79,16 @@ def _ms(seconds: float, digits: int) -> float:
 async def run_one(server_cls: type[Server], n: int, seconds: float,
                   capture: bool = False, pin: bool = False,
                   server_nice: int = 0, profile: Path | None = None,
-                  media_workers: int = -1) -> dict[str, Any]:
+                  media_workers: int = -1, callgrind: bool = False) -> dict[str, Any]:
     """A fresh server, ``n`` calls set up 8 at a time, one measured window."""
     with tempfile.TemporaryDirectory(prefix="webfon-bench-") as tmp:
         work = Path(tmp)
         server = server_cls(work)
+        patience = 1.0
+        if callgrind:
+            server.wrap = instructions.wrap(work)
+            server.start_timeout = 300.0
+            patience = 12.0
         if pin:
             server.cpu = SERVER_CPU
         server.nice = server_nice
@@ -84,14 +102,14 @@ async def run_one(server_cls: type[Server], n: int, seconds: float,
         engine = Engine()
         await engine.start()
         engine.configure(CallTarget(server.ws_url, f"sip:echo@{server.peer_host}:{sipp.port}",
-                                    server.plugin, server.token), None)
+                                    server.plugin, server.token, patience=patience), None)
         dump: Capture | None = None
         result: dict[str, Any] = {"target": server.name, "calls": n}
         if isinstance(server, WebfonShape):
             result["media_workers"] = "half the CPUs per node"
         elif isinstance(server, WebfonGateway):
-            count = media_workers if media_workers >= 0 else (
-                1 if server.cpu is not None else len(os.sched_getaffinity(0)))
+            await asyncio.sleep(1.0)  # (the workers start with the gateway: count them)
+            count = len(process_tree(server.proc.pid)) - 1
             result["media_workers"] = count
             result["target"] = (f"{server.name} + {count} media workers" if count
                                 else f"{server.name} (relay in its loop)")
@@ -99,9 +117,18 @@ async def run_one(server_cls: type[Server], n: int, seconds: float,
             def server_cpu() -> float:
                 return sum(proc_cpu_seconds(pid) for pid in server.root_pids())
 
+            idle_counted = None
+            if callgrind:  # what the server does without calls, over a window as long
+                await settle(server.proc.pid)
+                idle_counters = instructions.Callgrind(work, server.proc.pid)
+                await idle_counters.zero()
+                await asyncio.sleep(seconds)
+                idle_counted = await idle_counters.dump()
             idle_cpu0 = server_cpu()
             await asyncio.sleep(2)
             idle_pct = (server_cpu() - idle_cpu0) / 2 * 100
+            # with its workers, before any call
+            base_rss = sum(proc_rss_mb(pid) for pid in server.root_pids())
             sem = asyncio.Semaphore(8)
 
             async def setup() -> Caller:
@@ -115,13 +142,17 @@ async def run_one(server_cls: type[Server], n: int, seconds: float,
             if failures:
                 result["setup_failures"] = len(failures)
                 result["first_failure"] = repr(failures[0])[:300]
-            await asyncio.sleep(2.0)  # warm up
+            await asyncio.sleep(2.0 * patience)  # warm up (workers take the calls over)
             if capture:
                 dump = Capture(work / "media.pcap", server.capture_interface)
                 await dump.start()
             engine.open_window(1)
             window: Window | None = engine.window
             spy = await start_profile(server, n, seconds, profile)
+            counters = instructions.Callgrind(work, server.proc.pid) if callgrind else None
+            if counters is not None:
+                await counters.zero()
+            gc0 = await gateway_gc(server)
             cpu0 = server_cpu()
             machine0 = cpu_times()
             t0 = time.perf_counter()
@@ -129,7 +160,10 @@ async def run_one(server_cls: type[Server], n: int, seconds: float,
             cpu1 = server_cpu()
             result.update(usage(machine0, cpu_times()))
             t1 = time.perf_counter()
+            counted = await counters.dump() if counters is not None else None
             rss = sum(proc_rss_mb(pid) for pid in server.root_pids())
+            await asyncio.sleep(0.6)  # the workers' last figures (sent twice a second)
+            result.update(gcfigures.summary(gc0, await gateway_gc(server)))
             if spy is not None:
                 await spy.wait()
             stats = await engine.close_window()  # includes the echoes' tail
@@ -156,7 +190,12 @@ async def run_one(server_cls: type[Server], n: int, seconds: float,
                 "cpu_pct_per_call": round((cpu_pct - idle_pct) / max(1, len(live)), 3),
                 "idle_cpu_pct": round(idle_pct, 2),
                 "rss_mb": round(rss, 1),
+                "base_rss_mb": round(base_rss, 1),
+                "rss_mb_per_call": round((rss - base_rss) / len(live), 3) if live else None,
             })
+            if counted is not None:
+                result.update(per_packet(counted, idle_counted, sent + received, len(live),
+                                         t1 - t0))
         finally:
             if dump is not None:
                 await dump.stop()
@@ -169,6 +208,14 @@ async def run_one(server_cls: type[Server], n: int, seconds: float,
                 finally:
                     await server.cleanup()
         return result
+
+
+async def gateway_gc(server: Server) -> dict[str, float]:
+    """The webfon gateway's collector figures (its own and its workers'); none for Janus
+    or the production shape (two nodes behind nginx)."""
+    if not isinstance(server, WebfonGateway) or isinstance(server, WebfonShape):
+        return {}
+    return await gcfigures.read(f"http://{server.host}:{server.ws_port}")
 
 
 async def start_profile(server: Server, n: int, seconds: float,
@@ -184,6 +231,40 @@ async def start_profile(server: Server, n: int, seconds: float,
         "--format", "raw", "--rate", "100", "--duration", str(max(1, int(seconds))),
         "--output", str(out), "--pid", str(server.proc.pid),
         stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL)
+
+
+async def settle(pid: int, limit: float = 300.0) -> None:
+    """Wait until the server's process tree is done starting: three seconds in a row using
+    less than a tenth of a core (under valgrind, start-up takes minutes)."""
+    deadline = time.monotonic() + limit
+    quiet = 0
+    last = proc_cpu_seconds(pid)
+    while quiet < 3 and time.monotonic() < deadline:
+        await asyncio.sleep(1.0)
+        now = proc_cpu_seconds(pid)
+        quiet = quiet + 1 if now - last < 0.1 else 0
+        last = now
+
+
+def per_packet(counted: dict[str, Any], idle: dict[str, Any] | None, relayed: int,
+               calls: int, seconds: float) -> dict[str, Any]:
+    """Instruction counts of the window per relayed packet (each echo crossed the server
+    twice: ``sent + received`` packets) and per call-second, less what the server did in an
+    idle window as long before the calls (its timers); system calls per packet."""
+    per = max(1, relayed)
+    idle_all = idle["instructions"] if idle else 0
+    idle_root = idle["root_instructions"] if idle else 0
+    busy = counted["instructions"] - idle_all
+    return {
+        "relayed_packets": relayed,
+        "idle_instructions_per_second": round(idle_all / seconds),
+        "instructions_per_packet": round(busy / per),
+        "main_instructions_per_packet": round((counted["root_instructions"] - idle_root) / per),
+        "instructions_per_call_second": round(busy / max(1, calls) / seconds),
+        "syscalls_per_packet": {k: round(v / per, 3) for k, v in
+                                sorted(counted["syscalls"].items()) if v},
+        "processes_counted": len(counted["processes"]),
+    }
 
 
 def added_delay(pcap: Path, live: list[Caller],
@@ -210,7 +291,12 @@ SUMMARY_COLUMNS = (
                                          "{:.1f} / {:.0f}"),
     ("added p50/p99 ms", ("added_ms_p50", "added_ms_p99"), "{:.2f} / {:.1f}"),
     ("CPU % of a core", "cpu_pct", "{:.1f}"), ("CPU %/call", "cpu_pct_per_call", "{:.2f}"),
-    ("RSS MB", "rss_mb", "{:.0f}"))
+    ("RSS MB (base)", ("rss_mb", "base_rss_mb"), "{:.0f} ({:.0f})"),
+    ("MB/call", "rss_mb_per_call", "{:.3f}"),
+    ("GC max pause ms", "gc_pause_max_ms", "{:.1f}"),
+    ("workers' GC max ms", "workers_gc_pause_max_ms", "{:.1f}"),
+    ("instr/packet (main)", ("instructions_per_packet", "main_instructions_per_packet"),
+     "{:,} ({:,})"))
 
 
 def summary_table(results: list[dict[str, Any]]) -> str:
@@ -252,9 +338,9 @@ async def main() -> None:
                              "capture of its media (needs root and tcpdump)")
     parser.add_argument("--media-workers", type=int, default=-1, metavar="N",
                         help="the webfon gateway's media_workers setting: -1 (its default) "
-                             "one worker process per CPU the gateway may use, 0 relays in the "
-                             "gateway's own loop, N workers (CPU and memory figures include "
-                             "the workers)")
+                             "one worker process per CPU the gateway may use but one, 0 relays "
+                             "in the gateway's own loop, N workers (CPU and memory figures "
+                             "include the workers)")
     parser.add_argument("--gateway-tree", type=Path, default=None, metavar="DIR",
                         help="also run the webfon gateway of another source tree (an older "
                              "commit checked out with git worktree), alternating with the "
@@ -264,6 +350,12 @@ async def main() -> None:
                              "measurement window into DIR (collapsed stacks; the sampling "
                              "costs the server some CPU, so figures from such a run are not "
                              "comparable)")
+    parser.add_argument("--callgrind", action="store_true",
+                        help="run each server under valgrind's callgrind and report the "
+                             "instructions (and libc system-call wrappers) per relayed packet "
+                             "and per call-second over the window, by process: figures that do "
+                             "not depend on the machine's load (use few calls: everything "
+                             "runs ~50x slower; CPU, delay and loss figures are meaningless)")
     args = parser.parse_args()
     if args.capture and not Capture.available():
         parser.error("--capture needs root and tcpdump")
@@ -297,7 +389,8 @@ async def main() -> None:
         for target in targets:
             print(f"# {target.name}: {n} calls ...", file=sys.stderr, flush=True)
             result = await run_one(target, n, args.seconds, args.capture, args.pin,
-                                   args.server_nice, args.profile, args.media_workers)
+                                   args.server_nice, args.profile, args.media_workers,
+                                   args.callgrind)
             results.append(result)
             print(json.dumps(result), flush=True)
     print(summary_table(results), flush=True)

@@ -124,11 +124,13 @@ class Server:
         self.capture_interface = "lo"  # where all of the server's media passes
         self.cpu: int | None = None  # run the server on this CPU only (``--pin``)
         self.nice = 0  # the server's niceness relative to the load generator
-        self.media_workers = -1  # webfon: media worker processes (its default: one per CPU)
+        self.media_workers = -1  # webfon: media worker processes (default: one per CPU but one)
+        self.wrap: list[str] = []  # a command the server runs under (e.g. valgrind)
+        self.start_timeout = 15.0  # seconds until its API answers
 
     def pinned(self, *cmd: str) -> list[str]:
         """The server's command, with its CPU (``--pin``) and priority (``--server-nice``)."""
-        line = list(cmd)
+        line = [*self.wrap, *cmd]
         if self.nice:
             line = ["nice", "-n", str(self.nice), *line]
         if self.cpu is not None:
@@ -188,7 +190,7 @@ class WebfonGateway(Server):
             *self.pinned(sys.executable, "-m", "gateway", "--config", str(cfg), "--port",
                          str(self.ws_port)),
             stdout=log, stderr=log, cwd=str(self.tree), env=env)
-        await wait_tcp(self.ws_port)
+        await wait_tcp(self.ws_port, self.start_timeout)
 
 
 class WebfonShape(WebfonGateway):
@@ -335,7 +337,7 @@ class Janus(Server):
         self.proc = await asyncio.create_subprocess_exec(
             *self.pinned("ip", "netns", "exec", self.netns, "/usr/bin/janus", "-F", str(conf),
                          "-C", str(conf / "janus.jcfg")), stdout=log, stderr=log)
-        await wait_tcp(self.ws_port, 20, self.host)
+        await wait_tcp(self.ws_port, max(20.0, self.start_timeout), self.host)
 
 
 class SippEcho:

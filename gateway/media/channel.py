@@ -5,18 +5,20 @@ One ``AF_UNIX``/``SOCK_SEQPACKET`` socket pair: each message is one packet (a pi
 Sending never blocks the event loop: what the socket cannot take yet waits in a queue, with
 its descriptors kept open until they went out. Both ends are this project's own processes,
 started by the gateway with the socket inherited; nothing else can write to it.
+
+The channel runs on whatever loop it is given (``add_reader``/``add_writer`` and their
+removal): the gateway's asyncio loop, or a worker's :class:`~gateway.media.reactor.Reactor`.
 """
 
 from __future__ import annotations
 
-import asyncio
 import collections
 import logging
 import os
 import pickle
 import socket
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Protocol
 
 log = logging.getLogger("gateway.media.channel")
 
@@ -26,18 +28,34 @@ MAX_FDS = 4
 Handler = Callable[[tuple[Any, ...], list[int]], None]
 
 
+class Loop(Protocol):
+    """What a channel needs of its event loop (asyncio's loops and the worker's reactor)."""
+
+    def add_reader(self, fd: int, callback: Callable[[], None]) -> None: ...
+
+    def remove_reader(self, fd: int) -> bool: ...
+
+    def add_writer(self, fd: int, callback: Callable[[], None]) -> None: ...
+
+    def remove_writer(self, fd: int) -> bool: ...
+
+
 class Channel:
     """Both ends use this: ``send`` a tuple (with descriptors), ``handler`` gets each one."""
 
     def __init__(self, sock: socket.socket, handler: Handler,
-                 on_closed: Callable[[], None] | None = None) -> None:
+                 on_closed: Callable[[], None] | None = None, loop: Loop | None = None) -> None:
         sock.setblocking(False)
         self.sock = sock
         self.handler = handler
         self.on_closed = on_closed
         self.closed = False
         self._queue: collections.deque[tuple[bytes, list[int]]] = collections.deque()
-        self._loop = asyncio.get_running_loop()
+        if loop is None:
+            import asyncio
+
+            loop = asyncio.get_running_loop()
+        self._loop = loop
         self._writing = False
         self._loop.add_reader(sock.fileno(), self._readable)
 
@@ -103,6 +121,9 @@ class Channel:
             try:
                 data, fds, _flags, _addr = socket.recv_fds(self.sock, MAX_MESSAGE, MAX_FDS)
             except (BlockingIOError, InterruptedError):
+                return
+            except ConnectionResetError:  # the other end is gone: a close
+                self.close()
                 return
             except OSError as exc:
                 log.warning("media worker channel receive failed: %s", exc)

@@ -8,7 +8,8 @@ crossing the gateway's loop. Each worker is one more core's worth of relaying; t
 hands new calls to the worker with the fewest.
 
 ``media_workers`` in the settings: ``0`` relays in the gateway itself, ``-1`` starts one
-worker per CPU, ``N`` starts N.
+worker per CPU the gateway may use but one (the gateway's own loop keeps a CPU's share for
+ICE, DTLS handshakes and SIP), at least one, ``N`` starts N.
 """
 
 from __future__ import annotations
@@ -43,6 +44,7 @@ class MediaWorker:
         self.clients: dict[int, WorkerClient] = {}
         self._next = 0
         self.alive = False
+        self.health: dict[str, Any] = {}  # the worker's own figures (loop, collector)
 
     @property
     def pid(self) -> int:
@@ -77,6 +79,9 @@ class MediaWorker:
         for fd in fds:
             os.close(fd)
         op = message[0]
+        if op == "health":
+            self.health = message[2]
+            return
         if op == "stats":
             for endpoint, counters in message[1].items():
                 client = self.clients.get(endpoint)
@@ -109,12 +114,17 @@ class MediaWorker:
                 await self.proc.wait()
 
 
+def default_count() -> int:
+    """Workers for ``media_workers = -1``: one per CPU this process may use, but one."""
+    return max(1, len(os.sched_getaffinity(0)) - 1)
+
+
 class MediaWorkers:
     """The pool: started with the gateway, stopped with it."""
 
     def __init__(self, count: int, log_level: str = "warning", log_format: str = "json") -> None:
         if count < 0:
-            count = len(os.sched_getaffinity(0))
+            count = default_count()
         self.workers = [MediaWorker(i, log_level, log_format) for i in range(count)]
 
     async def start(self) -> None:
@@ -129,5 +139,5 @@ class MediaWorkers:
         return min(alive, key=lambda w: len(w.clients)) if alive else None
 
     def describe(self) -> list[dict[str, Any]]:
-        return [{"index": w.index, "pid": w.pid, "alive": w.alive, "legs": len(w.clients)}
-                for w in self.workers]
+        return [{"index": w.index, "pid": w.pid, "alive": w.alive, "legs": len(w.clients),
+                 "health": w.health} for w in self.workers]

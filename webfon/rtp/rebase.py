@@ -13,6 +13,7 @@ import struct
 
 _SEQ_TS_SSRC = struct.Struct("!HII")
 _SEQ_TS = struct.Struct("!HI")
+_SSRC = struct.Struct("!I")
 MAX_FORWARD_JUMP = 3000      # more than a minute of 20 ms packets: a new source
 REORDER_WINDOW = 100         # a packet this far behind the last one is late, not a new source
 
@@ -33,6 +34,37 @@ class StreamRebaser:
     def apply(self, buf: bytearray) -> None:
         """Rewrite ``buf``'s sequence number and timestamp (an RTP packet, header intact)."""
         seq, ts, ssrc = _SEQ_TS_SSRC.unpack_from(buf, 2)
+        if ssrc == self._source:  # the common case, kept short: the same source, in order
+            out_seq = (seq + self._seq_off) & 0xFFFF
+            delta = (out_seq - self._last_seq) & 0xFFFF
+            if delta <= MAX_FORWARD_JUMP:
+                if self._seq_off or self._ts_off:
+                    ts = (ts + self._ts_off) & 0xFFFFFFFF
+                    _SEQ_TS.pack_into(buf, 2, out_seq, ts)
+                if delta:
+                    self._last_seq = out_seq
+                    self._last_ts = ts
+                return
+        self._apply(buf, seq, ts, ssrc)
+
+    def restamp(self, buf: bytearray, seq: int, ts: int, ssrc: int, out_ssrc: int) -> None:
+        """:meth:`apply` for a relay that read the header already (``seq``, ``ts``,
+        ``ssrc`` as in ``buf``) and sends with its own SSRC: one write for the three."""
+        if ssrc == self._source:
+            out_seq = (seq + self._seq_off) & 0xFFFF
+            delta = (out_seq - self._last_seq) & 0xFFFF
+            if delta <= MAX_FORWARD_JUMP:
+                ts = (ts + self._ts_off) & 0xFFFFFFFF
+                _SEQ_TS_SSRC.pack_into(buf, 2, out_seq, ts, out_ssrc)
+                if delta:
+                    self._last_seq = out_seq
+                    self._last_ts = ts
+                return
+        self._apply(buf, seq, ts, ssrc)
+        _SSRC.pack_into(buf, 8, out_ssrc)
+
+    def _apply(self, buf: bytearray, seq: int, ts: int, ssrc: int) -> None:
+        """A first packet, a new source, a jump or a late packet."""
         if self._source is None:
             self._source = ssrc
             self._last_seq, self._last_ts = seq, ts

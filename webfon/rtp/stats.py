@@ -25,7 +25,7 @@ class ReceiverStats:
 
     __slots__ = (
         "_bad_seq", "_jitter_q4", "_last_sr_arrival", "_last_sr_lsr", "_probation_left",
-        "_transit",
+        "_steady", "_transit",
         "base_seq", "clock_rate", "cycles", "expected_prior", "initialized", "max_seq",
         "octets", "probation", "received", "received_prior", "ssrc",
     )
@@ -44,6 +44,7 @@ class ReceiverStats:
         self.expected_prior = 0
         self._bad_seq = RTP_SEQ_MOD + 1
         self._probation_left = 0
+        self._steady = False  # initialized, out of probation: update()'s short path applies
         self._transit: int | None = None
         self._jitter_q4 = 0  # jitter scaled by 16 (A.8 integer form)
         self._last_sr_lsr = 0
@@ -60,6 +61,27 @@ class ReceiverStats:
 
     def update(self, seq: int, timestamp: int, arrival: float, size: int = 0) -> bool:
         """Account for one packet; False when it is not (yet) considered valid (A.1)."""
+        if self._steady:  # the common case inline (a relay calls this for every packet)
+            udelta = (seq - self.max_seq) & 0xFFFF
+            if udelta < MAX_DROPOUT:
+                if seq < self.max_seq:
+                    self.cycles += RTP_SEQ_MOD
+                self.max_seq = seq
+                self.received += 1
+                self.octets += size
+                transit = int(arrival * self.clock_rate) - timestamp
+                last = self._transit
+                self._transit = transit
+                if last is not None:
+                    d = transit - last
+                    if d < 0:
+                        d = -d
+                    if d < (1 << 31):  # (see _jitter)
+                        self._jitter_q4 += d - ((self._jitter_q4 + 8) >> 4)
+                return True
+        return self._update(seq, timestamp, arrival, size)
+
+    def _update(self, seq: int, timestamp: int, arrival: float, size: int) -> bool:
         if not self.initialized:
             self.initialized = True
             self._init_seq(seq)
@@ -72,6 +94,7 @@ class ReceiverStats:
                 return True
             self._probation_left = self.probation
         udelta = (seq - self.max_seq) & 0xFFFF
+        self._steady = not self._probation_left
         if self._probation_left:
             if seq == (self.max_seq + 1) & 0xFFFF:
                 self._probation_left -= 1

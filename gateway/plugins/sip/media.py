@@ -18,7 +18,6 @@ from typing import Any
 from gateway.media.bridge import MediaBridge
 from gateway.media.ports import PortAllocator
 from gateway.media.rtp_leg import RtpLeg
-from gateway.media.transcode import OpusG711Transcoder
 from gateway.plugins.base import HandleContext
 from gateway.plugins.sip import codes
 from gateway.plugins.sip.codes import SipPluginError
@@ -246,6 +245,9 @@ class CallMedia:
             return
         mapping = {self.sip_codec.pt: fmt.pt}
         if self.transcode and self.rtp.transcoder is None:
+            # loaded on first use: codecs and numpy cost memory only where a call needs them
+            from gateway.media.transcode import OpusG711Transcoder
+
             self.rtp.transcoder = OpusG711Transcoder(self.sip_codec.pt, fmt.pt)
         if self.transcode:
             mapping = {}

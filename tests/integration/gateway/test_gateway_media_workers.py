@@ -13,8 +13,10 @@ from typing import Any
 
 import aiohttp
 
+from loadtest.gcfigures import parse
 from tests.integration.gateway.conftest import RunningGateway
 from tests.support.sipp import Sipp
+from webfon.gcwatch import PAUSE_BUCKETS_MS
 
 
 async def admin_listing(gw: RunningGateway) -> dict[str, Any]:
@@ -65,6 +67,17 @@ async def test_a_call_is_relayed_by_a_media_worker(gateway_factory, sip_clients,
     assert webrtc["packets_in"] > 20 and webrtc["packets_out"] > 20
     assert rtp["packets_from_sip"] > 20 and rtp["packets_to_sip"] > 20
     assert rtp["remote"] is not None
+    # each worker reports its own collector (start-up objects frozen), summed in /metrics
+    listing = await admin_listing(gw)
+    for worker in listing["media_workers"]:
+        assert worker["health"]["gc_frozen"] > 1000
+        assert len(worker["health"]["gc_pause_buckets"]) == len(PAUSE_BUCKETS_MS)
+    assert listing["gc"]["gc_frozen"] > 1000
+    async with aiohttp.ClientSession() as http, \
+            http.get(gw.url.replace("/janus", "/metrics")) as response:
+        metrics = parse(await response.text())
+    assert "media_workers_gc_pause_max_ms_gen2" in metrics
+    assert metrics["media_workers_gc_pauses_over_20ms_total"] >= 0
     await client.request({"request": "hangup"})
     await client.wait_event("hangup")
     for _ in range(50):

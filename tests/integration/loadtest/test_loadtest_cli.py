@@ -68,6 +68,10 @@ async def test_calls_and_idle_users_with_two_workers(tmp_path: Path) -> None:
     assert 1.0 <= last["mos"] <= 4.5
     # the gateway's CPU and memory include its media worker processes
     assert last["rss_mb"] > 50 and last["cpu_pct"] > 0
+    # the collector of the gateway and of its media workers, read from its /metrics
+    assert 0 <= last["gc_pause_max_ms"] < 1000 and last["gc_pauses_over_20ms"] >= 0
+    assert last["workers_gc_pause_max_ms"] >= 0 and last["workers_gc_collections_gen0"] >= 0
+    assert ", GC max " in text
     users = target["users"]["steps"]
     assert [s["users"] for s in users] == [0, 4, 8]
     assert all(s["failures"] == 0 for s in users)

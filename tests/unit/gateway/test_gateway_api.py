@@ -273,3 +273,15 @@ async def test_revoked_tokens_are_refused(gw) -> None:
         (claims.jti, claims.issued_at, claims.expires_at))
     reply = await gw.post("/janus", {"janus": "create", "transaction": "t", "token": token})
     assert reply["error"]["code"] == E.UNAUTHORIZED
+
+
+async def test_metrics_show_the_collectors_work(gw) -> None:
+    import gc
+
+    gc.collect(1)
+    text = await (await gw.client.get("/metrics")).text()
+    values = {line.split(" ")[0]: float(line.split(" ")[1]) for line in text.splitlines()
+              if line.startswith("webfon_gateway_gc_")}
+    assert values["webfon_gateway_gc_collections_gen1_total"] >= 1
+    assert values["webfon_gateway_gc_pause_max_ms_gen1"] > 0
+    assert values["webfon_gateway_gc_pauses_over_20ms_total"] >= 0

@@ -34,3 +34,16 @@ def test_strict_rtp_probation_zero_means_the_sdp_address_only(cls: type) -> None
     assert cls.load(None, environ={}, strict_rtp_probation=0).strict_rtp_probation == 0
     with pytest.raises(ConfigError):
         cls.load(None, environ={}, strict_rtp_probation=-1)
+
+
+def test_gc_thresholds_from_file_or_environment_three_of_them(tmp_path: Path) -> None:
+    path = tmp_path / "vivait.plugin.webfon.jcfg"
+    path.write_text('general: {\n  gc_threshold = "2000, 10, 10"\n}\n')
+    assert GatewaySettings.load(path, environ={}).gc_threshold == (2000, 10, 10)
+    s = GatewaySettings.load(None, environ={"WEBFON_GATEWAY_GC_THRESHOLD": "700,5,20"})
+    assert s.gc_threshold == (700, 5, 20)
+    assert GatewaySettings.load(None, environ={}).gc_threshold == (700, 10, 10)
+    for bad in ("700,10", "0,10,10"):
+        with pytest.raises(ConfigError) as err:
+            GatewaySettings.load(None, environ={"WEBFON_GATEWAY_GC_THRESHOLD": bad})
+        assert err.value.key == "gc_threshold"

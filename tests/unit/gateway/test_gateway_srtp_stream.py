@@ -6,10 +6,15 @@ import os
 
 from pylibsrtp import Policy, Session
 
-from gateway.media.relay_worker import srtp_session
 from gateway.media.srtp_stream import SrtpStream
 from webfon.rtp.packet import build_header
 from webfon.rtp.rebase import StreamRebaser
+
+
+def srtp_session(profile: int, key: bytes, inbound: bool) -> Session:
+    return Session(Policy(key=key, srtp_profile=profile,
+                          ssrc_type=Policy.SSRC_ANY_INBOUND if inbound
+                          else Policy.SSRC_ANY_OUTBOUND))
 
 
 def packet(seq: int, pt: int = 0, ssrc: int = 7) -> bytes:

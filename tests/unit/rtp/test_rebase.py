@@ -51,3 +51,30 @@ def test_wraps_around() -> None:
     assert _out(rb, 65535, 0xFFFFFFA0, 3) == (65535, 0xFFFFFFA0)
     assert _out(rb, 0, 0x40, 3) == (0, 0x40)
     assert rb.rebased == 0
+
+
+def test_restamp_writes_what_apply_writes_with_the_relays_ssrc() -> None:
+    """The relay's one-write variant agrees with apply over sources, jumps, late packets."""
+    import random
+    import struct
+
+    rng = random.Random(7)
+    by_apply, by_restamp = StreamRebaser(), StreamRebaser()
+    seq, ts, ssrc = 65000, 4_294_960_000, 11
+    for i in range(3000):
+        roll = rng.random()
+        if roll < 0.01:
+            ssrc, seq, ts = rng.getrandbits(32), rng.getrandbits(16), rng.getrandbits(32)
+        elif roll < 0.02:
+            seq = (seq + rng.choice((-50, -3, 1, 3500, 40000))) & 0xFFFF
+        elif roll < 0.03:
+            seq = (seq - 1) & 0xFFFF  # a duplicate
+        else:
+            seq, ts = (seq + 1) & 0xFFFF, (ts + 160) & 0xFFFFFFFF
+        expected = _pkt(seq, ts, ssrc)
+        by_apply.apply(expected)
+        expected[8:12] = (0xCAFE0000 + i % 3).to_bytes(4, "big")
+        got = _pkt(seq, ts, ssrc)
+        by_restamp.restamp(got, *struct.unpack_from("!HII", got, 2), 0xCAFE0000 + i % 3)
+        assert got == expected, i
+    assert by_restamp.state() == by_apply.state() and by_apply.rebased > 5
