@@ -13,6 +13,7 @@ from typing import ClassVar
 
 from gateway.limits import Limits
 from gateway.plugins.sip.policy import Destinations
+from gateway.plugins.sip.rtp_watchdog import RtpTimeouts
 from webfon.config import ConfigError
 from webfon.service_url import ServiceUrl
 from webfon.settings import BaseSettings
@@ -79,6 +80,13 @@ class GatewaySettings(BaseSettings):
     sip_outbound_proxy: str = ""
     sip_user_agent: str = "webfon-gateway"
     register_ttl: int = 3600
+    # RTP timeout (Asterisk's rtptimeout / rtpholdtimeout): an established call whose SIP side
+    # sent no RTP for this many seconds ends (BYE; the browser gets hangup 408 "RTP timeout"),
+    # as when the PBX or phone dies mid-call. sip_rtp_hold_timeout applies while the call is on
+    # hold and the remote still says it sends (a=sendonly: music on hold); a remote that says
+    # it does not send (recvonly/inactive) is never timed out. 0 = off
+    sip_rtp_timeout: int = 60
+    sip_rtp_hold_timeout: int = 0
     allow_guest: bool = False  # guests also allowed for tokens with role admin or test
     # SIP servers users' requests may go to or name (gateway/plugins/sip/policy.py): "host"
     # (ports 5060/5061), "host:port" or "host:*"; empty = sip_registrar and sip_outbound_proxy
@@ -114,6 +122,9 @@ class GatewaySettings(BaseSettings):
             raise ConfigError("must be >= 0", key="reclaim_session_timeout")
         if self.media_reclaim_timeout < 0:
             raise ConfigError("must be >= 0", key="media_reclaim_timeout")
+        for key in ("sip_rtp_timeout", "sip_rtp_hold_timeout"):
+            if getattr(self, key) < 0:
+                raise ConfigError("must be >= 0 seconds (0 = off)", key=key)
         if self.rtp_port_range:
             self.port_range()
         if self.strict_rtp_window_s < 0:
@@ -155,6 +166,9 @@ class GatewaySettings(BaseSettings):
         if not 1024 <= low <= high <= 65535:
             raise ConfigError("expected 1024 <= min <= max <= 65535", key="rtp_port_range")
         return low, high
+
+    def rtp_timeouts(self) -> RtpTimeouts:
+        return RtpTimeouts(float(self.sip_rtp_timeout), float(self.sip_rtp_hold_timeout))
 
     def limits(self) -> Limits:
         return Limits(self.max_sessions, self.max_sessions_per_user,

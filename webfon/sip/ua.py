@@ -672,13 +672,14 @@ class Call:
             self._send_ack(response.cseq.seq)
         return response
 
-    async def bye(self) -> Response | None:
-        """End a confirmed call with BYE (once: a call already ending is left alone)."""
+    async def bye(self, headers: Iterable[tuple[str, str]] = ()) -> Response | None:
+        """End a confirmed call with BYE (once: a call already ending is left alone);
+        ``headers`` go in the BYE (e.g. an RFC 3326 ``Reason``)."""
         if self.dialog is None or self.state in ("terminating", "terminated"):
             return None
         self.state = "terminating"
         try:
-            response = await self.request("BYE")
+            response = await self.request("BYE", headers=headers)
         finally:
             self._end(200, "BYE", "local")
         return response

@@ -42,6 +42,7 @@ from gateway.plugins.sip.context import SipContext, Transfer
 from gateway.plugins.sip.media import CallMedia
 from gateway.plugins.sip.pbx import PbxError
 from gateway.plugins.sip.policy import DEFAULT_PORTS, DestinationRefused, Server, canonical_host
+from gateway.plugins.sip.rtp_watchdog import Expired, RtpTimer, WatchMode, watch_mode
 from webfon.sip import REASONS, DigestClient, ParseError, Request, SipError, SipURI
 from webfon.sip.dtmf_info import parse_dtmf_info
 from webfon.sip.transaction import ServerTransaction
@@ -50,6 +51,7 @@ from webfon.sip.ua import Call
 log = logging.getLogger("gateway.sip")
 
 HOLD_DIRECTIONS = ("sendonly", "recvonly", "inactive")
+RTP_TIMEOUT = (408, "RTP timeout")  # the hangup event of a call whose SIP side went silent
 ALNUM = string.ascii_letters + string.digits
 
 
@@ -134,6 +136,7 @@ class SipSession(PluginSession):
         self.setup_ms: float | None = None
         self._started_monotonic = 0.0
         self._media_wait: asyncio.TimerHandle | None = None
+        self._rtp_timer: RtpTimer | None = None
         self._events: asyncio.Queue[tuple[Call, str, dict[str, Any]]] = asyncio.Queue()
         self._event_worker: asyncio.Task[None] | None = None
 
@@ -789,6 +792,7 @@ class SipSession(PluginSession):
         self.status = CallStatus.INCALL
         self.answered_at = time.time()
         call.accept(body_sdp, headers=headers)
+        self._watch_rtp()
         return {"event": "accepted" if answer else "accepting"}
 
     async def _req_decline(self, tx: str, body: dict[str, Any],
@@ -1129,6 +1133,7 @@ class SipSession(PluginSession):
                 return
         if self.status == CallStatus.INVITING:
             self.status = CallStatus.INCALL
+        self._watch_rtp()
         self.answered_at = time.time()
         self.setup_ms = round((time.monotonic() - self._started_monotonic) * 1000, 1)
         self.sip.call_set_up(self.setup_ms)
@@ -1155,6 +1160,9 @@ class SipSession(PluginSession):
 
     def _reset_call(self) -> None:
         self._stop_waiting_for_media()
+        if self._rtp_timer is not None:
+            self._rtp_timer.stop()
+            self._rtp_timer = None
         if self.callid is not None and self.sip.calls.get(self.callid) is self:
             del self.sip.calls[self.callid]
         # transfers this call received and nobody followed or declined go with it
@@ -1267,6 +1275,44 @@ class SipSession(PluginSession):
 
     def _dtmf_from_rtp(self, digit: str, duration_ms: int) -> None:
         self.event({"event": "dtmf", "signal": digit, "duration": duration_ms})
+
+    # --- RTP timeout ---------------------------------------------------------------------------
+    def _watch_rtp(self) -> None:
+        """The call is established: end it if the SIP side's RTP stops (rtp_watchdog)."""
+        timeouts = self.settings.rtp_timeouts()
+        if self._rtp_timer is None and timeouts.enabled:
+            self._rtp_timer = RtpTimer(timeouts, self._rtp_seen, self._rtp_timed_out)
+
+    def _rtp_seen(self) -> tuple[int, WatchMode] | None:
+        media = self.media
+        if media is None or not self.status.established:
+            return None
+        return (media.rtp.packets_from_sip,
+                watch_mode(media.local_direction, media.remote_direction))
+
+    def _rtp_timed_out(self, expired: Expired) -> None:
+        """No RTP from the SIP side for the timeout: BYE (with an RFC 3326 Reason) and the
+        browser's hangup at once, without waiting for a peer that is probably gone."""
+        self._rtp_timer = None
+        call = self.call
+        if call is None or not self.status.established:
+            return
+        code, reason = RTP_TIMEOUT
+        log.warning("RTP timeout: ending the call", extra={
+            "session": self.ctx.session_id, "handle": self.ctx.handle_id,
+            "call_id": self.callid, "peer": self.callee, "mode": expired.mode.value,
+            "silent_s": round(expired.silent_s, 1), "timeout_s": expired.timeout_s,
+            "packets_from_sip": expired.packets})
+        call.on_event = None  # its own end (after the BYE's transaction) is not news any more
+        self.sip.spawn(self._bye(call, [("Reason", f'SIP;cause={code};text="{reason}"')]))
+        self._ended(call, {"code": code, "reason": reason, "by": "local"})
+
+    @staticmethod
+    async def _bye(call: Call, headers: list[tuple[str, str]]) -> None:
+        try:
+            await call.bye(headers=headers)
+        except (SipError, OSError) as exc:
+            log.info("BYE failed: %s", exc, extra={"call_id": call.call_id})
 
     # --- lifecycle ----------------------------------------------------------------------------
     def await_new_media(self, seconds: float) -> None:
