@@ -19,6 +19,8 @@ general: {
     max_digi_llam_sal = 15          # máximo de dígitos en llamadas salientes
     reclaim_session_timeout = 20    # s que una sesión espera a reconectar su WebSocket
     media_reclaim_timeout = 20      # s que una llamada espera nuevo medio WebRTC (cambio de red)
+    sip_rtp_timeout = 60            # s sin RTP del lado SIP: se cuelga (0 = nunca)
+    sip_rtp_hold_timeout = 0        # lo mismo en espera, si el remoto envía (música); 0 = nunca
 }
 """
 

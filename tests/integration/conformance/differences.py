@@ -173,6 +173,12 @@ DIFFERENCES: tuple[Difference, ...] = (
                "Janus's build."),
     # --- on the SIP and media side (not in the frames) ----------------------------------------
     Difference(
+        name="RTP timeout",
+        reason="Janus's SIP plugin keeps a call whose SIP side stopped sending RTP; ours ends "
+               "it after sip_rtp_timeout seconds (sip_rtp_hold_timeout on hold) with a BYE and "
+               "the usual `hangup` event, code 408, reason \"RTP timeout\" (as Asterisk's "
+               "rtptimeout). The suite's calls are shorter than the timeout."),
+    Difference(
         name="one SIP endpoint",
         reason="One SIP endpoint serves every account of the process; each account registers "
                "a Contact with a random user part. Janus runs a SIP stack per handle."),

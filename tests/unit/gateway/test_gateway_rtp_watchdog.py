@@ -20,18 +20,18 @@ from gateway.plugins.sip.rtp_watchdog import (
 from gateway.settings import GatewaySettings
 from webfon.config import ConfigError
 
-A, H, I = WatchMode.ACTIVE, WatchMode.HOLD, WatchMode.IDLE
+A, H, IDLE = WatchMode.ACTIVE, WatchMode.HOLD, WatchMode.IDLE
 
 
 @pytest.mark.parametrize(("local", "remote", "mode"), [
     ("sendrecv", "sendrecv", A),
     ("sendrecv", "sendonly", H),   # the remote holds us, music on hold
     ("recvonly", "sendonly", H),   # we asked to only receive
-    ("sendrecv", "recvonly", I),   # the remote says it does not send
-    ("sendrecv", "inactive", I),
-    ("sendonly", "recvonly", I),   # we hold the remote: nothing is expected
-    ("sendonly", "sendrecv", I),
-    ("inactive", "inactive", I),
+    ("sendrecv", "recvonly", IDLE),  # the remote says it does not send
+    ("sendrecv", "inactive", IDLE),
+    ("sendonly", "recvonly", IDLE),  # we hold the remote: nothing is expected
+    ("sendonly", "sendrecv", IDLE),
+    ("inactive", "inactive", IDLE),
 ])
 def test_the_sdp_directions_choose_the_timeout(local: str, remote: str,
                                                mode: WatchMode) -> None:
@@ -74,8 +74,8 @@ def test_zero_turns_a_case_off_and_idle_never_fires() -> None:
     dog.check(0, 7, H)
     assert dog.check(3600, 7, H) is None
     dog = RtpWatchdog(RtpTimeouts(active=2, hold=5), now=0)
-    dog.check(0, 7, I)
-    assert dog.check(3600, 7, I) is None
+    dog.check(0, 7, IDLE)
+    assert dog.check(3600, 7, IDLE) is None
     assert not RtpTimeouts(0, 0).enabled and RtpTimeouts(0, 300).enabled
 
 
@@ -108,7 +108,7 @@ class FakeLoop:
                          key=lambda t: t[0])
             if not due:
                 break
-            when, callback, handle = due[0]
+            when, callback, _ = due[0]
             self.timers.remove(due[0])
             self.now = when
             callback()
