@@ -118,6 +118,15 @@ class PbxSettings(BaseSettings):
     max_calls_per_trunk: int = 120
     """Calls in progress on one trunk (both ways); a full trunk is skipped like an
     unavailable one, a call from a full trunk gets 503. 0: no limit."""
+    overload_lag_ms: float = 100.0
+    """When a new request would wait longer than this before being looked at (the event
+    loop lags, or SIP datagrams queue up), new calls and registrations get 503 with
+    ``Retry-After`` while the calls in progress go on. 0: never."""
+    overload_retry_after_s: int = 5
+    """The ``Retry-After`` of those 503s."""
+    overload_recover_s: float = 2.0
+    """How long the lag must stay under half of ``overload_lag_ms`` before new requests are
+    taken again."""
 
     @classmethod
     def aliases(cls) -> dict[str, str]:
@@ -178,6 +187,10 @@ class PbxSettings(BaseSettings):
                     "conference_pin_window_s", "conference_pin_lock_s"):
             if getattr(self, key) <= 0:
                 raise ConfigError("must be > 0", key=key)
+        if self.overload_lag_ms < 0 or self.overload_recover_s < 0:
+            raise ConfigError("must be >= 0 (0: no overload control)", key="overload_lag_ms")
+        if self.overload_retry_after_s < 1:
+            raise ConfigError("must be >= 1", key="overload_retry_after_s")
         for key in ("max_calls_per_extension", "max_calls_per_trunk", "password_checks"):
             if getattr(self, key) < 0:
                 raise ConfigError("must be >= 0 (0: no limit / default)", key=key)
