@@ -245,10 +245,12 @@ class KamailioRtpengine(System):
              "--log-level=4",
              f"--pidfile={self.dir / 'rtpengine.pid'}"], "rtpengine.log")
         await asyncio.sleep(0.5)
-        check = subprocess.run([KAMAILIO, "-c", "-f", str(self.dir / "kamailio.cfg")],
-                               capture_output=True, text=True)
+        check = await asyncio.create_subprocess_exec(
+            KAMAILIO, "-c", "-f", str(self.dir / "kamailio.cfg"),
+            stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE)
+        _, err = await check.communicate()
         if check.returncode != 0:
-            raise RuntimeError("kamailio.cfg rejected: " + check.stderr[-2000:])
+            raise RuntimeError("kamailio.cfg rejected: " + err.decode(errors="replace")[-2000:])
         self.kamailio = self._spawn(
             [KAMAILIO, "-f", str(self.dir / "kamailio.cfg"), "-DD", "-E", "-m", "512", "-M", "32",
              "-Y", str(self.dir / "run"), "-P", str(self.dir / "kamailio.pid")], "kamailio.log")
@@ -269,7 +271,8 @@ class KamailioRtpengine(System):
             s.settimeout(0.3)
             port = s.getsockname()[1]
             s.sendto((f"OPTIONS sip:{HOST}:{self.port} SIP/2.0\r\n"
-                      f"Via: SIP/2.0/UDP {HOST}:{port};branch=z9hG4bK-probe{time.monotonic_ns()}\r\n"
+                      f"Via: SIP/2.0/UDP {HOST}:{port};"
+                      f"branch=z9hG4bK-probe{time.monotonic_ns()}\r\n"
                       f"From: <sip:probe@{HOST}>;tag=p\r\nTo: <sip:{HOST}>\r\n"
                       f"Call-ID: probe-{time.monotonic_ns()}\r\nCSeq: 1 OPTIONS\r\n"
                       "Max-Forwards: 70\r\nContent-Length: 0\r\n\r\n").encode(),
@@ -503,8 +506,8 @@ class Compare:
         # lasted what sipp needs to offer them all plus the hold time, within a margin
         sustained = (failed < 0.01 * max(1, admitted) and answered >= 0.99 * total
                      and w["wall_s"] <= a.cps_seconds + a.hold + max(2.0, 0.1 * a.cps_seconds))
-        return {"sustained": sustained, "offered_cps": rate, "calls": total, "answered": answered, "shed_503": shed,
-                "failed": failed,
+        return {"sustained": sustained, "offered_cps": rate, "calls": total,
+                "answered": answered, "shed_503": shed, "failed": failed,
                 "failed_percent_of_admitted": round(100.0 * failed / max(1, admitted), 3),
                 "achieved_cps": round(answered / offered_window, 1),
                 "cpu_ms_per_call": round(1000.0 * w["cpu_s"] / max(1, answered), 3),
@@ -634,11 +637,17 @@ def print_table(results: dict[str, dict[str, Any]], machine: dict[str, Any]) -> 
             row.append(f"{m['cpu_percent_per_call']} % core/call ({m['cpu_percent']} %), "
                        f"{m['failed']} failed{extra}")
         rows.append(row)
+    gc_row, overload_row = ["longest GC pause (collections per generation)"], \
+        ["overload: max loop lag, 503s sent"]
     for n in names:
-        gc = results[n].get("gc")
-        if gc:
-            rows.append([f"GC pauses ({n})", json.dumps(gc, separators=(",", ":"))[:200], ""])
-    widths = [max(len(r[i]) for r in rows + [["", *names]]) for i in range(len(names) + 1)]
+        gc, overload = results[n].get("gc"), results[n].get("overload")
+        gc_row.append(f"{gc['max_ms']} ms ({'/'.join(map(str, gc['collections']))})"
+                      if gc else "—")
+        overload_row.append(f"{overload['max_lag_ms']} ms, {overload['shed']}"
+                            if overload else "—")
+    if len(gc_row) > 1 and any(c != "—" for c in gc_row[1:]):
+        rows += [gc_row, overload_row]
+    widths = [max(len(r[i]) for r in [*rows, ["", *names]]) for i in range(len(names) + 1)]
     print(f"machine: {machine['cpu']}, {machine['cores']} CPUs; systems on CPUs "
           f"{machine['system_cpus']}, sipp on {machine['loadgen_cpus']}")
     header = ["", *names]

@@ -29,14 +29,15 @@ from .settings import PbxSettings
 log = logging.getLogger("pbx.app")
 
 
-def tune_gc() -> None:
+def tune_gc() -> int:
     """Every call allocates thousands of short-lived objects (messages, headers, timers)
     while the startup objects and live calls stay: freeze what exists after start-up and
     collect the young generation less often, so collections stop rescanning the long-lived
-    heap many times per call."""
+    heap many times per call. Returns how many objects were frozen."""
     gc.collect()
     gc.freeze()
     gc.set_threshold(50_000, 20, 100)
+    return gc.get_freeze_count()
 
 
 async def _open_bus(url: str):  # type: ignore[no-untyped-def]
@@ -66,7 +67,9 @@ async def build(settings: PbxSettings) -> web.Application:
             stack.push_async_callback(engine.close)
             watch = asyncio.create_task(core.nodes.run())
             stack.callback(watch.cancel)
-            tune_gc()
+            frozen = tune_gc()
+            engine.overload.reset()
+            engine.gc.reset(frozen)
             app[CORE_KEY] = core
             log.info("pbx ready", extra={"sip_port": engine.port,
                                          "transports": settings.sip_transports,

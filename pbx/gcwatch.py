@@ -20,13 +20,20 @@ class GcWatch:
     """Times every collection through :data:`gc.callbacks` while started."""
 
     def __init__(self) -> None:
+        self.reset()
+        self._started_at = 0.0
+        self._installed = False
+
+    def reset(self, frozen: int = 0) -> None:
+        """Forget the collections so far (start-up's full collection is no pause under
+        load); ``frozen``: the objects :func:`gc.freeze` moved out of the collector's sight
+        (counting them walks them all: asked once, at start-up, not at every snapshot)."""
+        self.frozen = frozen
         self.counts = [0, 0, 0]
         self.max_ms = [0.0, 0.0, 0.0]
         self.total_ms = [0.0, 0.0, 0.0]
         self.histogram = [0] * (len(BUCKETS_MS) + 1)
         self.collected = 0
-        self._started_at = 0.0
-        self._installed = False
 
     def start(self) -> None:
         if not self._installed:
@@ -64,5 +71,5 @@ class GcWatch:
                 "max_ms": round(max(self.max_ms), 3),
                 "pauses": dict(zip(labels, self.histogram, strict=True)),
                 "collected": self.collected,
-                "frozen": gc.get_freeze_count(),
+                "frozen": self.frozen,
                 "thresholds": list(gc.get_threshold())}

@@ -104,6 +104,12 @@ class Overload:
             log.info("load back to normal", extra={"shed": self.shed,
                                                    "lag_ms": round(lag_ms, 1)})
 
+    def reset(self) -> None:
+        """Forget what was measured so far (the stalls of start-up are not overload)."""
+        self.state = LoadState.NORMAL
+        self.lag_ms = self.max_lag_ms = self._probe_lag_ms = 0.0
+        self._calm_since = None
+
     def attach(self, transport: UdpTransport) -> None:
         """Probe ``transport``'s receive queue (see the module's docstring)."""
         host, port = transport.local_address
@@ -137,7 +143,7 @@ class Overload:
             return 0.0
         if self._probe_sent is not None:  # still in the queue
             return max(self._probe_lag_ms, (now - self._probe_sent) * 1000.0)
-        lag = self._probe_lag_ms
+        lag, self._probe_lag_ms = self._probe_lag_ms, 0.0
         try:
             self._probe.sendto(b"\x00", self._probe_to)
             self._probe_sent = now

@@ -1,15 +1,15 @@
 """Overload control: while the PBX's event loop lags beyond ``overload_lag_ms``, a new call and
 a new registration get ``503`` with ``Retry-After`` (nobody rings), the call already in
 progress is served (its BYE gets 200), and once the lag has stayed low for
-``overload_recover_s`` calls are taken again. The PBX reports the lag, the 503s sent and its
-garbage collector's pauses (``/control/stats``: ``overload``, ``gc``)."""
+``overload_recover_s`` calls are taken again. The PBX reports the lag and the 503s sent
+(``/control/stats``: ``overload``)."""
 
 from __future__ import annotations
 
 import time
 from pathlib import Path
 
-from pbx.overload import LoadState, Overload
+from pbx.overload import Overload
 from tests.integration.pbx.pbxrun import start_pbx, stop_pbx
 from tests.integration.pbx.test_pbx_routing_features import answered_call
 from tests.support.net import wait_until
@@ -45,7 +45,6 @@ async def test_a_lagging_loop_turns_new_calls_away_and_keeps_the_admitted_ones(
         assert bye is not None and bye.status == 200
         snap = pbx.engine.stats_snapshot()
         assert snap["overload"]["shed"] == 2 and snap["overload"]["max_lag_ms"] >= 300
-        assert snap["gc"]["collections"][0] > 0 or snap["gc"]["max_ms"] >= 0
         # calm again: new calls are taken
         await wait_until(lambda: not pbx.engine.overload.overloaded, timeout=5,
                          message="the overload to clear")
@@ -54,21 +53,6 @@ async def test_a_lagging_loop_turns_new_calls_away_and_keeps_the_admitted_ones(
         await wait_until(lambda: not pbx.engine.calls, timeout=5)
     finally:
         await stop_pbx(pbx)
-
-
-def test_hysteresis_keeps_shedding_until_the_lag_stays_low() -> None:
-    o = Overload(lag_ms=100.0, retry_after_s=5, recover_s=1.0)
-    o.observe(20.0, 0.0)
-    assert o.admit() and o.state is LoadState.NORMAL
-    o.observe(150.0, 0.1)
-    assert not o.admit()
-    o.observe(40.0, 0.2)  # under half the threshold: calm from here
-    o.observe(70.0, 0.7)  # above half: not calm yet
-    o.observe(30.0, 0.8)
-    o.observe(30.0, 1.7)
-    assert o.overloaded
-    o.observe(30.0, 1.85)
-    assert o.admit() and o.snapshot()["shed"] == 1 and o.episodes == 1
 
 
 async def test_the_probe_times_a_datagram_through_the_sip_socket_queue() -> None:
