@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import gc
 import logging
 from collections.abc import AsyncIterator
 
@@ -22,22 +21,12 @@ from .control import (
     control_auth,
 )
 from .core import PbxCore
+from .gcpolicy import QuietCollector, tune_gc
 from .mdflow import running
 from .metrics import add_metrics_route
 from .settings import PbxSettings
 
 log = logging.getLogger("pbx.app")
-
-
-def tune_gc() -> int:
-    """Every call allocates thousands of short-lived objects (messages, headers, timers)
-    while the startup objects and live calls stay: freeze what exists after start-up and
-    collect the young generation less often, so collections stop rescanning the long-lived
-    heap many times per call. Returns how many objects were frozen."""
-    gc.collect()
-    gc.freeze()
-    gc.set_threshold(50_000, 20, 100)
-    return gc.get_freeze_count()
 
 
 async def _open_bus(url: str):  # type: ignore[no-untyped-def]
@@ -70,6 +59,9 @@ async def build(settings: PbxSettings) -> web.Application:
             frozen = tune_gc()
             engine.overload.reset()
             engine.gc.reset(frozen)
+            quiet = QuietCollector(lambda: len(engine.active),
+                                   lambda: engine.overload.overloaded)
+            engine.background.spawn(quiet.run())
             app[CORE_KEY] = core
             log.info("pbx ready", extra={"sip_port": engine.port,
                                          "transports": settings.sip_transports,

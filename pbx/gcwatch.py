@@ -3,7 +3,7 @@ they stopped the event loop (the longest, the total, a histogram), for ``/contro
 ``/metrics``.
 
 A pause stops everything on the loop, relayed media included: a 0.1 s collection is heard as a
-gap. :func:`pbx.app.tune_gc` keeps them short; this tells whether it does.
+gap. :mod:`pbx.gcpolicy` keeps them short; this tells whether it does.
 """
 
 from __future__ import annotations
