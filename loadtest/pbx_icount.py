@@ -272,6 +272,10 @@ def main(argv: list[str] | None = None) -> int:
                   f"(raw {r['per_unit']:,}; {r['instructions']:,} in {r['seconds']} s)")
     if "idle" in results:
         print(f"idle: {results['idle']['per_second']:,} instructions/s")
+    gc = results.get("pbx_stats", {}).get("gc")
+    if gc:  # the PBX's whole run (collections are counted, not timed meaningfully here)
+        results["gc_collections"] = gc["collections"]
+        print(f"collections by generation over the run: {gc['collections']}")
     line = json.dumps({k: v for k, v in results.items() if k != "pbx_stats"})
     print(line)
     if args.json:
