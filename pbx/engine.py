@@ -73,8 +73,8 @@ from .guard import SourceGuard
 from .inbound import InboundCalls
 from .media import MediaManager
 from .mwi import MessageWaiting
-from .pms.interface import HotelInterface
 from .overload import Overload
+from .pms.interface import HotelInterface
 from .recording.service import Recordings
 from .registrar import Maintenance, PhoneAuth, Registrar
 from .repo.callbacks import CallbackRepo
