@@ -170,6 +170,13 @@ class Bench:
         self.pbx: subprocess.Popen[bytes] | None = None
         self.results: dict[str, Any] = {}
         self.key = ""
+        self.wrapper: list[str] = []
+        """Command words put before the PBX's own (e.g. valgrind and its options)."""
+        self.python_args: list[str] = []
+        """Interpreter options before ``-m pbx`` (e.g. ``-m cProfile -o FILE``)."""
+        self.start_timeout = 10.0
+        self.env: dict[str, str] = {}
+        """Extra environment for the PBX (its settings, ``WEBFON_PBX_…``)."""
 
     @property
     def remote(self) -> str:
@@ -189,12 +196,14 @@ class Bench:
                    # every call is 2001's: the per-extension limit would cap the benchmark
                    WEBFON_PBX_MAX_CALLS_PER_EXTENSION="0")
         env.pop("WEBFON_CONFIG_DIR", None)
-        self.pbx = _spawn([sys.executable, "-m", "pbx", "--port", str(self.http_port)], env,
-                          self.tmp / "pbx.log", cwd=self.args.pbx_tree, cpus=PBX_CPUS)
+        env.update(self.env)
+        self.pbx = _spawn([*self.wrapper, sys.executable, *self.python_args, "-m", "pbx", "--port",
+                           str(self.http_port)], env, self.tmp / "pbx.log",
+                          cwd=self.args.pbx_tree, cpus=PBX_CPUS)
         from webfon.control_key import ensure_control_key
 
         async with aiohttp.ClientSession() as session:
-            for _ in range(100):
+            for _ in range(int(self.start_timeout * 10)):
                 with contextlib.suppress(aiohttp.ClientError):
                     async with session.get(f"http://{HOST}:{self.http_port}/healthz") as r:
                         if r.status == 200:

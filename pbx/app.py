@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import gc
 import logging
 from collections.abc import AsyncIterator
 
@@ -22,21 +21,12 @@ from .control import (
     control_auth,
 )
 from .core import PbxCore
+from .gcpolicy import QuietCollector, tune_gc
 from .mdflow import running
 from .metrics import add_metrics_route
 from .settings import PbxSettings
 
 log = logging.getLogger("pbx.app")
-
-
-def tune_gc() -> None:
-    """Every call allocates thousands of short-lived objects (messages, headers, timers)
-    while the startup objects and live calls stay: freeze what exists after start-up and
-    collect the young generation less often, so collections stop rescanning the long-lived
-    heap many times per call."""
-    gc.collect()
-    gc.freeze()
-    gc.set_threshold(50_000, 20, 100)
 
 
 async def _open_bus(url: str):  # type: ignore[no-untyped-def]
@@ -66,7 +56,12 @@ async def build(settings: PbxSettings) -> web.Application:
             stack.push_async_callback(engine.close)
             watch = asyncio.create_task(core.nodes.run())
             stack.callback(watch.cancel)
-            tune_gc()
+            frozen = tune_gc()
+            engine.overload.reset()
+            engine.gc.reset(frozen)
+            quiet = QuietCollector(lambda: len(engine.active),
+                                   lambda: engine.overload.overloaded)
+            engine.background.spawn(quiet.run())
             app[CORE_KEY] = core
             log.info("pbx ready", extra={"sip_port": engine.port,
                                          "transports": settings.sip_transports,

@@ -36,6 +36,7 @@ from typing import Any
 
 from webfon.sip import Request, ServerTransaction, SipEndpoint
 from webfon.sip.transaction import InviteServerTransaction
+from webfon.sip.transport import UdpTransport
 from webfon.sip.ua import ALLOW, UaHub
 
 from .acd_live import Board
@@ -67,10 +68,12 @@ from .features.dtmf import InfoDtmf
 from .features.hold import Hold
 from .features.parties import Parties
 from .features.transfer import Transfer
+from .gcwatch import GcWatch
 from .guard import SourceGuard
 from .inbound import InboundCalls
 from .media import MediaManager
 from .mwi import MessageWaiting
+from .overload import Overload
 from .pms.interface import HotelInterface
 from .recording.service import Recordings
 from .registrar import Maintenance, PhoneAuth, Registrar
@@ -114,6 +117,9 @@ class SipEngine:
                                    events=core.events)
         self.maintenance = Maintenance(s, core.location, self.endpoint, events=core.events)
         self.stats: Counter[str] = Counter()
+        self.overload = Overload(s.overload_lag_ms, s.overload_retry_after_s,
+                                 s.overload_recover_s)
+        self.gc = GcWatch()
         self.hub: UaHub | None = None
         self.background = Background()
         voicemail = VoicemailRepo(core.store)
@@ -214,6 +220,11 @@ class SipEngine:
         self.hub = self.legs.start()
         self.endpoint.handler = self.handle
         await self._refresh_trunk_addresses()
+        udp = self.endpoint.transports.get("udp")
+        if self.overload.enabled and isinstance(udp, UdpTransport):
+            self.overload.attach(udp)
+        self.background.spawn(self.overload.run())
+        self.gc.start()
         self.background.spawn(self.maintenance.run())
         if self.settings.campaigns_enabled:
             self.background.spawn(self.dialer.run())
@@ -240,6 +251,8 @@ class SipEngine:
         if invites:
             await asyncio.wait(invites, timeout=5)
         await self.background.close()
+        self.overload.close()
+        self.gc.close()
         await self.recordings.close()
         self.conferences.close()
         self.board.close()
@@ -273,6 +286,10 @@ class SipEngine:
         if request.source is not None and self.guard.banned_for(request.source[0]):
             tx.respond(403, "Forbidden")
             return
+        if method in ("INVITE", "REGISTER") and not self.overload.admit():
+            # the calls already admitted keep the loop's time: new work waits
+            tx.respond(503, "Overloaded", headers=[self.overload.retry_after()])
+            return
         if method == "REGISTER":
             await self.registrar.handle(request, tx)
         elif method == "INVITE":
@@ -302,7 +319,8 @@ class SipEngine:
                 "sip": dict(self.endpoint.stats), "guard": self.guard.snapshot(),
                 "requests": dict(self.stats), "registrations_accepted": self.registrar.registered,
                 "transactions": self.endpoint.transaction_count,
-                "media": self.media.snapshot()}
+                "media": self.media.snapshot(), "overload": self.overload.snapshot(),
+                "gc": self.gc.snapshot()}
 
     def call_list(self) -> list[dict[str, Any]]:
         return self.active.listing()

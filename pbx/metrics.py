@@ -1,7 +1,9 @@
 """``GET /metrics`` of the PBX (Prometheus text): SIP and request counters, calls, RTP relayed,
 lost and refused by strict RTP (``webfon_pbx_rtp_dropped_total``), SIP messages dropped over
 their address's rate (``webfon_pbx_sip_rate_limited_total``) and requests of banned addresses
-refused (``webfon_pbx_sip_banned_refused_total``)."""
+refused (``webfon_pbx_sip_banned_refused_total``); overload control (the loop's lag, requests
+turned away with 503: ``webfon_pbx_overload_shed_total``) and the garbage collector's pauses
+(``webfon_pbx_gc_max_pause_ms``)."""
 
 from __future__ import annotations
 
@@ -35,6 +37,14 @@ async def metrics(request: web.Request) -> web.Response:
                          "registrations_accepted": snap["registrations_accepted"]})
         guard = snap["guard"]
         counters["sip_banned_refused"] = guard["refused_banned"]
+        overload, gc = snap["overload"], snap["gc"]
+        counters["overload_shed"] = overload["shed"]
+        counters["overload_episodes"] = overload["episodes"]
+        for generation, count in enumerate(gc["collections"]):
+            counters[f"gc_collections_gen{generation}"] = count
+        gauges.update({"event_loop_lag_ms": overload["lag_ms"],
+                       "overloaded": float(overload["state"] == "overloaded"),
+                       "gc_max_pause_ms": gc["max_ms"]})
         gauges.update({"calls_active": snap["calls_active"],
                        "media_open_legs": media["open_legs"],
                        "sip_sources_tracked": guard["sources_tracked"],

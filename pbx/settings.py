@@ -156,6 +156,15 @@ class PbxSettings(BaseSettings):
     pms_retry_min_s: float = 5.0
     pms_retry_max_s: float = 600.0
     pms_poll_s: float = 5.0
+    overload_lag_ms: float = 100.0
+    """When a new request would wait longer than this before being looked at (the event
+    loop lags, or SIP datagrams queue up), new calls and registrations get 503 with
+    ``Retry-After`` while the calls in progress go on. 0: never."""
+    overload_retry_after_s: int = 5
+    """The ``Retry-After`` of those 503s."""
+    overload_recover_s: float = 2.0
+    """How long the lag must stay under half of ``overload_lag_ms`` before new requests are
+    taken again."""
 
     @classmethod
     def aliases(cls) -> dict[str, str]:
@@ -224,6 +233,10 @@ class PbxSettings(BaseSettings):
                     "conference_pin_window_s", "conference_pin_lock_s"):
             if getattr(self, key) <= 0:
                 raise ConfigError("must be > 0", key=key)
+        if self.overload_lag_ms < 0 or self.overload_recover_s < 0:
+            raise ConfigError("must be >= 0 (0: no overload control)", key="overload_lag_ms")
+        if self.overload_retry_after_s < 1:
+            raise ConfigError("must be >= 1", key="overload_retry_after_s")
         for key in ("max_calls_per_extension", "max_calls_per_trunk", "password_checks"):
             if getattr(self, key) < 0:
                 raise ConfigError("must be >= 0 (0: no limit / default)", key=key)

@@ -1,0 +1,71 @@
+"""Overload control's hysteresis, and the garbage collector's pauses as the PBX reports them."""
+
+from __future__ import annotations
+
+import gc
+
+from pbx.gcpolicy import QuietCollector, tune_gc
+from pbx.gcwatch import GcWatch
+from pbx.overload import LoadState, Overload
+
+
+def test_hysteresis_keeps_shedding_until_the_lag_stays_low() -> None:
+    o = Overload(lag_ms=100.0, retry_after_s=5, recover_s=1.0)
+    o.observe(20.0, 0.0)
+    assert o.admit() and o.state is LoadState.NORMAL
+    o.observe(150.0, 0.1)
+    assert not o.admit()
+    o.observe(40.0, 0.2)  # under half the threshold: calm from here
+    o.observe(70.0, 0.7)  # above half: not calm yet
+    o.observe(30.0, 0.8)
+    o.observe(30.0, 1.7)
+    assert o.overloaded
+    o.observe(30.0, 1.85)
+    assert o.admit() and o.snapshot()["shed"] == 1 and o.episodes == 1
+
+
+def test_gc_pauses_are_timed_per_generation_while_watched() -> None:
+    watch = GcWatch()
+    watch.start()
+    try:
+        gc.collect()
+        gc.collect(0)
+    finally:
+        watch.close()
+    snap = watch.snapshot()
+    assert snap["collections"][2] >= 1 and snap["collections"][0] >= 1
+    assert sum(snap["pauses"].values()) == sum(snap["collections"])
+    assert snap["max_ms"] > 0 and snap["max_pause_ms"][2] > 0
+    gc.collect()  # no longer watched
+    assert watch.snapshot()["collections"] == snap["collections"]
+    watch.reset()
+    assert watch.snapshot()["collections"] == [0, 0, 0]
+
+
+def test_the_full_collection_waits_for_a_quiet_pbx() -> None:
+    calls, lagging = [3], [False]
+    quiet = QuietCollector(lambda: calls[0], lambda: lagging[0], check_s=1.0, max_wait_s=600.0)
+    gc.collect()
+    gc.collect(1)  # young collections ran since the last full one
+    start = quiet.last
+    assert not quiet.due(start + 599)  # calls in progress: not before max_wait_s
+    assert quiet.due(start + 601)
+    lagging[0] = True
+    assert not quiet.due(start + 601)  # never while the loop lags
+    lagging[0], calls[0] = False, 0
+    assert quiet.due(start + 1)  # no call in progress: now
+    quiet.collect(start + 1)
+    assert gc.get_count()[2] == 0 and not quiet.due(start + 2)  # nothing new since
+    assert quiet.runs == 1
+
+
+def test_collections_walk_few_objects_after_tuning() -> None:
+    saved = gc.get_threshold()
+    try:
+        frozen = tune_gc()
+        assert frozen == gc.get_freeze_count() > 0
+        young, middle, full = gc.get_threshold()
+        assert young * (1 + middle) <= 30_000 and full >= 10**9
+    finally:
+        gc.unfreeze()
+        gc.set_threshold(*saved)
