@@ -118,7 +118,7 @@ class SipEngine:
         self.maintenance = Maintenance(s, core.location, self.endpoint, events=core.events)
         self.stats: Counter[str] = Counter()
         self.overload = Overload(s.overload_lag_ms, s.overload_retry_after_s,
-                                 s.overload_recover_s)
+                                 s.overload_recover_s, s.overload_sustain_s)
         self.gc = GcWatch()
         self.hub: UaHub | None = None
         self.background = Background()

@@ -12,8 +12,11 @@ The lag is what a new request would wait before the PBX looks at it, measured tw
   its turns stay short while the queue grows). Only datagrams from the probe's own address
   are taken as probes.
 
-Above ``overload_lag_ms`` the PBX is overloaded; it is back to normal once the lag has stayed
-under half that for ``overload_recover_s`` (hysteresis: no flapping at the edge).
+When the lag has stayed above ``overload_lag_ms`` for ``overload_sustain_s`` the PBX is
+overloaded: a backlog that persists, not one stall (a start-up, a collection, a moment without
+a CPU on a busy host) that the loop has caught up with by the time anyone could be turned away.
+It is back to normal once the lag has stayed under half the threshold for
+``overload_recover_s`` (hysteresis: no flapping at the edge).
 """
 
 from __future__ import annotations
@@ -42,10 +45,13 @@ class LoadState(enum.Enum):
 class Overload:
     """The loop's lag and the decision to shed new requests."""
 
-    def __init__(self, lag_ms: float, retry_after_s: int, recover_s: float) -> None:
+    def __init__(self, lag_ms: float, retry_after_s: int, recover_s: float,
+                 sustain_s: float = 0.5) -> None:
         self.threshold_ms = lag_ms
         self.retry_after_s = retry_after_s
         self.recover_s = recover_s
+        self.sustain_s = sustain_s
+        self._hot_since: float | None = None
         self.state = LoadState.NORMAL
         self.lag_ms = 0.0
         self.max_lag_ms = 0.0
@@ -85,13 +91,16 @@ class Overload:
             self.max_lag_ms = lag_ms
         if lag_ms > self.threshold_ms:
             self._calm_since = None
-            if self.state is LoadState.NORMAL:
+            if self._hot_since is None:
+                self._hot_since = now
+            if self.state is LoadState.NORMAL and now - self._hot_since >= self.sustain_s:
                 self.state = LoadState.OVERLOADED
                 self.episodes += 1
                 log.warning("overloaded: new calls and registrations get 503",
                             extra={"lag_ms": round(lag_ms, 1),
                                    "threshold_ms": self.threshold_ms})
             return
+        self._hot_since = None
         if self.state is LoadState.NORMAL:
             return
         if lag_ms >= self.threshold_ms / 2:
@@ -108,7 +117,7 @@ class Overload:
         """Forget what was measured so far (the stalls of start-up are not overload)."""
         self.state = LoadState.NORMAL
         self.lag_ms = self.max_lag_ms = self._probe_lag_ms = 0.0
-        self._calm_since = None
+        self._calm_since = self._hot_since = None
 
     def attach(self, transport: UdpTransport) -> None:
         """Probe ``transport``'s receive queue (see the module's docstring)."""

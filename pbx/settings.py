@@ -162,6 +162,9 @@ class PbxSettings(BaseSettings):
     ``Retry-After`` while the calls in progress go on. 0: never."""
     overload_retry_after_s: int = 5
     """The ``Retry-After`` of those 503s."""
+    overload_sustain_s: float = 0.5
+    """How long the lag must stay above ``overload_lag_ms`` before new requests are turned
+    away (one stall the loop has caught up with is no overload)."""
     overload_recover_s: float = 2.0
     """How long the lag must stay under half of ``overload_lag_ms`` before new requests are
     taken again."""
@@ -233,7 +236,8 @@ class PbxSettings(BaseSettings):
                     "conference_pin_window_s", "conference_pin_lock_s"):
             if getattr(self, key) <= 0:
                 raise ConfigError("must be > 0", key=key)
-        if self.overload_lag_ms < 0 or self.overload_recover_s < 0:
+        if self.overload_lag_ms < 0 or self.overload_recover_s < 0 \
+                or self.overload_sustain_s < 0:
             raise ConfigError("must be >= 0 (0: no overload control)", key="overload_lag_ms")
         if self.overload_retry_after_s < 1:
             raise ConfigError("must be >= 1", key="overload_retry_after_s")

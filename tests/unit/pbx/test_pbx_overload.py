@@ -10,7 +10,7 @@ from pbx.overload import LoadState, Overload
 
 
 def test_hysteresis_keeps_shedding_until_the_lag_stays_low() -> None:
-    o = Overload(lag_ms=100.0, retry_after_s=5, recover_s=1.0)
+    o = Overload(lag_ms=100.0, retry_after_s=5, recover_s=1.0, sustain_s=0.0)
     o.observe(20.0, 0.0)
     assert o.admit() and o.state is LoadState.NORMAL
     o.observe(150.0, 0.1)
@@ -22,6 +22,16 @@ def test_hysteresis_keeps_shedding_until_the_lag_stays_low() -> None:
     assert o.overloaded
     o.observe(30.0, 1.85)
     assert o.admit() and o.snapshot()["shed"] == 1 and o.episodes == 1
+
+
+def test_one_stall_is_not_overload_a_lag_that_lasts_is() -> None:
+    o = Overload(lag_ms=100.0, retry_after_s=5, recover_s=1.0, sustain_s=0.5)
+    o.observe(450.0, 10.0)  # a 0.45 s stall (start-up, a collection, no CPU for a moment)
+    o.observe(5.0, 10.05)  # caught up: nobody is turned away
+    assert o.admit() and o.episodes == 0
+    for i in range(6):  # late at every look for 0.6 s: a backlog that persists
+        o.observe(160.0, 11.0 + i * 0.12)
+    assert not o.admit() and o.episodes == 1
 
 
 def test_gc_pauses_are_timed_per_generation_while_watched() -> None:
