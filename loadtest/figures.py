@@ -16,7 +16,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from loadtest.emodel import CODECS, estimate_mos, one_way_from_round_trip
+from webfon.rtp.emodel import CODECS, estimate_mos, one_way_from_round_trip
 from loadtest.histogram import Histogram
 
 IP_UDP = 28

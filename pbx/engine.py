@@ -95,7 +95,7 @@ class SipEngine:
         self.active = ActiveCalls()
         self.legs = LegFactory(self.endpoint, self.media, s.realm, self.background)
         self.ringer = Ringer(self.legs, self.active, core.events, s.media_host)
-        self.lifecycle = CallLifecycle(self.active, self.legs, core.cdr)
+        self.lifecycle = CallLifecycle(self.active, self.legs, core.cdr, s.node)
         admission = Admission(core)
         reach = Reach(core.directory, core.location)
 

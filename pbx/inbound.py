@@ -91,7 +91,7 @@ class InboundCalls:
             tx.respond(400, "Missing Contact")
             return
         info = sdpx.info(offer)
-        media.set_remote(info.host, info.port)
+        media.set_remote(info.host, info.port, info.rtcp_port)
         media.payload_type = info.payload_type if info.payload_type is not None else 8
         media.dtmf_payload_type = info.dtmf_payload_type
         a.number = caller.number

@@ -9,6 +9,11 @@ proves with a few sequential packets in a short learning window (strict RTP, see
 :mod:`webfon.rtp.strict`); packets from anyone else are dropped and counted (``rtp_dropped``).
 A leg can be detached from the relay to play a prompt or music on hold to it, or to record
 what it sends (voicemail).
+
+Call quality costs the relay nothing per RTP packet: each leg reads only the RTCP passing
+through it (:class:`~webfon.rtp.quality.RtcpWatch`: what its endpoint reports receiving, and
+the round trip to it from the sender reports relayed to it), and its endpoint's receiver
+statistics, kept anyway, give loss and jitter on arrival (:meth:`Leg.quality`).
 """
 
 from __future__ import annotations
@@ -17,11 +22,13 @@ import asyncio
 import contextlib
 import logging
 import resource
+import time
 from collections.abc import Iterable
 from typing import Any
 
 from webfon.rtp import RtpEndpoint, RtpPortAllocator, g711
 from webfon.rtp.prompts import prompt
+from webfon.rtp.quality import LegQuality, RtcpWatch, loss_percent
 from webfon.rtp.strict import DEFAULT_PROBATION, DEFAULT_WINDOW_S, StrictSource
 from webfon.rtp.tones import g711_frames
 
@@ -32,6 +39,7 @@ REUSE_AFTER_S = 2.0
 """A released leg's sockets are reused no sooner than this (late packets of the old call)."""
 
 Addr = tuple[str, int]
+CODEC_NAMES = {g711.PT_PCMA: "PCMA", g711.PT_PCMU: "PCMU"}
 
 
 class Leg:
@@ -46,6 +54,7 @@ class Leg:
         self.muted = False  # True: what arrives here is not relayed (held / on hold)
         self.sink: Any = None  # callable(data) receiving packets while detached (recording)
         self._player: asyncio.Task[Any] | None = None
+        self.watch = RtcpWatch()
         endpoint.on_rtp = self._on_rtp
         endpoint.on_rtcp = self._on_rtcp
 
@@ -53,11 +62,16 @@ class Leg:
     def port(self) -> int:
         return self.endpoint.port
 
-    def set_remote(self, host: str | None, port: int | None) -> None:
-        """The address the SDP names: send there and accept media from it (strict RTP)."""
+    def set_remote(self, host: str | None, port: int | None, rtcp_port: int | None = None
+                   ) -> None:
+        """The address the SDP names: send there and accept media from it (strict RTP);
+        RTCP goes to ``rtcp_port`` when the SDP names one (``a=rtcp``, RFC 3605; the RTP
+        port itself with ``a=rtcp-mux``), else to the port above RTP."""
         if not host or not port:
             return
         self.endpoint.expect_remote((host, port))
+        if rtcp_port:
+            self.endpoint.rtcp_remote_addr = (host, rtcp_port)
 
     def _on_rtp(self, ep: RtpEndpoint, data: bytes, addr: Addr) -> None:
         if self.sink is not None:
@@ -69,8 +83,12 @@ class Leg:
         peer.endpoint.send_raw(data)
 
     def _on_rtcp(self, ep: RtpEndpoint, data: bytes, addr: Addr) -> None:
+        now = time.monotonic()
+        packets = RtcpWatch.parse(data)
+        self.watch.received(packets, now)
         peer = self.peer
         if peer is not None and not self.muted and self.sink is None:
+            peer.watch.sent(packets, now)
             peer.endpoint.send_rtcp(data)
 
     # -- prompts and music on hold ---------------------------------------------------------
@@ -120,6 +138,26 @@ class Leg:
         # the endpoint's callbacks are this leg's methods: let both go without the GC
         self.endpoint.on_rtp = self.endpoint.on_rtcp = None
         self.sink = None
+
+    def quality(self, node: str, leg: str, network: str) -> LegQuality:
+        """This leg's figures (see :mod:`webfon.rtp.quality`): loss and jitter of what
+        arrived here, what the endpoint reported about what it received and the round trip
+        to it."""
+        ep = self.endpoint
+        s = ep.stats
+        peer = self.peer
+        bases: dict[int, int] = {}
+        if peer is not None and peer.endpoint.stats is not None:
+            bases[peer.endpoint.stats.ssrc] = peer.endpoint.stats.base_seq
+        remote = ep.remote_addr
+        return LegQuality(
+            node=node, leg=leg, address=f"{remote[0]}:{remote[1]}" if remote else "",
+            network=network, codec=CODEC_NAMES.get(self.payload_type, str(self.payload_type)),
+            rx_packets=ep.packets_received,
+            rx_loss_pct=loss_percent(s.lost, s.received) if s is not None else None,
+            rx_jitter_ms=s.jitter_ms if s is not None and s.received > 1 else None,
+            tx_packets=ep.packets_sent, remote_loss_pct=self.watch.loss_pct(bases),
+            remote_jitter_ms=self.watch.jitter_ms(), rtt_ms=self.watch.rtt_ms)
 
     def stats(self) -> dict[str, Any]:
         ep = self.endpoint

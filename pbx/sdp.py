@@ -28,6 +28,10 @@ class MediaInfo:
     payload_type: int | None
     dtmf_payload_type: int | None
     direction: str
+    rtcp_port: int | None = None
+    """Where RTCP goes when the SDP says so (``a=rtcp``, RFC 3605). An offered
+    ``a=rtcp-mux`` is not taken up: our answers never accept it, so RFC 5761 has the peer
+    listen for RTCP apart."""
 
 
 def parse(body: bytes) -> SessionDescription:
@@ -47,9 +51,10 @@ def info(sd: SessionDescription) -> MediaInfo:
     voice = [c for c in audio.codecs if c.name.upper() in ("PCMA", "PCMU")]
     dtmf = audio.codec("telephone-event")
     host = sd.address_of(audio)
+    rtcp_port = audio.rtcp[0] if audio.rtcp else None
     return MediaInfo(None if host == "0.0.0.0" else host, audio.port,
                      voice[0].pt if voice else None, dtmf.pt if dtmf else None,
-                     sd.direction_of(audio))
+                     sd.direction_of(audio), rtcp_port)
 
 
 def _ours(host: str) -> SessionDescription:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import socket
 from pathlib import Path
 from typing import ClassVar
 
@@ -25,6 +26,8 @@ class PbxSettings(BaseSettings):
     # MD5 only by default: some phones (baresip 1.0) refuse a REGISTER challenged with SHA-256
     digest_algorithms: list[str] = dataclasses.field(default_factory=lambda: ["MD5"])
     sip_advertised_host: str = ""
+    node_name: str = ""
+    """This PBX node's name in call-quality records (the host name when empty)."""
     realm: str = "webfon"
     rtp_host: str = ""
     rtp_port_min: int = 20000
@@ -103,6 +106,10 @@ class PbxSettings(BaseSettings):
     @property
     def advertised_host(self) -> str:
         return self.sip_advertised_host or self.sip_host
+
+    @property
+    def node(self) -> str:
+        return self.node_name or socket.gethostname()
 
     @property
     def media_host(self) -> str:

@@ -208,7 +208,7 @@ class Ringer:
             self.legs.release_media(b_media)
             return RingResult(RingStatus.FAILED, 488, "Bad SDP from callee")
         info = sdpx.info(answer)
-        b_media.set_remote(info.host, info.port)
+        b_media.set_remote(info.host, info.port, info.rtcp_port)
         b_media.payload_type = info.payload_type if info.payload_type is not None else 8
         b_media.dtmf_payload_type = info.dtmf_payload_type
         new = CallLeg(sip, b_media, callee, callee_user.id if callee_user else None, answer)

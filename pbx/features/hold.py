@@ -32,7 +32,7 @@ class Hold:
             info = sdpx.info(offer)
             direction = info.direction
             if info.host and info.port:
-                leg.media.set_remote(info.host, info.port)
+                leg.media.set_remote(info.host, info.port, info.rtcp_port)
             leg.sdp = offer
         other = call.other(leg)
         if direction in ("sendonly", "inactive"):

@@ -1,5 +1,8 @@
 """Simplified ITU-T G.107 E-model: transmission rating R and estimated MOS for a voice path.
 
+Used by the load tester's sizing report and by the call-quality figures the PBX stores with
+each call's CDR (:mod:`webfon.rtp.quality`).
+
 Only the terms a VoIP relay changes are modelled; everything else keeps G.107's defaults:
 
     R   = R0 - Is - Id - Ie_eff + A          with R0 - Is = 93.2 (G.107 defaults), A = 0
@@ -33,6 +36,14 @@ class Codec:
 G711 = Codec("G.711", ie=0.0, bpl=4.3, frame_ms=20.0)
 G711_PLC = Codec("G.711+PLC", ie=0.0, bpl=25.1, frame_ms=20.0)
 CODECS = {"g711": G711, "g711-plc": G711_PLC}
+_BY_SDP_NAME = {"PCMA": G711, "PCMU": G711, "OPUS": G711_PLC}
+"""Codecs by their SDP encoding name. G.113 gives Opus no narrowband figures: it is rated as
+G.711 with packet-loss concealment (Opus conceals loss too), so a loss costs it less."""
+
+
+def codec_for(name: str | None) -> Codec:
+    """The E-model figures for an SDP encoding name (G.711 for anything unknown)."""
+    return _BY_SDP_NAME.get((name or "").upper(), G711)
 
 
 def delay_impairment(one_way_ms: float) -> float:
