@@ -73,6 +73,11 @@ class GatewaySettings(BaseSettings):
     sip_registrar: str = ""  # default registrar/proxy for webfon logins, e.g. sip:127.0.0.1:5060
     sip_outbound_proxy: str = ""
     sip_user_agent: str = "webfon-gateway"
+    # the browser leg's quality (loss, jitter, round trip, codec, ICE candidate) for the PBX's
+    # CDR, in an X-Webfon-Quality header of our BYE or of our 200 to the PBX's BYE
+    quality_header: bool = True
+    # seconds between the RTCP reports of each call's SIP leg (RFC 3550: 5, randomised)
+    rtcp_interval_s: float = 5.0
     register_ttl: int = 3600
     allow_guest: bool = False  # guests also allowed for tokens with role admin or test
     # --- PBX control API --------------------------------------------------------------
@@ -98,6 +103,8 @@ class GatewaySettings(BaseSettings):
             raise ConfigError("must be >= 0", key="media_reclaim_timeout")
         if self.rtp_port_range:
             self.port_range()
+        if not 0.5 <= self.rtcp_interval_s <= 60:
+            raise ConfigError("must be between 0.5 and 60 seconds", key="rtcp_interval_s")
         if self.strict_rtp_window_s < 0 or self.strict_rtp_probation < 1:
             raise ConfigError("the window must be >= 0 and the probation >= 1",
                               key="strict_rtp_window_s")

@@ -69,9 +69,7 @@ class Leg:
         port itself with ``a=rtcp-mux``), else to the port above RTP."""
         if not host or not port:
             return
-        self.endpoint.expect_remote((host, port))
-        if rtcp_port:
-            self.endpoint.rtcp_remote_addr = (host, rtcp_port)
+        self.endpoint.expect_remote((host, port), rtcp_port)
 
     def _on_rtp(self, ep: RtpEndpoint, data: bytes, addr: Addr) -> None:
         if self.sink is not None:

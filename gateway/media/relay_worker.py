@@ -72,6 +72,7 @@ class WebRtcEndpoint:
         stream.rx = srtp_session(state["profile"], state["rx_key"], inbound=True)
         stream.tx = srtp_session(state["profile"], state["tx_key"], inbound=False)
         stream.on_resume = lambda: worker.send(("resume", endpoint))
+        stream.watch.clock_rate = state.get("clock_rate", 8000)
         self.stream = stream
         self.transport: asyncio.DatagramTransport | None = None
         self.linked: RtpLeg | None = None
@@ -230,6 +231,12 @@ class RelayWorker:
         ice = self.webrtc.get(endpoint)
         if ice is not None:
             ice.sendto(data, addr)
+
+    def _op_note_sr(self, endpoint: int, lsr: int, when: float) -> None:
+        """The gateway sent the browser a sender report (the round trip is read here)."""
+        ice = self.webrtc.get(endpoint)
+        if ice is not None:
+            ice.stream.watch.note_sender_report(lsr, when)
 
     def _op_close(self, endpoint: int) -> None:
         ice = self.webrtc.pop(endpoint, None)

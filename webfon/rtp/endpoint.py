@@ -220,6 +220,8 @@ class RtpEndpoint:
         self.remote_addr: Addr | None = remote
         self.rtcp_remote_addr: Addr | None = rtcp_remote
         self.latch = latch
+        self.rtcp_delta = 1
+        """RTCP's port relative to RTP's at the remote (1, or 0 for RTCP on the RTP port)."""
         self.strict = strict
         if strict is not None and remote is not None:
             strict.expect(remote)
@@ -361,14 +363,16 @@ class RtpEndpoint:
 
     # --- receive path (hot) ----------------------------------------------------------------
 
-    def expect_remote(self, addr: Addr) -> None:
-        """Signalling named the remote media address: send there, and (strict) learn it.
-        The same address again (a re-INVITE) changes nothing: a NAT'd source stays."""
+    def expect_remote(self, addr: Addr, rtcp_port: int | None = None) -> None:
+        """Signalling named the remote media address (and its RTCP port, when not the one
+        above RTP): send there, and (strict) learn it. The same address again (a re-INVITE)
+        changes nothing: a NAT'd source stays."""
+        self.rtcp_delta = rtcp_port - addr[1] if rtcp_port else 1
         if self.strict is not None and (addr[0], addr[1]) == self.strict.expected:
             return
         self.remote_addr = addr
         if self._rtcp_transport is not None:
-            self.rtcp_remote_addr = (addr[0], addr[1] + 1)
+            self.rtcp_remote_addr = (addr[0], addr[1] + self.rtcp_delta)
         if self.strict is not None:
             self.strict.expect(addr)
 
@@ -385,7 +389,7 @@ class RtpEndpoint:
                 return
             self.remote_addr = addr  # the accepted source moved: answer it there
             if self._rtcp_transport is not None:
-                self.rtcp_remote_addr = (addr[0], addr[1] + 1)
+                self.rtcp_remote_addr = (addr[0], addr[1] + self.rtcp_delta)
         self.packets_received += 1
         self.bytes_received += len(data)
         now = time.monotonic()
@@ -393,7 +397,7 @@ class RtpEndpoint:
         if self.remote_addr is None and self.latch:
             self.remote_addr = addr
             if self.rtcp_remote_addr is None and self._rtcp_transport is not None:
-                self.rtcp_remote_addr = (addr[0], addr[1] + 1)
+                self.rtcp_remote_addr = (addr[0], addr[1] + self.rtcp_delta)
         if self.track_stats:
             _b0, _b1, seq, ts, ssrc = _FIXED.unpack_from(data)
             stats = self.stats
