@@ -1,5 +1,6 @@
-"""What calls leave behind, seen in the portal: the history lists the call just made, and a
-voicemail left by a SIP caller plays in the browser (its audio holds the caller's tone)."""
+"""What calls leave behind, seen in the portal: the history lists the call just made with its
+quality, and a voicemail left by a SIP caller plays in the browser (its audio holds the
+caller's tone)."""
 
 from __future__ import annotations
 
@@ -41,6 +42,9 @@ def test_history_shows_the_call_just_made(stack: Stack, make_phone: Callable[...
         """() => { const row = document.querySelector('[data-testid=history-item]');
                    return row && row.dataset.number === '1002' && row.dataset.outgoing === 'true'
                           && row.dataset.disposition === 'answered'; }""", timeout=15_000)
+    # the call's quality, measured on its way through the gateway and the PBX
+    mos = a.page.get_by_test_id("history-item").first.get_attribute("data-mos")
+    assert mos and 4.0 < float(mos) <= 4.5, mos
     b.page.get_by_test_id("nav-history").click()
     b.page.wait_for_function(
         """() => { const row = document.querySelector('[data-testid=history-item]');

@@ -14,8 +14,10 @@ import { renderVoicemail } from "./views/voicemail.js";
 import { renderForwarding } from "./views/forwarding.js";
 import { renderSettings } from "./views/settings.js";
 import { renderAdmin } from "./views/admin.js";
+import { renderCalls } from "./views/calls.js";
 import { renderHome } from "./views/home.js";
 import "./i18n-callcentre.js";
+import "./i18n-quality.js";
 import { renderAgent, renderSupervision } from "./views/acd.js";
 import { renderGroups } from "./views/groups.js";
 import { renderIvr } from "./views/ivr.js";
@@ -45,6 +47,7 @@ const ROUTES = {
   stats: { label: "nav.stats", render: renderStats, when: (a) => a.acd.stats },
   "admin/groups": { label: "nav.groups", render: renderGroups, admin: true },
   "admin/ivr": { label: "nav.ivr", render: renderIvr, admin: true },
+  "admin/calls": { label: "nav.calls", render: renderCalls, admin: true },
 };
 
 // The route of the address (#/supervision?queue=3 → "supervision").

@@ -9,7 +9,7 @@ Only the terms a VoIP relay changes are modelled; everything else keeps G.107's 
     Id  = 0.024 d + 0.11 (d - 177.3) H(d - 177.3)      d = one-way mouth-to-ear delay, ms
     Ie_eff = Ie + (95 - Ie) * Ppl / (Ppl / BurstR + Bpl)    Ppl = packet loss, %
     MOS = 1                                        if R <= 0
-        = 1 + 0.035 R + 7e-6 R (R - 60) (100 - R)   if 0 < R < 100
+        = 1 + 0.035 R + 7e-6 R (R - 60) (100 - R)   if 0 < R < 100 (at least 1)
         = 4.5                                      if R >= 100
 
 ``Id`` is the usual linear approximation of G.107's delay impairment (Cole and Rosenbluth,
@@ -71,7 +71,8 @@ def mos_from_r(r: float) -> float:
         return 1.0
     if r >= 100:
         return 4.5
-    return 1 + 0.035 * r + 7e-6 * r * (r - 60) * (100 - r)
+    # the polynomial dips just below 1 for R under about 6.5: MOS is 1 at worst
+    return max(1.0, 1 + 0.035 * r + 7e-6 * r * (r - 60) * (100 - r))
 
 
 def one_way_from_round_trip(loss_rt_pct: float, rtt_ms: float) -> tuple[float, float]:
