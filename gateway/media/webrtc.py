@@ -306,9 +306,10 @@ class WebRtcLeg:
     def _install_fast_path(self) -> None:
         """Once connected, take SRTP datagrams straight from the ICE sockets (no STUN parse,
         no queue, no task switch) and send through the nominated pair's socket. The
-        browser's SRTCP reports are counted and dropped: nothing here uses them (loss and
-        the receiving state come from the RTP itself), and handing each to aiortc costs a
-        task wake-up, a decryption and a Python parse."""
+        browser's SRTCP reports are read by the stream for the call's quality (aiortc would
+        cost a task wake-up each), and aiortc's own sender reports are rewritten with what
+        the relay sent (:meth:`_report_what_we_send`); loss on arrival and the receiving
+        state come from the RTP itself."""
         dtls = self._dtls
         if dtls is None:
             return
