@@ -75,7 +75,8 @@ class SipEngine:
                                     transports=[t.lower() for t in s.sip_transports],
                                     public_host=s.sip_advertised_host or None,
                                     user_agent="webfon-pbx", server_header="webfon-pbx",
-                                    trying_delay=TRYING_DELAY_S, eager_handlers=True)
+                                    trying_delay=TRYING_DELAY_S, eager_handlers=True,
+                                    tls=s.sip_tls, tls_port=s.sip_tls_port)
         self.media = MediaManager(s.media_host, s.rtp_port_min, s.rtp_port_max,
                                   strict_rtp=s.strict_rtp, strict_window_s=s.strict_rtp_window_s,
                                   strict_probation=s.strict_rtp_probation)
@@ -111,7 +112,8 @@ class SipEngine:
         self.delivery.add(RouteKind.QUEUE, self.queues)
         self.delivery.add(RouteKind.IVR, IvrDestination(core.directory, admission,
                                                         self.delivery, core.store, s.media_host))
-        self.delivery.add(RouteKind.EXTERNAL, TrunkDestination(self.ringer, s.trunk_timeout_s))
+        self.delivery.add(RouteKind.EXTERNAL, TrunkDestination(self.ringer, s.trunk_timeout_s,
+                                                               self.endpoint.tls_names))
         self.delivery.add(RouteKind.VOICEMAIL, VoicemailDestination(
             voicemail, self.mwi, core.events, self.background, s.media_host,
             s.voicemail_path, s.voicemail_max_s))

@@ -10,6 +10,10 @@ proves with a few sequential packets in a short learning window (strict RTP, see
 A leg can be detached from the relay to play a prompt or music on hold to it, or to record
 what it sends (voicemail).
 
+A leg that negotiated SDES-SRTP (:meth:`Leg.secure`) has its endpoint unprotect what arrives
+and protect what leaves; the relay itself only ever handles plain packets, so SRTP ↔ RTP and
+SRTP ↔ SRTP calls need nothing more, and a plain leg's path does not change at all.
+
 Call quality costs the relay nothing per RTP packet: each leg reads only the RTCP passing
 through it (:class:`~webfon.rtp.quality.RtcpWatch`: what its endpoint reports receiving, and
 the round trip to it from the sender reports relayed to it), and its endpoint's receiver
@@ -29,6 +33,7 @@ from typing import Any
 from webfon.rtp import RtpEndpoint, RtpPortAllocator, g711
 from webfon.rtp.prompts import prompt
 from webfon.rtp.quality import LegQuality, RtcpWatch, loss_percent
+from webfon.rtp.srtp import Crypto, SrtpContext
 from webfon.rtp.strict import DEFAULT_PROBATION, DEFAULT_WINDOW_S, StrictSource
 from webfon.rtp.tones import g711_frames
 
@@ -70,6 +75,30 @@ class Leg:
         if not host or not port:
             return
         self.endpoint.expect_remote((host, port), rtcp_port)
+
+    # -- SRTP --------------------------------------------------------------------------------
+    def secure(self, remote: Crypto | None, local: Crypto | None = None) -> Crypto | None:
+        """SRTP on this leg: the peer sends with ``remote``; we send with ``local`` (by
+        default the key we already use for that suite and tag, else a new one). None: plain
+        RTP. Returns our key (for our SDP)."""
+        current = self.endpoint.srtp
+        if remote is None:
+            if current is not None:
+                self.endpoint.enable_srtp(None)
+            return None
+        if local is None and current is not None and current.local.suite == remote.suite \
+                and current.local.tag == remote.tag:
+            local = current.local
+        local = local or remote.answer()
+        if current is None or current.remote != remote or current.local != local:
+            self.endpoint.enable_srtp(SrtpContext(local, remote))
+        return local
+
+    @property
+    def crypto(self) -> Crypto | None:
+        """Our key when this leg is SRTP (what our SDP to its party carries)."""
+        srtp = self.endpoint.srtp
+        return srtp.local if srtp is not None else None
 
     def _on_rtp(self, ep: RtpEndpoint, data: bytes, addr: Addr) -> None:
         if self.sink is not None:
@@ -151,7 +180,7 @@ class Leg:
         return LegQuality(
             node=node, leg=leg, address=f"{remote[0]}:{remote[1]}" if remote else "",
             network=network, codec=CODEC_NAMES.get(self.payload_type, str(self.payload_type)),
-            rx_packets=ep.packets_received,
+            srtp=ep.srtp is not None, rx_packets=ep.packets_received,
             rx_loss_pct=loss_percent(s.lost, s.received) if s is not None else None,
             rx_jitter_ms=s.jitter_ms if s is not None and s.received > 1 else None,
             tx_packets=ep.packets_sent, remote_loss_pct=self.watch.loss_pct(bases),
@@ -163,7 +192,9 @@ class Leg:
         return {"port": ep.port, "remote": f"{ep.remote_addr[0]}:{ep.remote_addr[1]}"
                 if ep.remote_addr else "", "received": ep.packets_received,
                 "sent": ep.packets_sent, "lost": s.lost if s is not None else 0,
-                "dropped": ep.strict.dropped if ep.strict is not None else 0}
+                "dropped": ep.strict.dropped if ep.strict is not None else 0,
+                "srtp": ep.srtp.local.suite if ep.srtp is not None else "",
+                "srtp_failed": ep.srtp_failed}
 
 
 def connect(a: Leg, b: Leg) -> None:

@@ -20,7 +20,8 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
-from webfon.sip import ParseError, SipError
+from webfon.rtp.srtp import Crypto
+from webfon.sip import ParseError, SipError, SipURI
 from webfon.sip.ua import Call as SipCall
 
 from .. import sdp as sdpx
@@ -75,6 +76,14 @@ class _RingbackToCaller:
             call.a.ringing()
 
 
+def _on_tls(contact: str) -> bool:
+    """A contact reached over TLS (its calls are offered SRTP)."""
+    try:
+        return SipURI.parse(contact).transport == "tls"
+    except ParseError:
+        return False
+
+
 class Ringer:
     def __init__(self, legs: LegFactory, active: ActiveCalls, events: Events,
                  media_host: str) -> None:
@@ -86,11 +95,15 @@ class Ringer:
     async def ring(self, call: Call, contacts: list[str], timeout: float, *, callee: str,
                    callee_user: User | None = None, extension: str | None = None,
                    trunk: str = "", anchor: CallLeg | None = None,
-                   lines: dict[str, str] | None = None) -> RingResult:
+                   lines: dict[str, str] | None = None, srtp: bool = False) -> RingResult:
         """Ring ``contacts`` together for up to ``timeout`` seconds and connect the first to
         answer with ``anchor`` (default: the caller). ``extension`` is the extension rung,
         whose line is held while ringing and, once answered, until the call ends; ``lines``
-        does the same for contacts of several extensions (contact → extension)."""
+        does the same for contacts of several extensions (contact → extension).
+
+        Contacts on TLS (and every contact with ``srtp``, a trunk that requires it) are
+        offered SDES-SRTP only (RTP/SAVP with the PBX's key), the others plain RTP; an answer
+        to an SRTP offer without a matching key fails that contact (488)."""
         party = anchor or call.a
         ringback = party is call.a and call.b is None and not party.pending \
             and not party.media.playing
@@ -99,21 +112,25 @@ class Ringer:
         try:
             return await self._ring(call, party, contacts, timeout, callee=callee,
                                     callee_user=callee_user, extension=extension, trunk=trunk,
-                                    anchor=anchor, lines=lines or {})
+                                    anchor=anchor, lines=lines or {}, srtp=srtp)
         finally:
             if ringback:
                 party.media.stop_playing()
 
     async def _ring(self, call: Call, party: CallLeg, contacts: list[str], timeout: float, *,
                     callee: str, callee_user: User | None, extension: str | None, trunk: str,
-                    anchor: CallLeg | None, lines: dict[str, str]) -> RingResult:
+                    anchor: CallLeg | None, lines: dict[str, str], srtp: bool) -> RingResult:
         try:
             b_media = await self.legs.media_leg("b")
         except OSError:
             return RingResult(RingStatus.FAILED, 503, "No media ports")
         assert party.sdp is not None
+        key = Crypto.generate()  # ours, for the contacts offered SRTP
+        offers: dict[bool, bytes] = {}
         try:
-            offer = sdpx.relay_offer(party.sdp, self.media_host, b_media.port).encode()
+            for secure in {srtp or _on_tls(c) for c in contacts}:
+                offers[secure] = sdpx.relay_offer(party.sdp, self.media_host, b_media.port,
+                                                  key if secure else None).encode()
         except sdpx.SdpError as exc:  # the party's last offer holds nothing to relay
             self.legs.release_media(b_media)
             return RingResult(RingStatus.FAILED, exc.status, exc.reason)
@@ -123,6 +140,7 @@ class Ringer:
         for contact in contacts:
             attempt = Attempt(contact, time.time(), trunk=trunk)
             call.attempts.append(attempt)
+            offer = offers[srtp or _on_tls(contact)]
             try:
                 dialled.append((self.legs.dial(contact, from_, offer, on_event), attempt))
             except (SipError, ParseError, OSError) as exc:
@@ -137,7 +155,8 @@ class Ringer:
         result = NO_ANSWER
         try:
             result = await self._race(call, party, dialled, b_media, timeout, callee,
-                                      callee_user, transfer=anchor is not None)
+                                      callee_user, transfer=anchor is not None,
+                                      key=key if True in offers else None)
             return result
         finally:
             connected = any(leg.media is b_media for leg in call.legs())
@@ -155,7 +174,7 @@ class Ringer:
 
     async def _race(self, call: Call, party: CallLeg, dialled: list[tuple[SipCall, Attempt]],
                     b_media: MediaLeg, timeout: float, callee: str, callee_user: User | None,
-                    *, transfer: bool) -> RingResult:
+                    *, transfer: bool, key: Crypto | None = None) -> RingResult:
         pending = {sip.answer: (sip, att) for sip, att in dialled}
         gone = party.ended
         winner: tuple[SipCall, Attempt] | None = None
@@ -208,13 +227,25 @@ class Ringer:
             self.legs.release_media(b_media)
             return RingResult(RingStatus.FAILED, 488, "Bad SDP from callee")
         info = sdpx.info(answer)
+        if key is not None and b"RTP/SAVP" in (sip.local_sdp or b""):
+            remote = info.crypto
+            if remote is None or remote.tag != key.tag or remote.suite != key.suite:
+                log.warning("SRTP offered, answered without our crypto suite",
+                            extra={"call_id": call.call_id, "contact": att.target})
+                self.legs.end_quietly(sip, bye=True)
+                self.legs.release_media(b_media)
+                att.disposition = Disposition.FAILED
+                att.code = 488
+                return RingResult(RingStatus.FAILED, 488, "SRTP refused by callee")
+            b_media.secure(remote, key)
         b_media.set_remote(info.host, info.port, info.rtcp_port)
         b_media.payload_type = info.payload_type if info.payload_type is not None else 8
         b_media.dtmf_payload_type = info.dtmf_payload_type
         new = CallLeg(sip, b_media, callee, callee_user.id if callee_user else None, answer)
         a = call.a
         if party is a and call.b is None and a.pending:
-            a_answer = sdpx.relay_answer(a.sdp or answer, answer, self.media_host, a.media.port)
+            a_answer = sdpx.relay_answer(a.sdp or answer, answer, self.media_host, a.media.port,
+                                         a.media.crypto)
             a.media.payload_type = b_media.payload_type
             if not a.accept(a_answer.encode()):
                 self.legs.end_quietly(sip, bye=True)

@@ -30,18 +30,23 @@ def trunk_uri(trunk: Trunk, number: str) -> str:
 
 
 class TrunkDestination:
-    def __init__(self, ringer: Ringer, trunk_timeout_s: float) -> None:
+    def __init__(self, ringer: Ringer, trunk_timeout_s: float,
+                 tls_names: dict[tuple[str, int], str] | None = None) -> None:
         self.ringer = ringer
         self.trunk_timeout_s = trunk_timeout_s
+        self.tls_names = tls_names if tls_names is not None else {}
+        """The SIP endpoint's names for TLS peers known by address (SNI, name check)."""
 
     async def deliver(self, call: Call, route: Route, depth: int) -> None:
         call.direction = Direction.OUTBOUND if call.caller.trunk is None else Direction.INBOUND
         last = RingResult(RingStatus.FAILED, 503, "All trunks unavailable")
         for trunk in route.trunks:
             call.trunk = trunk.name
+            if trunk.transport == "tls" and trunk.tls_server_name:
+                self.tls_names[(trunk.host, trunk.port)] = trunk.tls_server_name
             result = await self.ringer.ring(call, [trunk_uri(trunk, route.number)],
                                             self.trunk_timeout_s, callee=route.number,
-                                            trunk=trunk.name)
+                                            trunk=trunk.name, srtp=trunk.srtp)
             if result.status in (RingStatus.ANSWERED, RingStatus.CALLER_GONE):
                 return
             code = None if result.status is RingStatus.NO_ANSWER or result.code == 0 \

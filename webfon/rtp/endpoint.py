@@ -7,6 +7,11 @@ the remote address (symmetric RTP) when none was given — or, given a
 negotiated source and follows it when it moves — and sends payloads with its own
 sequence/timestamp/SSRC, raw datagrams (for relays that rewrite headers in place), paced tone
 streams and RFC 4733 digits. :class:`RtpRecorder` collects what arrives for later analysis.
+
+:meth:`RtpEndpoint.enable_srtp` makes one endpoint speak SRTP/SRTCP (SDES keys,
+:mod:`webfon.rtp.srtp`): that endpoint's receive and send methods are replaced by ones that
+unprotect and protect around the plain ones, so a plain endpoint's path stays exactly as it
+is. What the endpoint's user sees (``on_rtp``, ``on_rtcp``, recorders) is always plain.
 """
 
 from __future__ import annotations
@@ -36,6 +41,7 @@ from webfon.rtp.rtcp import (
     ntp_timestamp,
     parse_rtcp,
 )
+from webfon.rtp.srtp import SrtpContext
 from webfon.rtp.stats import ReceiverStats
 from webfon.rtp.strict import Admit, StrictSource
 
@@ -237,6 +243,9 @@ class RtpEndpoint:
         self.packets_sent = 0
         self.bytes_sent = 0
         self.errors = 0
+        self.srtp: SrtpContext | None = None
+        self.srtp_failed = 0
+        """SRTP/SRTCP packets that failed authentication (or replays), dropped."""
         self.last_received = 0.0
         self.last_sender_report: SenderReport | None = None
         self.local_addr: Addr = ("", 0)
@@ -424,6 +433,71 @@ class RtpEndpoint:
                         self.stats.on_sender_report(p, time.monotonic())
         if self.on_rtcp is not None:
             self.on_rtcp(self, data, addr)
+
+    # --- SRTP (only on endpoints that negotiated it) ---------------------------------------
+    def enable_srtp(self, ctx: SrtpContext | None) -> None:
+        """Protect what this endpoint sends and unprotect what it receives with ``ctx``
+        (None: plain RTP again)."""
+        self.srtp = ctx
+        if ctx is None:
+            for name in ("_on_datagram", "_on_rtcp", "send_raw", "send_rtcp"):
+                self.__dict__.pop(name, None)
+            return
+        self._on_datagram = self._srtp_datagram  # type: ignore[method-assign]
+        self._on_rtcp = self._srtp_rtcp  # type: ignore[method-assign]
+        self.send_raw = self._srtp_send_raw  # type: ignore[method-assign]
+        self.send_rtcp = self._srtp_send_rtcp  # type: ignore[method-assign]
+
+    def _srtp_datagram(self, data: bytes, addr: Addr) -> None:
+        if len(data) < 12 or data[0] >> 6 != 2:
+            self.invalid_received += 1
+            return
+        if 192 <= data[1] <= 223:
+            self._srtp_rtcp(data, addr)
+            return
+        srtp = self.srtp
+        assert srtp is not None
+        try:
+            plain = srtp.rx.unprotect(data)
+        except Exception:
+            self.srtp_failed += 1
+            return
+        RtpEndpoint._on_datagram(self, plain, addr)
+
+    def _srtp_rtcp(self, data: bytes, addr: Addr) -> None:
+        srtp = self.srtp
+        assert srtp is not None
+        if self.strict is not None and not self.strict.rtcp_ok(addr):
+            return
+        try:
+            plain = srtp.rx.unprotect_rtcp(data)
+        except Exception:
+            self.srtp_failed += 1
+            return
+        RtpEndpoint._on_rtcp(self, plain, addr)
+
+    def _srtp_send_raw(self, data: bytes | bytearray | memoryview,
+                       addr: Addr | None = None) -> None:
+        srtp = self.srtp
+        if srtp is None or self._closed:
+            return
+        try:
+            protected = srtp.tx.protect(bytes(data))
+        except Exception:
+            self.errors += 1
+            return
+        RtpEndpoint.send_raw(self, protected, addr)
+
+    def _srtp_send_rtcp(self, data: bytes) -> None:
+        srtp = self.srtp
+        if srtp is None or self._closed:
+            return
+        try:
+            protected = srtp.tx.protect_rtcp(data)
+        except Exception:
+            self.errors += 1
+            return
+        RtpEndpoint.send_rtcp(self, protected)
 
     # --- send path -----------------------------------------------------------------------
 

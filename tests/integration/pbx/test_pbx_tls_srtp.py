@@ -1,0 +1,143 @@
+"""SIP over TLS and SDES-SRTP with real desk phones: a baresip «publicable en internet» phone
+registers over TLS (checking the PBX's certificate) and calls with SRTP; it calls and is
+called by a plain UDP/RTP baresip phone, the PBX relaying SRTP ↔ RTP, audio heard both ways.
+The same phone is refused over UDP, and a publicable phone that offers plain RTP is refused
+too."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.integration.pbx.pbxrun import RunningPbx, start_pbx, stop_pbx
+from tests.support.audio import assert_tone
+from tests.support.baresip import BaresipPhone, PhoneNetwork
+from tests.support.certs import CertAuthority
+from tests.support.net import free_port, wait_until
+from webfon.sip import SipEndpoint
+from webfon.sip.tls import TlsConfig
+from webfon.sip.ua import Account, UserAgent
+
+SECURE = "2001"   # publicable: TLS and SRTP
+PLAIN = "2002"
+
+
+@pytest.fixture
+def ca(tmp_path: Path) -> CertAuthority:
+    return CertAuthority(tmp_path / "pki")
+
+
+@pytest.fixture
+async def tls_pbx(tmp_path: Path, phone_network: PhoneNetwork, ca: CertAuthority
+                  ) -> AsyncIterator[RunningPbx]:
+    host = phone_network.host_ip
+    cert = ca.issue("pbx", names=("pbx.example.test",), addresses=(host,))
+    running = await start_pbx(tmp_path, host=host, no_answer_timeout_s=10.0,
+                              sip_transports=["udp", "tcp", "tls"],
+                              sip_tls_port=free_port("tcp", host), sip_tls_cert_file=cert.cert,
+                              sip_tls_key_file=cert.key)
+    await running.store.execute("UPDATE phones SET secure = 1, publishable = 1 "
+                                "WHERE sip_username = ?", (SECURE,))
+    running.core.directory.invalidate()
+    try:
+        yield running
+    finally:
+        await stop_pbx(running)
+
+
+async def _secure_phone(factory: Any, pbx: RunningPbx, ca: CertAuthority, *,
+                        transport: str = "tls", wait_registered: bool = True) -> BaresipPhone:
+    port = pbx.engine.endpoint.port_of("tls") if transport == "tls" else pbx.port
+    return await factory(SECURE, tone_hz=440.0, wait_registered=wait_registered,
+                         registrar=f"{pbx.host}:{port};transport={transport}",
+                         password=f"sip-{SECURE}", codecs=("PCMA", "PCMU"),
+                         extra_config={"sip_cafile": str(ca.ca_file), "module": "srtp.so"},
+                         extra_account_params=";mediaenc=srtp-mand")
+
+
+async def _call(caller: BaresipPhone, callee: BaresipPhone, uri: str) -> None:
+    await caller.dial(uri)
+    await caller.wait_event("CALL_ESTABLISHED", 10)
+    await callee.wait_event("CALL_ESTABLISHED", 10)
+    await asyncio.sleep(3.0)
+    await caller.hangup()
+    await caller.wait_event("CALL_CLOSED", 5)
+    await callee.wait_event("CALL_CLOSED", 5)
+
+
+async def test_a_publicable_phone_calls_over_tls_with_srtp_both_ways(
+        tls_pbx: RunningPbx, baresip_factory: Any, ca: CertAuthority) -> None:
+    pbx = tls_pbx
+    secure = await _secure_phone(baresip_factory, pbx, ca)
+    plain = await baresip_factory(PLAIN, tone_hz=1000.0, registrar=f"{pbx.host}:{pbx.port}",
+                                  password=f"sip-{PLAIN}", codecs=("PCMA", "PCMU"))
+    transports = {b.aor: b.transport for b in await pbx.core.location.all()}
+    assert transports == {SECURE: "tls", PLAIN: "udp"}
+
+    # SRTP → RTP: the desk phone on TLS calls the plain one (the users' numbers)
+    tls_port = pbx.engine.endpoint.port_of("tls")
+    await _call(secure, plain, f"sip:1002@{pbx.host}:{tls_port};transport=tls")
+    assert_tone(secure.last_decoded_wav(), 1000.0, tolerance_hz=5, min_seconds=2.0)
+    assert_tone(plain.last_decoded_wav(), 440.0, tolerance_hz=5, min_seconds=2.0)
+    # RTP → SRTP: the PBX calls the TLS phone over the connection it registered on, with
+    # SRTP only (RTP/SAVP and the PBX's key)
+    await _call(plain, secure, f"sip:1001@{pbx.host}:{pbx.port}")
+    assert_tone(secure.last_decoded_wav(), 1000.0, tolerance_hz=5, min_seconds=2.0)
+    assert_tone(plain.last_decoded_wav(), 440.0, tolerance_hz=5, min_seconds=2.0)
+
+    await wait_until(lambda: _calls(pbx, 2), timeout=10, message="both CDRs")
+    for row in await _calls(pbx, 2) or []:
+        legs = {leg["leg"]: leg for leg in json.loads(row["quality"])}
+        by_srtp = {leg["srtp"]: leg for leg in legs.values()}
+        assert by_srtp[True]["network"] == "tls" and by_srtp[False]["network"] == "udp"
+        assert by_srtp[True]["address"].startswith(secure.ip + ":")
+        assert by_srtp[True]["rx_packets"] > 100 and by_srtp[True]["rx_loss_pct"] == 0.0
+
+
+async def _calls(pbx: RunningPbx, count: int) -> list[Any] | None:
+    rows = await pbx.store.fetchall("SELECT * FROM cdr WHERE leg = 0 AND disposition = "
+                                    "'answered' ORDER BY started_at")
+    rows = list({r["call_id"]: r for r in rows}.values())
+    return rows if len(rows) >= count else None
+
+
+async def test_a_publicable_phone_is_refused_without_tls_or_without_srtp(
+        tls_pbx: RunningPbx, baresip_factory: Any, ca: CertAuthority, tmp_path: Path) -> None:
+    pbx = tls_pbx
+    over_udp = await _secure_phone(baresip_factory, pbx, ca, transport="udp",
+                                   wait_registered=False)
+    # (its first REGISTER goes out before the control connection: read its log)
+    await wait_until(lambda: "403 TLS required (publicable phone)" in over_udp.log_tail(),
+                     timeout=10, message="the phone's registration refused")
+    assert await pbx.core.location.all() == []
+
+    # its credentials over TLS, but a plain RTP offer: refused before anything rings
+    files = ca.issue("ua", names=("ua.example.test",))
+    ep = SipEndpoint(pbx.host, 0, transports=("udp", "tls"),
+                     tls=TlsConfig(files.cert, files.key, ca.ca_file))
+    await ep.start()
+    try:
+        ua = UserAgent(ep, Account(aor=f"sip:{SECURE}@webfon", username=SECURE,
+                                   password=f"sip-{SECURE}", transport="tls"))
+        target = f"sip:1002@{pbx.host}:{pbx.engine.endpoint.port_of('tls')};transport=tls"
+        call = ua.invite(target, _plain_offer(pbx.host))
+        answer = await call.wait_answer(10)
+        assert (answer.status, answer.reason) == (488, "SRTP required (publicable phone)")
+        udp = UserAgent(ep, Account(aor=f"sip:{SECURE}@webfon", username=SECURE,
+                                    password=f"sip-{SECURE}"))
+        answer = await udp.invite(f"sip:1002@{pbx.host}:{pbx.port}",
+                                  _plain_offer(pbx.host)).wait_answer(10)
+        assert (answer.status, answer.reason) == (403, "TLS required (publicable phone)")
+    finally:
+        await ep.close()
+
+
+def _plain_offer(host: str) -> bytes:
+    return (f"v=0\r\no=- 1 1 IN IP4 {host}\r\ns=-\r\nc=IN IP4 {host}\r\nt=0 0\r\n"
+            f"m=audio 40000 RTP/AVP 8 101\r\na=rtpmap:8 PCMA/8000\r\n"
+            f"a=rtpmap:101 telephone-event/8000\r\n").encode()
