@@ -2,7 +2,8 @@
 registers over TLS (checking the PBX's certificate) and calls with SRTP; it calls and is
 called by a plain UDP/RTP baresip phone, the PBX relaying SRTP ↔ RTP, audio heard both ways.
 The same phone is refused over UDP, and a publicable phone that offers plain RTP is refused
-too."""
+too. A trunk configured for TLS and SRTP (a baresip with its own certificate) gets its calls
+over TLS, its certificate checked for the name configured, with SRTP."""
 
 from __future__ import annotations
 
@@ -38,9 +39,9 @@ async def tls_pbx(tmp_path: Path, phone_network: PhoneNetwork, ca: CertAuthority
     host = phone_network.host_ip
     cert = ca.issue("pbx", names=("pbx.example.test",), addresses=(host,))
     running = await start_pbx(tmp_path, host=host, no_answer_timeout_s=10.0,
-                              sip_transports=["udp", "tcp", "tls"],
+                              trunk_timeout_s=10.0, sip_transports=["udp", "tcp", "tls"],
                               sip_tls_port=free_port("tcp", host), sip_tls_cert_file=cert.cert,
-                              sip_tls_key_file=cert.key)
+                              sip_tls_key_file=cert.key, sip_tls_ca_file=ca.ca_file)
     await running.store.execute("UPDATE phones SET secure = 1, publishable = 1 "
                                 "WHERE sip_username = ?", (SECURE,))
     running.core.directory.invalidate()
@@ -141,3 +142,41 @@ def _plain_offer(host: str) -> bytes:
     return (f"v=0\r\no=- 1 1 IN IP4 {host}\r\ns=-\r\nc=IN IP4 {host}\r\nt=0 0\r\n"
             f"m=audio 40000 RTP/AVP 8 101\r\na=rtpmap:8 PCMA/8000\r\n"
             f"a=rtpmap:101 telephone-event/8000\r\n").encode()
+
+
+async def test_a_trunk_over_tls_with_srtp_and_its_certificate_checked(
+        tls_pbx: RunningPbx, baresip_factory: Any, ca: CertAuthority) -> None:
+    pbx = tls_pbx
+    files = ca.issue("trunk", names=("trunk.example.test",))
+    bundle = files.cert.parent / "bundle.pem"
+    bundle.write_bytes(files.cert.read_bytes() + files.key.read_bytes())
+    number = "0611223344"  # out through the trunk without the outside prefix
+    trunk = await baresip_factory(number[1:], tone_hz=700.0, codecs=("PCMA",), extra_config={
+        "sip_certificate": str(bundle), "sip_cafile": str(ca.ca_file), "module": "srtp.so"},
+        extra_account_params=";mediaenc=srtp-mand")
+    plain = await baresip_factory(PLAIN, tone_hz=1000.0, registrar=f"{pbx.host}:{pbx.port}",
+                                  password=f"sip-{PLAIN}", codecs=("PCMA", "PCMU"))
+    # baresip listens for TLS on its SIP port + 1
+    trunk_id = await pbx.store.insert(
+        "INSERT INTO trunks (name, host, port, transport, priority, srtp, tls_server_name) "
+        "VALUES ('Trunk_tls', ?, ?, 'tls', 1, 1, 'someone-else.example.test')",
+        (trunk.ip, trunk.sip_port + 1))
+    pbx.core.directory.invalidate()
+    # a certificate that does not bear the configured name: no call goes out
+    await plain.dial(f"sip:{number}@{pbx.host}:{pbx.port}")
+    closed = await plain.wait_event("CALL_CLOSED", 15)
+    assert "503" in str(closed.get("param")), closed
+    assert not [e for e in trunk.events if e.get("type") == "CALL_INCOMING"]
+
+    await pbx.store.execute("UPDATE trunks SET tls_server_name = 'trunk.example.test' "
+                            "WHERE id = ?", (trunk_id,))
+    pbx.core.directory.invalidate()
+    await _call(plain, trunk, f"sip:{number}@{pbx.host}:{pbx.port}")
+    assert_tone(plain.last_decoded_wav(), 700.0, tolerance_hz=5, min_seconds=2.0)
+    assert_tone(trunk.last_decoded_wav(), 1000.0, tolerance_hz=5, min_seconds=2.0)
+    query = "SELECT * FROM cdr WHERE leg = 0 AND trunk = 'Trunk_tls' AND disposition = 'answered'"
+    await wait_until(lambda: pbx.store.fetchone(query), timeout=10, message="the call's CDR")
+    row = await pbx.store.fetchone(query)
+    assert row is not None
+    callee = next(leg for leg in json.loads(row["quality"]) if leg["leg"] == "callee")
+    assert (callee["network"], callee["srtp"]) == ("tls", True)
