@@ -129,12 +129,17 @@ def relay_answer(offer: SessionDescription, answer: SessionDescription, host: st
 
 
 def local_answer(offer: SessionDescription, host: str, port: int,
-                 direction: str = "sendrecv") -> SessionDescription:
-    """Our own answer (voicemail, prompts): first offered G.711 codec plus telephone-event."""
+                 direction: str = "sendrecv", crypto: Crypto | None = None
+                 ) -> SessionDescription:
+    """Our own answer (voicemail, prompts): first offered G.711 codec plus telephone-event
+    (and our key ``crypto`` when the leg is SRTP)."""
     from webfon.sip.sdp import make_answer
 
-    answer, chosen = make_answer(offer, host, port, direction=direction)
+    answer, chosen = make_answer(offer, host, port, direction=direction,
+                                 secure=crypto is not None)
     if chosen is None:
         raise SdpError(488, "No G.711 codec offered (PCMA or PCMU required)")
+    if crypto is not None and answer.audio is not None:
+        add_crypto(answer.audio, crypto)
     answer.origin_user = "webfon-pbx"
     return answer
