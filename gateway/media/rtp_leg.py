@@ -344,8 +344,9 @@ class RtpLeg:
             return
         now = time.monotonic()
         for packet in packets:
-            if isinstance(packet, SenderReport):
+            if isinstance(packet, SenderReport) and packet.ssrc != self.ssrc:
                 # the relay reads no SSRC per packet: the sender's reports name the stream
+                # (our own, echoed back by a test peer, is not one)
                 self.stats.ssrc = packet.ssrc
                 self.stats.on_sender_report(packet, now)
 

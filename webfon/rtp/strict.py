@@ -141,12 +141,9 @@ class StrictSource:
         return self._cand_count >= self.probation and now - self._cand_first >= min_span
 
     def rtcp_ok(self, addr: Addr) -> bool:
-        """RTCP (on its own port, or muxed) is accepted from the locked source's host, or,
-        before any media came, from the host signalling named."""
+        """RTCP (on its own port, or muxed) is accepted from the locked source's host."""
         source = self.source
         if not self.enabled or (source is not None and addr[0] == source[0]):
-            return True
-        if source is None and self.expected is not None and addr[0] == self.expected[0]:
             return True
         self.dropped += 1
         return False
