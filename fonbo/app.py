@@ -19,6 +19,7 @@ from fonbo.routes import (
     callcentre_admin,
     forwarding,
     history,
+    nodes,
     personal,
     phones,
     stats,
@@ -35,7 +36,7 @@ from webfon.store import Store, open_store
 def all_operations() -> Api:
     api = Api()
     for module in (agenda, history, voicemail, forwarding, phones, personal, admin,
-                   callcentre_admin, acd, stats):
+                   callcentre_admin, acd, stats, nodes):
         api.extend(module.api)
     return api
 

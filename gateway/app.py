@@ -1,4 +1,5 @@
-"""Builds the gateway's aiohttp application: Janus API, admin listing, metrics."""
+"""Builds the gateway's aiohttp application: Janus API, admin listing, metrics, and the node
+around them (lease in the shared store, drain on SIGTERM, health)."""
 
 from __future__ import annotations
 
@@ -14,6 +15,8 @@ from aiohttp import web
 from gateway.admin import add_admin_routes
 from gateway.auth import GatewayTokens
 from gateway.core import Gateway
+from gateway.drain import Drainer
+from gateway.lease import NodeIdentity, NodeLease, NodeLoad
 from gateway.media import rtp_leg
 from gateway.media.ice import configure_ice, rtc_configuration
 from gateway.media.workers import MediaWorkers
@@ -24,8 +27,8 @@ from gateway.transports import http as http_transport
 from gateway.transports.websocket import GATEWAY_KEY, MAX_MESSAGE_KEY, websocket_handler
 from webfon import session_end
 from webfon.bus import Bus, open_bus
-from webfon.http import create_app
-from webfon.runner import STORE_KEY, attach_store
+from webfon.http import HEALTH_KEY, create_app
+from webfon.runner import DRAIN_KEY, STORE_KEY, attach_store
 from webfon.session_end import EndedSessions, SessionEnd, store_account_check
 from webfon.tokens import Claims, RefusalCheck, store_revocation_check
 
@@ -76,6 +79,28 @@ def make_gateway(settings: GatewaySettings, plugins: list[Plugin] | None = None,
                    if settings.media_workers else None)
 
 
+def node_load(gateway: Gateway) -> NodeLoad:
+    """What the node carries now, for its lease (``webfon status --all``, admin page)."""
+    plugin_metrics: dict[str, float] = {}
+    for plugin in gateway.registry.unique():
+        for key, value in plugin.metrics().items():
+            plugin_metrics[key] = plugin_metrics.get(key, 0) + value
+    workers = gateway.media_workers.describe() if gateway.media_workers else []
+    return NodeLoad(sessions=len(gateway.sessions),
+                    registered=int(plugin_metrics.get("sip_registered_accounts", 0)),
+                    calls=int(plugin_metrics.get("sip_calls", 0)),
+                    media_workers=len(workers),
+                    media_workers_alive=sum(1 for w in workers if w["alive"]),
+                    media_legs=sum(int(w["legs"]) for w in workers))
+
+
+def node_identity(settings: GatewaySettings) -> NodeIdentity:
+    host = settings.local_ip if settings.host in ("0.0.0.0", "::", "") else settings.host
+    sip = f"{settings.local_ip}:{settings.sip_port}" if settings.sip_port else settings.local_ip
+    return NodeIdentity(node_id=settings.local_nodo_id,
+                        name=settings.node_name or f"gateway-{settings.local_nodo_id}",
+                        api_url=settings.node_api_url or f"http://{host}:{settings.port}",
+                        sip_address=sip)
 def ended_check(ended: EndedSessions) -> RefusalCheck:
     async def refuse(claims: Claims) -> str | None:
         return ended.refusal(claims)
@@ -105,6 +130,7 @@ async def build_app(settings: GatewaySettings, plugins: list[Plugin] | None = No
     app = create_app("gateway", max_body_bytes=settings.max_message_bytes)
     tokens = GatewayTokens(settings.public_key_path, settings.token_issuer)
     gateway = make_gateway(settings, plugins, tokens)
+    gateway.node_id = settings.local_nodo_id
     app[GATEWAY_KEY] = gateway
     app[TOKENS_KEY] = tokens
     app[MAX_MESSAGE_KEY] = settings.max_message_bytes
@@ -112,8 +138,28 @@ async def build_app(settings: GatewaySettings, plugins: list[Plugin] | None = No
     http_transport.add_routes(app)
     add_admin_routes(app)
 
-    if settings.check_revocations:
+    # the node's lease lives in the shared store: a node with an id keeps one
+    with_lease = settings.local_nodo_id > 0
+    if settings.check_revocations or with_lease:
         attach_store(app, settings)
+    drainer = Drainer(gateway)
+
+    async def drain() -> None:
+        await drainer.drain(settings.drain_timeout_s)
+
+    def health() -> dict[str, Any]:
+        info: dict[str, Any] = {"node_id": settings.local_nodo_id,
+                                "sessions": len(gateway.sessions)}
+        if drainer.draining:
+            info["status"] = "draining"
+        return info
+
+    app[DRAIN_KEY] = drain
+    app[HEALTH_KEY] = health
+
+    async def lost() -> None:
+        for session in list(gateway.sessions.values()):
+            await gateway.close_session(session, "node lease lost")
 
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:
         if settings.check_revocations:
@@ -124,6 +170,13 @@ async def build_app(settings: GatewaySettings, plugins: list[Plugin] | None = No
         bus = await open_bus(settings.bus_url)
         ending = asyncio.create_task(_end_sessions(bus, gateway))
         await gateway.start()
+        lease = None
+        if with_lease:
+            lease = NodeLease(app[STORE_KEY], node_identity(settings),
+                              heartbeat_s=settings.node_heartbeat_s,
+                              load=lambda: node_load(gateway), on_lost=lost)
+            drainer.lease = lease
+            await lease.start()
         tune_gc()
         try:
             yield
@@ -132,6 +185,8 @@ async def build_app(settings: GatewaySettings, plugins: list[Plugin] | None = No
             with contextlib.suppress(asyncio.CancelledError):
                 await ending
             await gateway.stop()
+            if lease is not None:
+                await lease.stop()
             await bus.close()
 
     app.cleanup_ctx.append(lifecycle)

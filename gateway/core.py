@@ -49,6 +49,10 @@ class Transport(Protocol):
         """Send an event; False when the transport is gone."""
         ...
 
+    async def close(self, reason: str) -> None:
+        """Close the connection (the client reconnects, possibly to another node)."""
+        ...
+
 
 def new_id() -> int:
     """Random ids that survive JavaScript's 53-bit integers."""
@@ -255,6 +259,18 @@ class Session:
         self.wakeup.set()
         log.info("session destroyed", extra={"session": self.id, "reason": reason})
 
+    @property
+    def busy(self) -> bool:
+        """A call in progress on one of its handles (ringing, connected or held), or live
+        media such as an echo test."""
+        for handle in self.handles.values():
+            if handle.has_media and handle.media.connected:
+                return True
+            if handle.plugin_session is not None and \
+                    handle.plugin_session.describe().get("call") is not None:
+                return True
+        return False
+
     def describe(self) -> dict[str, Any]:
         return {"session_id": self.id, "created": self.created,
                 "user": self.claims.sub if self.claims else None,
@@ -328,6 +344,10 @@ class Gateway:
         self.nat_1_1 = nat_1_1
         self.host_addresses = host_addresses or []
         self.sessions: dict[int, Session] = {}
+        # False while the node drains: ``create`` is refused (and the WebSocket transport
+        # refuses new connections, so the balancer sends them to another node)
+        self.accepting_sessions = True
+        self.node_id = 0  # local_nodo_id, told to clients in the ``create`` reply
         self.metrics = Metrics()
         self.slowlink_threshold = 4  # packets lost in a second (of 50) before ``slowlink``
         self._tasks: set[asyncio.Task[Any]] = set()
@@ -461,6 +481,15 @@ class Gateway:
                                 "timeout_s": self.reclaim_session_timeout})
             else:
                 await session.destroy("transport closed")
+
+    async def close_session(self, session: Session, reason: str) -> None:
+        """End a session from the server side (its registration and calls go with it) and
+        close its connection when no other session uses it, so the client reconnects."""
+        transport = session.transport
+        await session.destroy(reason)
+        if transport is not None and not any(s.transport is transport
+                                             for s in self.sessions.values()):
+            await transport.close(reason)
 
     # --- requests ---------------------------------------------------------------------------
     async def process(self, msg: Any, transport: Transport | None,
@@ -599,6 +628,9 @@ class Gateway:
 
     async def _create(self, msg: dict[str, Any], tx: str,
                       transport: Transport | None) -> dict[str, Any]:
+        if not self.accepting_sessions:
+            raise JanusError(E.NOT_ACCEPTING_SESSIONS,
+                             "Not accepting new sessions (this node is draining)")
         claims = await self._claims(msg)
         limits = self.limits
         if limits.over(limits.max_sessions, len(self.sessions)):
@@ -623,7 +655,10 @@ class Gateway:
         self.metrics.sessions_created += 1
         log.info("session created", extra={"session": session.id,
                                            "user": claims.sub if claims else None})
-        return {"janus": "success", "transaction": tx, "data": {"id": session.id}}
+        data: dict[str, Any] = {"id": session.id}
+        if self.node_id:
+            data["node"] = self.node_id
+        return {"janus": "success", "transaction": tx, "data": data}
 
     async def _attach(self, session: Session, msg: dict[str, Any],
                       base: dict[str, Any]) -> dict[str, Any]:

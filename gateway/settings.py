@@ -88,6 +88,11 @@ class GatewaySettings(BaseSettings):
     pbx_control_plain_http: bool = False  # allow http:// to another host anyway
     pbx_control_key: str = ""  # default: <data_dir>/keys/pbx_control.key
     webphone_lines_default: int = 2
+    # --- node in the production shape (lease in the shared store, drain) -----------------
+    node_name: str = ""  # shown by `webfon status --all`; default gateway-<local_nodo_id>
+    node_api_url: str = ""  # where this node's /healthz answers; default http://host:port
+    node_heartbeat_s: float = 1.0  # lease refresh period (the PBX's node_lease_s is longer)
+    drain_timeout_s: float = 300.0  # SIGTERM: calls have this long to end before exit
 
     def validate(self) -> None:
         super().validate()
@@ -111,6 +116,10 @@ class GatewaySettings(BaseSettings):
         if self.media_workers < -1:
             raise ConfigError("must be -1 (one per CPU), 0 or a number of workers",
                               key="media_workers")
+        if self.node_heartbeat_s <= 0:
+            raise ConfigError("must be > 0", key="node_heartbeat_s")
+        if self.drain_timeout_s < 0:
+            raise ConfigError("must be >= 0", key="drain_timeout_s")
         try:
             control = ServiceUrl.parse(self.pbx_control_url)
         except ValueError as exc:

@@ -1,8 +1,10 @@
 """Render the nginx site configuration for a WebRTC node from ``nginx/webfon-site.conf.template``.
 
-``webfon nginx-config --server-name webfon.example.com --gateway 10.0.0.5:8188 --gateway
-10.0.0.6:8188 --sercen 10.0.0.5:8300 --fonbo 10.0.0.5:8400 --cert … --key …`` prints the site
-file; two or more ``--gateway`` nodes give high availability behind the balancer.
+``webfon nginx-config --server-name webfon.example.com --gateway 4=10.0.0.5:8188 --gateway
+5=10.0.0.6:8188 --sercen 10.0.0.5:8300 --fonbo 10.0.0.5:8400 --cert … --key …`` prints the site
+file; two or more ``--gateway`` nodes give high availability behind the balancer. A gateway is
+``[NODE=]host:port``: NODE (the node's ``local_nodo_id``; default its place in the list) is
+the value of the ``webfon_node`` cookie that keeps a client on the node that served it.
 ``--front 127.0.0.1:8080`` instead sends every API to the web front of ``webfon up``.
 
 The site writes the trust chain for the client address: nginx sets ``X-Forwarded-For`` to the
@@ -21,7 +23,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 TEMPLATE = Path(__file__).resolve().parent.parent / "nginx" / "webfon-site.conf.template"
-_HOSTPORT = re.compile(r"^[A-Za-z0-9.\-\[\]:]+:\d{1,5}$")
+_HOSTPORT = re.compile(r"^[A-Za-z0-9.\-\[\]:]+:\d{1,5}$|^unix:/[^\s;{}]+$")
+_NODE = re.compile(r"^(?:(\d{1,9})=)?(.+)$")
 
 
 @dataclass
@@ -51,13 +54,17 @@ class SiteConfig:
     def validate(self) -> None:
         if not re.fullmatch(r"[A-Za-z0-9.\-]+", self.server_name):
             raise ValueError(f"invalid server name {self.server_name!r}")
-        for group, nodes in (("gateway", self.gateways), ("sercen", self.sercen),
-                             ("fonbo", self.fonbo)):
+        for group, nodes in (("gateway", [a for _, a in self.gateway_nodes()]),
+                             ("sercen", self.sercen), ("fonbo", self.fonbo)):
             if not nodes:
                 raise ValueError(f"at least one {group} node is needed")
             for node in nodes:
                 if not _HOSTPORT.match(node):
-                    raise ValueError(f"{group} node {node!r} is not host:port")
+                    raise ValueError(f"{group} node {node!r} is not host:port (or "
+                                     "unix:/path)")
+        ids = [n for n, _ in self.gateway_nodes()]
+        if len(set(ids)) != len(ids):
+            raise ValueError(f"two gateway nodes share a node id: {ids}")
         for net in self.trusted_proxies:
             try:
                 ipaddress.ip_network(net, strict=False)
@@ -70,11 +77,32 @@ class SiteConfig:
             raise ValueError(f"--proxy-address {self.proxy_address!r} is not an address") \
                 from None
 
+    def gateway_nodes(self) -> list[tuple[str, str]]:
+        """(node id, host:port) of each gateway, ids defaulting to 1, 2, …"""
+        out = []
+        for i, text in enumerate(self.gateways, start=1):
+            m = _NODE.match(text.strip())
+            assert m is not None
+            out.append((m.group(1) or str(i), m.group(2)))
+        return out
+
 
 def _servers(nodes: list[str]) -> str:
     return "\n".join(f"    server {n} max_fails=2 fail_timeout=10s;" for n in nodes)
 
 
+def _node_upstreams(nodes: list[tuple[str, str]]) -> str:
+    blocks = []
+    for node_id, addr in nodes:
+        lines = [f"upstream webfon_gateway_{node_id} {{",
+                 f"    server {addr} max_fails=1 fail_timeout=5s;"]
+        lines += [f"    server {other} backup;" for _, other in nodes if other != addr]
+        blocks.append("\n".join([*lines, "}"]))
+    return "\n".join(blocks)
+
+
+def _addr_regex(addr: str) -> str:
+    return '"~(^|, )' + re.escape(addr).replace('"', "") + '$"'
 def _real_ip(site: SiteConfig) -> str:
     if not site.trusted_proxies:
         return ("    # no load balancer in front: the client is the TCP peer; a header a client "
@@ -95,6 +123,10 @@ def trust_notes(site: SiteConfig) -> str:
                   f"\"{addr}\"",
                   "#   sercen keeps its default (trusted_proxies = \"unix\": the front reaches it"
                   " on its Unix socket)"]
+    elif all(s.startswith("unix:") for s in site.sercen):
+        lines += ["#   sercen keeps its default (trusted_proxies = \"unix\": nginx reaches it on "
+                  "its Unix socket)",
+                  "#   (FONBO and the gateway decide nothing on the client address)"]
     else:
         lines += [f"#   sercen.conf: trusted_proxies = \"unix,{addr}\"",
                   "#   (FONBO and the gateway decide nothing on the client address)"]
@@ -112,7 +144,13 @@ def render(site: SiteConfig, template: Path = TEMPLATE) -> str:
         "https_port_suffix": site.https_port_suffix, "access_log": site.access_log,
         "error_log": site.error_log, "login_rate": site.login_rate,
         "login_burst": str(site.login_burst), "api_rate": site.api_rate,
-        "gateway_servers": _servers(site.gateways), "sercen_servers": _servers(site.sercen),
+        "gateway_servers": _servers([a for _, a in site.gateway_nodes()]),
+        "gateway_node_upstreams": _node_upstreams(site.gateway_nodes()),
+        "gateway_node_map": "\n".join(f"    {n} webfon_gateway_{n};"
+                                      for n, _ in site.gateway_nodes()),
+        "gateway_addr_map": "\n".join(f"    {_addr_regex(a)} {n};"
+                                      for n, a in site.gateway_nodes()),
+        "sercen_servers": _servers(site.sercen),
         "fonbo_servers": _servers(site.fonbo), "real_ip": _real_ip(site),
         "trust_notes": trust_notes(site), **site.extra,
     }
@@ -128,9 +166,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--server-name", required=True)
     p.add_argument("--cert", required=True, help="certificate (chain) valid for the name")
     p.add_argument("--key", required=True)
-    p.add_argument("--gateway", action="append", help="host:port, repeatable")
-    p.add_argument("--sercen", action="append")
-    p.add_argument("--fonbo", action="append")
+    p.add_argument("--gateway", action="append",
+                   help="[NODE=]host:port of a gateway node, repeatable")
+    p.add_argument("--sercen", action="append", help="host:port (127.0.0.1:8300), repeatable")
+    p.add_argument("--fonbo", action="append", help="host:port (127.0.0.1:8400), repeatable")
     p.add_argument("--front", help="host:port of the `webfon up` web front: every API goes "
                                    "there (instead of --gateway/--sercen/--fonbo)")
     p.add_argument("--trusted-proxy", action="append", default=[],

@@ -1,40 +1,56 @@
-"""``webfon up``: run every available component as a supervised child process.
+"""``webfon up``: run the stack's processes, in stages, as supervised children.
 
-The supervisor prepares what the children share (data directory, signing keys, control key,
-migrated store, the local event-bus hub), starts each component, restarts one that dies (with
-back-off, logging its exit code) and stops them all cleanly on Ctrl-C / SIGTERM. Its state
-(pids, ports, restarts) is written to ``<data_dir>/run/up.json`` for ``webfon status``.
+Stages start in order, each once the one before answers its health checks (MariaDB and Redis
+when the command runs them, then sercen and the PBX, then FONBO and the gateway nodes, then the
+web front or nginx); a hook may run between stages (the store is migrated once MariaDB is up).
+A process that dies is started again after ``restart_delay`` (doubling while it keeps dying
+young). Stopping goes the other way, stage by stage, each process with its own clean-stop
+signal and grace time: nginx first, then the gateways (which release their web phones through
+the PBX, still running), and the PBX and the databases last. A process that outlives its
+grace time is killed, and that is logged.
+
+Every line a child writes goes to ``<data_dir>/log/<name>.log`` and to the console
+(:mod:`launcher.console`). The state (pids, ports, restarts) is in ``<data_dir>/run/up.json``
+for ``webfon status``.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import json
 import logging
 import os
-import signal
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
-from launcher.components import Component
+import aiohttp
+
+from launcher.console import Console
+from launcher.process import ProcessSpec
 from webfon.bus import BusHub
 
 log = logging.getLogger("launcher.supervisor")
 
-STOP_GRACE_S = 6.0
 MAX_BACKOFF_S = 15.0
+HEALTH_WAIT_S = 30.0
+
+Hook = Callable[[], Awaitable[None]]
 
 
 @dataclass
 class Child:
-    component: Component
+    spec: ProcessSpec
     proc: asyncio.subprocess.Process | None = None
     restarts: int = 0
     started_at: float = 0.0
     last_exit: int | None = None
     task: asyncio.Task[None] | None = field(default=None, repr=False)
+    reader: asyncio.Task[None] | None = field(default=None, repr=False)
 
 
 def local_channels(data_dir: Path, names: set[str], env: dict[str, str]) -> dict[str, str]:
@@ -65,83 +81,169 @@ def state_path(data_dir: Path) -> Path:
     return data_dir / "run" / "up.json"
 
 
-class Supervisor:
-    def __init__(self, components: list[Component], data_dir: Path,
-                 env: dict[str, str] | None = None) -> None:
-        self.data_dir = data_dir.resolve()
-        self.children = [Child(c) for c in components]
-        self.env = dict(os.environ if env is None else env)
-        self.hub = BusHub()
-        self._stopping = asyncio.Event()
+def log_path(data_dir: Path, name: str) -> Path:
+    return data_dir / "log" / f"{name}.log"
 
-    async def start(self) -> None:
-        hub_port = await self.hub.start("127.0.0.1", 0)
-        self.env.setdefault("WEBFON_BUS_URL", f"tcp://127.0.0.1:{hub_port}")
+
+class Supervisor:
+    def __init__(self, specs: list[ProcessSpec], data_dir: Path,
+                 env: dict[str, str] | None = None, *, console: Console | None = None,
+                 restart_delay: float = 1.0, hooks: dict[int, Hook] | None = None,
+                 extra_state: dict[str, Any] | None = None) -> None:
+        self.data_dir = data_dir.resolve()
+        self.children = [Child(s) for s in specs]
+        self.env = dict(os.environ if env is None else env)
+        self.console = console or Console()
+        self.restart_delay = restart_delay
+        self.hooks = hooks or {}
+        self.extra_state = extra_state or {}
+        self.hub: BusHub | None = None
+        self._stopping = asyncio.Event()
+        self.unhealthy: list[str] = []
+
+    @property
+    def stages(self) -> list[int]:
+        return sorted({c.spec.stage for c in self.children})
+
+    async def start(self, stop: asyncio.Event | None = None) -> bool:
+        """Start stage by stage; False when a stage did not answer in time (the others are
+        started anyway, so the user sees what works) or a hook failed (then nothing more)."""
+        if not self.env.get("WEBFON_BUS_URL"):
+            self.hub = BusHub()
+            hub_port = await self.hub.start("127.0.0.1", 0)
+            self.env["WEBFON_BUS_URL"] = f"tcp://127.0.0.1:{hub_port}"
         self.env["WEBFON_DATA_DIR"] = str(self.data_dir)
-        for child in self.children:
-            self.env.setdefault(f"WEBFON_{child.component.name.upper()}_URL",
-                                f"http://127.0.0.1:{child.component.port}")
-        self.env.update(local_channels(self.data_dir, {c.component.name for c in self.children},
-                                       self.env))
-        for child in self.children:
-            child.task = asyncio.create_task(self._keep_running(child))
-        self._write_state()
+        # gateway-5 is a gateway: the node's own service calls go over Unix sockets
+        names = {c.spec.name.split("-")[0] for c in self.children}
+        self.env.update(local_channels(self.data_dir, names, self.env))
+        (self.data_dir / "log").mkdir(parents=True, exist_ok=True)
+        ok = True
+        for stage in self.stages:
+            if stop is not None and stop.is_set():
+                return False
+            group = [c for c in self.children if c.spec.stage == stage]
+            for child in group:
+                child.task = asyncio.create_task(self._keep_running(child))
+            self._write_state()
+            ok &= await self._wait_healthy(group, stop)
+            hook = self.hooks.get(stage)
+            if hook is not None:
+                await hook()  # errors go to the caller, which stops what was started
+        return ok
+
+    async def _wait_healthy(self, group: list[Child], stop: asyncio.Event | None) -> bool:
+        deadline = time.monotonic() + HEALTH_WAIT_S
+        pending = {c.spec.name: c for c in group}
+        async with aiohttp.ClientSession() as session:
+            while pending and time.monotonic() < deadline and \
+                    not (stop is not None and stop.is_set()):
+                for name, child in list(pending.items()):
+                    if await child.spec.health.check(session):
+                        log.info("ready", extra={"child": name, "url": child.spec.health.url})
+                        del pending[name]
+                if pending:
+                    await asyncio.sleep(0.2)
+        if pending:
+            self.unhealthy.extend(pending)
+            log.error("not answering", extra={"children": sorted(pending),
+                                              "waited_s": HEALTH_WAIT_S})
+        return not pending
+
+    def _env_for(self, spec: ProcessSpec) -> dict[str, str]:
+        return {**self.env, **spec.env}
 
     async def _spawn(self, child: Child) -> None:
+        spec = child.spec
         child.proc = await asyncio.create_subprocess_exec(
-            *child.component.command(), env=self.env, stdin=asyncio.subprocess.DEVNULL,
+            *spec.argv, env=self._env_for(spec), stdin=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
             start_new_session=True)
         child.started_at = time.time()
-        log.info("component started", extra={"child": child.component.name,
-                                             "pid": child.proc.pid,
-                                             "port": child.component.port})
+        child.reader = asyncio.create_task(self._read(child, child.proc))
+        log.info("started", extra={"child": spec.name, "pid": child.proc.pid,
+                                   "port": spec.port})
         self._write_state()
 
+    async def _read(self, child: Child, proc: asyncio.subprocess.Process) -> None:
+        assert proc.stdout is not None
+        path = log_path(self.data_dir, child.spec.name)
+        with path.open("a", encoding="utf-8") as out:
+            while True:
+                try:
+                    line = await proc.stdout.readline()
+                except (ValueError, asyncio.LimitOverrunError):  # a line over 64 KiB
+                    line = b"(line too long, cut)\n"
+                    with contextlib.suppress(Exception):
+                        await proc.stdout.read(1 << 20)
+                if not line:
+                    return
+                text = line.decode("utf-8", "replace")
+                out.write(text if text.endswith("\n") else text + "\n")
+                out.flush()
+                self.console.line(child.spec.name, text)
+
     async def _keep_running(self, child: Child) -> None:
-        backoff = 1.0
+        backoff = self.restart_delay
         while not self._stopping.is_set():
             await self._spawn(child)
             assert child.proc is not None
             code = await child.proc.wait()
+            if child.reader is not None:
+                with contextlib.suppress(asyncio.CancelledError):
+                    await child.reader
             child.last_exit = code
-            if self._stopping.is_set():
+            if self._stopping.is_set() or not child.spec.restart:
                 break
             ran_for = time.time() - child.started_at
-            backoff = 1.0 if ran_for > 30 else min(backoff * 2, MAX_BACKOFF_S)
+            backoff = self.restart_delay if ran_for > 30 else min(
+                backoff * 2 if child.restarts else backoff,
+                max(MAX_BACKOFF_S, self.restart_delay))
             child.restarts += 1
-            log.error("component exited; restarting",
-                      extra={"child": child.component.name, "exit_code": code,
-                             "ran_s": round(ran_for, 1), "restart_in_s": backoff})
+            log.error("exited; restarting", extra={"child": child.spec.name, "exit_code": code,
+                                                   "ran_s": round(ran_for, 1),
+                                                   "restart_in_s": backoff})
             self._write_state()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._stopping.wait(), backoff)
 
     async def stop(self) -> None:
+        """Stop stage by stage, last stage first; returns once every child is gone."""
         self._stopping.set()
-        for child in self.children:
-            if child.proc is not None and child.proc.returncode is None:
-                with contextlib.suppress(ProcessLookupError):
-                    child.proc.send_signal(signal.SIGTERM)
-        deadline = time.monotonic() + STOP_GRACE_S
-        for child in self.children:
-            if child.proc is None:
-                continue
-            try:
-                await asyncio.wait_for(child.proc.wait(), max(0.1, deadline - time.monotonic()))
-            except TimeoutError:
-                log.warning("component did not stop; killing",
-                            extra={"child": child.component.name})
-                with contextlib.suppress(ProcessLookupError):
-                    child.proc.kill()
-                await child.proc.wait()
+        for stage in reversed(self.stages):
+            group = [c for c in self.children if c.spec.stage == stage and c.proc is not None]
+            for child in group:
+                assert child.proc is not None
+                if child.proc.returncode is None:
+                    with contextlib.suppress(ProcessLookupError):
+                        child.proc.send_signal(child.spec.stop_signal)
+            await asyncio.gather(*(self._wait_stopped(c) for c in group))
         for child in self.children:
             if child.task is not None:
                 child.task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await child.task
-        await self.hub.close()
+            if child.reader is not None:
+                with contextlib.suppress(asyncio.CancelledError):
+                    await child.reader
+        if self.hub is not None:
+            await self.hub.close()
         state_path(self.data_dir).unlink(missing_ok=True)
-        log.info("all components stopped")
+        log.info("all stopped")
+
+    async def _wait_stopped(self, child: Child) -> None:
+        assert child.proc is not None
+        started = time.monotonic()
+        try:
+            await asyncio.wait_for(child.proc.wait(), child.spec.stop_grace_s)
+        except TimeoutError:
+            log.warning("did not stop in time; killing",
+                        extra={"child": child.spec.name, "grace_s": child.spec.stop_grace_s})
+            with contextlib.suppress(ProcessLookupError):
+                child.proc.kill()
+            await child.proc.wait()
+            return
+        log.info("stopped", extra={"child": child.spec.name, "exit_code": child.proc.returncode,
+                                   "took_s": round(time.monotonic() - started, 2)})
 
     def _write_state(self) -> None:
         path = state_path(self.data_dir)
@@ -149,11 +251,15 @@ class Supervisor:
         state = {
             "pid": os.getpid(),
             "bus_url": self.env.get("WEBFON_BUS_URL"),
+            **self.extra_state,
             "components": {
-                c.component.name: {
+                c.spec.name: {
                     "pid": c.proc.pid if c.proc else None,
-                    "port": c.component.port,
-                    "health_url": c.component.health_url,
+                    "port": c.spec.port,
+                    "health_url": c.spec.health.url,
+                    "health": dataclasses.asdict(c.spec.health),
+                    "description": c.spec.description,
+                    "stage": c.spec.stage,
                     "restarts": c.restarts,
                     "started_at": c.started_at,
                     "last_exit": c.last_exit,
@@ -162,5 +268,8 @@ class Supervisor:
             },
         }
         tmp = path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(state, indent=2))
+        # it may name the database URL with its password: readable by its owner only
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(json.dumps(state, indent=2))
         tmp.replace(path)

@@ -62,7 +62,10 @@ class Engine:
         self._background: set[asyncio.Future[Any]] = set()
 
     async def start(self) -> None:
-        self.http = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0))
+        # no cookies: every caller stands for a browser of its own (nginx would pin callers
+        # sharing its node cookie to one gateway node)
+        self.http = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0),
+                                          cookie_jar=aiohttp.DummyCookieJar())
         self._tasks = [asyncio.create_task(self._pace()),
                        asyncio.create_task(self._keep_phones())]
 

@@ -14,6 +14,13 @@ going in and coming out (see ``loadtest/relay_delay.py``).
 
 ``--target janus`` runs Debian's Janus 1.1.2 (``/usr/bin/janus``) with a generated config
 (WebSocket transport, SIP plugin on 127.0.0.1, ICE on ``lo``) under the same load.
+
+``--target shape`` compares the production shape with one node: the same load on one gateway
+reached directly, then on two gateway nodes behind nginx with TLS (the rendered production
+site; nginx carries the signalling, the media goes to the nodes), the machine's cores shared
+between the two nodes' media workers. CPU and memory are the gateways' (and nginx's) together:
+
+    .venv/bin/python loadtest/gateway_bench.py --target shape --calls 50,100,150,200 --seconds 20
 """
 
 from __future__ import annotations
@@ -42,6 +49,7 @@ from loadtest.servers import (
     Server,
     SippEcho,
     WebfonGateway,
+    WebfonShape,
     gateway_from,
     pct,
     proc_cpu_seconds,
@@ -79,16 +87,21 @@ async def run_one(server_cls: type[Server], n: int, seconds: float,
                                     server.plugin, server.token), None)
         dump: Capture | None = None
         result: dict[str, Any] = {"target": server.name, "calls": n}
-        if isinstance(server, WebfonGateway):
+        if isinstance(server, WebfonShape):
+            result["media_workers"] = "half the CPUs per node"
+        elif isinstance(server, WebfonGateway):
             count = media_workers if media_workers >= 0 else (
                 1 if server.cpu is not None else len(os.sched_getaffinity(0)))
             result["media_workers"] = count
             result["target"] = (f"{server.name} + {count} media workers" if count
                                 else f"{server.name} (relay in its loop)")
         try:
-            idle_cpu0 = proc_cpu_seconds(server.proc.pid)
+            def server_cpu() -> float:
+                return sum(proc_cpu_seconds(pid) for pid in server.root_pids())
+
+            idle_cpu0 = server_cpu()
             await asyncio.sleep(2)
-            idle_pct = (proc_cpu_seconds(server.proc.pid) - idle_cpu0) / 2 * 100
+            idle_pct = (server_cpu() - idle_cpu0) / 2 * 100
             sem = asyncio.Semaphore(8)
 
             async def setup() -> Caller:
@@ -109,14 +122,14 @@ async def run_one(server_cls: type[Server], n: int, seconds: float,
             engine.open_window(1)
             window: Window | None = engine.window
             spy = await start_profile(server, n, seconds, profile)
-            cpu0 = proc_cpu_seconds(server.proc.pid)
+            cpu0 = server_cpu()
             machine0 = cpu_times()
             t0 = time.perf_counter()
             await asyncio.sleep(seconds)
-            cpu1 = proc_cpu_seconds(server.proc.pid)
+            cpu1 = server_cpu()
             result.update(usage(machine0, cpu_times()))
             t1 = time.perf_counter()
-            rss = proc_rss_mb(server.proc.pid)
+            rss = sum(proc_rss_mb(pid) for pid in server.root_pids())
             if spy is not None:
                 await spy.wait()
             stats = await engine.close_window()  # includes the echoes' tail
@@ -220,7 +233,10 @@ async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--calls", default="10,50,100", help="comma-separated call counts")
     parser.add_argument("--seconds", type=float, default=20.0, help="measurement window")
-    parser.add_argument("--target", choices=("webfon", "janus", "both"), default="both")
+    parser.add_argument("--target", choices=("webfon", "janus", "both", "shape"),
+                        default="both",
+                        help="both: webfon and Janus; shape: one webfon node direct, then two "
+                             "nodes behind nginx")
     parser.add_argument("--nice", type=int, default=0,
                         help="run everything at this niceness (e.g. -10 on a shared machine; "
                              "needs root); servers, sipp and the load generator alike")
@@ -268,6 +284,8 @@ async def main() -> None:
             targets.append(gateway_from(args.gateway_tree))
     if args.target in ("janus", "both"):
         targets.append(Janus)
+    if args.target == "shape":
+        targets = [WebfonGateway, WebfonShape]
     print(f"# machine: {os.cpu_count()} cpus, {os.uname().release}; load generator: "
           f"{sys.executable}", flush=True)
     main_task = asyncio.current_task()

@@ -47,8 +47,10 @@ class JanusClient:
 
     async def connect(self, plugin: str) -> None:
         """Open the WebSocket, create a session and attach a handle to ``plugin``."""
+        # wss: nginx in front of gateway nodes, with a test certificate
         self.ws = await self.http.ws_connect(self.url, protocols=(PROTOCOL,), max_msg_size=0,
-                                             heartbeat=None, autoping=True)
+                                             heartbeat=None, autoping=True,
+                                             ssl=False if self.url.startswith("wss:") else True)
         self._reader = asyncio.create_task(self._read())
         self.session_id = int((await self.request({"janus": "create"}))["data"]["id"])
         self.handle_id = int((await self.request({"janus": "attach",

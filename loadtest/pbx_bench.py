@@ -185,7 +185,9 @@ class Bench:
                    WEBFON_PBX_RTP_PORT_MIN=str(self.args.rtp_ports[0]),
                    WEBFON_PBX_RTP_PORT_MAX=str(self.args.rtp_ports[1]),
                    WEBFON_PBX_NO_ANSWER_TIMEOUT_S="30",
-                   WEBFON_PBX_REGISTER_MAX_EXPIRES="3600", WEBFON_PBX_BUS_URL="")
+                   WEBFON_PBX_REGISTER_MAX_EXPIRES="3600", WEBFON_PBX_BUS_URL="",
+                   # every call is 2001's: the per-extension limit would cap the benchmark
+                   WEBFON_PBX_MAX_CALLS_PER_EXTENSION="0")
         env.pop("WEBFON_CONFIG_DIR", None)
         self.pbx = _spawn([sys.executable, "-m", "pbx", "--port", str(self.http_port)], env,
                           self.tmp / "pbx.log", cwd=self.args.pbx_tree, cpus=PBX_CPUS)

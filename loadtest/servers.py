@@ -139,6 +139,10 @@ class Server:
     def ws_url(self) -> str:
         return f"ws://{self.host}:{self.ws_port}/janus"
 
+    def root_pids(self) -> list[int]:
+        """The processes whose trees are measured (CPU, memory)."""
+        return [self.proc.pid] if self.proc is not None else []
+
     async def prepare(self) -> None:
         return None
 
@@ -184,6 +188,75 @@ class WebfonGateway(Server):
                          str(self.ws_port)),
             stdout=log, stderr=log, cwd=str(self.tree), env=env)
         await wait_tcp(self.ws_port)
+
+
+class WebfonShape(WebfonGateway):
+    """Two gateway nodes behind nginx (TLS, the production site), each with half the cores'
+    media workers and its own media port range; the load connects through nginx, which
+    carries the signalling only."""
+
+    name = "2 webfon nodes behind nginx"
+
+    def __init__(self, workdir: Path) -> None:
+        super().__init__(workdir)
+        self.https_port = free_port(socket.SOCK_STREAM)
+        self.node_ports = [free_port(socket.SOCK_STREAM), free_port(socket.SOCK_STREAM)]
+        self.nodes: list[asyncio.subprocess.Process] = []
+        self.nginx: asyncio.subprocess.Process | None = None
+
+    @property
+    def ws_url(self) -> str:
+        return f"wss://{self.host}:{self.https_port}/janus"
+
+    def root_pids(self) -> list[int]:
+        procs = [*self.nodes, *([self.nginx] if self.nginx is not None else [])]
+        return [p.pid for p in procs]
+
+    async def start(self) -> None:
+        from launcher.services import NginxPlan, ensure_self_signed, nginx_spec
+
+        data = self.workdir / "data"
+        if self.token is None:
+            await self.prepare()
+        cpus = len(os.sched_getaffinity(0)) if self.cpu is None else 1
+        workers = self.media_workers if self.media_workers >= 0 else max(1, cpus // 2)
+        for i, port in enumerate(self.node_ports):
+            cfg = self.workdir / f"node{i}.jcfg"
+            low = 30000 + i * 5000
+            cfg.write_text(
+                f'general: {{\n  data_dir = "{data}"\n  local_ip = "{HOST}"\n'
+                f'  session_timeout = 120\n  log_level = "warning"\n  allow_guest = true\n'
+                f'  rtp_port_range = "{low}-{low + 4999}"\n  media_workers = {workers}\n'
+                f'  max_sessions = 0\n  max_sessions_per_user = 0\n'
+                f'  max_handles_per_user = 0\n}}\n')
+            log = _logfile(self.workdir / f"gateway{i}.log")
+            self.nodes.append(await asyncio.create_subprocess_exec(
+                *self.pinned(sys.executable, "-m", "gateway", "--config", str(cfg), "--port",
+                             str(port)), stdout=log, stderr=log, cwd=str(self.tree)))
+        cert, key = ensure_self_signed(self.workdir / "tls", ["localhost", HOST])
+        spec = nginx_spec(self.workdir, NginxPlan(
+            https_port=self.https_port, http_port=free_port(socket.SOCK_STREAM),
+            server_name="localhost", cert=cert, key=key,
+            gateways=[f"{i + 1}={HOST}:{p}" for i, p in enumerate(self.node_ports)],
+            sercen=f"{HOST}:1", fonbo=f"{HOST}:1"), stage=0)
+        log = _logfile(self.workdir / "nginx.log")
+        self.nginx = await asyncio.create_subprocess_exec(*self.pinned(*spec.argv),
+                                                          stdout=log, stderr=log)
+        self.proc = self.nodes[0]
+        for port in [*self.node_ports, self.https_port]:
+            await wait_tcp(port)
+
+    async def stop(self) -> None:
+        procs = [*self.nodes, *([self.nginx] if self.nginx is not None else [])]
+        for proc in procs:
+            if proc.returncode is None:
+                proc.send_signal(signal.SIGQUIT if proc is self.nginx else signal.SIGINT)
+        for proc in procs:
+            try:
+                await asyncio.wait_for(proc.wait(), 10)
+            except TimeoutError:
+                proc.kill()
+                await proc.wait()
 
 
 def gateway_from(tree: Path) -> type[WebfonGateway]:

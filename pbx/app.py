@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import gc
 import logging
@@ -63,6 +64,8 @@ async def build(settings: PbxSettings) -> web.Application:
             await stack.enter_async_context(running(core.mdflow))
             await engine.start()
             stack.push_async_callback(engine.close)
+            watch = asyncio.create_task(core.nodes.run())
+            stack.callback(watch.cancel)
             tune_gc()
             app[CORE_KEY] = core
             log.info("pbx ready", extra={"sip_port": engine.port,

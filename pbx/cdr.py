@@ -1,7 +1,9 @@
 """CDR writer: one row per call leg outcome in ``cdr``, ``call.ended`` on the event bus.
 
 The bus is optional (anything with ``async publish(topic, payload)``); a failing bus never
-loses the row, and a failing store never breaks the call (both are logged).
+loses the row, and a failing store never breaks the call (both are logged). Rows queued while
+the store is unreachable (a database restart) stay queued and are written, in order, when it
+answers again; only a row the store refuses as invalid is dropped (and logged).
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from enum import StrEnum
 from typing import Any
 
 from webfon.store import Store, StoreError
-from webfon.store.base import Executor
+from webfon.store.base import Executor, IntegrityError
 
 from .batching import DelayedFlush
 from .events import Publisher
@@ -115,11 +117,17 @@ class CdrWriter:
     """``write`` stores one row now; ``submit`` queues rows written in batches (one
     transaction every ``flush_s``), which keeps call teardown off the store's write path."""
 
+    RETRY_MAX_S = 10.0
+    MAX_QUEUED = 200_000  # rows kept while the store is down; the oldest go beyond this
+
     def __init__(self, store: Store, bus: Publisher | None = None,
                  flush_s: float = 0.2) -> None:
         self.store = store
         self.bus = bus
         self.written = 0
+        self.retry_s = 0.0  # > 0 while the store is unreachable: the next attempt's delay
+        self._retry: asyncio.Task[None] | None = None
+        self._closed = False
         self._queue: list[tuple[CdrRecord, bool]] = []
         self._flusher = DelayedFlush(self.flush, flush_s)
         self._lock = asyncio.Lock()
@@ -127,7 +135,24 @@ class CdrWriter:
     def submit(self, record: CdrRecord, *, publish: bool = True) -> None:
         record.row()  # reject bad values now, not in the flusher
         self._queue.append((record, publish))
-        self._flusher.request()
+        if len(self._queue) > self.MAX_QUEUED:
+            del self._queue[:len(self._queue) - self.MAX_QUEUED]
+            log.error("cdr queue full while the store is unreachable; oldest rows dropped")
+        if not self.retry_s:  # while the store is down, the retry is already planned
+            self._flusher.request()
+
+    @property
+    def pending(self) -> int:
+        return len(self._queue)
+
+    def _retry_later(self) -> None:
+        if self._retry is None and not self._closed:
+            self._retry = asyncio.ensure_future(self._retry_after(self.retry_s))
+
+    async def _retry_after(self, delay: float) -> None:
+        await asyncio.sleep(delay)
+        self._retry = None
+        await self.flush()
 
     async def flush(self) -> None:
         async with self._lock:
@@ -153,9 +178,25 @@ class CdrWriter:
                                      if not want_id]
                             if quiet:
                                 await tx.executemany(sql, quiet)
+                except StoreError as exc:
+                    if isinstance(exc, IntegrityError):
+                        log.exception("cdr batch refused by the store; dropped",
+                                      extra={"rows": len(batch)})
+                        continue
+                    self._queue[:0] = batch  # kept, in order, for the next attempt
+                    if not self.retry_s:
+                        log.error("cdr rows not written: store unavailable; kept and retried",
+                                  extra={"rows": len(self._queue), "error": str(exc)})
+                    self.retry_s = min(self.RETRY_MAX_S, max(0.5, self.retry_s * 2))
+                    self._retry_later()
+                    return
                 except Exception:
                     log.exception("cdr batch write failed", extra={"rows": len(batch)})
                     continue
+                if self.retry_s:
+                    log.info("cdr rows written again after the store came back",
+                             extra={"rows": len(batch)})
+                    self.retry_s = 0.0
                 self.written += len(batch)
                 for (record, publish), row, row_id in zip(batch, rows, ids, strict=True):
                     if publish and self.bus is not None:
@@ -167,8 +208,15 @@ class CdrWriter:
                                           extra={"call_id": record.call_id})
 
     async def close(self) -> None:
+        self._closed = True
         self._flusher.cancel()
+        if self._retry is not None:
+            self._retry.cancel()
+            self._retry = None
         await self.flush()
+        if self._queue:
+            log.error("cdr rows not written at shutdown: store unavailable",
+                      extra={"rows": len(self._queue)})
 
     async def write(self, record: CdrRecord, *, publish: bool = True) -> int | None:
         row = record.row()

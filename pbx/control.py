@@ -26,7 +26,7 @@ from webfon.config import ConfigError
 from webfon.control_key import check_bearer
 from webfon.http import json_error, read_json
 
-from .webphone import WebphoneError
+from .webphone import CAUSE_NODE_LOST, WebphoneError
 
 log = logging.getLogger("pbx.control")
 
@@ -80,15 +80,19 @@ async def webphone_login(request: web.Request) -> web.Response:
 async def webphone_logout(request: web.Request) -> web.Response:
     body = await read_json(request)
     user_id = _int_field(body, "user_id")
-    found = await _core(request).webphones.logout(user_id)
-    log.info("webphone logout", extra={"user_id": user_id, "found": found})
+    # with node_id: only while the session is still that node's (see pbx.webphone)
+    node_id = _int_field(body, "node_id") if body.get("node_id") is not None else None
+    found = await _core(request).webphones.logout(user_id, node_id=node_id)
+    log.info("webphone logout", extra={"user_id": user_id, "node_id": node_id,
+                                       "found": found})
     return web.json_response({"ok": True, "was_logged_in": found})
 
 
 async def release_node(request: web.Request) -> web.Response:
     body = await read_json(request)
     node_id = _int_field(body, "node_id")
-    released = await _core(request).webphones.release_node(node_id)
+    # a node releases at start what a previous process of it left behind: that one died
+    released = await _core(request).webphones.release_node(node_id, cause=CAUSE_NODE_LOST)
     log.info("webphone node released", extra={"node_id": node_id, "released": released})
     return web.json_response({"released": released})
 

@@ -16,10 +16,11 @@ from .directory import Directory
 from .events import Events, Publisher
 from .location import CachedLocation, Location, StoreLocation
 from .mdflow import Mdflow, MdflowConfig, config_from_rows, load_config
+from .nodes import NodeWatch, end_calls_to
 from .routing import Router
 from .settings import PbxSettings
 from .stats import QueueStats
-from .webphone import Webphones
+from .webphone import Released, Webphones
 
 log = logging.getLogger("pbx.core")
 
@@ -35,6 +36,7 @@ class PbxCore:
     mdflow: Mdflow
     stats: QueueStats
     webphones: Webphones
+    nodes: NodeWatch
     events: Events
     bus: Publisher | None = None
     calls: dict[str, Any] = field(default_factory=dict)
@@ -55,16 +57,20 @@ class PbxCore:
         else:
             mdflow = Mdflow(MdflowConfig())
         registrar = f"sip:{settings.advertised_host}:{settings.sip_port}"
+        webphones = Webphones(store, realm=settings.realm, registrar=registrar)
         core = cls(settings=settings, store=store, directory=directory, router=router,
                    location=location or CachedLocation(StoreLocation(store)),
                    cdr=CdrWriter(store, bus),
                    mdflow=mdflow,
                    stats=QueueStats(store, global_enabled=settings.stats_global,
                                     sla_s=settings.stats_sla_s),
-                   webphones=Webphones(store, realm=settings.realm, registrar=registrar),
+                   webphones=webphones,
+                   nodes=NodeWatch(store, webphones, lease_s=settings.node_lease_s,
+                                   check_s=settings.node_check_s),
                    events=Events(bus), bus=bus)
         core.webphones.on_logout = core._on_logout
         core.webphones.on_change = directory.invalidate
+        core.webphones.node_silent = core.nodes.silent
         return core
 
     async def load_mdflow_from_store(self) -> None:
@@ -75,13 +81,24 @@ class PbxCore:
         if rows:
             self.mdflow = Mdflow(config_from_rows(rows))
 
-    async def _on_logout(self, aor: str, username: str) -> None:
+    async def _on_logout(self, released: Released) -> None:
+        """A web phone left (logout, its node lost, or moved to another node): its bindings
+        go, and so do the calls it carried, with the cause in their CDR."""
+        aor, username = released.extension, released.sip_username
         self.directory.invalidate()
+        # the location cache may hold bindings not yet written to the store
+        contacts = set(released.contacts)
+        contacts.update(b.contact for b in await self.location.lookup(aor)
+                        if b.username == username)
         forget = getattr(self.location, "forget", None)
         if forget is not None:
             forget(aor)
         if self.engine is not None:
             await self.engine.drop_user(aor, username)
+            ended = end_calls_to(self.engine, contacts, released.cause)
+            if ended:
+                log.info("calls of a released web phone ended",
+                         extra={"extension": aor, "calls": ended, "cause": released.cause})
 
     def call_list(self) -> list[dict[str, Any]]:
         if self.engine is None:

@@ -284,6 +284,10 @@ class Directory:
                       int(r["priority"]), int(r["prefix_strip"]), bool(r.get("srtp") or 0),
                       str(r.get("tls_server_name") or "")) for r in rows]
 
+    async def trunk_hosts(self) -> frozenset[str]:
+        """The addresses of the enabled trunks, read now (not cached)."""
+        return frozenset(t.host for t in await self._load_trunks())
+
     async def trunk_by_address(self, host: str) -> Trunk | None:
         for trunk in await self.trunks():
             if trunk.host == host:

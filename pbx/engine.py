@@ -3,6 +3,8 @@ sends each out-of-dialog request to the part that handles it, and starts and sto
 
 The parts, each a module with one job:
 
+* :mod:`pbx.guard` — the per-address message rate (before parsing) and the bans that follow
+  digest failures;
 * :mod:`pbx.registrar` — REGISTER with digest authentication, bindings, qualify and expiry;
 * :mod:`pbx.inbound` — a new INVITE: who calls, admission, the call's first leg, delivery;
 * :mod:`pbx.admission` — the one gate for every call placed for someone (flow control,
@@ -49,7 +51,9 @@ from .destinations.voicemail import VoicemailDestination
 from .features.dispatch import InCallFeatures
 from .features.dtmf import InfoDtmf
 from .features.hold import Hold
+from .features.parties import Parties
 from .features.transfer import Transfer
+from .guard import SourceGuard
 from .inbound import InboundCalls
 from .media import MediaManager
 from .mwi import MessageWaiting
@@ -65,6 +69,8 @@ SDP_TYPE = "application/sdp"
 TRYING_DELAY_S = 0.2
 """100 Trying goes out only when an INVITE has had no other response for this long (RFC 3261
 §17.2.1): a digest challenge or a relayed 180 usually comes first, saving a datagram."""
+TRUNK_REFRESH_S = 10.0
+"""How often the trunks' addresses (exempt from the per-address limits) are read again."""
 
 
 class SipEngine:
@@ -77,11 +83,14 @@ class SipEngine:
                                     user_agent="webfon-pbx", server_header="webfon-pbx",
                                     trying_delay=TRYING_DELAY_S, eager_handlers=True,
                                     tls=s.sip_tls, tls_port=s.sip_tls_port)
+        self.guard = SourceGuard(s)
+        self.endpoint.accept_source = self.guard.accept
         self.media = MediaManager(s.media_host, s.rtp_port_min, s.rtp_port_max,
                                   strict_rtp=s.strict_rtp, strict_window_s=s.strict_rtp_window_s,
                                   strict_probation=s.strict_rtp_probation)
         self.auth = PhoneAuth(core.directory, s.realm, tuple(a.upper() for a in
-                                                             s.digest_algorithms), s.nonce_ttl_s)
+                                                             s.digest_algorithms), s.nonce_ttl_s,
+                              guard=self.guard)
         self.registrar = Registrar(s, core.directory, core.location, self.auth,
                                    events=core.events)
         self.maintenance = Maintenance(s, core.location, self.endpoint, events=core.events)
@@ -112,8 +121,9 @@ class SipEngine:
         self.delivery.add(RouteKind.QUEUE, self.queues)
         self.delivery.add(RouteKind.IVR, IvrDestination(core.directory, admission,
                                                         self.delivery, core.store, s.media_host))
-        self.delivery.add(RouteKind.EXTERNAL, TrunkDestination(self.ringer, s.trunk_timeout_s,
-                                                               self.endpoint.tls_names))
+        trunks = TrunkDestination(self.ringer, self.active, s.trunk_timeout_s,
+                                  s.max_calls_per_trunk, self.endpoint.tls_names)
+        self.delivery.add(RouteKind.EXTERNAL, trunks)
         self.delivery.add(RouteKind.VOICEMAIL, VoicemailDestination(
             voicemail, self.mwi, core.events, self.background, s.media_host,
             s.voicemail_path, s.voicemail_max_s))
@@ -121,14 +131,17 @@ class SipEngine:
         self.features = InCallFeatures()
         self.features.add(Reinvite, Hold())
         self.features.add(Info, InfoDtmf())
-        self.features.add(Refer, Transfer(admission, reach, self.active, self.ringer,
-                                          self.legs, s.no_answer_timeout_s))
+        self.features.add(Refer, Transfer(
+            admission, Parties(core.directory, core.router), core.router, reach, self.active,
+            self.ringer, trunks, self.legs, s.no_answer_timeout_s))
 
         self.inbound = InboundCalls(
             directory=core.directory, router=core.router, auth=self.auth, admission=admission,
             legs=self.legs, active=self.active, delivery=self.delivery,
             lifecycle=self.lifecycle, features=self.features, events=core.events,
-            cdr=core.cdr, media_host=s.media_host)
+            cdr=core.cdr, media_host=s.media_host,
+            max_calls_per_extension=s.max_calls_per_extension,
+            max_calls_per_trunk=s.max_calls_per_trunk)
         core.engine = self
 
     # ------------------------------------------------------------------ lifecycle
@@ -145,7 +158,9 @@ class SipEngine:
         await self.endpoint.start()
         self.hub = self.legs.start()
         self.endpoint.handler = self.handle
+        await self._refresh_trunk_addresses()
         self.background.spawn(self.maintenance.run())
+        self.background.spawn(self._watch_trunks())
         log.info("sip engine started", extra={"port": self.port,
                                               "transports": self.settings.sip_transports})
 
@@ -169,6 +184,18 @@ class SipEngine:
             await close()
         await self.core.cdr.close()
 
+    async def _refresh_trunk_addresses(self) -> None:
+        """Trunks are never rate-limited nor banned: the guard learns their addresses."""
+        try:
+            self.guard.exempt = await self.core.directory.trunk_hosts()
+        except Exception:
+            log.exception("cannot read the trunks")
+
+    async def _watch_trunks(self) -> None:
+        while True:
+            await asyncio.sleep(TRUNK_REFRESH_S)
+            await self._refresh_trunk_addresses()
+
     # ------------------------------------------------------------------ dispatch
     async def handle(self, request: Request, tx: ServerTransaction | None) -> None:
         assert self.hub is not None
@@ -177,6 +204,9 @@ class SipEngine:
             return
         method = request.method
         self.stats[method] += 1
+        if request.source is not None and self.guard.banned_for(request.source[0]):
+            tx.respond(403, "Forbidden")
+            return
         if method == "REGISTER":
             await self.registrar.handle(request, tx)
         elif method == "INVITE":
@@ -203,6 +233,7 @@ class SipEngine:
 
     def stats_snapshot(self) -> dict[str, Any]:
         return {"calls_active": len(self.active), "sip": dict(self.endpoint.stats),
+                "guard": self.guard.snapshot(),
                 "requests": dict(self.stats), "registrations_accepted": self.registrar.registered,
                 "transactions": self.endpoint.transaction_count,
                 "media": self.media.snapshot()}

@@ -3,17 +3,21 @@ CDR rows.
 
 The caller is identified (a trunk by its source address, a phone by digest authentication,
 challenged with 407), its SDP offer must carry G.711 over RTP or SDES-SRTP (a «publicable en
-internet» phone must call over TLS with SRTP: 403 or 488 otherwise), and the call is admitted
-(:class:`~pbx.admission.Admission`) for the caller. The caller's leg gets its media endpoint,
-``call.started`` is published, the route is delivered (:class:`~pbx.destinations.base.
-Delivery`), a connected call is supervised until a party leaves, and the call is finished
-(:class:`~pbx.calls.lifecycle.CallLifecycle`).
+internet» phone must call over TLS with SRTP: 403 or 488 otherwise), the caller's extension or
+trunk must be under its limit of calls in progress (``max_calls_per_extension``,
+``max_calls_per_trunk``), and the call is admitted (:class:`~pbx.admission.Admission`) for the
+caller. A mobility code's PIN is kept out of everything the call leaves (records, events).
+The caller's leg gets its media endpoint, ``call.started`` is published, the route is
+delivered (:class:`~pbx.destinations.base.Delivery`), a connected call is supervised until a
+party leaves, and the call is finished (:class:`~pbx.calls.lifecycle.CallLifecycle`).
 """
 
 from __future__ import annotations
 
 import logging
 import time
+from dataclasses import replace
+from urllib.parse import unquote
 
 from webfon.sip import ParseError, Request, SipError
 from webfon.sip.transaction import InviteServerTransaction
@@ -29,6 +33,7 @@ from .cdr import CdrWriter, Direction, Disposition
 from .destinations.base import Delivery
 from .directory import Directory, Trunk
 from .events import CallStarted, Events
+from .mobility import redact
 from .registrar import PhoneAuth
 from .routing import Caller, Router
 
@@ -39,7 +44,8 @@ class InboundCalls:
     def __init__(self, *, directory: Directory, router: Router, auth: PhoneAuth,
                  admission: Admission, legs: LegFactory, active: ActiveCalls,
                  delivery: Delivery, lifecycle: CallLifecycle, features: LegEventHandler,
-                 events: Events, cdr: CdrWriter, media_host: str) -> None:
+                 events: Events, cdr: CdrWriter, media_host: str,
+                 max_calls_per_extension: int = 0, max_calls_per_trunk: int = 0) -> None:
         self.directory = directory
         self.router = router
         self.auth = auth
@@ -52,14 +58,23 @@ class InboundCalls:
         self.events = events
         self.cdr = cdr
         self.media_host = media_host
+        self.max_calls_per_extension = max_calls_per_extension
+        self.max_calls_per_trunk = max_calls_per_trunk
 
     async def handle(self, request: Request, tx: InviteServerTransaction) -> None:
-        dialled = request.uri.user or ""
+        dialled = unquote(request.uri.user or "")  # phones send '#' as %23
         if not dialled:
             tx.respond(484, "No number in Request-URI")
             return
         caller = await self._caller(request, tx)
         if caller is None:
+            return
+        over = self._over_limit(caller)
+        if over is not None:
+            log.warning("call refused: %s", over[1], extra={"call_id": request.call_id})
+            tx.respond(*over)
+            self.cdr.submit(refused_record(request, caller, redact(dialled), "call limit",
+                                           time.time()))
             return
         if not request.body:
             tx.respond(488, "SDP offer required")
@@ -78,7 +93,8 @@ class InboundCalls:
                                "phone": caller.phone.sip_username})
             tx.respond(488, "SRTP required (publicable phone)")
             return
-        route = await self.admission.admit(dialled, caller)
+        route = await self.admission.admit(dialled, caller, call_id=request.call_id)
+        dialled = redact(dialled)  # from here on, a mobility code without its PIN
         if route.flow_verdict:
             tx.respond(route.status, route.reason)
             self.cdr.submit(refused_record(request, caller, dialled,
@@ -107,10 +123,13 @@ class InboundCalls:
         a.number = caller.number
         a.user_id = caller.user.id if caller.user else None
         a.sdp = offer
+        a.party = route.caller  # a mobility code's user, when one was dialled
         call = Call(request.call_id, a, dialled, caller, self.features,
                     direction=Direction.INBOUND if caller.trunk else Direction.INTERNAL)
         if caller.extension is not None:
             call.extensions.append(caller.extension.number)
+        if caller.trunk is not None:
+            call.trunks.append(caller.trunk.name)
         self.active.add(call)
         call.attach(a)
         try:
@@ -130,8 +149,9 @@ class InboundCalls:
         """Who calls: a trunk by its address, else a phone that proves who it is (None once
         the INVITE was challenged or refused)."""
         trunk = await self._trunk_at(request.source, (request.transport or "udp").lower())
+        address = request.source[0] if request.source else ""
         if trunk is not None:
-            return Caller(trunk=trunk)
+            return Caller(trunk=trunk, address=address)
         phone = await self.auth.check(request, tx, proxy=True)
         if phone is None:
             return None
@@ -141,7 +161,19 @@ class InboundCalls:
                                "transport": request.transport})
             tx.respond(403, "TLS required (publicable phone)")
             return None
-        return await self.router.caller_for_phone(phone)
+        return replace(await self.router.caller_for_phone(phone), address=address)
+
+    def _over_limit(self, caller: Caller) -> tuple[int, str] | None:
+        """The answer for a caller whose extension or trunk is at its limit of calls."""
+        ext = caller.extension
+        limit = self.max_calls_per_extension
+        if ext is not None and limit and self.active.lines_in_use(ext.number) >= limit:
+            return 403, f"Too many calls in progress on extension {ext.number}"
+        trunk = caller.trunk
+        limit = self.max_calls_per_trunk
+        if trunk is not None and limit and self.active.trunk_calls(trunk.name) >= limit:
+            return 503, "Too many calls on this trunk"
+        return None
 
     async def _trunk_at(self, source: tuple[str, int] | None, transport: str | None = None
                         ) -> Trunk | None:

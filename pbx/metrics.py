@@ -1,5 +1,7 @@
 """``GET /metrics`` of the PBX (Prometheus text): SIP and request counters, calls, RTP relayed,
-lost and refused by strict RTP (``webfon_pbx_rtp_dropped_total``)."""
+lost and refused by strict RTP (``webfon_pbx_rtp_dropped_total``), SIP messages dropped over
+their address's rate (``webfon_pbx_sip_rate_limited_total``) and requests of banned addresses
+refused (``webfon_pbx_sip_banned_refused_total``)."""
 
 from __future__ import annotations
 
@@ -31,8 +33,12 @@ async def metrics(request: web.Request) -> web.Response:
                          "rtp_lost": media["lost"], "rtp_dropped": media["rtp_dropped"],
                          "media_legs": media["legs"],
                          "registrations_accepted": snap["registrations_accepted"]})
+        guard = snap["guard"]
+        counters["sip_banned_refused"] = guard["refused_banned"]
         gauges.update({"calls_active": snap["calls_active"],
-                       "media_open_legs": media["open_legs"]})
+                       "media_open_legs": media["open_legs"],
+                       "sip_sources_tracked": guard["sources_tracked"],
+                       "sip_sources_failing": guard["sources_failing"]})
     text = render_prometheus(counters, gauges, prefix="webfon_pbx")
     return web.Response(text=text, content_type="text/plain", charset="utf-8")
 

@@ -20,18 +20,22 @@ from webfon.sip.digest import DigestServer
 
 from .directory import Directory, Phone
 from .events import Events, RegistrationChanged
+from .guard import SourceGuard
 from .location import Binding, Location
 from .settings import PbxSettings
 
 log = logging.getLogger("pbx.registrar")
 
 class PhoneAuth:
-    """Digest authentication of phones against ``phones.sip_ha1_*``."""
+    """Digest authentication of phones against ``phones.sip_ha1_*``; failures go to the
+    :class:`~pbx.guard.SourceGuard` (fail2ban line, and a ban after too many)."""
 
     def __init__(self, directory: Directory, realm: str, algorithms: tuple[str, ...],
-                 nonce_ttl: float) -> None:
+                 nonce_ttl: float, guard: SourceGuard | None = None) -> None:
         self.directory = directory
-        self.digest = DigestServer(realm, nonce_lifetime=nonce_ttl, algorithms=algorithms)
+        self.guard = guard
+        self.digest = DigestServer(realm, nonce_lifetime=nonce_ttl, algorithms=algorithms,
+                                   log_failures=guard is None)
 
     async def _lookup(self, username: str, algorithm: str) -> str | None:
         phone = await self.directory.phone_by_username(username)
@@ -51,8 +55,15 @@ class PhoneAuth:
             if phone is not None:
                 return phone
         if result.status == "failed":
+            if self.guard is not None and request.source is not None:
+                self.guard.auth_failed(request.source[0], result.username, result.reason,
+                                       request.call_id)
             tx.respond(403, "Wrong credentials")
             return None
+        if result.status == "invalid" and self.guard is not None:
+            log.info("digest credentials not usable: challenged again",
+                     extra={"call_id": request.call_id, "reason": result.reason,
+                            "peer_ip": request.source[0] if request.source else "-"})
         resp = self.digest.challenge(request, proxy=proxy, stale=result.status == "stale",
                                      to_tag=tx.local_tag if request.method == "INVITE" else None)
         tx.respond(resp)

@@ -4,12 +4,16 @@ by a trunk.
 Routing looks the number up in the shared numbering first, so a user's number reaches the user
 wherever they are logged in (the seed: «se debe buscar al usuario, no a la extensión»). The
 caller's category decides which destination classes are allowed; a refusal carries a clear
-reason for the 403. Call-by-call mobility codes are resolved here too.
+reason for the 403. Call-by-call mobility codes are not numbers: admission resolves them
+(:mod:`pbx.mobility`) before a number reaches the router, which refuses any it is given.
+
+Only :class:`~pbx.admission.Admission` hands routes out for delivery: a route made here, or
+by hand, is not admitted and no destination takes it.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from enum import StrEnum
 
 from .categories import (
@@ -19,9 +23,10 @@ from .categories import (
     Classified,
     NumberError,
     classify_dialled,
+    classify_external,
 )
 from .directory import Directory, Extension, Phone, QueueInfo, Trunk, User
-from .mobility import MobilityError, authorize, is_mobility, parse
+from .mobility import is_mobility
 from .repo.ivr import IvrMenu
 
 
@@ -40,6 +45,8 @@ class Caller:
     trunk: Trunk | None = None
     category: Category = DEFAULT_CATEGORY
     mobility: bool = False
+    address: str = ""
+    """The network address the caller's request came from (limits and logs), when known."""
 
     @property
     def number(self) -> str:
@@ -57,7 +64,9 @@ class Caller:
 
 
 SYSTEM = Caller(category=UNRESTRICTED)
-"""The PBX placing a call its own configuration names (a queue's overflow target)."""
+"""The PBX placing a call its own configuration names (a queue's overflow target); never a
+call a person asks for (a dialled number, a forward, a transfer): those are placed as that
+person."""
 
 
 class RouteKind(StrEnum):
@@ -73,9 +82,13 @@ class RouteKind(StrEnum):
     REJECT = "reject"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Route:
-    """The routing decision: where the number leads, for whom, or why it is refused."""
+    """The routing decision: where the number leads, for whom, or why it is refused.
+
+    Routes compare by identity: a route is admitted (:func:`pbx.admission.admitted`) as the
+    very object admission handed out, never as a copy or a look-alike.
+    """
 
     kind: RouteKind
     number: str
@@ -126,18 +139,7 @@ class Router:
 
     async def route(self, dialled: str, caller: Caller) -> Route:
         if is_mobility(dialled):
-            if caller.trunk is not None:
-                return reject(dialled, caller, 403, "Mobility codes are not accepted from trunks")
-            try:
-                code = parse(dialled)
-                user = await authorize(self.directory, code, caller.extension)
-            except MobilityError as exc:
-                return reject(dialled, caller, exc.status, exc.reason)
-            caller = replace(caller, user=user, mobility=True,
-                             category=await self.directory.category(user.category_id))
-            dialled = code.destination
-            if is_mobility(dialled):
-                return reject(dialled, caller, 484, "Nested mobility code")
+            return reject("*72*", caller, 484, "Mobility code not allowed here")
         kind = await self.directory.number_kind(dialled)
         if caller.trunk is not None:
             return await self._internal(dialled, kind, caller, "internal") if kind else reject(
@@ -148,16 +150,29 @@ class Router:
                                           local_prefixes=self.local_prefixes)
         except NumberError as exc:
             return reject(dialled, caller, 404 if kind is None else 484, str(exc))
-        if caller.user is not None and caller.user.user_type == "solo_entrantes" \
-                and not caller.mobility and classified.dest_class != "emergency":
-            return reject(dialled, caller, 403,
-                          "Incoming-only user: outgoing calls need call-by-call mobility")
-        why = caller.category.check(classified)
+        why = self.refusal(caller, classified)
         if why:
             return reject(dialled, caller, 403, why)
         if kind is not None:
             return await self._internal(dialled, kind, caller, classified.dest_class)
         return await self._external(classified, caller)
+
+    def refusal(self, caller: Caller, classified: Classified) -> str | None:
+        """Why ``caller`` may not call a number of this class («solo entrantes», the
+        category), or None when they may."""
+        if caller.user is not None and caller.user.user_type == "solo_entrantes" \
+                and not caller.mobility and classified.dest_class != "emergency":
+            return "Incoming-only user: outgoing calls need call-by-call mobility"
+        return caller.category.check(classified)
+
+    def outside_refusal(self, caller: Caller, number: str) -> str | None:
+        """Why ``caller`` may not be connected to the outside ``number`` (as routes give it
+        to the trunks), or None when they may."""
+        try:
+            classified = classify_external(number, self.local_prefixes)
+        except NumberError as exc:
+            return str(exc)
+        return self.refusal(caller, classified)
 
     async def _internal(self, number: str, kind: str | None, caller: Caller,
                         dest_class: str) -> Route:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import socket
 from pathlib import Path
 from typing import ClassVar
@@ -71,9 +72,45 @@ class PbxSettings(BaseSettings):
     stats_sla_s: float = 20.0
     moh_frequency_hz: float = 440.0
     control_key_file: Path | None = None
+    # gateway nodes: one whose lease heartbeat has not moved for this long is lost (its web
+    # phones are released); checked every node_check_s
+    node_lease_s: float = 5.0
+    node_check_s: float = 1.0
     # Where the control API answers: "any" (the HTTP port, over TLS with tls_cert_file, and the
     # unix_socket when set) or "unix" (only unix_socket; the HTTP port refuses /control/)
     control_listen: str = "any"
+    # --- abuse limits (docs/SECURITY.md) ---
+    sip_trusted_sources: list[str] = dataclasses.field(
+        default_factory=lambda: ["127.0.0.0/8", "::1/128"])
+    """Networks (CIDR) never rate-limited nor banned: the gateway nodes, the PBX's own host.
+    Trunks' addresses are exempt too."""
+    sip_source_rate: float = 50.0
+    """SIP messages per second one address may send (sustained); 0 turns the limit off."""
+    sip_source_burst: int = 200
+    """…and in a burst. Beyond, its messages are dropped before they are even parsed."""
+    auth_max_failures: int = 10
+    """Digest failures (wrong password, unknown user) from one address within
+    ``auth_window_s`` that ban it: its requests get 403 without a challenge."""
+    auth_window_s: float = 300.0
+    auth_ban_s: float = 600.0
+    """The first ban; each ban that follows doubles, up to ``auth_max_ban_s``."""
+    auth_max_ban_s: float = 86400.0
+    mobility_max_failures: int = 5
+    """Failed mobility codes from one phone within ``mobility_window_s`` that lock it out."""
+    mobility_account_max_failures: int = 10
+    """Failed mobility codes for one login (from any phone) that lock the login out."""
+    mobility_window_s: float = 900.0
+    mobility_lock_s: float = 60.0
+    """The first lock-out; each one that follows doubles, up to ``mobility_max_lock_s``."""
+    mobility_max_lock_s: float = 3600.0
+    password_checks: int = 0
+    """PIN checks (argon2id) run at once; 0: the CPU count (at least 2)."""
+    max_calls_per_extension: int = 8
+    """Calls in progress one extension may take part in (placing or receiving); a call over
+    the limit gets 403. 0: no limit. Ringing an extension also stops at its «líneas»."""
+    max_calls_per_trunk: int = 120
+    """Calls in progress on one trunk (both ways); a full trunk is skipped like an
+    unavailable one, a call from a full trunk gets 503. 0: no limit."""
 
     @classmethod
     def aliases(cls) -> dict[str, str]:
@@ -115,12 +152,32 @@ class PbxSettings(BaseSettings):
                               key="strict_rtp_window_s")
         if (self.rtp_port_max - self.rtp_port_min) < 4:
             raise ConfigError("RTP port range too small", key="rtp_port_max")
+        if self.node_lease_s <= 0 or self.node_check_s <= 0:
+            raise ConfigError("must be > 0", key="node_lease_s" if self.node_lease_s <= 0
+                              else "node_check_s")
         if self.qualify_interval_s < 0:
             raise ConfigError("must be >= 0 (0 disables qualify)", key="qualify_interval_s")
         if self.no_answer_timeout_s <= 0:
             raise ConfigError("must be > 0", key="no_answer_timeout_s")
         if not self.realm:
             raise ConfigError("must not be empty", key="realm")
+        for net in self.sip_trusted_sources:
+            try:
+                ipaddress.ip_network(net, strict=False)
+            except ValueError:
+                raise ConfigError(f"not a network: {net!r}", key="sip_trusted_sources") from None
+        if self.sip_source_rate < 0 or self.sip_source_burst < 1:
+            raise ConfigError("rate must be >= 0 and burst >= 1", key="sip_source_rate")
+        for key in ("auth_max_failures", "mobility_max_failures",
+                    "mobility_account_max_failures"):
+            if getattr(self, key) < 1:
+                raise ConfigError("must be >= 1", key=key)
+        for key in ("auth_window_s", "auth_ban_s", "mobility_window_s", "mobility_lock_s"):
+            if getattr(self, key) <= 0:
+                raise ConfigError("must be > 0", key=key)
+        for key in ("max_calls_per_extension", "max_calls_per_trunk", "password_checks"):
+            if getattr(self, key) < 0:
+                raise ConfigError("must be >= 0 (0: no limit / default)", key=key)
 
     @property
     def voicemail_path(self) -> Path:

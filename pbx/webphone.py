@@ -7,6 +7,13 @@ and add the web extension with the same penalty; while logged in, calls to the u
 ring the web extension only («exclusivo»). In «multiterminal» mode the web phone is one more
 phone of the user's own extension. Logout puts everything back as it was. Every step runs in
 one store transaction.
+
+Each session belongs to the gateway node it logged in through (``node_id``). A logout that names
+a node releases the session only while it is still that node's, so a node that comes back, or
+whose late clean-up arrives, never releases what its users re-activated through another node.
+A login through another node than the session's takes the session over: the old node's
+registration and calls are dropped (the new node registers at once), and they are reported
+with a cause («gateway node lost» when that node stopped beating).
 """
 
 from __future__ import annotations
@@ -24,6 +31,21 @@ from webfon.store.base import Executor
 from .errors import Refusal
 
 MAX_POSITIONS = 8
+
+
+CAUSE_LOGOUT = "web phone logged out"
+CAUSE_NODE_LOST = "gateway node lost"
+CAUSE_MOVED = "web phone moved to another node"
+
+
+@dataclass(frozen=True)
+class Released:
+    """A web phone taken out of service: the PBX drops its registrations and calls."""
+
+    extension: str
+    sip_username: str
+    contacts: tuple[str, ...]
+    cause: str
 
 
 class WebphoneError(Refusal):
@@ -73,17 +95,26 @@ class Webphones:
         self.store = store
         self.realm = realm
         self.registrar = registrar
-        self.on_logout = on_logout  # async callable(aor) to drop registrations/calls
+        # async callable(Released) to drop the phone's registrations and calls
+        self.on_logout = on_logout
         self.on_change: Any = None  # callable() after any login/logout (cache invalidation)
+        # callable(node_id) -> bool: has that gateway node stopped beating? (pbx.nodes)
+        self.node_silent: Any = None
 
     async def login(self, user_id: int, node_id: int) -> LoginResult:
+        moved: list[Released] = []
         try:
-            return await self._login(user_id, node_id)
+            result = await self._login(user_id, node_id, moved)
         finally:
             if self.on_change is not None:
                 self.on_change()
+        for released in moved:
+            if self.on_logout is not None:
+                await self.on_logout(released)
+        return result
 
-    async def _login(self, user_id: int, node_id: int) -> LoginResult:
+    async def _login(self, user_id: int, node_id: int,
+                     moved: list[Released]) -> LoginResult:
         async with self.store.transaction() as tx:
             user = await tx.fetchone("SELECT * FROM users WHERE id = ?", (user_id,))
             if user is None:
@@ -93,6 +124,15 @@ class Webphones:
             existing = await tx.fetchone("SELECT * FROM webphone_sessions WHERE user_id = ?",
                                          (user_id,))
             if existing is not None:
+                old_node = int(existing["node_id"])
+                if old_node != node_id:
+                    silent = self.node_silent is not None and self.node_silent(old_node)
+                    moved.append(Released(
+                        existing["extension"], existing["sip_username"],
+                        await _contacts(tx, existing["sip_username"]),
+                        CAUSE_NODE_LOST if silent else CAUSE_MOVED))
+                    await tx.execute("DELETE FROM registrations WHERE username = ?",
+                                     (existing["sip_username"],))
                 return await self._renew(tx, user, existing, node_id)
             hard = await tx.fetchone(
                 "SELECT * FROM extensions WHERE owner_user_id = ? AND kind = 'hard' "
@@ -236,18 +276,24 @@ class Webphones:
         return LoginResult(hard["number"], username, password, self.realm, self.registrar,
                            max(1, lines), "multiterminal")
 
-    async def logout(self, user_id: int) -> bool:
-        """Undo a login; False when the user had no web phone session."""
+    async def logout(self, user_id: int, node_id: int | None = None,
+                     cause: str = CAUSE_LOGOUT) -> bool:
+        """Undo a login; False when the user had no web phone session (on ``node_id``, when
+        given: a session that moved to another node is left alone)."""
         async with self.store.transaction() as tx:
             session = await tx.fetchone("SELECT * FROM webphone_sessions WHERE user_id = ?",
                                         (user_id,))
             if session is None:
                 return False
+            if node_id is not None and int(session["node_id"]) != node_id:
+                return False
+            contacts = await _contacts(tx, session["sip_username"])
             await self._undo(tx, session)
         if self.on_change is not None:
             self.on_change()
         if self.on_logout is not None:
-            await self.on_logout(session["extension"], session["sip_username"])
+            await self.on_logout(Released(session["extension"], session["sip_username"],
+                                          contacts, cause))
         return True
 
     async def _undo(self, tx: Executor, session: dict[str, Any]) -> None:
@@ -283,14 +329,21 @@ class Webphones:
                 await tx.execute("DELETE FROM numbering WHERE number = ? AND kind = 'extension'",
                                  (session["extension"],))
 
-    async def release_node(self, node_id: int) -> int:
+    async def release_node(self, node_id: int, cause: str = CAUSE_LOGOUT) -> int:
+        """Log out every web phone still on ``node_id``; returns how many."""
         rows = await self.store.fetchall(
             "SELECT user_id FROM webphone_sessions WHERE node_id = ?", (node_id,))
         released = 0
         for r in rows:
-            if await self.logout(int(r["user_id"])):
+            if await self.logout(int(r["user_id"]), node_id=node_id, cause=cause):
                 released += 1
         return released
+
+
+async def _contacts(tx: Executor, sip_username: str) -> tuple[str, ...]:
+    rows = await tx.fetchall("SELECT contact FROM registrations WHERE username = ?",
+                             (sip_username,))
+    return tuple(str(r["contact"]) for r in rows)
 
 
 def _inherit(user_value: Any, hard: dict[str, Any] | None, column: str, fallback: int) -> int:

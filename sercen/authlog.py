@@ -7,26 +7,22 @@ word; never passwords, codes or tokens::
     sercen-auth-failure ip=203.0.113.7 user=1001 factor=password reason=bad_password
 
 Successes and bans use their own prefixes (``sercen-auth-success``, ``sercen-auth-ban``) so
-the failure filter never counts them. The shipped filter is sercen/fail2ban/filter.d/.
+the failure filter never counts them. The shipped filter is deploy/fail2ban/filter.d/.
 """
 
 from __future__ import annotations
 
 import logging
-import re
+
+from webfon.authlog import clean
 
 log = logging.getLogger("sercen.auth")
 
 FAILURE_PREFIX = "sercen-auth-failure"
 SUCCESS_PREFIX = "sercen-auth-success"
 BAN_PREFIX = "sercen-auth-ban"
-_UNSAFE = re.compile(r"[^A-Za-z0-9._@+:-]")
-
-
-def clean(value: object, limit: int = 64) -> str:
-    """Printable token without spaces or '=', so a crafted login cannot add fields."""
-    text = _UNSAFE.sub("?", str(value if value is not None else ""))[:limit]
-    return text or "-"
+__all__ = ["BAN_PREFIX", "FAILURE_PREFIX", "SUCCESS_PREFIX", "ban", "clean", "failure",
+           "success"]
 
 
 def failure(ip: object, user: object, factor: str, reason: str) -> None:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import hmac
-import os
 import secrets
 import time
 from dataclasses import dataclass
@@ -21,7 +20,7 @@ from sercen.repo import SercenRepo
 from sercen.secretbox import SecretBox, SecretBoxError, opaque_hash
 from sercen.sessions import Sessions, public_user
 from sercen.settings import SercenSettings
-from webfon.passwords import hash_password, needs_rehash, verify_password
+from webfon.passwords import ChecksBusy, PasswordChecks, hash_password, needs_rehash
 from webfon.store import Row
 from webfon.tokens import Claims
 
@@ -61,13 +60,16 @@ class Authenticator:
     regulator: Regulator
 
     def __post_init__(self) -> None:
-        # argon2id takes ~64 MiB and tens of ms per check: bound how many run at once so a
-        # burst of logins queues instead of exhausting memory
-        self._hashing = asyncio.Semaphore(max(2, os.cpu_count() or 2))
+        # argon2id takes ~64 MiB and tens of ms per check: a burst of logins queues (bounded)
+        # instead of exhausting memory
+        self._checks = PasswordChecks()
 
     async def _verify_password(self, stored: str | None, password: str) -> bool:
-        async with self._hashing:
-            return await asyncio.to_thread(verify_password, stored, password)
+        try:
+            return await self._checks.verify(stored, password)
+        except ChecksBusy:
+            raise AuthError(503, "too many logins in progress; try again shortly", "busy",
+                            1.0) from None
 
     # --- first factor --------------------------------------------------------------------
     async def login(self, ip: str, login: str, password: str, trusted: bool) -> dict[str, Any]:

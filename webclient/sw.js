@@ -4,7 +4,7 @@
 // an update is seen at once) and the copy is refreshed; offline, the copy is served. APIs,
 // signalling and media are never cached.
 
-const CACHE = "webfon-shell-v1";
+const CACHE = "webfon-shell-v2";
 const SHELL = [
   "/",
   "/index.html",
@@ -44,6 +44,7 @@ const SHELL = [
   "/js/views/home.js",
   "/js/views/ivr.js",
   "/js/views/login.js",
+  "/js/views/nodes.js",
   "/js/views/phone.js",
   "/js/views/settings.js",
   "/js/views/stats.js",

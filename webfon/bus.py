@@ -240,7 +240,14 @@ class BusHub:
 
 
 class RedisBus(Bus):
-    """Redis pub/sub; every process keeps one pattern subscription per local pattern."""
+    """Redis pub/sub; every process keeps one pattern subscription per local pattern.
+
+    Redis restarting (or unreachable for a while) is survived: the listener reconnects with
+    back-off and subscribes its patterns again, and events published meanwhile are delivered
+    to this process's own subscribers only (logged), as with the local hub.
+    """
+
+    RETRY_MAX_S = 5.0
 
     def __init__(self, url: str, channel_prefix: str = "webfon:") -> None:
         super().__init__()
@@ -249,23 +256,59 @@ class RedisBus(Bus):
         self.prefix = channel_prefix
         self._redis = aioredis.from_url(url)
         self._pubsub = self._redis.pubsub()
+        self._patterns: set[str] = set()
         self._task: asyncio.Task[None] | None = None
+        self._down = False
 
     async def start(self) -> None:
-        await self._redis.ping()
+        """Check Redis answers; if not, the component still starts and connects later."""
+        from redis.exceptions import RedisError
+
+        try:
+            await self._redis.ping()
+        except (RedisError, OSError) as exc:
+            self._went_down(exc)
 
     async def _remote_subscribe(self, pattern: str) -> None:
-        await self._pubsub.psubscribe(self.prefix + pattern)
+        from redis.exceptions import RedisError
+
+        self._patterns.add(pattern)
+        try:
+            await self._pubsub.psubscribe(self.prefix + pattern)
+        except RedisError as exc:  # the listener subscribes it once Redis is back
+            self._went_down(exc)
         if self._task is None:
             self._task = asyncio.create_task(self._listen())
 
+    def _went_down(self, exc: BaseException) -> None:
+        if not self._down:
+            log.warning("redis bus unreachable; reconnecting", extra={"error": str(exc)})
+        self._down = True
+
+    async def _resubscribe(self) -> None:
+        """A fresh pub/sub connection with every pattern subscribed again."""
+        old, self._pubsub = self._pubsub, self._redis.pubsub()
+        with contextlib.suppress(Exception):
+            await old.aclose()
+        await self._pubsub.psubscribe(*(self.prefix + p for p in sorted(self._patterns)))
+
     async def _listen(self) -> None:
+        from redis.exceptions import RedisError
+
+        delay = 0.2
         while True:
             try:
+                if self._down:
+                    await self._resubscribe()
+                    log.info("redis bus reconnected; subscriptions restored",
+                             extra={"patterns": len(self._patterns)})
+                    self._down = False
+                    delay = 0.2
                 msg = await self._pubsub.get_message(ignore_subscribe_messages=True, timeout=1.0)
-            except (OSError, ConnectionError) as exc:
-                log.warning("redis bus error", extra={"error": str(exc)})
-                await asyncio.sleep(1.0)
+            except (RedisError, OSError) as exc:
+                self._went_down(exc)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, self.RETRY_MAX_S)
                 continue
             if msg is None:
                 continue
@@ -276,7 +319,15 @@ class RedisBus(Bus):
                 log.warning("bad message on redis bus")
 
     async def publish(self, topic: str, payload: dict[str, Any]) -> None:
-        await self._redis.publish(self.prefix + topic, _encode(payload))
+        from redis.exceptions import RedisError
+
+        try:
+            await self._redis.publish(self.prefix + topic, _encode(payload))
+        except (RedisError, OSError) as exc:
+            self._went_down(exc)
+            log.warning("redis bus unreachable; event delivered locally only",
+                        extra={"topic": topic})
+            self._fanout(Event(topic, dict(payload)))
 
     async def close(self) -> None:
         await super().close()
@@ -284,7 +335,8 @@ class RedisBus(Bus):
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
-        await self._pubsub.aclose()
+        with contextlib.suppress(Exception):
+            await self._pubsub.aclose()
         await self._redis.aclose()
 
 

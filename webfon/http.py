@@ -2,7 +2,8 @@
 
 ``create_app`` gives an application with ``GET /healthz``, a body size limit, JSON errors for
 every failure (a 500 is logged with its traceback and answered with a request id, never the
-traceback itself) and one access log line per request.
+traceback itself; the store being unreachable is a 503 that says so) and one access log line
+per request.
 """
 
 from __future__ import annotations
@@ -16,11 +17,16 @@ from typing import Any
 
 from aiohttp import web
 
+from webfon.store.base import StoreError
+
 log = logging.getLogger("webfon.http")
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 COMPONENT_KEY = web.AppKey("component", str)
 STARTED_KEY = web.AppKey("started_at", float)
+# optional: what the component says about its own health; a "status" other than "ok" (such
+# as "draining") makes /healthz answer 503, so balancers and supervisors stop sending to it
+HEALTH_KEY = web.AppKey("health", Callable[[], dict[str, Any]])
 
 
 def json_error(status: int, message: str, **extra: Any) -> web.Response:
@@ -63,6 +69,13 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
                 reason = "request body too large"
             return json_error(exc.status, reason or "error")
         raise
+    except StoreError as exc:
+        # the database restarting or unreachable: say so, and that trying again will do
+        status = 503
+        log.error("store unavailable", extra={"path": request.path, "error": str(exc)})
+        response = json_error(503, "the database is unavailable; try again in a moment")
+        response.headers["Retry-After"] = "5"
+        return response
     except Exception:
         request_id = secrets.token_hex(6)
         log.exception("unhandled error", extra={"path": request.path, "request_id": request_id})
@@ -76,8 +89,12 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
 
 async def healthz(request: web.Request) -> web.Response:
     app = request.app
-    return web.json_response({"status": "ok", "component": app[COMPONENT_KEY],
-                              "uptime_s": round(time.time() - app[STARTED_KEY], 1)})
+    body: dict[str, Any] = {"status": "ok", "component": app[COMPONENT_KEY],
+                            "uptime_s": round(time.time() - app[STARTED_KEY], 1)}
+    check = app.get(HEALTH_KEY)
+    if check is not None:
+        body.update(check())
+    return web.json_response(body, status=200 if body["status"] == "ok" else 503)
 
 
 def create_app(component: str, max_body_bytes: int = 1_048_576,

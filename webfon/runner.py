@@ -33,6 +33,7 @@ log = logging.getLogger("webfon.runner")
 S = TypeVar("S", bound=BaseSettings)
 STORE_KEY = web.AppKey("store", Store)
 SETTINGS_KEY = web.AppKey("settings", BaseSettings)
+DRAIN_KEY = web.AppKey("drain", Callable[[], Awaitable[None]])
 
 
 def attach_store(app: web.Application, settings: BaseSettings) -> None:
@@ -118,10 +119,36 @@ def run_component(component: str, settings_cls: type[S],
     async def main() -> int:
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, stop.set)
+        built: list[web.Application] = []
+        draining: list[asyncio.Task[None]] = []
+
+        async def drain(hook: Callable[[], Awaitable[None]]) -> None:
+            try:
+                await hook()
+            except Exception:
+                log.exception("drain failed")
+            finally:
+                stop.set()
+
+        def stop_now() -> None:
+            for task in draining:
+                task.cancel()
+            stop.set()
+
+        def on_sigterm() -> None:
+            hook = built[0].get(DRAIN_KEY) if built else None
+            if hook is None or draining:
+                stop_now()
+                return
+            log.info("SIGTERM: draining before stopping (SIGINT or a second SIGTERM stops "
+                     "at once)")
+            draining.append(asyncio.ensure_future(drain(hook)))
+
+        loop.add_signal_handler(signal.SIGINT, stop_now)
+        loop.add_signal_handler(signal.SIGTERM, on_sigterm)
         try:
             app = await build(settings)
+            built.append(app)
             app[SETTINGS_KEY] = settings
             context = None
             if settings.tls_cert_file is not None and settings.tls_key_file is not None:

@@ -56,6 +56,12 @@ class WebSocketTransport:
         self.outbox.put_nowait(json.dumps(message))
         return True
 
+    async def close(self, reason: str) -> None:
+        """Close with 1001 (going away): the client reconnects through the balancer."""
+        self.outbox.put_nowait(None)
+        if not self.ws.closed:
+            await self.ws.close(code=1001, message=reason[:120].encode())
+
     async def writer(self) -> None:
         while True:
             text = await self.outbox.get()
@@ -78,6 +84,10 @@ def _error(code: int, reason: str, tx: Any = None) -> dict[str, Any]:
 async def websocket_handler(request: web.Request) -> web.StreamResponse:
     gateway = request.app[GATEWAY_KEY]
     max_size = request.app[MAX_MESSAGE_KEY]
+    if not gateway.accepting_sessions:
+        # a draining node: 503 before the upgrade, so nginx tries the next node
+        return web.json_response({"error": {"status": 503, "message": "node draining"}},
+                                 status=503, headers={"Retry-After": "5"})
     ws = web.WebSocketResponse(protocols=("janus-protocol", "janus-admin-protocol"),
                                heartbeat=30, max_msg_size=max_size)
     await ws.prepare(request)

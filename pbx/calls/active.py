@@ -1,5 +1,5 @@
-"""The calls in progress, and the lines of each extension they hold (an extension with
-``line_count`` lines in use is busy)."""
+"""The calls in progress, the lines of each extension they hold (an extension with
+``line_count`` lines in use is busy) and the calls on each trunk."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ class ActiveCalls:
     def __init__(self) -> None:
         self.calls: dict[str, Call] = {}
         self._lines: Counter[str] = Counter()
+        self._trunks: Counter[str] = Counter()
 
     def __len__(self) -> int:
         return len(self.calls)
@@ -22,6 +23,8 @@ class ActiveCalls:
         self.calls[call.call_id] = call
         for number in call.extensions:
             self._lines[number] += 1
+        for name in call.trunks:
+            self._trunks[name] += 1
 
     def remove(self, call: Call) -> None:
         self.calls.pop(call.call_id, None)
@@ -39,9 +42,23 @@ class ActiveCalls:
             del self._lines[extension]
 
     def free_lines(self, call: Call) -> None:
-        """Give back every line ``call`` holds."""
+        """Give back every line and trunk call ``call`` holds."""
         for number in call.extensions:
             self.free_line(number)
+        for name in call.trunks:
+            self.free_trunk(name)
+
+    # ------------------------------------------------------------------ trunks
+    def trunk_calls(self, name: str) -> int:
+        return self._trunks[name]
+
+    def take_trunk(self, name: str) -> None:
+        self._trunks[name] += 1
+
+    def free_trunk(self, name: str) -> None:
+        self._trunks[name] -= 1
+        if self._trunks[name] <= 0:
+            del self._trunks[name]
 
     # ------------------------------------------------------------------ lookups
     def find_dialog(self, call_id: str, tags: set[str | None], *,

@@ -16,11 +16,12 @@ from collections.abc import Awaitable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from webfon.sip import Address, Request, ServerTransaction, SipError
+from webfon.sip import Address, Request, ServerTransaction, SipError, SipURI
 from webfon.sip.sdp import SessionDescription
 from webfon.sip.ua import Call as SipCall
 
 from ..media import Leg as MediaLeg
+from ..routing import Caller
 
 HANGUP_TIMEOUT_S = 40.0
 
@@ -67,18 +68,27 @@ class LegObserver(Protocol):
 
 
 class CallLeg:
-    """One side of a call: its dialog (``sip``), its media in the PBX, who is on it."""
+    """One side of a call: its dialog (``sip``), its media in the PBX, who is on it.
 
-    __slots__ = ("__weakref__", "_observer", "media", "number", "sdp", "sip", "user_id")
+    Who is on it, for what they do in the call (a transfer places a call *as them*): ``party``
+    when known as a caller (the caller's leg, a trunk's), else ``phone``, the SIP user name of
+    the registered phone that answered (its rights are looked up when needed).
+    """
+
+    __slots__ = ("__weakref__", "_observer", "media", "number", "party", "phone", "sdp", "sip",
+                 "user_id")
 
     def __init__(self, sip: SipCall, media: MediaLeg, number: str = "",
-                 user_id: int | None = None, sdp: SessionDescription | None = None) -> None:
+                 user_id: int | None = None, sdp: SessionDescription | None = None, *,
+                 party: Caller | None = None, phone: str | None = None) -> None:
         self.sip = sip
         self.media = media
         self.number = number
         self.user_id = user_id
         self.sdp = sdp
         """What this party last offered or answered."""
+        self.party = party
+        self.phone = phone
         self._observer: LegObserver | None = None
 
     # ------------------------------------------------------------------ state
@@ -123,6 +133,17 @@ class CallLeg:
         if self.pending:
             with contextlib.suppress(SipError):
                 self.sip.reject(status, reason)
+
+    @property
+    def remote_target(self) -> SipURI | None:
+        """Where the other end of the dialog is reached (its Contact), once there is one."""
+        d = self.sip.dialog
+        return d.remote_target if d is not None else None
+
+    def abandon(self, reason: str) -> None:
+        """End the dialog here without a word to its peer, known to be gone (a gateway node
+        that died): a BYE could only time out. The call sees the leg end as any other."""
+        self.sip.abandon(reason)
 
     async def hangup(self, timeout: float = HANGUP_TIMEOUT_S) -> None:
         """End the dialog whatever its state (BYE, CANCEL or a final response); never

@@ -85,6 +85,10 @@ class Call:
     """The call's parties went to another call (attended transfer): nothing left to end."""
     extensions: list[str] = field(default_factory=list)
     """Extensions whose lines the call holds until it ends."""
+    trunks: list[str] = field(default_factory=list)
+    """Trunks the call is on (came in by, went out by) until it ends."""
+    transferred_by: str = ""
+    """The number of whoever last transferred the call elsewhere (placed it as theirs)."""
     end_hooks: list[EndHook] | None = None
 
     # ------------------------------------------------------------------ legs

@@ -38,6 +38,9 @@ def call_records(call: Call, ended: float, quality: CallQuality | None = None
         sides.append((call.peer_user_id, caller_user, inbound))
     if caller_user is None and len(sides) > 1:
         sides.pop(0)
+    extra = {"callee_number": call.callee}
+    if call.transferred_by:
+        extra["transferred_by"] = call.transferred_by
     for user_id, peer_id, direction in sides:
         yield CdrRecord(call.call_id, caller_number, call.dialled, direction, call.started_at,
                         disposition=call.disposition, answered_at=call.answered_at,
@@ -45,7 +48,7 @@ def call_records(call: Call, ended: float, quality: CallQuality | None = None
                         caller_name=caller_name, leg=0, user_id=user_id,
                         peer_user_id=peer_id, extension=extension, mos=q.mos,
                         loss_pct=q.loss_pct, jitter_ms=q.jitter_ms, rtt_ms=q.rtt_ms,
-                        quality=details, extra={"callee_number": call.callee}), True
+                        quality=details, extra=extra), True
     for i, att in enumerate(call.attempts, start=1):
         yield CdrRecord(call.call_id, caller_number, att.target[:64], call.direction,
                         att.started_at, disposition=att.disposition,

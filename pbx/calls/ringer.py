@@ -9,6 +9,10 @@ published for the call's first answer. Every contact tried is an :class:`Attempt
 A caller the PBX answered itself (an IVR menu, a group's waiting line) is not answered again:
 it hears a ringback tone from the PBX while the contacts ring, unless something already plays
 to it (a group's music).
+
+A :class:`Contact` says who answers on it (the registered phone), so the leg that wins knows
+whose rights its party has when it transfers the call; a trunk's ring gives the trunk as the
+``party`` of whoever answers there.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
@@ -30,6 +35,7 @@ from ..directory import User
 from ..events import CallAnswered, Events
 from ..media import Leg as MediaLeg
 from ..media import connect
+from ..routing import Caller
 from .active import ActiveCalls
 from .factory import LegFactory
 from .leg import CallLeg
@@ -44,6 +50,15 @@ class RingStatus(StrEnum):
     NO_ANSWER = "no_answer"
     FAILED = "failed"
     CALLER_GONE = "caller_gone"
+
+
+@dataclass(frozen=True, slots=True)
+class Contact:
+    """Where to ring: a registered contact and the phone (SIP user name) behind it, or a
+    trunk's URI (no phone)."""
+
+    uri: str
+    phone: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,34 +107,41 @@ class Ringer:
         self.events = events
         self.media_host = media_host
 
-    async def ring(self, call: Call, contacts: list[str], timeout: float, *, callee: str,
-                   callee_user: User | None = None, extension: str | None = None,
+    async def ring(self, call: Call, contacts: Sequence[Contact | str], timeout: float, *,
+                   callee: str, callee_user: User | None = None, extension: str | None = None,
                    trunk: str = "", anchor: CallLeg | None = None,
-                   lines: dict[str, str] | None = None, srtp: bool = False) -> RingResult:
+                   lines: dict[str, str] | None = None, srtp: bool = False,
+                   party: Caller | None = None) -> RingResult:
         """Ring ``contacts`` together for up to ``timeout`` seconds and connect the first to
         answer with ``anchor`` (default: the caller). ``extension`` is the extension rung,
         whose line is held while ringing and, once answered, until the call ends; ``lines``
-        does the same for contacts of several extensions (contact → extension).
+        does the same for contacts of several extensions (contact URI → extension).
+        ``party`` is who answers, when the contacts are not phones (a trunk). A bare URI is a
+        contact with no phone known: whoever answers there has no rights (cannot transfer).
 
         Contacts on TLS (and every contact with ``srtp``, a trunk that requires it) are
         offered SDES-SRTP only (RTP/SAVP with the PBX's key), the others plain RTP; an answer
         to an SRTP offer without a matching key fails that contact (488)."""
+        party_of = party
         party = anchor or call.a
         ringback = party is call.a and call.b is None and not party.pending \
             and not party.media.playing
         if ringback:
             party.media.play_prompt("ringback", loop=True)
         try:
-            return await self._ring(call, party, contacts, timeout, callee=callee,
+            targets = [c if isinstance(c, Contact) else Contact(c) for c in contacts]
+            return await self._ring(call, party, targets, timeout, callee=callee,
                                     callee_user=callee_user, extension=extension, trunk=trunk,
-                                    anchor=anchor, lines=lines or {}, srtp=srtp)
+                                    anchor=anchor, lines=lines or {}, answerer=party_of,
+                                    srtp=srtp)
         finally:
             if ringback:
                 party.media.stop_playing()
 
-    async def _ring(self, call: Call, party: CallLeg, contacts: list[str], timeout: float, *,
-                    callee: str, callee_user: User | None, extension: str | None, trunk: str,
-                    anchor: CallLeg | None, lines: dict[str, str], srtp: bool) -> RingResult:
+    async def _ring(self, call: Call, party: CallLeg, contacts: list[Contact], timeout: float,
+                    *, callee: str, callee_user: User | None, extension: str | None,
+                    trunk: str, anchor: CallLeg | None, lines: dict[str, str],
+                    answerer: Caller | None, srtp: bool) -> RingResult:
         try:
             b_media = await self.legs.media_leg("b")
         except OSError:
@@ -128,7 +150,7 @@ class Ringer:
         key = Crypto.generate()  # ours, for the contacts offered SRTP
         offers: dict[bool, bytes] = {}
         try:
-            for secure in {srtp or _on_tls(c) for c in contacts}:
+            for secure in {srtp or _on_tls(c.uri) for c in contacts}:
                 offers[secure] = sdpx.relay_offer(party.sdp, self.media_host, b_media.port,
                                                   key if secure else None).encode()
         except sdpx.SdpError as exc:  # the party's last offer holds nothing to relay
@@ -136,26 +158,27 @@ class Ringer:
             return RingResult(RingStatus.FAILED, exc.status, exc.reason)
         from_ = self.legs.caller_id(*call.presented_as())
         on_event = _RingbackToCaller(call) if anchor is None else None
-        dialled: list[tuple[SipCall, Attempt]] = []
+        dialled: list[tuple[SipCall, Attempt, Contact]] = []
         for contact in contacts:
-            attempt = Attempt(contact, time.time(), trunk=trunk)
+            attempt = Attempt(contact.uri, time.time(), trunk=trunk)
             call.attempts.append(attempt)
-            offer = offers[srtp or _on_tls(contact)]
+            offer = offers[srtp or _on_tls(contact.uri)]
             try:
-                dialled.append((self.legs.dial(contact, from_, offer, on_event), attempt))
+                dialled.append((self.legs.dial(contact.uri, from_, offer, on_event), attempt,
+                                contact))
             except (SipError, ParseError, OSError) as exc:
                 attempt.ended_at = time.time()
                 attempt.code = 503
                 log.info("cannot call contact: %s", exc, extra={"call_id": call.call_id})
         if extension:
             self.active.take_line(extension)
-        held = list(dict.fromkeys(lines[c] for c in contacts if c in lines))
+        held = list(dict.fromkeys(lines[c.uri] for c in contacts if c.uri in lines))
         for number in held:
             self.active.take_line(number)
         result = NO_ANSWER
         try:
             result = await self._race(call, party, dialled, b_media, timeout, callee,
-                                      callee_user, transfer=anchor is not None,
+                                      callee_user, answerer, transfer=anchor is not None,
                                       key=key if True in offers else None)
             return result
         finally:
@@ -172,12 +195,14 @@ class Ringer:
                 else:
                     self.active.free_line(number)
 
-    async def _race(self, call: Call, party: CallLeg, dialled: list[tuple[SipCall, Attempt]],
-                    b_media: MediaLeg, timeout: float, callee: str, callee_user: User | None,
-                    *, transfer: bool, key: Crypto | None = None) -> RingResult:
-        pending = {sip.answer: (sip, att) for sip, att in dialled}
+    async def _race(self, call: Call, party: CallLeg,
+                    dialled: list[tuple[SipCall, Attempt, Contact]], b_media: MediaLeg,
+                    timeout: float, callee: str, callee_user: User | None,
+                    answerer: Caller | None, *, transfer: bool,
+                    key: Crypto | None = None) -> RingResult:
+        pending = {sip.answer: (sip, att, contact) for sip, att, contact in dialled}
         gone = party.ended
-        winner: tuple[SipCall, Attempt] | None = None
+        winner: tuple[SipCall, Attempt, Contact] | None = None
         codes: list[int] = []
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
@@ -190,11 +215,11 @@ class Ringer:
             for fut in done:
                 if fut is gone:
                     continue
-                sip, att = pending.pop(fut)
+                sip, att, contact = pending.pop(fut)
                 resp = fut.result()
                 att.code = resp.status
                 if resp.is_success and winner is None and not gone.done():
-                    winner = (sip, att)
+                    winner = (sip, att, contact)
                 else:
                     att.ended_at = time.time()
                     att.disposition = Disposition.BUSY if resp.status in (486, 600) else (
@@ -203,7 +228,7 @@ class Ringer:
                     if resp.is_success:  # a second answer: drop it
                         self.legs.end_quietly(sip, bye=True)
         # stop everything that is still ringing
-        for sip, att in pending.values():
+        for sip, att, _ in pending.values():
             att.ended_at = time.time()
             att.disposition = Disposition.CANCELLED if gone.done() else Disposition.NO_ANSWER
             self.legs.end_quietly(sip)
@@ -217,7 +242,7 @@ class Ringer:
                 return BUSY
             best = sorted(codes, key=lambda c: (c >= 500, c))[0]
             return RingResult(RingStatus.FAILED, best, "")
-        sip, att = winner
+        sip, att, contact = winner
         att.answered_at = time.time()
         att.disposition = Disposition.ANSWERED
         try:
@@ -241,7 +266,8 @@ class Ringer:
         b_media.set_remote(info.host, info.port, info.rtcp_port)
         b_media.payload_type = info.payload_type if info.payload_type is not None else 8
         b_media.dtmf_payload_type = info.dtmf_payload_type
-        new = CallLeg(sip, b_media, callee, callee_user.id if callee_user else None, answer)
+        new = CallLeg(sip, b_media, callee, callee_user.id if callee_user else None, answer,
+                      party=answerer, phone=contact.phone)
         a = call.a
         if party is a and call.b is None and a.pending:
             a_answer = sdpx.relay_answer(a.sdp or answer, answer, self.media_host, a.media.port,

@@ -1,4 +1,9 @@
-"""The delivery of a routed call to the destination for its route's kind."""
+"""The delivery of an admitted call to the destination for its route's kind.
+
+Delivery takes only routes :class:`~pbx.admission.Admission` handed out
+(:func:`~pbx.admission.admitted`); any other is a programming error (:class:`NotAdmitted`):
+no destination is reached without admission.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +11,7 @@ import logging
 from typing import Protocol
 
 from .. import sdp as sdpx
+from ..admission import NotAdmitted, admitted
 from ..calls.model import Call
 from ..cdr import Disposition
 from ..routing import Route, RouteKind
@@ -38,6 +44,8 @@ class Delivery:
                                              "reason": route.reason})
             call.refuse(route.status, route.reason)
             return
+        if not admitted(route):
+            raise NotAdmitted(f"{route.kind} route to {route.number} was not admitted")
         destination = self._destinations.get(route.kind)
         if destination is None:
             log.error("no destination for %s", route.kind, extra={"call_id": call.call_id})

@@ -20,7 +20,6 @@ import asyncio
 import contextlib
 import logging
 import time
-from dataclasses import replace
 
 import numpy as np
 import numpy.typing as npt
@@ -138,12 +137,12 @@ class IvrDestination:
             if user is None:
                 call.refuse(404, "No such mailbox")
                 return
-            await self.delivery.deliver(call, Route(RouteKind.VOICEMAIL, option.target,
-                                                    call.caller, user=user), depth + 1)
+            await self.delivery.deliver(
+                call, self.admission.voicemail(user, call.caller, option.target), depth + 1)
             return
         route = await self.admission.admit(option.target, SYSTEM)
         if route.kind is RouteKind.QUEUE and option.stats_enabled:
-            route = replace(route, stats=True)
+            route = self.admission.amend(route, stats=True)
         await self.delivery.deliver(call, route, depth + 1)
 
     async def _samples(self, prompt_id: int | None, default: str) -> npt.NDArray[np.int16]:

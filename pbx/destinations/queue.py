@@ -35,11 +35,11 @@ from ..acd_live import Board, Waiting
 from ..admission import Admission
 from ..calls.active import ActiveCalls
 from ..calls.model import Call, CallState
-from ..calls.ringer import Ringer, RingStatus
+from ..calls.ringer import Contact, Ringer, RingStatus
 from ..cdr import Disposition
 from ..directory import Directory, QueueInfo
 from ..repo.queues import QueueRepo
-from ..routing import SYSTEM, Route, RouteKind
+from ..routing import SYSTEM, Route
 from ..stats import QueueOutcome, QueueStats
 from .base import MAX_FORWARD_DEPTH, Delivery, answer_here
 from .reach import Reach
@@ -229,11 +229,11 @@ class QueueDestination:
 
     # ------------------------------------------------------------------ ringing members
     async def _free(self, members: list[Member], *, waiting: bool, agents: bool = False
-                    ) -> tuple[list[Member], dict[int, list[str]], bool]:
+                    ) -> tuple[list[Member], dict[int, list[Contact]], bool]:
         """The members that can be rung now, their live contacts, and whether some member
         was skipped because busy."""
         free: list[Member] = []
-        contacts: dict[int, list[str]] = {}
+        contacts: dict[int, list[Contact]] = {}
         busy = False
         for m in members:
             if not m.ready:
@@ -250,27 +250,29 @@ class QueueDestination:
         return free, contacts, busy
 
     async def _ring(self, call: Call, queue: QueueInfo, group: list[Member],
-                    contacts: dict[int, list[str]], deadline: float) -> Member | None:
+                    contacts: dict[int, list[Contact]], deadline: float) -> Member | None:
         """Ring ``group`` together (each member's line held while it rings); the member who
         answered."""
         remaining = deadline - time.monotonic()
         if remaining <= 0:
             return None
-        lines = {c: m.number for m in group for c in contacts[m.extension_id]}
+        ringing = [c for m in group for c in contacts[m.extension_id]]
+        lines = {c.uri: m.number for m in group for c in contacts[m.extension_id]}
         ids = [m.extension_id for m in group]
         self.board.reserve(ids, call.call_id)
         for m in group:
             await self.board.announce(queue.id, "agent", extension_id=m.extension_id,
                                       state="ringing")
         try:
-            result = await self.ringer.ring(call, list(lines), min(queue.ring_timeout_s,
-                                                                    remaining),
+            result = await self.ringer.ring(call, ringing, min(queue.ring_timeout_s,
+                                                               remaining),
                                             callee=queue.number, lines=lines)
         finally:
             self.board.release(ids)
         if result.status is not RingStatus.ANSWERED:
             return None
-        return next((m for m in group if result.contact in contacts[m.extension_id]), None)
+        return next((m for m in group
+                     if any(c.uri == result.contact for c in contacts[m.extension_id])), None)
 
     # ------------------------------------------------------------------ outcomes
     async def _answered(self, call: Call, queue: QueueInfo, member: Member | None, wait: float,
@@ -302,8 +304,8 @@ class QueueDestination:
         log.info("caller moved", extra={"call_id": call.call_id, "from": queue.number,
                                         "to": target.number})
         # a supervisor's decision, not a loop: the depth stays
-        await self.delivery.deliver(call, Route(RouteKind.QUEUE, target.number, SYSTEM,
-                                                queue=target, stats=route.stats), depth)
+        await self.delivery.deliver(call, self.admission.queue(target, stats=route.stats),
+                                    depth)
 
     async def _leave(self, call: Call, route: Route, depth: int, wait: float, stats_on: bool,
                      *, status: tuple[int, str]) -> None:

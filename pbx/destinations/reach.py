@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 
+from ..calls.ringer import Contact
 from ..directory import Directory, Extension, User
 from ..location import Location
 
@@ -36,6 +37,7 @@ class Reach:
                  extra={"user_id": user.id, "extension": web.number})
         return own
 
-    async def contacts(self, number: str) -> list[str]:
+    async def contacts(self, number: str) -> list[Contact]:
         """The reachable registered contacts of extension ``number``."""
-        return [b.contact for b in await self.location.lookup(number) if b.reachable]
+        return [Contact(b.contact, b.username) for b in await self.location.lookup(number)
+                if b.reachable]

@@ -16,7 +16,7 @@ import time
 from ..admission import Admission
 from ..calls.active import ActiveCalls
 from ..calls.model import Attempt, Call
-from ..calls.ringer import Ringer, RingStatus
+from ..calls.ringer import Contact, Ringer, RingStatus
 from ..cdr import Disposition
 from ..directory import Directory, Extension, User
 from ..forwarding import Forward, ForwardingRules, resolve
@@ -83,14 +83,14 @@ class UserDestination:
             return
         call.refuse(480, "No answer")
 
-    async def _rounds(self, target: Extension) -> list[list[str]]:
+    async def _rounds(self, target: Extension) -> list[list[Contact]]:
         """The contacts to ring together, round after round."""
         bindings = [b for b in await self.location.lookup(target.number) if b.reachable]
         phones = await self.directory.phones(target.id)
-        by_phone: dict[int, list[str]] = {}
+        by_phone: dict[int, list[Contact]] = {}
         for b in bindings:
             if b.phone_id is not None:
-                by_phone.setdefault(b.phone_id, []).append(b.contact)
+                by_phone.setdefault(b.phone_id, []).append(Contact(b.contact, b.username))
         return [[c for p in group for c in by_phone.get(p.id, [])]
                 for group in ring_rounds(phones, by_phone.keys())]
 
@@ -104,7 +104,7 @@ class UserDestination:
                 call.refuse(480, "No voicemail")
                 return
             await self.delivery.deliver(
-                call, Route(RouteKind.VOICEMAIL, call.callee, call.caller, user=user), depth)
+                call, self.admission.voicemail(user, call.caller, call.callee), depth)
             return
         if depth >= MAX_FORWARD_DEPTH:
             call.refuse(482, "Forwarding loop")
@@ -112,7 +112,8 @@ class UserDestination:
         category = await self.directory.category(
             user.forward_category_id if user and user.forward_category_id
             else (user.category_id if user else None))
-        route = await self.admission.admit(fwd.number, Caller(user=user, category=category))
+        route = await self.admission.admit(fwd.number, Caller(user=user, category=category),
+                                           call_id=call.call_id)
         if route.kind is RouteKind.REJECT:
             call.refuse(route.status, route.reason)
             return

@@ -1,18 +1,26 @@
 """Call transfer by REFER (RFC 3515), reported to the transferor by NOTIFYs.
 
-* Blind: the target number is admitted like any call placed for someone (the caller's
-  transfers as the caller; a callee's are not restricted by a category), then the target's
-  contacts ring for the party that stays (the transferee); once one answers, the transferor's
-  leg leaves the call.
+A transfer places a call *for the transferor* — whoever sent the REFER, caller or callee,
+from a phone, a web phone through the gateway or a trunk — so it is admitted exactly as a
+call they dial (:class:`~pbx.admission.Admission`: their category, «solo entrantes»,
+mobility codes, flow control, the trunks). Nobody is transferred with anyone else's rights.
+
+* Blind: the target number is admitted for the transferor; a refusal is reported with its
+  status (NOTIFY ``SIP/2.0 403 …``) and nothing is called. Otherwise the target's contacts
+  ring, or the trunks are tried in order (:meth:`~pbx.destinations.trunks.TrunkDestination.
+  ring_out`, which records the CDR's trunk), for the party that stays (the transferee); once
+  one answers, the transferor's leg leaves the call.
 * Attended (``Replaces``, RFC 3891): the transferor holds two calls; the dialog named in
-  Replaces is found among the calls in progress, the transferee and that call's other party
-  are joined in this call, and the transferor's two legs leave.
+  Replaces must be one of the transferor's own (same phone, user or extension), and if its
+  other party is an outside number the transferor must be allowed to call that number. The
+  transferee and that party are then joined in this call and the transferor's two legs leave.
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
+from urllib.parse import unquote
 
 from webfon.sip import SipError
 
@@ -21,11 +29,13 @@ from ..calls.active import ActiveCalls
 from ..calls.factory import LegFactory
 from ..calls.leg import CallLeg, Refer
 from ..calls.model import Call
-from ..calls.ringer import Ringer, RingStatus
+from ..calls.ringer import Ringer, RingResult, RingStatus
 from ..destinations.reach import Reach
-from ..destinations.trunks import trunk_uri
+from ..destinations.trunks import TrunkDestination
 from ..media import connect
-from ..routing import SYSTEM, RouteKind
+from ..mobility import redact
+from ..routing import Caller, RouteKind, Router
+from .parties import Parties, same_party
 
 log = logging.getLogger("pbx.features")
 
@@ -33,12 +43,16 @@ TRANSFERABLE = (RouteKind.USER, RouteKind.EXTENSION, RouteKind.EXTERNAL)
 
 
 class Transfer:
-    def __init__(self, admission: Admission, reach: Reach, active: ActiveCalls,
-                 ringer: Ringer, legs: LegFactory, no_answer_timeout_s: float) -> None:
+    def __init__(self, admission: Admission, parties: Parties, router: Router, reach: Reach,
+                 active: ActiveCalls, ringer: Ringer, trunks: TrunkDestination,
+                 legs: LegFactory, no_answer_timeout_s: float) -> None:
         self.admission = admission
+        self.parties = parties
+        self.router = router
         self.reach = reach
         self.active = active
         self.ringer = ringer
+        self.trunks = trunks
         self.legs = legs
         self.no_answer_timeout_s = no_answer_timeout_s
 
@@ -47,54 +61,82 @@ class Transfer:
         if transferee is None:
             await _notify(leg, 503)
             return
+        transferor = await self.parties.of(leg)
+        if transferor is None:
+            log.warning("transfer refused: the transferor is unknown",
+                        extra={"call_id": call.call_id, "leg": leg.number})
+            await _notify(leg, 403)
+            return
         await _notify(leg, 100)
         if event.replaces:
-            await _notify(leg, 200 if self._attended(call, leg, transferee, event.replaces)
-                          else 481)
+            await _notify(leg, await self._attended(call, leg, transferor, transferee,
+                                                    event.replaces))
             return
-        await self._blind(call, leg, transferee, event.target.uri.user or "")
+        await self._blind(call, leg, transferor, transferee,
+                          unquote(event.target.uri.user or ""))
 
-    async def _blind(self, call: Call, leg: CallLeg, transferee: CallLeg, number: str) -> None:
-        placed_for = call.caller if leg is call.a else SYSTEM
-        route = await self.admission.admit(number, placed_for)
-        log.info("blind transfer", extra={"call_id": call.call_id, "target": number})
+    async def _blind(self, call: Call, leg: CallLeg, transferor: Caller, transferee: CallLeg,
+                     number: str) -> None:
+        route = await self.admission.admit(number, transferor, call_id=call.call_id)
+        log.info("blind transfer", extra={"call_id": call.call_id, "target": redact(number),
+                                          "placed_for": transferor.display_number or "-",
+                                          "route": str(route.kind), "status": route.status})
         if route.kind not in TRANSFERABLE:
             await _notify(leg, route.status or 404)
             return
-        contacts: list[str] = []
-        user = route.user
-        ext = route.extension
-        if route.kind is RouteKind.EXTERNAL:
-            contacts = [trunk_uri(route.trunks[0], route.number)]
-        else:
-            if user is not None:
-                ext = await self.reach.extension_for(user, ext)
-            if ext is not None:
-                contacts = await self.reach.contacts(ext.number)
-        if not contacts:
-            await _notify(leg, 480)
-            return
         transferee.media.stop_playing()
         transferee.media.muted = False
-        result = await self.ringer.ring(call, contacts, self.no_answer_timeout_s,
-                                        callee=route.number, callee_user=user,
-                                        anchor=transferee)
-        await _notify(leg, 200 if result.status is RingStatus.ANSWERED else (result.code or 480))
-        if result.status is RingStatus.ANSWERED:
+        result: RingResult
+        if route.kind is RouteKind.EXTERNAL:
+            previous_trunk = call.trunk
+            result = await self.trunks.ring_out(call, route, anchor=transferee)
+            if result.status is not RingStatus.ANSWERED:
+                call.trunk = previous_trunk
+        else:
+            user = route.user
+            ext = route.extension
+            if user is not None:
+                ext = await self.reach.extension_for(user, ext)
+            contacts = await self.reach.contacts(ext.number) if ext is not None else []
+            if not contacts:
+                await _notify(leg, 480)
+                return
+            result = await self.ringer.ring(call, contacts, self.no_answer_timeout_s,
+                                            callee=route.number, callee_user=user,
+                                            anchor=transferee)
+        answered = result.status is RingStatus.ANSWERED
+        await _notify(leg, 200 if answered else (result.code or 480))
+        if answered:
             call.callee = route.number
+            call.transferred_by = route.caller.display_number
             self.legs.drop(leg)  # the transferor leaves once the new party answered
 
-    def _attended(self, call: Call, leg: CallLeg, transferee: CallLeg, replaces: str) -> bool:
+    async def _attended(self, call: Call, leg: CallLeg, transferor: Caller,
+                        transferee: CallLeg, replaces: str) -> int:
+        """Join the transferee with the other party of the replaced dialog: the status to
+        report (200, 403 not the transferor's or not allowed, 481 no such dialog)."""
         parts = [p.strip() for p in replaces.split(";")]
         tags = {k.strip(): v.strip() for k, _, v in (p.partition("=") for p in parts[1:])}
         found = self.active.find_dialog(parts[0], {tags.get("to-tag"), tags.get("from-tag")},
                                         besides=call)
         if found is None:
-            return False
+            return 481
         other_call, replaced = found
         target = other_call.other(replaced)
         if target is None:
-            return False
+            return 481
+        owner = await self.parties.of(replaced)
+        if owner is None or not same_party(transferor, owner):
+            log.warning("attended transfer refused: the replaced call is not the transferor's",
+                        extra={"call_id": call.call_id, "with": other_call.call_id,
+                               "placed_for": transferor.display_number or "-"})
+            return 403
+        why = self._bridge_refusal(transferor, target)
+        if why:
+            log.warning("attended transfer refused: %s", why,
+                        extra={"call_id": call.call_id, "with": other_call.call_id,
+                               "placed_for": transferor.display_number or "-"})
+            return 403
         log.info("attended transfer", extra={"call_id": call.call_id,
                                              "with": other_call.call_id})
         for party in (transferee, target):
@@ -105,6 +147,9 @@ class Transfer:
         other_call.merged = True
         other_call.b = None
         other_call.a = replaced
+        call.trunks += other_call.trunks  # the trunk the target is on stays in use
+        other_call.trunks = []
+        call.trunk = call.trunk or other_call.trunk
         other_call.changed.set()
         self.legs.drop(replaced)
         if leg is call.a:
@@ -112,9 +157,17 @@ class Transfer:
         else:
             call.b = target
         call.attach(target)
+        call.transferred_by = transferor.display_number
         self.legs.drop(leg)
         call.changed.set()
-        return True
+        return 200
+
+    def _bridge_refusal(self, transferor: Caller, target: CallLeg) -> str | None:
+        """Why ``transferor`` may not bridge someone to ``target``: when target is an outside
+        number the PBX called, the transferor must be allowed to call it themselves."""
+        if target.party is None or target.party.trunk is None or target.sip.direction != "out":
+            return None
+        return self.router.outside_refusal(transferor, target.number)
 
 
 async def _notify(leg: CallLeg, status: int) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import inspect
+import random
 import socket
 import time
 from collections.abc import Callable
@@ -50,6 +51,40 @@ def free_port_block(count: int, kind: str = "udp", host: str = HOST, even: bool 
                 continue
             return base
     raise RuntimeError(f"no block of {count} free {kind} ports on {host}")
+
+
+def _ephemeral_low() -> int:
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range") as fh:
+            return int(fh.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768
+
+
+def listen_port(kind: str = "tcp", host: str = HOST, count: int = 1,
+                taken: set[int] | None = None) -> int:
+    """First of ``count`` consecutive ports free now and outside the kernel's ephemeral
+    range: for a server that binds it some time later (after other processes started), which
+    an outgoing connection's local port could otherwise have taken meanwhile. Ports already
+    handed out for the same set of servers (``taken``, updated) are never given twice."""
+    taken = set() if taken is None else taken
+    pick = random.SystemRandom()
+    high = _ephemeral_low() - count
+    for _ in range(500):
+        base = pick.randrange(10_000, high)
+        block = range(base, base + count)
+        if taken.intersection(block):
+            continue
+        with contextlib.ExitStack() as stack:
+            try:
+                for p in block:
+                    for k in (("udp", "tcp") if kind == "both" else (kind,)):
+                        stack.enter_context(_sock(k)).bind((host, p))
+            except OSError:
+                continue
+        taken.update(block)
+        return base
+    raise RuntimeError(f"no block of {count} free {kind} ports below {high} on {host}")
 
 
 def _sock(kind: str) -> socket.socket:

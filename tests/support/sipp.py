@@ -8,8 +8,10 @@ the stats CSV, error log, message trace and, when ``tone_hz`` is given, the tone
 or a file in ``tests/sipp/`` (with or without ``.xml``) or any path.
 
 Every instance gets its own SIP port and media port block (``-mp``, plus +2 which sipp also
-binds for echo), so several sipps and tests can run at once. Scenario variables are passed with
-``-set``; ``pt``/``codec`` default to PCMU (0).
+binds for echo), so several sipps and tests can run at once. With ``netns`` sipp runs in that
+network namespace (``ip netns exec``), at ``local_ip`` there (an address of the namespace, see
+:class:`~tests.support.baresip.PhoneNetwork`); its ports default to 5060 and 16000 then.
+Scenario variables are passed with ``-set``; ``pt``/``codec`` default to PCMU (0).
 """
 
 from __future__ import annotations
@@ -101,16 +103,23 @@ class Sipp:
         auth_password: str | None = None,
         timeout: float = 30.0,
         trace_messages: bool = True,
+        trace_errors: bool = True,
         extra_args: list[str] | None = None,
         workdir: Path | None = None,
+        netns: str | None = None,
     ) -> None:
         self.scenario = scenario
         self.remote = remote
         self.local_ip = local_ip
-        self.local_port = local_port or free_port("both" if transport.startswith("t") else "udp",
-                                                  local_ip)
+        self.netns = netns
         self.media_ip = media_ip or local_ip
-        self.media_port = media_port or free_port_block(4, "udp", self.media_ip)
+        if netns is not None:  # a namespace of its own: its ports cannot be probed from here
+            self.local_port = local_port or 5060
+            self.media_port = media_port or 16000
+        else:
+            self.local_port = local_port or free_port(
+                "both" if transport.startswith("t") else "udp", local_ip)
+            self.media_port = media_port or free_port_block(4, "udp", self.media_ip)
         self.transport = transport
         self.calls = calls
         self.rate = rate
@@ -127,6 +136,7 @@ class Sipp:
         self.auth_password = auth_password
         self.timeout = timeout
         self.trace_messages = trace_messages
+        self.trace_errors = trace_errors
         self.extra_args = list(extra_args or [])
         self._own_workdir = workdir is None
         self.workdir = workdir or Path(tempfile.mkdtemp(prefix="webfon-sipp-"))
@@ -163,12 +173,15 @@ class Sipp:
         return out
 
     def command(self) -> list[str]:
-        cmd = [SIPP, *self._scenario_args(), "-i", self.local_ip, "-p", str(self.local_port),
+        prefix = ["ip", "netns", "exec", self.netns] if self.netns else []
+        cmd = [*prefix, SIPP, *self._scenario_args(), "-i", self.local_ip,
+               "-p", str(self.local_port),
                "-mi", self.media_ip, "-mp", str(self.media_port), "-t", self.transport,
                "-m", str(self.calls), "-nostdin", "-rtp_payload", str(self.payload_type),
-               "-trace_err", "-error_file", str(self.workdir / "errors.log"),
                "-trace_stat", "-stf", str(self.workdir / "stats.csv"), "-fd", "1",
                "-timeout", f"{max(1, int(self.timeout))}s", "-timeout_error"]
+        if self.trace_errors:
+            cmd += ["-trace_err", "-error_file", str(self.workdir / "errors.log")]
         if self.trace_messages:
             cmd += ["-trace_msg", "-message_file", str(self.workdir / "messages.log")]
         if self.rate is not None:

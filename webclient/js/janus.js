@@ -1,7 +1,9 @@
 // A small client for the Janus JSON API over WebSocket (subprotocol "janus-protocol").
 // Sessions, plugin handles, transactions, keepalives, and reconnection: after a drop the
 // socket is reopened and the session is claimed; if the gateway forgot it, "sessionlost" is
-// emitted so the owner can create a new session and re-attach.
+// emitted so the owner can create a new session and re-attach. The gateway names its node in
+// the "create" reply: a new session on another node means the one we had is gone with its
+// node ("sessionlost" says from which node to which).
 
 const KEEPALIVE_MS = 25000;
 
@@ -83,6 +85,8 @@ export class JanusSession extends Emitter {
     this.reconnectAttempt = 0;
     this.state = "idle";
     this.lastToken = null;
+    this.node = null; // the gateway node our session lives on (from the "create" reply)
+    this.closeReason = "";
     // Leaving the page ends the session at once (its phone line is released), rather than
     // leaving it to wait for a reconnection that will not come.
     globalThis.addEventListener?.("pagehide", () => this.leave());
@@ -108,7 +112,7 @@ export class JanusSession extends Emitter {
       ws.onopen = () => { clearTimeout(timer); this.ws = ws; resolve(); };
       ws.onerror = () => { clearTimeout(timer); reject(new Error("cannot connect")); };
       ws.onmessage = (ev) => this.onMessage(ev.data);
-      ws.onclose = () => { clearTimeout(timer); if (this.ws === ws) this.onClose(); };
+      ws.onclose = (ev) => { clearTimeout(timer); if (this.ws === ws) this.onClose(ev); };
     });
   }
 
@@ -118,6 +122,7 @@ export class JanusSession extends Emitter {
     await this.open();
     const created = await this.request({ janus: "create" }, { noSession: true });
     this.id = created.data.id;
+    this.node = created.data.node ?? null;
     this.startKeepalive();
     this.setState("connected");
     return this;
@@ -212,8 +217,10 @@ export class JanusSession extends Emitter {
     }, KEEPALIVE_MS);
   }
 
-  onClose() {
+  onClose(ev) {
     this.ws = null;
+    // "node draining": the gateway node closed us on purpose (rolling upgrade)
+    this.closeReason = ev?.reason || "";
     clearInterval(this.keepaliveTimer);
     for (const [tx, pending] of this.pending) {
       clearTimeout(pending.timer);
@@ -255,10 +262,13 @@ export class JanusSession extends Emitter {
     this.handles.clear();
     try {
       const created = await this.request({ janus: "create" }, { noSession: true });
+      const previousNode = this.node;
       this.id = created.data.id;
+      this.node = created.data.node ?? null;
       this.startKeepalive();
       this.setState("connected");
-      this.emit("sessionlost", "recreated");
+      this.emit("sessionlost", "recreated",
+        { previousNode, node: this.node, closeReason: this.closeReason || "" });
     } catch {
       this.ws?.close();
     }

@@ -15,6 +15,7 @@ import { renderForwarding } from "./views/forwarding.js";
 import { renderSettings } from "./views/settings.js";
 import { renderAdmin } from "./views/admin.js";
 import { renderCalls } from "./views/calls.js";
+import { renderNodes } from "./views/nodes.js";
 import { renderHome } from "./views/home.js";
 import "./i18n-callcentre.js";
 import "./i18n-quality.js";
@@ -40,6 +41,7 @@ const ROUTES = {
     admin: true },
   "admin/extensions": { label: "nav.extensions",
     render: (a, r) => renderAdmin(a, r, "extensions"), admin: true },
+  "admin/nodes": { label: "nav.nodes", render: renderNodes, admin: true },
   // call centre: shown to agents, supervisors and admins (when: once /acd/me is known)
   acd: { label: "nav.acd", render: renderAgent, when: (a) => a.acd.agent.length > 0 },
   supervision: { label: "nav.supervision", render: renderSupervision,

@@ -85,6 +85,7 @@ export class Phone {
     this.lines = [];
     this.registration = { state: "unregistered", extension: "", username: "", reason: "" };
     this.connection = "idle";
+    this.notice = null; // what happened to the connection, for the user (see rebuild)
     this.listeners = new Set();
     this.tones = new TonePlayer();
     this.events = [];
@@ -111,7 +112,7 @@ export class Phone {
     this.session = new JanusSession(this.janusUrl, this.getToken);
     this.session.on("state", (s) => { this.connection = s; this.changed("connection"); });
     this.session.on("reclaimed", () => this.afterReclaim());
-    this.session.on("sessionlost", () => this.rebuild());
+    this.session.on("sessionlost", (reason, info) => this.rebuild(reason, info));
     this.session.on("ended", () => this.changed("ended"));
     await this.session.connect();
     for (let i = 0; i < this.lineCount; i++) this.lines.push(new Line(this, i));
@@ -200,9 +201,20 @@ export class Phone {
     }
   }
 
-  async rebuild() {
-    // The gateway lost our session: calls are gone; attach and register again.
-    for (const line of this.lines) this.cleanupMedia(line, "unreachable", 0, "");
+  async rebuild(reason = "", info = null) {
+    // The gateway lost our session: calls are gone; attach and register again. When the new
+    // session is on another node, ours went with its node: the user is told so.
+    const moved = !!(info && info.previousNode && info.node && info.previousNode !== info.node);
+    const drained = info?.closeReason === "node draining";
+    const calls = this.lines.filter((l) => l.busy).length;
+    const kind = drained ? "node-drained" : moved ? "node-lost" : "session-lost";
+    this.notice = { kind, calls, at: Date.now(), from: info?.previousNode ?? null,
+      to: info?.node ?? null };
+    this.log({ event: "session-lost", reason, ...this.notice });
+    for (const line of this.lines) {
+      this.cleanupMedia(line, moved ? "nodelost" : "unreachable", 0, "");
+    }
+    this.changed("notice");
     this.registration = { ...this.registration, state: "registering" };
     this.changed("registration");
     try {
@@ -735,6 +747,8 @@ export class Phone {
   summary() {
     return {
       connection: this.connection,
+      node: this.session?.node ?? null,
+      notice: this.notice ? { ...this.notice } : null,
       registration: { ...this.registration },
       lines: this.lines.map((l) => ({ index: l.index, state: l.state, peer: l.peer,
         peerName: l.peerName, held: l.held, muted: l.muted, callId: l.callId,

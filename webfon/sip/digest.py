@@ -230,8 +230,11 @@ class DigestServer:
     def __init__(self, realm: str, secret: bytes | str | None = None, *,
                  nonce_lifetime: float = 300.0,
                  algorithms: Iterable[str] = ("SHA-256", "MD5"), qop: bool = True,
-                 clock: Callable[[], float] = time.time, max_tracked_nonces: int = 50000) -> None:
+                 clock: Callable[[], float] = time.time, max_tracked_nonces: int = 50000,
+                 log_failures: bool = True) -> None:
         self.realm = realm
+        self.log_failures = log_failures
+        """Log failed attempts here; off for a server that logs them its own way."""
         key = secret if secret is not None else secrets.token_bytes(32)
         self.secret = key.encode() if isinstance(key, str) else key
         # BLAKE2b takes keys of up to 64 bytes: longer secrets are hashed down first
@@ -370,6 +373,8 @@ class DigestServer:
         return result
 
     def _log_failure(self, request: Request, user: str | None, reason: str) -> None:
+        if not self.log_failures:
+            return
         peer = request.source[0] if request.source else "-"
         log.warning("digest auth failed user=%s ip=%s reason=%s", user or "-", peer, reason,
                     extra={"call_id": request.headers.get("Call-ID"), "peer_ip": peer})

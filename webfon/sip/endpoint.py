@@ -140,6 +140,9 @@ class SipEndpoint:
         differs (None before the first wait when eager)."""
         self.on_stray_response: Callable[[Response], None] | None = None
         """Called with responses that match no client transaction (e.g. late 2xx)."""
+        self.accept_source: Callable[[tuple[str, int]], bool] | None = None
+        """Asked with the source address of every message before it is parsed; False drops
+        the message unanswered (counted as ``rate_limited``): per-source flood control."""
         self.stats: Counter[str] = Counter()
         """Counters: received, sent, parse_errors, bad_requests, dropped, stray_responses,
         retransmissions, retransmissions_received, transport_errors, handler_errors…"""
@@ -442,6 +445,10 @@ class SipEndpoint:
     def _receive(self, data: bytes, source: tuple[str, int], transport: Transport,
                  connection: Any) -> None:
         self.stats["received"] += 1
+        accept = self.accept_source
+        if accept is not None and not accept(source):
+            self.stats["rate_limited"] += 1
+            return
         try:
             msg = parse_message(data, max_size=self.max_message_size,
                                 stream=transport.reliable)

@@ -874,6 +874,12 @@ class Call:
                                        content_type=SDP)
 
     # ------------------------------------------------------------------ end
+    def abandon(self, reason: str) -> None:
+        """End the call here without a word to the peer, known to be gone (the node that
+        carried it died): no BYE that could only time out. ``hangup`` events follow as for
+        any end, with ``by="local"``."""
+        self._end(408, reason, "local")
+
     def _end(self, code: int, reason: str, by: str) -> None:
         if self.state == "terminated":
             return

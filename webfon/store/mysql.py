@@ -6,6 +6,7 @@ Statements use ``?`` placeholders like the SQLite backend; they are rewritten to
 
 from __future__ import annotations
 
+import contextlib
 import warnings
 from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
@@ -45,6 +46,8 @@ def to_format_style(sql: str) -> str:
 
 
 _CHECK_FAILED = {4025, 3819}  # MariaDB / MySQL "CONSTRAINT … failed"
+# the server cannot be reached or went away (restart): the pool reconnects on the next use
+_CONNECTION_ERRORS = (pymysql.err.OperationalError, pymysql.err.InterfaceError, OSError)
 
 
 def _wrap(exc: Exception) -> StoreError:
@@ -132,7 +135,7 @@ class MysqlStore(Store):
         try:
             async with self.pool.acquire() as conn:
                 return await getattr(_Conn(conn), method)(*args)
-        except (pymysql.err.OperationalError, OSError) as exc:
+        except _CONNECTION_ERRORS as exc:
             raise StoreError(f"mysql: {exc}") from exc
 
     async def execute(self, sql: str, params: Params = ()) -> int:
@@ -150,15 +153,30 @@ class MysqlStore(Store):
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[Executor]:
-        async with self.pool.acquire() as conn:
-            await conn.begin()
+        """A transaction on one pooled connection. A server that went away (restart, network)
+        is a :class:`StoreError`, whether found when connecting, beginning or committing."""
+        try:
+            ctx = self.pool.acquire()
+            conn = await ctx.__aenter__()
+        except _CONNECTION_ERRORS as exc:
+            raise StoreError(f"mysql: {exc}") from exc
+        try:
+            try:
+                await conn.begin()
+            except _CONNECTION_ERRORS as exc:
+                raise StoreError(f"mysql: {exc}") from exc
             try:
                 yield _Conn(conn)
             except BaseException:
-                await conn.rollback()
+                with contextlib.suppress(*_CONNECTION_ERRORS):
+                    await conn.rollback()
                 raise
-            else:
+            try:
                 await conn.commit()
+            except _CONNECTION_ERRORS as exc:
+                raise StoreError(f"mysql: commit failed: {exc}") from exc
+        finally:
+            await ctx.__aexit__(None, None, None)
 
     @asynccontextmanager
     async def advisory_lock(self, name: str) -> AsyncIterator[None]:

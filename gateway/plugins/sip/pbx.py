@@ -39,12 +39,15 @@ class WebphoneLogin:
 
 class PbxControl:
     def __init__(self, base_url: str, key_path: Path, timeout: float = 10.0,
-                 ca_file: Path | None = None) -> None:
+                 ca_file: Path | None = None, node_id: int = 0) -> None:
         self.target = ServiceUrl.parse(base_url)
         self.base_url = self.target.base
         self.key_path = key_path
         self.timeout = timeout
         self.ca_file = ca_file
+        # this gateway's node: a logout releases the web phone only while it is still on
+        # this node (its user may have logged in again through another one meanwhile)
+        self.node_id = node_id
 
     def _key(self) -> str:
         try:
@@ -89,7 +92,10 @@ class PbxControl:
             raise PbxError(502, "PBX login answer incomplete") from None
 
     async def logout(self, user_id: int) -> None:
-        await self._post("/control/webphone/logout", {"user_id": user_id})
+        body = {"user_id": user_id}
+        if self.node_id:
+            body["node_id"] = self.node_id
+        await self._post("/control/webphone/logout", body)
 
     async def release_node(self, node_id: int) -> int:
         data = await self._post("/control/webphone/release-node", {"node_id": node_id})

@@ -44,7 +44,7 @@ class SipPlugin(Plugin):
         key = settings.pbx_control_key
         pbx = PbxControl(settings.pbx_control_url,
                          control_key_path(settings.data_dir) if not key else Path(key),
-                         ca_file=settings.pbx_control_ca)
+                         ca_file=settings.pbx_control_ca, node_id=settings.local_nodo_id)
         self.sip = SipContext(settings, endpoint, PortAllocator(settings.port_range()), pbx)
 
     @property

@@ -630,7 +630,7 @@ class SipSession(PluginSession):
         quality = getattr(self.ctx.media, "quality", None)
         if not self.settings.quality_header or quality is None:
             return []
-        leg = quality(f"gateway-{self.settings.local_nodo_id}")
+        leg = quality(self.settings.node_name or f"gateway-{self.settings.local_nodo_id}")
         return [(QUALITY_HEADER, leg.header())] if leg is not None and leg.measured else []
 
     async def _req_accept(self, tx: str, body: dict[str, Any],

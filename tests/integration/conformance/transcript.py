@@ -15,7 +15,8 @@ What is compared, per connection:
   are not compared.
 
 Three things Janus does not do the same way twice are not compared: a ``call_id`` in a
-``declining`` event (Janus's SIP thread may clear it first), a core ``hangup`` of a handle
+``declining`` or ``hangingup`` event (Janus's SIP thread may clear it first: it answers the
+CANCEL or BYE while the request's thread is still building the event), a core ``hangup`` of a handle
 whose PeerConnection never came up (sent or not depending on how far Janus's ICE got), and
 whether a core ``hangup`` says ``Close PC`` or ``DTLS alert`` (who closed the DTLS association
 first).
@@ -168,7 +169,7 @@ def _without_races(transcript: Transcript) -> Transcript:
                 if item.fields.get("reason") == "DTLS alert":
                     item.fields["reason"] = "Close PC"
             result = (item.fields.get("data") or {}).get("result")
-            if isinstance(result, dict) and result.get("event") == "declining":
+            if isinstance(result, dict) and result.get("event") in ("declining", "hangingup"):
                 result.pop("call_id", None)
                 item.fields["data"].pop("call_id", None)
             kept.append(item)

@@ -57,7 +57,7 @@ async def test_register_digest_contacts_and_unregister(pbx: RunningPbx,
     bad = await pbx.phone("2002", password="wrong")
     resp = await bad.register(refresh=False)
     assert resp.status == 403
-    assert any("digest auth failed user=2002 ip=127.0.0.1" in r.getMessage()
+    assert any("pbx-auth-failure ip=127.0.0.1 user=2002 kind=digest" in r.getMessage()
                for r in caplog.records)
     # credentials of one extension cannot register another
     other = await pbx.phone("2003", username="2001", password="sip-2001")

@@ -1,5 +1,6 @@
 """Location (memory and store-backed) and the CDR writer."""
 
+import asyncio
 import time
 from typing import Any
 
@@ -124,3 +125,39 @@ async def test_cdr_batched_submit(store: Store) -> None:
                                 "duration_s FROM cdr WHERE leg > 0 ORDER BY leg")
     assert [tuple(r.values()) for r in legs] == [("c-leg", 1, "b", "busy", "", 1.0),
                                                  ("c-leg2", 2, "d", "failed", "503", 2.0)]
+
+
+async def test_cdr_rows_kept_while_the_store_is_down(store: Store) -> None:
+    """A database restart: the rows of calls that ended meanwhile are written, in order and
+    once, when the store answers again (a refused row is dropped, not retried forever)."""
+    from webfon.store import StoreError
+
+    class Down:
+        down = True
+
+        def __getattr__(self, name: str) -> Any:
+            return getattr(store, name)
+
+        def transaction(self) -> Any:
+            if self.down:
+                raise StoreError("mysql: (2013, 'Lost connection to server during query')")
+            return store.transaction()
+
+    flaky = Down()
+    bus = FakeBus()
+    writer = CdrWriter(flaky, bus, flush_s=0.01)  # type: ignore[arg-type]
+    writer.RETRY_MAX_S = 0.05
+    for i in range(3):
+        writer.submit(CdrRecord(f"c{i}", "a", "b", "internal", 1.0, "answered", ended_at=2.0))
+    await asyncio.sleep(0.2)
+    assert writer.pending == 3 and writer.written == 0 and writer.retry_s > 0
+    flaky.down = False
+    for _ in range(100):
+        if writer.written == 3:
+            break
+        await asyncio.sleep(0.02)
+    assert writer.written == 3 and writer.pending == 0 and writer.retry_s == 0
+    rows = await store.fetchall("SELECT call_id FROM cdr ORDER BY id")
+    assert [r["call_id"] for r in rows] == ["c0", "c1", "c2"]
+    assert [p["call_id"] for _, p in bus.events] == ["c0", "c1", "c2"]
+    await writer.close()

@@ -1,4 +1,4 @@
-"""Routing: users before extensions, queues, categories, trunks, mobility, «solo entrantes»."""
+"""Routing: users before extensions, queues, categories, trunks, «solo entrantes»."""
 
 from typing import Any
 
@@ -63,39 +63,12 @@ async def test_solo_entrantes_needs_mobility(store: Store, org: Any) -> None:
     assert (await router.route("112", caller)).kind == "external"
 
 
-async def test_mobility_code(store: Store, org: Any) -> None:
-    router, d = await _router(store)
-    at_2001 = await _caller(router, d, "2001")
-    # 6721 (Perry, solo entrantes, no category -> internal only) from extension 2001
-    r = await router.route("*72*6721*1111#2002", at_2001)
-    assert r.kind == "extension" and r.caller.mobility
-    assert r.caller.number == "6721" and r.caller.user is not None
-    assert r.caller.user.id == org.users["6721"]
-    denied = await router.route("*72*6721*1111#0611223344", at_2001)
-    assert denied.status == 403 and "does not allow mobile" in denied.reason
-    bad_pin = await router.route("*72*6721*9999#2002", at_2001)
-    assert (bad_pin.status, bad_pin.reason) == (403, "Mobility login or PIN not valid")
-    unknown = await router.route("*72*9999*1111#2002", at_2001)
-    assert unknown.reason == "Mobility login or PIN not valid"
-    malformed = await router.route("*72*6721#2002", at_2001)
-    assert malformed.status == 484
-    # 2002 has mobility on but is not in the user's mobility group
-    at_2002 = await _caller(router, d, "2002")
-    r2 = await router.route("*72*6721*1111#2001", at_2002)
-    assert r2.status == 403 and "mobility group" in r2.reason
-    # adding 2002 to the group makes it work; a user's own category applies
-    await store.execute("INSERT INTO mobility_group_extensions (group_id, extension_id) "
-                        "VALUES (?, ?)", (org.mobility, org.exts["2002"]))
-    r3 = await router.route("*72*1001*1111#0611223344", at_2002)
-    assert r3.kind == "external" and r3.caller.number == "1001"
-
-
-async def test_mobility_disabled_extension(store: Store, org: Any) -> None:
-    await store.execute("UPDATE extensions SET mobility_enabled = 0 WHERE id = ?",
-                        (org.exts["2001"],))
+async def test_router_refuses_mobility_codes(store: Store, org: Any) -> None:
+    """Codes are resolved by admission; one reaching the router (nested in another, or a
+    path that skipped admission) goes nowhere."""
     router, d = await _router(store)
     r = await router.route("*72*6721*1111#2002", await _caller(router, d, "2001"))
-    assert r.reason == "Mobility not enabled on this extension"
+    assert (r.kind, r.status) == ("reject", 484) and "1111" not in r.number
 
 
 async def test_no_trunks_is_503(store: Store, org: Any) -> None:

@@ -11,7 +11,7 @@ import configparser
 import re
 from pathlib import Path
 
-FILTER = (Path(__file__).resolve().parents[3] / "sercen" / "fail2ban" / "filter.d"
+FILTER = (Path(__file__).resolve().parents[3] / "deploy" / "fail2ban" / "filter.d"
           / "webfon-sercen.conf")
 HOST = r"(?:::f{4,6}:)?(?P<host>[0-9A-Fa-f.:]+)"
 

@@ -1,4 +1,4 @@
-"""The fail2ban filter shipped in sercen/fail2ban matches the failure lines sercen writes."""
+"""The fail2ban filter shipped in deploy/fail2ban matches the failure lines sercen writes."""
 
 from __future__ import annotations
 

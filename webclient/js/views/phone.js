@@ -134,7 +134,8 @@ export class PhonePanel {
       h("span", { testid: "connection-state", dataset: { state: phone.connection } }, conn),
       " · ",
       h("span", { testid: "registration-state", dataset: { state: reg.state,
-        extension: reg.extension || "" } }, regText));
+        extension: reg.extension || "" } }, regText),
+      this.renderNotice(phone));
     const visible = phone.lines.filter((l) => l.busy || l.state === "ended");
     // The lines are rebuilt: the focused control keeps the focus (keyboard users).
     const focused = this.linesBox.contains(document.activeElement)
@@ -142,6 +143,19 @@ export class PhonePanel {
     replace(this.linesBox, visible.map((l) => this.renderLine(l)));
     if (focused) this.linesBox.querySelector(`[data-testid="${focused}"]`)?.focus();
     this.renderTransfer();
+  }
+
+  renderNotice(phone) {
+    const n = phone.notice;
+    if (!n) return null;
+    const key = { "node-lost": "conn.node_lost", "node-drained": "conn.node_drained" }[n.kind]
+      || "conn.session_lost";
+    let text = t(key, { from: n.from, to: n.to });
+    if (n.calls) text += " " + t("conn.calls_cut", { n: n.calls });
+    return h("p", { class: "notice", role: "alert", testid: "connection-notice",
+      dataset: { kind: n.kind, calls: String(n.calls) } }, text, " ",
+    h("button", { type: "button", class: "link", testid: "connection-notice-close",
+      onclick: () => { phone.notice = null; this.update(); } }, t("conn.dismiss")));
   }
 
   // Called a few times a second at most: the quality of each call, updated in place.
