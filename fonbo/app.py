@@ -16,12 +16,15 @@ from fonbo.routes import (
     acd,
     admin,
     agenda,
+    callbacks,
     callcentre_admin,
+    conferences,
     forwarding,
     history,
     nodes,
     personal,
     phones,
+    recordings,
     stats,
     voicemail,
 )
@@ -35,8 +38,8 @@ from webfon.store import Store, open_store
 
 def all_operations() -> Api:
     api = Api()
-    for module in (agenda, history, voicemail, forwarding, phones, personal, admin,
-                   callcentre_admin, acd, stats, nodes):
+    for module in (agenda, history, voicemail, forwarding, phones, personal, conferences,
+                   callbacks, recordings, admin, callcentre_admin, acd, stats, nodes):
         api.extend(module.api)
     return api
 
@@ -72,7 +75,7 @@ async def build_app(settings: FonboSettings, *, store: Store | None = None,
     app[CONTROL_KEY] = ControlClient(
         settings.pbx_control_url,
         Path(key) if key else control_key_path(settings.data_dir),
-        settings.pbx_control_timeout_s)
+        settings.pbx_control_timeout_s, ca_file=settings.pbx_control_ca)
     full_api().register(app)
     origins = [o.strip() for o in settings.cors_allowed_origins.split(",") if o.strip()]
 

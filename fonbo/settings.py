@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
 from typing import ClassVar
 
 from webfon.config import ConfigError
+from webfon.service_url import ServiceUrl
 from webfon.settings import BaseSettings
 from webfon.turn import TURN_SCHEMES, parse_urls
 
@@ -37,13 +39,29 @@ class FonboSettings(BaseSettings):
     # coturn's static-auth-secret (use-auth-secret): TURN credentials per user, time-limited
     turn_secret: str = ""
     turn_credential_ttl_s: float = 12 * 3600.0
-    # The PBX's control API: live groups (waiting callers, agents' states, «Mover Cola»).
+    # The PBX's control API: live groups (waiting callers, agents' states, «Mover Cola»),
+    # starting and stopping recordings. http://127.0.0.1:port, unix:/path/pbx.sock or
+    # https://host:port (plain http to another host is refused: the control key must not cross
+    # a network in clear).
     pbx_control_url: str = "http://127.0.0.1:8500"
     pbx_control_key: str = ""  # default: <data_dir>/keys/pbx_control.key
     pbx_control_timeout_s: float = 5.0
+    pbx_control_ca: Path | None = None  # CA bundle for an https PBX (default: system CAs)
+    pbx_control_plain_http: bool = False  # allow http:// to another host anyway
     stats_max_days: int = 92
     ivr_prompt_max_bytes: int = 1_000_000
     ivr_prompt_max_s: float = 120.0
+    # Numbers given to conference rooms made without one (the portal, «Conferencia»), and how
+    # long an ad-hoc room waits for its first participant
+    conference_numbers: str = "8000-8999"
+    conference_adhoc_ttl_s: float = 120.0
+    # How long a callback booked in the portal waits for its number to be free
+    callback_ttl_s: float = 3600.0
+
+    @property
+    def conference_range(self) -> tuple[int, int]:
+        low, _, high = self.conference_numbers.partition("-")
+        return int(low), int(high or low)
 
     def validate(self) -> None:
         super().validate()
@@ -61,6 +79,26 @@ class FonboSettings(BaseSettings):
             raise ConfigError("must be a MOS between 1 and 4.5", key="bad_call_mos")
         if not self.realm:
             raise ConfigError("must not be empty", key="realm")
+        try:
+            low, high = self.conference_range
+        except ValueError:
+            raise ConfigError("must be a range of numbers like 8000-8999",
+                              key="conference_numbers") from None
+        if not 0 <= low <= high:
+            raise ConfigError("must be a range of numbers like 8000-8999",
+                              key="conference_numbers")
+        try:
+            control = ServiceUrl.parse(self.pbx_control_url)
+        except ValueError as exc:
+            raise ConfigError(str(exc), key="pbx_control_url") from None
+        if control.plain_over_network and not self.pbx_control_plain_http:
+            raise ConfigError("plain http to another host would send the PBX control key in "
+                              "clear: use https:// (pbx_control_ca) or unix:/path, or set "
+                              "pbx_control_plain_http = true", key="pbx_control_url")
+        if self.callback_ttl_s <= 0:
+            raise ConfigError("must be > 0", key="callback_ttl_s")
+        if self.conference_adhoc_ttl_s <= 0:
+            raise ConfigError("must be > 0", key="conference_adhoc_ttl_s")
         try:
             urls = parse_urls(self.ice_servers)
         except ValueError as exc:

@@ -2,9 +2,10 @@
 
 Over a limit the request gets a Janus-style error (``errors.LIMIT_REACHED``, 429, with a reason
 naming the limit) and
-nothing else changes: the process stays healthy for everyone else. The SIP plugin may ask
-:meth:`Gateway.user_usage` for the same accounting (SIP accounts and media legs per user are
-its own limits).
+nothing else changes: the process stays healthy for everyone else. The SIP plugin keeps its
+own per-user limits (SIP accounts and media legs: ``max_sip_accounts_per_user``,
+``max_media_legs_per_user``, counted in :class:`gateway.plugins.sip.context.SipContext`) and
+exempts the same :data:`UNLIMITED_ROLES`.
 """
 
 from __future__ import annotations

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import ClassVar
 
 from gateway.limits import Limits
+from gateway.plugins.sip.policy import Destinations
 from webfon.config import ConfigError
 from webfon.service_url import ServiceUrl
 from webfon.settings import BaseSettings
@@ -80,6 +81,13 @@ class GatewaySettings(BaseSettings):
     rtcp_interval_s: float = 5.0
     register_ttl: int = 3600
     allow_guest: bool = False  # guests also allowed for tokens with role admin or test
+    # SIP servers users' requests may go to or name (gateway/plugins/sip/policy.py): "host"
+    # (ports 5060/5061), "host:port" or "host:*"; empty = sip_registrar and sip_outbound_proxy
+    sip_allowed_servers: tuple[str, ...] = ()
+    # per token user (0 = no limit): SIP accounts registered (helper lines not counted) and
+    # calls holding media (a WebRTC leg and an RTP leg each)
+    max_sip_accounts_per_user: int = 8
+    max_media_legs_per_user: int = 8
     # --- PBX control API --------------------------------------------------------------
     # http://127.0.0.1:port, unix:/path/pbx.sock or https://host:port (between hosts; plain
     # http to another host is refused, the control key must not cross a network in clear)
@@ -97,7 +105,8 @@ class GatewaySettings(BaseSettings):
     def validate(self) -> None:
         super().validate()
         for key in ("max_sessions", "max_sessions_per_user", "max_handles_per_session",
-                    "max_handles_per_user", "ws_max_pending_events", "ws_max_inflight"):
+                    "max_handles_per_user", "ws_max_pending_events", "ws_max_inflight",
+                    "max_sip_accounts_per_user", "max_media_legs_per_user"):
             if getattr(self, key) < 0:
                 raise ConfigError("must be >= 0 (0 = no limit)", key=key)
         if self.session_timeout < 0:
@@ -128,6 +137,10 @@ class GatewaySettings(BaseSettings):
             raise ConfigError("plain http to another host would send the PBX control key in "
                               "clear: use https:// (pbx_control_ca) or unix:/path, or set "
                               "pbx_control_plain_http = true", key="pbx_control_url")
+        try:
+            self.sip_destinations()
+        except ValueError as exc:
+            raise ConfigError(str(exc), key="sip_allowed_servers") from None
         if self.ice_transport_policy not in ("all", "relay"):
             raise ConfigError("must be 'all' or 'relay'", key="ice_transport_policy")
 
@@ -146,6 +159,11 @@ class GatewaySettings(BaseSettings):
         return Limits(self.max_sessions, self.max_sessions_per_user,
                       self.max_handles_per_session, self.max_handles_per_user,
                       self.ws_max_pending_events, self.ws_max_inflight)
+
+    def sip_destinations(self) -> Destinations:
+        """The SIP servers users may reach (``sip_allowed_servers``, else the PBX)."""
+        return Destinations.from_settings(self.sip_allowed_servers, self.sip_registrar,
+                                          self.sip_outbound_proxy)
 
     @property
     def host_addresses(self) -> list[str]:

@@ -3,9 +3,9 @@
 Sede Madrid with a WebRTC node (id 4) and a registration node, three users with hard
 extensions and desk phones, a webphone pool 7000-7009, a hunt group, an ACD queue and an
 operator group with a supervisor and pause reasons, an IVR menu (4000) in front of them, a day
-of group statistics and IVR accumulators, two trunks with failover order, mdflow flows,
-contacts, a few hundred CDRs (the answered ones with their call quality, a few of them bad)
-and two voicemails.
+of group statistics and IVR accumulators, two trunks with failover order, mdflow flows, a
+conference room (8000, PIN 1234), contacts, a few hundred CDRs (the answered ones with their
+call quality, a few of them bad) and two voicemails.
 """
 
 from __future__ import annotations
@@ -16,7 +16,14 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from webfon.directory import add_phone, create_extension, create_queue, create_user
+from webfon.directory import (
+    add_phone,
+    create_extension,
+    create_queue,
+    create_user,
+    reserve_number,
+)
+from webfon.passwords import hash_password
 from webfon.private_files import write_private
 from webfon.rtp.quality import CallQuality, LegQuality, summarize
 from webfon.rtp.wav import encode_wav
@@ -149,6 +156,7 @@ async def load_demo(store: Store, data_dir: Path, seed: int = 7) -> list[DemoLog
                              "VALUES (NULL, ?, ?, 'feature')", (code, label))
         await tx.execute("INSERT INTO smart_buttons (user_id, code, label, kind) "
                          "VALUES (?, '3100', 'ACD Atención', 'dial')", (user_ids["1002"],))
+        await _conference(tx, now)
         await _contacts(tx, user_ids, now)
         await _cdrs(tx, rng, user_ids, now)
         await _voicemail(tx, data_dir, user_ids["1002"], now)
@@ -199,6 +207,20 @@ async def _callcentre(tx: Executor, rng: random.Random, now: float, user_ids: di
                     await tx.execute("INSERT INTO ivr_accumulators (period_start, name, "
                                      "option_value, count) VALUES (?, 'IVRPRU', ?, ?)",
                                      (period, option, count))
+
+
+DEMO_ROOM = ("8000", "Sala general", "1234")
+"""A dial-in conference room of the organisation: number, name, PIN."""
+
+
+async def _conference(tx: Executor, now: float) -> None:
+    """The organisation's conference room; every desk extension may hold two rooms of its
+    user's («Salas de conferencia Webphone») and beeps («Conferencias BEEP»)."""
+    number, name, pin = DEMO_ROOM
+    await reserve_number(tx, number, "conference")
+    await tx.execute("INSERT INTO conference_rooms (number, name, pin_hash, beep, created_at) "
+                     "VALUES (?, ?, ?, 1, ?)", (number, name, hash_password(pin), now))
+    await tx.execute("UPDATE extensions SET conference_rooms = 2, beep = 1 WHERE kind = 'hard'")
 
 
 async def _contacts(tx: Executor, user_ids: dict[str, int], now: float) -> None:

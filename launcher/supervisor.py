@@ -57,7 +57,7 @@ def local_channels(data_dir: Path, names: set[str], env: dict[str, str]) -> dict
     """Settings that keep the node's own service calls on Unix sockets (mode 0600 under
     ``<data_dir>/run``): the front reaches sercen there, so sercen believes the client address
     the front passes on only from it (no TCP peer is a trusted proxy by default), and the
-    gateway reaches the PBX control API there (the control key never crosses TCP). Codes of
+    gateway and FONBO reach the PBX control API there (the control key never crosses TCP). Codes of
     the second factor go to ``<data_dir>/outbox`` when sercen.conf names no mail server.
     Values already in the environment win."""
     run = data_dir / "run"
@@ -68,6 +68,9 @@ def local_channels(data_dir: Path, names: set[str], env: dict[str, str]) -> dict
     if {"gateway", "pbx"} <= names:
         wanted["WEBFON_PBX_UNIX_SOCKET"] = str(run / "pbx.sock")
         wanted["WEBFON_GATEWAY_PBX_CONTROL_URL"] = f"unix:{run / 'pbx.sock'}"
+    if {"fonbo", "pbx"} <= names:
+        wanted["WEBFON_PBX_UNIX_SOCKET"] = str(run / "pbx.sock")
+        wanted["WEBFON_FONBO_PBX_CONTROL_URL"] = f"unix:{run / 'pbx.sock'}"
     if "sercen" in names:
         wanted["WEBFON_SERCEN_MAIL_OUTBOX"] = str(outbox_path(data_dir))
     return {k: v for k, v in wanted.items() if k not in env}

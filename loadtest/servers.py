@@ -179,6 +179,7 @@ class WebfonGateway(Server):
             f'general: {{\n  data_dir = "{data}"\n  local_ip = "{HOST}"\n'
             f'  session_timeout = 120\n  log_level = "warning"\n  allow_guest = true\n'
             f'  rtp_port_range = "30000-39999"\n  media_workers = {self.media_workers}\n'
+            f'  sip_allowed_servers = "{HOST}:*"\n'
             # every simulated user shares one token here: no per-user limits
             f'  max_sessions = 0\n  max_sessions_per_user = 0\n  max_handles_per_user = 0\n}}\n')
         log = _logfile(self.workdir / "gateway.log")

@@ -4,6 +4,7 @@ One line per failure, the source address first, never a password, PIN or digest:
 
     pbx-auth-failure ip=203.0.113.7 user=2001 kind=digest reason=wrong_credentials
     pbx-auth-failure ip=203.0.113.7 user=6721 kind=mobility reason=bad_pin
+    pbx-auth-failure ip=203.0.113.7 user=3100 kind=conference reason=bad_pin
 
 and one when the PBX itself starts refusing a source (``pbx-auth-ban``), which the filter
 does not count. The shipped filter and jail: ``webfon-pbx.conf`` beside sercen's.

@@ -6,7 +6,10 @@
 ``POST /control/mdflow/debug`` (``{"on": bool}``); live groups for FONBO:
 ``GET /control/queues/{id}/live`` (waiting callers, members' live states),
 ``POST /control/queues/{id}/move`` (``{"call_id", "to_queue_id"}``, «Mover Cola»),
-``POST /control/queues/wake`` (``{"queue_id"?}``: members changed, look again).
+``POST /control/queues/wake`` (``{"queue_id"?}``: members changed, look again);
+``GET /control/conferences`` (rooms in progress), ``POST /control/recording`` (start or stop a
+call's recording: ``{"action": "start"|"stop", "call_id" | "extension", "user_id", "admin"}``,
+for FONBO).
 
 Between hosts the key must not travel in clear: serve the port over TLS (``tls_cert_file``,
 ``tls_key_file``) or keep the API on the Unix socket (``unix_socket`` with
@@ -26,6 +29,7 @@ from webfon.config import ConfigError
 from webfon.control_key import check_bearer
 from webfon.http import json_error, read_json
 
+from .recording.service import RecordingError
 from .webphone import CAUSE_NODE_LOST, WebphoneError
 
 log = logging.getLogger("pbx.control")
@@ -187,6 +191,35 @@ async def queue_wake(request: web.Request) -> web.Response:
     return web.json_response({"ok": True})
 
 
+async def conferences(request: web.Request) -> web.Response:
+    engine = _core(request).engine
+    return web.json_response(engine.conferences.listing() if engine is not None else [])
+
+
+async def recording(request: web.Request) -> web.Response:
+    body = await read_json(request)
+    if not isinstance(body, dict):
+        return json_error(400, "body must be a JSON object")
+    user_id = _int_field(body, "user_id")
+    action, admin = body.get("action"), body.get("admin", False)
+    call_id, extension = body.get("call_id"), body.get("extension")
+    if not isinstance(admin, bool) or not isinstance(action, str) \
+            or not all(v is None or (isinstance(v, str) and 0 < len(v) <= 255)
+                       for v in (call_id, extension)):
+        return json_error(400, "action, call_id and extension must be strings, admin a boolean")
+    engine = _core(request).engine
+    if engine is None:
+        return json_error(503, "PBX starting")
+    try:
+        result = await engine.recordings.control(action, user_id=user_id, admin=admin,
+                                                 call_id=call_id, extension=extension)
+    except RecordingError as exc:
+        return json_error(exc.status, exc.reason)
+    log.info("recording control", extra={"user_id": user_id, "action": action,
+                                         "call_id": result["call_id"]})
+    return web.json_response(result)
+
+
 def add_routes(app: web.Application) -> None:
     app.router.add_post("/control/webphone/login", webphone_login)
     app.router.add_post("/control/webphone/logout", webphone_logout)
@@ -201,3 +234,5 @@ def add_routes(app: web.Application) -> None:
     app.router.add_get("/control/queues/{id}/live", queue_live)
     app.router.add_post("/control/queues/{id}/move", queue_move)
     app.router.add_post("/control/queues/wake", queue_wake)
+    app.router.add_get("/control/conferences", conferences)
+    app.router.add_post("/control/recording", recording)

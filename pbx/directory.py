@@ -14,6 +14,7 @@ from typing import Any
 from webfon.store import Store
 
 from .categories import DEFAULT_CATEGORY, Category, parse_allowed
+from .repo.conferences import ConferenceRepo, ConferenceRoom
 from .repo.ivr import IvrMenu, IvrRepo
 
 
@@ -271,6 +272,11 @@ class Directory:
         if row is None:
             return DEFAULT_CATEGORY
         return Category(int(row["id"]), row["name"], parse_allowed(row["allowed"]))
+
+    async def conference_by_number(self, number: str) -> ConferenceRoom | None:
+        """A conference room (not cached: an ad-hoc room is dialled right after FONBO made
+        it, and a changed PIN applies at once)."""
+        return await ConferenceRepo(self.store).by_number(number)
 
     async def trunks(self) -> list[Trunk]:
         return await self._cached(

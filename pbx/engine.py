@@ -15,6 +15,9 @@ The parts, each a module with one job:
 * :mod:`pbx.calls` — the call and its legs, ringing, the calls in progress, the end of a call
   and its CDR rows;
 * :mod:`pbx.features` — hold, DTMF by INFO, blind and attended transfer in a connected call;
+* :mod:`pbx.conference` — conference rooms: the mixing bridge, dial-in and transfer into a room;
+* :mod:`pbx.callback` — «Retrollamada»: feature codes ``*43#``/``*44#``, calling back;
+* :mod:`pbx.recording` — «Grabar por enrutamiento»: recording calls, retention;
 * :mod:`pbx.mwi`, :mod:`pbx.repo` — message waiting, and the SQL of voicemail and queues.
 
 Media is anchored in the PBX's RTP relay (:mod:`pbx.media`). In-dialog requests go to the
@@ -34,14 +37,20 @@ from webfon.sip.ua import ALLOW, UaHub
 
 from .acd_live import Board
 from .admission import Admission
+from .callback import Callbacks
 from .calls.active import ActiveCalls
 from .calls.factory import LegFactory
 from .calls.leg import Info, Refer, Reinvite
 from .calls.lifecycle import CallLifecycle
 from .calls.model import Call
+from .calls.originate import Originator
 from .calls.ringer import Ringer
+from .conference.pins import conference_pins
+from .conference.service import Conferences
 from .core import PbxCore
 from .destinations.base import Delivery
+from .destinations.codes import FeatureCodeDestination
+from .destinations.conference import ConferenceDestination
 from .destinations.ivr import IvrDestination
 from .destinations.queue import QueueDestination
 from .destinations.reach import Reach
@@ -57,8 +66,12 @@ from .guard import SourceGuard
 from .inbound import InboundCalls
 from .media import MediaManager
 from .mwi import MessageWaiting
+from .recording.service import Recordings
 from .registrar import Maintenance, PhoneAuth, Registrar
+from .repo.callbacks import CallbackRepo
+from .repo.conferences import ConferenceRepo
 from .repo.queues import QueueRepo
+from .repo.recordings import RecordingRepo
 from .repo.voicemail import VoicemailRepo
 from .routing import RouteKind
 from .tasks import Background
@@ -128,12 +141,31 @@ class SipEngine:
             voicemail, self.mwi, core.events, self.background, s.media_host,
             s.voicemail_path, s.voicemail_max_s))
 
+        parties = Parties(core.directory, core.router)
+        self.conferences = Conferences(ConferenceRepo(core.store), core.directory, parties,
+                                       self.active, self.lifecycle, self.background)
+        self.delivery.add(RouteKind.CONFERENCE, ConferenceDestination(
+            self.conferences, conference_pins(s, admission.mobility.checks), core.events,
+            s.media_host))
+
         self.features = InCallFeatures()
         self.features.add(Reinvite, Hold())
         self.features.add(Info, InfoDtmf())
         self.features.add(Refer, Transfer(
-            admission, Parties(core.directory, core.router), core.router, reach, self.active,
-            self.ringer, trunks, self.legs, s.no_answer_timeout_s))
+            admission, parties, core.router, reach, self.active, self.ringer, trunks,
+            self.legs, s.no_answer_timeout_s, self.conferences))
+        self.callbacks = Callbacks(
+            CallbackRepo(core.store), core.directory, reach, self.active, admission,
+            self.delivery, self.lifecycle, self.legs, Originator(self.legs, s.media_host),
+            core.events, self.background, self.features, ttl_s=s.callback_ttl_s,
+            ring_timeout_s=s.no_answer_timeout_s, max_attempts=s.callback_max_attempts)
+        self.lifecycle.on_finished.append(self.callbacks.call_ended)
+        self.recordings = Recordings(RecordingRepo(core.store), self.active, s.recordings_path,
+                                     s.recording_retention_days, self.background,
+                                     s.directory_cache_s)
+        self.lifecycle.on_connected.append(self.recordings.on_connected)
+        self.delivery.add(RouteKind.FEATURE, FeatureCodeDestination(self.callbacks,
+                                                                    s.media_host))
 
         self.inbound = InboundCalls(
             directory=core.directory, router=core.router, auth=self.auth, admission=admission,
@@ -161,6 +193,9 @@ class SipEngine:
         await self._refresh_trunk_addresses()
         self.background.spawn(self.maintenance.run())
         self.background.spawn(self._watch_trunks())
+        self.background.spawn(self.conferences.run_sweeper())
+        self.background.spawn(self.callbacks.run(self.settings.callback_poll_s))
+        self.background.spawn(self.recordings.run_sweeper())
         log.info("sip engine started", extra={"port": self.port,
                                               "transports": self.settings.sip_transports})
 
@@ -176,6 +211,8 @@ class SipEngine:
         if invites:
             await asyncio.wait(invites, timeout=5)
         await self.background.close()
+        await self.recordings.close()
+        self.conferences.close()
         self.board.close()
         self.media.close()
         await self.endpoint.close()

@@ -62,7 +62,7 @@ class InboundCalls:
         self.max_calls_per_trunk = max_calls_per_trunk
 
     async def handle(self, request: Request, tx: InviteServerTransaction) -> None:
-        dialled = unquote(request.uri.user or "")  # phones send '#' as %23
+        dialled = unquote(request.uri.user or "")  # phones send '#' as %23 (*43#, *72*…#)
         if not dialled:
             tx.respond(484, "No number in Request-URI")
             return

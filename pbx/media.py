@@ -7,8 +7,9 @@ and RFC 4733 events pass through), and RTCP likewise. Remote addresses come from
 leg accepts media only from that negotiated source, or from the one source a phone behind NAT
 proves with a few sequential packets in a short learning window (strict RTP, see
 :mod:`webfon.rtp.strict`); packets from anyone else are dropped and counted (``rtp_dropped``).
-A leg can be detached from the relay to play a prompt or music on hold to it, or to record
-what it sends (voicemail).
+A leg can be detached from the relay to play a prompt or music on hold to it, or to take what
+it sends (``sink``: voicemail, a conference's mix, keys pressed); a ``tap`` sees what it sends
+without detaching it (call recording).
 
 A leg that negotiated SDES-SRTP (:meth:`Leg.secure`) has its endpoint unprotect what arrives
 and protect what leaves; the relay itself only ever handles plain packets, so SRTP ↔ RTP and
@@ -58,6 +59,8 @@ class Leg:
         self.dtmf_payload_type: int | None = None
         self.muted = False  # True: what arrives here is not relayed (held / on hold)
         self.sink: Any = None  # callable(data) receiving packets while detached (recording)
+        self.tap: Any = None  # callable(data) seeing every packet that arrives (call recording)
+        self.on_digit: Any = None  # callable(digit) taking SIP INFO digits (PIN entry)
         self._player: asyncio.Task[Any] | None = None
         self.watch = RtcpWatch()
         endpoint.on_rtp = self._on_rtp
@@ -101,6 +104,8 @@ class Leg:
         return srtp.local if srtp is not None else None
 
     def _on_rtp(self, ep: RtpEndpoint, data: bytes, addr: Addr) -> None:
+        if self.tap is not None:
+            self.tap(data)
         if self.sink is not None:
             self.sink(data)
             return
@@ -164,7 +169,7 @@ class Leg:
         self.endpoint.close()
         # the endpoint's callbacks are this leg's methods: let both go without the GC
         self.endpoint.on_rtp = self.endpoint.on_rtcp = None
-        self.sink = None
+        self.sink = self.tap = self.on_digit = None
 
     def quality(self, node: str, leg: str, network: str) -> LegQuality:
         """This leg's figures (see :mod:`webfon.rtp.quality`): loss and jitter of what

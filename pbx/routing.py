@@ -1,5 +1,5 @@
-"""Where a dialled number goes: a user (preferred), an extension, a group, an IVR menu, or out
-by a trunk.
+"""Where a dialled number goes: a user (preferred), an extension, a group, an IVR menu, a
+conference room, a feature code for the PBX itself, or out by a trunk.
 
 Routing looks the number up in the shared numbering first, so a user's number reaches the user
 wherever they are logged in (the seed: «se debe buscar al usuario, no a la extensión»). The
@@ -26,7 +26,9 @@ from .categories import (
     classify_external,
 )
 from .directory import Directory, Extension, Phone, QueueInfo, Trunk, User
+from .feature_codes import FeatureCode, parse_feature_code
 from .mobility import is_mobility
+from .repo.conferences import ConferenceRoom
 from .repo.ivr import IvrMenu
 
 
@@ -79,6 +81,9 @@ class RouteKind(StrEnum):
     IVR = "ivr"
     EXTERNAL = "external"
     VOICEMAIL = "voicemail"
+    CONFERENCE = "conference"
+    FEATURE = "feature"
+    """A feature code for the PBX itself (``*43#`` callback, ``*44#`` cancel)."""
     REJECT = "reject"
 
 
@@ -101,6 +106,8 @@ class Route:
     """Record the group's statistics for this call (the 6th «Si» of ``Cen_Sub_colaCentralita``:
     an IVR option that sends the call to a group with statistics on)."""
     ivr: IvrMenu | None = None
+    conference: ConferenceRoom | None = None
+    feature: FeatureCode | None = None
     trunks: list[Trunk] = field(default_factory=list)
     """The trunks an outside number may leave by, in order of preference."""
     status: int = 0
@@ -140,6 +147,11 @@ class Router:
     async def route(self, dialled: str, caller: Caller) -> Route:
         if is_mobility(dialled):
             return reject("*72*", caller, 484, "Mobility code not allowed here")
+        code = parse_feature_code(dialled)
+        if code is not None:
+            if caller.trunk is not None or caller.mobility:
+                return reject(dialled, caller, 403, "Feature codes are for the PBX's own phones")
+            return Route(RouteKind.FEATURE, dialled, caller, feature=code)
         kind = await self.directory.number_kind(dialled)
         if caller.trunk is not None:
             return await self._internal(dialled, kind, caller, "internal") if kind else reject(
@@ -198,6 +210,11 @@ class Router:
             if menu is None:
                 return reject(number, caller, 404, "IVR menu not found")
             return Route(RouteKind.IVR, number, caller, dest_class, ivr=menu)
+        if kind == "conference":
+            room = await self.directory.conference_by_number(number)
+            if room is None:
+                return reject(number, caller, 404, "Conference room not found")
+            return Route(RouteKind.CONFERENCE, number, caller, dest_class, conference=room)
         return reject(number, caller, 404, "Number not assigned")
 
     async def _external(self, classified: Classified, caller: Caller) -> Route:

@@ -71,6 +71,14 @@ class PbxSettings(BaseSettings):
     accepted under that name too)."""
     stats_sla_s: float = 20.0
     moh_frequency_hz: float = 440.0
+    # «Retrollamada»: how long a booking lasts, how often free parties are looked for, tries
+    callback_ttl_s: float = 3600.0
+    callback_poll_s: float = 2.0
+    callback_max_attempts: int = 3
+    # «Grabar por enrutamiento»: where recordings go (default <data_dir>/recordings), how long
+    # they are kept
+    recordings_dir: Path | None = None
+    recording_retention_days: float = 90.0
     control_key_file: Path | None = None
     # gateway nodes: one whose lease heartbeat has not moved for this long is lost (its web
     # phones are released); checked every node_check_s
@@ -103,6 +111,17 @@ class PbxSettings(BaseSettings):
     mobility_lock_s: float = 60.0
     """The first lock-out; each one that follows doubles, up to ``mobility_max_lock_s``."""
     mobility_max_lock_s: float = 3600.0
+    conference_pin_max_failures: int = 5
+    """Wrong conference-room PINs from one phone within ``conference_pin_window_s`` that lock
+    it out of every PIN room."""
+    conference_room_max_failures: int = 10
+    """Wrong PINs for one room (from any phone) that lock the room's PIN entry (its owner,
+    never asked for the PIN, still gets in)."""
+    conference_pin_window_s: float = 900.0
+    conference_pin_lock_s: float = 60.0
+    """The first lock-out; each one that follows doubles, up to
+    ``conference_pin_max_lock_s``."""
+    conference_pin_max_lock_s: float = 3600.0
     password_checks: int = 0
     """PIN checks (argon2id) run at once; 0: the CPU count (at least 2)."""
     max_calls_per_extension: int = 8
@@ -161,6 +180,14 @@ class PbxSettings(BaseSettings):
             raise ConfigError("must be > 0", key="no_answer_timeout_s")
         if not self.realm:
             raise ConfigError("must not be empty", key="realm")
+        if self.callback_ttl_s <= 0:
+            raise ConfigError("must be > 0", key="callback_ttl_s")
+        if self.callback_poll_s <= 0:
+            raise ConfigError("must be > 0", key="callback_poll_s")
+        if self.recording_retention_days <= 0:
+            raise ConfigError("must be > 0", key="recording_retention_days")
+        if self.callback_max_attempts < 1:
+            raise ConfigError("must be at least 1", key="callback_max_attempts")
         for net in self.sip_trusted_sources:
             try:
                 ipaddress.ip_network(net, strict=False)
@@ -169,10 +196,12 @@ class PbxSettings(BaseSettings):
         if self.sip_source_rate < 0 or self.sip_source_burst < 1:
             raise ConfigError("rate must be >= 0 and burst >= 1", key="sip_source_rate")
         for key in ("auth_max_failures", "mobility_max_failures",
-                    "mobility_account_max_failures"):
+                    "mobility_account_max_failures", "conference_pin_max_failures",
+                    "conference_room_max_failures"):
             if getattr(self, key) < 1:
                 raise ConfigError("must be >= 1", key=key)
-        for key in ("auth_window_s", "auth_ban_s", "mobility_window_s", "mobility_lock_s"):
+        for key in ("auth_window_s", "auth_ban_s", "mobility_window_s", "mobility_lock_s",
+                    "conference_pin_window_s", "conference_pin_lock_s"):
             if getattr(self, key) <= 0:
                 raise ConfigError("must be > 0", key=key)
         for key in ("max_calls_per_extension", "max_calls_per_trunk", "password_checks"):
@@ -182,6 +211,10 @@ class PbxSettings(BaseSettings):
     @property
     def voicemail_path(self) -> Path:
         return self.voicemail_dir or self.data_dir / "voicemail"
+
+    @property
+    def recordings_path(self) -> Path:
+        return self.recordings_dir or self.data_dir / "recordings"
 
     @property
     def advertised_host(self) -> str:

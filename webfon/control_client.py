@@ -1,5 +1,7 @@
 """A client of the PBX control API for the other components (bearer key from
-``pbx_control.key``): JSON in, JSON out, one error type with the status to pass on."""
+``pbx_control.key``): JSON in, JSON out, one error type with the status to pass on. The PBX is
+reached at ``http://127.0.0.1:port``, ``unix:/path/pbx.sock`` or ``https://host:port`` (see
+:class:`~webfon.service_url.ServiceUrl`)."""
 
 from __future__ import annotations
 
@@ -7,6 +9,8 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+
+from webfon.service_url import ServiceUrl
 
 
 class ControlError(Exception):
@@ -19,10 +23,13 @@ class ControlError(Exception):
 
 
 class ControlClient:
-    def __init__(self, base_url: str, key_path: Path, timeout: float = 5.0) -> None:
-        self.base_url = base_url.rstrip("/")
+    def __init__(self, base_url: str, key_path: Path, timeout: float = 5.0,
+                 ca_file: Path | None = None) -> None:
+        self.target = ServiceUrl.parse(base_url)
+        self.base_url = self.target.base
         self.key_path = key_path
         self.timeout = timeout
+        self.ca_file = ca_file
 
     def _key(self) -> str:
         try:
@@ -34,7 +41,8 @@ class ControlClient:
                       body: dict[str, Any] | None = None) -> dict[str, Any]:
         headers = {"Authorization": f"Bearer {self._key()}"}
         try:
-            async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(
+            async with aiohttp.ClientSession(connector=self.target.connector(self.ca_file),
+                                             timeout=aiohttp.ClientTimeout(
                     total=self.timeout)) as http, http.request(
                     method, f"{self.base_url}{path}", json=body, headers=headers) as resp:
                 try:

@@ -149,7 +149,7 @@ EXTENSIONS = Resource(
             "node_id": integer(1, 2**31 - 1, nullable=True), "template_id": NULLABLE_ID,
             "category_id": NULLABLE_ID, "pool_id": NULLABLE_ID, "mobility_enabled": boolean(),
             "line_count": integer(1, 64), "conference_rooms": integer(0, 64),
-            "beep": boolean()},
+            "beep": boolean(), "recording_mode": enum("none", "always", "on_demand")},
     required=("number",), booleans=("mobility_enabled", "beep"), number_kind="extension",
     search=("number",), order_by="number", validate=validate_extension)
 

@@ -1,10 +1,15 @@
 """A call's life once delivered: supervising a connected call until a party leaves, then
-ending it (every leg hung up and let go, lines freed, end hooks run, CDR rows queued)."""
+ending it (every leg hung up and let go, lines freed, end hooks run, CDR rows queued).
+
+Parts that follow every call register here: ``on_connected`` hooks run when a connected call
+starts being supervised (recording «siempre»), ``on_finished`` ones when any call has ended
+(callbacks remember who found whom busy)."""
 
 from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Awaitable, Callable
 
 from ..cdr import CdrWriter, Disposition
 from .active import ActiveCalls
@@ -23,9 +28,16 @@ class CallLifecycle:
         self.legs = legs
         self.cdr = cdr
         self.node = node
+        self.on_connected: list[Callable[[Call], Awaitable[None]]] = []
+        self.on_finished: list[Callable[[Call], None]] = []
 
     async def supervise(self, call: Call) -> None:
         """Wait while the call is connected; when one party leaves, hang up the other."""
+        for hook in self.on_connected:
+            try:
+                await hook(call)
+            except Exception:
+                log.exception("connected call hook failed", extra={"call_id": call.call_id})
         while True:
             call.changed.clear()
             if call.merged:
@@ -73,3 +85,8 @@ class CallLifecycle:
                     log.exception("end of call hook failed", extra={"call_id": call.call_id})
         for record, announce in call_records(call, ended, quality):
             self.cdr.submit(record, publish=announce)
+        for finished in self.on_finished:
+            try:
+                finished(call)
+            except Exception:
+                log.exception("finished call hook failed", extra={"call_id": call.call_id})

@@ -29,6 +29,8 @@ class CallState(StrEnum):
     """Being admitted and delivered: ringing, queued, forwarded."""
     CONNECTED = "connected"
     VOICEMAIL = "voicemail"
+    CONFERENCE = "conference"
+    """The caller is a participant of a conference room (answered by the PBX)."""
     ENDED = "ended"
 
 

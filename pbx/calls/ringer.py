@@ -6,9 +6,9 @@ transfer) with the PBX's media address; on answer the two media legs are relayed
 other, the caller gets the callee's answer (with the PBX's address) and ``call.answered`` is
 published for the call's first answer. Every contact tried is an :class:`Attempt` of the call.
 
-A caller the PBX answered itself (an IVR menu, a group's waiting line) is not answered again:
-it hears a ringback tone from the PBX while the contacts ring, unless something already plays
-to it (a group's music).
+A caller the PBX answered itself (an IVR menu, a group's waiting line, a callback's requester)
+is not answered again: it hears a ringback tone from the PBX while the contacts ring, unless
+something already plays to it (a group's music).
 
 A :class:`Contact` says who answers on it (the registered phone), so the leg that wins knows
 whose rights its party has when it transfers the call; a trunk's ring gives the trunk as the
@@ -91,7 +91,7 @@ class _RingbackToCaller:
             call.a.ringing()
 
 
-def _on_tls(contact: str) -> bool:
+def on_tls(contact: str) -> bool:
     """A contact reached over TLS (its calls are offered SRTP)."""
     try:
         return SipURI.parse(contact).transport == "tls"
@@ -150,7 +150,7 @@ class Ringer:
         key = Crypto.generate()  # ours, for the contacts offered SRTP
         offers: dict[bool, bytes] = {}
         try:
-            for secure in {srtp or _on_tls(c.uri) for c in contacts}:
+            for secure in {srtp or on_tls(c.uri) for c in contacts}:
                 offers[secure] = sdpx.relay_offer(party.sdp, self.media_host, b_media.port,
                                                   key if secure else None).encode()
         except sdpx.SdpError as exc:  # the party's last offer holds nothing to relay
@@ -162,7 +162,7 @@ class Ringer:
         for contact in contacts:
             attempt = Attempt(contact.uri, time.time(), trunk=trunk)
             call.attempts.append(attempt)
-            offer = offers[srtp or _on_tls(contact.uri)]
+            offer = offers[srtp or on_tls(contact.uri)]
             try:
                 dialled.append((self.legs.dial(contact.uri, from_, offer, on_event), attempt,
                                 contact))

@@ -1,6 +1,7 @@
 """DTMF by SIP INFO (``application/dtmf-relay`` ``Signal=5`` or ``application/dtmf``, read by
-webfon's one INFO DTMF parser): the digit is sent on to the other party as an RFC 4733 event.
-RFC 4733 events themselves pass through the media relay untouched."""
+webfon's one INFO DTMF parser): the digit is sent on to the other party as an RFC 4733 event,
+or taken by the PBX itself when it listens for keys on that leg (a conference PIN). RFC 4733
+events themselves pass through the media relay untouched."""
 
 from __future__ import annotations
 
@@ -20,6 +21,9 @@ class InfoDtmf:
             return
         digit = dtmf.digit
         log.info("dtmf info", extra={"call_id": call.call_id, "digit": digit})
+        if leg.media.on_digit is not None:
+            leg.media.on_digit(digit)
+            return
         other = call.other(leg)
         if other is not None:
             await other.media.send_dtmf(digit)

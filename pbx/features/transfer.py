@@ -10,6 +10,11 @@ mobility codes, flow control, the trunks). Nobody is transferred with anyone els
   ring, or the trunks are tried in order (:meth:`~pbx.destinations.trunks.TrunkDestination.
   ring_out`, which records the CDR's trunk), for the party that stays (the transferee); once
   one answers, the transferor's leg leaves the call.
+* To a conference room (a room's number is an internal destination, admitted for the
+  transferor like any other): the transferee goes into the room (no ringing), the
+  transferor's leg leaves (how the web phone's «Conferencia» gathers its active and held
+  lines' parties); only the room's owner may transfer into a room with a PIN. See
+  :meth:`~pbx.conference.service.Conferences.take_transferee`.
 * Attended (``Replaces``, RFC 3891): the transferor holds two calls; the dialog named in
   Replaces must be one of the transferor's own (same phone, user or extension), and if its
   other party is an outside number the transferor must be allowed to call that number. The
@@ -30,6 +35,7 @@ from ..calls.factory import LegFactory
 from ..calls.leg import CallLeg, Refer
 from ..calls.model import Call
 from ..calls.ringer import Ringer, RingResult, RingStatus
+from ..conference.service import Conferences
 from ..destinations.reach import Reach
 from ..destinations.trunks import TrunkDestination
 from ..media import connect
@@ -45,7 +51,8 @@ TRANSFERABLE = (RouteKind.USER, RouteKind.EXTENSION, RouteKind.EXTERNAL)
 class Transfer:
     def __init__(self, admission: Admission, parties: Parties, router: Router, reach: Reach,
                  active: ActiveCalls, ringer: Ringer, trunks: TrunkDestination,
-                 legs: LegFactory, no_answer_timeout_s: float) -> None:
+                 legs: LegFactory, no_answer_timeout_s: float,
+                 conferences: Conferences | None = None) -> None:
         self.admission = admission
         self.parties = parties
         self.router = router
@@ -55,6 +62,7 @@ class Transfer:
         self.trunks = trunks
         self.legs = legs
         self.no_answer_timeout_s = no_answer_timeout_s
+        self.conferences = conferences
 
     async def handle(self, call: Call, leg: CallLeg, event: Refer) -> None:
         transferee = call.other(leg)
@@ -81,6 +89,14 @@ class Transfer:
         log.info("blind transfer", extra={"call_id": call.call_id, "target": redact(number),
                                           "placed_for": transferor.display_number or "-",
                                           "route": str(route.kind), "status": route.status})
+        if route.kind is RouteKind.CONFERENCE and self.conferences is not None:
+            status = await self.conferences.take_transferee(call, leg, transferor, transferee,
+                                                            route)
+            await _notify(leg, status)
+            if status == 200:
+                self.legs.drop(leg)
+                call.changed.set()  # nobody is left in this call
+            return
         if route.kind not in TRANSFERABLE:
             await _notify(leg, route.status or 404)
             return

@@ -226,6 +226,30 @@ class Phone:
         run_axe(self.page, what)
         self.axe_checked.append(what)
 
+    def wait_tones(self, index: int, present: tuple[float, ...],
+                   absent: tuple[float, ...] = (), timeout_ms: int = 15_000,
+                   streak: int = 5) -> None:
+        """Wait until every tone of ``present`` arrives at once (a conference mix) and those
+        of ``absent`` stay far below them."""
+        try:
+            self.page.wait_for_function(
+                """([i, present, absent, need]) => {
+                    const lv = window.webfonTest.levels(i, present.concat(absent));
+                    const here = lv.slice(0, present.length);
+                    const gone = lv.slice(present.length);
+                    const floor = Math.min(...here);
+                    const ok = floor > -70 && gone.every((v) => v < floor - 25);
+                    window.__tones = window.__tones || {};
+                    window.__tones[i] = ok ? (window.__tones[i] || 0) + 1 : 0;
+                    return window.__tones[i] >= need;
+                }""", arg=[index, list(present), list(absent), streak], polling=100,
+                timeout=timeout_ms)
+        except PlaywrightTimeout:
+            levels = self.page.evaluate("([i, f]) => window.webfonTest.levels(i, f)",
+                                        [index, list(present + absent)])
+            raise AssertionError(f"line {index}: wanted {present} and not {absent}; levels "
+                                 f"{levels}; {self.describe_audio(index)}") from None
+
     def stats(self, index: int) -> dict:
         return self.page.evaluate("(i) => window.webfonTest.stats(i)", index)
 

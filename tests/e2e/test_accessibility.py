@@ -19,9 +19,10 @@ TRUSTED_OWN_IP = {"light": "172.25.7.1", "dark": "172.25.7.2"}
 UNTRUSTED_OWN_IP = "203.0.113.71"
 
 # Every route of the client (main.js ROUTES).
-USER_ROUTES = ["phone", "agenda", "history", "voicemail", "forwarding", "settings", "acd",
-               "supervision", "stats"]
+USER_ROUTES = ["phone", "agenda", "history", "voicemail", "forwarding", "conferences",
+               "callbacks", "recordings", "settings", "acd", "supervision", "stats"]
 ADMIN_ROUTES = ["admin/users", "admin/pools", "admin/extensions", "admin/groups", "admin/ivr",
+                "admin/rooms", "admin/callbacks", "admin/recordings",
                 "admin/calls"]
 
 
@@ -91,6 +92,10 @@ def test_every_page_and_dialog_has_no_wcag_violation(
     goto(page, "admin/pools")
     page.get_by_test_id("admin-new-pools").click()
     phone.axe("admin, new pool form")
+    goto(page, "admin/rooms")
+    page.get_by_test_id("admin-new-rooms").click()
+    page.get_by_test_id("admin-form").wait_for()
+    phone.axe("admin, new conference room form")
     goto(page, "admin/extensions")
     page.get_by_test_id("admin-row").first.wait_for(timeout=10_000)
     page.get_by_test_id("admin-row").first.get_by_role("button", name="Teléfonos").click()

@@ -246,24 +246,6 @@ def test_agenda_import_csv_and_export(stack: Stack, make_phone: Callable[..., Ph
     assert page.get_by_test_id("agenda-item").filter(has_text="Bueno").count() == 0
 
 
-def test_smart_button_dials_its_code(stack: Stack, make_phone: Callable[..., Phone]) -> None:
-    stack.require("sercen", "fonbo", "pbx", "gateway", "web")
-    phone = make_phone(700.0)
-    phone.login("1003")
-    page = phone.page
-    button = page.get_by_test_id("smart-*43#")
-    button.wait_for(timeout=10_000)
-    button.click()
-    page.wait_for_function(
-        "() => window.webfonTest.phone().lines.some((l) => l.peer === '*43#')", timeout=5_000)
-    page.wait_for_function(
-        "() => window.webfonTest.phone().lines.every((l) => l.state === 'idle' || "
-        "l.state === 'ended') || window.webfonTest.phone().lines.some((l) => "
-        "l.state === 'active')", timeout=15_000)
-    page.evaluate("() => Promise.all(window.webfonTest.phone().lines.map((l) => "
-                  "window.webfonTest.hangup(l.index)))")
-
-
 def test_my_phones_order_and_qr(stack: Stack, make_phone: Callable[..., Phone]) -> None:
     stack.require("sercen", "fonbo", "web")
     phone = make_phone(700.0)

@@ -20,7 +20,7 @@ from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
 
 from webfon.rtp import RtpEndpoint, RtpRecorder
-from webfon.rtp.detect import dominant_frequency, rms_dbfs
+from webfon.rtp.detect import dominant_frequency, rms_dbfs, tone_levels
 from webfon.rtp.tones import tone_frames
 from webfon.sip import Request, ServerTransaction, SipEndpoint
 from webfon.sip.dtmf_info import parse_dtmf_info
@@ -235,6 +235,31 @@ class Phone:
             return 0.0, -120.0
         return dominant_frequency(samples, 8000), rms_dbfs(samples)
 
+    async def record(self, seconds: float) -> Any:
+        """The samples that arrive during the next ``seconds``."""
+        rec = RtpRecorder(self.rec.dtmf_payload_type)
+        kept = self.rec
+        self.rtp.on_rtp = lambda ep, data, addr: (rec(ep, data, addr), kept(ep, data, addr))
+        try:
+            await asyncio.sleep(seconds)
+        finally:
+            self.rtp.on_rtp = kept
+        return rec.samples()
+
+    async def wait_tones(self, present: tuple[float, ...], absent: tuple[float, ...] = (),
+                         timeout: float = 15.0) -> None:
+        """Wait until every tone of ``present`` arrives at once (a mix) and none of
+        ``absent`` does."""
+        deadline = time.monotonic() + timeout
+        levels: list[float] = []
+        while time.monotonic() < deadline:
+            levels = tone_levels(await self.record(0.6), 8000, present + absent)
+            if all(lv > AUDIBLE_DBFS for lv in levels[:len(present)]) and \
+                    all(lv <= AUDIBLE_DBFS for lv in levels[len(present):]):
+                return
+        raise AssertionError(f"{self.ua.account.aor}: wanted {present} and not {absent}; "
+                             f"levels {[round(v, 1) for v in levels]} dBFS")
+
     async def wait_hearing(self, hz: float, tolerance: float = 12.0,
                            timeout: float = 15.0) -> None:
         deadline = time.monotonic() + timeout
@@ -317,6 +342,13 @@ class ThreadedPhone:
 
     def listen(self, seconds: float = 1.0) -> tuple[float, float]:
         return self.run(self.phone.listen(seconds), seconds + 5)
+
+    def record(self, seconds: float) -> Any:
+        return self.run(self.phone.record(seconds), seconds + 5)
+
+    def wait_tones(self, present: tuple[float, ...], absent: tuple[float, ...] = (),
+                   timeout: float = 15.0) -> None:
+        self.run(self.phone.wait_tones(present, absent, timeout), timeout + 5)
 
     def wait_hearing(self, hz: float, tolerance: float = 12.0, timeout: float = 15.0) -> None:
         self.run(self.phone.wait_hearing(hz, tolerance, timeout), timeout + 5)

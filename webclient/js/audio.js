@@ -74,6 +74,8 @@ export class RemoteAudio {
 
   dominantFrequency() { return dominant(this.analyser); }
 
+  levels(freqs) { return bandLevels(this.analyser, freqs); }
+
   level() { return rms(this.analyser); }
 
   close() {
@@ -112,6 +114,23 @@ export function dominant(analyser) {
   const offset = denom !== 0 && Number.isFinite(denom) ? 0.5 * (a - c) / denom : 0;
   const binHz = analyser.context.sampleRate / analyser.fftSize;
   return { frequency: (best + offset) * binHz, level: bestDb };
+}
+
+// The level (dB) of the strongest bin near each frequency: several tones at once (a
+// conference) are each seen, where dominant() sees only the loudest.
+export function bandLevels(analyser, freqs) {
+  if (!analyser) return freqs.map(() => -Infinity);
+  const bins = new Float32Array(analyser.frequencyBinCount);
+  analyser.getFloatFrequencyData(bins);
+  const binHz = analyser.context.sampleRate / analyser.fftSize;
+  return freqs.map((f) => {
+    const centre = Math.round(f / binHz);
+    let best = -Infinity;
+    for (let i = Math.max(1, centre - 2); i <= Math.min(bins.length - 1, centre + 2); i++) {
+      if (bins[i] > best) best = bins[i];
+    }
+    return best;
+  });
 }
 
 export function rms(analyser) {

@@ -15,6 +15,9 @@ import { renderForwarding } from "./views/forwarding.js";
 import { renderSettings } from "./views/settings.js";
 import { renderAdmin } from "./views/admin.js";
 import { renderCalls } from "./views/calls.js";
+import { renderConferences } from "./views/conferences.js";
+import { renderCallbacks } from "./views/callbacks.js";
+import { renderRecordings } from "./views/recordings.js";
 import { renderNodes } from "./views/nodes.js";
 import { renderHome } from "./views/home.js";
 import "./i18n-callcentre.js";
@@ -34,6 +37,9 @@ const ROUTES = {
   history: { label: "nav.history", render: renderHistory, badge: "missed" },
   voicemail: { label: "nav.voicemail", render: renderVoicemail, badge: "voicemail" },
   forwarding: { label: "nav.forwarding", render: renderForwarding },
+  conferences: { label: "nav.conferences", render: renderConferences },
+  callbacks: { label: "nav.callbacks", render: renderCallbacks },
+  recordings: { label: "nav.recordings", render: renderRecordings },
   settings: { label: "nav.settings", render: renderSettings },
   "admin/users": { label: "nav.users", render: (a, r) => renderAdmin(a, r, "users"),
     admin: true },
@@ -41,6 +47,12 @@ const ROUTES = {
     admin: true },
   "admin/extensions": { label: "nav.extensions",
     render: (a, r) => renderAdmin(a, r, "extensions"), admin: true },
+  "admin/rooms": { label: "nav.rooms", render: (a, r) => renderAdmin(a, r, "rooms"),
+    admin: true },
+  "admin/callbacks": { label: "nav.all_callbacks",
+    render: (a, r) => renderCallbacks(a, r, { admin: true }), admin: true },
+  "admin/recordings": { label: "nav.all_recordings",
+    render: (a, r) => renderRecordings(a, r, { admin: true }), admin: true },
   "admin/nodes": { label: "nav.nodes", render: renderNodes, admin: true },
   // call centre: shown to agents, supervisors and admins (when: once /acd/me is known)
   acd: { label: "nav.acd", render: renderAgent, when: (a) => a.acd.agent.length > 0 },

@@ -64,6 +64,8 @@ class Line {
     this.quality = new QualityMeter();
     this.qualityState = null;
     this.mediaReceiving = true;
+    this.recording = false;
+    this.conference = "";
   }
 
   get busy() { return this.state !== "idle" && this.state !== "ended"; }
@@ -491,7 +493,8 @@ export class Phone {
     if (/^sips?:/.test(clean)) return clean;
     const user = this.registration.username || "";
     const domain = user.includes("@") ? user.split("@")[1] : "webfon";
-    return `sip:${clean}@${domain}`;
+    // "#" ends a URI's user part: a feature code such as *43# goes as *43%23
+    return `sip:${clean.replace(/#/g, "%23")}@${domain}`;
   }
 
   async call(number, { referId } = {}) {
@@ -622,7 +625,9 @@ export class Phone {
     const sdp = line.pc?.remoteDescription?.sdp || "";
     const rfc4733 = sender?.dtmf?.canInsertDTMF && /telephone-event/i.test(sdp);
     if (this.dtmfMode !== "info" && rfc4733) {
-      sender.dtmf.insertDTMF(digit, 120, 80);
+      // insertDTMF replaces the tones not yet played: keys pressed quickly (a PIN) are
+      // appended to them instead of cutting them off
+      sender.dtmf.insertDTMF(sender.dtmf.toneBuffer + digit, 120, 80);
     } else {
       await line.handle.message({ request: "dtmf_info", digit, duration: 160 })
         .catch(() => {});
@@ -636,6 +641,46 @@ export class Phone {
     const res = await line.handle.message({ request: "transfer", uri: this.targetUri(number) });
     if (res?.data?.error) throw new Error(res.data.error);
     line.transfer = { kind: "blind", to: number };
+    this.changed("line");
+  }
+
+  // Resolves once cond(line) holds (the line's state changes as the calls go), or fails.
+  waitLine(line, cond, timeoutMs = 15000) {
+    if (cond(line)) return Promise.resolve(line);
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => { off(); reject(new Error("timeout")); }, timeoutMs);
+      const off = this.onChange(() => {
+        if (cond(line)) { clearTimeout(timer); off(); resolve(line); }
+      });
+    });
+  }
+
+  // «Conferencia»: the parties of a held line and of the active line go into the ad-hoc
+  // room `number` the PBX bridges (each by a blind transfer, REFER to the room), and this
+  // phone dials into it on the line the held call leaves free. The room belongs to this user,
+  // so the PBX lets them in without its PIN.
+  async conference(activeIndex, heldIndex, number) {
+    const active = this.lines[activeIndex];
+    const held = this.lines[heldIndex];
+    if (!active || !held || active === held || active.state !== "active"
+        || held.state !== "active") throw new Error("noconference");
+    const gone = (l) => !l.busy || l.state === "ended";
+    await this.blindTransfer(heldIndex, number);
+    await this.waitLine(held, gone);
+    const mine = await this.call(number);
+    await this.waitLine(mine, (l) => l.state === "active" || gone(l));
+    if (mine.state !== "active") throw new Error("noconference");
+    mine.conference = number;
+    await this.blindTransfer(activeIndex, number);
+    await this.waitLine(active, gone);
+    this.changed("line");
+    return mine;
+  }
+
+  markRecording(index, on) {
+    const line = this.lines[index];
+    if (!line) return;
+    line.recording = on;
     this.changed("line");
   }
 
@@ -754,6 +799,7 @@ export class Phone {
         peerName: l.peerName, held: l.held, muted: l.muted, callId: l.callId,
         failure: l.failure, failureCode: l.failureCode, direction: l.direction,
         dtmfSent: l.dtmfSent, hasHandle: !!l.handle, ice: l.iceState || "",
+        recording: l.recording, conference: l.conference,
         quality: l.qualityState ? { ...l.qualityState } : null,
         mediaReceiving: l.mediaReceiving })),
     };

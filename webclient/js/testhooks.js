@@ -12,6 +12,8 @@ export function installTestHooks(app) {
     frequency: (i) => app.phone?.lines[i]?.remote.dominantFrequency()
       || { frequency: 0, level: -Infinity },
     level: (i) => app.phone?.lines[i]?.remote.level() || 0,
+    levels: (i, freqs) => app.phone?.lines[i]?.remote.levels(freqs)
+      || freqs.map(() => -Infinity),
     stats: (i) => app.phone?.stats(i) ?? null,
     events: () => app.phone?.events.slice() || [],
     call: (number) => app.phone?.call(number).then((l) => l.index),

@@ -50,6 +50,27 @@ def dominant_frequency(samples: npt.ArrayLike, rate: int, fmin: float = 50.0,
     return float((idx + offset) * rate / n)
 
 
+def tone_levels(samples: npt.ArrayLike, rate: int, freqs: Sequence[float],
+                tolerance_hz: float = 15.0) -> list[float]:
+    """Level (dBFS, as the RMS of a sine of that amplitude) of the strongest component within
+    ``tolerance_hz`` of each of ``freqs``: several tones in one signal (a conference mix) are
+    each found, where :func:`dominant_frequency` finds only the loudest."""
+    x = _float(samples)
+    n = len(x)
+    if n < 8:
+        return [-math.inf for _ in freqs]
+    window = np.hanning(n)
+    # a sine of amplitude A peaks at A * sum(window) / 2 in the windowed spectrum
+    spectrum = np.abs(np.fft.rfft((x - x.mean()) * window)) * 2.0 / window.sum()
+    bins = np.fft.rfftfreq(n, 1.0 / rate)
+    out = []
+    for freq in freqs:
+        band = spectrum[np.abs(bins - freq) <= tolerance_hz]
+        peak = float(band.max()) if len(band) else 0.0
+        out.append(20 * math.log10(peak / math.sqrt(2)) if peak > 0 else -math.inf)
+    return out
+
+
 def rms_dbfs(samples: npt.ArrayLike) -> float:
     """RMS level relative to full scale (dBFS); -inf for silence."""
     x = _float(samples)

@@ -25,6 +25,15 @@ RATE = 8000
 PROMPTS: dict[str, list[tuple[float | tuple[float, ...] | None, float]]] = {
     # the classic "record after the tone" beep
     "beep": [(1000.0, 0.25)],
+    # conferences: someone came in (rising), someone left (falling), key in the PIN, wrong PIN
+    "conference_enter": [(1200.0, 0.12), (None, 0.04), (1600.0, 0.18)],
+    "conference_leave": [(1600.0, 0.12), (None, 0.04), (1200.0, 0.18)],
+    "conference_pin": [(660.0, 0.15), (None, 0.05), (880.0, 0.15), (None, 1.5)],
+    "conference_pin_wrong": [(480.0, 0.25), (None, 0.1), (480.0, 0.25), (None, 0.4)],
+    # a callback («Retrollamada») was booked, or cancelled («Cancelar retrollamada»)
+    "callback_booked": [(880.0, 0.15), (None, 0.05), (1100.0, 0.15), (None, 0.05),
+                        (1320.0, 0.3)],
+    "callback_cancelled": [(1320.0, 0.15), (None, 0.05), (880.0, 0.3)],
     # a short rising three-note greeting, then the beep
     "voicemail_greeting": [(523.25, 0.25), (659.25, 0.25), (783.99, 0.4), (None, 0.4),
                            (1000.0, 0.25)],

@@ -16,6 +16,7 @@ import secrets
 from collections.abc import Callable
 from typing import Any, Protocol
 
+from gateway.plugins.sip.policy import Server
 from webfon.sip import Response, SipEndpoint, SipError, SipURI
 from webfon.sip.ua import Account, EventCallback, UserAgent
 
@@ -52,8 +53,12 @@ class SipAccount:
                  ha1_secret: str | None = None, proxy: SipURI | None = None,
                  outbound_proxy: SipURI | None = None, user_agent: str | None = None,
                  register_ttl: int = 3600, headers: list[tuple[str, str]] | None = None,
-                 on_event: EventCallback | None = None) -> None:
+                 on_event: EventCallback | None = None, owner: str | None = None) -> None:
         self.identity = identity
+        self.owner = owner  # the token user who registered it (per-user limits)
+        # the SIP servers this account may reach besides the gateway's (webphone logins: what
+        # the PBX gave them)
+        self.own_servers: tuple[Server, ...] = ()
         self.kind = kind
         self.master_id = master_id
         self.display_name = display_name

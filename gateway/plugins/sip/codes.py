@@ -16,7 +16,9 @@ RECORDING_ERROR = 451
 TOO_STRICT = 452
 HELPER_ERROR = 453
 NO_SUCH_CALLID = 454
-UNAUTHORIZED = 403  # ours: guest or webfon login not allowed for this token
+UNAUTHORIZED = 403  # ours: guest or webfon login not allowed for this token, or a
+# registrar, proxy or destination that is not one of the allowed SIP servers
+LIMIT_REACHED = 429  # ours: the user's SIP accounts or media legs (as the core's 429)
 # Janus 1.1.2 reports some wrong-state errors with code 0 (it forgets to set the code);
 # clients written for it see that code, so it is kept
 UNSET = 0

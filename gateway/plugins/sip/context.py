@@ -1,5 +1,6 @@
 """What every handle of the SIP plugin shares: settings, the SIP endpoint, RTP ports, the PBX
-control client, and the registries of accounts, calls and pending transfers."""
+control client, the SIP servers users may reach, the registries of accounts, calls and pending
+transfers, and what each user holds (SIP accounts, media legs) against the per-user limits."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from typing import Any, Protocol
 from gateway.media.ports import PortAllocator
 from gateway.plugins.sip.account import SipAccount
 from gateway.plugins.sip.pbx import PbxControl
+from gateway.plugins.sip.policy import Destinations
 from gateway.settings import GatewaySettings
 from webfon.sip import SipEndpoint
 from webfon.sip.ua import Call
@@ -37,6 +39,7 @@ class Transfer:
     """A REFER received in a call, waiting for the user to follow or decline it."""
 
     call: Call  # the dialog the REFER came in (NOTIFYs go there)
+    account: SipAccount | None  # whose call it came in: only its lines may follow or decline
     refer_cseq: int
     referred_by: str | None
     replaces: str | None  # the Replaces header to put in the new INVITE, if any
@@ -48,11 +51,16 @@ class SipContext:
     endpoint: SipEndpoint
     allocator: PortAllocator
     pbx: PbxControl
+    destinations: Destinations = field(default_factory=Destinations)
     accounts: dict[int, SipAccount] = field(default_factory=dict)  # by master_id
     calls: dict[str, CallLine] = field(default_factory=dict)  # by Call-ID
     transfers: dict[int, Transfer] = field(default_factory=dict)  # by refer_id
     setup_times: list[float] = field(default_factory=list)
     calls_total: int = 0
+    refused_destinations: int = 0
+    limit_refusals: int = 0
+    logins_pending: dict[str, int] = field(default_factory=dict)  # webphone logins under way
+    media_legs: dict[str, int] = field(default_factory=dict)  # by token user
     _tasks: set[asyncio.Future[Any]] = field(default_factory=set)
 
     def spawn(self, coro: Awaitable[Any]) -> asyncio.Future[Any]:
@@ -75,3 +83,19 @@ class SipContext:
         if setup_ms is not None:
             self.setup_times.append(setup_ms)
             del self.setup_times[:-1000]
+
+    # --- what each user holds -------------------------------------------------------------
+    def accounts_of(self, user: str, besides: SipAccount | None = None) -> int:
+        """SIP accounts (masters) the user holds, with webphone logins under way."""
+        held = sum(1 for a in self.accounts.values() if a.owner == user and a is not besides)
+        return held + self.logins_pending.get(user, 0)
+
+    def take_leg(self, user: str) -> None:
+        self.media_legs[user] = self.media_legs.get(user, 0) + 1
+
+    def give_leg(self, user: str) -> None:
+        left = self.media_legs.get(user, 0) - 1
+        if left > 0:
+            self.media_legs[user] = left
+        else:
+            self.media_legs.pop(user, None)

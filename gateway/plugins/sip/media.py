@@ -66,6 +66,7 @@ class CallMedia:
         self.sdp_session = int(time.time() * 1000) % 10**12
         self.sdp_version = 1
         self.dtmf = DtmfReceiver()
+        self.on_close: Callable[[], None] | None = None  # called once, when closed
 
     async def open(self) -> None:
         await self.rtp.open()
@@ -277,6 +278,9 @@ class CallMedia:
 
     def close(self) -> None:
         self.rtp.close()
+        on_close, self.on_close = self.on_close, None
+        if on_close is not None:
+            on_close()
 
     def describe(self) -> dict[str, Any]:
         return {"codec": self.sip_codec.name if self.sip_codec else None,

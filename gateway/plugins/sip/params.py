@@ -13,6 +13,7 @@ from typing import Any
 
 from gateway.plugins.sip import codes
 from gateway.plugins.sip.codes import SipPluginError
+from webfon.sip.headers import canonical_name
 
 
 @dataclass(frozen=True)
@@ -85,16 +86,50 @@ MESSAGE = (Param("content_type", str), Param("content", str, required=True),
            Param("uri", str), Param("headers", dict), Param("call_id", str))
 
 
+RESERVED_HEADERS = frozenset({
+    "Via", "Route", "Record-Route", "Path", "Service-Route", "Max-Forwards", "From", "To",
+    "Call-ID", "CSeq", "Contact", "Content-Length", "Content-Type", "Replaces", "Refer-To",
+    "Referred-By"})
+"""Headers the gateway writes itself: a client's own would route the request elsewhere (Route:
+it leaves for another host), take someone's dialog (Replaces) or break the transaction."""
+
+
 def headers(body: dict[str, Any]) -> list[tuple[str, str]]:
     """The ``headers`` object as SIP headers; names and values that could break the message
-    (line breaks, non-token names) are refused."""
+    (line breaks, non-token names) or that the gateway writes itself are refused."""
     raw = body.get("headers")
     if not raw:
         return []
     out = []
     for name, value in raw.items():
         if not isinstance(value, str) or not name.replace("-", "").isalnum() or \
-                "\r" in value or "\n" in value:
+                has_controls(value):
             raise SipPluginError(codes.INVALID_ELEMENT, f"Invalid header {name!r}")
+        if canonical_name(name) in RESERVED_HEADERS:
+            raise SipPluginError(codes.INVALID_ELEMENT,
+                                 f"Invalid header {name!r} (set by the gateway)")
         out.append((str(name), value))
     return out
+
+
+def has_controls(text: str) -> bool:
+    """Control characters (a line break ends a SIP header: what follows would be a header of
+    the client's choosing)."""
+    return any(ord(c) < 32 or ord(c) == 127 for c in text)
+
+
+def header_safe(body: dict[str, Any], *names: str) -> None:
+    """Refuse (444) string elements that go into a SIP header and hold control characters."""
+    for name in names:
+        value = body.get(name)
+        if isinstance(value, str) and has_controls(value):
+            raise SipPluginError(codes.INVALID_ELEMENT,
+                                 f"Invalid element ({name} holds control characters)")
+
+
+def call_id(value: str) -> str:
+    """A client's Call-ID: one SIP word (visible ASCII, at most 128 characters)."""
+    if not value or len(value) > 128 or any(not 32 < ord(c) < 127 for c in value):
+        raise SipPluginError(codes.INVALID_ELEMENT, "Invalid element (call_id should be "
+                             "visible ASCII without spaces, at most 128 characters)")
+    return value

@@ -45,7 +45,8 @@ class SipPlugin(Plugin):
         pbx = PbxControl(settings.pbx_control_url,
                          control_key_path(settings.data_dir) if not key else Path(key),
                          ca_file=settings.pbx_control_ca, node_id=settings.local_nodo_id)
-        self.sip = SipContext(settings, endpoint, PortAllocator(settings.port_range()), pbx)
+        self.sip = SipContext(settings, endpoint, PortAllocator(settings.port_range()), pbx,
+                              destinations=settings.sip_destinations())
 
     @property
     def endpoint(self) -> SipEndpoint:
@@ -53,7 +54,9 @@ class SipPlugin(Plugin):
 
     async def start(self) -> None:
         await self.sip.endpoint.start()
-        log.info("SIP endpoint listening", extra={"address": self.sip.endpoint.address("udp")})
+        log.info("SIP endpoint listening", extra={
+            "address": self.sip.endpoint.address("udp"),
+            "allowed_servers": self.sip.destinations.describe()})
         if self.settings.local_nodo_id:
             self.sip.spawn(self._release_node())
 
@@ -95,4 +98,6 @@ class SipPlugin(Plugin):
                 "rtp_packets_to_sip": sum(f[1] for f in figures),
                 "rtp_lost_from_sip": sum(f[2] for f in figures),
                 "rtp_jitter_ms_max": max((f[3] for f in figures), default=0.0),
-                "call_setup_ms_p50": times[len(times) // 2] if times else 0.0}
+                "call_setup_ms_p50": times[len(times) // 2] if times else 0.0,
+                "sip_refused_destinations_total": self.sip.refused_destinations,
+                "sip_limit_refusals_total": self.sip.limit_refusals}

@@ -9,6 +9,13 @@ As in Janus, a request's immediate result (``registering``, ``calling``, ``holdi
 the request's transaction, and the later events of a call carry the transaction of the request
 that started it (the ``call``, or the ``accept`` of an offerless INVITE) until it ends.
 
+Where requests may go: a user registers, calls, sends messages and transfers only to the SIP
+servers allowed by the settings (:mod:`gateway.plugins.sip.policy`; plugin error 403 otherwise),
+and an incoming call is taken only when our in-dialog requests would go to one of them. The ids
+a request names (``replace``, ``refer_id``) must be of the handle's own account (its master and
+helper lines); a ``call_id`` must not be in use. Per token user, SIP accounts and media legs are
+limited (``max_sip_accounts_per_user``, ``max_media_legs_per_user``; error 429).
+
 Ours: ``{"request": "register", "type": "webfon"}`` logs the handle's token user in as a
 webphone: the PBX control API picks the user's web extension and returns its SIP credentials,
 which are registered like any account. ``unregister``, detaching the handle, the session timing
@@ -26,6 +33,7 @@ import string
 import time
 from typing import Any
 
+from gateway.limits import UNLIMITED_ROLES, Limits
 from gateway.plugins.base import HandleContext, MessageResult, PluginSession
 from gateway.plugins.sip import codes, params
 from gateway.plugins.sip.account import AccountKind, SipAccount, new_master_id
@@ -33,6 +41,7 @@ from gateway.plugins.sip.codes import SipPluginError
 from gateway.plugins.sip.context import SipContext, Transfer
 from gateway.plugins.sip.media import CallMedia
 from gateway.plugins.sip.pbx import PbxError
+from gateway.plugins.sip.policy import DEFAULT_PORTS, DestinationRefused, Server, canonical_host
 from webfon.rtp.quality import HEADER as QUALITY_HEADER
 from webfon.sip import REASONS, DigestClient, ParseError, Request, SipError, SipURI
 from webfon.sip.dtmf_info import parse_dtmf_info
@@ -212,6 +221,69 @@ class SipSession(PluginSession):
             raise SipPluginError(codes.UNSET, "Wrong state (not in a call?)")
         self._need_callee()
 
+    # --- who may do what ------------------------------------------------------------------
+    @property
+    def limited_user(self) -> str | None:
+        """The handle's token user, when per-user limits apply (not to role ``test``)."""
+        claims = self.ctx.claims
+        if claims is None or claims.has_role(*UNLIMITED_ROLES):
+            return None
+        return claims.sub
+
+    def _allow(self, uri: SipURI, what: str, account: SipAccount | None = None) -> None:
+        """Plugin error 403 unless ``uri`` names one of the SIP servers this handle may reach
+        (the gateway's, plus what the PBX gave a webphone login)."""
+        allowed = self.sip.destinations
+        if account is not None and account.own_servers:
+            allowed = allowed.plus(*account.own_servers)
+        try:
+            allowed.check(uri, what)
+        except DestinationRefused as exc:
+            self.sip.refused_destinations += 1
+            log.warning("SIP destination refused", extra={
+                "what": what, "where": exc.where, "handle": self.ctx.handle_id,
+                "user": self.ctx.claims.sub if self.ctx.claims else None})
+            raise SipPluginError(codes.UNAUTHORIZED, str(exc)) from None
+
+    def _over_limit(self, limit: int, held: int, what: str, remedy: str) -> None:
+        """Plugin error 429 when the user already holds ``limit`` of ``what``."""
+        if Limits.over(limit, held):
+            self.sip.limit_refusals += 1
+            log.warning("limit reached", extra={"limit": what, "at_most": limit,
+                                                "user": self.limited_user,
+                                                "handle": self.ctx.handle_id})
+            raise SipPluginError(codes.LIMIT_REACHED, f"Too many {what} for this user (at "
+                                 f"most {limit}); {remedy}")
+
+    def _check_accounts(self) -> None:
+        user = self.limited_user
+        if user is not None:
+            self._over_limit(self.settings.max_sip_accounts_per_user,
+                             self.sip.accounts_of(user, besides=self.account),
+                             "SIP accounts", "unregister another one first")
+
+    def _check_legs(self) -> None:
+        user = self.limited_user
+        if user is not None:
+            self._over_limit(self.settings.max_media_legs_per_user,
+                             self.sip.media_legs.get(user, 0), "calls with media",
+                             "hang up another one first")
+
+    def _new_media(self) -> CallMedia:
+        """The media of a new call, counted against its user until it is closed."""
+        media = CallMedia(self.ctx, self.sip.allocator, self.settings.local_ip,
+                          self.settings.allow_transcoding, self._dtmf_from_rtp)
+        user = self.limited_user
+        if user is not None:
+            self.sip.take_leg(user)
+            media.on_close = lambda: self.sip.give_leg(user)
+        return media
+
+    def _own_line(self, line: object) -> bool:
+        """``line`` (a handle with a call) belongs to this handle's account: the master or a
+        helper line of it (as Janus looks up ``replace``)."""
+        return self.account is not None and getattr(line, "account", None) is self.account
+
     # --- register -------------------------------------------------------------------------
     async def _req_register(self, tx: str, body: dict[str, Any],
                             jsep: dict[str, Any] | None) -> dict[str, Any] | None:
@@ -270,6 +342,15 @@ class SipSession(PluginSession):
             if not (self.settings.allow_guest or (claims is not None and
                                                   claims.has_role("admin", "test"))):
                 raise SipPluginError(codes.UNAUTHORIZED, "Guest registrations are not allowed")
+        params.header_safe(body, "display_name", "user_agent", "authuser")
+        headers = params.headers(body)
+        if proxy is not None:
+            self._allow(proxy, "Registrar")
+        elif send_register:  # the REGISTER goes to the identity's host
+            self._allow(identity, "Registrar")
+        if outbound is not None:
+            self._allow(outbound, "Outbound proxy")
+        self._check_accounts()
         if self.master_id == 0:
             self.master_id = new_master_id(lambda i: i in self.sip.accounts)
         if self.account is not None:  # a refresh with new values
@@ -280,7 +361,8 @@ class SipSession(PluginSession):
             display_name=body.get("display_name"), authuser=body.get("authuser"),
             secret=secret, ha1_secret=ha1_secret, proxy=proxy, outbound_proxy=outbound,
             user_agent=body.get("user_agent") or self.settings.sip_user_agent,
-            register_ttl=ttl, headers=params.headers(body), on_event=self._account_event)
+            register_ttl=ttl, headers=headers, on_event=self._account_event,
+            owner=self.limited_user)
         self._adopt_account(account)
         if not send_register:
             self.registration = Registration.DISABLED
@@ -336,9 +418,14 @@ class SipSession(PluginSession):
             user_id = claims.user_id
         except ValueError:
             raise SipPluginError(codes.UNAUTHORIZED, "Token without a user") from None
+        params.header_safe(body, "display_name")
+        self._check_accounts()
         self.registration = Registration.REGISTERING
         self._done(tx, {"event": "registering"})
         settings = self.settings
+        user = self.limited_user
+        if user is not None:  # counted while the PBX answers (other handles may log in)
+            self.sip.logins_pending[user] = self.sip.logins_pending.get(user, 0) + 1
         try:
             login = await self.sip.pbx.login(user_id, settings.local_nodo_id)
         except PbxError as exc:
@@ -346,6 +433,13 @@ class SipSession(PluginSession):
             self.event({"event": "registration_failed", "code": exc.status,
                         "reason": exc.message})
             return
+        finally:
+            if user is not None:
+                left = self.sip.logins_pending.get(user, 1) - 1
+                if left > 0:
+                    self.sip.logins_pending[user] = left
+                else:
+                    self.sip.logins_pending.pop(user, None)
         registrar = login.registrar or settings.sip_registrar
         if registrar and not registrar.startswith(("sip:", "sips:")):
             registrar = f"sip:{registrar}"
@@ -361,12 +455,21 @@ class SipSession(PluginSession):
             return
         if self.master_id == 0:
             self.master_id = new_master_id(lambda i: i in self.sip.accounts)
+        if self.account is not None:  # a refresh: the new login's account replaces it
+            self._drop_account(unregister=False)
         account = SipAccount(
             self.sip.endpoint, identity, master_id=self.master_id, kind=AccountKind.WEBFON,
             display_name=body.get("display_name"), authuser=login.sip_username,
             secret=login.sip_password, proxy=proxy, outbound_proxy=outbound,
             user_agent=settings.sip_user_agent, register_ttl=settings.register_ttl,
-            on_event=self._account_event)
+            on_event=self._account_event, owner=user)
+        # what the PBX gave this login may be reached by it: its registrar, outbound proxy
+        # and SIP domain (the web client calls sip:<number>@<domain> through the registrar)
+        host, port = identity.host_port
+        account.own_servers = tuple(
+            [Server.of_uri(u) for u in (proxy, outbound) if u is not None] +
+            [Server(canonical_host(host), DEFAULT_PORTS if identity.port is None
+                    else frozenset({port}))])
         account.max_lines = login.lines or settings.webphone_lines_default
         account.webfon = {"user_id": user_id, "extension": login.extension,
                           "lines": account.max_lines, "mode": login.mode}
@@ -506,24 +609,41 @@ class SipSession(PluginSession):
         if srtp is not None and srtp.lower() == "sdes_mandatory":
             raise SipPluginError(codes.TOO_STRICT, "SDES-SRTP is not available towards SIP "
                                  "on this gateway")
+        self._allow(uri, "Destination", account)
+        callid = body.get("call_id")
+        if callid is not None:
+            params.call_id(callid)
+            if callid in self.sip.calls:
+                raise SipPluginError(codes.INVALID_ELEMENT,
+                                     "Invalid element (call_id already in use)")
+        headers = params.headers(body)
+        params.header_safe(body, "authuser")
         limit = self.settings.max_digi_llam_sal
         if limit > 0 and uri.user and len(uri.user) > limit:
             raise SipPluginError(codes.INVALID_ELEMENT,
                                  f"Dial string longer than {limit} digits")
         if account.max_lines and account.active_calls() >= account.max_lines:
             raise SipPluginError(codes.WRONG_STATE, f"All {account.max_lines} lines are busy")
-        media = CallMedia(self.ctx, self.sip.allocator, self.settings.local_ip,
-                          self.settings.allow_transcoding, self._dtmf_from_rtp)
+        self._check_legs()
+        media = self._new_media()
         try:
             offer = await media.sip_offer(sdp)
+            if callid is not None and callid in self.sip.calls:  # taken meanwhile
+                raise SipPluginError(codes.INVALID_ELEMENT,
+                                     "Invalid element (call_id already in use)")
         except BaseException:
             media.close()
             raise
-        headers = params.headers(body)
         transfer = None
         refer_id = body.get("refer_id")
         if isinstance(refer_id, int) and refer_id > 0:
             transfer = self.sip.transfers.get(refer_id)
+            if transfer is not None and transfer.account is not account:
+                # a transfer received by another account: not this user's to follow (its
+                # NOTIFYs and Replaces would reach into someone else's call)
+                log.warning("refer_id of another account ignored",
+                            extra={"refer_id": refer_id, "handle": self.ctx.handle_id})
+                transfer = None
             if transfer is not None:
                 self.refer_id = refer_id
                 if transfer.referred_by:
@@ -536,7 +656,7 @@ class SipSession(PluginSession):
                 body.get("authuser") or account.ua.account.username or uri.user or "",
                 body.get("secret"), ha1_md5=body.get("ha1_secret"))
         self.autoaccept_reinvites = body.get("autoaccept_reinvites", True) is not False
-        self.callid = body.get("call_id") or random_call_id()
+        self.callid = callid or random_call_id()
         self.callee = body["uri"]
         self.status = CallStatus.INVITING
         self.transaction = tx
@@ -559,11 +679,27 @@ class SipSession(PluginSession):
         """An INVITE for this (master) account: the first free line takes it; with none,
         486 and ``missed_call``."""
         account = self.account
+        invite = call.invite
+        dialog = call.dialog
+        if account is not None and dialog is not None:
+            # our ACK, BYE and re-INVITEs will go to the route set's first hop or the caller's
+            # Contact: only to an allowed SIP server (the PBX), never where a stranger says
+            hop = dialog.route_set[0].uri if dialog.route_set else dialog.remote_target
+            try:
+                self._allow(hop, "Incoming call from", account)
+            except SipPluginError:
+                call.reject(403)
+                return
         line = account.free_line() if account is not None else None
         if account is not None and account.max_lines and \
                 account.active_calls() >= account.max_lines:
             line = None
-        invite = call.invite
+        if account is not None and account.owner is not None and Limits.over(
+                self.settings.max_media_legs_per_user,
+                self.sip.media_legs.get(account.owner, 0)):
+            log.info("incoming call refused: the user's calls with media are at the limit",
+                     extra={"call_id": invite.call_id, "user": account.owner})
+            line = None
         if not isinstance(line, SipSession):
             call.reject(486)
             result: dict[str, Any] = {"event": "missed_call",
@@ -579,8 +715,7 @@ class SipSession(PluginSession):
     async def take_incoming(self, call: Call) -> None:
         """Ring this line with an incoming call of its account."""
         invite = call.invite
-        media = CallMedia(self.ctx, self.sip.allocator, self.settings.local_ip,
-                          self.settings.allow_transcoding, self._dtmf_from_rtp)
+        media = self._new_media()
         jsep = None
         try:
             if invite.body:
@@ -672,9 +807,10 @@ class SipSession(PluginSession):
         params.check(body, params.DECLINE)
         refer_id = body.get("refer_id")
         if isinstance(refer_id, int) and refer_id > 0:
-            transfer = self.sip.transfers.pop(refer_id, None)
-            if transfer is None:
+            transfer = self.sip.transfers.get(refer_id)
+            if transfer is None or transfer.account is not self.account:
                 raise SipPluginError(codes.WRONG_STATE, "Wrong state (no transfer?)")
+            del self.sip.transfers[refer_id]
             code = body.get("code", 603)
             code = code if code > 399 else 603
             self.sip.spawn(self._notify_transferor(transfer, code, REASONS.get(code, "")))
@@ -783,11 +919,13 @@ class SipSession(PluginSession):
         if self.media is None or self.media.sip_codec is None:
             raise SipPluginError(codes.WRONG_STATE, "Wrong state (no local SDP?)")
         target = parse_address(body["uri"])
+        self._allow(target, "Transfer target", self.account)
         replace = body.get("replace")
         other: Call | None = None
         if isinstance(replace, str):
+            # only a call of this account (as Janus): another user's call does not exist here
             line = self.sip.calls.get(replace)
-            other = line.sip_call if line is not None else None
+            other = line.sip_call if line is not None and self._own_line(line) else None
             if other is None or other.dialog is None:
                 raise SipPluginError(codes.NO_SUCH_CALLID, f"No such call-ID {replace}")
         call = self.call
@@ -828,6 +966,7 @@ class SipSession(PluginSession):
                         jsep: dict[str, Any] | None) -> dict[str, Any] | None:
         self._in_call()
         params.check(body, params.INFO)
+        params.header_safe(body, "type")
         call = self.call
         assert call is not None
         self.sip.spawn(self._send(call.info(body["content"], body["type"])))
@@ -836,6 +975,7 @@ class SipSession(PluginSession):
     async def _req_message(self, tx: str, body: dict[str, Any],
                            jsep: dict[str, Any] | None) -> dict[str, Any] | None:
         params.check(body, params.MESSAGE)
+        params.header_safe(body, "content_type")
         content_type = body.get("content_type") or "text/plain"
         content = body["content"]
         if body.get("uri") is None:
@@ -850,6 +990,7 @@ class SipSession(PluginSession):
                 raise SipPluginError(codes.WRONG_STATE, "Wrong state (not registered)")
             target = parse_address(body["uri"])
             assert self.account is not None
+            self._allow(target, "Message destination", self.account)
             message_id = body.get("call_id") or random_call_id()
             sending = self.account.ua.message(target, content, content_type)
         self._done(tx, {"event": "messagesent", "call_id": message_id})
@@ -1084,8 +1225,8 @@ class SipSession(PluginSession):
         if referred_by is None:
             referred_by = str(call.invite.to.uri if call.direction == "out"
                               else call.invite.from_.uri)
-        self.sip.transfers[refer_id] = Transfer(call, int(data.get("cseq") or 0), referred_by,
-                                                replaces)
+        self.sip.transfers[refer_id] = Transfer(call, self.account, int(data.get("cseq") or 0),
+                                                referred_by, replaces)
         refer_to = target.uri.copy(headers={}) if target is not None else data["refer_to"]
         result: dict[str, Any] = {"event": "transfer", "refer_id": refer_id,
                                   "refer_to": str(refer_to), "referred_by": referred_by}

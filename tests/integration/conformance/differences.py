@@ -127,6 +127,42 @@ DIFFERENCES: tuple[Difference, ...] = (
         reason="Ours: `call` refuses a dial string longer than max_digi_llam_sal (444), and "
                "a web phone's calls beyond its «Número de líneas» (447)."),
     Difference(
+        name="allowed SIP servers",
+        reason="Janus registers at any registrar and calls any SIP address a client names; "
+               "ours only reaches the SIP servers of the setting sip_allowed_servers (by "
+               "default the PBX: sip_registrar and sip_outbound_proxy) and, for a webphone "
+               "login, the registrar and domain the PBX gave it. A registrar, outbound proxy, "
+               "call, message or transfer target elsewhere (another host or port, a maddr, "
+               "headers in the URI) gets plugin error 403 \"<what> not allowed (<host:port>)"
+               "…\", and an incoming INVITE whose in-dialog requests would go elsewhere gets "
+               "a SIP 403: a browser user must not use the gateway as an open SIP client "
+               "(calls around the PBX, probes of internal hosts)."),
+    Difference(
+        name="ids of one's own calls",
+        reason="A `refer_id` (in `call` or `decline`) must be a transfer received by the "
+               "handle's own account (master or helper lines); Janus accepts any handle's. "
+               "One of another account is treated as unknown: `call` goes out without it, "
+               "`decline` gets Janus's 447 \"Wrong state (no transfer?)\". `replace` names "
+               "a call of the same account, as in Janus. A `call_id` in `call` must be "
+               "visible ASCII (at most 128 characters) and not the id of a call in progress "
+               "(444); Janus takes any and drops the earlier call from its table."),
+    Difference(
+        name="headers the gateway writes",
+        reason="`headers` may not set Via, Route, Record-Route, Path, Service-Route, "
+               "Max-Forwards, From, To, Call-ID, CSeq, Contact, Content-Length, Content-Type, "
+               "Replaces, Refer-To or Referred-By (444 \"Invalid header '<name>' (set by the "
+               "gateway)\"), and strings that go into a header (display_name, user_agent, "
+               "authuser, content_type, type) may not hold control characters (444): a Route "
+               "would send the request elsewhere, a line break would add headers. Janus "
+               "passes them to Sofia."),
+    Difference(
+        name="SIP accounts and media legs per user",
+        reason="Per token user (not role test) at most max_sip_accounts_per_user SIP "
+               "accounts (masters; helper lines are free) and max_media_legs_per_user calls "
+               "with media; beyond, plugin error 429 \"Too many … for this user (at most N); "
+               "…\", and an incoming call beyond the media limit gets 486 and `missed_call`. "
+               "Janus has no such limits."),
+    Difference(
         name="failed refresh retried",
         reason="When a registration refresh fails (timeout, 5xx, transport) the client gets "
                "`registration_failed` as from Janus, and the user agent tries again after 30 "

@@ -132,6 +132,8 @@ class GatewayServer(Server):
             "general: {\n"
             f'  data_dir = "{data}"\n  local_ip = "{HOST}"\n  log_level = "info"\n'
             "  require_token = false\n  allow_guest = true\n  media_workers = 1\n"
+            # the scenarios' sipp peers: Janus reaches any SIP address, ours what is listed
+            f'  sip_allowed_servers = "{HOST}:*"\n'
             '  pbx_control_url = "http://127.0.0.1:9"\n}\n')
         return [sys.executable, "-m", "gateway", "--config", str(cfg), "--port",
                 str(self.ws_port)]

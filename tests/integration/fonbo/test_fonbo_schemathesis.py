@@ -28,6 +28,7 @@ from schemathesis.schemas import APIOperation
 from fonbo.app import build_app, full_api
 from fonbo.openapi import build_spec
 from tests.unit.fonbo.support import add_cdr, add_voicemail, make_user, make_world, write_wav
+from webfon.control_key import ensure_control_key
 from webfon.store import open_store
 
 MAX_EXAMPLES = {"sqlite": 6, "mysql": 4}  # per operation and mode; keeps the run short
@@ -44,7 +45,20 @@ class Live:
 def _serve(url: str, data_dir: Path, ready: dict[str, object], stop: threading.Event) -> None:
     async def main() -> None:
         store = await open_store(url)
-        world = make_world(store, data_dir)
+        # the PBX control API, with no call in progress (starting a recording finds none)
+        async def no_call(_: web.Request) -> web.Response:
+            return web.json_response(
+                {"error": {"status": 404, "message": "no connected call found"}}, status=404)
+
+        pbx = web.Application()
+        pbx.router.add_post("/control/recording", no_call)
+        pbx_runner = web.AppRunner(pbx, access_log=None)
+        await pbx_runner.setup()
+        pbx_site = web.TCPSite(pbx_runner, "127.0.0.1", 0)
+        await pbx_site.start()
+        pbx_port = pbx_site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        ensure_control_key(data_dir)
+        world = make_world(store, data_dir, pbx_control_url=f"http://127.0.0.1:{pbx_port}")
         admin = await make_user(store, "1001", "Ana Admin", extension="2001", role="admin",
                                 phones=2)
         user = await make_user(store, "1002", "Berto", extension="2002", phones=1)
@@ -64,6 +78,7 @@ def _serve(url: str, data_dir: Path, ready: dict[str, object], stop: threading.E
         ready["event"].set()  # type: ignore[attr-defined]
         await asyncio.get_running_loop().run_in_executor(None, stop.wait)
         await runner.cleanup()
+        await pbx_runner.cleanup()
         await store.close()
 
     try:

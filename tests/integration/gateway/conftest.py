@@ -48,7 +48,11 @@ async def start_gateway(tmp_path: Path, **overrides: Any) -> tuple[RunningGatewa
                               "pbx_control_url": "http://127.0.0.1:9",
                               # one worker relays the calls; tests of the relay in the
                               # gateway's own loop ask for 0
-                              "media_workers": 1}
+                              "media_workers": 1,
+                              # the tests' SIP peers (sipp, baresip, test registrars, the
+                              # PBX) listen on loopback ports of their own; the attacks on
+                              # this setting ask for the default (the PBX only)
+                              "sip_allowed_servers": ("127.0.0.1:*",)}
     values.update(overrides)
     settings = GatewaySettings.load(None, environ={}, **values)
     app = await build_app(settings)

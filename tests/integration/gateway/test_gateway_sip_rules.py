@@ -67,12 +67,14 @@ class Registrar:
                                  ("Contact", f"{request.contact};expires={self.granted}")])
 
 
-async def test_registration_rules_through_the_gateway(gateway_server, sip_clients) -> None:
+async def test_registration_rules_through_the_gateway(gateway_factory, sip_clients) -> None:
+    # the registrar is named by its domain, reached through the outbound proxy
+    gw = await gateway_factory(sip_allowed_servers=("127.0.0.1:*", "pbx.test"))
     registrar = Registrar()
     await registrar.endpoint.start()
     try:
         host, port = registrar.endpoint.address("udp")
-        client = await sip_clients()
+        client = await sip_clients(gw=gw)
         await client.request({"request": "register", "username": "sip:alice@pbx.test",
                               "secret": "secret", "register_ttl": 60,
                               "proxy": "sip:pbx.test",

@@ -35,8 +35,11 @@ async def pbx_app(tmp_path: Path) -> AsyncIterator[dict[str, Any]]:
 
 async def test_two_webphones_call_each_other_through_the_pbx(pbx_app, gateway_factory,
                                                              sip_clients) -> None:
+    # the default SIP servers: none but what the PBX gives each webphone login (its
+    # registrar, where the calls go, and its domain, which they name)
     gw = await gateway_factory(pbx_control_url=pbx_app["url"],
-                               pbx_control_key=str(pbx_app["key"]), local_nodo_id=4)
+                               pbx_control_key=str(pbx_app["key"]), local_nodo_id=4,
+                               sip_allowed_servers=())
     ids = pbx_app["ids"]
     alice = await sip_clients(gw=gw, token=gw.token(sub=ids["user1001"]), tone_hz=500.0)
     bob = await sip_clients(gw=gw, token=gw.token(sub=ids["user1002"]), tone_hz=900.0)

@@ -7,3 +7,4 @@ from tests.integration.gateway.conftest import (  # noqa: F401
     registrar_factory,
     sip_clients,
 )
+from tests.support.fixtures import sipp_factory  # noqa: F401

@@ -20,6 +20,10 @@ const RESOURCES = {
       { name: "webphone_extension", label: "adm.web_ext", nullable: true },
       { name: "webphone_lines", label: "adm.lines", type: "number" },
       { name: "conference_rooms", label: "adm.rooms", type: "number" },
+      { name: "beep", label: "adm.beep", type: "select", options: ["-1", "0", "1"],
+        numeric: true },
+      { name: "recording_mode", label: "adm.recording", type: "select",
+        options: ["none", "on_demand", "always"] },
       { name: "webphone_mode", label: "adm.mode", type: "select",
         options: ["exclusivo", "multiterminal"] },
     ],
@@ -42,6 +46,9 @@ const RESOURCES = {
       { name: "owner_user_id", label: "adm.owner", type: "ref", nullable: true,
         source: "/admin/users", show: (u) => `${u.login_number} ${u.display_name}` },
       { name: "line_count", label: "adm.lines", type: "number" },
+      { name: "conference_rooms", label: "adm.rooms", type: "number" },
+      { name: "recording_mode", label: "adm.recording", type: "select",
+        options: ["none", "on_demand", "always"] },
     ],
     children: {
       path: () => "/admin/phones", filter: (id) => ({ extension_id: id }),
@@ -60,6 +67,20 @@ const RESOURCES = {
         { name: "sip_password", label: "adm.password", type: "password", create: true },
       ],
     },
+  },
+  rooms: {
+    path: "/admin/conference_rooms", title: "adm.conference_rooms",
+    columns: ["number", "name", "owner_user_id", "has_pin", "adhoc", "max_participants"],
+    fields: [
+      { name: "number", label: "adm.room_number", placeholder: "8000-8999" },
+      { name: "name", label: "adm.name" },
+      { name: "owner_user_id", label: "adm.owner", type: "ref", nullable: true,
+        source: "/admin/users", show: (u) => `${u.login_number} ${u.display_name}` },
+      { name: "pin", label: "conf.pin", inputMode: "numeric" },
+      { name: "beep", label: "adm.beep", type: "select", options: ["-1", "0", "1"],
+        numeric: true },
+      { name: "max_participants", label: "conf.max", type: "number" },
+    ],
   },
 };
 
@@ -140,7 +161,7 @@ function editor(app, spec, path, testPrefix, fixedValues = {}) {
       const current = item ? item[f.name] : undefined;
       if (f.type === "select") {
         input = h("select", {}, f.options.map((o) => h("option", { value: o,
-          selected: current === o }, o)));
+          selected: String(current) === o }, o)));
       } else if (f.type === "ref") {
         input = h("select", {}, h("option", { value: "" }, "—"));
         refOptions(f, current).then((opts) => input.replaceChildren(...opts))
@@ -149,7 +170,7 @@ function editor(app, spec, path, testPrefix, fixedValues = {}) {
         input = h("input", { type: "checkbox", checked: !!current });
       } else {
         input = h("input", { type: f.type || "text", value: current ?? "",
-          placeholder: f.placeholder || "",
+          placeholder: f.placeholder || "", inputMode: f.inputMode,
           required: f.required && !(editing && f.optionalOnEdit) });
       }
       input.dataset.testid = `admin-field-${f.name}`;
@@ -166,8 +187,8 @@ function editor(app, spec, path, testPrefix, fixedValues = {}) {
           // An emptied field: null where allowed, otherwise left as it is.
           if (f.nullable && editing && item[name] !== null) body[name] = null;
         } else {
-          body[name] = f.type === "number" || f.type === "ref" ? Number(input.value)
-            : input.value;
+          body[name] = f.type === "number" || f.type === "ref" || f.numeric
+            ? Number(input.value) : input.value;
         }
       }
       try {

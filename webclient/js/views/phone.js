@@ -250,6 +250,17 @@ export class PhonePanel {
         this.transferLine = line.index;
         this.renderTransfer();
       }));
+      const held = phone.lines.find((l) => l !== line && l.state === "active" && l.held);
+      if (!line.held && held) {
+        controls.push(btn(t("phone.conference"), `conference-${line.index}`,
+          () => this.conference(line, held), { class: "primary",
+            title: t("phone.conference_help") }));
+      }
+      if (!line.conference) {
+        controls.push(btn(line.recording ? t("phone.record_stop") : t("phone.record"),
+          `record-${line.index}`, () => this.toggleRecording(line),
+          { "aria-pressed": String(line.recording) }));
+      }
       if (line.transfer?.kind === "attended") {
         const consult = phone.lines[line.transfer.consultLine];
         controls.push(btn(t("phone.complete"), `complete-transfer-${line.index}`,
@@ -267,11 +278,39 @@ export class PhonePanel {
       testid: `line-${line.index}`, dataset: { state: line.state, held: String(line.held),
         peer: line.peer } },
     h("header", {}, h("strong", {}, t("phone.line", { n: line.index + 1 })), " ",
-      h("span", { class: "peer", testid: `peer-${line.index}` }, who)),
+      h("span", { class: "peer", testid: `peer-${line.index}` },
+        line.conference ? t("phone.in_conference", { number: line.conference }) : who),
+      line.recording ? h("span", { class: "rec", testid: `recording-${line.index}` },
+        ` · ${t("phone.recording")}`) : null),
     h("p", { class: "state", testid: `state-${line.index}` }, t(`state.${stateKey}`),
       timer ? h("span", { class: "timer", testid: `timer-${line.index}` }, ` ${timer}`) : null),
     line.state === "active" ? this.qualityBox(line) : null,
     failure, h("div", { class: "controls" }, controls));
+  }
+
+  // «Conferencia»: an ad-hoc room from FONBO, then both lines' parties and this phone in it.
+  async conference(active, held) {
+    try {
+      const room = await this.app.fonbo.post("/conferences/adhoc", {});
+      this.app.toast(t("phone.conference_joining", { number: room.number }));
+      await this.app.phone.conference(active.index, held.index, room.number);
+    } catch (err) {
+      const msg = err.message === "noconference" || err.message === "timeout"
+        ? t("phone.conference_failed") : err.message;
+      this.app.toast(msg, "error", 8000);
+    }
+  }
+
+  async toggleRecording(line) {
+    const action = line.recording ? "stop" : "start";
+    try {
+      await this.app.fonbo.post(`/calls/${encodeURIComponent(line.callId)}/recording`,
+        { action });
+      this.app.phone.markRecording(line.index, action === "start");
+      this.app.toast(t(action === "start" ? "phone.recording_on" : "phone.recording_off"));
+    } catch (err) {
+      this.app.toast(err.message, "error", 8000);
+    }
   }
 
   renderTransfer() {

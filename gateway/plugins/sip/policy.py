@@ -1,0 +1,170 @@
+"""Where a user's SIP requests may go: the SIP servers of the setting ``sip_allowed_servers``.
+
+A browser user must not turn the gateway into an open SIP client: register at a registrar of
+their own, call any SIP address around the PBX (no category, no CDR), or probe hosts of the
+internal network. Every request a user makes leave (REGISTER, INVITE, MESSAGE, the Refer-To
+of a REFER), and the dialog of an incoming call our in-dialog requests will follow, must name
+only allowed servers:
+
+- the Request-URI's host and port, a ``maddr`` in it, the outbound proxy (the request's first
+  hop), the registrar;
+- entries are ``host`` (the SIP default ports, 5060 and 5061), ``host:port`` or ``host:*``
+  (any port), with an optional ``sip:`` in front; a host may be a network (``10.1.2.0/24``:
+  phones a proxy that does not Record-Route lets call us directly); hosts are compared as
+  written (names
+  case-insensitively, IP addresses in their canonical form), never resolved: a name that is not
+  listed is refused whatever it resolves to, so ``localhost`` or ``pbx.attacker.example``
+  pointing at an internal address cannot stand in for a listed address;
+- the default is the gateway's ``sip_registrar`` and ``sip_outbound_proxy`` (the PBX);
+  a webphone login (``type: "webfon"``) adds what the PBX gave that account (its registrar
+  and SIP domain).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from webfon.sip import ParseError, SipURI
+
+DEFAULT_PORTS = frozenset({5060, 5061})
+
+
+def canonical_host(host: str) -> str:
+    """Lower-case name, or an IP address in its canonical text (IPv6 without brackets)."""
+    bare = host[1:-1] if host.startswith("[") and host.endswith("]") else host
+    try:
+        return str(ipaddress.ip_address(bare))
+    except ValueError:
+        return bare.lower()
+
+
+@dataclass(frozen=True)
+class Server:
+    """One allowed SIP server: a host (or an IP network) and its ports (None: any port)."""
+
+    host: str
+    ports: frozenset[int] | None = DEFAULT_PORTS
+
+    @property
+    def network(self) -> ipaddress.IPv4Network | ipaddress.IPv6Network | None:
+        return ipaddress.ip_network(self.host, strict=False) if "/" in self.host else None
+
+    @classmethod
+    def parse(cls, text: str) -> Server:
+        """``host``, ``host:port``, ``host:*``, ``[v6]:port`` or a ``sip:``/``sips:`` URI."""
+        value = text.strip()
+        if not value:
+            raise ValueError("empty SIP server")
+        if value.lower().startswith(("sip:", "sips:")):
+            if value.endswith(":*"):
+                return cls(cls.parse(value[:-2]).host, None)
+            try:
+                uri = SipURI.parse(value)
+            except (ParseError, ValueError):
+                raise ValueError(f"not a SIP server: {text!r}") from None
+            host, port = uri.host_port
+            return cls(canonical_host(host), frozenset({port}) if uri.port else DEFAULT_PORTS)
+        host, port_text = value, ""
+        if value.startswith("["):
+            end = value.find("]")
+            if end < 0:
+                raise ValueError(f"not a SIP server: {text!r}")
+            host, rest = value[:end + 1], value[end + 1:]
+            if rest and not rest.startswith(":"):
+                raise ValueError(f"not a SIP server: {text!r}")
+            port_text = rest[1:]
+        elif value.count(":") == 1:
+            host, port_text = value.split(":")
+        elif ":" in value:  # a bare IPv6 address
+            host = value
+        if not host or any(c in host for c in "@;? ") or host.startswith(":"):
+            raise ValueError(f"not a SIP server: {text!r}")
+        if "/" in host:
+            try:
+                host = str(ipaddress.ip_network(host.strip("[]"), strict=False))
+            except ValueError:
+                raise ValueError(f"not a network: {text!r}") from None
+        if port_text == "*":
+            return cls(canonical_host(host), None)
+        if port_text:
+            if not port_text.isdigit() or not 0 < int(port_text) <= 65535:
+                raise ValueError(f"bad port in SIP server {text!r}")
+            return cls(canonical_host(host), frozenset({int(port_text)}))
+        return cls(canonical_host(host), DEFAULT_PORTS)
+
+    @classmethod
+    def of_uri(cls, uri: SipURI) -> Server:
+        """The server a URI names, exactly (its host and its port)."""
+        host, port = uri.host_port
+        return cls(canonical_host(host), frozenset({port}))
+
+    def allows(self, host: str, port: int) -> bool:
+        if self.ports is not None and port not in self.ports:
+            return False
+        network = self.network
+        if network is None:
+            return host == self.host
+        try:
+            return ipaddress.ip_address(host) in network
+        except ValueError:  # a name: never taken for an address of the network
+            return False
+
+    def __str__(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        if self.ports is None:
+            return f"{host}:*"
+        if self.ports == DEFAULT_PORTS:
+            return host
+        return ",".join(f"{host}:{p}" for p in sorted(self.ports))
+
+
+class DestinationRefused(Exception):
+    """A request would go to (or name) a host that is not an allowed SIP server."""
+
+    def __init__(self, what: str, where: str) -> None:
+        super().__init__(f"{what} not allowed ({where}): this gateway only reaches its "
+                         "SIP servers")
+        self.what = what
+        self.where = where
+
+
+@dataclass(frozen=True)
+class Destinations:
+    """The allowed SIP servers (the setting's, plus an account's own)."""
+
+    servers: tuple[Server, ...] = ()
+
+    @classmethod
+    def from_settings(cls, allowed: Iterable[str], registrar: str = "",
+                      outbound_proxy: str = "") -> Destinations:
+        """``sip_allowed_servers``; when empty, the registrar and outbound proxy settings."""
+        entries = [e for e in allowed if e.strip()]
+        if not entries:
+            entries = [e for e in (registrar, outbound_proxy) if e.strip()]
+        return cls(tuple(Server.parse(e) for e in entries))
+
+    def plus(self, *servers: Server) -> Destinations:
+        return Destinations(self.servers + tuple(s for s in servers if s not in self.servers))
+
+    def allows(self, host: str, port: int) -> bool:
+        host = canonical_host(host)
+        return any(server.allows(host, port) for server in self.servers)
+
+    def check(self, uri: SipURI, what: str) -> None:
+        """Raise :class:`DestinationRefused` unless ``uri`` names an allowed server (its host
+        and port, and a ``maddr`` in it) and carries no headers (a Route or Replaces smuggled
+        in a URI)."""
+        host, port = uri.host_port
+        where = f"{host}:{port}"
+        if uri.headers:
+            raise DestinationRefused(what, f"{where} with headers")
+        if not self.allows(host, port):
+            raise DestinationRefused(what, where)
+        maddr = uri.params.get("maddr")
+        if maddr is not None and not self.allows(maddr, port):
+            raise DestinationRefused(what, f"maddr {maddr}:{port}")
+
+    def describe(self) -> list[str]:
+        return [str(s) for s in self.servers]
