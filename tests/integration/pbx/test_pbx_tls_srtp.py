@@ -1,6 +1,7 @@
 """SIP over TLS and SDES-SRTP with real desk phones: a baresip «publicable en internet» phone
 registers over TLS (checking the PBX's certificate) and calls with SRTP; it calls and is
-called by a plain UDP/RTP baresip phone, the PBX relaying SRTP ↔ RTP, audio heard both ways.
+called by a plain UDP/RTP baresip phone, the PBX relaying SRTP ↔ RTP, audio heard both ways,
+and a callback the PBX places rings it with SRTP.
 The same phone is refused over UDP, and a publicable phone that offers plain RTP is refused
 too. A trunk configured for TLS and SRTP (a baresip with its own certificate) gets its calls
 over TLS, its certificate checked for the name configured, with SRTP."""
@@ -39,7 +40,7 @@ async def tls_pbx(tmp_path: Path, phone_network: PhoneNetwork, ca: CertAuthority
     host = phone_network.host_ip
     cert = ca.issue("pbx", names=("pbx.example.test",), addresses=(host,))
     running = await start_pbx(tmp_path, host=host, no_answer_timeout_s=10.0,
-                              trunk_timeout_s=10.0, sip_transports=["udp", "tcp", "tls"],
+                              trunk_timeout_s=10.0, callback_poll_s=0.2, sip_transports=["udp", "tcp", "tls"],
                               sip_tls_port=free_port("tcp", host), sip_tls_cert_file=cert.cert,
                               sip_tls_key_file=cert.key, sip_tls_ca_file=ca.ca_file)
     await running.store.execute("UPDATE phones SET secure = 1, publishable = 1 "
@@ -98,6 +99,32 @@ async def test_a_publicable_phone_calls_over_tls_with_srtp_both_ways(
         assert by_srtp[True]["network"] == "tls" and by_srtp[False]["network"] == "udp"
         assert by_srtp[True]["address"].startswith(secure.ip + ":")
         assert by_srtp[True]["rx_packets"] > 100 and by_srtp[True]["rx_loss_pct"] == 0.0
+
+
+async def test_a_callback_rings_a_publicable_phone_back_with_srtp(
+        tls_pbx: RunningPbx, baresip_factory: Any, ca: CertAuthority) -> None:
+    """«Retrollamada» placed by the PBX itself: the phone on TLS is rung back with SRTP only
+    (it takes nothing else), then the target is called for it; audio both ways."""
+    pbx = tls_pbx
+    secure = await _secure_phone(baresip_factory, pbx, ca)
+    plain = await baresip_factory(PLAIN, tone_hz=1000.0, registrar=f"{pbx.host}:{pbx.port}",
+                                  password=f"sip-{PLAIN}", codecs=("PCMA", "PCMU"))
+    tls_port = pbx.engine.endpoint.port_of("tls")
+    # *43*1002#: booked and confirmed (a tone, then the PBX hangs up)
+    await secure.dial(f"sip:*43*1002%23@{pbx.host}:{tls_port};transport=tls")
+    await secure.wait_event("CALL_ESTABLISHED", 10)
+    await secure.wait_event("CALL_CLOSED", 10)
+    # 1002 is free: the PBX rings the requester back (answered by itself), then calls 1002
+    await secure.wait_event("CALL_ESTABLISHED", 15)
+    await plain.wait_event("CALL_ESTABLISHED", 15)
+    await asyncio.sleep(3.0)
+    await secure.hangup()
+    await secure.wait_event("CALL_CLOSED", 5)
+    await plain.wait_event("CALL_CLOSED", 5)
+    assert_tone(secure.last_decoded_wav(), 1000.0, tolerance_hz=5, min_seconds=2.0)
+    assert_tone(plain.last_decoded_wav(), 440.0, tolerance_hz=5, min_seconds=2.0)
+    rows = await pbx.store.fetchall("SELECT state FROM callbacks")
+    assert [r["state"] for r in rows] == ["done"]
 
 
 async def _calls(pbx: RunningPbx, count: int) -> list[Any] | None:
