@@ -40,7 +40,8 @@ async def tls_pbx(tmp_path: Path, phone_network: PhoneNetwork, ca: CertAuthority
     host = phone_network.host_ip
     cert = ca.issue("pbx", names=("pbx.example.test",), addresses=(host,))
     running = await start_pbx(tmp_path, host=host, no_answer_timeout_s=10.0,
-                              trunk_timeout_s=10.0, callback_poll_s=0.2, sip_transports=["udp", "tcp", "tls"],
+                              trunk_timeout_s=10.0, callback_poll_s=0.2,
+                              sip_transports=["udp", "tcp", "tls"],
                               sip_tls_port=free_port("tcp", host), sip_tls_cert_file=cert.cert,
                               sip_tls_key_file=cert.key, sip_tls_ca_file=ca.ca_file)
     await running.store.execute("UPDATE phones SET secure = 1, publishable = 1 "
