@@ -130,12 +130,14 @@ def test_numbers_in_the_portal_are_links_that_call(stack: Stack,
     for route, testid in (("history", "history-link"), ("agenda", "agenda-link"),
                           ("voicemail", "voicemail-link")):
         page.get_by_test_id(f"nav-{route}").click()
+        scope = page
         if route == "agenda":
             page.get_by_test_id("agenda-tab-corporate").click()
-        link = page.get_by_test_id(testid).first
+            scope = page.locator("[data-testid=agenda-list][data-tab=corporate]")
+        link = scope.get_by_test_id(testid).first
         link.wait_for(timeout=10_000)
-        number = link.inner_text()
-        assert link.get_attribute("href") == "tel:" + number.replace("#", "%23")
+        number, href = link.evaluate("(a) => [a.textContent, a.getAttribute('href')]")
+        assert href == "tel:" + number.replace("#", "%23")
     # A click on the last one (a voicemail's caller) calls that number from the app.
     link.click()
     page.wait_for_function(

@@ -9,12 +9,14 @@ from aiortc import RTCPeerConnection
 
 from gateway.media.ice import configure_ice, reset_ice, rtc_configuration
 from gateway.media.webrtc import WebRtcLeg
+from tests.support.net import free_port_block
 from webfon.rtp.packet import build_header
 from webfon.sip.sdp import SessionDescription
 
 
 async def test_candidates_use_configured_address_and_port_range() -> None:
-    configure_ice(["127.0.0.1"], (42000, 42099))
+    low = free_port_block(100)  # a fixed range may be held by anything else on the machine
+    configure_ice(["127.0.0.1"], (low, low + 99))
     pc = RTCPeerConnection(rtc_configuration())
     try:
         pc.addTransceiver("audio")
@@ -25,7 +27,7 @@ async def test_candidates_use_configured_address_and_port_range() -> None:
         for line in lines:
             fields = line.split()
             assert fields[4] == "127.0.0.1"
-            assert 42000 <= int(fields[5]) <= 42099
+            assert low <= int(fields[5]) <= low + 99
     finally:
         await pc.close()
         reset_ice()

@@ -56,26 +56,33 @@ export function renderAgenda(app, root) {
         } }, icon("trash")) : null);
   }
 
+  let loads = 0;  // only the latest load renders: a slow earlier answer never overwrites it
   async function load() {
+    const mine = ++loads;
+    const tab = state.tab;
     status.textContent = t("common.loading");
+    list.removeAttribute("data-tab");
     const q = search.value.trim();
     try {
       let items;
       let editable = false;
-      if (q && state.tab !== "personal") {
+      if (q && tab !== "personal") {
         items = (await app.fonbo.get("/agenda/search", { q, limit: 50 })).items;
-      } else if (state.tab === "favourites") {
+      } else if (tab === "favourites") {
         items = (await app.fonbo.get("/favourites")).items;
         editable = true;
-      } else if (state.tab === "corporate") {
+      } else if (tab === "corporate") {
         items = (await app.fonbo.get("/directory", { limit: 200 })).items;
       } else {
         items = (await app.fonbo.get("/contacts", { q, limit: 200 })).items;
         editable = true;
       }
+      if (mine !== loads) return;
       list.replaceChildren(...items.map((i) => row(i, editable && i.source !== "user")));
+      list.dataset.tab = tab;
       status.textContent = items.length ? "" : t("agenda.empty");
     } catch (err) {
+      if (mine !== loads) return;
       status.textContent = t("common.error", { msg: err.message });
     }
   }
