@@ -11,6 +11,13 @@ A leg can be detached from the relay to play a prompt or music on hold to it, or
 it sends (``sink``: voicemail, a conference's mix, keys pressed); a ``tap`` sees what it sends
 without detaching it (call recording).
 
+Once the PBX has sent a leg packets of its own (a prompt, music, ringback, a conference's mix,
+keys), what is relayed to that leg afterwards is spliced onto that stream: the leg's SSRC, its
+sequence numbers and timestamps continued, the marker bit at each switch. A phone then sees
+one stream, as from any other single source; without this, a phone whose jitter buffer does
+not restart on a new SSRC (baresip) drops every relayed packet whose sequence number is behind
+the prompt's. Legs the PBX never played to are relayed untouched.
+
 A leg that negotiated SDES-SRTP (:meth:`Leg.secure`) has its endpoint unprotect what arrives
 and protect what leaves; the relay itself only ever handles plain packets, so SRTP ↔ RTP and
 SRTP ↔ SRTP calls need nothing more, and a plain leg's path does not change at all.
@@ -63,6 +70,12 @@ class Leg:
         self.on_digit: Any = None  # callable(digit) taking SIP INFO digits (PIN entry)
         self._player: asyncio.Task[Any] | None = None
         self.watch = RtcpWatch()
+        # splicing what is relayed here onto our own stream (see the module's docstring)
+        self._own_base = endpoint.own_sent  # a pooled endpoint's count from earlier calls
+        self._splice_source: int | None = None  # the relayed SSRC the offsets are for
+        self._splice_own = 0  # endpoint.own_sent when the offsets were taken
+        self._seq_offset = 0
+        self._ts_offset = 0
         endpoint.on_rtp = self._on_rtp
         endpoint.on_rtcp = self._on_rtcp
 
@@ -112,7 +125,29 @@ class Leg:
         peer = self.peer
         if peer is None or self.muted or peer._player is not None:
             return
+        if peer.endpoint.own_sent != peer._own_base and len(data) >= 12:
+            data = peer._spliced(data)
         peer.endpoint.send_raw(data)
+
+    def _spliced(self, data: bytes) -> bytes:
+        """A relayed packet for this leg carried on as part of our own stream."""
+        ep = self.endpoint
+        ssrc = int.from_bytes(data[8:12], "big")
+        seq = int.from_bytes(data[2:4], "big")
+        ts = int.from_bytes(data[4:8], "big")
+        second = data[1]
+        if ssrc != self._splice_source or ep.own_sent != self._splice_own:
+            # a new source, or we sent something of our own since: continue from there
+            self._splice_source, self._splice_own = ssrc, ep.own_sent
+            self._seq_offset = (ep.seq - seq) & 0xFFFF
+            self._ts_offset = (ep.timestamp - ts) & 0xFFFFFFFF
+            second |= 0x80
+        seq = (seq + self._seq_offset) & 0xFFFF
+        ts = (ts + self._ts_offset) & 0xFFFFFFFF
+        ep.seq = (seq + 1) & 0xFFFF
+        ep.timestamp = (ts + 160) & 0xFFFFFFFF  # 20 ms on: what we play next follows on
+        return b"".join((data[:1], bytes((second,)), seq.to_bytes(2, "big"),
+                         ts.to_bytes(4, "big"), ep.ssrc.to_bytes(4, "big"), data[12:]))
 
     def _on_rtcp(self, ep: RtpEndpoint, data: bytes, addr: Addr) -> None:
         now = time.monotonic()

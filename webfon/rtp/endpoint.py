@@ -242,6 +242,8 @@ class RtpEndpoint:
         self.invalid_received = 0
         self.packets_sent = 0
         self.bytes_sent = 0
+        self.own_sent = 0
+        """Packets sent with this endpoint's own SSRC (:meth:`send`), not relayed ones."""
         self.errors = 0
         self.srtp: SrtpContext | None = None
         self.srtp_failed = 0
@@ -519,6 +521,7 @@ class RtpEndpoint:
         """
         ts = self.timestamp if timestamp is None else timestamp
         self.send_raw(build_header(payload_type, self.seq, ts, self.ssrc, marker) + payload)
+        self.own_sent += 1
         self.seq = (self.seq + 1) & 0xFFFF
         if timestamp is None:
             step = len(payload) if advance is None else advance

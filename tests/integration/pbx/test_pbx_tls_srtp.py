@@ -54,9 +54,11 @@ async def tls_pbx(tmp_path: Path, phone_network: PhoneNetwork, ca: CertAuthority
 
 
 async def _secure_phone(factory: Any, pbx: RunningPbx, ca: CertAuthority, *,
-                        transport: str = "tls", wait_registered: bool = True) -> BaresipPhone:
+                        transport: str = "tls", wait_registered: bool = True,
+                        auto_answer: bool = True) -> BaresipPhone:
     port = pbx.engine.endpoint.port_of("tls") if transport == "tls" else pbx.port
     return await factory(SECURE, tone_hz=440.0, wait_registered=wait_registered,
+                         auto_answer=auto_answer,
                          registrar=f"{pbx.host}:{port};transport={transport}",
                          password=f"sip-{SECURE}", codecs=("PCMA", "PCMU"),
                          extra_config={"sip_cafile": str(ca.ca_file), "module": "srtp.so"},
@@ -107,7 +109,7 @@ async def test_a_callback_rings_a_publicable_phone_back_with_srtp(
     """«Retrollamada» placed by the PBX itself: the phone on TLS is rung back with SRTP only
     (it takes nothing else), then the target is called for it; audio both ways."""
     pbx = tls_pbx
-    secure = await _secure_phone(baresip_factory, pbx, ca)
+    secure = await _secure_phone(baresip_factory, pbx, ca, auto_answer=False)
     plain = await baresip_factory(PLAIN, tone_hz=1000.0, registrar=f"{pbx.host}:{pbx.port}",
                                   password=f"sip-{PLAIN}", codecs=("PCMA", "PCMU"))
     tls_port = pbx.engine.endpoint.port_of("tls")
@@ -115,7 +117,12 @@ async def test_a_callback_rings_a_publicable_phone_back_with_srtp(
     await secure.dial(f"sip:*43*1002%23@{pbx.host}:{tls_port};transport=tls")
     await secure.wait_event("CALL_ESTABLISHED", 10)
     await secure.wait_event("CALL_CLOSED", 10)
-    # 1002 is free: the PBX rings the requester back (answered by itself), then calls 1002
+    # 1002 is free: the PBX rings the requester back, then calls 1002. baresip names its
+    # recordings by the second a call starts: answer in a later second than the booking's
+    # call started, or both calls write the same file
+    await secure.wait_event("CALL_INCOMING", 15)
+    await asyncio.sleep(1.1)
+    await secure.accept()
     await secure.wait_event("CALL_ESTABLISHED", 15)
     await plain.wait_event("CALL_ESTABLISHED", 15)
     await asyncio.sleep(3.0)
