@@ -13,10 +13,11 @@ without detaching it (call recording).
 
 Once the PBX has sent a leg packets of its own (a prompt, music, ringback, a conference's mix,
 keys), what is relayed to that leg afterwards is spliced onto that stream: the leg's SSRC, its
-sequence numbers and timestamps continued, the marker bit at each switch. A phone then sees
-one stream, as from any other single source; without this, a phone whose jitter buffer does
-not restart on a new SSRC (baresip) drops every relayed packet whose sequence number is behind
-the prompt's. Legs the PBX never played to are relayed untouched.
+sequence numbers and timestamps continued, the marker bit at each switch, and relayed sender
+reports in that SSRC's name. A phone then sees one stream, as from any other single source;
+without this, a phone whose jitter buffer does not restart on a new SSRC (baresip) drops every
+relayed packet whose sequence number is behind the prompt's. Legs the PBX never played to are
+relayed untouched.
 
 A leg that negotiated SDES-SRTP (:meth:`Leg.secure`) has its endpoint unprotect what arrives
 and protect what leaves; the relay itself only ever handles plain packets, so SRTP ↔ RTP and
@@ -156,6 +157,10 @@ class Leg:
         peer = self.peer
         if peer is not None and not self.muted and self.sink is None:
             peer.watch.sent(packets, now)
+            if peer.endpoint.own_sent != peer._own_base and len(data) >= 8 and data[1] == 200:
+                # a spliced stream's sender report speaks for our SSRC (the phone's reports
+                # then echo it: the round trip stays measured)
+                data = data[:4] + peer.endpoint.ssrc.to_bytes(4, "big") + data[8:]
             peer.endpoint.send_rtcp(data)
 
     # -- prompts and music on hold ---------------------------------------------------------

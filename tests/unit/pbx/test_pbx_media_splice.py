@@ -1,6 +1,6 @@
 """What the PBX relays to a leg after playing to it continues the leg's own stream (one SSRC,
 sequence numbers and timestamps carried on, the marker at each switch); legs never played to
-get the relayed packets untouched."""
+get the relayed packets untouched. Relayed sender reports follow the stream."""
 
 from __future__ import annotations
 
@@ -93,3 +93,22 @@ async def test_after_a_prompt_relayed_packets_continue_the_legs_stream(
     assert (await pb.headers(1))[0][1:] == (60008, 2280, ep.ssrc)
     got = await relay(pa, a, pb, range(9, 10), 410, 0xBBBB)
     assert got == [(True, 60009, 2440, ep.ssrc)]
+
+
+def sender_report(ssrc: int) -> bytes:
+    return bytes((0x80, 200, 0, 6)) + ssrc.to_bytes(4, "big") + bytes(range(1, 21))
+
+
+async def test_relayed_sender_reports_follow_the_stream(
+        legs: tuple[Leg, Leg, Phone, Phone]) -> None:
+    a, b, pa, pb = legs
+    loop = asyncio.get_running_loop()
+    pa.sock.sendto(sender_report(0xAAAA), ("127.0.0.1", a.port))
+    assert await asyncio.wait_for(loop.sock_recv(pb.sock, 2048), 2) == sender_report(0xAAAA)
+    await b.play([bytes(160)])
+    await pb.headers(1)
+    # spliced: the report is in the leg's SSRC's name (the phone's reports echo it), the rest
+    # as sent
+    pa.sock.sendto(sender_report(0xAAAA), ("127.0.0.1", a.port))
+    got = await asyncio.wait_for(loop.sock_recv(pb.sock, 2048), 2)
+    assert got == sender_report(b.endpoint.ssrc)
