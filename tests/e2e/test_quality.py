@@ -187,6 +187,7 @@ def test_every_phone_action_from_the_keyboard(stack: Stack,
     dialog.wait_for()
     a.page.get_by_test_id("single-keys").uncheck()
     a.page.keyboard.press("Escape")
+    dialog.wait_for(state="detached")  # removed on its close event, a task after Escape
     a.page.evaluate("() => document.activeElement.blur()")
     a.page.keyboard.type("55")
     assert a.page.get_by_test_id("dial-input").input_value() == ""
