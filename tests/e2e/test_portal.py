@@ -73,8 +73,12 @@ def test_bad_calls_in_the_history_and_the_admins_call_quality_page(
         """() => { const rows = [...document.querySelectorAll('[data-testid=call-row]')];
                    return rows.length > 0 && rows.every((r) => r.dataset.bad === 'true'); }""",
         timeout=10_000)
-    page.get_by_test_id("call-show-legs").first.click()
-    legs = page.get_by_test_id("call-leg")
+    # a demo call (the oldest on the page: calls made by earlier tests come first), only the
+    # legs of the call unfolded (every call's are in the page, hidden)
+    toggle = page.get_by_test_id("call-show-legs").last
+    toggle.click()
+    assert toggle.get_attribute("aria-expanded") == "true"
+    legs = page.locator("[data-testid=call-leg]:visible")
     legs.first.wait_for(timeout=5_000)
     seen = {(legs.nth(i).get_attribute("data-leg"), legs.nth(i).get_attribute("data-node"),
              legs.nth(i).get_attribute("data-codec")) for i in range(legs.count())}
