@@ -28,6 +28,8 @@ class FonboSettings(BaseSettings):
     logo_max_bytes: int = 262_144
     import_max_rows: int = 5000
     history_page_max: int = 200
+    # a call whose E-model MOS is below this is a bad call (history filter "bad")
+    bad_call_mos: float = 3.6
     scroll_page_max: int = 5000
     recents_scan_max: int = 5000
     media_ticket_ttl_s: float = 120.0
@@ -74,6 +76,8 @@ class FonboSettings(BaseSettings):
                     "stats_max_days", "campaign_import_max_rows"):
             if getattr(self, key) < 1:
                 raise ConfigError("must be positive", key=key)
+        if not 1.0 <= self.bad_call_mos <= 4.5:
+            raise ConfigError("must be a MOS between 1 and 4.5", key="bad_call_mos")
         if not self.realm:
             raise ConfigError("must not be empty", key="realm")
         try:

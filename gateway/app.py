@@ -51,6 +51,7 @@ def make_gateway(settings: GatewaySettings, plugins: list[Plugin] | None = None,
     configure_ice(settings.host_addresses, settings.port_range())
     rtp_leg.STRICT = rtp_leg.StrictConfig(settings.strict_rtp, settings.strict_rtp_window_s,
                                           settings.strict_rtp_probation)
+    rtp_leg.RTCP_INTERVAL[0] = settings.rtcp_interval_s
     registry = PluginRegistry()
     for plugin in plugins if plugins is not None else default_plugins(settings):
         registry.add(plugin)

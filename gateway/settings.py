@@ -79,6 +79,11 @@ class GatewaySettings(BaseSettings):
     sip_registrar: str = ""  # default registrar/proxy for webfon logins, e.g. sip:127.0.0.1:5060
     sip_outbound_proxy: str = ""
     sip_user_agent: str = "webfon-gateway"
+    # the browser leg's quality (loss, jitter, round trip, codec, ICE candidate) for the PBX's
+    # CDR, in an X-Webfon-Quality header of our BYE or of our 200 to the PBX's BYE
+    quality_header: bool = True
+    # seconds between the RTCP reports of each call's SIP leg (RFC 3550: 5, randomised)
+    rtcp_interval_s: float = 5.0
     register_ttl: int = 3600
     # RTP timeout (Asterisk's rtptimeout / rtpholdtimeout): an established call whose SIP side
     # sent no RTP for this many seconds ends (BYE; the browser gets hangup 408 "RTP timeout"),
@@ -127,6 +132,8 @@ class GatewaySettings(BaseSettings):
                 raise ConfigError("must be >= 0 seconds (0 = off)", key=key)
         if self.rtp_port_range:
             self.port_range()
+        if not 0.5 <= self.rtcp_interval_s <= 60:
+            raise ConfigError("must be between 0.5 and 60 seconds", key="rtcp_interval_s")
         if self.strict_rtp_window_s < 0:
             raise ConfigError("must be >= 0", key="strict_rtp_window_s")
         if self.strict_rtp_probation < 0:

@@ -4,7 +4,8 @@ Sede Madrid with a WebRTC node (id 4) and a registration node, three users with 
 extensions and desk phones, a webphone pool 7000-7009, a hunt group, an ACD queue and an
 operator group with a supervisor and pause reasons, an IVR menu (4000) in front of them, a day
 of group statistics and IVR accumulators, two trunks with failover order, mdflow flows, a
-conference room (8000, PIN 1234), contacts, a few hundred CDRs and two voicemails.
+conference room (8000, PIN 1234), contacts, a few hundred CDRs (the answered ones with their
+call quality, a few of them bad) and two voicemails.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from webfon.directory import (
 )
 from webfon.passwords import hash_password
 from webfon.private_files import write_private
+from webfon.rtp.quality import CallQuality, LegQuality, summarize
 from webfon.rtp.wav import encode_wav
 from webfon.store.base import Executor, Store
 
@@ -254,14 +256,44 @@ async def _cdrs(tx: Executor, rng: random.Random, user_ids: dict[str, int], now:
         ring = rng.uniform(2, 20)
         answered = started + ring if disposition == "answered" else None
         ended = started + ring + talk
+        quality = _quality(random.Random(i), internal, talk) if answered else None
         rows.append((f"demo-{i}@webfon", caller, callee, user_ids[me],
                      user_ids.get(peer) if internal else None, direction, started, answered,
                      ended, ended - started, talk, disposition,
-                     "Trunk_vivait_gw01" if not internal else ""))
+                     "Trunk_vivait_gw01" if not internal else "",
+                     *((quality.mos, quality.loss_pct, quality.jitter_ms, quality.rtt_ms,
+                        quality.details()) if quality else (None, None, None, None, ""))))
     await tx.executemany(
         "INSERT INTO cdr (call_id, caller, callee, user_id, peer_user_id, direction, started_at, "
-        "answered_at, ended_at, duration_s, billsec, disposition, trunk) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
+        "answered_at, ended_at, duration_s, billsec, disposition, trunk, mos, loss_pct, "
+        "jitter_ms, rtt_ms, quality) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
+
+
+def _quality(rng: random.Random, internal: bool, talk: float) -> CallQuality:
+    """Plausible figures for a demo call: a browser through gateway 4 and the PBX to a desk
+    phone or a trunk; about one call in ten on a poor network."""
+    poor = rng.random() < 0.1
+    loss = rng.uniform(1.5, 4) if poor else rng.uniform(0, 0.5)
+    packets = int(talk * 50)
+    webrtc = LegQuality(node="gateway-4", leg="webrtc",
+                        address=f"81.{rng.randrange(256)}.{rng.randrange(256)}.7:50000",
+                        network="srflx" if poor else "host", codec="PCMA", srtp=True,
+                        rx_packets=int(packets * (1 - loss / 100)), rx_loss_pct=loss,
+                        tx_packets=packets, remote_loss_pct=loss / 2,
+                        remote_jitter_ms=rng.uniform(20, 60) if poor else rng.uniform(1, 8),
+                        rtt_ms=rng.uniform(150, 400) if poor else rng.uniform(10, 40))
+    caller = LegQuality(node="registro-1", leg="caller", address="10.1.0.4:30000",
+                        network="udp", codec="PCMA", rx_packets=webrtc.rx_packets,
+                        rx_loss_pct=loss, rx_jitter_ms=rng.uniform(1, 5), tx_packets=packets,
+                        remote_loss_pct=0.0, rtt_ms=rng.uniform(0.3, 1.0))
+    callee = LegQuality(node="registro-1", leg="callee",
+                        address="10.1.20.31:16384" if internal else "10.1.9.1:10000",
+                        network="tls" if internal else "udp", codec="PCMA",
+                        srtp=internal, rx_packets=packets, rx_loss_pct=0.0,
+                        rx_jitter_ms=rng.uniform(1, 5), tx_packets=webrtc.rx_packets,
+                        remote_loss_pct=loss, rtt_ms=rng.uniform(2, 20))
+    return summarize([caller, webrtc, callee])
 
 
 async def _voicemail(tx: Executor, data_dir: Path, user_id: int, now: float) -> None:

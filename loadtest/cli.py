@@ -52,7 +52,7 @@ def _target(text: str) -> str:
 
 
 def add_planning(p: argparse.ArgumentParser) -> None:
-    from loadtest.emodel import CODECS
+    from webfon.rtp.emodel import CODECS
 
     g = p.add_argument_group("planning and report")
     g.add_argument("--out", type=Path, default=Path("loadtest-report"),

@@ -16,8 +16,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from loadtest.emodel import CODECS, estimate_mos, one_way_from_round_trip
 from loadtest.histogram import Histogram
+from webfon.rtp.emodel import CODECS, estimate_mos, one_way_from_round_trip
 
 IP_UDP = 28
 NOMINAL_PPS = 50

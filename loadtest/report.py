@@ -10,7 +10,7 @@ from typing import Any
 
 from loadtest import capacity
 from loadtest.capacity import CallModel, UserModel
-from loadtest.emodel import CODECS, estimate_mos, one_way_from_round_trip
+from webfon.rtp.emodel import CODECS, estimate_mos, one_way_from_round_trip
 
 STEP_HEADERS = ("calls", "CPU %", "%/call", "RSS MB", "setup p50 ms", "setup p95 ms", "loss %",
                 "late %", "jitter ms", "RTT p50 ms", "RTT p99 ms", "MOS", "WebRTC kbit/s",

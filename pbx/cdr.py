@@ -66,6 +66,14 @@ class CdrRecord:
     ended_at: float = 0.0
     trunk: str = ""
     hangup_cause: str = ""
+    mos: float | None = None
+    """The call's E-model MOS (None: no media measured), with its worst loss and jitter and
+    end-to-end round trip; ``quality`` holds every leg's figures as JSON
+    (:mod:`webfon.rtp.quality`)."""
+    loss_pct: float | None = None
+    jitter_ms: float | None = None
+    rtt_ms: float | None = None
+    quality: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
 
     def row(self) -> dict[str, Any]:

@@ -71,13 +71,15 @@ class Phone:
     ha1_md5: str
     ha1_sha256: str
     secret_expires_at: float | None
+    publishable: bool = False
+    """«Publicable en internet»: it must register and call over TLS, with SRTP media."""
 
     @classmethod
     def from_row(cls, r: dict[str, Any]) -> Phone:
         return cls(int(r["id"]), int(r["extension_id"]), int(r["position"]), int(r["ring_order"]),
                    bool(r["enabled"]), bool(r["is_webcall"]), r["category_id"],
                    r["sip_username"], r["sip_ha1_md5"] or "", r["sip_ha1_sha256"] or "",
-                   r["secret_expires_at"])
+                   r["secret_expires_at"], bool(r.get("publishable") or 0))
 
 
 @dataclass(frozen=True)
@@ -89,6 +91,10 @@ class Trunk:
     transport: str
     priority: int
     prefix_strip: int
+    srtp: bool = False
+    """Calls to it are offered SDES-SRTP (RTP/SAVP) only (its transport is then TLS)."""
+    tls_server_name: str = ""
+    """TLS: the name its certificate must bear (SNI), when ``host`` is an address."""
 
 
 @dataclass(frozen=True)
@@ -302,7 +308,8 @@ class Directory:
         rows = await self.store.fetchall(
             "SELECT * FROM trunks WHERE enabled = 1 ORDER BY priority, name")
         return [Trunk(int(r["id"]), r["name"], r["host"], int(r["port"]), r["transport"],
-                      int(r["priority"]), int(r["prefix_strip"])) for r in rows]
+                      int(r["priority"]), int(r["prefix_strip"]), bool(r.get("srtp") or 0),
+                      str(r.get("tls_server_name") or "")) for r in rows]
 
     async def trunk_hosts(self) -> frozenset[str]:
         """The addresses of the enabled trunks, read now (not cached)."""

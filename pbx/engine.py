@@ -104,7 +104,8 @@ class SipEngine:
                                     transports=[t.lower() for t in s.sip_transports],
                                     public_host=s.sip_advertised_host or None,
                                     user_agent="webfon-pbx", server_header="webfon-pbx",
-                                    trying_delay=TRYING_DELAY_S, eager_handlers=True)
+                                    trying_delay=TRYING_DELAY_S, eager_handlers=True,
+                                    tls=s.sip_tls, tls_port=s.sip_tls_port)
         self.guard = SourceGuard(s)
         self.endpoint.accept_source = self.guard.accept
         self.media = MediaManager(s.media_host, s.rtp_port_min, s.rtp_port_max,
@@ -130,7 +131,7 @@ class SipEngine:
         self.active = ActiveCalls()
         self.legs = LegFactory(self.endpoint, self.media, s.realm, self.background)
         self.ringer = Ringer(self.legs, self.active, core.events, s.media_host)
-        self.lifecycle = CallLifecycle(self.active, self.legs, core.cdr)
+        self.lifecycle = CallLifecycle(self.active, self.legs, core.cdr, s.node)
         self.admission = admission = Admission(core)
         self.reach = reach = Reach(core.directory, core.location)
 
@@ -148,7 +149,7 @@ class SipEngine:
         self.delivery.add(RouteKind.IVR, IvrDestination(core.directory, admission,
                                                         self.delivery, core.store, s.media_host))
         trunks = TrunkDestination(self.ringer, self.active, s.trunk_timeout_s,
-                                  s.max_calls_per_trunk, sticky)
+                                  s.max_calls_per_trunk, sticky, self.endpoint.tls_names)
         self.delivery.add(RouteKind.EXTERNAL, trunks)
         self.delivery.add(RouteKind.VOICEMAIL, VoicemailDestination(
             voicemail, self.mwi, core.events, self.background, s.media_host,

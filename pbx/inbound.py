@@ -2,7 +2,8 @@
 CDR rows.
 
 The caller is identified (a trunk by its source address, a phone by digest authentication,
-challenged with 407), its SDP offer must carry G.711 over RTP, the caller's extension or
+challenged with 407), its SDP offer must carry G.711 over RTP or SDES-SRTP (a «publicable en
+internet» phone must call over TLS with SRTP: 403 or 488 otherwise), the caller's extension or
 trunk must be under its limit of calls in progress (``max_calls_per_extension``,
 ``max_calls_per_trunk``), and the call is admitted (:class:`~pbx.admission.Admission`) for the
 caller. A mobility code's PIN is kept out of everything the call leaves (records, events).
@@ -81,8 +82,16 @@ class InboundCalls:
         try:
             offer = sdpx.parse(request.body)
             sdpx.relay_offer(offer, self.media_host, 1)
+            info = sdpx.info(offer)
+            sdpx.check_srtp(info)
         except sdpx.SdpError as exc:
             tx.respond(exc.status, exc.reason)
+            return
+        if caller.phone is not None and caller.phone.publishable and info.crypto is None:
+            log.warning("publicable phone called without SRTP",
+                        extra={"call_id": request.call_id,
+                               "phone": caller.phone.sip_username})
+            tx.respond(488, "SRTP required (publicable phone)")
             return
         route = await self.admission.admit(dialled, caller, call_id=request.call_id)
         dialled = redact(dialled)  # from here on, a mobility code without its PIN
@@ -106,8 +115,9 @@ class InboundCalls:
             self.legs.release_media(media)
             tx.respond(400, "Missing Contact")
             return
-        info = sdpx.info(offer)
-        media.set_remote(info.host, info.port)
+        media.set_remote(info.host, info.port, info.rtcp_port)
+        if info.crypto is not None:
+            media.secure(info.crypto)
         media.payload_type = info.payload_type if info.payload_type is not None else 8
         media.dtmf_payload_type = info.dtmf_payload_type
         a.number = caller.number
@@ -138,13 +148,19 @@ class InboundCalls:
     async def _caller(self, request: Request, tx: InviteServerTransaction) -> Caller | None:
         """Who calls: a trunk by its address, else a phone that proves who it is (None once
         the INVITE was challenged or refused)."""
-        trunk = await self._trunk_at(request.source)
+        trunk = await self._trunk_at(request.source, (request.transport or "udp").lower())
         address = request.source[0] if request.source else ""
         if trunk is not None:
             return Caller(trunk=trunk, address=address,
                           calling_number=from_user(request)[:64])
         phone = await self.auth.check(request, tx, proxy=True)
         if phone is None:
+            return None
+        if phone.publishable and (request.transport or "udp").lower() != "tls":
+            log.warning("publicable phone called without TLS",
+                        extra={"call_id": request.call_id, "phone": phone.sip_username,
+                               "transport": request.transport})
+            tx.respond(403, "TLS required (publicable phone)")
             return None
         return replace(await self.router.caller_for_phone(phone), address=address)
 
@@ -160,10 +176,16 @@ class InboundCalls:
             return 503, "Too many calls on this trunk"
         return None
 
-    async def _trunk_at(self, source: tuple[str, int] | None) -> Trunk | None:
+    async def _trunk_at(self, source: tuple[str, int] | None, transport: str | None = None
+                        ) -> Trunk | None:
+        """The trunk a request came from: its address and port; over TCP or TLS, its address
+        and that transport (a connection's source port is the peer's choice)."""
         if source is None:
             return None
+        stream = (transport or "udp").lower() in ("tcp", "tls")
         for trunk in await self.directory.trunks():
-            if trunk.host == source[0] and trunk.port == source[1]:
+            if trunk.host != source[0]:
+                continue
+            if trunk.port == source[1] or (stream and trunk.transport == transport):
                 return trunk
         return None

@@ -10,6 +10,23 @@ proves with a few sequential packets in a short learning window (strict RTP, see
 A leg can be detached from the relay to play a prompt or music on hold to it, or to take what
 it sends (``sink``: voicemail, a conference's mix, keys pressed); a ``tap`` sees what it sends
 without detaching it (call recording).
+
+Once the PBX has sent a leg packets of its own (a prompt, music, ringback, a conference's mix,
+keys), what is relayed to that leg afterwards is spliced onto that stream: the leg's SSRC, its
+sequence numbers and timestamps continued, the marker bit at each switch, and relayed sender
+reports in that SSRC's name. A phone then sees one stream, as from any other single source;
+without this, a phone whose jitter buffer does not restart on a new SSRC (baresip) drops every
+relayed packet whose sequence number is behind the prompt's. Legs the PBX never played to are
+relayed untouched.
+
+A leg that negotiated SDES-SRTP (:meth:`Leg.secure`) has its endpoint unprotect what arrives
+and protect what leaves; the relay itself only ever handles plain packets, so SRTP ↔ RTP and
+SRTP ↔ SRTP calls need nothing more, and a plain leg's path does not change at all.
+
+Call quality costs the relay nothing per RTP packet: each leg reads only the RTCP passing
+through it (:class:`~webfon.rtp.quality.RtcpWatch`: what its endpoint reports receiving, and
+the round trip to it from the sender reports relayed to it), and its endpoint's receiver
+statistics, kept anyway, give loss and jitter on arrival (:meth:`Leg.quality`).
 """
 
 from __future__ import annotations
@@ -18,11 +35,14 @@ import asyncio
 import contextlib
 import logging
 import resource
+import time
 from collections.abc import Iterable
 from typing import Any
 
 from webfon.rtp import RtpEndpoint, RtpPortAllocator, g711
 from webfon.rtp.prompts import prompt
+from webfon.rtp.quality import LegQuality, RtcpWatch, loss_percent
+from webfon.rtp.srtp import Crypto, SrtpContext
 from webfon.rtp.strict import DEFAULT_PROBATION, DEFAULT_WINDOW_S, StrictSource
 from webfon.rtp.tones import g711_frames
 
@@ -33,6 +53,7 @@ REUSE_AFTER_S = 2.0
 """A released leg's sockets are reused no sooner than this (late packets of the old call)."""
 
 Addr = tuple[str, int]
+CODEC_NAMES = {g711.PT_PCMA: "PCMA", g711.PT_PCMU: "PCMU"}
 
 
 class Leg:
@@ -49,6 +70,13 @@ class Leg:
         self.tap: Any = None  # callable(data) seeing every packet that arrives (call recording)
         self.on_digit: Any = None  # callable(digit) taking SIP INFO digits (PIN entry)
         self._player: asyncio.Task[Any] | None = None
+        self.watch = RtcpWatch()
+        # splicing what is relayed here onto our own stream (see the module's docstring)
+        self._own_base = endpoint.own_sent  # a pooled endpoint's count from earlier calls
+        self._splice_source: int | None = None  # the relayed SSRC the offsets are for
+        self._splice_own = 0  # endpoint.own_sent when the offsets were taken
+        self._seq_offset = 0
+        self._ts_offset = 0
         endpoint.on_rtp = self._on_rtp
         endpoint.on_rtcp = self._on_rtcp
 
@@ -56,11 +84,38 @@ class Leg:
     def port(self) -> int:
         return self.endpoint.port
 
-    def set_remote(self, host: str | None, port: int | None) -> None:
-        """The address the SDP names: send there and accept media from it (strict RTP)."""
+    def set_remote(self, host: str | None, port: int | None, rtcp_port: int | None = None
+                   ) -> None:
+        """The address the SDP names: send there and accept media from it (strict RTP);
+        RTCP goes to ``rtcp_port`` when the SDP names one (``a=rtcp``, RFC 3605; the RTP
+        port itself with ``a=rtcp-mux``), else to the port above RTP."""
         if not host or not port:
             return
-        self.endpoint.expect_remote((host, port))
+        self.endpoint.expect_remote((host, port), rtcp_port)
+
+    # -- SRTP --------------------------------------------------------------------------------
+    def secure(self, remote: Crypto | None, local: Crypto | None = None) -> Crypto | None:
+        """SRTP on this leg: the peer sends with ``remote``; we send with ``local`` (by
+        default the key we already use for that suite and tag, else a new one). None: plain
+        RTP. Returns our key (for our SDP)."""
+        current = self.endpoint.srtp
+        if remote is None:
+            if current is not None:
+                self.endpoint.enable_srtp(None)
+            return None
+        if local is None and current is not None and current.local.suite == remote.suite \
+                and current.local.tag == remote.tag:
+            local = current.local
+        local = local or remote.answer()
+        if current is None or current.remote != remote or current.local != local:
+            self.endpoint.enable_srtp(SrtpContext(local, remote))
+        return local
+
+    @property
+    def crypto(self) -> Crypto | None:
+        """Our key when this leg is SRTP (what our SDP to its party carries)."""
+        srtp = self.endpoint.srtp
+        return srtp.local if srtp is not None else None
 
     def _on_rtp(self, ep: RtpEndpoint, data: bytes, addr: Addr) -> None:
         if self.tap is not None:
@@ -71,11 +126,41 @@ class Leg:
         peer = self.peer
         if peer is None or self.muted or peer._player is not None:
             return
+        if peer.endpoint.own_sent != peer._own_base and len(data) >= 12:
+            data = peer._spliced(data)
         peer.endpoint.send_raw(data)
 
+    def _spliced(self, data: bytes) -> bytes:
+        """A relayed packet for this leg carried on as part of our own stream."""
+        ep = self.endpoint
+        ssrc = int.from_bytes(data[8:12], "big")
+        seq = int.from_bytes(data[2:4], "big")
+        ts = int.from_bytes(data[4:8], "big")
+        second = data[1]
+        if ssrc != self._splice_source or ep.own_sent != self._splice_own:
+            # a new source, or we sent something of our own since: continue from there
+            self._splice_source, self._splice_own = ssrc, ep.own_sent
+            self._seq_offset = (ep.seq - seq) & 0xFFFF
+            self._ts_offset = (ep.timestamp - ts) & 0xFFFFFFFF
+            second |= 0x80
+        seq = (seq + self._seq_offset) & 0xFFFF
+        ts = (ts + self._ts_offset) & 0xFFFFFFFF
+        ep.seq = (seq + 1) & 0xFFFF
+        ep.timestamp = (ts + 160) & 0xFFFFFFFF  # 20 ms on: what we play next follows on
+        return b"".join((data[:1], bytes((second,)), seq.to_bytes(2, "big"),
+                         ts.to_bytes(4, "big"), ep.ssrc.to_bytes(4, "big"), data[12:]))
+
     def _on_rtcp(self, ep: RtpEndpoint, data: bytes, addr: Addr) -> None:
+        now = time.monotonic()
+        packets = RtcpWatch.parse(data)
+        self.watch.received(packets, now)
         peer = self.peer
         if peer is not None and not self.muted and self.sink is None:
+            peer.watch.sent(packets, now)
+            if peer.endpoint.own_sent != peer._own_base and len(data) >= 8 and data[1] == 200:
+                # a spliced stream's sender report speaks for our SSRC (the phone's reports
+                # then echo it: the round trip stays measured)
+                data = data[:4] + peer.endpoint.ssrc.to_bytes(4, "big") + data[8:]
             peer.endpoint.send_rtcp(data)
 
     # -- prompts and music on hold ---------------------------------------------------------
@@ -126,13 +211,35 @@ class Leg:
         self.endpoint.on_rtp = self.endpoint.on_rtcp = None
         self.sink = self.tap = self.on_digit = None
 
+    def quality(self, node: str, leg: str, network: str) -> LegQuality:
+        """This leg's figures (see :mod:`webfon.rtp.quality`): loss and jitter of what
+        arrived here, what the endpoint reported about what it received and the round trip
+        to it."""
+        ep = self.endpoint
+        s = ep.stats
+        peer = self.peer
+        bases: dict[int, int] = {}
+        if peer is not None and peer.endpoint.stats is not None:
+            bases[peer.endpoint.stats.ssrc] = peer.endpoint.stats.base_seq
+        remote = ep.remote_addr
+        return LegQuality(
+            node=node, leg=leg, address=f"{remote[0]}:{remote[1]}" if remote else "",
+            network=network, codec=CODEC_NAMES.get(self.payload_type, str(self.payload_type)),
+            srtp=ep.srtp is not None, rx_packets=ep.packets_received,
+            rx_loss_pct=loss_percent(s.lost, s.received) if s is not None else None,
+            rx_jitter_ms=s.jitter_ms if s is not None and s.received > 1 else None,
+            tx_packets=ep.packets_sent, remote_loss_pct=self.watch.loss_pct(bases),
+            remote_jitter_ms=self.watch.jitter_ms(), rtt_ms=self.watch.rtt_ms)
+
     def stats(self) -> dict[str, Any]:
         ep = self.endpoint
         s = ep.stats
         return {"port": ep.port, "remote": f"{ep.remote_addr[0]}:{ep.remote_addr[1]}"
                 if ep.remote_addr else "", "received": ep.packets_received,
                 "sent": ep.packets_sent, "lost": s.lost if s is not None else 0,
-                "dropped": ep.strict.dropped if ep.strict is not None else 0}
+                "dropped": ep.strict.dropped if ep.strict is not None else 0,
+                "srtp": ep.srtp.local.suite if ep.srtp is not None else "",
+                "srtp_failed": ep.srtp_failed}
 
 
 def connect(a: Leg, b: Leg) -> None:

@@ -98,6 +98,13 @@ class Registrar:
         phone = await self.auth.check(request, tx, proxy=False)
         if phone is None:
             return
+        if phone.publishable and (request.transport or "udp").lower() != "tls":
+            # «publicable en internet»: only over TLS (its calls then carry SRTP)
+            tx.respond(403, "TLS required (publicable phone)")
+            log.warning("register refused: publicable phone without TLS user=%s ip=%s "
+                        "transport=%s", phone.sip_username,
+                        request.source[0] if request.source else "-", request.transport)
+            return
         ext = await self.directory.extension(phone.extension_id)
         if ext is None or (aor != ext.number and aor != phone.sip_username):
             tx.respond(403, "Credentials do not belong to this address")

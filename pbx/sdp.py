@@ -4,12 +4,18 @@ The caller's offer is filtered to what the media relay carries (G.711 A-law/µ-l
 telephone-event) before it is offered to the callee; the callee's answer goes back to the
 caller with the PBX's address and port, mirroring every m= line of the caller's offer (other
 streams rejected with port 0), as RFC 3264 requires.
+
+Each leg's SRTP is its own (SDES, :mod:`webfon.rtp.srtp`): an offer's supported ``a=crypto``
+line is answered with the PBX's own key (in the profile offered: RTP/SAVP, or RTP/AVP for a
+"best effort" offer), and the callee is offered SRTP (RTP/SAVP with the PBX's key) or plain
+RTP as its leg requires, whatever the caller did.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+from webfon.rtp.srtp import Crypto, add_crypto, crypto_lines, is_secure_profile, offers_crypto
 from webfon.sip.sdp import Codec, Media, SessionDescription, _session_id
 
 from .errors import Refusal
@@ -28,6 +34,16 @@ class MediaInfo:
     payload_type: int | None
     dtmf_payload_type: int | None
     direction: str
+    rtcp_port: int | None = None
+    """Where RTCP goes when the SDP says so (``a=rtcp``, RFC 3605). An offered
+    ``a=rtcp-mux`` is not taken up: our answers never accept it, so RFC 5761 has the peer
+    listen for RTCP apart."""
+    crypto: Crypto | None = None
+    """The first supported ``a=crypto`` line (the peer's key)."""
+    secure_profile: bool = False
+    """RTP/SAVP(F): the peer will not do without SRTP."""
+    offers_crypto: bool = False
+    """Any ``a=crypto`` line, supported or not."""
 
 
 def parse(body: bytes) -> SessionDescription:
@@ -47,9 +63,19 @@ def info(sd: SessionDescription) -> MediaInfo:
     voice = [c for c in audio.codecs if c.name.upper() in ("PCMA", "PCMU")]
     dtmf = audio.codec("telephone-event")
     host = sd.address_of(audio)
+    rtcp_port = audio.rtcp[0] if audio.rtcp else None
+    cryptos = crypto_lines(audio)
     return MediaInfo(None if host == "0.0.0.0" else host, audio.port,
                      voice[0].pt if voice else None, dtmf.pt if dtmf else None,
-                     sd.direction_of(audio))
+                     sd.direction_of(audio), rtcp_port, cryptos[0] if cryptos else None,
+                     is_secure_profile(audio.proto), offers_crypto(audio))
+
+
+def check_srtp(info: MediaInfo) -> None:
+    """An offer (or answer) asking for SRTP must carry a key we can use."""
+    if info.secure_profile and info.crypto is None:
+        raise SdpError(488, "No supported SRTP crypto suite offered"
+                       if info.offers_crypto else "SRTP without a=crypto (SDES) offered")
 
 
 def _ours(host: str) -> SessionDescription:
@@ -58,26 +84,31 @@ def _ours(host: str) -> SessionDescription:
                               origin_address=host, session_name="webfon", connection=host)
 
 
-def relay_offer(offer: SessionDescription, host: str, port: int) -> SessionDescription:
-    """The offer sent to the callee: relayed codecs only, our address and port."""
+def relay_offer(offer: SessionDescription, host: str, port: int,
+                crypto: Crypto | None = None) -> SessionDescription:
+    """The offer sent to the callee: relayed codecs only, our address and port; RTP/SAVP
+    with our key ``crypto`` for an SRTP leg, else RTP/AVP."""
     audio = offer.audio
-    if audio is None or not audio.port or "SAVP" in audio.proto.upper():
-        raise SdpError(488, "No RTP/AVP audio stream offered")
-    media = Media(kind="audio", port=port, proto=audio.proto, ptime=audio.ptime,
-                  direction=offer.direction_of(audio))
+    if audio is None or not audio.port:
+        raise SdpError(488, "No audio stream offered")
+    media = Media(kind="audio", port=port, proto="RTP/SAVP" if crypto else "RTP/AVP",
+                  ptime=audio.ptime, direction=offer.direction_of(audio))
     for codec in audio.codecs:
         if codec.name.upper() in RELAYED and codec.rate == 8000:
             media.add_codec(Codec(codec.pt, codec.name, codec.rate, codec.channels, codec.fmtp))
     if not any(c.name.upper() in ("PCMA", "PCMU") for c in media.codecs):
         raise SdpError(488, "No G.711 codec offered (PCMA or PCMU required)")
+    if crypto is not None:
+        add_crypto(media, crypto)
     sd = _ours(host)
     sd.media = [media]
     return sd
 
 
 def relay_answer(offer: SessionDescription, answer: SessionDescription, host: str,
-                 port: int) -> SessionDescription:
-    """The answer sent to the caller: the callee's choice, our address, the offer's m= lines."""
+                 port: int, crypto: Crypto | None = None) -> SessionDescription:
+    """The answer sent to the caller: the callee's choice, our address, the offer's m= lines
+    (and profile), our key ``crypto`` when the caller's leg is SRTP."""
     chosen = answer.audio
     out = _ours(host)
     target = offer.audio
@@ -88,6 +119,8 @@ def relay_answer(offer: SessionDescription, answer: SessionDescription, host: st
             for codec in chosen.codecs:
                 am.add_codec(Codec(codec.pt, codec.name, codec.rate, codec.channels,
                                    codec.fmtp))
+            if crypto is not None:
+                add_crypto(am, crypto)
             out.media.append(am)
         else:
             out.media.append(Media(kind=m.kind, port=0, proto=m.proto,
@@ -96,12 +129,17 @@ def relay_answer(offer: SessionDescription, answer: SessionDescription, host: st
 
 
 def local_answer(offer: SessionDescription, host: str, port: int,
-                 direction: str = "sendrecv") -> SessionDescription:
-    """Our own answer (voicemail, prompts): first offered G.711 codec plus telephone-event."""
+                 direction: str = "sendrecv", crypto: Crypto | None = None
+                 ) -> SessionDescription:
+    """Our own answer (voicemail, prompts): first offered G.711 codec plus telephone-event
+    (and our key ``crypto`` when the leg is SRTP)."""
     from webfon.sip.sdp import make_answer
 
-    answer, chosen = make_answer(offer, host, port, direction=direction)
+    answer, chosen = make_answer(offer, host, port, direction=direction,
+                                 secure=crypto is not None)
     if chosen is None:
         raise SdpError(488, "No G.711 codec offered (PCMA or PCMU required)")
+    if crypto is not None and answer.audio is not None:
+        add_crypto(answer.audio, crypto)
     answer.origin_user = "webfon-pbx"
     return answer

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import dataclasses
 import ipaddress
+import socket
 from pathlib import Path
 from typing import ClassVar
 
 from webfon.config import ConfigError
 from webfon.settings import BaseSettings
+from webfon.sip.tls import TlsConfig
 
 
 @dataclasses.dataclass
@@ -23,9 +25,19 @@ class PbxSettings(BaseSettings):
     sip_host: str = "127.0.0.1"
     sip_port: int = 5060
     sip_transports: list[str] = dataclasses.field(default_factory=lambda: ["udp", "tcp"])
+    # SIP over TLS ("tls" in sip_transports): its own port; our certificate (the control
+    # API's tls_cert_file/tls_key_file when these are empty); the CAs that trunks'
+    # certificates are checked against (the system's when empty), by name
+    sip_tls_port: int = 5061
+    sip_tls_cert_file: Path | None = None
+    sip_tls_key_file: Path | None = None
+    sip_tls_ca_file: Path | None = None
+    sip_tls_verify_server: bool = True
     # MD5 only by default: some phones (baresip 1.0) refuse a REGISTER challenged with SHA-256
     digest_algorithms: list[str] = dataclasses.field(default_factory=lambda: ["MD5"])
     sip_advertised_host: str = ""
+    node_name: str = ""
+    """This PBX node's name in call-quality records (the host name when empty)."""
     realm: str = "webfon"
     rtp_host: str = ""
     rtp_port_min: int = 20000
@@ -181,9 +193,23 @@ class PbxSettings(BaseSettings):
             raise ConfigError("control_listen = unix needs unix_socket", key="control_listen")
         if not 0 <= self.sip_port <= 65535:
             raise ConfigError(f"port out of range: {self.sip_port}", key="sip_port")
-        bad = [t for t in self.sip_transports if t.lower() not in ("udp", "tcp")]
+        bad = [t for t in self.sip_transports if t.lower() not in ("udp", "tcp", "tls")]
         if bad or not self.sip_transports:
-            raise ConfigError("must list udp and/or tcp", key="sip_transports")
+            raise ConfigError("must list udp, tcp and/or tls", key="sip_transports")
+        if not 0 <= self.sip_tls_port <= 65535:
+            raise ConfigError(f"port out of range: {self.sip_tls_port}", key="sip_tls_port")
+        if (self.sip_tls_cert_file is None) != (self.sip_tls_key_file is None):
+            raise ConfigError("sip_tls_cert_file and sip_tls_key_file go together",
+                              key="sip_tls_cert_file")
+        if "tls" in [t.lower() for t in self.sip_transports]:
+            tls = self.sip_tls
+            if tls.cert_file is None:
+                raise ConfigError("SIP over TLS needs a certificate: set sip_tls_cert_file "
+                                  "and sip_tls_key_file", key="sip_transports")
+            for key in ("cert_file", "key_file", "ca_file"):
+                path = getattr(tls, key)
+                if path is not None and not Path(path).is_file():
+                    raise ConfigError(f"no such file: {path}", key=f"sip_tls_{key}")
         if any(a.upper() not in ("MD5", "SHA-256") for a in self.digest_algorithms) \
                 or not self.digest_algorithms:
             raise ConfigError("must list MD5 and/or SHA-256", key="digest_algorithms")
@@ -283,6 +309,19 @@ class PbxSettings(BaseSettings):
     @property
     def advertised_host(self) -> str:
         return self.sip_advertised_host or self.sip_host
+
+    @property
+    def sip_tls(self) -> TlsConfig:
+        """The certificate settings of SIP over TLS."""
+        cert, key = self.sip_tls_cert_file, self.sip_tls_key_file
+        if cert is None:
+            cert, key = self.tls_cert_file, self.tls_key_file
+        return TlsConfig(cert_file=cert, key_file=key, ca_file=self.sip_tls_ca_file,
+                         verify_server=self.sip_tls_verify_server)
+
+    @property
+    def node(self) -> str:
+        return self.node_name or socket.gethostname()
 
     @property
     def media_host(self) -> str:

@@ -4,6 +4,11 @@ A user's history is the CDR rows whose ``user_id`` is that user (the PBX writes 
 user leg). Rows come newest first ordered by ``(started_at, id)``; the index
 ``cdr_user_started (user_id, started_at, id)`` serves every page, however deep, with a range
 scan. Cursors are opaque to clients (base64 of the last row's key).
+
+Each row carries the call's quality (E-model MOS, worst loss and jitter, end-to-end round
+trip: :mod:`webfon.rtp.quality`); a call is *bad* when its MOS is below the filter's
+``bad_mos``. The admin's listing (:func:`admin_page`) has every call once, with each leg's
+node, network and codec.
 """
 
 from __future__ import annotations
@@ -19,11 +24,15 @@ from typing import Any
 
 from fonbo.repo.agenda import numbers_of_user
 from fonbo.repo.util import like_pattern, placeholders
+from webfon.rtp.quality import CallQuality
 from webfon.store.base import Executor, Row, Store
 
 COLUMNS = ("id, call_id, caller, caller_name, callee, extension, direction, started_at, "
-           "answered_at, ended_at, duration_s, billsec, disposition, trunk")
+           "answered_at, ended_at, duration_s, billsec, disposition, trunk, mos, loss_pct, "
+           "jitter_ms, rtt_ms")
 BATCH = 500
+BAD_MOS = 3.6
+"""Below this MOS a call is bad (E-model: "many users dissatisfied" below R = 70)."""
 
 
 class CursorError(ValueError):
@@ -38,6 +47,9 @@ class HistoryFilter:
     since: float | None = None
     until: float | None = None
     number: str | None = None
+    bad: bool | None = None
+    """True: only calls whose MOS is below ``bad_mos``; False: only the others."""
+    bad_mos: float = BAD_MOS
 
     def as_dict(self) -> dict[str, Any]:
         return {k: v for k, v in asdict(self).items() if v is not None}
@@ -89,7 +101,8 @@ def decode_scroll(text: str) -> tuple[HistoryFilter, tuple[float, int] | None, i
     except TypeError:
         raise CursorError("invalid scroll id") from None
     for name, kinds in (("direction", str), ("number", str), ("missed", bool),
-                        ("answered", bool), ("since", int | float), ("until", int | float)):
+                        ("answered", bool), ("since", int | float), ("until", int | float),
+                        ("bad", bool), ("bad_mos", int | float)):
         value = getattr(flt, name)
         if value is not None and not isinstance(value, kinds):
             raise CursorError("invalid scroll id")
@@ -103,9 +116,7 @@ def decode_scroll(text: str) -> tuple[HistoryFilter, tuple[float, int] | None, i
 def _conditions(user_id: int, flt: HistoryFilter, mine: list[str]) -> tuple[list[str], list[Any]]:
     where = ["user_id = ?"]
     params: list[Any] = [user_id]
-    if flt.direction:
-        where.append("direction = ?")
-        params.append(flt.direction)
+    _common(flt, where, params)
     if flt.missed is not None:
         # missed = not answered and not outgoing (outgoing: outbound, or internal from me)
         incoming = "(direction = 'inbound' OR direction = 'internal')"
@@ -115,6 +126,18 @@ def _conditions(user_id: int, flt: HistoryFilter, mine: list[str]) -> tuple[list
         missed = f"(answered_at IS NULL AND {incoming})"
         where.append(missed if flt.missed else f"NOT {missed}")
         params += mine
+    return where, params
+
+
+def _common(flt: HistoryFilter, where: list[str], params: list[Any]) -> None:
+    """The conditions users' and the admin's listings share."""
+    if flt.bad is not None:
+        where.append("(mos IS NOT NULL AND mos < ?)" if flt.bad
+                     else "(mos IS NULL OR mos >= ?)")
+        params.append(flt.bad_mos)
+    if flt.direction:
+        where.append("direction = ?")
+        params.append(flt.direction)
     if flt.answered is not None:
         where.append("answered_at IS NOT NULL" if flt.answered else "answered_at IS NULL")
     if flt.since is not None:
@@ -127,7 +150,6 @@ def _conditions(user_id: int, flt: HistoryFilter, mine: list[str]) -> tuple[list
         pattern = like_pattern(flt.number)
         where.append("(caller LIKE ? ESCAPE '!' OR callee LIKE ? ESCAPE '!')")
         params += [pattern, pattern]
-    return where, params
 
 
 async def _rows(db: Executor, where: list[str], params: list[Any], descending: bool,
@@ -154,7 +176,14 @@ async def _mine_and_rows(db: Executor, user_id: int, flt: HistoryFilter,
     return mine, await _rows(db, where + extra, params + extra_params, descending, limit)
 
 
-def record(row: Row, mine: list[str] | None = None) -> Row:
+def quality(row: Row, bad_mos: float = BAD_MOS) -> Row:
+    """A row's quality figures; ``bad`` when its MOS is below ``bad_mos``."""
+    mos = row.get("mos")
+    return {"mos": mos, "loss_pct": row.get("loss_pct"), "jitter_ms": row.get("jitter_ms"),
+            "rtt_ms": row.get("rtt_ms"), "bad": mos is not None and mos < bad_mos}
+
+
+def record(row: Row, mine: list[str] | None = None, bad_mos: float = BAD_MOS) -> Row:
     """A CDR row as the user sees it: the peer, whether it was outgoing, whether missed.
 
     ``outgoing`` comes from the query; for a row built elsewhere, ``mine`` (the user's
@@ -177,7 +206,7 @@ def record(row: Row, mine: list[str] | None = None) -> Row:
             "started_at": row["started_at"], "answered_at": row["answered_at"],
             "ended_at": row["ended_at"], "duration_s": row["duration_s"],
             "billsec": row["billsec"], "disposition": row["disposition"],
-            "trunk": row["trunk"]}
+            "trunk": row["trunk"], "quality": quality(row, bad_mos)}
 
 
 async def resolve_names(db: Executor, user_id: int, numbers: list[str]) -> dict[str, str]:
@@ -224,7 +253,7 @@ async def page(db: Executor, user_id: int, flt: HistoryFilter, limit: int,
     more = len(rows) > limit
     rows = rows[:limit]
     next_cursor = encode_cursor(rows[-1]["started_at"], int(rows[-1]["id"])) if more else None
-    return await _named(db, user_id, [record(r, mine) for r in rows]), next_cursor
+    return await _named(db, user_id, [record(r, mine, flt.bad_mos) for r in rows]), next_cursor
 
 
 async def recents(db: Executor, user_id: int, limit: int, scan_max: int) -> list[Row]:
@@ -273,7 +302,7 @@ async def scroll(db: Executor, user_id: int, flt: HistoryFilter, after: tuple[fl
         extra_params += [after[0], after[0], after[1]]
     mine, rows = await _mine_and_rows(db, user_id, flt, extra, extra_params, False, size)
     last = (rows[-1]["started_at"], int(rows[-1]["id"])) if len(rows) == size else None
-    return await _named(db, user_id, [record(r, mine) for r in rows]), last
+    return await _named(db, user_id, [record(r, mine, flt.bad_mos) for r in rows]), last
 
 
 async def iterate(db: Executor, user_id: int, flt: HistoryFilter, size: int = BATCH
@@ -301,3 +330,45 @@ async def get_record(db: Executor, user_id: int, cdr_id: int) -> Row | None:
     if not rows:
         return None
     return (await _named(db, user_id, [record(rows[0], mine)]))[0]
+
+
+# --- the admin's listing ---------------------------------------------------------------------
+ADMIN_COLUMNS = (f"{COLUMNS}, user_id, peer_user_id, hangup_cause, quality")
+
+
+def admin_record(row: Row, bad_mos: float = BAD_MOS) -> Row:
+    """A call as the admin sees it: both parties, and every leg's figures with the node that
+    measured it, the endpoint's address and network, codec and SRTP."""
+    return {"id": row["id"], "call_id": row["call_id"], "direction": row["direction"],
+            "caller": row["caller"], "caller_name": row["caller_name"],
+            "callee": row["callee"], "extension": row["extension"],
+            "user_id": row["user_id"], "peer_user_id": row["peer_user_id"],
+            "started_at": row["started_at"], "answered_at": row["answered_at"],
+            "ended_at": row["ended_at"], "duration_s": row["duration_s"],
+            "billsec": row["billsec"], "disposition": row["disposition"],
+            "trunk": row["trunk"], "hangup_cause": row["hangup_cause"],
+            "quality": {**quality(row, bad_mos),
+                        "legs": CallQuality.legs_from_details(row.get("quality"))}}
+
+
+async def admin_page(db: Executor, flt: HistoryFilter, limit: int, cursor: str | None = None
+                     ) -> tuple[list[Row], str | None]:
+    """Every call once (its first user row: an internal call has one per party), newest
+    first, and the next page's cursor."""
+    where = ["leg = 0", "id = (SELECT MIN(c2.id) FROM cdr c2 WHERE c2.call_id = cdr.call_id "
+                        "AND c2.leg = 0)"]
+    params: list[Any] = []
+    _common(flt, where, params)
+    if flt.missed is not None:
+        where.append("answered_at IS NULL" if flt.missed else "answered_at IS NOT NULL")
+    if cursor:
+        t, i = decode_cursor(cursor)
+        where.append("started_at <= ? AND (started_at < ? OR id < ?)")
+        params += [t, t, i]
+    rows = await db.fetchall(
+        f"SELECT {ADMIN_COLUMNS} FROM cdr WHERE {' AND '.join(where)} "
+        f"ORDER BY started_at DESC, id DESC LIMIT ?", [*params, limit + 1])
+    more = len(rows) > limit
+    rows = rows[:limit]
+    next_cursor = encode_cursor(rows[-1]["started_at"], int(rows[-1]["id"])) if more else None
+    return [admin_record(r, flt.bad_mos) for r in rows], next_cursor

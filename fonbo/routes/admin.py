@@ -358,6 +358,14 @@ QUEUES = Resource(
     search=("number", "name"), order_by="number", validate=validate_queue)
 
 # --- trunks and mdflow -----------------------------------------------------------------------
+async def validate_trunk(ctx: Ctx, db: Executor, body: dict[str, Any], current: Row | None
+                         ) -> None:
+    merged = {**(current or {}), **body}
+    if merged.get("srtp") and merged.get("transport", "udp") != "tls":
+        fail(422, "srtp: SDES-SRTP keys travel in the signalling, so a trunk with srtp must "
+                  "use transport tls")
+
+
 TRUNKS = Resource(
     name="trunks", table="trunks", summary="trunks (gateways tried by priority)",
     fields={"name": string(64, min_length=1, pattern=r"^[A-Za-z0-9_.-]+$",
@@ -366,9 +374,11 @@ TRUNKS = Resource(
                            message="must be a host name or IP address"),
             "port": integer(1, 65535), "transport": enum("udp", "tcp", "tls"),
             "priority": integer(0, 1000), "enabled": boolean(), "ip_auth": boolean(),
-            "username": string(64), "prefix_strip": integer(0, 32)},
-    required=("name", "host"), booleans=("enabled", "ip_auth"),
-    search=("name", "host"), order_by="priority, id")
+            "username": string(64), "prefix_strip": integer(0, 32), "srtp": boolean(),
+            "tls_server_name": string(255, pattern=r"^[A-Za-z0-9.-]*$",
+                                      message="must be a DNS name")},
+    required=("name", "host"), booleans=("enabled", "ip_auth", "srtp"),
+    search=("name", "host"), order_by="priority, id", validate=validate_trunk)
 
 MDFLOW = Resource(
     name="mdflow_flows", table="mdflow_flows", summary="mdflow flows",

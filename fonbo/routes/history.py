@@ -26,6 +26,16 @@ from fonbo.schema import (
 api = Api()
 TAG = "history"
 
+NULLABLE_NUMBER = {**number(0), "nullable": True}
+QUALITY = obj({
+    "mos": {**number(1, 4.5), "nullable": True}, "loss_pct": NULLABLE_NUMBER,
+    "jitter_ms": NULLABLE_NUMBER, "rtt_ms": NULLABLE_NUMBER, "bad": boolean()}, closed=False)
+LEG = obj({
+    "node": string(64), "leg": string(64), "address": string(64), "network": string(64),
+    "codec": string(64), "srtp": boolean(), "rx_packets": integer(0),
+    "rx_loss_pct": NULLABLE_NUMBER, "rx_jitter_ms": NULLABLE_NUMBER, "tx_packets": integer(0),
+    "remote_loss_pct": NULLABLE_NUMBER, "remote_jitter_ms": NULLABLE_NUMBER,
+    "rtt_ms": NULLABLE_NUMBER, "mos": {**number(1, 4.5), "nullable": True}}, closed=False)
 RECORD = obj({
     "id": ID, "call_id": string(255), "direction": enum("inbound", "outbound", "internal"),
     "outgoing": boolean(), "missed": boolean(), "peer_number": string(64),
@@ -33,21 +43,37 @@ RECORD = obj({
     "callee": string(64), "extension": string(32), "started_at": TIMESTAMP,
     "answered_at": {**TIMESTAMP, "nullable": True}, "ended_at": TIMESTAMP,
     "duration_s": number(0), "billsec": number(0), "disposition": string(12),
-    "trunk": string(64)}, closed=False)
+    "trunk": string(64), "quality": QUALITY}, closed=False)
+ADMIN_RECORD = obj({
+    "id": ID, "call_id": string(255), "direction": enum("inbound", "outbound", "internal"),
+    "caller": string(64), "caller_name": string(128), "callee": string(64),
+    "extension": string(32), "user_id": {**ID, "nullable": True},
+    "peer_user_id": {**ID, "nullable": True}, "started_at": TIMESTAMP,
+    "answered_at": {**TIMESTAMP, "nullable": True}, "ended_at": TIMESTAMP,
+    "duration_s": number(0), "billsec": number(0), "disposition": string(12),
+    "trunk": string(64), "hangup_cause": string(64),
+    "quality": obj({**QUALITY["properties"], "legs": array(LEG)}, closed=False)},
+    closed=False)
 FILTERS = {"direction": enum("inbound", "outbound", "internal"), "missed": boolean(),
            "answered": boolean(), "from": number(0, 1e11), "to": number(0, 1e11),
            "number": string(32, pattern=r"^[0-9+*#]*$",
-                            message="must contain only digits, +, * and #")}
+                            message="must contain only digits, +, * and #"),
+           "bad": boolean()}
 CSV_COLUMNS = ("started_at", "direction", "outgoing", "missed", "peer_number", "peer_name",
                "caller", "callee", "extension", "disposition", "answered_at", "ended_at",
-               "duration_s", "billsec", "call_id")
+               "duration_s", "billsec", "call_id", "mos", "loss_pct", "jitter_ms", "rtt_ms")
+FILTER_HELP = ("Filters: direction, missed, answered, from/to (epoch seconds, from inclusive, "
+               "to exclusive), number (part of caller or callee), bad (true: only calls whose "
+               "E-model MOS is below the setting bad_call_mos, 3.6 by default; false: the "
+               "others).")
 
 
 def _filter(ctx: Ctx) -> HistoryFilter:
     q = ctx.query
     return HistoryFilter(direction=q.get("direction"), missed=q.get("missed"),
                          answered=q.get("answered"), since=q.get("from"), until=q.get("to"),
-                         number=q.get("number") or None)
+                         number=q.get("number") or None, bad=q.get("bad"),
+                         bad_mos=ctx.settings.bad_call_mos)
 
 
 @api.op("GET", "/fonbo/history", summary="My calls, newest first (cursor paging)", tag=TAG,
@@ -56,8 +82,8 @@ def _filter(ctx: Ctx) -> HistoryFilter:
             "items": array(RECORD),
             "next_cursor": string(512, nullable=True)}))},
         description="Pass next_cursor back as cursor for the next page; it is null on the "
-                    "last page. Filters: direction, missed, answered, from/to (epoch seconds, "
-                    "from inclusive, to exclusive), number (part of caller or callee).")
+                    "last page. Each call carries its quality (MOS, worst loss %, jitter and "
+                    "round trip in ms; null when no media was measured). " + FILTER_HELP)
 async def list_history(ctx: Ctx) -> web.Response:
     limit = min(ctx.query.get("limit", 50), ctx.settings.history_page_max)
     try:
@@ -99,7 +125,8 @@ async def export_history(ctx: Ctx) -> web.StreamResponse:
     writer.writerow(CSV_COLUMNS)
     async for batch in history.iterate(ctx.store, ctx.user_id, _filter(ctx)):
         for rec in batch:
-            writer.writerow([csv_cell(rec[c]) for c in CSV_COLUMNS])
+            flat = {**rec, **rec["quality"]}
+            writer.writerow([csv_cell(flat[c]) for c in CSV_COLUMNS])
         await response.write(out.getvalue().encode())
         out.seek(0)
         out.truncate()
@@ -130,6 +157,27 @@ async def scroll_history(ctx: Ctx) -> web.Response:
     items, last = await history.scroll(ctx.store, ctx.user_id, flt, after, size)
     return json_response({"items": items,
                           "scroll_id": history.encode_scroll(flt, last, size) if last else None})
+
+
+@api.op("GET", "/fonbo/admin/history", summary="Every call, newest first, with its quality",
+        tag="admin", auth="admin",
+        query={**{k: v for k, v in FILTERS.items() if k != "answered"}, "limit": integer(1, 200),
+               "cursor": string(512)},
+        responses={200: Response("A page", obj({
+            "items": array(ADMIN_RECORD), "next_cursor": string(512, nullable=True)}))},
+        description="Each call once, with both parties and its quality: MOS, worst loss, "
+                    "jitter, end-to-end round trip, and every leg as measured where it was "
+                    "relayed (node, the endpoint's address and network — signalling transport, "
+                    "or ICE candidate type for a browser —, codec, SRTP, loss and jitter both "
+                    "ways, round trip). " + FILTER_HELP)
+async def admin_list_history(ctx: Ctx) -> web.Response:
+    limit = min(ctx.query.get("limit", 50), ctx.settings.history_page_max)
+    try:
+        items, next_cursor = await history.admin_page(ctx.store, _filter(ctx), limit,
+                                                      ctx.query.get("cursor"))
+    except CursorError as exc:
+        fail(400, f"cursor: {exc}")
+    return json_response({"items": items, "next_cursor": next_cursor})
 
 
 @api.op("GET", "/fonbo/history/{id}", summary="One call of mine", tag=TAG,

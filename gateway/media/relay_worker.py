@@ -141,6 +141,12 @@ class RelayWorker:
         if ice is not None:
             ice.sendto(data, addr)
 
+    def _op_note_sr(self, endpoint: int, lsr: int, when: float) -> None:
+        """The gateway sent the browser a sender report (the round trip is read here)."""
+        ice = self.webrtc.get(endpoint)
+        if ice is not None:
+            ice.watch.note_sender_report(lsr, when)
+
     def _op_close(self, endpoint: int) -> None:
         for table in (self.webrtc, self.rtp):
             found = table.pop(endpoint, None)  # type: ignore[attr-defined]

@@ -8,6 +8,12 @@ learning window, which then becomes the remote (strict, symmetric RTP:
 :mod:`webfon.rtp.strict`). Packets from anyone else are dropped and counted in
 :data:`DROPPED` (``rtp_dropped_total`` in ``/metrics``).
 
+RTCP shares the RTP socket: our SDP names the RTP port in ``a=rtcp`` (RFC 3605), and what
+arrives there with an RTCP packet type is read (the peer's sender reports, for the delay
+since the last one in ours). Every five seconds or so (RFC 3550's interval, randomised) the
+leg sends its own report: a sender report of what it relayed to SIP with a reception report
+of what it received, so the relays and phones on the path can measure loss and round trip.
+
 With media workers, the leg's socket is handed to the worker relaying its WebRTC leg
 (:meth:`RtpLeg.offload`): the same class then runs there, on the same socket, while the one in
 the gateway keeps the call's view of it (configuration changes are passed on, counters come
@@ -27,7 +33,16 @@ from typing import Any
 
 from gateway.media.bridge import MediaBridge
 from gateway.media.ports import PortAllocator, set_socket_buffers
+from gateway.media.worker_relay import RTCP_CNAME
 from webfon.rtp.packet import HEADER_SIZE, is_rtcp, rewrite_header
+from webfon.rtp.rtcp import (
+    ReceiverReport,
+    RtcpError,
+    SenderReport,
+    build_sdes_cname,
+    ntp_timestamp,
+    parse_rtcp,
+)
 from webfon.rtp.stats import ReceiverStats
 from webfon.rtp.strict import (
     DEFAULT_PROBATION,
@@ -37,6 +52,10 @@ from webfon.rtp.strict import (
 )
 
 log = logging.getLogger("gateway.rtp")
+
+RTCP_INTERVAL = [5.0]
+"""Seconds between our RTCP reports (RFC 3550's 5 s minimum; randomised ×0.5-1.5; the
+first after half of it): the ``rtcp_interval_s`` setting, for every leg of this process."""
 
 
 @dataclass
@@ -102,6 +121,11 @@ class RtpLeg:
         self._base = (0, 0, 0)
         self._remote_lost = 0
         self._remote_jitter = 0.0
+        self.rtcp_port: int | None = None  # the peer's RTCP port when its SDP names one
+        self.rtcp_in = 0
+        self.rtcp_out = 0
+        self.rtcp_interval = RTCP_INTERVAL[0]
+        self._rtcp_timer: asyncio.TimerHandle | None = None
 
     # --- settings the relay follows (passed on to a media worker) -----------------------
     @property
@@ -135,7 +159,9 @@ class RtpLeg:
 
     def relay_state(self) -> dict[str, Any]:
         transcoder = self._transcoder
-        return {"remote": self.remote, "strict": self.strict.snapshot(),
+        return {"remote": self.remote, "rtcp_port": self.rtcp_port,
+                "rtcp_interval": self.rtcp_interval,
+                "strict": self.strict.snapshot(),
                 "to_webrtc": self.to_webrtc,
                 "sip_dtmf_pt": self.sip_dtmf_pt, "ssrc": self.ssrc,
                 "send_enabled": self._send_enabled, "recv_enabled": self._recv_enabled,
@@ -145,6 +171,8 @@ class RtpLeg:
         """In a media worker: take the gateway's settings for this leg."""
         remote = state["remote"]
         self.remote = tuple(remote) if remote is not None else None  # type: ignore[assignment]
+        self.rtcp_port = state.get("rtcp_port")
+        self.rtcp_interval = state.get("rtcp_interval", self.rtcp_interval)
         snap = state["strict"]
         if self.strict.expected != (tuple(snap[3]) if snap[3] else None) or \
                 self.strict.source is None:
@@ -179,13 +207,15 @@ class RtpLeg:
         self.transport = transport  # type: ignore[assignment]
         set_socket_buffers(transport)
         self.port = transport.get_extra_info("sockname")[1]
+        self._schedule_rtcp(self.rtcp_interval / 2)
         return self.port
 
     def configure(self, remote: tuple[str, int] | None, to_webrtc: dict[int, int],
-                  sip_dtmf_pt: int | None = None) -> None:
+                  sip_dtmf_pt: int | None = None, rtcp_port: int | None = None) -> None:
         if remote is not None and remote != self.strict.expected:
             self.remote = remote  # (the same SDP again keeps a NAT'd source as the remote)
             self.strict.expect(remote)
+        self.rtcp_port = rtcp_port
         self.to_webrtc = dict(to_webrtc)
         self.to_sip = {v: k for k, v in to_webrtc.items()}
         self.sip_dtmf_pt = sip_dtmf_pt
@@ -204,6 +234,7 @@ class RtpLeg:
         transport, _ = await loop.create_datagram_endpoint(lambda: _Protocol(self), sock=sock)
         self.transport = transport  # type: ignore[assignment]
         self.port = sock.getsockname()[1]
+        self._schedule_rtcp(self.rtcp_interval / 2)
 
     # --- relayed by a media worker ----------------------------------------------------
     def offload(self, worker: Any) -> None:
@@ -218,6 +249,7 @@ class RtpLeg:
         self.worker = worker
         self._base = (self.packets_from_sip, self.packets_to_sip, max(0, self.stats.lost))
         self._dropped_base = self.strict.dropped
+        self._cancel_rtcp()  # the worker reports from now on
         self.transport = None
         transport.close()
         log.debug("RTP leg on port %d relayed by media worker %s", self.port, worker.pid)
@@ -258,9 +290,72 @@ class RtpLeg:
     def lost_from_sip(self) -> int:
         return self._remote_lost if self.worker is not None else max(0, self.stats.lost)
 
+    # --- RTCP ---------------------------------------------------------------------------
+    def _schedule_rtcp(self, delay: float) -> None:
+        self._cancel_rtcp()
+        loop = asyncio.get_running_loop()
+        self._rtcp_timer = loop.call_later(delay * (0.5 + random.random()), self._rtcp_tick)
+
+    def _cancel_rtcp(self) -> None:
+        if self._rtcp_timer is not None:
+            self._rtcp_timer.cancel()
+            self._rtcp_timer = None
+
+    def _rtcp_tick(self) -> None:
+        self._rtcp_timer = None
+        if self.transport is None:
+            return
+        self._schedule_rtcp(self.rtcp_interval)
+        if self.remote is not None:
+            self.send_rtcp_report()
+
+    def rtcp_report(self) -> bytes:
+        """Our compound report: a sender report (a receiver report while nothing was sent)
+        with a block on what we receive from SIP, and our CNAME."""
+        stats = self.stats
+        blocks = [stats.report_block(time.monotonic())] if stats.received and stats.ssrc \
+            else []
+        report: bytes
+        if self.packets_to_sip:
+            report = SenderReport(self.ssrc, ntp_timestamp(time.time()), 0,
+                                  self.packets_to_sip, 0, blocks).build()
+        else:
+            report = ReceiverReport(self.ssrc, blocks).build()
+        return report + build_sdes_cname(self.ssrc, RTCP_CNAME)
+
+    def send_rtcp_report(self) -> None:
+        transport, remote = self.transport, self.remote
+        if transport is None or remote is None:
+            return
+        port = self.rtcp_port or remote[1] + 1
+        try:
+            transport.sendto(self.rtcp_report(), (remote[0], port))
+        except OSError:
+            return
+        self.rtcp_out += 1
+
+    def _rtcp_from_sip(self, data: bytes, addr: tuple[Any, ...]) -> None:
+        if not self.strict.rtcp_ok(addr):
+            return
+        self.rtcp_in += 1
+        try:
+            packets = parse_rtcp(data)
+        except RtcpError:
+            return
+        now = time.monotonic()
+        for packet in packets:
+            if isinstance(packet, SenderReport) and packet.ssrc != self.ssrc:
+                # the relay reads no SSRC per packet: the sender's reports name the stream
+                # (our own, echoed back by a test peer, is not one)
+                self.stats.ssrc = packet.ssrc
+                self.stats.on_sender_report(packet, now)
+
     # --- SIP -> browser -----------------------------------------------------------------
     def _from_sip(self, data: bytes, addr: tuple[Any, ...]) -> None:
-        if len(data) < HEADER_SIZE or is_rtcp(data):
+        if len(data) < HEADER_SIZE:
+            return
+        if is_rtcp(data):
+            self._rtcp_from_sip(data, addr)
             return
         strict = self.strict
         if addr != strict.source:  # the only per-packet check: a tuple compare
@@ -350,7 +445,8 @@ class RtpLeg:
                 "packets_from_sip": self.packets_from_sip,
                 "packets_to_sip": self.packets_to_sip, "lost_from_sip": self.lost_from_sip,
                 "transcoding": self._transcoder is not None,
-                "jitter_ms": round(self.jitter_ms(), 2)}
+                "jitter_ms": round(self.jitter_ms(), 2), "rtcp_in": self.rtcp_in,
+                "rtcp_out": self.rtcp_out}
         if self.worker is not None:
             info["media_worker"] = self.worker.pid
         return info
@@ -359,6 +455,7 @@ class RtpLeg:
         return self._remote_jitter if self.worker is not None else self.stats.jitter_ms
 
     def close(self) -> None:
+        self._cancel_rtcp()
         if self.bridge is not None:
             self.bridge.unlink(self)
             self.bridge = None

@@ -24,6 +24,8 @@ SRTP_PROTECT = lib.srtp_protect
 """``srtp_protect(ctx, ptr, length_cell)``: 0 on success (for per-packet paths that inline
 :meth:`InPlaceSrtp.protect`)."""
 SRTP_UNPROTECT = lib.srtp_unprotect
+SRTCP_UNPROTECT = lib.srtp_unprotect_rtcp
+"""``srtp_unprotect_rtcp(ctx, ptr, length_cell)``: the peer's SRTCP, in place."""
 
 
 class PacketBuffer:

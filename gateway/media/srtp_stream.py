@@ -5,6 +5,11 @@ SRTP sessions, the payload types the browser may send, the SSRC aiortc announced
 rebaser that keeps the outgoing stream continuous. It is used by the WebRTC leg in the main
 process and, unchanged, by a media worker process that took the leg's socket over
 (:mod:`gateway.media.relay_worker`), so both relay a packet the same way.
+
+The browser's SRTCP is decrypted and read (not the RTP path: about one compound packet a
+second): its reception reports on our stream give the loss and jitter the browser sees, and,
+echoing the sender reports the gateway sent it (:meth:`RtcpWatch.note_sender_report`), the
+round trip (:class:`~webfon.rtp.quality.RtcpWatch`).
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ from typing import Any
 
 from gateway.media.bridge import RtpHandler
 from webfon.rtp.packet import rewrite_header
+from webfon.rtp.quality import RtcpWatch
 from webfon.rtp.rebase import StreamRebaser
 
 log = logging.getLogger("gateway.webrtc")
@@ -42,6 +48,7 @@ class SrtpStream:
         self.bytes_out = 0
         self.send_failures = 0
         self.rtcp_in = 0
+        self.watch = RtcpWatch()
         self.lost_in = 0
         self.last_in = 0.0
         self.first_in_seq: int | None = None
@@ -54,8 +61,9 @@ class SrtpStream:
         False for anything else (STUN, DTLS), which belongs to aiortc."""
         if len(data) <= 12 or not 127 < data[0] < 192:
             return False
-        if 191 < data[1] < 224:  # SRTCP: nothing here uses the browser's reports
+        if 191 < data[1] < 224:  # SRTCP: the browser's reports
             self.rtcp_in += 1
+            self._rtcp(data)
             return True
         rx = self.rx
         if rx is None:
@@ -66,6 +74,23 @@ class SrtpStream:
             return True
         self.deliver(plain)
         return True
+
+    def _rtcp(self, data: bytes) -> None:
+        rx = self.rx
+        if rx is None:
+            return
+        try:
+            plain = rx.unprotect_rtcp(data)
+        except Exception:
+            return
+        self.watch.received(RtcpWatch.parse(plain), time.monotonic())
+
+    def reception(self) -> dict[str, float | None]:
+        """What the browser reported receiving from us, and the round trip to it."""
+        watch = self.watch
+        bases = {self.ssrc: self.first_out_seq} if self.first_out_seq is not None else None
+        return {"remote_loss_pct": watch.loss_pct(bases), "remote_jitter_ms": watch.jitter_ms(),
+                "rtt_ms": watch.rtt_ms, "reports": watch.reports}
 
     def deliver(self, data: bytes) -> None:
         """A decrypted RTP packet from the browser."""
@@ -127,8 +152,9 @@ class SrtpStream:
             return True
         return self.first_out_seq is not None and self.last_out_seq < self.first_out_seq
 
-    def counters(self) -> dict[str, float]:
+    def counters(self) -> dict[str, Any]:
         return {"packets_in": self.packets_in, "packets_out": self.packets_out,
                 "bytes_in": self.bytes_in, "bytes_out": self.bytes_out,
                 "lost_in": self.lost_in, "rtcp_in": self.rtcp_in,
-                "send_failures": self.send_failures, "last_in": self.last_in}
+                "send_failures": self.send_failures, "last_in": self.last_in,
+                "reception": self.reception()}

@@ -25,10 +25,13 @@ from aiortc import (
     RTCSessionDescription,
 )
 from aiortc.rtcdtlstransport import RTCDtlsTransport
+from aiortc.rtp import RtcpSenderInfo, RtcpSrPacket
 from aiortc.sdp import candidate_from_sdp
 
 from gateway.media.bridge import AudioFormat, RtpHandler
 from gateway.media.srtp_stream import SrtpStream
+from webfon.rtp.quality import LegQuality, loss_percent
+from webfon.rtp.rtcp import ntp_timestamp
 from webfon.sip.errors import ParseError
 from webfon.sip.sdp import SessionDescription
 
@@ -156,6 +159,7 @@ class WebRtcLeg:
         self.endpoint = 0
         self._offloaded_protocol: Any = None
         self._remote: dict[str, Any] = {}  # the worker's counters
+        self.remote_candidate: tuple[str, int, str] | None = None  # host, port, ICE type
 
     # --- negotiation -------------------------------------------------------------------
     def _new_pc(self) -> RTCPeerConnection:
@@ -245,6 +249,7 @@ class WebRtcLeg:
         self.audio = AudioFormat(first.pt, first.name, first.rate, first.channels or 1,
                                  dtmf_pt)
         self.stream.audio_pts = {c.pt for c in audio.codecs}
+        self.stream.watch.clock_rate = first.rate
 
     async def _after_remote(self) -> None:
         self._remote_set = True
@@ -301,9 +306,10 @@ class WebRtcLeg:
     def _install_fast_path(self) -> None:
         """Once connected, take SRTP datagrams straight from the ICE sockets (no STUN parse,
         no queue, no task switch) and send through the nominated pair's socket. The
-        browser's SRTCP reports are counted and dropped: nothing here uses them (loss and
-        the receiving state come from the RTP itself), and handing each to aiortc costs a
-        task wake-up, a decryption and a Python parse."""
+        browser's SRTCP reports are read by the stream for the call's quality (aiortc would
+        cost a task wake-up each), and aiortc's own sender reports are rewritten with what
+        the relay sent (:meth:`_report_what_we_send`); loss on arrival and the receiving
+        state come from the RTP itself."""
         dtls = self._dtls
         if dtls is None:
             return
@@ -311,11 +317,15 @@ class WebRtcLeg:
         stream.rx, stream.tx = dtls._rx_srtp, dtls._tx_srtp
         if self._sender is not None:
             stream.ssrc = self._sender._ssrc
+            self._report_what_we_send(self._sender)
         conn = getattr(dtls.transport, "_connection", None)
         if conn is None:
             return
         self._ice = conn
         pair = conn._nominated.get(1)
+        if pair is not None:
+            cand = pair.remote_candidate
+            self.remote_candidate = (str(cand.host), int(cand.port), str(cand.type))
         if pair is not None and type(pair.protocol) is StunProtocol \
                 and pair.protocol.transport is not None:
             protocol, remote = pair.protocol, pair.remote_addr
@@ -332,6 +342,53 @@ class WebRtcLeg:
 
             protocol.datagram_received = fast  # type: ignore[method-assign]
         self._relink()
+
+    def _report_what_we_send(self, sender: RTCRtpSender) -> None:
+        """aiortc sends the sender reports of our stream, but the packets go out below it:
+        its reports would say nothing was sent. Each one is rewritten with what this leg
+        sent and the time it leaves, which the browser's reports then echo (round trip)."""
+        original = sender._send_rtcp
+
+        async def send_rtcp(packets: list[Any]) -> None:
+            out = []
+            for packet in packets:
+                if isinstance(packet, RtcpSrPacket):
+                    counters = self.stats()
+                    ntp = ntp_timestamp(time.time())
+                    packet = RtcpSrPacket(ssrc=packet.ssrc, sender_info=RtcpSenderInfo(
+                        ntp_timestamp=ntp, rtp_timestamp=0,
+                        packet_count=int(counters["packets_out"]) & 0xFFFFFFFF,
+                        octet_count=int(counters["bytes_out"]) & 0xFFFFFFFF),
+                        reports=packet.reports)
+                    self._sender_report_sent((ntp >> 16) & 0xFFFFFFFF, time.monotonic())
+                out.append(packet)
+            await original(out)
+
+        sender._send_rtcp = send_rtcp  # type: ignore[method-assign]
+
+    def _sender_report_sent(self, lsr: int, when: float) -> None:
+        if self.worker is not None:
+            self.worker.send(("note_sr", self.endpoint, lsr, when))
+        else:
+            self.stream.watch.note_sender_report(lsr, when)
+
+    def quality(self, node: str) -> LegQuality | None:
+        """The browser's leg as this gateway saw it (None before it connected): loss on
+        arrival, what the browser reported receiving, the round trip, where it is."""
+        if not self._up:
+            return None
+        counters = self.stats()
+        remote = self._remote.get("reception") if self.worker is not None else None
+        reception = remote or self.stream.reception()
+        cand = self.remote_candidate
+        return LegQuality(
+            node=node, leg="webrtc", address=f"{cand[0]}:{cand[1]}" if cand else "",
+            network=cand[2] if cand else "", codec=self.audio.name if self.audio else "",
+            srtp=True, rx_packets=int(counters["packets_in"]),
+            rx_loss_pct=loss_percent(int(counters["lost_in"]), int(counters["packets_in"])),
+            tx_packets=int(counters["packets_out"]),
+            remote_loss_pct=reception["remote_loss_pct"],
+            remote_jitter_ms=reception["remote_jitter_ms"], rtt_ms=reception["rtt_ms"])
 
     def _resumed(self) -> None:
         if not self._receiving:
@@ -449,7 +506,8 @@ class WebRtcLeg:
         worker.send(("open_webrtc", self.endpoint, {
             "remote": pair.remote_addr, "profile": profile, "rx_key": rx_key,
             "tx_key": tx_key, "ssrc": stream.ssrc, "audio_pts": sorted(stream.audio_pts),
-            "rebaser": stream.rebaser.state()}), [fd])
+            "rebaser": stream.rebaser.state(), "clock_rate": stream.watch.clock_rate,
+            "first_out_seq": stream.first_out_seq}), [fd])
         self.worker = worker
         self._offloaded_protocol = protocol
         protocol.transport = _WorkerTransport(worker, self.endpoint, real, protocol)

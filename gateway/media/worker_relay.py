@@ -1,7 +1,9 @@
 """The two ends of a call's relay inside a media worker, packet by packet.
 
 * :class:`IceEndpoint`: the nominated ICE socket of a call's WebRTC leg. SRTP from the browser
-  is decrypted and handed to the linked :class:`SipEndpoint`; SRTCP is counted; anything else
+  is decrypted and handed to the linked :class:`SipEndpoint`; the browser's SRTCP is decrypted
+  and read (about one compound packet a second: its reception reports give the call's quality,
+  :class:`~webfon.rtp.quality.RtcpWatch`); anything else
   (STUN consent checks, DTLS) goes back to the gateway, where aiortc answers it. Packets from
   SIP are restamped (:class:`~webfon.rtp.rebase.StreamRebaser`, aiortc's SSRC), encrypted and
   sent to the browser.
@@ -26,13 +28,31 @@ counts what a packet costs here.
 from __future__ import annotations
 
 import logging
+import random
 import socket
 import struct
+import time
 from collections.abc import Callable
 from typing import Any, Protocol
 
-from gateway.media.srtp_inplace import MAX_DATAGRAM, SRTP_PROTECT, SRTP_UNPROTECT, InPlaceSrtp
+from gateway.media.srtp_inplace import (
+    MAX_DATAGRAM,
+    SRTCP_UNPROTECT,
+    SRTP_PROTECT,
+    SRTP_UNPROTECT,
+    InPlaceSrtp,
+)
+from gateway.media.reactor import Timer
 from gateway.media.srtp_inplace import PacketBuffer as PacketBuffer
+from webfon.rtp.quality import RtcpWatch
+from webfon.rtp.rtcp import (
+    ReceiverReport,
+    RtcpError,
+    SenderReport,
+    build_sdes_cname,
+    ntp_timestamp,
+    parse_rtcp,
+)
 from webfon.rtp.rebase import StreamRebaser
 from webfon.rtp.stats import ReceiverStats
 from webfon.rtp.strict import Admit, StrictSource
@@ -41,6 +61,7 @@ log = logging.getLogger("gateway.media.worker")
 
 QUIET_S = 1.0        # a packet after this long without one: the browser sends again
 NOT_RELAYED = -1     # payload type tables: this type is dropped
+RTCP_CNAME = "webfon-gateway"  # in the SDES of our RTCP reports, from the gateway and workers
 TRANSCODED = -2      # ... this type goes through the Opus transcoder
 _header = struct.Struct("!HII").unpack_from  # sequence number, timestamp, SSRC
 _ssrc_into = struct.Struct("!I").pack_into
@@ -72,9 +93,9 @@ class IceEndpoint:
 
     __slots__ = ("_cell", "_next_seq", "_ptr", "_recv", "_restamp", "_rx", "_send", "_to_sip",
                  "_tx", "_views", "buffer", "bytes_in", "bytes_out", "clock", "data", "host",
-                 "id", "last_in", "linked", "lost_in", "packets_in", "packets_out", "pts",
-                 "rebaser", "remote", "rtcp_in", "rx", "send_failures", "sock",
-                 "srtp_failures", "ssrc", "tx")
+                 "first_out_seq", "id", "last_in", "linked", "lost_in", "packets_in",
+                 "packets_out", "pts", "rebaser", "remote", "rtcp_in", "rx", "send_failures",
+                 "sock", "srtp_failures", "ssrc", "tx", "watch")
 
     def __init__(self, host: Host, endpoint: int, state: dict[str, Any],
                  sock: socket.socket) -> None:
@@ -111,6 +132,10 @@ class IceEndpoint:
         self.lost_in = 0
         self.last_in = 0.0
         self._next_seq = -1
+        self.watch = RtcpWatch()
+        self.watch.clock_rate = int(state.get("clock_rate", 8000))
+        first = state.get("first_out_seq")
+        self.first_out_seq: int | None = None if first is None else int(first)
 
     @property
     def fd(self) -> int:
@@ -129,8 +154,9 @@ class IceEndpoint:
             self._not_srtp(n, addr)
             return
         b1 = data[1]
-        if 191 < b1 < 224:  # SRTCP: counted, nothing here uses the browser's reports
+        if 191 < b1 < 224:  # SRTCP: the browser's reports
             self.rtcp_in += 1
+            self._rtcp(n)
             return
         cell = self._cell
         cell[0] = n
@@ -155,6 +181,15 @@ class IceEndpoint:
         if to_sip is not None:
             to_sip(n)
 
+    def _rtcp(self, n: int) -> None:
+        cell = self._cell
+        cell[0] = n
+        if SRTCP_UNPROTECT(self._rx, self._ptr, cell):
+            self.srtp_failures += 1
+            return
+        self.watch.received(RtcpWatch.parse(bytes(self.buffer.view(cell[0]))),
+                            time.monotonic())
+
     def _sequence_moved(self, seq: int) -> None:
         """Not the next sequence number: the first packet, a gap (counted lost) or a late
         or repeated one (ignored)."""
@@ -177,7 +212,10 @@ class IceEndpoint:
     def to_browser(self, n: int, seq: int, ts: int, ssrc: int) -> None:
         """Restamp, encrypt and send the RTP packet of length ``n`` in the buffer (its
         payload type is the browser's already; ``seq``, ``ts``, ``ssrc``: its header's)."""
-        self._restamp(self.data, seq, ts, ssrc, self.ssrc)
+        data = self.data
+        self._restamp(data, seq, ts, ssrc, self.ssrc)
+        if self.first_out_seq is None:  # the stream the browser's reports count from
+            self.first_out_seq = (data[2] << 8) | data[3]
         cell = self._cell
         cell[0] = n
         if SRTP_PROTECT(self._tx, self._ptr, cell):
@@ -218,13 +256,18 @@ class IceEndpoint:
         if leg is not None and leg.bridge is self:
             leg.set_bridge(None)
 
-    def counters(self) -> dict[str, float]:
+    def counters(self) -> dict[str, Any]:
         """The counters :class:`~gateway.media.srtp_stream.SrtpStream` keeps, for the
         gateway's view of the leg."""
+        watch = self.watch
+        bases = {self.ssrc: self.first_out_seq} if self.first_out_seq is not None else None
         return {"packets_in": self.packets_in, "packets_out": self.packets_out,
                 "bytes_in": self.bytes_in, "bytes_out": self.bytes_out,
                 "lost_in": self.lost_in, "rtcp_in": self.rtcp_in,
-                "send_failures": self.send_failures, "last_in": self.last_in}
+                "send_failures": self.send_failures, "last_in": self.last_in,
+                "reception": {"remote_loss_pct": watch.loss_pct(bases),
+                              "remote_jitter_ms": watch.jitter_ms(),
+                              "rtt_ms": watch.rtt_ms, "reports": watch.reports}}
 
     def close(self) -> None:
         self.detach()
@@ -248,10 +291,12 @@ class GatewayLink:
 class SipEndpoint:
     """The SIP side of a relayed call (see the module docstring)."""
 
-    __slots__ = ("_recv", "_send", "_send_to", "_source", "_to_browser", "_views", "bridge",
-                 "buffer", "clock", "data", "host", "id", "packets_from_sip", "packets_to_sip",
-                 "recv_enabled", "remote", "send_enabled", "sip_dtmf_pt", "sock", "ssrc",
-                 "stats", "strict", "to_sip", "to_webrtc", "transcoded", "transcoder")
+    __slots__ = ("_recv", "_rtcp_timer", "_send", "_send_to", "_source", "_to_browser",
+                 "_views", "bridge", "buffer", "clock", "data", "host", "id",
+                 "packets_from_sip", "packets_to_sip", "recv_enabled", "remote", "rtcp_in",
+                 "rtcp_interval", "rtcp_out", "rtcp_port", "send_enabled", "sip_dtmf_pt",
+                 "sock", "ssrc", "stats", "strict", "to_sip", "to_webrtc", "transcoded",
+                 "transcoder")
 
     def __init__(self, host: Host, endpoint: int, state: dict[str, Any],
                  sock: socket.socket) -> None:
@@ -281,7 +326,13 @@ class SipEndpoint:
         self.ssrc = 0
         self.send_enabled = True
         self.recv_enabled = True
+        self.rtcp_port: int | None = None
+        self.rtcp_interval = 5.0
+        self.rtcp_in = 0
+        self.rtcp_out = 0
+        self._rtcp_timer: Timer | None = None
         self.apply_state(state)
+        self._schedule_rtcp(self.rtcp_interval / 2)
 
     @property
     def fd(self) -> int:
@@ -291,6 +342,8 @@ class SipEndpoint:
         """The gateway's settings for this leg (:meth:`RtpLeg.relay_state`)."""
         remote = state["remote"]
         self.remote = tuple(remote) if remote is not None else None
+        self.rtcp_port = state.get("rtcp_port")
+        self.rtcp_interval = float(state.get("rtcp_interval", self.rtcp_interval))
         snap = state["strict"]
         if self.strict.expected != (tuple(snap[3]) if snap[3] else None) or \
                 self.strict.source is None:
@@ -343,7 +396,8 @@ class SipEndpoint:
         if n < 12 or n >= MAX_DATAGRAM:
             return
         b1 = data[1]
-        if 191 < b1 < 224:  # RTCP (muxed): not read here
+        if 191 < b1 < 224:  # RTCP on the RTP port (RFC 5761; our SDP's a=rtcp names it)
+            self._rtcp_from_sip(n, addr)
             return
         if addr != self._source and not self._admit(n, addr):
             return
@@ -469,7 +523,53 @@ class SipEndpoint:
                 self.stats.jitter_ms, self.remote, self.strict.source, self.strict.dropped,
                 self.transcoded)
 
+    # --- RTCP, as :class:`~gateway.media.rtp_leg.RtpLeg` does it -------------------------
+    def _schedule_rtcp(self, delay: float) -> None:
+        if self._rtcp_timer is not None:
+            self._rtcp_timer.cancel()
+        self._rtcp_timer = self.clock.call_later(delay * (0.5 + random.random()),
+                                                 self._rtcp_tick)
+
+    def _rtcp_tick(self) -> None:
+        self._rtcp_timer = None
+        self._schedule_rtcp(self.rtcp_interval)
+        remote = self.remote
+        if remote is None:
+            return
+        stats = self.stats
+        blocks = [stats.report_block(time.monotonic())] if stats.received and stats.ssrc \
+            else []
+        if self.packets_to_sip:
+            report = SenderReport(self.ssrc, ntp_timestamp(time.time()), 0,
+                                  self.packets_to_sip & 0xFFFFFFFF, 0, blocks).build()
+        else:
+            report = ReceiverReport(self.ssrc, blocks).build()
+        try:
+            self._send(report + build_sdes_cname(self.ssrc, RTCP_CNAME),
+                       (remote[0], self.rtcp_port or remote[1] + 1))
+        except OSError:
+            return
+        self.rtcp_out += 1
+
+    def _rtcp_from_sip(self, n: int, addr: tuple[Any, ...]) -> None:
+        if not self.strict.rtcp_ok(addr):
+            return
+        self.rtcp_in += 1
+        try:
+            packets = parse_rtcp(bytes(self.buffer.view(n)))
+        except RtcpError:
+            return
+        now = time.monotonic()
+        for packet in packets:
+            if isinstance(packet, SenderReport) and packet.ssrc != self.ssrc:
+                # the sender's reports name the stream (no SSRC is read per packet)
+                self.stats.ssrc = packet.ssrc
+                self.stats.on_sender_report(packet, now)
+
     def close(self) -> None:
+        if self._rtcp_timer is not None:
+            self._rtcp_timer.cancel()
+            self._rtcp_timer = None
         bridge = self.bridge
         if isinstance(bridge, IceEndpoint):
             bridge.link(None)

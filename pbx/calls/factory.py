@@ -49,10 +49,13 @@ class LegFactory:
         self.ua = UserAgent(self.endpoint, Account(aor=f"sip:pbx@{self.realm}",
                                                    contact_user="pbx"))
         self.uas = {"udp": self.ua}
-        if "tcp" in self.endpoint.transports:
-            # calls on TCP need a Contact that says so, or in-dialog requests come back on UDP
-            self.uas["tcp"] = UserAgent(self.endpoint, Account(
-                aor=f"sip:pbx@{self.realm}", contact_user="pbx-tcp", transport="tcp"))
+        for transport in ("tcp", "tls"):
+            if transport in self.endpoint.transports:
+                # calls on TCP/TLS need a Contact that says so, or in-dialog requests come
+                # back on UDP
+                self.uas[transport] = UserAgent(self.endpoint, Account(
+                    aor=f"sip:pbx@{self.realm}", contact_user=f"pbx-{transport}",
+                    transport=transport))
         return self.ua.hub
 
     def _ua(self, transport: str | None) -> UserAgent:

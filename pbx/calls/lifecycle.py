@@ -17,16 +17,19 @@ from ..cdr import CdrWriter, Disposition
 from .active import ActiveCalls
 from .factory import LegFactory
 from .model import Call, CallState
+from .quality import call_quality
 from .records import call_records
 
 log = logging.getLogger("pbx.calls")
 
 
 class CallLifecycle:
-    def __init__(self, active: ActiveCalls, legs: LegFactory, cdr: CdrWriter) -> None:
+    def __init__(self, active: ActiveCalls, legs: LegFactory, cdr: CdrWriter,
+                 node: str = "") -> None:
         self.active = active
         self.legs = legs
         self.cdr = cdr
+        self.node = node
         self.on_connected: list[Callable[[Call], Awaitable[None]]] = []
         self.on_finished: list[Callable[[Call], Awaitable[None] | None]] = []
 
@@ -70,6 +73,8 @@ class CallLifecycle:
         for leg in call.legs():
             if not leg.terminated and not call.merged:
                 await leg.hangup()
+        quality = None if call.merged else call_quality(call, self.node)
+        for leg in call.legs():
             self.legs.release(leg)
             # the leg's callbacks reach the call: let both go without the collector
             leg.detach()
@@ -80,7 +85,7 @@ class CallLifecycle:
                     await hook(call, ended)
                 except Exception:
                     log.exception("end of call hook failed", extra={"call_id": call.call_id})
-        for record, announce in call_records(call, ended):
+        for record, announce in call_records(call, ended, quality):
             self.cdr.submit(record, publish=announce)
         for finished in self.on_finished:
             try:

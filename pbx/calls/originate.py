@@ -3,7 +3,8 @@ number, a hotel room's wake-up call, anything that starts from the PBX rather th
 phone's INVITE).
 
 The contacts ring together with the PBX's own offer (G.711 A-law and µ-law, RFC 4733 events,
-the PBX's media address); the first to answer becomes the leg, answered, with its media
+the PBX's media address; SDES-SRTP with the PBX's key for contacts on TLS, whose
+answer must then carry its own key of the same suite); the first to answer becomes the leg, answered, with its media
 pointed at the far end and who is on it recorded (``CallLeg.party``: whose rights apply to
 what is done on that leg, a transfer for one; or ``CallLeg.phone``, the registered phone that
 answered); the others are cancelled (also when the ringing itself is cancelled, which gives
@@ -26,6 +27,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from webfon.rtp.srtp import Crypto, add_crypto
 from webfon.sip import Address, ParseError, Response, SipError
 from webfon.sip.sdp import make_offer
 from webfon.sip.ua import Call as SipCall
@@ -37,7 +39,7 @@ from ..routing import Caller
 from .factory import LegFactory
 from .leg import CallLeg
 from .model import Attempt
-from .ringer import Contact, RingResult, RingStatus
+from .ringer import Contact, RingResult, RingStatus, on_tls
 
 log = logging.getLogger("pbx.calls")
 
@@ -81,17 +83,16 @@ class Originator:
             media = await self.legs.media_leg("a")
         except OSError:
             return Originated(NO_MEDIA, trunk=trunk)
-        offer = make_offer(self.media_host, media.port, codecs=("PCMA", "PCMU"),
-                           telephone_event=101)
-        offer.origin_user = "webfon-pbx"
-        body = offer.encode()
+        key = Crypto.generate()  # ours, for the contacts on TLS (offered SRTP only)
+        bodies = {secure: self._offer(media.port, key if secure else None)
+                  for secure in {on_tls(c.uri) for c in contacts}}
         attempts: list[Attempt] = []
         pending: dict[asyncio.Future[Response], tuple[SipCall, Contact, Attempt]] = {}
         for contact in contacts:
             attempt = Attempt(contact.uri, time.time(), trunk=trunk)
             attempts.append(attempt)
             try:
-                sip = self.legs.dial(contact.uri, shown_as, body, None)
+                sip = self.legs.dial(contact.uri, shown_as, bodies[on_tls(contact.uri)], None)
             except (SipError, ParseError, OSError) as exc:
                 attempt.ended_at, attempt.code = time.time(), 503
                 attempt.disposition = Disposition.FAILED
@@ -141,7 +142,7 @@ class Originator:
         att.disposition = Disposition.ANSWERED
         if user_id is None and party is not None and party.user is not None:
             user_id = party.user.id
-        leg = self._answered(sip, contact, media, party, number, user_id)
+        leg = self._answered(sip, contact, media, party, number, user_id, key)
         if leg is None:
             att.disposition = Disposition.FAILED
             return Originated(RingResult(RingStatus.FAILED, 488, "Bad SDP in the answer"),
@@ -149,8 +150,19 @@ class Originator:
         return Originated(RingResult(RingStatus.ANSWERED, 200, "OK", contact.uri), leg, trunk,
                           attempts)
 
+    def _offer(self, port: int, key: Crypto | None) -> bytes:
+        offer = make_offer(self.media_host, port, codecs=("PCMA", "PCMU"), telephone_event=101)
+        offer.origin_user = "webfon-pbx"
+        if key is not None:
+            audio = offer.audio
+            assert audio is not None
+            audio.proto = "RTP/SAVP"
+            add_crypto(audio, key)
+        return offer.encode()
+
     def _answered(self, winner: SipCall, contact: Contact, media: MediaLeg,
-                  party: Caller | None, number: str, user_id: int | None) -> CallLeg | None:
+                  party: Caller | None, number: str, user_id: int | None,
+                  key: Crypto) -> CallLeg | None:
         try:
             answer = sdpx.parse(winner.remote_sdp or b"")
         except sdpx.SdpError:
@@ -160,7 +172,16 @@ class Originator:
             self.legs.end_quietly(winner, bye=True)
             self.legs.release_media(media)
             return None
-        media.set_remote(info.host, info.port)
+        if b"RTP/SAVP" in (winner.local_sdp or b""):
+            remote = info.crypto
+            if remote is None or remote.tag != key.tag or remote.suite != key.suite:
+                log.warning("SRTP offered, answered without our crypto suite",
+                            extra={"contact": contact.uri})
+                self.legs.end_quietly(winner, bye=True)
+                self.legs.release_media(media)
+                return None
+            media.secure(remote, key)
+        media.set_remote(info.host, info.port, info.rtcp_port)
         media.payload_type = info.payload_type
         media.dtmf_payload_type = info.dtmf_payload_type
         return CallLeg(winner, media, number, user_id, answer, party=party,

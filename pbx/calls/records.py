@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+from webfon.rtp.quality import CallQuality
 from webfon.sip import ParseError, Request
 
 from ..cdr import CdrRecord, Direction, Disposition
@@ -18,9 +19,12 @@ from ..routing import Caller
 from .model import Call
 
 
-def call_records(call: Call, ended: float) -> Iterator[tuple[CdrRecord, bool]]:
+def call_records(call: Call, ended: float, quality: CallQuality | None = None
+                 ) -> Iterator[tuple[CdrRecord, bool]]:
     """The rows of ``call``, which ended at ``ended``, each with whether it is announced
-    (``call.ended`` on the bus)."""
+    (``call.ended`` on the bus); the users' rows carry the call's ``quality``."""
+    q = quality or CallQuality()
+    details = q.details()
     caller = call.caller
     caller_user = caller.user.id if caller.user else None
     # Users are called and call by their number, whichever extension carried the call.
@@ -42,8 +46,9 @@ def call_records(call: Call, ended: float) -> Iterator[tuple[CdrRecord, bool]]:
                         disposition=call.disposition, answered_at=call.answered_at,
                         ended_at=ended, trunk=call.trunk, hangup_cause=call.hangup_cause[:64],
                         caller_name=caller_name, leg=0, user_id=user_id,
-                        peer_user_id=peer_id, extension=extension,
-                        extra=extra), True
+                        peer_user_id=peer_id, extension=extension, mos=q.mos,
+                        loss_pct=q.loss_pct, jitter_ms=q.jitter_ms, rtt_ms=q.rtt_ms,
+                        quality=details, extra=extra), True
     for i, att in enumerate(call.attempts, start=1):
         yield CdrRecord(call.call_id, caller_number, att.target[:64], call.direction,
                         att.started_at, disposition=att.disposition,

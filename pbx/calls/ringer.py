@@ -26,7 +26,8 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
-from webfon.sip import ParseError, SipError
+from webfon.rtp.srtp import Crypto
+from webfon.sip import ParseError, SipError, SipURI
 from webfon.sip.ua import Call as SipCall
 
 from .. import sdp as sdpx
@@ -91,6 +92,14 @@ class _RingbackToCaller:
             call.a.ringing()
 
 
+def on_tls(contact: str) -> bool:
+    """A contact reached over TLS (its calls are offered SRTP)."""
+    try:
+        return SipURI.parse(contact).transport == "tls"
+    except ParseError:
+        return False
+
+
 class Ringer:
     def __init__(self, legs: LegFactory, active: ActiveCalls, events: Events,
                  media_host: str) -> None:
@@ -102,14 +111,18 @@ class Ringer:
     async def ring(self, call: Call, contacts: Sequence[Contact | str], timeout: float, *,
                    callee: str, callee_user: User | None = None, extension: str | None = None,
                    trunk: str = "", anchor: CallLeg | None = None,
-                   lines: dict[str, str] | None = None,
+                   lines: dict[str, str] | None = None, srtp: bool = False,
                    party: Caller | None = None) -> RingResult:
         """Ring ``contacts`` together for up to ``timeout`` seconds and connect the first to
         answer with ``anchor`` (default: the caller). ``extension`` is the extension rung,
         whose line is held while ringing and, once answered, until the call ends; ``lines``
         does the same for contacts of several extensions (contact URI → extension).
         ``party`` is who answers, when the contacts are not phones (a trunk). A bare URI is a
-        contact with no phone known: whoever answers there has no rights (cannot transfer)."""
+        contact with no phone known: whoever answers there has no rights (cannot transfer).
+
+        Contacts on TLS (and every contact with ``srtp``, a trunk that requires it) are
+        offered SDES-SRTP only (RTP/SAVP with the PBX's key), the others plain RTP; an answer
+        to an SRTP offer without a matching key fails that contact (488)."""
         party_of = party
         party = anchor or call.a
         ringback = party is call.a and call.b is None and not party.pending \
@@ -120,7 +133,8 @@ class Ringer:
             targets = [c if isinstance(c, Contact) else Contact(c) for c in contacts]
             return await self._ring(call, party, targets, timeout, callee=callee,
                                     callee_user=callee_user, extension=extension, trunk=trunk,
-                                    anchor=anchor, lines=lines or {}, answerer=party_of)
+                                    anchor=anchor, lines=lines or {}, answerer=party_of,
+                                    srtp=srtp)
         finally:
             if ringback:
                 party.media.stop_playing()
@@ -128,14 +142,18 @@ class Ringer:
     async def _ring(self, call: Call, party: CallLeg, contacts: list[Contact], timeout: float,
                     *, callee: str, callee_user: User | None, extension: str | None,
                     trunk: str, anchor: CallLeg | None, lines: dict[str, str],
-                    answerer: Caller | None) -> RingResult:
+                    answerer: Caller | None, srtp: bool) -> RingResult:
         try:
             b_media = await self.legs.media_leg("b")
         except OSError:
             return RingResult(RingStatus.FAILED, 503, "No media ports")
         assert party.sdp is not None
+        key = Crypto.generate()  # ours, for the contacts offered SRTP
+        offers: dict[bool, bytes] = {}
         try:
-            offer = sdpx.relay_offer(party.sdp, self.media_host, b_media.port).encode()
+            for secure in {srtp or on_tls(c.uri) for c in contacts}:
+                offers[secure] = sdpx.relay_offer(party.sdp, self.media_host, b_media.port,
+                                                  key if secure else None).encode()
         except sdpx.SdpError as exc:  # the party's last offer holds nothing to relay
             self.legs.release_media(b_media)
             return RingResult(RingStatus.FAILED, exc.status, exc.reason)
@@ -145,6 +163,7 @@ class Ringer:
         for contact in contacts:
             attempt = Attempt(contact.uri, time.time(), trunk=trunk)
             call.attempts.append(attempt)
+            offer = offers[srtp or on_tls(contact.uri)]
             try:
                 dialled.append((self.legs.dial(contact.uri, from_, offer, on_event), attempt,
                                 contact))
@@ -160,7 +179,8 @@ class Ringer:
         result = NO_ANSWER
         try:
             result = await self._race(call, party, dialled, b_media, timeout, callee,
-                                      callee_user, answerer, transfer=anchor is not None)
+                                      callee_user, answerer, transfer=anchor is not None,
+                                      key=key if True in offers else None)
             return result
         finally:
             connected = any(leg.media is b_media for leg in call.legs())
@@ -179,7 +199,8 @@ class Ringer:
     async def _race(self, call: Call, party: CallLeg,
                     dialled: list[tuple[SipCall, Attempt, Contact]], b_media: MediaLeg,
                     timeout: float, callee: str, callee_user: User | None,
-                    answerer: Caller | None, *, transfer: bool) -> RingResult:
+                    answerer: Caller | None, *, transfer: bool,
+                    key: Crypto | None = None) -> RingResult:
         pending = {sip.answer: (sip, att, contact) for sip, att, contact in dialled}
         gone = party.ended
         winner: tuple[SipCall, Attempt, Contact] | None = None
@@ -232,14 +253,26 @@ class Ringer:
             self.legs.release_media(b_media)
             return RingResult(RingStatus.FAILED, 488, "Bad SDP from callee")
         info = sdpx.info(answer)
-        b_media.set_remote(info.host, info.port)
+        if key is not None and b"RTP/SAVP" in (sip.local_sdp or b""):
+            remote = info.crypto
+            if remote is None or remote.tag != key.tag or remote.suite != key.suite:
+                log.warning("SRTP offered, answered without our crypto suite",
+                            extra={"call_id": call.call_id, "contact": att.target})
+                self.legs.end_quietly(sip, bye=True)
+                self.legs.release_media(b_media)
+                att.disposition = Disposition.FAILED
+                att.code = 488
+                return RingResult(RingStatus.FAILED, 488, "SRTP refused by callee")
+            b_media.secure(remote, key)
+        b_media.set_remote(info.host, info.port, info.rtcp_port)
         b_media.payload_type = info.payload_type if info.payload_type is not None else 8
         b_media.dtmf_payload_type = info.dtmf_payload_type
         new = CallLeg(sip, b_media, callee, callee_user.id if callee_user else None, answer,
                       party=answerer, phone=contact.phone)
         a = call.a
         if party is a and call.b is None and a.pending:
-            a_answer = sdpx.relay_answer(a.sdp or answer, answer, self.media_host, a.media.port)
+            a_answer = sdpx.relay_answer(a.sdp or answer, answer, self.media_host, a.media.port,
+                                         a.media.crypto)
             a.media.payload_type = b_media.payload_type
             if not a.accept(a_answer.encode()):
                 self.legs.end_quietly(sip, bye=True)

@@ -71,7 +71,8 @@ def answer_here(call: Call, media_host: str) -> int | None:
             return None
         return a.media.payload_type
     try:
-        answer = sdpx.local_answer(a.sdp, media_host, a.media.port) if a.sdp else None
+        answer = sdpx.local_answer(a.sdp, media_host, a.media.port, crypto=a.media.crypto) \
+            if a.sdp else None
     except sdpx.SdpError as exc:
         call.refuse(exc.status, exc.reason)
         return None

@@ -54,12 +54,15 @@ def _trunk_uri(trunk: Trunk, route: Route) -> str:
 
 class TrunkDestination:
     def __init__(self, ringer: Ringer, active: ActiveCalls, trunk_timeout_s: float,
-                 max_calls_per_trunk: int = 0, sticky: StickyAgents | None = None) -> None:
+                 max_calls_per_trunk: int = 0, sticky: StickyAgents | None = None,
+                 tls_names: dict[tuple[str, int], str] | None = None) -> None:
         self.ringer = ringer
         self.active = active
         self.trunk_timeout_s = trunk_timeout_s
         self.max_calls_per_trunk = max_calls_per_trunk
         self.sticky = sticky
+        self.tls_names = tls_names if tls_names is not None else {}
+        """The SIP endpoint's names for TLS peers known by address (SNI, name check)."""
 
     async def deliver(self, call: Call, route: Route, depth: int) -> None:
         call.direction = Direction.OUTBOUND if call.caller.trunk is None else Direction.INBOUND
@@ -85,7 +88,7 @@ class TrunkDestination:
             return await self.ringer.ring(call, [Contact(_trunk_uri(trunk, route))],
                                           self.trunk_timeout_s, callee=route.number,
                                           trunk=trunk.name, anchor=anchor,
-                                          party=Caller(trunk=trunk))
+                                          party=Caller(trunk=trunk), srtp=trunk.srtp)
 
         result, trunk = await self._by_trunks(route, call.call_id, ring)
         if trunk is not None:
@@ -137,6 +140,8 @@ class TrunkDestination:
                     "call_id": call_id, "trunk": trunk.name, "limit": limit})
                 continue
             self.active.take_trunk(trunk.name)
+            if trunk.transport == "tls" and trunk.tls_server_name:
+                self.tls_names[(trunk.host, trunk.port)] = trunk.tls_server_name
             result = await ring(trunk)
             if result.status is RingStatus.ANSWERED:
                 return result, trunk

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import logging
 
+from webfon.rtp.srtp import add_crypto, remove_crypto
 from webfon.sip.sdp import SessionDescription, answer_direction, with_direction
 
 from .. import sdp as sdpx
@@ -32,7 +33,12 @@ class Hold:
             info = sdpx.info(offer)
             direction = info.direction
             if info.host and info.port:
-                leg.media.set_remote(info.host, info.port)
+                leg.media.set_remote(info.host, info.port, info.rtcp_port)
+            if leg.media.crypto is not None:
+                if info.crypto is None:  # an SRTP leg stays SRTP
+                    leg.sip.answer_update(tx, None, 488)
+                    return
+                leg.media.secure(info.crypto)
             leg.sdp = offer
         other = call.other(leg)
         if direction in ("sendonly", "inactive"):
@@ -46,4 +52,8 @@ class Hold:
                 other.media.stop_playing()
             log.info("call resumed", extra={"call_id": call.call_id, "by": leg.number})
         answer = with_direction(SessionDescription.parse(ours), answer_direction(direction))
+        crypto = leg.media.crypto
+        if crypto is not None and answer.audio is not None:  # our key, as it is now
+            remove_crypto(answer.audio)
+            add_crypto(answer.audio, crypto)
         leg.sip.answer_update(tx, answer.encode())

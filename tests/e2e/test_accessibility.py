@@ -23,7 +23,7 @@ USER_ROUTES = ["phone", "agenda", "history", "voicemail", "forwarding", "confere
                "callbacks", "recordings", "settings", "acd", "supervision", "stats"]
 ADMIN_ROUTES = ["admin/users", "admin/pools", "admin/extensions", "admin/groups", "admin/ivr",
                 "admin/rooms", "admin/callbacks", "admin/recordings", "admin/routing",
-                "admin/campaigns", "admin/hotel"]
+                "admin/campaigns", "admin/hotel", "admin/calls"]
 
 
 def goto(page: Page, route: str) -> None:
@@ -58,6 +58,10 @@ def test_every_page_and_dialog_has_no_wcag_violation(
         phone.axe(route)
         if route == "phone" and scheme == "dark":
             phone.screenshot("dark")
+        if route == "admin/calls":
+            page.get_by_test_id("call-show-legs").first.click()
+            page.get_by_test_id("call-leg").first.wait_for()
+            phone.axe("a call's legs")
     # dialogs and the states of the pages
     page.get_by_test_id("shortcuts-open").click()
     page.get_by_test_id("shortcuts-dialog").wait_for()

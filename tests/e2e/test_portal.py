@@ -47,6 +47,45 @@ def test_history_badge_and_infinite_scroll(stack: Stack,
                            "rows.every((r) => r.dataset.missed === 'true'); }", timeout=10_000)
 
 
+def test_bad_calls_in_the_history_and_the_admins_call_quality_page(
+        stack: Stack, make_phone: Callable[..., Phone]) -> None:
+    stack.require("sercen", "fonbo", "web")
+    phone = make_phone(700.0)
+    phone.login("1001", wait_registered=False)  # Ana García, an admin
+    page = phone.page
+    bad = api(phone, "GET", "/history?bad=true&limit=200")["items"]
+    assert bad, "the demo data has calls of poor quality"
+    page.get_by_test_id("nav-history").click()
+    page.get_by_test_id("history-item").first.wait_for(timeout=10_000)
+    page.get_by_test_id("history-filter-bad").click()
+    page.wait_for_function(
+        """(n) => { const rows = [...document.querySelectorAll('[data-testid=history-item]')];
+                    return rows.length === n && rows.every((r) => r.dataset.bad === 'true'
+                      && r.querySelector('[data-testid=history-quality].bad')); }""",
+        arg=min(len(bad), 30), timeout=10_000)
+    badge = page.get_by_test_id("history-quality").first
+    assert badge.inner_text().startswith("MOS ") and "pérdida" in badge.get_attribute("title")
+    # the admin's page: every call, the bad ones, and where each leg ran
+    page.get_by_test_id("nav-admin/calls").click()
+    page.get_by_test_id("call-row").first.wait_for(timeout=10_000)
+    page.get_by_test_id("calls-filter-bad").click()
+    page.wait_for_function(
+        """() => { const rows = [...document.querySelectorAll('[data-testid=call-row]')];
+                   return rows.length > 0 && rows.every((r) => r.dataset.bad === 'true'); }""",
+        timeout=10_000)
+    # a demo call (the oldest on the page: calls made by earlier tests come first), only the
+    # legs of the call unfolded (every call's are in the page, hidden)
+    toggle = page.get_by_test_id("call-show-legs").last
+    toggle.click()
+    assert toggle.get_attribute("aria-expanded") == "true"
+    legs = page.locator("[data-testid=call-leg]:visible")
+    legs.first.wait_for(timeout=5_000)
+    seen = {(legs.nth(i).get_attribute("data-leg"), legs.nth(i).get_attribute("data-node"),
+             legs.nth(i).get_attribute("data-codec")) for i in range(legs.count())}
+    assert ("webrtc", "gateway-4", "PCMA") in seen and len(seen) == 3, seen
+    phone.screenshot("admin-call-quality")
+
+
 def test_voicemail_player_and_unread_badge(stack: Stack,
                                            make_phone: Callable[..., Phone]) -> None:
     stack.require("sercen", "fonbo", "web")

@@ -157,6 +157,8 @@ def test_every_phone_action_from_the_keyboard(stack: Stack,
     a.page.keyboard.press("Enter")
     a.page.wait_for_function("() => window.webfonTest.line(0).held", timeout=5_000)
     assert a.page.evaluate("() => document.activeElement.dataset.testid") == "hold-0"
+    a.page.wait_for_selector(".line.held")
+    a.axe("call on hold")
     a.page.keyboard.press("Enter")
     a.page.wait_for_function("() => !window.webfonTest.line(0).held", timeout=5_000)
     # The transfer box, from the keyboard: opened, focused, closed.

@@ -1,5 +1,6 @@
-"""What calls leave behind, seen in the portal: the history lists the call just made, and a
-voicemail left by a SIP caller plays in the browser (its audio holds the caller's tone)."""
+"""What calls leave behind, seen in the portal: the history lists the call just made with its
+quality, and a voicemail left by a SIP caller plays in the browser (its audio holds the
+caller's tone)."""
 
 from __future__ import annotations
 
@@ -31,21 +32,31 @@ def test_history_shows_the_call_just_made(stack: Stack, make_phone: Callable[...
     a.wait_hearing(0, TONE_B)
     b.wait_hearing(line, TONE_A)
     a.page.wait_for_timeout(1500)
+    call_id = a.line(0)["callId"]
+    assert call_id
     a.page.get_by_test_id("hangup-0").click()
     b.wait_line_state(line, "idle")
     # The caller sees an answered outgoing call to 1002 at the top of the history, the
     # callee an answered call from Ana García (1001): numbers are the users', not the
-    # web extensions that carried the calls.
+    # web extensions that carried the calls. (Earlier tests' calls between the same users may
+    # top the history until this call's rows are written: it is the row of this call id.)
     a.page.get_by_test_id("nav-history").click()
     a.page.wait_for_function(
-        """() => { const row = document.querySelector('[data-testid=history-item]');
-                   return row && row.dataset.number === '1002' && row.dataset.outgoing === 'true'
-                          && row.dataset.disposition === 'answered'; }""", timeout=15_000)
+        """id => { const row = document.querySelector('[data-testid=history-item]');
+                   return row && row.dataset.callId === id && row.dataset.number === '1002'
+                          && row.dataset.outgoing === 'true'
+                          && row.dataset.disposition === 'answered'; }""", arg=call_id,
+        timeout=15_000)
+    # the call's quality, measured on its way through the gateway and the PBX
+    mos = a.page.get_by_test_id("history-item").first.get_attribute("data-mos")
+    assert mos and 4.0 < float(mos) <= 4.5, mos
     b.page.get_by_test_id("nav-history").click()
     b.page.wait_for_function(
-        """() => { const row = document.querySelector('[data-testid=history-item]');
-                   return row && row.dataset.number === '1001' && row.dataset.outgoing === 'false'
-                          && row.dataset.disposition === 'answered'; }""", timeout=15_000)
+        """id => { const row = document.querySelector('[data-testid=history-item]');
+                   return row && row.dataset.callId === id && row.dataset.number === '1001'
+                          && row.dataset.outgoing === 'false'
+                          && row.dataset.disposition === 'answered'; }""", arg=call_id,
+        timeout=15_000)
     a.screenshot("history-after-call")
 
 

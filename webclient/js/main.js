@@ -16,12 +16,14 @@ import { renderSettings } from "./views/settings.js";
 import { renderAdmin } from "./views/admin.js";
 import { renderRouting } from "./views/routing.js";
 import { renderCampaigns } from "./views/campaigns.js";
+import { renderCalls } from "./views/calls.js";
 import { renderConferences } from "./views/conferences.js";
 import { renderCallbacks } from "./views/callbacks.js";
 import { renderRecordings } from "./views/recordings.js";
 import { renderNodes } from "./views/nodes.js";
 import { renderHome } from "./views/home.js";
 import "./i18n-callcentre.js";
+import "./i18n-quality.js";
 import { renderAgent, renderSupervision } from "./views/acd.js";
 import { renderGroups } from "./views/groups.js";
 import { renderIvr } from "./views/ivr.js";
@@ -66,6 +68,7 @@ const ROUTES = {
   "admin/routing": { label: "nav.routing", render: renderRouting, admin: true },
   "admin/campaigns": { label: "nav.campaigns", render: renderCampaigns, admin: true },
   "admin/hotel": { label: "nav.hotel", render: renderHotel, admin: true },
+  "admin/calls": { label: "nav.calls", render: renderCalls, admin: true },
 };
 
 // The route of the address (#/supervision?queue=3 → "supervision").

@@ -7,6 +7,11 @@ the remote address (symmetric RTP) when none was given — or, given a
 negotiated source and follows it when it moves — and sends payloads with its own
 sequence/timestamp/SSRC, raw datagrams (for relays that rewrite headers in place), paced tone
 streams and RFC 4733 digits. :class:`RtpRecorder` collects what arrives for later analysis.
+
+:meth:`RtpEndpoint.enable_srtp` makes one endpoint speak SRTP/SRTCP (SDES keys,
+:mod:`webfon.rtp.srtp`): that endpoint's receive and send methods are replaced by ones that
+unprotect and protect around the plain ones, so a plain endpoint's path stays exactly as it
+is. What the endpoint's user sees (``on_rtp``, ``on_rtcp``, recorders) is always plain.
 """
 
 from __future__ import annotations
@@ -36,6 +41,7 @@ from webfon.rtp.rtcp import (
     ntp_timestamp,
     parse_rtcp,
 )
+from webfon.rtp.srtp import SrtpContext
 from webfon.rtp.stats import ReceiverStats
 from webfon.rtp.strict import Admit, StrictSource
 
@@ -220,6 +226,8 @@ class RtpEndpoint:
         self.remote_addr: Addr | None = remote
         self.rtcp_remote_addr: Addr | None = rtcp_remote
         self.latch = latch
+        self.rtcp_delta = 1
+        """RTCP's port relative to RTP's at the remote (1, or 0 for RTCP on the RTP port)."""
         self.strict = strict
         if strict is not None and remote is not None:
             strict.expect(remote)
@@ -234,7 +242,12 @@ class RtpEndpoint:
         self.invalid_received = 0
         self.packets_sent = 0
         self.bytes_sent = 0
+        self.own_sent = 0
+        """Packets sent with this endpoint's own SSRC (:meth:`send`), not relayed ones."""
         self.errors = 0
+        self.srtp: SrtpContext | None = None
+        self.srtp_failed = 0
+        """SRTP/SRTCP packets that failed authentication (or replays), dropped."""
         self.last_received = 0.0
         self.last_sender_report: SenderReport | None = None
         self.local_addr: Addr = ("", 0)
@@ -361,14 +374,16 @@ class RtpEndpoint:
 
     # --- receive path (hot) ----------------------------------------------------------------
 
-    def expect_remote(self, addr: Addr) -> None:
-        """Signalling named the remote media address: send there, and (strict) learn it.
-        The same address again (a re-INVITE) changes nothing: a NAT'd source stays."""
+    def expect_remote(self, addr: Addr, rtcp_port: int | None = None) -> None:
+        """Signalling named the remote media address (and its RTCP port, when not the one
+        above RTP): send there, and (strict) learn it. The same address again (a re-INVITE)
+        changes nothing: a NAT'd source stays."""
+        self.rtcp_delta = rtcp_port - addr[1] if rtcp_port else 1
         if self.strict is not None and (addr[0], addr[1]) == self.strict.expected:
             return
         self.remote_addr = addr
         if self._rtcp_transport is not None:
-            self.rtcp_remote_addr = (addr[0], addr[1] + 1)
+            self.rtcp_remote_addr = (addr[0], addr[1] + self.rtcp_delta)
         if self.strict is not None:
             self.strict.expect(addr)
 
@@ -385,7 +400,7 @@ class RtpEndpoint:
                 return
             self.remote_addr = addr  # the accepted source moved: answer it there
             if self._rtcp_transport is not None:
-                self.rtcp_remote_addr = (addr[0], addr[1] + 1)
+                self.rtcp_remote_addr = (addr[0], addr[1] + self.rtcp_delta)
         self.packets_received += 1
         self.bytes_received += len(data)
         now = time.monotonic()
@@ -393,7 +408,7 @@ class RtpEndpoint:
         if self.remote_addr is None and self.latch:
             self.remote_addr = addr
             if self.rtcp_remote_addr is None and self._rtcp_transport is not None:
-                self.rtcp_remote_addr = (addr[0], addr[1] + 1)
+                self.rtcp_remote_addr = (addr[0], addr[1] + self.rtcp_delta)
         if self.track_stats:
             _b0, _b1, seq, ts, ssrc = _FIXED.unpack_from(data)
             stats = self.stats
@@ -421,6 +436,71 @@ class RtpEndpoint:
         if self.on_rtcp is not None:
             self.on_rtcp(self, data, addr)
 
+    # --- SRTP (only on endpoints that negotiated it) ---------------------------------------
+    def enable_srtp(self, ctx: SrtpContext | None) -> None:
+        """Protect what this endpoint sends and unprotect what it receives with ``ctx``
+        (None: plain RTP again)."""
+        self.srtp = ctx
+        if ctx is None:
+            for name in ("_on_datagram", "_on_rtcp", "send_raw", "send_rtcp"):
+                self.__dict__.pop(name, None)
+            return
+        self._on_datagram = self._srtp_datagram  # type: ignore[method-assign]
+        self._on_rtcp = self._srtp_rtcp  # type: ignore[method-assign]
+        self.send_raw = self._srtp_send_raw  # type: ignore[method-assign]
+        self.send_rtcp = self._srtp_send_rtcp  # type: ignore[method-assign]
+
+    def _srtp_datagram(self, data: bytes, addr: Addr) -> None:
+        if len(data) < 12 or data[0] >> 6 != 2:
+            self.invalid_received += 1
+            return
+        if 192 <= data[1] <= 223:
+            self._srtp_rtcp(data, addr)
+            return
+        srtp = self.srtp
+        assert srtp is not None
+        try:
+            plain = srtp.rx.unprotect(data)
+        except Exception:
+            self.srtp_failed += 1
+            return
+        RtpEndpoint._on_datagram(self, plain, addr)
+
+    def _srtp_rtcp(self, data: bytes, addr: Addr) -> None:
+        srtp = self.srtp
+        assert srtp is not None
+        if self.strict is not None and not self.strict.rtcp_ok(addr):
+            return
+        try:
+            plain = srtp.rx.unprotect_rtcp(data)
+        except Exception:
+            self.srtp_failed += 1
+            return
+        RtpEndpoint._on_rtcp(self, plain, addr)
+
+    def _srtp_send_raw(self, data: bytes | bytearray | memoryview,
+                       addr: Addr | None = None) -> None:
+        srtp = self.srtp
+        if srtp is None or self._closed:
+            return
+        try:
+            protected = srtp.tx.protect(bytes(data))
+        except Exception:
+            self.errors += 1
+            return
+        RtpEndpoint.send_raw(self, protected, addr)
+
+    def _srtp_send_rtcp(self, data: bytes) -> None:
+        srtp = self.srtp
+        if srtp is None or self._closed:
+            return
+        try:
+            protected = srtp.tx.protect_rtcp(data)
+        except Exception:
+            self.errors += 1
+            return
+        RtpEndpoint.send_rtcp(self, protected)
+
     # --- send path -----------------------------------------------------------------------
 
     def send_raw(self, data: bytes | bytearray | memoryview, addr: Addr | None = None) -> None:
@@ -441,6 +521,7 @@ class RtpEndpoint:
         """
         ts = self.timestamp if timestamp is None else timestamp
         self.send_raw(build_header(payload_type, self.seq, ts, self.ssrc, marker) + payload)
+        self.own_sent += 1
         self.seq = (self.seq + 1) & 0xFFFF
         if timestamp is None:
             step = len(payload) if advance is None else advance

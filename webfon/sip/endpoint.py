@@ -31,6 +31,7 @@ from .errors import ParseError, TransportError
 from .headers import Address, CSeq, Via, canonical_name, split_list
 from .ids import MAGIC_COOKIE, new_branch, new_call_id, new_tag
 from .message import MAX_MESSAGE_SIZE, Request, Response, parse_message
+from .tls import TlsConfig
 from .transaction import (
     ClientTransaction,
     InviteClientTransaction,
@@ -42,7 +43,7 @@ from .transaction import (
     Transaction,
     via_sent_by,
 )
-from .transport import TRANSPORTS, Transport
+from .transport import TRANSPORTS, TlsTransport, Transport
 from .uri import SipURI
 
 log = logging.getLogger("webfon.sip")
@@ -61,6 +62,8 @@ class Destination:
     host: str
     port: int
     connection: Any = None
+    server_name: str | None = None
+    """TLS: the name the peer's certificate must bear (SNI), when not its address."""
 
     @property
     def addr(self) -> tuple[str, int]:
@@ -106,9 +109,15 @@ class SipEndpoint:
                  max_message_size: int = MAX_MESSAGE_SIZE,
                  allowed_methods: Iterable[str] | None = DEFAULT_METHODS,
                  auto_trying: bool = True, trying_delay: float = 0.0,
-                 check_max_forwards: bool = True, eager_handlers: bool = False) -> None:
+                 check_max_forwards: bool = True, eager_handlers: bool = False,
+                 tls: TlsConfig | None = None, tls_port: int = 0) -> None:
         self.host = host
         self.port = port
+        self.tls = tls
+        self.tls_port = tls_port
+        self.ports: dict[str, int] = {}
+        """The port of each transport (UDP and TCP share ``port``)."""
+        self.tls_names: dict[tuple[str, int], str] = {}
         self.public_host = public_host
         self.timers = timers or Timers()
         self.handler = handler
@@ -149,16 +158,18 @@ class SipEndpoint:
 
     # ------------------------------------------------------------------ lifecycle
     async def start(self) -> None:
-        """Bind every transport on the same port (a free one when ``port`` is 0)."""
+        """Bind UDP and TCP on the same port (a free one when ``port`` is 0), TLS on
+        ``tls_port``."""
+        for name in self._transport_names:
+            if name not in TRANSPORTS:
+                raise ValueError(f"unknown transport {name!r}")
+        shared = [n for n in self._transport_names if n != "tls"]
         for attempt in range(20):
             port = self.port
             started: list[Transport] = []
             try:
-                for name in self._transport_names:
-                    cls = TRANSPORTS.get(name)
-                    if cls is None:
-                        raise ValueError(f"unknown transport {name!r}")
-                    t = cls(self._receive, max_message_size=self.max_message_size)
+                for name in shared:
+                    t = TRANSPORTS[name](self._receive, max_message_size=self.max_message_size)
                     await t.start(self.host, port)
                     started.append(t)
                     port = t.local_address[1]
@@ -171,8 +182,24 @@ class SipEndpoint:
             self.transports = {t.name: t for t in started}
             self.port = port
             break
+        self.ports = {name: self.port for name in self.transports}
+        if "tls" in self._transport_names:
+            tls = self.tls or TlsConfig()
+            t = TlsTransport(self._receive, max_message_size=self.max_message_size,
+                             server_ssl=tls.server_context(), client_ssl=tls.client_context())
+            try:
+                await t.start(self.host, self.tls_port)
+            except OSError:
+                for other in self.transports.values():
+                    await other.close()
+                raise
+            self.transports["tls"] = t
+            self.ports["tls"] = self.tls_port = t.local_address[1]
+            if not shared:
+                self.port = self.tls_port
         log.info("sip endpoint listening", extra={"address": f"{self.host}:{self.port}",
-                                                  "transports": ",".join(self.transports)})
+                                                  "transports": ",".join(self.transports),
+                                                  "tls_port": self.ports.get("tls")})
 
     async def close(self) -> None:
         """Stop every transaction, handler task and transport."""
@@ -208,18 +235,22 @@ class SipEndpoint:
         """``(host, port)`` a transport is bound to."""
         return self.transports[transport].local_address
 
+    def port_of(self, transport: str = "udp") -> int:
+        """The port ``transport`` listens on (``port`` for UDP and TCP)."""
+        return self.ports.get(transport, self.port)
+
     def contact_uri(self, user: str | None = None, transport: str = "udp") -> SipURI:
         """A Contact URI reaching this endpoint."""
         params: dict[str, str | None] = {}
         if transport != "udp":
             params["transport"] = transport
-        return SipURI("sip", user, self.advertised_host, self.port, params)
+        return SipURI("sip", user, self.advertised_host, self.port_of(transport), params)
 
     def new_via(self, transport: str = "udp", branch: str | None = None) -> Via:
         params: dict[str, str | None] = {"branch": branch or new_branch()}
         if transport == "udp":
             params["rport"] = None
-        return Via(transport.upper(), self.advertised_host, self.port, params)
+        return Via(transport.upper(), self.advertised_host, self.port_of(transport), params)
 
     def destination_for(self, request: Request) -> Destination:
         """Next hop of a request: the top Route if it is a loose router, else the Request-URI;
@@ -239,7 +270,10 @@ class SipEndpoint:
         transport = target.transport
         if transport not in self.transports:
             raise TransportError(f"transport {transport} not enabled")
-        return Destination(transport, host, port)
+        server_name = None
+        if transport == "tls":
+            server_name = host if not is_ip(host) else self.tls_names.get((host, port))
+        return Destination(transport, host, port, server_name=server_name)
 
     def response_destination(self, request: Request) -> Destination:
         """Where a response to ``request`` goes (RFC 3261 §18.2.2, RFC 3581 §4)."""
@@ -395,7 +429,8 @@ class SipEndpoint:
     async def _send_stream(self, transport: Transport, data: bytes, dest: Destination,
                            owner: Transaction | None) -> None:
         try:
-            dest.connection = await transport.send_async(data, dest.addr, dest.connection)
+            dest.connection = await transport.send_async(data, dest.addr, dest.connection,
+                                                         dest.server_name)
         except TransportError as exc:
             self.stats["transport_errors"] += 1
             log.info("stream send failed: %s", exc)
@@ -479,6 +514,13 @@ class SipEndpoint:
         self._debug("recv", request, None)
         assert request.source is not None
         top = _apply_received(request, request.source)
+        if request.connection is not None:
+            transport = self.transports.get(request.transport or "")
+            note = getattr(transport, "note_alias", None)
+            if note is not None:
+                sent_by = top.sent_by
+                if is_ip(sent_by[0]):
+                    note(request.connection, (sent_by[0], sent_by[1]))
         method = request.method
         key = self._server_key(request, top)
         tx = self._servers.get(key)

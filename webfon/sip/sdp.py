@@ -384,12 +384,13 @@ def answer_direction(offered: str, wanted: str = "sendrecv") -> str:
 
 def make_answer(offer: SessionDescription, address: str, port: int, *,
                 codecs: tuple[str, ...] = ("PCMA", "PCMU"), telephone_event: bool = True,
-                direction: str = "sendrecv", session_id: int | None = None
-                ) -> tuple[SessionDescription, Codec | None]:
+                direction: str = "sendrecv", session_id: int | None = None,
+                secure: bool = False) -> tuple[SessionDescription, Codec | None]:
     """Answer ``offer``: the first offered codec we support (offer order), the offered
     telephone-event payload, and the matching direction. Every other m= line is rejected
     with port 0. Returns ``(answer, chosen codec)``; the codec is None (and the audio port 0)
-    when nothing matches, which the caller should turn into a 488."""
+    when nothing matches, which the caller should turn into a 488. A secure profile
+    (RTP/SAVP) is answered only with ``secure`` (the caller then adds its ``a=crypto``)."""
     sid = session_id if session_id is not None else _session_id()
     answer = SessionDescription(session_id=sid, session_version=sid, origin_address=address,
                                 connection=address)
@@ -398,7 +399,7 @@ def make_answer(offer: SessionDescription, address: str, port: int, *,
     audio = offer.audio
     for m in offer.media:
         am = Media(kind=m.kind, port=0, proto=m.proto, formats=list(m.formats[:1]) or [0])
-        if m is audio and m.port and "SAVP" not in m.proto.upper():
+        if m is audio and m.port and (secure or "SAVP" not in m.proto.upper()):
             for codec in m.codecs:
                 if codec.name.upper() in wanted and codec.rate == 8000:
                     chosen = codec

@@ -1,9 +1,15 @@
-"""Network transports for SIP: UDP datagrams and TCP streams behind one small interface.
+"""Network transports for SIP: UDP datagrams, TCP and TLS streams behind one small interface.
 
 A transport delivers every complete message it reads to a ``receiver`` callback as
 ``receiver(data, source, transport, connection)``; framing of streams (Content-Length) is done
-here, parsing is the endpoint's job. A TLS transport can be added by subclassing
-:class:`TcpTransport` with an SSL context (the framing and connection handling are the same).
+here, parsing is the endpoint's job. :class:`TlsTransport` is :class:`TcpTransport` with SSL
+contexts (:mod:`webfon.sip.tls`): the framing and connection handling are the same.
+
+Stream connections are reused (RFC 5923's idea, without its ``alias`` parameter): a
+connection that a peer opened also carries what we send to the address that peer gives in its
+Via (its listening port), when that address is the connection's own host. So a phone that
+registered over TLS gets its calls over its own connection, needing no certificate to accept
+one from us.
 """
 
 from __future__ import annotations
@@ -51,8 +57,10 @@ class Transport(ABC):
         Stream transports open a connection in the background when needed (see :meth:`send_async`).
         """
 
-    async def send_async(self, data: bytes, addr: Address, connection: Any = None) -> Any:
-        """Send, opening a connection first if needed; return the connection used."""
+    async def send_async(self, data: bytes, addr: Address, connection: Any = None,
+                         server_name: str | None = None) -> Any:
+        """Send, opening a connection first if needed (TLS: to a server that must bear
+        ``server_name``, else its address); return the connection used."""
         self.send(data, addr, connection)
         return None
 
@@ -195,6 +203,8 @@ class TcpConnection(asyncio.Protocol):
         self.framer = StreamFramer(owner.max_message_size)
         self.transport: asyncio.Transport | None = None
         self.peer: Address = ("", 0)
+        self.alias: Address | None = None
+        """The peer's listening address, also reached over this connection."""
         self.closed = asyncio.get_running_loop().create_future()
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -251,14 +261,21 @@ class TcpTransport(Transport):
         self.ssl = ssl
         self._server: asyncio.AbstractServer | None = None
         self.connections: dict[Address, TcpConnection] = {}
+        self.aliases: dict[Address, TcpConnection] = {}
         self._pending: dict[Address, asyncio.Task[TcpConnection]] = {}
 
     async def start(self, host: str, port: int) -> None:
         loop = asyncio.get_running_loop()
         self._server = await loop.create_server(lambda: TcpConnection(self), host, port,
-                                                ssl=self.ssl, reuse_address=True)
+                                                ssl=self._server_ssl(), reuse_address=True)
         addr = self._server.sockets[0].getsockname()
         self.local_address = (addr[0], addr[1])
+
+    def _server_ssl(self) -> Any:
+        return self.ssl
+
+    def _client_ssl(self) -> Any:
+        return self.ssl
 
     def _register(self, conn: TcpConnection) -> None:
         self.connections[conn.peer] = conn
@@ -266,36 +283,59 @@ class TcpTransport(Transport):
     def _unregister(self, conn: TcpConnection) -> None:
         if self.connections.get(conn.peer) is conn:
             del self.connections[conn.peer]
+        if conn.alias is not None and self.aliases.get(conn.alias) is conn:
+            del self.aliases[conn.alias]
+
+    def note_alias(self, connection: Any, addr: Address) -> None:
+        """``addr`` (a peer's Via sent-by) is reached over ``connection`` too, when it is on
+        the connection's own host (nobody can claim someone else's address this way)."""
+        if not isinstance(connection, TcpConnection) or not connection.is_open \
+                or addr[0] != connection.peer[0] or addr == connection.peer \
+                or connection.alias == addr:
+            return
+        if connection.alias is not None and self.aliases.get(connection.alias) is connection:
+            del self.aliases[connection.alias]
+        connection.alias = addr
+        self.aliases[addr] = connection
+
+    def _open_to(self, addr: Address) -> TcpConnection | None:
+        conn = self.connections.get(addr) or self.aliases.get(addr)
+        return conn if conn is not None and conn.is_open else None
 
     def send(self, data: bytes, addr: Address, connection: Any = None) -> None:
         conn = connection if isinstance(connection, TcpConnection) and connection.is_open \
-            else self.connections.get(addr)
-        if conn is None or not conn.is_open:
+            else self._open_to(addr)
+        if conn is None:
             raise TransportError(f"no open connection to {addr[0]}:{addr[1]}")
         conn.write(data)
 
-    async def send_async(self, data: bytes, addr: Address, connection: Any = None) -> Any:
+    async def send_async(self, data: bytes, addr: Address, connection: Any = None,
+                         server_name: str | None = None) -> Any:
         conn = connection if isinstance(connection, TcpConnection) and connection.is_open \
-            else self.connections.get(addr)
-        if conn is None or not conn.is_open:
-            conn = await self._connect(addr)
+            else self._open_to(addr)
+        if conn is None:
+            conn = await self._connect(addr, server_name)
         conn.write(data)
         return conn
 
-    async def _connect(self, addr: Address) -> TcpConnection:
+    async def _connect(self, addr: Address, server_name: str | None = None) -> TcpConnection:
         task = self._pending.get(addr)
         if task is None:
-            task = asyncio.ensure_future(self._open(addr))
+            task = asyncio.ensure_future(self._open(addr, server_name))
             self._pending[addr] = task
             task.add_done_callback(lambda _t: self._pending.pop(addr, None))
         return await asyncio.shield(task)
 
-    async def _open(self, addr: Address) -> TcpConnection:
+    async def _open(self, addr: Address, server_name: str | None = None) -> TcpConnection:
         loop = asyncio.get_running_loop()
+        ctx = self._client_ssl()
+        extra: dict[str, Any] = {}
+        if ctx is not None:
+            extra["server_hostname"] = server_name or addr[0]
         try:
             _, conn = await asyncio.wait_for(
                 loop.create_connection(lambda: TcpConnection(self), addr[0], addr[1],
-                                       ssl=self.ssl),
+                                       ssl=ctx, **extra),
                 self.connect_timeout)
         except (TimeoutError, OSError) as exc:
             raise TransportError(f"cannot connect to {addr[0]}:{addr[1]}: {exc}") from None
@@ -312,4 +352,29 @@ class TcpTransport(Transport):
             self._server = None
 
 
-TRANSPORTS: dict[str, type[Transport]] = {"udp": UdpTransport, "tcp": TcpTransport}
+class TlsTransport(TcpTransport):
+    """SIP over TLS (RFC 3261 §26): TCP's framing and connections with SSL contexts; the
+    connections we open present the name we were given (SNI) and check the peer's
+    certificate for it (unless the client context says not to)."""
+
+    name = "tls"
+
+    def __init__(self, receiver: Receiver, *, max_message_size: int = MAX_MESSAGE_SIZE,
+                 server_ssl: Any = None, client_ssl: Any = None) -> None:
+        super().__init__(receiver, max_message_size=max_message_size)
+        self.server_ssl = server_ssl
+        self.client_ssl = client_ssl
+
+    def _server_ssl(self) -> Any:
+        if self.server_ssl is None:
+            raise TransportError("TLS needs a server certificate")
+        return self.server_ssl
+
+    def _client_ssl(self) -> Any:
+        if self.client_ssl is None:
+            raise TransportError("TLS client context missing")
+        return self.client_ssl
+
+
+TRANSPORTS: dict[str, type[Transport]] = {"udp": UdpTransport, "tcp": TcpTransport,
+                                          "tls": TlsTransport}

@@ -35,6 +35,11 @@ What the user agent does by the RFCs, for every application on it (the PBX, the 
 - dialogs are matched by their full id (Call-ID and both tags): a second 2xx from another
   fork of our INVITE is ACKed and ended with BYE;
 - in-dialog requests of a method the UA does not handle are answered 405 with Allow.
+
+The end of a call can carry headers both ways: ``call.end_headers`` (a function, called when
+the call ends) adds headers to our BYE or to our 200 to theirs, and ``call.end_message`` keeps
+the BYE that ended the call or the response to ours (the gateway reports its WebRTC leg's
+quality to the PBX this way, see :mod:`webfon.rtp.quality`).
 """
 
 from __future__ import annotations
@@ -442,6 +447,10 @@ class Call:
         self._2xx_acked: set[tuple[str, int]] = set()
         self._last_ack: Request | None = None
         self.remote_party = invite.to if direction == "out" else invite.from_
+        self.end_headers: Callable[[], list[tuple[str, str]]] | None = None
+        """Headers for our BYE, or for our 200 to the peer's BYE."""
+        self.end_message: Request | Response | None = None
+        """The peer's BYE that ended the call, or its response to ours."""
         self.digest: DigestClient | None = ua.digest
         """Credentials for this call's challenges (the account's unless given)."""
         ua.calls.add(self)
@@ -679,10 +688,20 @@ class Call:
             return None
         self.state = "terminating"
         try:
-            response = await self.request("BYE", headers=headers)
+            response = await self.request("BYE", headers=[*headers, *self._end_headers()])
+            self.end_message = response
         finally:
             self._end(200, "BYE", "local")
         return response
+
+    def _end_headers(self) -> list[tuple[str, str]]:
+        if self.end_headers is None:
+            return []
+        try:
+            return self.end_headers()
+        except Exception:
+            log.exception("end-of-call headers failed", extra={"call_id": self.call_id})
+            return []
 
     async def hangup(self, code: int = 486) -> None:
         """End the call whatever its state: BYE, CANCEL, or reject an incoming INVITE."""
@@ -793,7 +812,8 @@ class Call:
             tx.respond(500, "CSeq Out of Order")
             return
         if method == "BYE":
-            tx.respond(200)
+            self.end_message = request
+            tx.respond(200, headers=self._end_headers())
             self._end(200, "BYE", "remote")
         elif method in ("INVITE", "UPDATE"):
             if request.body:

@@ -73,8 +73,9 @@ class CallMedia:
     # --- SIP-side SDP ---------------------------------------------------------------------
     def _sdp(self, codecs: list[Codec], direction: str) -> bytes:
         self.sdp_version += 1
+        # RTCP on the RTP socket (RFC 3605): the leg has one socket
         media = Media(kind="audio", port=self.rtp.port, proto="RTP/AVP", direction=direction,
-                      ptime=20)
+                      ptime=20, rtcp=(self.rtp.port, None))
         for c in codecs:
             media.add_codec(Codec(c.pt, c.name, c.rate, None, c.fmtp))
         desc = SessionDescription(origin_user="webfon", session_id=self.sdp_session,
@@ -224,7 +225,7 @@ class CallMedia:
                 from None
         if self.transcode:
             self.rtp.transcoder = None
-        self._wire(self.rtp.remote)
+        self._wire(self.rtp.remote, self.rtp.rtcp_port)
         return answer
 
     # --- wiring -----------------------------------------------------------------------------
@@ -236,9 +237,9 @@ class CallMedia:
         self.sip_dtmf_pt = audio.telephone_event
         address = desc.audio_address
         remote = address if address and address[0] != "0.0.0.0" else None
-        self._wire(remote)
+        self._wire(remote, audio.rtcp[0] if audio.rtcp else None)
 
-    def _wire(self, remote: tuple[str, int] | None) -> None:
+    def _wire(self, remote: tuple[str, int] | None, rtcp_port: int | None = None) -> None:
         bridge: MediaBridge = self.ctx.media
         fmt = bridge.audio
         if fmt is None or self.sip_codec is None:
@@ -253,7 +254,7 @@ class CallMedia:
             mapping = {}
         if self.sip_dtmf_pt is not None and fmt.dtmf_pt is not None:
             mapping[self.sip_dtmf_pt] = fmt.dtmf_pt
-        self.rtp.configure(remote, mapping, self.sip_dtmf_pt)
+        self.rtp.configure(remote, mapping, self.sip_dtmf_pt, rtcp_port)
         self.rtp.dtmf_listener = self._dtmf_from_sip
         if self.rtp.bridge is not bridge:
             self.rtp.attach(bridge)

@@ -43,6 +43,7 @@ from gateway.plugins.sip.media import CallMedia
 from gateway.plugins.sip.pbx import PbxError
 from gateway.plugins.sip.policy import DEFAULT_PORTS, DestinationRefused, Server, canonical_host
 from gateway.plugins.sip.rtp_watchdog import Expired, RtpTimer, WatchMode, watch_mode
+from webfon.rtp.quality import HEADER as QUALITY_HEADER
 from webfon.sip import REASONS, DigestClient, ParseError, Request, SipError, SipURI
 from webfon.sip.dtmf_info import parse_dtmf_info
 from webfon.sip.transaction import ServerTransaction
@@ -671,6 +672,7 @@ class SipSession(PluginSession):
         call = account.ua.invite(uri, offer, headers=headers, call_id=self.callid,
                                  on_event=self._sip_event)
         call.on_reinvite = self._reinvited
+        call.end_headers = self._quality_headers
         self.call = call
         self._started_monotonic = time.monotonic()
         return None
@@ -739,6 +741,7 @@ class SipSession(PluginSession):
         self.media = media
         call.on_event = self._sip_event
         call.on_reinvite = self._reinvited
+        call.end_headers = self._quality_headers
         self.callid = invite.call_id
         self.callee = str(invite.from_.uri)
         self.status = CallStatus.INVITED
@@ -759,6 +762,14 @@ class SipSession(PluginSession):
             result["replaces"] = replaces.split(";", 1)[0].strip()
         log.info("incoming call", extra={"call_id": self.callid, "peer": self.callee})
         self.event(result, jsep)
+
+    def _quality_headers(self) -> list[tuple[str, str]]:
+        """The browser leg's quality, for the end of the SIP call (see ``quality_header``)."""
+        quality = getattr(self.ctx.media, "quality", None)
+        if not self.settings.quality_header or quality is None:
+            return []
+        leg = quality(self.settings.node_name or f"gateway-{self.settings.local_nodo_id}")
+        return [(QUALITY_HEADER, leg.header())] if leg is not None and leg.measured else []
 
     async def _req_accept(self, tx: str, body: dict[str, Any],
                           jsep: dict[str, Any] | None) -> dict[str, Any] | None:

@@ -180,6 +180,17 @@ async def test_queues_members_categories_trunks_mdflow(client: TestClient, world
     status, body = await _post(client, h, "/fonbo/admin/trunks",
                                {"name": "Trunk_gw01", "host": "127.0.0.2"})
     assert status == 409 and "name is already in use" in _msg(body)
+    # SDES keys travel in the signalling: an SRTP trunk must be on TLS
+    status, body = await _post(client, h, "/fonbo/admin/trunks",
+                               {"name": "Trunk_srtp", "host": "gw.example.test", "srtp": True})
+    assert status == 422 and "transport tls" in _msg(body)
+    status, secure = await _post(client, h, "/fonbo/admin/trunks", {
+        "name": "Trunk_srtp", "host": "192.0.2.9", "port": 5061, "transport": "tls",
+        "srtp": True, "tls_server_name": "gw.example.test"})
+    assert status == 201 and secure["srtp"] is True
+    r = await client.patch(f"/fonbo/admin/trunks/{secure['id']}", headers=h,
+                           json={"transport": "udp"})
+    assert r.status == 422 and "transport tls" in _msg(await r.json())
     status, flow = await _post(client, h, "/fonbo/admin/mdflow_flows",
                                {"section": "flujo_2", "flujo": "Cen_Inicio_SIP",
                                 "tasa_sal_seg": 2})

@@ -150,6 +150,55 @@ async def test_history_pages_recents_export_and_scroll(client: TestClient, world
     assert one["id"] == got[0]
 
 
+async def test_history_quality_bad_calls_filter_and_the_admins_listing(
+        client: TestClient, world: World) -> None:
+    bob, alice = world.users["bob"], world.users["alice"]
+    legs = json.dumps([{"node": "pbx-a", "leg": "callee", "address": "10.0.0.9:4000",
+                        "network": "tls", "codec": "PCMA", "srtp": True, "rx_packets": 500,
+                        "remote_loss_pct": 12.5, "rtt_ms": 30.0, "mos": 1.9}])
+    ids = {}
+    for name, mos, loss in (("good", 4.3, 0.1), ("bad", 2.1, 12.5), ("none", None, None)):
+        ids[name] = await add_cdr(world.store, bob, started_at=T0 + len(ids), caller="1001",
+                                  callee="1002", call_id=f"{name}@t")
+        await world.store.execute(
+            "UPDATE cdr SET mos = ?, loss_pct = ?, jitter_ms = ?, rtt_ms = ?, quality = ? "
+            "WHERE id = ?", (mos, loss, 3.0 if mos else None, 30.0 if mos else None,
+                             legs if name == "bad" else "", ids[name]))
+    # the other party's row of the bad call: the admin sees the call once
+    await add_cdr(world.store, alice, started_at=T0 + 1, caller="1001", callee="1002",
+                  call_id="bad@t")
+    await world.store.execute("UPDATE cdr SET mos = 2.1 WHERE user_id = ?", (alice,))
+    h = world.auth(bob)
+    page = await (await client.get("/fonbo/history", headers=h)).json()
+    by_call = {item["call_id"]: item["quality"] for item in page["items"]}
+    assert by_call["good@t"] == {"mos": 4.3, "loss_pct": 0.1, "jitter_ms": 3.0,
+                                 "rtt_ms": 30.0, "bad": False}
+    assert by_call["bad@t"]["bad"] and by_call["none@t"]["mos"] is None
+    bad = await (await client.get("/fonbo/history", headers=h, params={"bad": "true"})).json()
+    assert [item["call_id"] for item in bad["items"]] == ["bad@t"]
+    rest = await (await client.get("/fonbo/history", headers=h, params={"bad": "false"})).json()
+    assert sorted(item["call_id"] for item in rest["items"]) == ["good@t", "none@t"]
+    r = await client.get("/fonbo/history/export", headers=h, params={"bad": "true"})
+    rows = list(csv.DictReader(io.StringIO(await r.text())))
+    assert [(row["call_id"], row["mos"]) for row in rows] == [("bad@t", "2.1")]
+    # a user is not an admin: the listing of everyone's calls is refused
+    assert (await client.get("/fonbo/admin/history", headers=h)).status == 403
+    admin = world.auth(alice, admin=True)
+    calls = await (await client.get("/fonbo/admin/history", headers=admin,
+                                    params={"bad": "true"})).json()
+    assert [c["call_id"] for c in calls["items"]] == ["bad@t"]
+    leg = calls["items"][0]["quality"]["legs"][0]
+    assert (leg["node"], leg["network"], leg["codec"], leg["srtp"]) == \
+        ("pbx-a", "tls", "PCMA", True)
+    everything = await (await client.get("/fonbo/admin/history", headers=admin,
+                                         params={"limit": "2"})).json()
+    assert len(everything["items"]) == 2 and everything["next_cursor"]
+    last = await (await client.get("/fonbo/admin/history", headers=admin, params={
+        "limit": "2", "cursor": everything["next_cursor"]})).json()
+    assert [c["call_id"] for c in everything["items"] + last["items"]] == \
+        ["none@t", "bad@t", "good@t"]
+
+
 # --- voicemail ------------------------------------------------------------------------------
 async def test_voicemail_list_stream_ranges_mark_delete(client: TestClient, world: World
                                                         ) -> None:

@@ -58,6 +58,8 @@ async def test_no_answer_to_voicemail_records_and_notifies(pbx: RunningPbx) -> N
     await call.bye()
     cdr = await main_cdr(pbx)
     assert cdr["disposition"] == "voicemail"
+    # the leg ended in the PBX: its quality is what the recorded stream showed
+    assert cdr["mos"] is not None and cdr["mos"] > 4.0 and cdr["loss_pct"] == 0.0
     msg = await pbx.store.fetchone("SELECT * FROM voicemail_messages")
     assert msg is not None and msg["user_id"] == pbx.ids["user1002"] and msg["caller"] == "1001"
     samples, rate = read_wav(msg["path"])

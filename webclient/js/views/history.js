@@ -1,8 +1,21 @@
-// Call history: filters, missed badge, click-to-call, infinite scroll with cursor paging.
+// Call history: filters (bad calls among them), missed badge, each call's quality (MOS),
+// click-to-call, infinite scroll with cursor paging.
 
 import { h, replace, formatDate, formatDuration, icon } from "../dom.js";
 import { t, language } from "../i18n.js";
 import { telLink } from "../pwa.js";
+
+const figure = (v) => (v == null ? "–" : String(Math.round(v * 10) / 10));
+
+// "MOS 4.3" beside a call, red when the call was bad; the figures in its title.
+export function qualityBadge(q) {
+  if (!q || q.mos == null) return null;
+  const detail = t("quality.detail", { mos: figure(q.mos), loss: figure(q.loss_pct),
+    jitter: figure(q.jitter_ms), rtt: figure(q.rtt_ms) });
+  return h("span", { class: `cdr-quality ${q.bad ? "bad" : "good"}`, testid: "history-quality",
+    title: detail, "aria-label": q.bad ? `${t("quality.bad")}: ${detail}` : detail },
+  t("quality.mos", { mos: figure(q.mos) }));
+}
 
 export function renderHistory(app, root) {
   const state = { cursor: null, done: false, loading: false, filter: "all", number: "" };
@@ -12,7 +25,7 @@ export function renderHistory(app, root) {
   const more = h("button", { type: "button", testid: "history-more", onclick: () => load() },
     t("history.more"));
 
-  const filters = ["all", "missed", "answered", "inbound", "outbound"].map((f) =>
+  const filters = ["all", "missed", "answered", "inbound", "outbound", "bad"].map((f) =>
     h("button", { type: "button", class: "chip", testid: `history-filter-${f}`,
       "aria-pressed": String(f === state.filter), onclick: (ev) => {
         state.filter = f;
@@ -38,6 +51,7 @@ export function renderHistory(app, root) {
     if (state.filter === "answered") q.answered = "true";
     if (state.filter === "inbound") q.direction = "inbound";
     if (state.filter === "outbound") q.direction = "outbound";
+    if (state.filter === "bad") q.bad = "true";
     const number = search.value.replace(/[^0-9+*#]/g, "");
     if (number) q.number = number;
     return q;
@@ -47,9 +61,11 @@ export function renderHistory(app, root) {
     const number = item.peer_number || (item.outgoing ? item.callee : item.caller);
     const name = item.peer_contact_name || item.peer_name || "";
     const dirIcon = item.missed ? "↙✕" : item.outgoing ? "↗" : "↙";
+    const q = item.quality || {};
     return h("li", { class: `item${item.missed ? " missed" : ""}`, testid: "history-item",
       dataset: { number, disposition: item.disposition, missed: String(!!item.missed),
-        outgoing: String(!!item.outgoing), callId: item.call_id || "" } },
+        outgoing: String(!!item.outgoing), callId: item.call_id || "",
+        mos: q.mos == null ? "" : String(q.mos), bad: String(!!q.bad) } },
     h("span", { class: "icon", "aria-hidden": "true" }, dirIcon),
     h("div", { class: "grow" },
       h("strong", {}, name || telLink(number, (n) => app.dial(n), { testid: "history-link" })),
@@ -57,7 +73,7 @@ export function renderHistory(app, root) {
         testid: "history-link" })] : null,
       h("div", { class: "muted small" },
         `${formatDate(item.started_at, language())} · ${t(`disp.${item.disposition}`)}`,
-        item.billsec ? ` · ${formatDuration(item.billsec)}` : "")),
+        item.billsec ? ` · ${formatDuration(item.billsec)}` : "", " ", qualityBadge(q))),
     h("button", { type: "button", class: "icon-button", testid: "history-call",
       "aria-label": t("common.call_number", { n: name || number }), onclick: () => app.dial(number) }, icon("call")));
   }

@@ -1,12 +1,15 @@
 """Simplified ITU-T G.107 E-model: transmission rating R and estimated MOS for a voice path.
 
+Used by the load tester's sizing report and by the call-quality figures the PBX stores with
+each call's CDR (:mod:`webfon.rtp.quality`).
+
 Only the terms a VoIP relay changes are modelled; everything else keeps G.107's defaults:
 
     R   = R0 - Is - Id - Ie_eff + A          with R0 - Is = 93.2 (G.107 defaults), A = 0
     Id  = 0.024 d + 0.11 (d - 177.3) H(d - 177.3)      d = one-way mouth-to-ear delay, ms
     Ie_eff = Ie + (95 - Ie) * Ppl / (Ppl / BurstR + Bpl)    Ppl = packet loss, %
     MOS = 1                                        if R <= 0
-        = 1 + 0.035 R + 7e-6 R (R - 60) (100 - R)   if 0 < R < 100
+        = 1 + 0.035 R + 7e-6 R (R - 60) (100 - R)   if 0 < R < 100 (at least 1)
         = 4.5                                      if R >= 100
 
 ``Id`` is the usual linear approximation of G.107's delay impairment (Cole and Rosenbluth,
@@ -33,6 +36,14 @@ class Codec:
 G711 = Codec("G.711", ie=0.0, bpl=4.3, frame_ms=20.0)
 G711_PLC = Codec("G.711+PLC", ie=0.0, bpl=25.1, frame_ms=20.0)
 CODECS = {"g711": G711, "g711-plc": G711_PLC}
+_BY_SDP_NAME = {"PCMA": G711, "PCMU": G711, "OPUS": G711_PLC}
+"""Codecs by their SDP encoding name. G.113 gives Opus no narrowband figures: it is rated as
+G.711 with packet-loss concealment (Opus conceals loss too), so a loss costs it less."""
+
+
+def codec_for(name: str | None) -> Codec:
+    """The E-model figures for an SDP encoding name (G.711 for anything unknown)."""
+    return _BY_SDP_NAME.get((name or "").upper(), G711)
 
 
 def delay_impairment(one_way_ms: float) -> float:
@@ -60,7 +71,8 @@ def mos_from_r(r: float) -> float:
         return 1.0
     if r >= 100:
         return 4.5
-    return 1 + 0.035 * r + 7e-6 * r * (r - 60) * (100 - r)
+    # the polynomial dips just below 1 for R under about 6.5: MOS is 1 at worst
+    return max(1.0, 1 + 0.035 * r + 7e-6 * r * (r - 60) * (100 - r))
 
 
 def one_way_from_round_trip(loss_rt_pct: float, rtt_ms: float) -> tuple[float, float]:

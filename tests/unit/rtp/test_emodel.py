@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from loadtest import emodel
+from webfon.rtp import emodel
 
 
 def test_perfect_g711_path_is_r_93_2_and_mos_4_41() -> None:
