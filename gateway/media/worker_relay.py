@@ -35,6 +35,7 @@ import time
 from collections.abc import Callable
 from typing import Any, Protocol
 
+from gateway.media.reactor import Timer
 from gateway.media.srtp_inplace import (
     MAX_DATAGRAM,
     SRTCP_UNPROTECT,
@@ -42,9 +43,9 @@ from gateway.media.srtp_inplace import (
     SRTP_UNPROTECT,
     InPlaceSrtp,
 )
-from gateway.media.reactor import Timer
 from gateway.media.srtp_inplace import PacketBuffer as PacketBuffer
 from webfon.rtp.quality import RtcpWatch
+from webfon.rtp.rebase import StreamRebaser
 from webfon.rtp.rtcp import (
     ReceiverReport,
     RtcpError,
@@ -53,7 +54,6 @@ from webfon.rtp.rtcp import (
     ntp_timestamp,
     parse_rtcp,
 )
-from webfon.rtp.rebase import StreamRebaser
 from webfon.rtp.stats import ReceiverStats
 from webfon.rtp.strict import Admit, StrictSource
 
@@ -91,11 +91,42 @@ def pt_table(mapping: dict[int, int]) -> list[int]:
 class IceEndpoint:
     """The browser's side of a relayed call (see the module docstring)."""
 
-    __slots__ = ("_cell", "_next_seq", "_ptr", "_recv", "_restamp", "_rx", "_send", "_to_sip",
-                 "_tx", "_views", "buffer", "bytes_in", "bytes_out", "clock", "data", "host",
-                 "first_out_seq", "id", "last_in", "linked", "lost_in", "packets_in",
-                 "packets_out", "pts", "rebaser", "remote", "rtcp_in", "rx", "send_failures",
-                 "sock", "srtp_failures", "ssrc", "tx", "watch")
+    __slots__ = (
+        "_cell",
+        "_next_seq",
+        "_ptr",
+        "_recv",
+        "_restamp",
+        "_rx",
+        "_send",
+        "_to_sip",
+        "_tx",
+        "_views",
+        "buffer",
+        "bytes_in",
+        "bytes_out",
+        "clock",
+        "data",
+        "first_out_seq",
+        "host",
+        "id",
+        "last_in",
+        "linked",
+        "lost_in",
+        "packets_in",
+        "packets_out",
+        "pts",
+        "rebaser",
+        "remote",
+        "rtcp_in",
+        "rx",
+        "send_failures",
+        "sock",
+        "srtp_failures",
+        "ssrc",
+        "tx",
+        "watch",
+    )
 
     def __init__(self, host: Host, endpoint: int, state: dict[str, Any],
                  sock: socket.socket) -> None:

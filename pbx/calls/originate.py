@@ -3,9 +3,9 @@ number, a hotel room's wake-up call, anything that starts from the PBX rather th
 phone's INVITE).
 
 The contacts ring together with the PBX's own offer (G.711 A-law and µ-law, RFC 4733 events,
-the PBX's media address; SDES-SRTP with the PBX's key for contacts on TLS, whose
-answer must then carry its own key of the same suite); the first to answer becomes the leg, answered, with its media
-pointed at the far end and who is on it recorded (``CallLeg.party``: whose rights apply to
+the PBX's media address; SDES-SRTP with the PBX's key for contacts on TLS, whose answer must
+then carry its own key of the same suite); the first to answer becomes the leg, answered, with
+its media pointed at the far end and who is on it recorded (``CallLeg.party``: whose rights apply to
 what is done on that leg, a transfer for one; or ``CallLeg.phone``, the registered phone that
 answered); the others are cancelled (also when the ringing itself is cancelled, which gives
 the media ports back). When nobody answers, :class:`Originated` says why (no answer, busy, or
