@@ -230,6 +230,7 @@ class WebfonShape(WebfonGateway):
                 f'general: {{\n  data_dir = "{data}"\n  local_ip = "{HOST}"\n'
                 f'  session_timeout = 120\n  log_level = "warning"\n  allow_guest = true\n'
                 f'  rtp_port_range = "{low}-{low + 4999}"\n  media_workers = {workers}\n'
+                f'  sip_allowed_servers = "{HOST}:*"\n'
                 f'  max_sessions = 0\n  max_sessions_per_user = 0\n'
                 f'  max_handles_per_user = 0\n}}\n')
             log = _logfile(self.workdir / f"gateway{i}.log")
