@@ -31,18 +31,10 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+from gateway.media import sip_rtcp
 from gateway.media.bridge import MediaBridge
 from gateway.media.ports import PortAllocator, set_socket_buffers
-from gateway.media.worker_relay import RTCP_CNAME
 from webfon.rtp.packet import HEADER_SIZE, is_rtcp, rewrite_header
-from webfon.rtp.rtcp import (
-    ReceiverReport,
-    RtcpError,
-    SenderReport,
-    build_sdes_cname,
-    ntp_timestamp,
-    parse_rtcp,
-)
 from webfon.rtp.stats import ReceiverStats
 from webfon.rtp.strict import (
     DEFAULT_PROBATION,
@@ -310,18 +302,8 @@ class RtpLeg:
             self.send_rtcp_report()
 
     def rtcp_report(self) -> bytes:
-        """Our compound report: a sender report (a receiver report while nothing was sent)
-        with a block on what we receive from SIP, and our CNAME."""
-        stats = self.stats
-        blocks = [stats.report_block(time.monotonic())] if stats.received and stats.ssrc \
-            else []
-        report: bytes
-        if self.packets_to_sip:
-            report = SenderReport(self.ssrc, ntp_timestamp(time.time()), 0,
-                                  self.packets_to_sip, 0, blocks).build()
-        else:
-            report = ReceiverReport(self.ssrc, blocks).build()
-        return report + build_sdes_cname(self.ssrc, RTCP_CNAME)
+        """Our compound report (:func:`gateway.media.sip_rtcp.report`)."""
+        return sip_rtcp.report(self.ssrc, self.packets_to_sip, self.stats)
 
     def send_rtcp_report(self) -> None:
         transport, remote = self.transport, self.remote
@@ -338,17 +320,7 @@ class RtpLeg:
         if not self.strict.rtcp_ok(addr):
             return
         self.rtcp_in += 1
-        try:
-            packets = parse_rtcp(data)
-        except RtcpError:
-            return
-        now = time.monotonic()
-        for packet in packets:
-            if isinstance(packet, SenderReport) and packet.ssrc != self.ssrc:
-                # the relay reads no SSRC per packet: the sender's reports name the stream
-                # (our own, echoed back by a test peer, is not one)
-                self.stats.ssrc = packet.ssrc
-                self.stats.on_sender_report(packet, now)
+        sip_rtcp.read_peer_report(data, self.ssrc, self.stats)
 
     # --- SIP -> browser -----------------------------------------------------------------
     def _from_sip(self, data: bytes, addr: tuple[Any, ...]) -> None:

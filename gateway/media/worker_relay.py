@@ -35,6 +35,7 @@ import time
 from collections.abc import Callable
 from typing import Any, Protocol
 
+from gateway.media import sip_rtcp
 from gateway.media.reactor import Timer
 from gateway.media.srtp_inplace import (
     MAX_DATAGRAM,
@@ -46,14 +47,6 @@ from gateway.media.srtp_inplace import (
 from gateway.media.srtp_inplace import PacketBuffer as PacketBuffer
 from webfon.rtp.quality import RtcpWatch
 from webfon.rtp.rebase import StreamRebaser
-from webfon.rtp.rtcp import (
-    ReceiverReport,
-    RtcpError,
-    SenderReport,
-    build_sdes_cname,
-    ntp_timestamp,
-    parse_rtcp,
-)
 from webfon.rtp.stats import ReceiverStats
 from webfon.rtp.strict import Admit, StrictSource
 
@@ -61,7 +54,6 @@ log = logging.getLogger("gateway.media.worker")
 
 QUIET_S = 1.0        # a packet after this long without one: the browser sends again
 NOT_RELAYED = -1     # payload type tables: this type is dropped
-RTCP_CNAME = "webfon-gateway"  # in the SDES of our RTCP reports, from the gateway and workers
 TRANSCODED = -2      # ... this type goes through the Opus transcoder
 _header = struct.Struct("!HII").unpack_from  # sequence number, timestamp, SSRC
 _ssrc_into = struct.Struct("!I").pack_into
@@ -567,16 +559,8 @@ class SipEndpoint:
         remote = self.remote
         if remote is None:
             return
-        stats = self.stats
-        blocks = [stats.report_block(time.monotonic())] if stats.received and stats.ssrc \
-            else []
-        if self.packets_to_sip:
-            report = SenderReport(self.ssrc, ntp_timestamp(time.time()), 0,
-                                  self.packets_to_sip & 0xFFFFFFFF, 0, blocks).build()
-        else:
-            report = ReceiverReport(self.ssrc, blocks).build()
         try:
-            self._send(report + build_sdes_cname(self.ssrc, RTCP_CNAME),
+            self._send(sip_rtcp.report(self.ssrc, self.packets_to_sip, self.stats),
                        (remote[0], self.rtcp_port or remote[1] + 1))
         except OSError:
             return
@@ -586,16 +570,7 @@ class SipEndpoint:
         if not self.strict.rtcp_ok(addr):
             return
         self.rtcp_in += 1
-        try:
-            packets = parse_rtcp(bytes(self.buffer.view(n)))
-        except RtcpError:
-            return
-        now = time.monotonic()
-        for packet in packets:
-            if isinstance(packet, SenderReport) and packet.ssrc != self.ssrc:
-                # the sender's reports name the stream (no SSRC is read per packet)
-                self.stats.ssrc = packet.ssrc
-                self.stats.on_sender_report(packet, now)
+        sip_rtcp.read_peer_report(bytes(self.buffer.view(n)), self.ssrc, self.stats)
 
     def close(self) -> None:
         if self._rtcp_timer is not None:
