@@ -15,13 +15,12 @@ import asyncio
 import contextlib
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
 
 from aiohttp import web
 
 from fonbo.api import Api, Ctx, Response, fail, json_response, not_found
-from fonbo.auth import issue_media_ticket
-from fonbo.keys import CONTROL_KEY, MEDIA_KEY
+from fonbo.keys import CONTROL_KEY
+from fonbo.media_audio import WAV_DESCRIPTION, WAV_RESPONSES, require_resource, ticket_response
 from fonbo.schema import (
     ID,
     NULLABLE_ID,
@@ -144,29 +143,17 @@ async def recording_ticket(ctx: Ctx) -> web.Response:
     row = await _visible(ctx, recording_id)
     if row is None:
         not_found("recording not found")
-    ticket, expires = issue_media_ticket(ctx.app[MEDIA_KEY], ctx.user_id,
-                                         f"recording:{recording_id}",
-                                         ctx.settings.media_ticket_ttl_s)
-    url = f"/fonbo/recordings/{recording_id}/audio?ticket={quote(ticket)}"
-    return json_response({"url": url, "ticket": ticket, "expires_at": expires})
+    return ticket_response(ctx, f"recording:{recording_id}",
+                           f"/fonbo/recordings/{recording_id}/audio")
 
 
 @api.op("GET", "/fonbo/recordings/{id}/audio",
         summary="The recording's audio (stereo audio/wav: the caller left, the other party "
                 "right; ranges)", tag=TAG, auth="media", path_params=_ID,
-        responses={200: Response("WAV audio", {"type": "string", "format": "binary"},
-                                 media="audio/wav"),
-                   206: Response("Part of the audio", {"type": "string", "format": "binary"},
-                                 media="audio/wav"),
-                   416: Response("Range not satisfiable", media="")},
-        description="Send Authorization: Bearer, or the ticket from POST …/ticket. Honours "
-                    "Range and If-Range.")
+        responses=WAV_RESPONSES, description=WAV_DESCRIPTION)
 async def recording_audio(ctx: Ctx) -> web.StreamResponse:
-    assert ctx.claims is not None
-    media = ctx.claims.extra.get("media")
     recording_id = ctx.path["id"]
-    if media is not None and media != f"recording:{recording_id}":
-        not_found("recording not found")
+    require_resource(ctx, f"recording:{recording_id}", "recording not found")
     row = await _visible(ctx, recording_id, with_path=True)
     if row is None:
         not_found("recording not found")

@@ -5,13 +5,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from pathlib import Path
-from urllib.parse import quote
 
 from aiohttp import web
 
 from fonbo.api import Api, Ctx, Response, json_response, not_found
-from fonbo.auth import issue_media_ticket
-from fonbo.keys import MEDIA_KEY
+from fonbo.media_audio import WAV_DESCRIPTION, WAV_RESPONSES, require_resource, ticket_response
 from fonbo.realtime import emit_to_user
 from fonbo.repo import voicemail
 from fonbo.schema import ID, TIMESTAMP, array, boolean, integer, number, obj, string
@@ -94,28 +92,15 @@ async def voicemail_ticket(ctx: Ctx) -> web.Response:
     message_id = ctx.path["id"]
     if await voicemail.get_message(ctx.store, ctx.user_id, message_id) is None:
         not_found("message not found")
-    ticket, expires = issue_media_ticket(ctx.app[MEDIA_KEY], ctx.user_id,
-                                         f"voicemail:{message_id}",
-                                         ctx.settings.media_ticket_ttl_s)
-    url = f"/fonbo/voicemail/{message_id}/audio?ticket={quote(ticket)}"
-    return json_response({"url": url, "ticket": ticket, "expires_at": expires})
+    return ticket_response(ctx, f"voicemail:{message_id}", f"/fonbo/voicemail/{message_id}/audio")
 
 
 @api.op("GET", "/fonbo/voicemail/{id}/audio", summary="The message audio (audio/wav, ranges)",
         tag=TAG, auth="media", path_params=_ID,
-        responses={200: Response("WAV audio", {"type": "string", "format": "binary"},
-                                 media="audio/wav"),
-                   206: Response("Part of the audio", {"type": "string", "format": "binary"},
-                                 media="audio/wav"),
-                   416: Response("Range not satisfiable", media="")},
-        description="Send Authorization: Bearer, or the ticket from POST …/ticket. Honours "
-                    "Range and If-Range.")
+        responses=WAV_RESPONSES, description=WAV_DESCRIPTION)
 async def voicemail_audio(ctx: Ctx) -> web.StreamResponse:
-    assert ctx.claims is not None
-    media = ctx.claims.extra.get("media")
     message_id = ctx.path["id"]
-    if media is not None and media != f"voicemail:{message_id}":
-        not_found("message not found")
+    require_resource(ctx, f"voicemail:{message_id}", "message not found")
     row = await voicemail.get_message(ctx.store, ctx.user_id, message_id, with_path=True)
     if row is None:
         not_found("message not found")
