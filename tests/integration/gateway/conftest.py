@@ -22,6 +22,7 @@ from gateway.media.ice import reset_ice
 from gateway.settings import GatewaySettings
 from tests.support.fixtures import baresip_factory, phone_network, sipp_factory  # noqa: F401
 from tests.support.phone import Phone
+from tests.support.sipp import Sipp
 from webfon.rtp.detect import dominant_frequency, rms_dbfs
 from webfon.tokens import TokenIssuer, ensure_keypair, load_private_key
 
@@ -443,3 +444,19 @@ async def test_phones() -> AsyncIterator[Any]:
     finally:
         for phone in made:
             await phone.close()
+
+
+async def echo_call(sip_clients: Any, gw: RunningGateway, sipp: Sipp, tone: float) -> Any:
+    """A guest call to sipp's echo with ``tone`` heard back (audio verified), the client."""
+    client = await sip_clients(tone_hz=tone, gw=gw)
+    await client.request({"request": "register", "type": "guest",
+                          "username": "sip:alice@127.0.0.1"})
+    await client.wait_event("registered")
+    offer = await client.make_offer()
+    await client.request({"request": "call", "uri": f"sip:echo@{sipp.sip_address}"}, offer)
+    _, jsep = await client.wait_event("accepted")
+    await client.take_answer(jsep)
+    recorder = await client.wait_recorder()
+    heard = await recorder.wait_tone(tone, timeout=15)
+    assert abs(heard - tone) < 15
+    return client

@@ -14,7 +14,7 @@ from typing import Any
 import aiohttp
 
 from loadtest.gcfigures import parse
-from tests.integration.gateway.conftest import RunningGateway
+from tests.integration.gateway.conftest import RunningGateway, echo_call
 from tests.support.sipp import Sipp
 from webfon.gcwatch import PAUSE_BUCKETS_MS
 
@@ -25,21 +25,6 @@ async def admin_listing(gw: RunningGateway) -> dict[str, Any]:
     async with aiohttp.ClientSession() as http, http.get(url, headers=headers) as response:
         assert response.status == 200
         return await response.json()
-
-
-async def echo_call(sip_clients: Any, gw: RunningGateway, sipp: Sipp, tone: float) -> Any:
-    client = await sip_clients(tone_hz=tone, gw=gw)
-    await client.request({"request": "register", "type": "guest",
-                          "username": "sip:alice@127.0.0.1"})
-    await client.wait_event("registered")
-    offer = await client.make_offer()
-    await client.request({"request": "call", "uri": f"sip:echo@{sipp.sip_address}"}, offer)
-    _, jsep = await client.wait_event("accepted")
-    await client.take_answer(jsep)
-    recorder = await client.wait_recorder()
-    heard = await recorder.wait_tone(tone, timeout=15)
-    assert abs(heard - tone) < 15
-    return client
 
 
 def legs(listing: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
