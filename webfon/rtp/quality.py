@@ -41,6 +41,10 @@ MAX_SRS = 8
 """Sender reports remembered per leg (a receiver echoes the latest one it got)."""
 MAX_STREAMS = 8
 MAX_RTT_S = 10.0
+DLSR_SLACK_S = 0.002
+"""Receivers that keep time in milliseconds (baresip's libre) round the delay they held our
+sender report: on a sub-millisecond path the round trip can come out slightly below zero. Down
+to this much it counts as zero; further off, the report is not believed."""
 JITTER_BUFFER_MIN_MS = 20.0
 
 
@@ -125,7 +129,8 @@ class RtcpWatch:
         sent = self._srs.get(lsr) if lsr else None
         if sent is not None:
             rtt = now - sent - dlsr / 65536.0
-            if 0.0 <= rtt < MAX_RTT_S:
+            if -DLSR_SLACK_S <= rtt < MAX_RTT_S:
+                rtt = max(rtt, 0.0)
                 self.rtt_sum += rtt
                 self.rtt_count += 1
                 self.rtt_max = max(self.rtt_max, rtt)

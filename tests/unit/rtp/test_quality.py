@@ -30,6 +30,23 @@ def test_round_trip_from_a_report_echoing_a_sender_report_that_went_to_the_endpo
     assert watch.rtt_count == 1
 
 
+def test_a_millisecond_clock_below_zero_counts_as_no_delay_but_a_wild_report_is_ignored(
+        ) -> None:
+    watch = RtcpWatch()
+    sr = _sr(0x1111, 1_700_000_000.25)
+    watch.sent(RtcpWatch.parse(sr.build()), now=100.0)
+    # a 0.3 ms path, and a receiver that rounded its 52.6 ms hold up to 53 ms: -0.1 ms
+    rounded = ReceiverReport(0x2222, [ReportBlock(0x1111, 0, 0, 5000, 80, sr.lsr,
+                                                  round(0.053 * 65536))])
+    watch.received(RtcpWatch.parse(rounded.build()), now=100.0529)
+    assert watch.rtt_count == 1 and watch.rtt_ms == 0.0
+    # a report claiming it held our SR 50 ms longer than we have been waiting: not believed
+    wild = ReceiverReport(0x2222, [ReportBlock(0x1111, 0, 0, 5100, 80, sr.lsr,
+                                               round(0.150 * 65536))])
+    watch.received(RtcpWatch.parse(wild.build()), now=100.1)
+    assert watch.rtt_count == 1
+
+
 def test_reported_loss_counts_the_whole_call_when_the_first_sequence_number_is_known() -> None:
     watch = RtcpWatch(clock_rate=8000)
     for highest, cumulative, jitter in ((1000 + 249, 10, 40), (1000 + 499, 50, 120)):
