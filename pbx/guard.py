@@ -42,6 +42,8 @@ class SourceGuard:
         self.exempt: frozenset[str] = frozenset()
         """Addresses never limited nor banned besides the trusted networks: the trunks'."""
         self.dropped = 0
+        self.admitted = 0
+        """Messages taken in within their source's rate (trusted sources' excess not counted)."""
         self.refused = 0
         self._trusted: dict[str, bool] = {}
         self._dropping: set[str] = set()
@@ -70,6 +72,7 @@ class SourceGuard:
             return True
         ip = source[0]
         if buckets.allow(ip):
+            self.admitted += 1
             if self._dropping and ip in self._dropping:
                 self._dropping.discard(ip)
                 log.info("source back under its message rate", extra={"peer_ip": ip})
@@ -102,6 +105,6 @@ class SourceGuard:
             authlog.ban("address", ip, banned)
 
     def snapshot(self) -> dict[str, int]:
-        return {"dropped": self.dropped, "refused_banned": self.refused,
+        return {"dropped": self.dropped, "admitted": self.admitted, "refused_banned": self.refused,
                 "sources_tracked": len(self.buckets) if self.buckets else 0,
                 "sources_failing": len(self.bans)}
