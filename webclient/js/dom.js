@@ -71,3 +71,18 @@ export function toast(message, kind = "info", ms = 4000) {
 export function icon(name) {
   return h("img", { src: `/img/${name}.svg`, alt: "", width: 20, height: 20, class: "icon-img" });
 }
+
+// Loads of one view overlap (a filter changed, a push arrived, a button was pressed twice) and
+// their answers may arrive out of order. `const latestLoad = latest();` then, in the loader,
+// `await latestLoad(fetching)`: it settles as `fetching` does unless a later call began
+// meanwhile; then it never settles, so an older answer (or its error) never replaces a newer.
+export function latest() {
+  let generation = 0;
+  return (promise) => {
+    const mine = ++generation;
+    return new Promise((resolve, reject) => {
+      promise.then((value) => { if (mine === generation) resolve(value); },
+        (err) => { if (mine === generation) reject(err); });
+    });
+  };
+}

@@ -2,7 +2,7 @@
 // supervisor view (waiting calls with «Mover Cola», agents and their states). Both follow
 // FONBO's "acd.queue" events and refresh every few seconds for the waiting times.
 
-import { h, replace, field, formatDuration } from "../dom.js";
+import { h, replace, field, formatDuration, latest } from "../dom.js";
 import { t } from "../i18n.js";
 
 const REFRESH_MS = 5000;
@@ -65,11 +65,12 @@ export function renderAgent(app, root) {
   replace(root, h("h1", {}, t("acd.title")), status, empty, table, note);
   const me = app.auth.user?.id;
 
+  const latestLoad = latest();
   async function load(force = true) {
     if (!force && document.activeElement?.closest?.("[data-testid='acd-row']")) return;
     let data;
     try {
-      data = await app.fonbo.get("/acd/me");
+      data = await latestLoad(app.fonbo.get("/acd/me"));
     } catch (err) {
       status.textContent = t("common.error", { msg: err.message });
       return;
@@ -158,6 +159,7 @@ export function renderSupervision(app, root) {
     if (!queues.length) status.textContent = t("sup.none");
   }
 
+  const latestLoad = latest();
   async function load(force = true) {
     if (!select.value) {
       try { await loadQueues(); } catch (err) {
@@ -172,7 +174,7 @@ export function renderSupervision(app, root) {
     }
     let data;
     try {
-      data = await app.fonbo.get(`/acd/queues/${select.value}/status`);
+      data = await latestLoad(app.fonbo.get(`/acd/queues/${select.value}/status`));
     } catch (err) {
       status.textContent = t("common.error", { msg: err.message });
       return;

@@ -1,7 +1,7 @@
 // Admin pages: users, webphone pools, extensions and their phones. A small generic
 // list + form editor driven by field descriptions; FONBO's validation messages are shown as-is.
 
-import { h, replace, field } from "../dom.js";
+import { h, replace, field, latest } from "../dom.js";
 import { t } from "../i18n.js";
 
 const RESOURCES = {
@@ -113,10 +113,11 @@ export function editor(app, spec, path, testPrefix, fixedValues = {}) {
   const formBox = h("div");
   const childBox = h("div");
 
+  const latestLoad = latest();
   async function load() {
     status.textContent = "";
     try {
-      const data = await app.fonbo.get(path, { limit: 1000 });
+      const data = await latestLoad(app.fonbo.get(path, { limit: 1000 }));
       const items = (data.items || []).filter((item) => Object.entries(fixedValues)
         .every(([k, v]) => item[k] === v));
       const rowCtx = { items, reload: load, showError: (msg) => { status.textContent = msg; } };

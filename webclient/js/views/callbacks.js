@@ -1,7 +1,7 @@
 // Callbacks («Retrollamada»): book one to a number, see mine and cancel a pending one. Admins
 // see everyone's. A phone books the same with *43# after a busy call.
 
-import { h, replace, field, formatDate } from "../dom.js";
+import { h, replace, field, formatDate, latest } from "../dom.js";
 import { t, language } from "../i18n.js";
 
 export function renderCallbacks(app, root, { admin = false } = {}) {
@@ -28,11 +28,12 @@ export function renderCallbacks(app, root, { admin = false } = {}) {
       } }, t("cb.cancel")) : null);
   }
 
+  const latestLoad = latest();
   async function load() {
     status.textContent = t("common.loading");
     try {
-      const data = await app.fonbo.get(admin ? "/admin/callbacks" : "/callbacks",
-        { limit: 100 });
+      const data = await latestLoad(app.fonbo.get(admin ? "/admin/callbacks" : "/callbacks",
+        { limit: 100 }));
       list.replaceChildren(...data.items.map(row));
       status.textContent = data.items.length ? "" : t("cb.empty");
     } catch (err) {

@@ -2,7 +2,7 @@
 // start/pause/stop, the number list import (CSV, with the errors of each line), the results
 // per number and their CSV export.
 
-import { h, replace, field, formatDate } from "../dom.js";
+import { h, replace, field, formatDate, latest } from "../dom.js";
 import { t, language } from "../i18n.js";
 import { editor } from "./admin.js";
 
@@ -45,9 +45,10 @@ function detail(app, campaign, box) {
   const partial = h("input", { type: "checkbox", testid: "cp-partial" });
   const importOut = h("div", { testid: "cp-import-result" });
 
+  const latestStatus = latest();
   async function loadStatus() {
     try {
-      const s = await app.fonbo.get(`${base}/status`);
+      const s = await latestStatus(app.fonbo.get(`${base}/status`));
       replace(summary, h("dl", { class: "facts" },
         h("dt", {}, t("cp.state")), h("dd", { testid: "cp-state" }, t(`cp.state.${s.state}`)),
         h("dt", {}, t("cp.numbers")), h("dd", {}, String(s.numbers)),
@@ -59,10 +60,11 @@ function detail(app, campaign, box) {
     } catch (err) { error.textContent = err.message; }
   }
 
+  const latestNumbers = latest();
   async function loadNumbers() {
     try {
-      const data = await app.fonbo.get(`${base}/numbers`, { outcome: outcome.value,
-        limit: 200 });
+      const data = await latestNumbers(app.fonbo.get(`${base}/numbers`, { outcome: outcome.value,
+        limit: 200 }));
       tbody.replaceChildren(...data.items.map((n) => h("tr", { testid: "cp-number" },
         h("td", {}, n.number), h("td", {}, n.name), h("td", {}, t(`cp.nstate.${n.state}`)),
         h("td", {}, n.outcome ? t(`cp.outcome.${n.outcome}`) : "—"),

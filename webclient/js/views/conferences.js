@@ -2,7 +2,7 @@
 // «Salas de conferencia Webphone»; the ad-hoc rooms of the «Conferencia» button show up while
 // they last.
 
-import { h, replace, field } from "../dom.js";
+import { h, replace, field, latest } from "../dom.js";
 import { t } from "../i18n.js";
 
 const BEEP = [["-1", "conf.beep_inherit"], ["1", "common.yes"], ["0", "common.no"]];
@@ -93,11 +93,12 @@ export function renderConferences(app, root) {
   const newButton = h("button", { type: "button", testid: "conference-new",
     onclick: () => showForm(null) }, t("conf.new"));
 
+  const latestLoad = latest();
   async function load() {
     status.textContent = t("common.loading");
     error.textContent = "";
     try {
-      const data = await app.fonbo.get("/conferences");
+      const data = await latestLoad(app.fonbo.get("/conferences"));
       list.replaceChildren(...data.items.map(row));
       status.textContent = t("conf.limit", { used: data.used, limit: data.limit });
       newButton.disabled = data.used >= data.limit;

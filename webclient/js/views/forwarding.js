@@ -1,6 +1,6 @@
 // Forwarding: the four rules (not logged in, no answer, busy, unconditional).
 
-import { h, replace } from "../dom.js";
+import { h, replace, latest } from "../dom.js";
 import { t } from "../i18n.js";
 
 const KINDS = ["not_logged_in", "no_answer", "busy", "unconditional"];
@@ -38,9 +38,10 @@ export function renderForwarding(app, root) {
     return fieldset;
   }
 
+  const latestLoad = latest();
   async function load() {
     try {
-      const data = await app.fonbo.get("/forwarding");
+      const data = await latestLoad(app.fonbo.get("/forwarding"));
       const byKind = Object.fromEntries(data.rules.map((r) => [r.kind, r]));
       const forms = KINDS.map((k) => ruleForm(byKind[k] || { kind: k }));
       const save = h("button", { type: "submit", class: "primary", testid: "fwd-save" },

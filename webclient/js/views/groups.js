@@ -2,7 +2,7 @@
 // the settings of their kind, their members and supervisors, and the agents' pause reasons.
 // FONBO's validation messages are shown as they come.
 
-import { h, replace, field } from "../dom.js";
+import { h, replace, field, latest } from "../dom.js";
 import { t } from "../i18n.js";
 import { kindLabel } from "./acd.js";
 
@@ -48,10 +48,11 @@ export function renderGroups(app, root) {
       h("th", { scope: "col" }, h("span", { class: "visually-hidden" }, t("adm.actions"))))),
       tbody)), status, formBox, detail, reasonsBox);
 
+  const latestLoad = latest();
   async function load() {
     status.textContent = "";
     try {
-      const data = await app.fonbo.get("/admin/queues", { limit: 1000 });
+      const data = await latestLoad(app.fonbo.get("/admin/queues", { limit: 1000 }));
       tbody.replaceChildren(...data.items.map((q) => {
         const which = `${q.number} ${q.name}`;
         return h("tr", { testid: "group-row", dataset: { number: q.number } },

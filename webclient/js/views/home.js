@@ -1,7 +1,7 @@
 // The phone's main page: recent calls (one row per peer) and favourite contacts, one click
 // to call back.
 
-import { h, replace, formatDate, icon } from "../dom.js";
+import { h, replace, formatDate, icon, latest } from "../dom.js";
 import { t, language } from "../i18n.js";
 import { telLink } from "../pwa.js";
 
@@ -18,10 +18,11 @@ export function renderHome(app, root) {
   h("button", { type: "button", class: "icon-button", "aria-label": t("common.call_number", { n: name || number }),
     onclick: () => app.dial(number) }, icon("call")));
 
+  const latestLoad = latest();
   async function load() {
     try {
-      const [rec, fav] = await Promise.all([app.fonbo.get("/history/recents", { limit: 12 }),
-        app.fonbo.get("/favourites")]);
+      const [rec, fav] = await latestLoad(Promise.all([
+        app.fonbo.get("/history/recents", { limit: 12 }), app.fonbo.get("/favourites")]));
       recents.replaceChildren(...rec.items.map((r) => row(
         r.peer_name || r.last?.peer_contact_name, r.peer_number,
         `${formatDate(r.last?.started_at, language())} · ${t(`disp.${r.last?.disposition}`)}`

@@ -2,7 +2,7 @@
 // state (guest, do not disturb, message waiting, wake-up calls), the room status codes, and the
 // messages for the PMS (a refused one can be sent again). FONBO's messages say what is wrong.
 
-import { h, replace, field, formatDate } from "../dom.js";
+import { h, replace, field, formatDate, latest } from "../dom.js";
 import { t, language } from "../i18n.js";
 
 const NUMBERS = [["wakeup_ring_s", "hot.ring", 2, 300], ["wakeup_retries", "hot.retries", 0, 10],
@@ -95,12 +95,13 @@ export function renderHotel(app, root) {
       table(["hot.created", "hot.action", "hot.room", "hot.state", "hot.attempts",
         "hot.last_error", null], outboxBody), outboxError));
 
+  const latestSettings = latest();
   async function loadSettings() {
     let s;
     let prompts = [];
     try {
-      [s, prompts] = await Promise.all([app.fonbo.get("/admin/hotel/settings"),
-        app.fonbo.get("/admin/ivr_prompts").then((r) => r.items).catch(() => [])]);
+      [s, prompts] = await latestSettings(Promise.all([app.fonbo.get("/admin/hotel/settings"),
+        app.fonbo.get("/admin/ivr_prompts").then((r) => r.items).catch(() => [])]));
     } catch (err) {
       replace(settingsBox, h("p", { class: "error", role: "alert" },
         t("common.error", { msg: err.message })));
@@ -155,9 +156,10 @@ export function renderHotel(app, root) {
       t("adm.save"))));
   }
 
+  const latestRooms = latest();
   async function loadRooms() {
     try {
-      const rooms = (await app.fonbo.get("/admin/hotel/status")).items;
+      const rooms = (await latestRooms(app.fonbo.get("/admin/hotel/status"))).items;
       if (!rooms.length) {
         roomsBody.replaceChildren(h("tr", {}, h("td", { colSpan: 8 }, t("hot.no_rooms"))));
         return;
@@ -179,9 +181,11 @@ export function renderHotel(app, root) {
     } catch (err) { roomError.textContent = t("common.error", { msg: err.message }); }
   }
 
+  const latestCodes = latest();
   async function loadCodes() {
     try {
-      const codes = (await app.fonbo.get("/admin/hotel_status_codes", { limit: 1000 })).items;
+      const codes = (await latestCodes(app.fonbo.get("/admin/hotel_status_codes",
+        { limit: 1000 }))).items;
       if (!codes.length) {
         codesBody.replaceChildren(h("tr", {}, h("td", { colSpan: 5 }, t("hot.no_codes"))));
         return;
@@ -200,11 +204,12 @@ export function renderHotel(app, root) {
     } catch (err) { codeError.textContent = t("common.error", { msg: err.message }); }
   }
 
+  const latestOutbox = latest();
   async function loadOutbox() {
     try {
       const query = { limit: 50 };
       if (filter.value) query.state = filter.value;
-      const items = (await app.fonbo.get("/admin/hotel/outbox", query)).items;
+      const items = (await latestOutbox(app.fonbo.get("/admin/hotel/outbox", query))).items;
       if (!items.length) {
         outboxBody.replaceChildren(h("tr", {}, h("td", { colSpan: 7 }, t("hot.no_messages"))));
         return;

@@ -1,7 +1,7 @@
 // Admin: IVR prompts (WAV uploads, checked by FONBO, played back here) and IVR menus with
 // what each key does. FONBO's messages say why a file or an option is refused.
 
-import { h, replace, field } from "../dom.js";
+import { h, replace, field, latest } from "../dom.js";
 import { t } from "../i18n.js";
 
 const ACTIONS = ["extension", "queue", "voicemail", "menu", "hangup"];
@@ -68,9 +68,10 @@ export function renderIvr(app, root) {
 
   const promptName = (id) => prompts.find((p) => p.id === id)?.name || t("ivr.default_prompt");
 
+  const latestPrompts = latest();
   async function loadPrompts() {
     try {
-      prompts = (await app.fonbo.get("/admin/ivr_prompts")).items;
+      prompts = (await latestPrompts(app.fonbo.get("/admin/ivr_prompts"))).items;
       promptsBody.replaceChildren(...prompts.map((p) => h("tr", { testid: "prompt-row" },
         h("td", {}, p.name), h("td", { testid: "prompt-duration" },
           `${p.duration_s.toFixed(1)} s`), h("td", {}, p.original_format),
@@ -93,9 +94,10 @@ export function renderIvr(app, root) {
     } catch (err) { promptError.textContent = t("common.error", { msg: err.message }); }
   }
 
+  const latestMenus = latest();
   async function loadMenus() {
     try {
-      const menus = (await app.fonbo.get("/admin/ivr_menus", { limit: 1000 })).items;
+      const menus = (await latestMenus(app.fonbo.get("/admin/ivr_menus", { limit: 1000 }))).items;
       menusBody.replaceChildren(...menus.map((m) => h("tr", { testid: "menu-row" },
         h("td", {}, m.number), h("td", {}, m.name),
         h("td", {}, m.greeting_prompt_id ? promptName(m.greeting_prompt_id)

@@ -1,7 +1,7 @@
 // Admin page: the gateway nodes from the store (their leases), refreshed every few seconds:
 // health, sessions, registered phones, calls and media workers of each.
 
-import { h, replace } from "../dom.js";
+import { h, replace, latest } from "../dom.js";
 import { t } from "../i18n.js";
 
 const REFRESH_MS = 5000;
@@ -11,10 +11,11 @@ export function renderNodes(app, root) {
   const status = h("p", { class: "error", role: "alert", testid: "nodes-error" });
   let timer = null;
 
+  const latestLoad = latest();
   async function load() {
     if (!root.isConnected || !tbody.isConnected) { clearInterval(timer); return; }
     try {
-      const data = await app.fonbo.get("/admin/nodes");
+      const data = await latestLoad(app.fonbo.get("/admin/nodes"));
       status.textContent = "";
       tbody.replaceChildren(...(data.items || []).map((n) => h("tr", {
         testid: "node-row", dataset: { node: String(n.node_id), health: n.health } },

@@ -1,7 +1,7 @@
 // Recordings («Grabar por enrutamiento»): mine, played with a short-lived ticket (stereo: the
 // caller on the left, the other party on the right), deleted; admins see everyone's.
 
-import { h, replace, formatDate, formatDuration } from "../dom.js";
+import { h, replace, formatDate, formatDuration, latest } from "../dom.js";
 import { t, language } from "../i18n.js";
 
 export function renderRecordings(app, root, { admin = false } = {}) {
@@ -44,11 +44,12 @@ export function renderRecordings(app, root, { admin = false } = {}) {
     return li;
   }
 
+  const latestLoad = latest();
   async function load() {
     status.textContent = t("common.loading");
     try {
-      const data = await app.fonbo.get(admin ? "/admin/recordings" : "/recordings",
-        { limit: 100 });
+      const data = await latestLoad(app.fonbo.get(admin ? "/admin/recordings" : "/recordings",
+        { limit: 100 }));
       list.replaceChildren(...data.items.map(row));
       status.textContent = data.items.length ? "" : t("rec.empty");
     } catch (err) {

@@ -1,7 +1,7 @@
 // Settings: audio devices (saved per user), echo test, smart buttons, my phones with QR,
 // authenticator enrolment, language, global logo (admins).
 
-import { h, replace, field, icon } from "../dom.js";
+import { h, replace, field, icon, latest } from "../dom.js";
 import { t, language, setLanguage, languages } from "../i18n.js";
 import { listDevices, devicePrefs, setDevicePrefs, TonePlayer } from "../audio.js";
 import { EchoTest } from "../echotest.js";
@@ -106,8 +106,9 @@ function smartSection(app) {
     pattern: "[0-9*#]+" });
   const label = h("input", { testid: "smart-label", required: true, maxLength: 64 });
   const error = h("p", { class: "error", role: "alert" });
+  const latestButtons = latest();
   async function load() {
-    const buttons = await app.loadSmartButtons();
+    const buttons = await latestButtons(app.loadSmartButtons());
     list.replaceChildren(...buttons.map((b) => h("li", { class: "item" },
       h("strong", {}, b.label), h("span", { class: "muted" }, ` ${b.code}`),
       b.global ? h("span", { class: "chip" }, t("set.global")) :
@@ -137,9 +138,10 @@ function phonesSection(app) {
   const list = h("ul", { class: "list", testid: "phones-list" });
   const error = h("p", { class: "error", role: "alert" });
   const qrBox = h("div", { class: "qr", testid: "phone-qr" });
+  const latestPhones = latest();
   async function load() {
     try {
-      const data = await app.fonbo.get("/phones");
+      const data = await latestPhones(app.fonbo.get("/phones"));
       const phones = data.items || data.phones || [];
       list.replaceChildren(...phones.map((p) => {
         const order = h("input", { type: "number", min: 0, max: 99, value: p.ring_order,
@@ -183,9 +185,10 @@ function phonesSection(app) {
 function securitySection(app) {
   const box = h("div");
   const error = h("p", { class: "error", role: "alert", testid: "totp-error" });
+  const latestMe = latest();
   async function load() {
     try {
-      const me = await app.auth.me();
+      const me = await latestMe(app.auth.me());
       if (me.second_factor?.totp_enrolled) {
         replace(box, h("p", { testid: "totp-state", dataset: { state: "enrolled" } },
           t("set.totp_enrolled")));

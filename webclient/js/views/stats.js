@@ -2,7 +2,7 @@
 // waits, service level) as a chart and a table with totals, the IVR and free accumulators
 // (admins), each exportable as CSV. The table holds every number the chart draws.
 
-import { h, replace, field, formatDuration } from "../dom.js";
+import { h, replace, field, formatDuration, latest } from "../dom.js";
 import { t, language } from "../i18n.js";
 import { kindLabel } from "./acd.js";
 
@@ -96,11 +96,12 @@ export function renderStats(app, root) {
     return q;
   };
 
+  const latestLoad = latest();
   async function load() {
     error.textContent = "";
     let data;
     try {
-      data = await app.fonbo.get("/stats/queues", range());
+      data = await latestLoad(app.fonbo.get("/stats/queues", range()));
     } catch (err) {
       error.textContent = err.message;
       replace(result);

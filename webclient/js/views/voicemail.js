@@ -1,6 +1,6 @@
 // Voicemail: list, player (short-lived ticket URL), mark heard, delete, unread badge.
 
-import { h, replace, formatDate, formatDuration, icon } from "../dom.js";
+import { h, replace, formatDate, formatDuration, icon, latest } from "../dom.js";
 import { t, language } from "../i18n.js";
 import { telLink } from "../pwa.js";
 
@@ -51,10 +51,11 @@ export function renderVoicemail(app, root) {
     return li;
   }
 
+  const latestLoad = latest();
   async function load() {
     status.textContent = t("common.loading");
     try {
-      const page = await app.fonbo.get("/voicemail", { limit: 100 });
+      const page = await latestLoad(app.fonbo.get("/voicemail", { limit: 100 }));
       list.replaceChildren(...page.items.map(row));
       status.textContent = page.items.length ? "" : t("vm.empty");
     } catch (err) {
