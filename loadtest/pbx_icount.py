@@ -16,9 +16,9 @@ recvfrom, epoll — is not counted), instrumentation switched on only around eac
    instructions per RTP packet received (and relayed) by the PBX.
 
 A warm-up (a few registrations and calls) runs before the first phase. Phases can be chosen
-with ``--phases``. With ``--cprofile FILE`` the PBX runs without valgrind, profiled by
-cProfile during each phase (``loadtest/pbx_profiled.py``), for where the instructions go:
-the phases' statistics are written to FILE.1, FILE.2, ….
+with ``--phases``. With ``--cprofile FILE`` the PBX (``--pbx-tree``'s too) runs without
+valgrind, profiled by cProfile during each phase (``loadtest/pbx_profiled.py``), for where the
+instructions go: the phases' statistics are written to FILE.1, FILE.2, ….
 
 Usage::
 

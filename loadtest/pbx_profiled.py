@@ -8,6 +8,7 @@ SIGUSR2 stops it and writes the statistics gathered since the last SIGUSR1 to
 from __future__ import annotations
 
 import cProfile
+import os
 import runpy
 import signal
 import sys
@@ -36,6 +37,7 @@ def main() -> None:
     signal.signal(signal.SIGUSR1, start)
     signal.signal(signal.SIGUSR2, stop)
     sys.argv = [module, *sys.argv[4:]]
+    sys.path[0] = os.getcwd()  # as ``python -m`` has it: the tree the PBX is started in
     runpy.run_module(module, run_name="__main__", alter_sys=True)
 
 

@@ -30,7 +30,7 @@ from __future__ import annotations
 import json
 import math
 import re
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 from webfon.rtp import emodel
@@ -252,7 +252,9 @@ class LegQuality:
         return rate(self.loss_pct or 0.0, self.rtt_ms, self.jitter_ms, [self.codec])
 
     def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        # every field is a scalar: no copying as dataclasses.asdict does (once per leg of
+        # every call that ends)
+        return {name: getattr(self, name) for name in _LEG_FIELDS}
 
     # --- the SIP header ------------------------------------------------------------------
     _KEYS = {"node": "node", "leg": "leg", "addr": "address", "net": "network",
@@ -295,6 +297,9 @@ class LegQuality:
                 values[name] = value
         quality = cls(**values)
         return quality if quality.measured else None
+
+
+_LEG_FIELDS = tuple(f.name for f in fields(LegQuality))
 
 
 @dataclass
