@@ -60,7 +60,8 @@ async def build(settings: PbxSettings) -> web.Application:
             engine.overload.reset()
             engine.gc.reset(frozen)
             quiet = QuietCollector(lambda: len(engine.active),
-                                   lambda: engine.overload.overloaded)
+                                   lambda: engine.overload.overloaded,
+                                   lingering=lambda: engine.endpoint.transaction_count)
             engine.background.spawn(quiet.run())
             app[CORE_KEY] = core
             log.info("pbx ready", extra={"sip_port": engine.port,

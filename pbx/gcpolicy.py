@@ -11,9 +11,12 @@ them again and again — a middle-generation collection every 20 young ones took
 * the young generations are collected often, over few objects (:data:`THRESHOLDS`): a
   collection walks at most about ``YOUNG * (1 + MIDDLE)`` objects, a few milliseconds;
 * the automatic full collection is off; :class:`QuietCollector` runs it when no call is in
-  progress, or — a PBX never idle — once ``max_wait_s`` has passed, when the loop is not
-  lagging. The lingering transactions are freed by reference counting, not by the
-  collector: only cyclic garbage waits for the full collection.
+  progress and the transactions of the last calls have waited out their timers, or — a PBX
+  never idle — once ``max_wait_s`` has passed, when the loop is not lagging. The lingering
+  transactions are freed by reference counting, not by the collector: only cyclic garbage
+  waits for the full collection. Run while they linger, the full collection walks them all:
+  1.2 s right after a minute at 1000 calls a second; once they are gone, only what lives on
+  (registrations, settings, caches).
 """
 
 from __future__ import annotations
@@ -30,6 +33,9 @@ YOUNG = 10_000
 MIDDLE = 2
 NEVER = 1_000_000_000
 THRESHOLDS = (YOUNG, MIDDLE, NEVER)
+QUIET_TRANSACTIONS = 500
+"""At most this many transactions alive for the PBX to count as quiet (registrations' own
+linger too: 500 is a refresh every 64 ms)."""
 
 
 def tune_gc() -> int:
@@ -45,9 +51,13 @@ class QuietCollector:
     """Runs the full collection when the PBX is quiet (see the module's docstring)."""
 
     def __init__(self, calls_in_progress: Callable[[], int], lagging: Callable[[], bool], *,
+                 lingering: Callable[[], int] = lambda: 0, max_lingering: int = QUIET_TRANSACTIONS,
                  check_s: float = 30.0, max_wait_s: float = 3600.0) -> None:
         self.calls_in_progress = calls_in_progress
         self.lagging = lagging
+        self.lingering = lingering
+        """Transactions alive (those of ended calls wait out their timers, 32 s on UDP)."""
+        self.max_lingering = max_lingering
         self.check_s = check_s
         self.max_wait_s = max_wait_s
         self.last = time.monotonic()
@@ -57,7 +67,7 @@ class QuietCollector:
         """Whether the full collection should run now."""
         if self.lagging():
             return False
-        if self.calls_in_progress() == 0:
+        if self.calls_in_progress() == 0 and self.lingering() <= self.max_lingering:
             return gc.get_count()[2] > 0  # young collections ran since the last full one
         return now - self.last >= self.max_wait_s
 

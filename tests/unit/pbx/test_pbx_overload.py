@@ -69,6 +69,20 @@ def test_the_full_collection_waits_for_a_quiet_pbx() -> None:
     assert quiet.runs == 1
 
 
+def test_the_full_collection_waits_for_the_last_calls_transactions() -> None:
+    lingering = [20_000]  # a burst of calls just ended: their transactions wait out Timer J
+    quiet = QuietCollector(lambda: 0, lambda: False, lingering=lambda: lingering[0],
+                           max_lingering=500, check_s=1.0, max_wait_s=600.0)
+    gc.collect()
+    gc.collect(1)
+    start = quiet.last
+    assert not quiet.due(start + 1)  # it would walk every one of them
+    lingering[0] = 499
+    assert quiet.due(start + 1)
+    lingering[0] = 20_000  # a PBX never quiet still collects, after max_wait_s
+    assert quiet.due(start + 601)
+
+
 def test_collections_walk_few_objects_after_tuning() -> None:
     saved = gc.get_threshold()
     try:
