@@ -73,26 +73,29 @@ class Originator:
 
     async def ring(self, contacts: Sequence[Contact], timeout: float, shown_as: Address, *,
                    party: Caller | None, number: str, trunk: str = "",
-                   user_id: int | None = None) -> Originated:
+                   user_id: int | None = None, srtp: bool = False) -> Originated:
         """Ring ``contacts`` (showing ``shown_as``) for up to ``timeout`` seconds.
 
         ``party`` is who is on the leg that answers (None: the phone that answered, whose
         rights are looked up when needed), ``number`` the leg's number, ``user_id`` the user
-        on it (default: the party's), ``trunk`` the trunk the contacts are on, if any."""
+        on it (default: the party's), ``trunk`` the trunk the contacts are on, if any. SRTP is
+        offered (and required of the answer) to contacts on TLS, and to every contact with
+        ``srtp`` (a trunk that requires it)."""
         try:
             media = await self.legs.media_leg("a")
         except OSError:
             return Originated(NO_MEDIA, trunk=trunk)
-        key = Crypto.generate()  # ours, for the contacts on TLS (offered SRTP only)
+        key = Crypto.generate()  # ours, for the contacts offered SRTP
         bodies = {secure: self._offer(media.port, key if secure else None)
-                  for secure in {on_tls(c.uri) for c in contacts}}
+                  for secure in {srtp or on_tls(c.uri) for c in contacts}}
         attempts: list[Attempt] = []
         pending: dict[asyncio.Future[Response], tuple[SipCall, Contact, Attempt]] = {}
         for contact in contacts:
             attempt = Attempt(contact.uri, time.time(), trunk=trunk)
             attempts.append(attempt)
             try:
-                sip = self.legs.dial(contact.uri, shown_as, bodies[on_tls(contact.uri)], None)
+                sip = self.legs.dial(contact.uri, shown_as,
+                                     bodies[srtp or on_tls(contact.uri)], None)
             except (SipError, ParseError, OSError) as exc:
                 attempt.ended_at, attempt.code = time.time(), 503
                 attempt.disposition = Disposition.FAILED

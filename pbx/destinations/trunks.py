@@ -111,7 +111,7 @@ class TrunkDestination:
             on_it = Caller(trunk=trunk) if party is None else replace(party, trunk=trunk)
             try_ = await originator.ring([Contact(_trunk_uri(trunk, route))], timeout,
                                          shown_as, party=on_it, number=route.number,
-                                         trunk=trunk.name)
+                                         trunk=trunk.name, srtp=trunk.srtp)
             placed.append(try_)
             return try_.result
 

@@ -182,6 +182,9 @@ class UserAgent:
         self.on_event = on_event
         self.queue_incoming = queue_incoming
         """Put incoming calls in :attr:`incoming` too (off when ``on_event`` takes them)."""
+        self.admit_request: Callable[[Request], Awaitable[bool]] | None = None
+        """Asked about every out-of-dialog request (INVITE, MESSAGE, NOTIFY, OPTIONS…) before
+        it is handled; False answers 403 (e.g. not from one of the account's SIP servers)."""
         self.refresh_margin = refresh_margin
         self.retry_after = retry_after
         self.hub = UaHub.of(endpoint)
@@ -380,6 +383,9 @@ class UserAgent:
 
     async def _out_of_dialog(self, request: Request, tx: ServerTransaction) -> None:
         method = request.method
+        if self.admit_request is not None and not await self.admit_request(request):
+            tx.respond(403, "Forbidden")
+            return
         if method == "INVITE":
             assert isinstance(tx, InviteServerTransaction)
             call = Call(self, "in", request, server_tx=tx)

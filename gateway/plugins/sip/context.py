@@ -13,9 +13,9 @@ from typing import Any, Protocol
 from gateway.media.ports import PortAllocator
 from gateway.plugins.sip.account import SipAccount
 from gateway.plugins.sip.pbx import PbxControl
-from gateway.plugins.sip.policy import Destinations
+from gateway.plugins.sip.policy import Destinations, Sources
 from gateway.settings import GatewaySettings
-from webfon.sip import SipEndpoint
+from webfon.sip import Request, SipEndpoint
 from webfon.sip.ua import Call
 
 log = logging.getLogger("gateway.sip")
@@ -52,12 +52,14 @@ class SipContext:
     allocator: PortAllocator
     pbx: PbxControl
     destinations: Destinations = field(default_factory=Destinations)
+    sources: Sources = field(default_factory=Sources)
     accounts: dict[int, SipAccount] = field(default_factory=dict)  # by master_id
     calls: dict[str, CallLine] = field(default_factory=dict)  # by Call-ID
     transfers: dict[int, Transfer] = field(default_factory=dict)  # by refer_id
     setup_times: list[float] = field(default_factory=list)
     calls_total: int = 0
     refused_destinations: int = 0
+    refused_sources: int = 0
     limit_refusals: int = 0
     logins_pending: dict[str, int] = field(default_factory=dict)  # webphone logins under way
     media_legs: dict[str, int] = field(default_factory=dict)  # by token user
@@ -77,6 +79,26 @@ class SipContext:
     def cancel_tasks(self) -> None:
         for task in list(self._tasks):
             task.cancel()
+
+    def servers_of(self, account: SipAccount) -> Destinations:
+        """The SIP servers ``account`` may reach and be reached from: the gateway's, plus
+        what the PBX gave a webphone login."""
+        if account.own_servers:
+            return self.destinations.plus(*account.own_servers)
+        return self.destinations
+
+    async def from_allowed_server(self, account: SipAccount, request: Request) -> bool:
+        """Whether a request outside any call, for ``account``, comes from one of its SIP
+        servers (anything else is refused with 403: only the PBX rings a browser)."""
+        source = request.source
+        if source is not None and await self.sources.allows(self.servers_of(account),
+                                                            source[0]):
+            return True
+        self.refused_sources += 1
+        log.warning("SIP request from a server not allowed refused", extra={
+            "method": request.method, "peer": f"{source[0]}:{source[1]}" if source else "",
+            "call_id": request.headers.get("Call-ID"), "user": account.owner})
+        return False
 
     def call_set_up(self, setup_ms: float | None) -> None:
         self.calls_total += 1

@@ -100,4 +100,5 @@ class SipPlugin(Plugin):
                 "rtp_jitter_ms_max": max((f[3] for f in figures), default=0.0),
                 "call_setup_ms_p50": times[len(times) // 2] if times else 0.0,
                 "sip_refused_destinations_total": self.sip.refused_destinations,
+                "sip_refused_sources_total": self.sip.refused_sources,
                 "sip_limit_refusals_total": self.sip.limit_refusals}

@@ -18,11 +18,20 @@ only allowed servers:
 - the default is the gateway's ``sip_registrar`` and ``sip_outbound_proxy`` (the PBX);
   a webphone login (``type: "webfon"``) adds what the PBX gave that account (its registrar
   and SIP domain).
+
+The same servers are the only ones whose requests outside a call reach an account (an INVITE,
+MESSAGE, NOTIFY or OPTIONS from anywhere else gets 403, :class:`Sources`): nobody but the PBX
+rings a browser with a caller name of their choosing or writes to it. A request's source is
+compared by address only (a TCP connection's port is the peer's choice); a listed name is
+resolved for this, as the administrator wrote it.
 """
 
 from __future__ import annotations
 
+import asyncio
 import ipaddress
+import socket
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -168,3 +177,59 @@ class Destinations:
 
     def describe(self) -> list[str]:
         return [str(s) for s in self.servers]
+
+
+class Sources:
+    """Whether a request comes from one of the allowed SIP servers: a listed address, an
+    address of a listed network, or one a listed name resolves to (cached ``ttl_s``)."""
+
+    MAX_NAMES = 256
+
+    def __init__(self, ttl_s: float = 60.0) -> None:
+        self.ttl_s = ttl_s
+        self._resolved: dict[str, tuple[float, frozenset[str]]] = {}
+
+    async def allows(self, servers: Destinations, source_ip: str) -> bool:
+        ip = canonical_host(source_ip)
+        try:
+            address = ipaddress.ip_address(ip)
+        except ValueError:
+            return False
+        names: list[str] = []
+        for server in servers.servers:
+            network = server.network
+            if network is not None:
+                if address in network:
+                    return True
+            elif server.host == ip:
+                return True
+            elif not _is_address(server.host):
+                names.append(server.host)
+        for name in names:
+            if ip in await self._resolve(name):
+                return True
+        return False
+
+    async def _resolve(self, name: str) -> frozenset[str]:
+        now = time.monotonic()
+        cached = self._resolved.get(name)
+        if cached is not None and cached[0] > now:
+            return cached[1]
+        try:
+            infos = await asyncio.get_running_loop().getaddrinfo(name, None,
+                                                                 type=socket.SOCK_DGRAM)
+            addresses = frozenset(canonical_host(str(info[4][0])) for info in infos)
+        except (OSError, UnicodeError):
+            addresses = frozenset()
+        if len(self._resolved) >= self.MAX_NAMES:
+            self._resolved.clear()
+        self._resolved[name] = (now + self.ttl_s, addresses)
+        return addresses
+
+
+def _is_address(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import asyncio
 import enum
+import functools
 import logging
 import secrets
 import string
@@ -236,9 +237,7 @@ class SipSession(PluginSession):
     def _allow(self, uri: SipURI, what: str, account: SipAccount | None = None) -> None:
         """Plugin error 403 unless ``uri`` names one of the SIP servers this handle may reach
         (the gateway's, plus what the PBX gave a webphone login)."""
-        allowed = self.sip.destinations
-        if account is not None and account.own_servers:
-            allowed = allowed.plus(*account.own_servers)
+        allowed = self.sip.servers_of(account) if account is not None else self.sip.destinations
         try:
             allowed.check(uri, what)
         except DestinationRefused as exc:
@@ -377,6 +376,7 @@ class SipSession(PluginSession):
         return None
 
     def _adopt_account(self, account: SipAccount) -> None:
+        account.ua.admit_request = functools.partial(self.sip.from_allowed_server, account)
         self.account = account
         self.has_stack = True
         account.lines.insert(0, self)

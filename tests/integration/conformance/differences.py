@@ -136,7 +136,9 @@ DIFFERENCES: tuple[Difference, ...] = (
                "headers in the URI) gets plugin error 403 \"<what> not allowed (<host:port>)"
                "…\", and an incoming INVITE whose in-dialog requests would go elsewhere gets "
                "a SIP 403: a browser user must not use the gateway as an open SIP client "
-               "(calls around the PBX, probes of internal hosts)."),
+               "(calls around the PBX, probes of internal hosts). Requests outside a call "
+               "(INVITE, MESSAGE, NOTIFY, OPTIONS) from any address but those servers' get a "
+               "SIP 403: only the PBX rings a browser or writes to it."),
     Difference(
         name="ids of one's own calls",
         reason="A `refer_id` (in `call` or `decline`) must be a transfer received by the "

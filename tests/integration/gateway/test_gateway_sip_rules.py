@@ -4,6 +4,8 @@ Registration: two challenges in a row (an outbound proxy's, then the registrar's
 Too Brief, the expiry the registrar granted to *our* Contact, a failed refresh reported to the
 client, the outbound proxy as a pre-loaded Route. Calls: a second fork's 2xx ACKed and ended
 with BYE, and an in-dialog request the user agent does not handle answered 405 with Allow.
+Requests outside a call reach an account only from its SIP servers: a stranger's INVITE and
+MESSAGE get 403 and never reach the browser.
 """
 
 from __future__ import annotations
@@ -183,3 +185,57 @@ async def test_requests_for_unknown_users_get_404(gateway_server, sip_clients) -
                     == "incomingcall"]
     finally:
         peer.close()
+
+
+def _out_of_dialog(method: str, peer: UdpPeer, host: str, user: str, n: int,
+                   body: str = "", contact: str = "") -> str:
+    return (f"{method} sip:{user}@127.0.0.1 SIP/2.0\r\n"
+            f"Via: SIP/2.0/UDP {host}:{peer.port};branch=z9hG4bKood{n}\r\n"
+            f"From: \"Director\" <sip:1000@{host}:{peer.port}>;tag=o{n}\r\n"
+            f"To: <sip:{user}@127.0.0.1>\r\nCall-ID: ood-{n}@{host}\r\nCSeq: 1 {method}\r\n"
+            f"Contact: <{contact or f'sip:1000@{host}:{peer.port}'}>\r\nMax-Forwards: 70\r\n"
+            + ("Content-Type: text/plain\r\n" if body else "")
+            + f"Content-Length: {len(body)}\r\n\r\n{body}")
+
+
+async def _final(peer: UdpPeer, method: str) -> int:
+    async with asyncio.timeout(5):
+        while True:
+            reply = await peer.recv()
+            if not isinstance(reply, Request) and reply.cseq.method == method \
+                    and reply.status >= 200:
+                return reply.status
+
+
+async def test_only_the_accounts_sip_servers_reach_it_outside_a_call(gateway_server,
+                                                                     sip_clients) -> None:
+    """The gateway's SIP servers are 127.0.0.1 (any port) here; 127.0.0.2 is a stranger who
+    found the gateway's SIP port: it may not ring the browser with a caller of its choosing
+    nor write to it."""
+    client = await sip_clients()
+    await client.request({"request": "register", "type": "guest",
+                          "username": "sip:alice@127.0.0.1"})
+    await client.wait_event("registered")
+    sip = gateway_server.app[GATEWAY_KEY].registry.get("janus.plugin.sip")
+    port = sip.endpoint.port
+    stranger = await UdpPeer.open("127.0.0.2")
+    server = await UdpPeer.open()
+    try:
+        # posing as the server: its Contact (where our ACK and BYE would go) is the server's
+        stranger.send(_out_of_dialog("INVITE", stranger, "127.0.0.2", "alice", 1,
+                                     contact=f"sip:1000@127.0.0.1:{server.port}"), port)
+        assert await _final(stranger, "INVITE") == 403
+        stranger.send(_out_of_dialog("MESSAGE", stranger, "127.0.0.2", "alice", 2, "pay now"),
+                      port)
+        assert await _final(stranger, "MESSAGE") == 403
+        # the same MESSAGE from the account's server is delivered
+        server.send(_out_of_dialog("MESSAGE", server, "127.0.0.1", "alice", 3, "hello"), port)
+        assert await _final(server, "MESSAGE") == 200
+        message, _ = await client.wait_event("message")  # the first: the stranger's was not
+        assert message["result"]["content"] == "hello"
+        assert not [e for e, _ in client.backlog
+                    if e.get("result", {}).get("event") in ("incomingcall", "message")]
+        assert sip.metrics()["sip_refused_sources_total"] == 2
+    finally:
+        stranger.close()
+        server.close()

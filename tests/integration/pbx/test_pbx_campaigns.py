@@ -114,6 +114,25 @@ async def test_campaign_answered_busy_unanswered_and_a_restricted_owner(
         "sip:600000101", "sip:600000202", "sip:600000202", "sip:600000303"]
 
 
+async def test_a_campaign_through_a_trunk_that_requires_srtp_never_talks_in_the_clear(
+        pbx: RunningPbx, sipp_factory: Callable[..., Sipp]) -> None:
+    carrier = await carrier_trunk(pbx, sipp_factory)
+    await pbx.store.execute("UPDATE trunks SET srtp = 1 WHERE name = 'carrier'")
+    pbx.core.directory.invalidate()
+    cid = await campaign(pbx, "segura", [ANSWERS])
+    rows = await finished(pbx, cid)
+    # the carrier answers with plain RTP: the call is ended, not connected in the clear
+    assert rows[ANSWERS]["outcome"] != "answered", dict(rows[ANSWERS])
+    result = await carrier.stop()
+    assert result is not None
+    log = result.text("messages.log")
+    offers = log.split("INVITE sip:")[1:]
+    assert offers, log[-2000:]
+    for offer in offers:  # what the PBX sent the carrier (its answers are plain RTP/AVP)
+        assert "m=audio" in offer and "RTP/SAVP" in offer.split("SIP/2.0 ")[0]
+        assert "a=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:" in offer.split("SIP/2.0 ")[0]
+
+
 async def test_answered_campaign_call_goes_to_an_ivr_menu(pbx: RunningPbx) -> None:
     menu = await ivr_menu(pbx, "4000", "IVRCAMP", timeout_s=5)
     await ivr_option(pbx, menu, "1", "extension", "2002")

@@ -13,6 +13,9 @@ registrar and the "internal hosts"; what sipp received is read from its message 
   pointing elsewhere, a Route header) is refused and no INVITE/MESSAGE/REFER leaves; a call to
   the PBX is answered with audio both ways. An INVITE from a stranger whose Contact (where our
   BYE would go) is not the PBX gets 403.
+* Outside a call, only the account's SIP servers reach it: a stranger at another address posing
+  as the PBX (its Contact and From name the PBX) gets 403 to an INVITE and a MESSAGE, and the
+  browser neither rings nor shows the message.
 * A second user naming the first user's call (``call_id``), transfer (``refer_id``: follow or
   decline it) or dialog (``transfer.replace``) is refused; the first user's call stays up and
   their transfer is still theirs to decline.
@@ -40,6 +43,7 @@ from tests.support.sipp import Sipp
 from webfon.tokens import TokenIssuer, ensure_keypair, load_private_key
 
 TRANSFEROR = Path(__file__).parents[1] / "conformance" / "sipp" / "uas_transferor.xml"
+SPOOFED_PBX = Path(__file__).parents[2] / "sipp" / "uac_spoofed_pbx.xml"
 
 
 @dataclass
@@ -228,6 +232,27 @@ async def test_call_to_an_internal_host_is_refused(node_factory, sipp_factory) -
     for host in (internal, elsewhere):
         assert not any(received(host, m) for m in ("INVITE", "MESSAGE", "OPTIONS")), \
             host.result.text("messages.log")
+
+
+async def test_a_stranger_posing_as_the_pbx_cannot_ring_or_write_to_a_browser(
+        node_factory, sipp_factory) -> None:
+    pbx = sipp_registrar(sipp_factory)
+    await pbx.start()
+    node = await node_factory(SIP_REGISTRAR=f"sip:{pbx.sip_address}")
+    alice = await node.browser(1001)
+    await register(alice, pbx, "alice")
+    stranger: Sipp = sipp_factory(str(SPOOFED_PBX), f"127.0.0.1:{node.sip_port}",
+                                  local_ip="127.0.0.2", service="alice", timeout=20,
+                                  variables={"pbx": pbx.sip_address})
+    result = await stranger.run()
+    assert result.ok and result.successful_calls == 1, result.describe()
+    with pytest.raises(AssertionError, match="no incomingcall event"):
+        await alice.wait_event("incomingcall", timeout=0.5)
+    with pytest.raises(AssertionError, match="no message event"):
+        await alice.wait_event("message", timeout=0.5)
+    assert "webfon_gateway_sip_refused_sources_total 2" in await node.metrics()
+    await node.close()
+    await pbx.stop()
 
 
 async def test_another_users_call_ids_cannot_be_named(node_factory, sipp_factory) -> None:

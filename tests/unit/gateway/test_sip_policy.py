@@ -7,7 +7,7 @@ import pytest
 
 from gateway.plugins.sip import params
 from gateway.plugins.sip.codes import SipPluginError
-from gateway.plugins.sip.policy import DestinationRefused, Destinations, Server
+from gateway.plugins.sip.policy import DestinationRefused, Destinations, Server, Sources
 from gateway.settings import GatewaySettings
 from webfon.config import ConfigError
 from webfon.sip import SipURI
@@ -43,6 +43,25 @@ def test_names_are_never_resolved() -> None:
     with pytest.raises(DestinationRefused):
         pbx.check(SipURI.parse("sip:x@127.1:5060"), "Destination")
     pbx.check(SipURI.parse("sip:x@127.0.0.1"), "Destination")
+
+
+@pytest.mark.parametrize(("entry", "source", "ok"), [
+    ("127.0.0.1:5070", "127.0.0.1", True),    # by address: a TCP peer's port is its own
+    ("127.0.0.1:5070", "127.0.0.2", False),
+    ("10.1.2.0/24:*", "10.1.2.77", True),
+    ("10.1.2.0/24:*", "10.1.3.1", False),
+    ("[::1]:5070", "0:0::1", True),
+    ("localhost:5080", "127.0.0.1", True),    # a listed name: what it resolves to
+    ("localhost:5080", "192.0.2.1", False),
+    ("no-such-host.invalid", "127.0.0.1", False),
+])
+async def test_requests_come_only_from_the_allowed_servers(entry: str, source: str,
+                                                           ok: bool) -> None:
+    assert await Sources().allows(allowed(entry), source) is ok
+
+
+async def test_a_source_that_is_not_an_address_is_refused() -> None:
+    assert not await Sources().allows(allowed("127.0.0.1:*"), "pbx.example.com")
 
 
 def test_maddr_and_uri_headers_cannot_send_a_request_elsewhere() -> None:

@@ -17,11 +17,12 @@ class UdpPeer(asyncio.DatagramProtocol):
         self.port = 0
 
     @classmethod
-    async def open(cls) -> UdpPeer:
+    async def open(cls, host: str = "127.0.0.1") -> UdpPeer:
+        """A peer on ``host`` (another loopback address, 127.0.0.2…, is another source)."""
         loop = asyncio.get_running_loop()
         peer = cls()
         transport, _ = await loop.create_datagram_endpoint(lambda: peer,
-                                                           local_addr=("127.0.0.1", 0))
+                                                           local_addr=(host, 0))
         peer.transport = transport
         peer.port = transport.get_extra_info("sockname")[1]
         return peer
