@@ -43,7 +43,7 @@ class SourceGuard:
         """Addresses never limited nor banned besides the trusted networks: the trunks'."""
         self.dropped = 0
         self.admitted = 0
-        """Messages taken in within their source's rate (trusted sources' excess not counted)."""
+        """Messages taken in within their source's rate (trusted sources' not counted)."""
         self.refused = 0
         self._trusted: dict[str, bool] = {}
         self._dropping: set[str] = set()
@@ -71,13 +71,13 @@ class SourceGuard:
         if buckets is None:
             return True
         ip = source[0]
+        if self.trusted(ip):  # never limited (a gateway's address carries every web phone)
+            return True
         if buckets.allow(ip):
             self.admitted += 1
             if self._dropping and ip in self._dropping:
                 self._dropping.discard(ip)
                 log.info("source back under its message rate", extra={"peer_ip": ip})
-            return True
-        if self.trusted(ip):
             return True
         self.dropped += 1
         if ip not in self._dropping and len(self._dropping) < _MAX_REMEMBERED:
