@@ -173,6 +173,8 @@ async def _up(args: argparse.Namespace) -> int:
             return 3
     sup = Supervisor(the_plan.specs, data_dir, env, console=console,
                      restart_delay=args.restart_delay, hooks=hooks,
+                     log_max_bytes=int(args.log_max_mb * 1024 * 1024),
+                     log_backups=args.log_backups,
                      extra_state={"database_url": database_url,
                                   "entry_url": the_plan.entry_url})
     stop = asyncio.Event()
@@ -425,6 +427,11 @@ def build_parser() -> argparse.ArgumentParser:
     up.add_argument("--restart-delay", type=float, default=1.0,
                     help="seconds before a crashed process is started again (doubles while "
                          "it keeps crashing)")
+    up.add_argument("--log-max-mb", type=float, default=50.0,
+                    help="size at which a component's log file in <data>/log is rotated "
+                         "(name.log -> name.log.1 …) (50)")
+    up.add_argument("--log-backups", type=int, default=5,
+                    help="rotated log files kept per component (5)")
     up.add_argument("--log-format", choices=("auto", "pretty", "json"), default="auto",
                     help="console lines: pretty on a terminal, JSON otherwise (auto)")
     up.set_defaults(run=_up)

@@ -9,9 +9,9 @@ signal and grace time: nginx first, then the gateways (which release their web p
 the PBX, still running), and the PBX and the databases last. A process that outlives its
 grace time is killed, and that is logged.
 
-Every line a child writes goes to ``<data_dir>/log/<name>.log`` and to the console
-(:mod:`launcher.console`). The state (pids, ports, restarts) is in ``<data_dir>/run/up.json``
-for ``webfon status``.
+Every line a child writes goes to ``<data_dir>/log/<name>.log`` (rotated past
+``log_max_bytes``, :mod:`launcher.logfile`) and to the console (:mod:`launcher.console`). The
+state (pids, ports, restarts) is in ``<data_dir>/run/up.json`` for ``webfon status``.
 """
 
 from __future__ import annotations
@@ -31,6 +31,7 @@ from typing import Any
 import aiohttp
 
 from launcher.console import Console
+from launcher.logfile import DEFAULT_BACKUPS, DEFAULT_MAX_BYTES, RotatingLog
 from launcher.process import ProcessSpec
 from webfon.bus import BusHub
 
@@ -92,12 +93,16 @@ class Supervisor:
     def __init__(self, specs: list[ProcessSpec], data_dir: Path,
                  env: dict[str, str] | None = None, *, console: Console | None = None,
                  restart_delay: float = 1.0, hooks: dict[int, Hook] | None = None,
-                 extra_state: dict[str, Any] | None = None) -> None:
+                 extra_state: dict[str, Any] | None = None,
+                 log_max_bytes: int = DEFAULT_MAX_BYTES,
+                 log_backups: int = DEFAULT_BACKUPS) -> None:
         self.data_dir = data_dir.resolve()
         self.children = [Child(s) for s in specs]
         self.env = dict(os.environ if env is None else env)
         self.console = console or Console()
         self.restart_delay = restart_delay
+        self.log_max_bytes = log_max_bytes
+        self.log_backups = log_backups
         self.hooks = hooks or {}
         self.extra_state = extra_state or {}
         self.hub: BusHub | None = None
@@ -169,8 +174,9 @@ class Supervisor:
 
     async def _read(self, child: Child, proc: asyncio.subprocess.Process) -> None:
         assert proc.stdout is not None
-        path = log_path(self.data_dir, child.spec.name)
-        with path.open("a", encoding="utf-8") as out:
+        out = RotatingLog(log_path(self.data_dir, child.spec.name),
+                          max_bytes=self.log_max_bytes, backups=self.log_backups)
+        try:
             while True:
                 try:
                     line = await proc.stdout.readline()
@@ -182,8 +188,9 @@ class Supervisor:
                     return
                 text = line.decode("utf-8", "replace")
                 out.write(text if text.endswith("\n") else text + "\n")
-                out.flush()
                 self.console.line(child.spec.name, text)
+        finally:
+            out.close()
 
     async def _keep_running(self, child: Child) -> None:
         backoff = self.restart_delay
