@@ -85,6 +85,7 @@ class Recordings:
         self.recording: dict[str, _Active] = {}
         self._modes: tuple[dict[int, str], dict[str, str]] = ({}, {})
         self._modes_until = 0.0
+        self._anyone_always = False
         self._since = time.time()
 
     # ------------------------------------------------------------------ policy
@@ -93,6 +94,8 @@ class Recordings:
         if now >= self._modes_until:
             self._modes = await self.repo.modes()
             self._modes_until = now + self.cache_s
+            self._anyone_always = any(mode == RecordingMode.ALWAYS
+                                      for modes in self._modes for mode in modes.values())
         return self._modes
 
     async def mode_of(self, party: Party) -> RecordingMode:
@@ -129,6 +132,9 @@ class Recordings:
     async def on_connected(self, call: Call) -> None:
         """A call was connected: record it when a party records always."""
         if call.b is None or call.call_id in self.recording:
+            return
+        await self._settings()
+        if not self._anyone_always:  # nobody records every call: nothing to look up
             return
         for party in await self.parties(call):
             if await self.mode_of(party) is RecordingMode.ALWAYS:
