@@ -76,16 +76,20 @@ class CdrRecord:
     quality: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
 
+    def check(self) -> None:
+        """Raise ValueError for a value the store would refuse."""
+        if self.disposition not in DISPOSITIONS:
+            raise ValueError(f"unknown disposition {self.disposition!r}")
+        if self.direction not in DIRECTIONS:
+            raise ValueError(f"unknown direction {self.direction!r}")
+
     def row(self) -> dict[str, Any]:
+        self.check()
         ended = max(self.ended_at or time.time(), self.started_at)
         d = {name: getattr(self, name) for name in _ROW_FIELDS}  # all scalars: no deep copy
         d["ended_at"] = ended
         d["duration_s"] = round(ended - self.started_at, 3)
         d["billsec"] = round(ended - self.answered_at, 3) if self.answered_at else 0.0
-        if self.disposition not in DISPOSITIONS:
-            raise ValueError(f"unknown disposition {self.disposition!r}")
-        if self.direction not in DIRECTIONS:
-            raise ValueError(f"unknown direction {self.direction!r}")
         # plain strings for the store's drivers and the bus (not the enums' subclasses)
         d["disposition"] = str(self.disposition)
         d["direction"] = str(self.direction)
@@ -133,7 +137,7 @@ class CdrWriter:
         self._lock = asyncio.Lock()
 
     def submit(self, record: CdrRecord, *, publish: bool = True) -> None:
-        record.row()  # reject bad values now, not in the flusher
+        record.check()  # reject bad values now, not in the flusher
         self._queue.append((record, publish))
         if len(self._queue) > self.MAX_QUEUED:
             del self._queue[:len(self._queue) - self.MAX_QUEUED]

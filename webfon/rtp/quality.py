@@ -182,6 +182,8 @@ def _text(value: Any, limit: int = 64) -> str:
 
 def _num(value: Any, high: float) -> float | None:
     """A finite number in [0, high], rounded; None for anything else."""
+    if value is None:  # not measured (most often): no exception to raise and catch
+        return None
     try:
         f = float(value)
     except (TypeError, ValueError):
@@ -224,10 +226,11 @@ class LegQuality:
     mos: float | None = None
 
     def __post_init__(self) -> None:
-        for name in ("rx_loss_pct", "remote_loss_pct"):
-            setattr(self, name, _num(getattr(self, name), 100.0))
-        for name in ("rx_jitter_ms", "remote_jitter_ms", "rtt_ms"):
-            setattr(self, name, _num(getattr(self, name), 60000.0))
+        self.rx_loss_pct = _num(self.rx_loss_pct, 100.0)
+        self.remote_loss_pct = _num(self.remote_loss_pct, 100.0)
+        self.rx_jitter_ms = _num(self.rx_jitter_ms, 60000.0)
+        self.remote_jitter_ms = _num(self.remote_jitter_ms, 60000.0)
+        self.rtt_ms = _num(self.rtt_ms, 60000.0)
         if self.mos is None:
             self.mos = self.rate()
 
