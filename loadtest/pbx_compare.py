@@ -637,12 +637,11 @@ def print_table(results: dict[str, dict[str, Any]], machine: dict[str, Any]) -> 
             row.append(f"{m['cpu_percent_per_call']} % core/call ({m['cpu_percent']} %), "
                        f"{m['failed']} failed{extra}")
         rows.append(row)
-    gc_row, overload_row = ["longest GC pause (collections per generation)"], \
+    gc_row, overload_row = ["longest GC pause, its CPU (collections per generation)"], \
         ["overload: max loop lag, 503s sent"]
     for n in names:
         gc, overload = results[n].get("gc"), results[n].get("overload")
-        gc_row.append(f"{gc['max_ms']} ms ({'/'.join(map(str, gc['collections']))})"
-                      if gc else "—")
+        gc_row.append(_gc_cell(gc) if gc else "—")
         overload_row.append(f"{overload['max_lag_ms']} ms, {overload['shed']}"
                             if overload else "—")
     if len(gc_row) > 1 and any(c != "—" for c in gc_row[1:]):
@@ -664,6 +663,18 @@ def _rates(text: str) -> list[float]:
 def _ports(text: str) -> tuple[int, int]:
     low, high = text.split("-", 1)
     return int(low), int(high)
+
+
+def _gc_cell(gc: dict[str, Any]) -> str:
+    """The longest pause, with the CPU time the collector spent in it when the PBX reports it
+    (much less than the pause: the process was waiting, not collecting)."""
+    counts = "/".join(map(str, gc["collections"]))
+    pauses = gc.get("max_pause_ms") or []
+    cpu = gc.get("cpu_of_max_pause_ms")
+    if not cpu or not pauses:
+        return f"{gc['max_ms']} ms ({counts})"
+    longest = max(range(len(pauses)), key=pauses.__getitem__)
+    return f"{gc['max_ms']} ms, {cpu[longest]} ms CPU ({counts})"
 
 
 def main(argv: list[str] | None = None) -> int:

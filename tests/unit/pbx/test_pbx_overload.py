@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import time
 
 from pbx.gcpolicy import QuietCollector, tune_gc
 from pbx.gcwatch import GcWatch
@@ -50,6 +51,20 @@ def test_gc_pauses_are_timed_per_generation_while_watched() -> None:
     assert watch.snapshot()["collections"] == snap["collections"]
     watch.reset()
     assert watch.snapshot()["collections"] == [0, 0, 0]
+
+
+def test_a_pause_spent_waiting_shows_little_cpu() -> None:
+    """A collection's pause on the wall clock, and on the thread's CPU clock: a pause the
+    process spent descheduled (here: asleep between the callback's two phases) is told apart
+    from the collector's own work."""
+    watch = GcWatch()
+    watch._callback("start", {"generation": 0})
+    time.sleep(0.05)
+    watch._callback("stop", {"generation": 0, "collected": 0})
+    snap = watch.snapshot()
+    assert snap["max_pause_ms"][0] >= 50.0
+    assert snap["cpu_of_max_pause_ms"][0] < 10.0 and snap["max_pause_cpu_ms"][0] < 10.0
+    assert snap["total_pause_cpu_ms"][0] < 10.0 <= snap["total_pause_ms"][0]
 
 
 def test_the_full_collection_waits_for_a_quiet_pbx() -> None:
