@@ -34,6 +34,7 @@ import logging
 from collections import Counter
 from typing import Any
 
+from webfon.gcwatch import GcWatch
 from webfon.sip import Request, ServerTransaction, SipEndpoint
 from webfon.sip.transaction import InviteServerTransaction
 from webfon.sip.transport import UdpTransport
@@ -68,7 +69,6 @@ from .features.dtmf import InfoDtmf
 from .features.hold import Hold
 from .features.parties import Parties
 from .features.transfer import Transfer
-from .gcwatch import GcWatch
 from .guard import SourceGuard
 from .inbound import InboundCalls
 from .media import MediaManager
@@ -120,7 +120,7 @@ class SipEngine:
         self.stats: Counter[str] = Counter()
         self.overload = Overload(s.overload_lag_ms, s.overload_retry_after_s,
                                  s.overload_recover_s, s.overload_sustain_s)
-        self.gc = GcWatch()
+        self.gc = GcWatch(start=False)
         self.hub: UaHub | None = None
         self.background = Background()
         voicemail = VoicemailRepo(core.store)
@@ -253,7 +253,7 @@ class SipEngine:
             await asyncio.wait(invites, timeout=5)
         await self.background.close()
         self.overload.close()
-        self.gc.close()
+        self.gc.stop()
         await self.recordings.close()
         self.conferences.close()
         self.board.close()
