@@ -92,7 +92,7 @@ class PbxCore:
                         if b.username == username)
         forget = getattr(self.location, "forget", None)
         if forget is not None:
-            forget(aor)
+            forget(aor, username=username)
         if self.engine is not None:
             await self.engine.drop_user(aor, username)
             ended = end_calls_to(self.engine, contacts, released.cause)

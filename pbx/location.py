@@ -15,6 +15,7 @@ from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 from webfon.store import Store
+from webfon.store.base import IntegrityError
 
 from .batching import DelayedFlush
 
@@ -187,20 +188,43 @@ class CachedLocation(Location):
                 return
             batch, self._pending = self._pending, {}
             try:
-                async with self.inner.store.transaction() as tx:
-                    for (aor, contact), b in batch.items():
-                        if b is None:
-                            await tx.execute("DELETE FROM registrations WHERE aor = ? AND "
-                                             "contact = ?", (aor, contact))
-                        else:
-                            row = asdict(b)
-                            row["reachable"] = int(b.reachable)
-                            await tx.upsert("registrations", row, ["aor", "contact"])
+                try:
+                    await self._write(batch)
+                except IntegrityError:
+                    # one binding the schema refuses (its phone deleted while its REGISTER
+                    # waited here) must not keep every other one out of the store
+                    await self._write_each(batch)
             except Exception:
                 log.exception("registrations not saved; will retry")
                 for key, value in batch.items():
                     self._pending.setdefault(key, value)
                 self._flusher.request()
+
+    async def _write(self, batch: dict[tuple[str, str], Binding | None]) -> None:
+        async with self.inner.store.transaction() as tx:
+            for (aor, contact), b in batch.items():
+                if b is None:
+                    await tx.execute("DELETE FROM registrations WHERE aor = ? AND "
+                                     "contact = ?", (aor, contact))
+                else:
+                    row = asdict(b)
+                    row["reachable"] = int(b.reachable)
+                    await tx.upsert("registrations", row, ["aor", "contact"])
+
+    async def _write_each(self, batch: dict[tuple[str, str], Binding | None]) -> None:
+        """Write the batch binding by binding, dropping those the schema refuses (from the
+        cache too: they name a phone that no longer exists)."""
+        for key, binding in list(batch.items()):
+            try:
+                await self._write({key: binding})
+            except IntegrityError as exc:
+                aor, contact = key
+                log.warning("registration dropped: the store refuses it",
+                            extra={"aor": aor, "contact": contact, "error": str(exc)})
+                cached = self._cache.get(aor)
+                if cached is not None and cached.get(contact) is binding:
+                    del cached[contact]
+            del batch[key]  # written or dropped: what is left is retried on failure
 
     async def close(self) -> None:
         self._flusher.cancel()
@@ -251,9 +275,16 @@ class CachedLocation(Location):
             self._pending[(aor, contact)] = cached[contact]
             self._flusher.request()
 
-    def forget(self, aor: str | None = None) -> None:
-        """Drop cached bindings (all, or one AOR) so they are read from the store again."""
+    def forget(self, aor: str | None = None, username: str | None = None) -> None:
+        """Drop cached bindings (all, or one AOR) so they are read from the store again.
+        With ``username``, the AOR's queued writes of that phone go too: its rows were just
+        deleted from the store (a web phone's logout), and writing them now would bring a
+        phone that left back to life, or name a phone row that no longer exists."""
         if aor is None:
             self._cache.clear()
-        else:
-            self._cache.pop(aor, None)
+            return
+        self._cache.pop(aor, None)
+        if username is not None:
+            for key, binding in list(self._pending.items()):
+                if key[0] == aor and binding is not None and binding.username == username:
+                    del self._pending[key]

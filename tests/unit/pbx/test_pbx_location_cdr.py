@@ -1,6 +1,7 @@
 """Location (memory and store-backed) and the CDR writer."""
 
 import asyncio
+import dataclasses
 import time
 from typing import Any
 
@@ -161,3 +162,36 @@ async def test_cdr_rows_kept_while_the_store_is_down(store: Store) -> None:
     assert [r["call_id"] for r in rows] == ["c0", "c1", "c2"]
     assert [p["call_id"] for _, p in bus.events] == ["c0", "c1", "c2"]
     await writer.close()
+
+
+async def test_a_binding_the_store_refuses_does_not_hold_back_the_others(store: Store) -> None:
+    """A REGISTER queued while its phone was deleted (a web phone's logout) names a phone that
+    no longer exists: the schema refuses that row. It is dropped, not retried forever, and the
+    other bindings of the batch, and those after it, reach the store."""
+    cached = CachedLocation(StoreLocation(store), flush_s=0.01)
+    now = time.time()
+    gone = dataclasses.replace(_b("7000", "sip:wf1@1", now + 60), phone_id=999_999)  # none
+    await cached.save(gone)
+    await cached.save(_b("7001", "sip:wf2@1", now + 60))
+    await cached.flush()
+    assert [b.contact for b in await StoreLocation(store).lookup("7001")] == ["sip:wf2@1"]
+    assert await StoreLocation(store).lookup("7000") == []
+    assert await cached.lookup("7000") == []  # not served from the cache either
+    await cached.save(_b("7002", "sip:wf3@1", now + 60))
+    await cached.flush()
+    assert [b.contact for b in await StoreLocation(store).lookup("7002")] == ["sip:wf3@1"]
+    await cached.close()
+
+
+async def test_a_web_phone_that_left_is_not_written_back(store: Store) -> None:
+    """A REGISTER queued just before the web phone's logout deleted its rows: forgetting the
+    AOR for that phone drops the queued write, so the phone that left does not come back."""
+    cached = CachedLocation(StoreLocation(store), flush_s=60)
+    now = time.time()
+    await cached.save(_b("7000", "sip:wf1@1", now + 60))  # username 7000
+    other = dataclasses.replace(_b("7000", "sip:desk@1", now + 60), username="desk7000")
+    await cached.save(other)
+    cached.forget("7000", username="7000")
+    await cached.flush()
+    assert [b.contact for b in await StoreLocation(store).lookup("7000")] == ["sip:desk@1"]
+    await cached.close()
