@@ -39,7 +39,8 @@ def test_the_table_compares_both_systems(capsys: pytest.CaptureFixture[str]) -> 
             "capacity_cps": 800,
             "media": {"calls": 200, "cpu_percent_per_call": 0.15, "cpu_percent": 30.0,
                       "failed": 0, "relay_ratio": 1.0, "loss_percent": 0.0},
-            "gc": {"max_ms": 12.5, "collections": [40, 20, 0]},
+            "gc": {"max_ms": 12.5, "collections": [40, 20, 0],
+                   "max_pause_ms": [3.0, 12.5, 0.0], "cpu_of_max_pause_ms": [2.9, 1.5, 0.0]},
             "overload": {"max_lag_ms": 140.0, "shed": 37}},
     }
     print_table(results, {"cpu": "test CPU", "cores": 2, "system_cpus": [0],
@@ -51,7 +52,8 @@ def test_the_table_compares_both_systems(capsys: pytest.CaptureFixture[str]) -> 
     capacity = [c.strip() for c in lines["setups/s sustained on one core"].split("|")]
     assert capacity[1:] == ["400", "800"]
     assert "0.15 % core/call" in lines["relay 200 G.711 calls"]
-    assert "12.5 ms (40/20/0)" in lines["longest GC pause (collections per generation)"]
+    gc_line = lines["longest GC pause, its CPU (collections per generation)"]
+    assert "12.5 ms, 1.5 ms CPU (40/20/0)" in gc_line  # the CPU of gen 1's, the longest
     assert "140.0 ms, 37" in lines["overload: max loop lag, 503s sent"]
 
 
