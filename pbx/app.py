@@ -21,7 +21,7 @@ from .control import (
     control_auth,
 )
 from .core import PbxCore
-from .gcpolicy import QuietCollector, tune_gc
+from .gcpolicy import QuietCollector, YoungCollector, tune_gc
 from .mdflow import running
 from .metrics import add_metrics_route
 from .settings import PbxSettings
@@ -63,6 +63,7 @@ async def build(settings: PbxSettings) -> web.Application:
                                    lambda: engine.overload.overloaded,
                                    lingering=lambda: engine.endpoint.transaction_count)
             engine.background.spawn(quiet.run())
+            engine.background.spawn(YoungCollector().run())
             app[CORE_KEY] = core
             log.info("pbx ready", extra={"sip_port": engine.port,
                                          "transports": settings.sip_transports,

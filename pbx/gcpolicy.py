@@ -8,8 +8,14 @@ them again and again — a middle-generation collection every 20 young ones took
 300 calls/s with a 50,000 threshold, and a full collection walks all of them. So:
 
 * the objects of start-up are frozen (never walked again);
-* the young generations are collected often, over few objects (:data:`THRESHOLDS`): a
-  collection walks at most about ``YOUNG * (1 + MIDDLE)`` objects, a few milliseconds;
+* the young generations are collected often, over few objects (:data:`THRESHOLDS`: about
+  ``YOUNG * (1 + MIDDLE)`` objects by the count Python keeps);
+* the young generations are also collected on a clock (:class:`YoungCollector`, every
+  ``YOUNG_EVERY_S``): Python starts a young collection when allocations minus deallocations
+  pass the threshold, and every old object freed counts as a deallocation. Under load the
+  transactions of earlier calls expire by the thousand a second, so the count stays low while
+  the young generation grows: 50,000 objects walked in one young collection and 130,000 in a
+  middle one (38–67 ms) at 400 calls a second, against the 10,000 the threshold suggests;
 * the automatic full collection is off; :class:`QuietCollector` runs it when no call is in
   progress and the transactions of the last calls have waited out their timers, or — a PBX
   never idle — once ``max_wait_s`` has passed, when the loop is not lagging. The lingering
@@ -45,6 +51,31 @@ def tune_gc() -> int:
     gc.freeze()
     gc.set_threshold(*THRESHOLDS)
     return gc.get_freeze_count()
+
+
+YOUNG_EVERY_S = 0.1
+
+
+class YoungCollector:
+    """Collects the young generation every ``every_s`` seconds, and the middle one every
+    ``MIDDLE + 1``-th time, so each walks only what was made since (see the module's
+    docstring)."""
+
+    def __init__(self, every_s: float = YOUNG_EVERY_S) -> None:
+        self.every_s = every_s
+        self.ticks = 0
+
+    def tick(self) -> int:
+        """One collection; the generation collected."""
+        self.ticks += 1
+        generation = 1 if self.ticks % (MIDDLE + 1) == 0 else 0
+        gc.collect(generation)
+        return generation
+
+    async def run(self) -> None:
+        while True:
+            await asyncio.sleep(self.every_s)
+            self.tick()
 
 
 class QuietCollector:

@@ -117,7 +117,8 @@ class GcWatch:
         ms = [p * 1000.0 for p in self.pause_max]
         labels = [f"le_{b:g}ms" if b != float("inf") else f"gt_{PAUSE_BUCKETS_MS[-2]:g}ms"
                   for b in PAUSE_BUCKETS_MS]
-        return {"collections": list(self.collections),
+        snap: dict[str, Any] = {
+                "collections": list(self.collections),
                 "max_pause_ms": [round(m, 3) for m in ms],
                 "cpu_of_max_pause_ms": [round(p * 1000.0, 3) for p in self.cpu_of_pause_max],
                 "max_pause_cpu_ms": [round(p * 1000.0, 3) for p in self.pause_cpu_max],
@@ -128,6 +129,9 @@ class GcWatch:
                 "collected": sum(self.collected),
                 "frozen": self.frozen,
                 "thresholds": list(gc.get_threshold())}
+        if self.count_objects:
+            snap["walked_max"] = list(self.walked_max)
+        return snap
 
     def stop(self) -> None:
         if self._callback in gc.callbacks:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import gc
 
-from pbx.gcpolicy import QuietCollector, tune_gc
+from pbx.gcpolicy import MIDDLE, QuietCollector, YoungCollector, tune_gc
 from pbx.overload import LoadState, Overload
 
 
@@ -74,3 +74,17 @@ def test_collections_walk_few_objects_after_tuning() -> None:
     finally:
         gc.unfreeze()
         gc.set_threshold(*saved)
+
+
+def test_the_young_generations_are_collected_on_a_clock() -> None:
+    """Every tick collects the young generation, every MIDDLE + 1-th the middle one too,
+    whatever the allocation count says (old objects freed lower it)."""
+    young = YoungCollector(every_s=0.1)
+    gc.collect()
+    before = gc.get_stats()
+    generations = [young.tick() for _ in range(2 * (MIDDLE + 1))]
+    assert generations == ([0] * MIDDLE + [1]) * 2
+    after = gc.get_stats()
+    assert after[0]["collections"] - before[0]["collections"] == 2 * MIDDLE
+    assert after[1]["collections"] - before[1]["collections"] == 2
+    assert gc.get_count()[0] < 100  # the young generation was just emptied
