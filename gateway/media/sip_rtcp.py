@@ -9,14 +9,7 @@ from __future__ import annotations
 
 import time
 
-from webfon.rtp.rtcp import (
-    ReceiverReport,
-    RtcpError,
-    SenderReport,
-    build_sdes_cname,
-    ntp_timestamp,
-    parse_rtcp,
-)
+from webfon.rtp.rtcp import RtcpError, SenderReport, compound_report, parse_rtcp
 from webfon.rtp.stats import ReceiverStats
 
 CNAME = "webfon-gateway"
@@ -26,12 +19,7 @@ def report(ssrc: int, packets_sent: int, stats: ReceiverStats) -> bytes:
     """Our compound report: a sender report (a receiver report while nothing was sent) with a
     block on what ``stats`` received, and our CNAME."""
     blocks = [stats.report_block(time.monotonic())] if stats.received and stats.ssrc else []
-    if packets_sent:
-        head = SenderReport(ssrc, ntp_timestamp(time.time()), 0, packets_sent & 0xFFFFFFFF,
-                            0, blocks).build()
-    else:
-        head = ReceiverReport(ssrc, blocks).build()
-    return head + build_sdes_cname(ssrc, CNAME)
+    return compound_report(ssrc, CNAME, blocks, packets_sent)
 
 
 def read_peer_report(data: bytes, own_ssrc: int, stats: ReceiverStats) -> None:

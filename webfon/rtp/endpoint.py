@@ -33,14 +33,7 @@ import numpy.typing as npt
 from webfon.rtp import g711
 from webfon.rtp.dtmf import DtmfEvent, DtmfReceiver, DtmfSender
 from webfon.rtp.packet import RtpError, RtpPacket, build_header
-from webfon.rtp.rtcp import (
-    ReceiverReport,
-    RtcpError,
-    SenderReport,
-    build_sdes_cname,
-    ntp_timestamp,
-    parse_rtcp,
-)
+from webfon.rtp.rtcp import RtcpError, SenderReport, compound_report, parse_rtcp
 from webfon.rtp.srtp import SrtpContext
 from webfon.rtp.stats import ReceiverStats
 from webfon.rtp.strict import Admit, StrictSource
@@ -575,13 +568,8 @@ class RtpEndpoint:
         """A compound RTCP packet: SR if we sent media, else RR, plus SDES CNAME."""
         now = time.monotonic()
         blocks = [self.stats.report_block(now)] if self.stats and self.stats.received else []
-        if self.packets_sent:
-            report: bytes = SenderReport(
-                self.ssrc, ntp_timestamp(time.time()), self.timestamp, self.packets_sent,
-                max(0, self.bytes_sent - 12 * self.packets_sent), blocks).build()
-        else:
-            report = ReceiverReport(self.ssrc, blocks).build()
-        return report + build_sdes_cname(self.ssrc, cname)
+        return compound_report(self.ssrc, cname, blocks, self.packets_sent, self.timestamp,
+                               max(0, self.bytes_sent - 12 * self.packets_sent))
 
 
 class RtpRecorder:

@@ -9,6 +9,7 @@ can pass them through untouched. An SR/RR can be followed by a minimal SDES CNAM
 from __future__ import annotations
 
 import struct
+import time
 from dataclasses import dataclass, field
 
 from webfon.rtp.packet import RtpError
@@ -166,3 +167,15 @@ def ntp_timestamp(unix_time: float) -> int:
     seconds = int(unix_time) + 2208988800
     fraction = int((unix_time % 1.0) * (1 << 32)) & 0xFFFFFFFF
     return ((seconds & 0xFFFFFFFF) << 32) | fraction
+
+
+def compound_report(ssrc: int, cname: str, blocks: list[ReportBlock], packets_sent: int,
+                    rtp_timestamp: int = 0, octets_sent: int = 0) -> bytes:
+    """Our compound RTCP report: a sender report (a receiver report while nothing was sent)
+    carrying ``blocks``, then our CNAME."""
+    if packets_sent:
+        head = SenderReport(ssrc, ntp_timestamp(time.time()), rtp_timestamp,
+                            packets_sent & 0xFFFFFFFF, octets_sent, blocks).build()
+    else:
+        head = ReceiverReport(ssrc, blocks).build()
+    return head + build_sdes_cname(ssrc, cname)
