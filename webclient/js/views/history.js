@@ -97,6 +97,11 @@ export function renderHistory(app, root) {
       if (state.resetPending) {
         state.resetPending = false;
         reset();
+      } else if (!state.done) {
+        // looked at again with the new rows: a sentinel still in view (a tall window) asks
+        // for the next page, one that was pushed out waits for the user to scroll
+        observer.unobserve(sentinel);
+        observer.observe(sentinel);
       }
     }
   }
@@ -112,8 +117,14 @@ export function renderHistory(app, root) {
     load();
   }
 
+  // An entry can describe the page before the last rows were added (computed at one frame,
+  // delivered after the rows arrived): where the sentinel is now decides.
+  const inView = () => {
+    const r = sentinel.getBoundingClientRect();
+    return r.bottom >= 0 && r.top <= window.innerHeight;
+  };
   const observer = new IntersectionObserver((entries) => {
-    if (entries.some((e) => e.isIntersecting)) load();
+    if (entries.some((e) => e.isIntersecting) && inView()) load();
   });
   observer.observe(sentinel);
   replace(root, h("h1", {}, t("history.title")),
