@@ -14,6 +14,7 @@ from gateway.media.ports import PortAllocator
 from gateway.plugins.sip.account import SipAccount
 from gateway.plugins.sip.pbx import PbxControl
 from gateway.plugins.sip.policy import Destinations, Sources
+from gateway.plugins.sip.webphone_order import WebphoneOrder
 from gateway.settings import GatewaySettings
 from webfon.sip import Request, SipEndpoint
 from webfon.sip.ua import Call
@@ -62,6 +63,7 @@ class SipContext:
     refused_sources: int = 0
     limit_refusals: int = 0
     logins_pending: dict[str, int] = field(default_factory=dict)  # webphone logins under way
+    webphone_order: WebphoneOrder = field(default_factory=WebphoneOrder)  # by user id
     media_legs: dict[str, int] = field(default_factory=dict)  # by token user
     _tasks: set[asyncio.Future[Any]] = field(default_factory=set)
 

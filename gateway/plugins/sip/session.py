@@ -425,6 +425,14 @@ class SipSession(PluginSession):
         self._check_accounts()
         self.registration = Registration.REGISTERING
         self._done(tx, {"event": "registering"})
+        async with self.sip.webphone_order.turn(user_id):
+            account = await self._webfon_login(user_id, body)
+        if account is not None:
+            self.sip.spawn(self._send_register(account))
+
+    async def _webfon_login(self, user_id: int, body: dict[str, Any]) -> SipAccount | None:
+        """The PBX's web phone login, and its account listed here (in the user's turn, see
+        ``webphone_order``); None when it failed (the client was told)."""
         settings = self.settings
         user = self.limited_user
         if user is not None:  # counted while the PBX answers (other handles may log in)
@@ -435,7 +443,7 @@ class SipSession(PluginSession):
             self.registration = Registration.FAILED
             self.event({"event": "registration_failed", "code": exc.status,
                         "reason": exc.message})
-            return
+            return None
         finally:
             if user is not None:
                 left = self.sip.logins_pending.get(user, 1) - 1
@@ -452,10 +460,10 @@ class SipSession(PluginSession):
             outbound = parse_address(settings.sip_outbound_proxy, "outbound_proxy") \
                 if settings.sip_outbound_proxy else proxy
         except SipPluginError as exc:
-            await self._pbx_logout(user_id)
+            await self._logout_unless_used(user_id)
             self.registration = Registration.FAILED
             self.event({"event": "registration_failed", "code": 500, "reason": exc.message})
-            return
+            return None
         if self.master_id == 0:
             self.master_id = new_master_id(lambda i: i in self.sip.accounts)
         if self.account is not None:  # a refresh: the new login's account replaces it
@@ -477,7 +485,20 @@ class SipSession(PluginSession):
         account.webfon = {"user_id": user_id, "extension": login.extension,
                           "lines": account.max_lines, "mode": login.mode}
         self._adopt_account(account)
-        self.sip.spawn(self._send_register(account))
+        return account
+
+    async def _logout_in_turn(self, user_id: int) -> None:
+        async with self.sip.webphone_order.turn(user_id):
+            await self._logout_unless_used(user_id)
+
+    async def _logout_unless_used(self, user_id: int) -> None:
+        """Log the user's web phone out at the PBX, unless another account of theirs here
+        still uses it: another tab, or a reloaded page whose old session still waits to be
+        claimed. Called in the user's turn (``webphone_order``)."""
+        if any(other.kind == AccountKind.WEBFON and other.webfon.get("user_id") == user_id
+               for other in self.sip.accounts.values()):
+            return
+        await self._pbx_logout(user_id)
 
     async def _pbx_logout(self, user_id: int) -> None:
         try:
@@ -495,7 +516,7 @@ class SipSession(PluginSession):
             # the first REGISTER failed: the account goes, the client may register again
             self._drop_account(unregister=False)
             if account.kind == AccountKind.WEBFON:
-                self.sip.spawn(self._pbx_logout(int(account.webfon["user_id"])))
+                self.sip.spawn(self._logout_in_turn(int(account.webfon["user_id"])))
 
     async def _account_event(self, name: str, data: dict[str, Any]) -> None:
         """What the account's user agent reports (registration, incoming requests)."""
@@ -551,13 +572,7 @@ class SipSession(PluginSession):
         await account.unregister()
         self._drop_account(unregister=False)
         if account.kind == AccountKind.WEBFON and account.webfon.get("user_id") is not None:
-            user_id = int(account.webfon["user_id"])
-            # the same user may be logged in from another tab (or a reloaded page whose old
-            # session still waits to be claimed): the web phone stays logged in for that one
-            if not any(other.kind == AccountKind.WEBFON and
-                       other.webfon.get("user_id") == user_id
-                       for other in self.sip.accounts.values()):
-                await self._pbx_logout(user_id)
+            await self._logout_in_turn(int(account.webfon["user_id"]))
 
     def _drop_account(self, unregister: bool) -> None:
         account, self.account = self.account, None

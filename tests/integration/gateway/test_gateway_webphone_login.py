@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from aiohttp import web
@@ -19,6 +20,10 @@ class FakePbxControl:
         self.registrar = registrar
         self.lines = lines
         self.calls: list[tuple[str, dict[str, Any]]] = []
+        # as the PBX keeps them: a login opens (or renews) the user's session, a logout ends it
+        self.sessions: set[int] = set()
+        self.logout_delay = 0.0  # a PBX slow to answer logouts
+        self.logouts_under_way = 0
         self.runner: web.AppRunner | None = None
         self.url = ""
 
@@ -33,12 +38,20 @@ class FakePbxControl:
                 return web.json_response({"error": {"status": 409,
                                                     "message": "no free extension"}},
                                          status=409)
+            self.sessions.add(body["user_id"])
             return web.json_response({"extension": "7003", "sip_username": "7003",
                                       "sip_password": "webpw", "domain": "webfon",
                                       "registrar": f"sip:{self.registrar}",
                                       "lines": self.lines, "mode": "exclusivo"})
         if kind == "release-node":
             return web.json_response({"released": 0})
+        if kind == "logout":
+            self.logouts_under_way += 1
+            try:
+                await asyncio.sleep(self.logout_delay)
+                self.sessions.discard(body["user_id"])
+            finally:
+                self.logouts_under_way -= 1
         return web.json_response({})
 
     async def start(self) -> FakePbxControl:
@@ -91,6 +104,32 @@ async def test_webphone_login_registers_and_logout_releases(tmp_path, gateway_fa
         assert registrar.unregisters == 1
         # the logout names the node: a phone that moved to another node is not released
         assert ("logout", {"user_id": 1003, "node_id": 4}) in pbx.calls
+    finally:
+        await pbx.stop()
+
+
+async def test_a_logout_on_its_way_does_not_end_the_next_login(tmp_path, gateway_factory,
+                                                                registrar_factory,
+                                                                sip_clients) -> None:
+    """A page logs out and the same user signs in again at once (a reload, the next sign-in):
+    the first page's logout, still on its way to the PBX, must not end the web phone the new
+    login has just been given (it would believe itself registered and never ring)."""
+    registrar, pbx, gw = await setup(tmp_path, gateway_factory, registrar_factory)
+    try:
+        pbx.logout_delay = 1.0
+        first = await sip_clients(gw=gw, token=gw.token(sub=1003))
+        await first.request({"request": "register", "type": "webfon"})
+        await first.wait_event("registered")
+        await first.request({"request": "unregister"})
+        await wait_until(lambda: pbx.logouts_under_way == 1)
+        second = await sip_clients(gw=gw, token=gw.token(sub=1003))
+        await second.request({"request": "register", "type": "webfon"})
+        await second.wait_event("registered", timeout=10)
+        await wait_until(lambda: pbx.logouts_under_way == 0)
+        assert [k for k, _ in pbx.calls if k != "release-node"] == ["login", "logout", "login"]
+        # the new login reached the PBX after the logout was done: its session stands
+        assert pbx.sessions == {1003}
+        assert "7003" in registrar.bindings
     finally:
         await pbx.stop()
 
