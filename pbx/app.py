@@ -63,7 +63,8 @@ async def build(settings: PbxSettings) -> web.Application:
                                    lambda: engine.overload.overloaded,
                                    lingering=lambda: engine.endpoint.transaction_count)
             engine.background.spawn(quiet.run())
-            engine.background.spawn(YoungCollector().run())
+            engine.background.spawn(YoungCollector(
+                activity=lambda: engine.endpoint.stats["received"]).run())
             app[CORE_KEY] = core
             log.info("pbx ready", extra={"sip_port": engine.port,
                                          "transports": settings.sip_transports,

@@ -11,11 +11,12 @@ them again and again — a middle-generation collection every 20 young ones took
 * the young generations are collected often, over few objects (:data:`THRESHOLDS`: about
   ``YOUNG * (1 + MIDDLE)`` objects by the count Python keeps);
 * the young generations are also collected on a clock (:class:`YoungCollector`, every
-  ``YOUNG_EVERY_S``): Python starts a young collection when allocations minus deallocations
-  pass the threshold, and every old object freed counts as a deallocation. Under load the
-  transactions of earlier calls expire by the thousand a second, so the count stays low while
-  the young generation grows: 50,000 objects walked in one young collection and 130,000 in a
-  middle one (38–67 ms) at 400 calls a second, against the 10,000 the threshold suggests;
+  ``YOUNG_EVERY_S`` once ``YOUNG_MESSAGES`` SIP messages came in since the last): Python
+  starts a young collection when allocations minus deallocations pass the threshold, and
+  every old object freed counts as a deallocation. Under load the transactions of earlier
+  calls expire by the thousand a second, so the count stays low while the young generation
+  grows: 50,000 objects walked in one young collection and 130,000 in a middle one (38–67
+  ms) at 400 calls a second, against the 10,000 the threshold suggests;
 * the automatic full collection is off; :class:`QuietCollector` runs it when no call is in
   progress and the transactions of the last calls have waited out their timers, or — a PBX
   never idle — once ``max_wait_s`` has passed, when the loop is not lagging. The lingering
@@ -54,19 +55,38 @@ def tune_gc() -> int:
 
 
 YOUNG_EVERY_S = 0.1
+YOUNG_MESSAGES = 100
+"""SIP messages taken in since the last clock collection for the next tick to collect: each
+leaves objects behind (transactions, dialogs, parsed headers), a hundred about the young
+generation's threshold."""
 
 
 class YoungCollector:
-    """Collects the young generation every ``every_s`` seconds, and the middle one every
-    ``MIDDLE + 1``-th time, so each walks only what was made since (see the module's
-    docstring)."""
+    """Collects the young generation on a clock, and the middle one every ``MIDDLE + 1``-th
+    time, so each walks only what was made since (see the module's docstring).
 
-    def __init__(self, every_s: float = YOUNG_EVERY_S) -> None:
+    With ``activity`` (SIP messages taken in so far), a tick collects only once ``messages``
+    more came in since the last collection: a PBX carrying a few calls a second makes too few
+    objects for a collection every ``every_s`` to be worth its cost (Python's own threshold
+    still applies), one carrying hundreds collects at every tick."""
+
+    def __init__(self, every_s: float = YOUNG_EVERY_S,
+                 activity: Callable[[], int] | None = None,
+                 messages: int = YOUNG_MESSAGES) -> None:
         self.every_s = every_s
+        self.activity = activity
+        self.messages = messages
         self.ticks = 0
+        self._seen = activity() if activity is not None else 0
 
-    def tick(self) -> int:
-        """One collection; the generation collected."""
+    def tick(self) -> int | None:
+        """One collection, unless too little happened since the last; the generation
+        collected (None: none)."""
+        if self.activity is not None:
+            now = self.activity()
+            if now - self._seen < self.messages:
+                return None
+            self._seen = now
         self.ticks += 1
         generation = 1 if self.ticks % (MIDDLE + 1) == 0 else 0
         gc.collect(generation)

@@ -88,3 +88,21 @@ def test_the_young_generations_are_collected_on_a_clock() -> None:
     assert after[0]["collections"] - before[0]["collections"] == 2 * MIDDLE
     assert after[1]["collections"] - before[1]["collections"] == 2
     assert gc.get_count()[0] < 100  # the young generation was just emptied
+
+
+def test_a_quiet_pbx_is_not_collected_at_every_tick() -> None:
+    """With the SIP messages taken in as its measure, the clock collects only once enough came
+    in since the last collection: a few calls a second leave too few objects for ten
+    collections a second to be worth their cost."""
+    received = [0]
+    young = YoungCollector(every_s=0.1, activity=lambda: received[0], messages=100)
+    assert young.tick() is None  # nothing happened
+    received[0] = 99
+    assert young.tick() is None
+    received[0] = 100
+    assert young.tick() == 0
+    received[0] = 150
+    assert young.tick() is None  # 50 since the last collection
+    received[0] = 10_000
+    assert [young.tick() for _ in range(3)] == [0, None, None]
+    assert young.ticks == 2
