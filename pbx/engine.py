@@ -223,7 +223,7 @@ class SipEngine:
         await self._refresh_trunk_addresses()
         udp = self.endpoint.transports.get("udp")
         if self.overload.enabled and isinstance(udp, UdpTransport):
-            self.overload.attach(udp)
+            self.overload.attach(udp, activity=lambda: self.endpoint.stats["received"])
         self.background.spawn(self.overload.run())
         self.gc.start()
         self.background.spawn(self.maintenance.run())

@@ -10,7 +10,9 @@ The lag is what a new request would wait before the PBX looks at it, measured tw
   socket, takes to be read: datagrams queued in the socket's receive buffer behind a flood
   wait that long, which a timer alone does not see (the loop reads one datagram a turn and
   its turns stay short while the queue grows). Only datagrams from the probe's own address
-  are taken as probes.
+  are taken as probes. No probe is sent when no SIP datagram came in since the last one:
+  nothing can wait in the queue then (a loop too busy to read is seen by the late timer),
+  and an idle PBX does not wake itself twenty times a second to find that out.
 
 When the lag has stayed above ``overload_lag_ms`` for ``overload_sustain_s`` the PBX is
 overloaded: a backlog that persists, not one stall (a start-up, a collection, a moment without
@@ -27,6 +29,7 @@ import enum
 import logging
 import socket
 import time
+from collections.abc import Callable
 from typing import Any
 
 from webfon.sip.transport import UdpTransport
@@ -64,6 +67,8 @@ class Overload:
         self._probe_lag_ms = 0.0
         self._transport: UdpTransport | None = None
         self._tap: tuple[str, int] | None = None
+        self._activity: Callable[[], int] | None = None
+        self._activity_seen = -1
 
     @property
     def enabled(self) -> bool:
@@ -119,8 +124,11 @@ class Overload:
         self.lag_ms = self.max_lag_ms = self._probe_lag_ms = 0.0
         self._calm_since = self._hot_since = None
 
-    def attach(self, transport: UdpTransport) -> None:
-        """Probe ``transport``'s receive queue (see the module's docstring)."""
+    def attach(self, transport: UdpTransport,
+               activity: Callable[[], int] | None = None) -> None:
+        """Probe ``transport``'s receive queue (see the module's docstring); with
+        ``activity`` (SIP datagrams read so far), only when some came in since the last
+        probe."""
         host, port = transport.local_address
         family = socket.AF_INET6 if ":" in host else socket.AF_INET
         if host in ("0.0.0.0", ""):
@@ -138,6 +146,7 @@ class Overload:
             return
         sent_from = probe.getsockname()
         self._probe, self._probe_to, self._transport = probe, (host, port), transport
+        self._activity = activity
         self._tap = (sent_from[0], sent_from[1])
         transport.taps[self._tap] = self._probe_arrived
 
@@ -153,6 +162,11 @@ class Overload:
         if self._probe_sent is not None:  # still in the queue
             return max(self._probe_lag_ms, (now - self._probe_sent) * 1000.0)
         lag, self._probe_lag_ms = self._probe_lag_ms, 0.0
+        if self._activity is not None:
+            seen = self._activity()
+            if seen == self._activity_seen:  # nothing came in: nothing queued to time
+                return lag
+            self._activity_seen = seen
         try:
             self._probe.sendto(b"\x00", self._probe_to)
             self._probe_sent = now

@@ -82,3 +82,27 @@ async def test_the_probe_times_a_datagram_through_the_sip_socket_queue() -> None
         overload.close()
         await udp.close()
     assert not udp.taps
+
+
+async def test_no_probe_while_no_sip_datagram_comes_in() -> None:
+    """An idle PBX does not time its empty queue twenty times a second: a probe goes only
+    when SIP datagrams were read since the last one."""
+    udp = UdpTransport(lambda data, *_: None)
+    await udp.start("127.0.0.1", 0)
+    read = [0]
+    overload = Overload(lag_ms=100.0, retry_after_s=5, recover_s=1.0)
+    try:
+        overload.attach(udp, activity=lambda: read[0])
+        overload._probe_lag(time.monotonic())  # the first probe goes
+        assert overload._probe_sent is not None
+        await wait_until(lambda: overload._probe_sent is None, timeout=2,
+                         message="the probe to be read")
+        for _ in range(3):  # nothing came in: nothing sent
+            overload._probe_lag(time.monotonic())
+            assert overload._probe_sent is None
+        read[0] += 1  # a SIP datagram was read: the next tick probes again
+        overload._probe_lag(time.monotonic())
+        assert overload._probe_sent is not None
+    finally:
+        overload.close()
+        await udp.close()
