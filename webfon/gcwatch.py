@@ -22,6 +22,12 @@ import time
 from typing import Any
 
 PAUSE_BUCKETS_MS = (1.0, 2.0, 5.0, 10.0, 20.0, 50.0, 100.0, 200.0, 500.0, float("inf"))
+_BUCKET_LABELS = [f"le_{b:g}ms" if b != float("inf") else f"gt_{PAUSE_BUCKETS_MS[-2]:g}ms"
+                  for b in PAUSE_BUCKETS_MS]
+
+
+def _ms(seconds: list[float], digits: int = 3) -> list[float]:
+    return [round(s * 1000.0, digits) for s in seconds]
 
 
 class GcWatch:
@@ -94,11 +100,11 @@ class GcWatch:
         figures: dict[str, Any] = {
             "gc_collections": list(self.collections),
             "gc_collected": list(self.collected),
-            "gc_pause_total_ms": [round(p * 1000.0, 3) for p in self.pause_total],
-            "gc_pause_max_ms": [round(p * 1000.0, 3) for p in self.pause_max],
-            "gc_pause_cpu_total_ms": [round(p * 1000.0, 3) for p in self.pause_cpu_total],
-            "gc_pause_cpu_max_ms": [round(p * 1000.0, 3) for p in self.pause_cpu_max],
-            "gc_cpu_of_pause_max_ms": [round(p * 1000.0, 3) for p in self.cpu_of_pause_max],
+            "gc_pause_total_ms": _ms(self.pause_total),
+            "gc_pause_max_ms": _ms(self.pause_max),
+            "gc_pause_cpu_total_ms": _ms(self.pause_cpu_total),
+            "gc_pause_cpu_max_ms": _ms(self.pause_cpu_max),
+            "gc_cpu_of_pause_max_ms": _ms(self.cpu_of_pause_max),
             "gc_pause_buckets": list(self.buckets),
             "gc_frozen": self.frozen,
             "gc_threshold": list(gc.get_threshold()),
@@ -114,21 +120,19 @@ class GcWatch:
         ``max_pause_cpu_ms``, ``total_pause_ms``, ``total_pause_cpu_ms``; the longest pause
         ``max_ms``, the histogram ``pauses`` (``le_<bound>ms``), objects ``collected``,
         ``frozen``, ``thresholds``."""
-        ms = [p * 1000.0 for p in self.pause_max]
-        labels = [f"le_{b:g}ms" if b != float("inf") else f"gt_{PAUSE_BUCKETS_MS[-2]:g}ms"
-                  for b in PAUSE_BUCKETS_MS]
+        f = self.figures()
         snap: dict[str, Any] = {
-                "collections": list(self.collections),
-                "max_pause_ms": [round(m, 3) for m in ms],
-                "cpu_of_max_pause_ms": [round(p * 1000.0, 3) for p in self.cpu_of_pause_max],
-                "max_pause_cpu_ms": [round(p * 1000.0, 3) for p in self.pause_cpu_max],
-                "total_pause_ms": [round(p * 1000.0, 1) for p in self.pause_total],
-                "total_pause_cpu_ms": [round(p * 1000.0, 1) for p in self.pause_cpu_total],
-                "max_ms": round(max(ms), 3),
-                "pauses": dict(zip(labels, self.buckets, strict=True)),
-                "collected": sum(self.collected),
-                "frozen": self.frozen,
-                "thresholds": list(gc.get_threshold())}
+            "collections": f["gc_collections"],
+            "max_pause_ms": f["gc_pause_max_ms"],
+            "cpu_of_max_pause_ms": f["gc_cpu_of_pause_max_ms"],
+            "max_pause_cpu_ms": f["gc_pause_cpu_max_ms"],
+            "total_pause_ms": _ms(self.pause_total, 1),
+            "total_pause_cpu_ms": _ms(self.pause_cpu_total, 1),
+            "max_ms": max(f["gc_pause_max_ms"]),
+            "pauses": dict(zip(_BUCKET_LABELS, f["gc_pause_buckets"], strict=True)),
+            "collected": sum(self.collected),
+            "frozen": f["gc_frozen"],
+            "thresholds": f["gc_threshold"]}
         if self.count_objects:
             snap["walked_max"] = list(self.walked_max)
         return snap
