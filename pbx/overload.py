@@ -10,7 +10,12 @@ The lag is what a new request would wait before the PBX looks at it, measured tw
   socket, takes to be read: datagrams queued in the socket's receive buffer behind a flood
   wait that long, which a timer alone does not see (the loop reads one datagram a turn and
   its turns stay short while the queue grows). Only datagrams from the probe's own address
-  are taken as probes. No probe is sent when no SIP datagram came in since the last one:
+  are taken as probes, and of those only the last one sent (each carries its number). A
+  probe not back after :data:`PROBE_LOST_S` is taken as lost — the kernel drops datagrams
+  that find the receive buffer full, itself the sign of a backlog, so its age still counts
+  as the lag — and a new one is sent: otherwise the age of a probe that will never come
+  would grow for ever and the PBX would turn everyone away long after the flood. No probe
+  is sent when no SIP datagram came in since the last one:
   nothing can wait in the queue then (a loop too busy to read is seen by the late timer),
   and an idle PBX does not wake itself twenty times a second to find that out.
 
@@ -39,6 +44,9 @@ log = logging.getLogger("pbx.overload")
 TICK_S = 0.05
 """How often the lag is measured."""
 
+PROBE_LOST_S = 1.0
+"""A probe not back after this long was dropped (a full receive buffer): another is sent."""
+
 
 class LoadState(enum.Enum):
     NORMAL = "normal"
@@ -64,11 +72,15 @@ class Overload:
         self._probe: socket.socket | None = None
         self._probe_to: tuple[str, int] | None = None
         self._probe_sent: float | None = None
+        self._probe_number = 0
         self._probe_lag_ms = 0.0
+        self.probes_lost = 0
         self._transport: UdpTransport | None = None
         self._tap: tuple[str, int] | None = None
         self._activity: Callable[[], int] | None = None
         self._activity_seen = -1
+        self._timer: asyncio.TimerHandle | None = None
+        self._due = 0.0
 
     @property
     def enabled(self) -> bool:
@@ -150,8 +162,8 @@ class Overload:
         self._tap = (sent_from[0], sent_from[1])
         transport.taps[self._tap] = self._probe_arrived
 
-    def _probe_arrived(self, _data: bytes) -> None:
-        if self._probe_sent is not None:
+    def _probe_arrived(self, data: bytes) -> None:
+        if self._probe_sent is not None and data == self._probe_number.to_bytes(8, "big"):
             self._probe_lag_ms = (time.monotonic() - self._probe_sent) * 1000.0
             self._probe_sent = None
 
@@ -159,34 +171,58 @@ class Overload:
         """The last probe's delay, or the age of the one still queued; sends the next."""
         if self._probe is None or self._probe_to is None:
             return 0.0
-        if self._probe_sent is not None:  # still in the queue
-            return max(self._probe_lag_ms, (now - self._probe_sent) * 1000.0)
+        if self._probe_sent is not None:
+            age = (now - self._probe_sent) * 1000.0
+            if age < PROBE_LOST_S * 1000.0:  # still in the queue
+                return max(self._probe_lag_ms, age)
+            self.probes_lost += 1  # dropped: its age counts, and another one goes
+            self._probe_sent = None
+            self._send_probe(now)
+            return age
         lag, self._probe_lag_ms = self._probe_lag_ms, 0.0
         if self._activity is not None:
             seen = self._activity()
             if seen == self._activity_seen:  # nothing came in: nothing queued to time
                 return lag
             self._activity_seen = seen
+        self._send_probe(now)
+        return lag
+
+    def _send_probe(self, now: float) -> None:
+        assert self._probe is not None and self._probe_to is not None
+        self._probe_number += 1
         try:
-            self._probe.sendto(b"\x00", self._probe_to)
+            self._probe.sendto(self._probe_number.to_bytes(8, "big"), self._probe_to)
             self._probe_sent = now
         except OSError:  # a full buffer: the next tick tries again
             pass
-        return lag
 
     async def run(self) -> None:
+        """Measure every :data:`TICK_S` until cancelled. Each measurement is a timer callback
+        of its own (no task step, no future per tick)."""
         if not self.enabled:
             return
         loop = asyncio.get_running_loop()
+        self._schedule(loop)
         try:
-            while True:
-                due = loop.time() + TICK_S
-                await asyncio.sleep(TICK_S)
-                late_ms = max(0.0, (loop.time() - due) * 1000.0)
-                now = time.monotonic()
-                self.observe(max(late_ms, self._probe_lag(now)), now)
+            await loop.create_future()
         finally:
+            if self._timer is not None:
+                self._timer.cancel()
+                self._timer = None
             self.close()
+
+    def _schedule(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._due = loop.time() + TICK_S
+        self._timer = loop.call_at(self._due, self._tick, loop)
+
+    def _tick(self, loop: asyncio.AbstractEventLoop) -> None:
+        try:
+            late_ms = max(0.0, (loop.time() - self._due) * 1000.0)
+            now = time.monotonic()
+            self.observe(max(late_ms, self._probe_lag(now)), now)
+        finally:
+            self._schedule(loop)
 
     def close(self) -> None:
         if self._transport is not None and self._tap is not None:
@@ -200,4 +236,4 @@ class Overload:
     def snapshot(self) -> dict[str, Any]:
         return {"state": self.state.value, "lag_ms": round(self.lag_ms, 1),
                 "max_lag_ms": round(self.max_lag_ms, 1), "threshold_ms": self.threshold_ms,
-                "shed": self.shed, "episodes": self.episodes}
+                "shed": self.shed, "episodes": self.episodes, "probes_lost": self.probes_lost}

@@ -148,8 +148,9 @@ class CallLeg:
     async def hangup(self, timeout: float = HANGUP_TIMEOUT_S) -> None:
         """End the dialog whatever its state (BYE, CANCEL or a final response); never
         raises."""
-        with contextlib.suppress(SipError, OSError, asyncio.TimeoutError):
-            await asyncio.wait_for(self.sip.hangup(), timeout)
+        with contextlib.suppress(SipError, OSError, TimeoutError):
+            async with asyncio.timeout(timeout):
+                await self.sip.hangup()
 
     # ------------------------------------------------------------------ observing
     def observe(self, observer: LegObserver) -> None:

@@ -7,6 +7,7 @@ progress is served (its BYE gets 200), and once the lag has stayed low for
 from __future__ import annotations
 
 import asyncio
+import socket
 import time
 from pathlib import Path
 
@@ -104,5 +105,47 @@ async def test_no_probe_while_no_sip_datagram_comes_in() -> None:
         overload._probe_lag(time.monotonic())
         assert overload._probe_sent is not None
     finally:
+        overload.close()
+        await udp.close()
+
+
+async def test_a_probe_dropped_by_a_full_buffer_is_sent_again() -> None:
+    """A flood fills the SIP socket's receive buffer and the kernel drops the probe with the
+    flood's overflow: its age counts as the lag until it is taken as lost, then a new probe
+    times the queue again — once the flood is read, the lag is low and the PBX takes calls
+    again (an age growing for ever would turn everyone away long after the flood)."""
+    read = [0]
+    udp = UdpTransport(lambda data, *_: read.__setitem__(0, read[0] + 1))
+    await udp.start("127.0.0.1", 0)
+    overload = Overload(lag_ms=100.0, retry_after_s=5, recover_s=0.2, sustain_s=0.0)
+    flood = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    try:
+        overload.attach(udp, activity=lambda: read[0])
+        # the loop does not run meanwhile: nothing reads the SIP socket until it is full
+        for size, count in ((60_000, 400), (1, 5_000)):  # 24 MB against a 4 MB buffer
+            for _ in range(count):  # (doubled by the kernel), then its last bytes
+                flood.sendto(b"x" * size, udp.local_address)
+        start = time.monotonic()
+        overload.observe(overload._probe_lag(start), start)  # the probe finds it full
+        assert overload._probe_sent is not None
+        await wait_until(lambda: read[0] > 0, timeout=2, message="the flood to be read")
+        await asyncio.sleep(0.3)  # the flood is read; the probe never comes
+        assert overload._probe_sent is not None and overload.probes_lost == 0
+        later = start + 0.5
+        assert overload._probe_lag(later) >= 500  # its age, for all we know still queued
+        lost_at = start + 1.2
+        overload.observe(overload._probe_lag(lost_at), lost_at)
+        assert overload.probes_lost == 1 and overload.overloaded  # taken as lost; sent again
+        await wait_until(lambda: overload._probe_sent is None, timeout=2,
+                         message="the new probe to come back")
+        now = time.monotonic()
+        for step in range(6):  # low lag for longer than recover_s: calls are taken again
+            read[0] += 1
+            overload.observe(overload._probe_lag(now + 0.05 * step), now + 0.05 * step)
+            await wait_until(lambda: overload._probe_sent is None, timeout=2,
+                             message="the probe to come back")
+        assert not overload.overloaded and overload.lag_ms < 100
+    finally:
+        flood.close()
         overload.close()
         await udp.close()
