@@ -81,7 +81,7 @@ class InboundCalls:
             return
         try:
             offer = sdpx.parse(request.body)
-            sdpx.relay_offer(offer, self.media_host, 1)
+            sdpx.check_relayable(offer)
             info = sdpx.info(offer)
             sdpx.check_srtp(info)
         except sdpx.SdpError as exc:

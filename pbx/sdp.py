@@ -84,20 +84,28 @@ def _ours(host: str) -> SessionDescription:
                               origin_address=host, session_name="webfon", connection=host)
 
 
+def check_relayable(offer: SessionDescription) -> None:
+    """Refuse (:class:`SdpError`) an offer :func:`relay_offer` could not relay: no audio
+    stream, or no G.711 codec in it."""
+    audio = offer.audio
+    if audio is None or not audio.port:
+        raise SdpError(488, "No audio stream offered")
+    if not any(c.name.upper() in ("PCMA", "PCMU") and c.rate == 8000 for c in audio.codecs):
+        raise SdpError(488, "No G.711 codec offered (PCMA or PCMU required)")
+
+
 def relay_offer(offer: SessionDescription, host: str, port: int,
                 crypto: Crypto | None = None) -> SessionDescription:
     """The offer sent to the callee: relayed codecs only, our address and port; RTP/SAVP
     with our key ``crypto`` for an SRTP leg, else RTP/AVP."""
+    check_relayable(offer)
     audio = offer.audio
-    if audio is None or not audio.port:
-        raise SdpError(488, "No audio stream offered")
+    assert audio is not None
     media = Media(kind="audio", port=port, proto="RTP/SAVP" if crypto else "RTP/AVP",
                   ptime=audio.ptime, direction=offer.direction_of(audio))
     for codec in audio.codecs:
         if codec.name.upper() in RELAYED and codec.rate == 8000:
             media.add_codec(Codec(codec.pt, codec.name, codec.rate, codec.channels, codec.fmtp))
-    if not any(c.name.upper() in ("PCMA", "PCMU") for c in media.codecs):
-        raise SdpError(488, "No G.711 codec offered (PCMA or PCMU required)")
     if crypto is not None:
         add_crypto(media, crypto)
     sd = _ours(host)
