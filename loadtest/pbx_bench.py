@@ -266,7 +266,13 @@ class Bench:
         deadline = time.monotonic() + timeout
         active = -1
         while time.monotonic() < deadline:
-            active = (await self.control("/control/stats"))["calls_active"]
+            if self.pbx is not None and self.pbx.poll() is not None:
+                raise RuntimeError(f"the PBX exited ({self.pbx.returncode}); its log: "
+                                   f"{self.tmp / 'pbx.log'}")
+            try:
+                active = (await self.control("/control/stats"))["calls_active"]
+            except (aiohttp.ClientError, asyncio.TimeoutError):
+                active = -1  # too busy to answer its control API yet: ask again
             if active == 0:
                 break
             await asyncio.sleep(0.5)
