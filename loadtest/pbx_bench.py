@@ -271,7 +271,7 @@ class Bench:
                                    f"{self.tmp / 'pbx.log'}")
             try:
                 active = (await self.control("/control/stats"))["calls_active"]
-            except (aiohttp.ClientError, asyncio.TimeoutError):
+            except (TimeoutError, aiohttp.ClientError):
                 active = -1  # too busy to answer its control API yet: ask again
             if active == 0:
                 break
