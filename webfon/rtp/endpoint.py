@@ -338,6 +338,12 @@ class RtpEndpoint:
             self._transport.close()
         if self._rtcp_transport is not None:
             self._rtcp_transport.close()
+        if self._protocols is not None:
+            # the closed transports keep their protocols: let go of this endpoint, so that
+            # it is freed by reference counting, not left in a cycle for the collector
+            for protocol in self._protocols:
+                if protocol is not None:
+                    protocol.owner = None
         if self._allocator is not None:
             self._allocator.release(self.local_addr[1])
 

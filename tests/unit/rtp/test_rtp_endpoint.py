@@ -190,3 +190,38 @@ async def test_full_range_takes_a_pooled_pair_before_its_idle_time() -> None:
     c.close()
     alloc.close_pool()
     assert alloc.in_use == 0
+
+
+def test_a_closed_endpoint_is_freed_without_the_collector() -> None:
+    """On the PBX's loop (uvloop) a closed datagram transport keeps its protocol: a closed
+    endpoint, with or without a pool to keep its sockets, must not stay reachable from it, or
+    every call's endpoints wait in a reference cycle for a full collection."""
+    import gc
+    import weakref
+
+    import uvloop
+
+    async def main() -> list[weakref.ref[RtpEndpoint]]:
+        refs = []
+        pooled = RtpPortAllocator(40000, 40099, pool_size=1)
+        for allocator in (None, pooled, pooled):  # the pool takes one pair, not the second
+            ep = await RtpEndpoint.open("127.0.0.1", allocator=allocator, rtcp=True)
+            refs.append(weakref.ref(ep))
+        for ref in refs:
+            endpoint = ref()
+            assert endpoint is not None
+            endpoint.close()
+            del endpoint
+        await asyncio.sleep(0.05)  # the transports finish closing
+        pooled.close_pool()
+        await asyncio.sleep(0.05)
+        return refs
+
+    gc.collect()
+    gc.disable()
+    try:
+        with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+            refs = runner.run(main())
+            assert [ref() for ref in refs] == [None, None, None]
+    finally:
+        gc.enable()
