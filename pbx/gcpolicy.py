@@ -37,6 +37,8 @@ import logging
 import time
 from collections.abc import Callable
 
+from .ticker import every
+
 log = logging.getLogger("pbx.gc")
 
 YOUNG = 10_000
@@ -80,7 +82,6 @@ class YoungCollector:
         self.messages = messages
         self.ticks = 0
         self._seen = activity() if activity is not None else 0
-        self._timer: asyncio.TimerHandle | None = None
 
     def tick(self) -> bool:
         """One young collection, unless too little happened since the last; whether it
@@ -95,22 +96,8 @@ class YoungCollector:
         return True
 
     async def run(self) -> None:
-        """Tick every ``every_s`` until cancelled, each tick a timer callback of its own (no
-        task step, no future)."""
-        loop = asyncio.get_running_loop()
-        self._timer = loop.call_later(self.every_s, self._tick, loop)
-        try:
-            await loop.create_future()
-        finally:
-            if self._timer is not None:
-                self._timer.cancel()
-                self._timer = None
-
-    def _tick(self, loop: asyncio.AbstractEventLoop) -> None:
-        try:
-            self.tick()
-        finally:
-            self._timer = loop.call_later(self.every_s, self._tick, loop)
+        """Tick every ``every_s`` until cancelled."""
+        await every(self.every_s, lambda _late: self.tick())
 
 
 class QuietCollector:

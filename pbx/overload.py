@@ -28,7 +28,6 @@ It is back to normal once the lag has stayed under half the threshold for
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import enum
 import logging
@@ -38,6 +37,8 @@ from collections.abc import Callable
 from typing import Any
 
 from webfon.sip.transport import UdpTransport
+
+from .ticker import every
 
 log = logging.getLogger("pbx.overload")
 
@@ -79,8 +80,6 @@ class Overload:
         self._tap: tuple[str, int] | None = None
         self._activity: Callable[[], int] | None = None
         self._activity_seen = -1
-        self._timer: asyncio.TimerHandle | None = None
-        self._due = 0.0
 
     @property
     def enabled(self) -> bool:
@@ -198,31 +197,17 @@ class Overload:
             pass
 
     async def run(self) -> None:
-        """Measure every :data:`TICK_S` until cancelled. Each measurement is a timer callback
-        of its own (no task step, no future per tick)."""
+        """Measure every :data:`TICK_S` until cancelled."""
         if not self.enabled:
             return
-        loop = asyncio.get_running_loop()
-        self._schedule(loop)
         try:
-            await loop.create_future()
+            await every(TICK_S, self._tick)
         finally:
-            if self._timer is not None:
-                self._timer.cancel()
-                self._timer = None
             self.close()
 
-    def _schedule(self, loop: asyncio.AbstractEventLoop) -> None:
-        self._due = loop.time() + TICK_S
-        self._timer = loop.call_at(self._due, self._tick, loop)
-
-    def _tick(self, loop: asyncio.AbstractEventLoop) -> None:
-        try:
-            late_ms = max(0.0, (loop.time() - self._due) * 1000.0)
-            now = time.monotonic()
-            self.observe(max(late_ms, self._probe_lag(now)), now)
-        finally:
-            self._schedule(loop)
+    def _tick(self, late_s: float) -> None:
+        now = time.monotonic()
+        self.observe(max(late_s * 1000.0, 0.0, self._probe_lag(now)), now)
 
     def close(self) -> None:
         if self._transport is not None and self._tap is not None:
