@@ -341,10 +341,12 @@ def test_killed_node_browsers_recover_and_its_web_phones_are_released(
     peer.wait_line_state(line, "idle")
 
     # the lease expires and the PBX releases what stayed on the dead node, before the node
-    # comes back (it is restarted RESTART_DELAY s after it died)
-    lost = prod.wait("dead node declared lost", lambda: next(
+    # comes back (it is restarted RESTART_DELAY s after it died); the node is marked lost
+    # first, its count of released web phones written once they are released
+    lost = prod.wait("dead node declared lost and its web phones released", lambda: next(
         (r for r in prod.db("SELECT * FROM gateway_nodes WHERE node_id = %s", (victim,))
-         if r["state"] == "lost"), None), timeout=NODE_LEASE_S + 4)
+         if r["state"] == "lost" and (r["released"] or 0) >= 1), None),
+        timeout=NODE_LEASE_S + 4)
     assert time.monotonic() - t0 < RESTART_DELAY, "released only when the node came back"
     assert prod.pid(f"gateway-{victim}") == old_pid
     assert lost["released"] >= 1

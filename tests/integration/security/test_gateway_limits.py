@@ -113,13 +113,26 @@ async def test_one_user_cannot_exhaust_sessions_and_handles(node: Node) -> None:
 
 
 async def test_oversized_websocket_message_stops_at_the_front(node: Node) -> None:
+    """The front refuses a frame over its limit from the frame's header: it closes with 1009
+    (message too big), or — when the client is still writing the megabyte — the connection is
+    gone under the client's feet. Either way nothing of it reaches the gateway."""
     url = f"ws://127.0.0.1:{node.web.port}/janus"
     async with aiohttp.ClientSession() as http:
         async with http.ws_connect(url, protocols=("janus-protocol",)) as ws:
-            await ws.send_str(json.dumps({"janus": "ping", "transaction": "x" * (1 << 20)}))
-            msg = await ws.receive(timeout=10)
-            assert msg.type in (WSMsgType.CLOSE, WSMsgType.CLOSED, WSMsgType.CLOSING)
-            assert ws.close_code == 1009  # message too big
+            try:
+                await ws.send_str(json.dumps({"janus": "ping",
+                                              "transaction": "x" * (1 << 20)}))
+            except (ConnectionError, aiohttp.ClientOSError):
+                cut_while_sending = True
+            else:
+                cut_while_sending = False
+                msg = await ws.receive(timeout=10)
+                assert msg.type in (WSMsgType.CLOSE, WSMsgType.CLOSED, WSMsgType.CLOSING)
+                assert ws.close_code == 1009  # message too big
+            if cut_while_sending:
+                msg = await ws.receive(timeout=10)
+                assert msg.type in (WSMsgType.CLOSE, WSMsgType.CLOSED, WSMsgType.CLOSING,
+                                    WSMsgType.ERROR)
         async with http.ws_connect(url, protocols=("janus-protocol",)) as ws:
             janus = Janus(ws)
             assert (await janus.call(janus="ping"))["janus"] == "pong"
