@@ -338,12 +338,7 @@ class RtpEndpoint:
             self._transport.close()
         if self._rtcp_transport is not None:
             self._rtcp_transport.close()
-        if self._protocols is not None:
-            # the closed transports keep their protocols: let go of this endpoint, so that
-            # it is freed by reference counting, not left in a cycle for the collector
-            for protocol in self._protocols:
-                if protocol is not None:
-                    protocol.owner = None
+        self._let_go_of_protocols()
         if self._allocator is not None:
             self._allocator.release(self.local_addr[1])
 
@@ -359,11 +354,18 @@ class RtpEndpoint:
                      protocols[1])
         if not allocator._keep(kept):
             return False
-        protocols[0].owner = None
-        if protocols[1] is not None:
-            protocols[1].owner = None
+        self._let_go_of_protocols()
         self._transport = self._rtcp_transport = None
         return True
+
+    def _let_go_of_protocols(self) -> None:
+        """The sockets' protocols no longer deliver to this endpoint. Kept sockets wait for
+        their next owner; closed ones keep their protocols too (uvloop), so this also frees
+        the endpoint by reference counting instead of leaving it in a cycle."""
+        if self._protocols is not None:
+            for protocol in self._protocols:
+                if protocol is not None:
+                    protocol.owner = None
 
     async def __aenter__(self) -> RtpEndpoint:
         return self
