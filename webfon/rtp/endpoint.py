@@ -19,7 +19,9 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
+import ctypes
 import errno
+import os
 import random
 import socket
 import struct
@@ -43,6 +45,23 @@ RtpCallback = Callable[["RtpEndpoint", bytes, Addr], Any]
 RtcpCallback = Callable[["RtpEndpoint", bytes, Addr], Any]
 
 _FIXED = struct.Struct("!BBHII")
+MAX_DATAGRAM = 4096
+"""Longest datagram read (RTP packets stay under the path MTU; more is cut)."""
+SAMPLE_EVERY = 8
+"""Receiver statistics take one packet in this many (a power of two), see
+:attr:`RtpEndpoint.stats`."""
+_SAMPLE_MASK = SAMPLE_EVERY - 1
+
+_LIBC = ctypes.CDLL(None, use_errno=True)
+_UNSPEC = (ctypes.c_char * 28)()
+"""A socket address of family AF_UNSPEC (all zero), which Python's ``connect`` cannot name."""
+
+
+def _dissolve(sock: socket.socket) -> None:
+    """Undo ``connect()`` on a UDP socket: it receives from anyone again."""
+    if _LIBC.connect(sock.fileno(), _UNSPEC, len(_UNSPEC)) != 0:
+        err = ctypes.get_errno()
+        raise OSError(err, os.strerror(err))
 
 
 class PortRangeExhausted(OSError):
@@ -160,12 +179,47 @@ class RtpPortAllocator:
         self._in_use.discard(port)
 
 
-class _Protocol(asyncio.DatagramProtocol):
-    def __init__(self, owner: RtpEndpoint | None, rtcp: bool) -> None:
+class _Socket:
+    """One of an endpoint's UDP sockets, read by the event loop's readiness callback.
+
+    The socket is read directly, one datagram per readiness callback (the loop calls again
+    while more are queued), and written directly: no datagram transport and protocol between
+    the socket and the endpoint. Per packet that saves the protocol dispatch, a second read
+    returning ``EAGAIN`` (a transport reads until the socket is empty) and the transport's
+    conversion of the destination address.
+
+    Once strict RTP has locked a call's media onto its source, the socket is connected to
+    it (:meth:`connect`): the kernel then delivers nothing from anyone else, and reads and
+    writes name no address — the text form of the source address, built for every datagram
+    read from an unconnected socket, was the largest single cost of relaying a packet.
+    """
+
+    __slots__ = ("loop", "owner", "peer", "rtcp", "sock")
+
+    def __init__(self, sock: socket.socket, loop: asyncio.AbstractEventLoop,
+                 owner: RtpEndpoint | None, rtcp: bool) -> None:
+        sock.setblocking(False)
+        self.sock = sock
+        self.loop = loop
         self.owner = owner  # None while the socket is kept in an allocator's pool
         self.rtcp = rtcp
+        self.peer: Addr | None = None  # the address the socket is connected to
+        loop.add_reader(sock.fileno(), self._readable)
 
-    def datagram_received(self, data: bytes, addr: Addr) -> None:  # type: ignore[override]
+    def _readable(self) -> None:
+        peer = self.peer
+        try:
+            if peer is None:
+                data, addr = self.sock.recvfrom(MAX_DATAGRAM)
+            else:
+                data = self.sock.recv(MAX_DATAGRAM)
+                addr = peer
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError:  # an ICMP error queued on the socket (a peer's port is closed)
+            if self.owner is not None:
+                self.owner.errors += 1
+            return
         owner = self.owner
         if owner is None:
             return
@@ -174,25 +228,61 @@ class _Protocol(asyncio.DatagramProtocol):
         else:
             owner._on_datagram(data, addr)
 
-    def error_received(self, exc: Exception) -> None:
-        if self.owner is not None:
-            self.owner.errors += 1
+    def sendto(self, data: bytes | bytearray | memoryview, addr: Addr) -> bool:
+        """Send one datagram; False when it could not be (a full buffer drops it, as UDP
+        does; an ICMP error from an earlier one is reported here)."""
+        try:
+            if addr is self.peer:
+                self.sock.send(data)
+            else:
+                self.sock.sendto(data, addr)
+        except OSError:
+            if self.owner is not None:
+                self.owner.errors += 1
+            return False
+        return True
+
+    def connect(self, addr: Addr) -> bool:
+        """Take datagrams from ``addr`` only, and send to it without naming it."""
+        try:
+            self.sock.connect(addr)
+        except OSError:
+            return False
+        self.peer = addr
+        return True
+
+    def disconnect(self) -> bool:
+        """Take datagrams from anyone again; False if the socket could not be (it must not
+        be reused then)."""
+        if self.peer is None:
+            return True
+        self.peer = None
+        try:
+            _dissolve(self.sock)
+        except OSError:
+            return False
+        return True
+
+    @property
+    def closed(self) -> bool:
+        return self.sock.fileno() == -1
+
+    def close(self) -> None:
+        if self.sock.fileno() != -1:
+            self.loop.remove_reader(self.sock.fileno())
+            self.sock.close()
 
 
 class _Kept:
-    """A bound RTP (and RTCP) socket pair with its transports, kept for reuse."""
+    """A bound RTP (and RTCP) socket pair, kept for reuse (its reads dropped meanwhile)."""
 
-    __slots__ = ("host", "local", "rtcp", "rtcp_protocol", "rtp", "rtp_protocol", "since")
+    __slots__ = ("host", "local", "rtcp", "rtp", "since")
 
-    def __init__(self, host: str, local: Addr, rtp: asyncio.DatagramTransport,
-                 rtp_protocol: _Protocol, rtcp: asyncio.DatagramTransport | None,
-                 rtcp_protocol: _Protocol | None) -> None:
+    def __init__(self, host: str, local: Addr, rtp: _Socket, rtcp: _Socket | None) -> None:
         self.host = host
         self.local = local
         self.rtp = rtp
-        self.rtp_protocol = rtp_protocol
         self.rtcp = rtcp
-        self.rtcp_protocol = rtcp_protocol
         self.since = time.monotonic()
 
     @property
@@ -225,12 +315,13 @@ class RtpEndpoint:
         if strict is not None and remote is not None:
             strict.expect(remote)
         self.track_stats = track_stats
-        self.stats: ReceiverStats | None = None
+        self._stats: ReceiverStats | None = None
+        self._sampled_at = 0  # packets_received when the statistics last took a packet
+        self._last: bytes | None = None  # the last packet received, if they did not take it
         self.ssrc = random.getrandbits(32) if ssrc is None else ssrc
         self.seq = random.getrandbits(16)
         self.timestamp = random.getrandbits(32)
         self.packets_received = 0
-        self.bytes_received = 0
         self.rtcp_received = 0
         self.invalid_received = 0
         self.packets_sent = 0
@@ -241,12 +332,11 @@ class RtpEndpoint:
         self.srtp: SrtpContext | None = None
         self.srtp_failed = 0
         """SRTP/SRTCP packets that failed authentication (or replays), dropped."""
-        self.last_received = 0.0
         self.last_sender_report: SenderReport | None = None
         self.local_addr: Addr = ("", 0)
-        self._transport: asyncio.DatagramTransport | None = None
-        self._rtcp_transport: asyncio.DatagramTransport | None = None
-        self._protocols: tuple[_Protocol, _Protocol | None] | None = None
+        self._rtp_socket: _Socket | None = None
+        self._rtcp_socket: _Socket | None = None
+        self._settle_timer: asyncio.TimerHandle | None = None
         self._host = ""
         self._allocator: RtpPortAllocator | None = None
         self._closed = False
@@ -290,17 +380,9 @@ class RtpEndpoint:
                 if rtcp_sock is not None:
                     rtcp_sock.close()
                 raise
-        rtp_sock.setblocking(False)
-        transport, rtp_protocol = await loop.create_datagram_endpoint(
-            lambda: _Protocol(self, False), sock=rtp_sock)
-        self._transport = transport  # type: ignore[assignment]
-        rtcp_protocol = None
+        self._rtp_socket = _Socket(rtp_sock, loop, self, False)
         if rtcp_sock is not None:
-            rtcp_sock.setblocking(False)
-            rtransport, rtcp_protocol = await loop.create_datagram_endpoint(
-                lambda: _Protocol(self, True), sock=rtcp_sock)
-            self._rtcp_transport = rtransport  # type: ignore[assignment]
-        self._protocols = (rtp_protocol, rtcp_protocol)
+            self._rtcp_socket = _Socket(rtcp_sock, loop, self, True)
         name = rtp_sock.getsockname()
         self.local_addr = (name[0], name[1])
         if self.remote_addr is not None and self.rtcp_remote_addr is None and rtcp:
@@ -310,12 +392,11 @@ class RtpEndpoint:
     def _adopt(self, kept: _Kept, allocator: RtpPortAllocator) -> None:
         """Take over a socket pair kept by ``allocator``."""
         self._allocator = allocator
-        self._transport = kept.rtp
-        self._rtcp_transport = kept.rtcp
-        kept.rtp_protocol.owner = self
-        if kept.rtcp_protocol is not None:
-            kept.rtcp_protocol.owner = self
-        self._protocols = (kept.rtp_protocol, kept.rtcp_protocol)
+        self._rtp_socket = kept.rtp
+        self._rtcp_socket = kept.rtcp
+        kept.rtp.owner = self
+        if kept.rtcp is not None:
+            kept.rtcp.owner = self
         self.local_addr = kept.local
         if self.remote_addr is not None and self.rtcp_remote_addr is None and kept.rtcp:
             self.rtcp_remote_addr = (self.remote_addr[0], self.remote_addr[1] + 1)
@@ -332,40 +413,36 @@ class RtpEndpoint:
         if self._closed:
             return
         self._closed = True
+        if self._settle_timer is not None:
+            self._settle_timer.cancel()
+            self._settle_timer = None
         if self._keep():
             return
-        if self._transport is not None:
-            self._transport.close()
-        if self._rtcp_transport is not None:
-            self._rtcp_transport.close()
-        self._let_go_of_protocols()
+        for sock in (self._rtp_socket, self._rtcp_socket):
+            if sock is not None:
+                sock.close()
+        self._let_go_of_sockets()
         if self._allocator is not None:
             self._allocator.release(self.local_addr[1])
 
     def _keep(self) -> bool:
         """Hand the sockets back to the allocator's pool (True) if it takes them."""
-        allocator, protocols = self._allocator, self._protocols
-        transport, rtcp_transport = self._transport, self._rtcp_transport
-        if allocator is None or not allocator.pool_size or protocols is None \
-                or transport is None or transport.is_closing() \
-                or (rtcp_transport is not None and rtcp_transport.is_closing()):
+        allocator, rtp, rtcp = self._allocator, self._rtp_socket, self._rtcp_socket
+        if allocator is None or not allocator.pool_size or rtp is None or rtp.closed \
+                or (rtcp is not None and rtcp.closed) or not rtp.disconnect():
             return False
-        kept = _Kept(self._host, self.local_addr, transport, protocols[0], rtcp_transport,
-                     protocols[1])
-        if not allocator._keep(kept):
+        if not allocator._keep(_Kept(self._host, self.local_addr, rtp, rtcp)):
             return False
-        self._let_go_of_protocols()
-        self._transport = self._rtcp_transport = None
+        self._let_go_of_sockets()
         return True
 
-    def _let_go_of_protocols(self) -> None:
-        """The sockets' protocols no longer deliver to this endpoint. Kept sockets wait for
-        their next owner; closed ones keep their protocols too (uvloop), so this also frees
-        the endpoint by reference counting instead of leaving it in a cycle."""
-        if self._protocols is not None:
-            for protocol in self._protocols:
-                if protocol is not None:
-                    protocol.owner = None
+    def _let_go_of_sockets(self) -> None:
+        """The sockets no longer deliver to this endpoint, nor it to them: kept ones wait
+        for their next owner, and the endpoint is freed by reference counting."""
+        for sock in (self._rtp_socket, self._rtcp_socket):
+            if sock is not None:
+                sock.owner = None
+        self._rtp_socket = self._rtcp_socket = None
 
     async def __aenter__(self) -> RtpEndpoint:
         return self
@@ -383,10 +460,11 @@ class RtpEndpoint:
         if self.strict is not None and (addr[0], addr[1]) == self.strict.expected:
             return
         self.remote_addr = addr
-        if self._rtcp_transport is not None:
+        if self._rtcp_socket is not None:
             self.rtcp_remote_addr = (addr[0], addr[1] + self.rtcp_delta)
         if self.strict is not None:
             self.strict.expect(addr)
+            self._unsettle()
 
     def _on_datagram(self, data: bytes, addr: Addr) -> None:
         if len(data) < 12 or data[0] >> 6 != 2:
@@ -400,24 +478,76 @@ class RtpEndpoint:
             if strict.admit(data, addr) is Admit.DROP:
                 return
             self.remote_addr = addr  # the accepted source moved: answer it there
-            if self._rtcp_transport is not None:
+            if self._rtcp_socket is not None:
                 self.rtcp_remote_addr = (addr[0], addr[1] + self.rtcp_delta)
-        self.packets_received += 1
-        self.bytes_received += len(data)
-        now = time.monotonic()
-        self.last_received = now
+            if self._settle_timer is None and strict.deadline:
+                self._settle_later(strict.deadline)
+        n = self.packets_received = self.packets_received + 1
         if self.remote_addr is None and self.latch:
             self.remote_addr = addr
-            if self.rtcp_remote_addr is None and self._rtcp_transport is not None:
+            if self.rtcp_remote_addr is None and self._rtcp_socket is not None:
                 self.rtcp_remote_addr = (addr[0], addr[1] + self.rtcp_delta)
         if self.track_stats:
-            _b0, _b1, seq, ts, ssrc = _FIXED.unpack_from(data)
-            stats = self.stats
-            if stats is None or stats.ssrc != ssrc:
-                stats = self.stats = ReceiverStats(self.clock_rate, ssrc=ssrc)
-            stats.update(seq, ts, now, len(data))
+            if n & _SAMPLE_MASK == 1:
+                self._sample(data, time.monotonic())
+            else:
+                self._last = data
         if self.on_rtp is not None:
             self.on_rtp(self, data, addr)
+
+    # --- receiver statistics, from a sample of the packets ------------------------------------
+    @property
+    def stats(self) -> ReceiverStats | None:
+        """Receiver statistics of the current source, up to the last packet received.
+
+        They take one packet in :data:`SAMPLE_EVERY` as it arrives (its sequence number, and
+        its arrival for the jitter, which is then estimated over packets that many apart),
+        the packets between counted with it; reading them takes in the last packet too, so
+        the counts and the highest sequence number are exact whenever they are read.
+        """
+        if self._last is not None:
+            data, self._last = self._last, None
+            self._sample(data, None)
+        return self._stats
+
+    def _sample(self, data: bytes, now: float | None) -> None:
+        _b0, _b1, seq, ts, ssrc = _FIXED.unpack_from(data)
+        count = self.packets_received - self._sampled_at
+        self._sampled_at = self.packets_received
+        self._last = None
+        stats = self._stats
+        if stats is None or stats.ssrc != ssrc:
+            stats = self._stats = ReceiverStats(self.clock_rate, ssrc=ssrc)
+            count = 1  # the packets before it were the previous source's
+        stats.update(seq, ts, now, len(data), count)
+
+    # --- locking onto the source: a connected socket --------------------------------------
+    def _settle_later(self, when: float) -> None:
+        delay = max(0.0, when - time.monotonic()) + 0.05
+        self._settle_timer = asyncio.get_running_loop().call_later(delay, self._settle)
+
+    def _settle(self) -> None:
+        """Strict RTP's learning window is over: connect the RTP socket to the source."""
+        self._settle_timer = None
+        strict, sock = self.strict, self._rtp_socket
+        if strict is None or sock is None or sock.peer is not None:
+            return
+        source = strict.lock(time.monotonic())
+        if source is None:
+            if strict.deadline:  # learning again (a new address), its window not over
+                self._settle_later(strict.deadline)
+            return
+        if sock.connect(source):
+            self.remote_addr = source
+
+    def _unsettle(self) -> None:
+        """Strict RTP learns again: the RTP socket takes datagrams from anyone."""
+        if self._settle_timer is not None:
+            self._settle_timer.cancel()
+            self._settle_timer = None
+        sock = self._rtp_socket
+        if sock is not None and not sock.disconnect():
+            self.errors += 1
 
     def _on_rtcp(self, data: bytes, addr: Addr) -> None:
         if self.strict is not None and not self.strict.rtcp_ok(addr):
@@ -432,8 +562,9 @@ class RtpEndpoint:
             for p in packets:
                 if isinstance(p, SenderReport):
                     self.last_sender_report = p
-                    if self.stats is not None and self.stats.ssrc == p.ssrc:
-                        self.stats.on_sender_report(p, time.monotonic())
+                    stats = self.stats
+                    if stats is not None and stats.ssrc == p.ssrc:
+                        stats.on_sender_report(p, time.monotonic())
         if self.on_rtcp is not None:
             self.on_rtcp(self, data, addr)
 
@@ -507,9 +638,17 @@ class RtpEndpoint:
     def send_raw(self, data: bytes | bytearray | memoryview, addr: Addr | None = None) -> None:
         """Send a ready datagram (e.g. a relayed packet) to ``addr`` or the remote."""
         dest = addr or self.remote_addr
-        if dest is None or self._transport is None or self._closed:
+        sock = self._rtp_socket
+        if dest is None or sock is None:
             return
-        self._transport.sendto(data, dest)
+        try:  # (what _Socket.sendto does, inline: this is every relayed packet's path)
+            if dest is sock.peer:
+                sock.sock.send(data)
+            else:
+                sock.sock.sendto(data, dest)
+        except OSError:
+            self.errors += 1
+            return
         self.packets_sent += 1
         self.bytes_sent += len(data)
 
@@ -565,17 +704,16 @@ class RtpEndpoint:
 
     def send_rtcp(self, data: bytes) -> None:
         """Send an RTCP datagram on the RTCP socket (or muxed on the RTP socket)."""
-        if self._closed:
-            return
-        if self._rtcp_transport is not None and self.rtcp_remote_addr is not None:
-            self._rtcp_transport.sendto(data, self.rtcp_remote_addr)
-        elif self._transport is not None and self.remote_addr is not None:
-            self._transport.sendto(data, self.remote_addr)
+        if self._rtcp_socket is not None and self.rtcp_remote_addr is not None:
+            self._rtcp_socket.sendto(data, self.rtcp_remote_addr)
+        elif self._rtp_socket is not None and self.remote_addr is not None:
+            self._rtp_socket.sendto(data, self.remote_addr)
 
     def build_report(self, cname: str = "webfon") -> bytes:
         """A compound RTCP packet: SR if we sent media, else RR, plus SDES CNAME."""
         now = time.monotonic()
-        blocks = [self.stats.report_block(now)] if self.stats and self.stats.received else []
+        stats = self.stats
+        blocks = [stats.report_block(now)] if stats and stats.received else []
         return compound_report(self.ssrc, cname, blocks, self.packets_sent, self.timestamp,
                                max(0, self.bytes_sent - 12 * self.packets_sent))
 

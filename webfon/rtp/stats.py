@@ -1,8 +1,9 @@
 """Receiver statistics for one RTP source (RFC 3550 appendix A.1, A.3 and A.8).
 
-:meth:`ReceiverStats.update` is called once per received packet with plain integers and a float
-arrival time; it keeps the extended highest sequence number, the received count, loss and
-interarrival jitter, and produces RTCP report blocks.
+:meth:`ReceiverStats.update` is called with plain integers and a float arrival time, for every
+received packet or for a sample of them (with the count of packets each one stands for); it
+keeps the extended highest sequence number, the received count, loss and interarrival jitter,
+and produces RTCP report blocks.
 """
 
 from __future__ import annotations
@@ -59,16 +60,24 @@ class ReceiverStats:
         self.received_prior = 0
         self.expected_prior = 0
 
-    def update(self, seq: int, timestamp: int, arrival: float, size: int = 0) -> bool:
-        """Account for one packet; False when it is not (yet) considered valid (A.1)."""
-        if self._steady:  # the common case inline (a relay calls this for every packet)
+    def update(self, seq: int, timestamp: int, arrival: float | None, size: int = 0,
+               count: int = 1) -> bool:
+        """Account for one packet; False when it is not (yet) considered valid (A.1).
+
+        A receiver that samples (see :class:`~webfon.rtp.endpoint.RtpEndpoint`) passes the
+        ``count`` of packets that arrived since the last one it passed, this one included
+        (they are counted received, of this one's size), and ``arrival`` None for a packet
+        whose arrival time it did not take (the jitter then waits for the next one)."""
+        if self._steady:  # the common case inline
             udelta = (seq - self.max_seq) & 0xFFFF
             if udelta < MAX_DROPOUT:
                 if seq < self.max_seq:
                     self.cycles += RTP_SEQ_MOD
                 self.max_seq = seq
-                self.received += 1
-                self.octets += size
+                self.received += count
+                self.octets += size * count
+                if arrival is None:
+                    return True
                 transit = int(arrival * self.clock_rate) - timestamp
                 last = self._transit
                 self._transit = transit
@@ -79,18 +88,20 @@ class ReceiverStats:
                     if d < (1 << 31):  # (see _jitter)
                         self._jitter_q4 += d - ((self._jitter_q4 + 8) >> 4)
                 return True
-        return self._update(seq, timestamp, arrival, size)
+        return self._update(seq, timestamp, arrival, size, count)
 
-    def _update(self, seq: int, timestamp: int, arrival: float, size: int) -> bool:
+    def _update(self, seq: int, timestamp: int, arrival: float | None, size: int,
+                count: int) -> bool:
         if not self.initialized:
             self.initialized = True
             self._init_seq(seq)
             self.max_seq = (seq - 1) & 0xFFFF
             if self.probation == 0:
                 self.max_seq = seq
-                self.received = 1
-                self.octets += size
-                self._jitter(timestamp, arrival)
+                self.received = count
+                self.octets += size * count
+                if arrival is not None:
+                    self._jitter(timestamp, arrival)
                 return True
             self._probation_left = self.probation
         udelta = (seq - self.max_seq) & 0xFFFF
@@ -103,7 +114,8 @@ class ReceiverStats:
                     self._init_seq(seq)
                     self.received += 1
                     self.octets += size
-                    self._jitter(timestamp, arrival)
+                    if arrival is not None:
+                        self._jitter(timestamp, arrival)
                     return True
             else:
                 self._probation_left = self.probation - 1
@@ -122,9 +134,10 @@ class ReceiverStats:
                 self._bad_seq = (seq + 1) & 0xFFFF
                 return False
         # else: duplicate or reordered packet, counted as received (as A.1 does)
-        self.received += 1
-        self.octets += size
-        self._jitter(timestamp, arrival)
+        self.received += count
+        self.octets += size * count
+        if arrival is not None:
+            self._jitter(timestamp, arrival)
         return True
 
     def _jitter(self, timestamp: int, arrival: float) -> None:

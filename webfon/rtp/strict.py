@@ -140,6 +140,23 @@ class StrictSource:
         min_span = max(0.0, ((self.probation - 1) * 9 - 5) / 1000)
         return self._cand_count >= self.probation and now - self._cand_first >= min_span
 
+    @property
+    def deadline(self) -> float:
+        """When learning ends (``time.monotonic()``); 0 until the first packet opens the
+        window."""
+        return self._deadline
+
+    def lock(self, now: float) -> Addr | None:
+        """Lock onto the chosen source once the learning window is over (otherwise that
+        happens when the next stranger's packet arrives); the locked source, or None while
+        still learning (or with strict RTP off, which follows any source)."""
+        if not self.enabled:
+            return None
+        if self.state is SourceState.LEARNING and self.source is not None \
+                and self._deadline and now >= self._deadline:
+            self.state = SourceState.LOCKED
+        return self.source if self.state is SourceState.LOCKED else None
+
     def rtcp_ok(self, addr: Addr) -> bool:
         """RTCP (on its own port, or muxed) is accepted from the locked source's host."""
         source = self.source
