@@ -194,15 +194,18 @@ class _Socket:
     read from an unconnected socket, was the largest single cost of relaying a packet.
     """
 
-    __slots__ = ("loop", "owner", "peer", "rtcp", "sock")
+    __slots__ = ("connectable", "loop", "owner", "peer", "rtcp", "sock")
 
     def __init__(self, sock: socket.socket, loop: asyncio.AbstractEventLoop,
-                 owner: RtpEndpoint | None, rtcp: bool) -> None:
+                 owner: RtpEndpoint | None, rtcp: bool, *, connectable: bool) -> None:
         sock.setblocking(False)
         self.sock = sock
         self.loop = loop
         self.owner = owner  # None while the socket is kept in an allocator's pool
         self.rtcp = rtcp
+        self.connectable = connectable
+        """Bound to a port it asked for: one the kernel chose (port 0) would be given up
+        when the socket is disconnected again."""
         self.peer: Addr | None = None  # the address the socket is connected to
         loop.add_reader(sock.fileno(), self._readable)
 
@@ -243,7 +246,10 @@ class _Socket:
         return True
 
     def connect(self, addr: Addr) -> bool:
-        """Take datagrams from ``addr`` only, and send to it without naming it."""
+        """Take datagrams from ``addr`` only, and send to it without naming it; False when
+        the socket cannot be."""
+        if not self.connectable:
+            return False
         try:
             self.sock.connect(addr)
         except OSError:
@@ -380,9 +386,10 @@ class RtpEndpoint:
                 if rtcp_sock is not None:
                     rtcp_sock.close()
                 raise
-        self._rtp_socket = _Socket(rtp_sock, loop, self, False)
+        chosen = allocator is not None or port != 0
+        self._rtp_socket = _Socket(rtp_sock, loop, self, False, connectable=chosen)
         if rtcp_sock is not None:
-            self._rtcp_socket = _Socket(rtcp_sock, loop, self, True)
+            self._rtcp_socket = _Socket(rtcp_sock, loop, self, True, connectable=chosen)
         name = rtp_sock.getsockname()
         self.local_addr = (name[0], name[1])
         if self.remote_addr is not None and self.rtcp_remote_addr is None and rtcp:

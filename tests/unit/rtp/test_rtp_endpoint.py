@@ -12,6 +12,7 @@ from webfon.rtp import detect, g711, tones
 from webfon.rtp.endpoint import PortRangeExhausted, RtpEndpoint, RtpPortAllocator, RtpRecorder
 from webfon.rtp.packet import RtpPacket, build_header, rewrite_header
 from webfon.rtp.rtcp import ReceiverReport, SenderReport, parse_rtcp
+from webfon.rtp.strict import SourceState, StrictSource
 
 
 def test_allocator_skips_busy_ports_and_wraps() -> None:
@@ -193,9 +194,10 @@ async def test_full_range_takes_a_pooled_pair_before_its_idle_time() -> None:
 
 
 def test_a_closed_endpoint_is_freed_without_the_collector() -> None:
-    """On the PBX's loop (uvloop) a closed datagram transport keeps its protocol: a closed
-    endpoint, with or without a pool to keep its sockets, must not stay reachable from it, or
-    every call's endpoints wait in a reference cycle for a full collection."""
+    """A closed endpoint, with or without a pool to keep its sockets, must not stay reachable
+    from its sockets' readiness callbacks (nor, with uvloop, from anything a closed socket
+    leaves behind), or every call's endpoints wait in a reference cycle for a full
+    collection."""
     import gc
     import weakref
 
@@ -225,3 +227,140 @@ def test_a_closed_endpoint_is_freed_without_the_collector() -> None:
             assert [ref() for ref in refs] == [None, None, None]
     finally:
         gc.enable()
+
+
+def udp(host: str = "127.0.0.1") -> socket.socket:
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sock.bind((host, 0))
+    sock.settimeout(2.0)
+    return sock
+
+
+async def test_once_locked_the_source_is_the_only_sender_the_kernel_delivers() -> None:
+    """After strict RTP's window the endpoint's socket is connected to the source: a
+    stranger's datagrams are refused by the kernel (its socket hears ECONNREFUSED), the
+    source's still arrive, and what the endpoint sends still reaches it. A new address from
+    signalling opens the socket to anyone again."""
+    got: list[bytes] = []
+    probe = udp()
+    base = probe.getsockname()[1] & ~1
+    probe.close()
+    alloc = RtpPortAllocator(base, base + 9)
+    ep = await RtpEndpoint.open("127.0.0.1", allocator=alloc, rtcp=True,
+                                strict=StrictSource(window=0.2, probation=0),
+                                on_rtp=lambda e, data, addr: got.append(data))
+    phone, stranger, moved = udp(), udp(), udp()
+    stranger.connect(ep.local_addr)  # (a connected socket is told of the ICMP refusal)
+    try:
+        ep.expect_remote(phone.getsockname())
+        for seq in range(3):
+            phone.sendto(build_header(8, seq, seq * 160, 77) + bytes(160), ep.local_addr)
+        await wait_for(lambda: len(got) == 3)
+        await wait_for(lambda: ep.strict is not None and ep.strict.state is SourceState.LOCKED
+                       and ep.remote_addr == phone.getsockname(), 2.0)
+        await asyncio.sleep(0.1)  # the timer that locked it also connected the socket
+        stranger.send(build_header(8, 1, 160, 99) + b"\x55" * 160)
+        with pytest.raises(ConnectionRefusedError):
+            for _ in range(20):
+                stranger.send(build_header(8, 2, 320, 99) + b"\x55" * 160)
+                await asyncio.sleep(0.01)
+        phone.sendto(build_header(8, 3, 480, 77) + bytes(160), ep.local_addr)
+        await wait_for(lambda: len(got) == 4)
+        assert all(data[8:12] == (77).to_bytes(4, "big") for data in got)
+        ep.send_raw(b"y" * 20)
+        assert phone.recv(100) == b"y" * 20
+        # a re-INVITE names another address: learning again, from anyone
+        ep.expect_remote(moved.getsockname())
+        moved.sendto(build_header(8, 1, 160, 55) + bytes(160), ep.local_addr)
+        await wait_for(lambda: len(got) == 5)
+        assert got[-1][8:12] == (55).to_bytes(4, "big")
+        ep.send_raw(b"z" * 20)
+        assert moved.recv(100) == b"z" * 20
+    finally:
+        ep.close()
+        for sock in (phone, stranger, moved):
+            sock.close()
+
+
+async def test_a_port_the_kernel_chose_is_not_connected_and_strangers_are_counted() -> None:
+    """Disconnecting a socket gives up a port the kernel chose: such an endpoint keeps
+    filtering in its own code (strangers counted as dropped) after the window."""
+    got: list[bytes] = []
+    ep = await RtpEndpoint.open("127.0.0.1", strict=StrictSource(window=0.1, probation=0),
+                                on_rtp=lambda e, data, addr: got.append(data))
+    phone, stranger = udp(), udp()
+    try:
+        ep.expect_remote(phone.getsockname())
+        phone.sendto(build_header(8, 1, 160, 1) + bytes(160), ep.local_addr)
+        await wait_for(lambda: len(got) == 1)
+        await asyncio.sleep(0.3)
+        stranger.sendto(build_header(8, 1, 160, 2) + bytes(160), ep.local_addr)
+        await wait_for(lambda: ep.strict is not None and ep.strict.dropped == 1)
+        phone.sendto(build_header(8, 2, 320, 1) + bytes(160), ep.local_addr)
+        await wait_for(lambda: len(got) == 2)
+    finally:
+        ep.close()
+        phone.close()
+        stranger.close()
+
+
+async def test_a_connected_socket_goes_back_to_the_pool_open_to_anyone() -> None:
+    probe = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    probe.bind(("127.0.0.1", 0))
+    base = probe.getsockname()[1] & ~1
+    probe.close()
+    alloc = RtpPortAllocator(base, base + 3, pool_size=2, reuse_after=0.0)
+    first_phone, next_phone = udp(), udp()
+    try:
+        first = await RtpEndpoint.open("127.0.0.1", allocator=alloc, rtcp=True,
+                                       strict=StrictSource(window=0.1, probation=0))
+        first.expect_remote(first_phone.getsockname())
+        first_phone.sendto(build_header(8, 1, 160, 1) + bytes(160), first.local_addr)
+        await wait_for(lambda: first.strict is not None
+                       and first.strict.state is SourceState.LOCKED, 2.0)
+        await asyncio.sleep(0.1)
+        port = first.port
+        first.close()
+        got: list[bytes] = []
+        again = await RtpEndpoint.open("127.0.0.1", allocator=alloc, rtcp=True,
+                                       on_rtp=lambda e, data, addr: got.append(data))
+        assert again.port == port and alloc.reused == 1
+        next_phone.sendto(build_header(8, 1, 160, 2) + bytes(160), again.local_addr)
+        await wait_for(lambda: len(got) == 1)
+        assert again.remote_addr == next_phone.getsockname()
+        again.close()
+    finally:
+        alloc.close_pool()
+        first_phone.close()
+        next_phone.close()
+
+
+async def test_statistics_from_a_sample_are_exact_when_read() -> None:
+    """The receiver statistics take one packet in eight as it arrives; read, they count
+    every packet, the losses and the highest sequence number exactly. A new SSRC starts them
+    afresh from its first packet they take."""
+    rx = await RtpEndpoint.open("127.0.0.1")
+    src = udp()
+    try:
+        sent = [seq for seq in range(1000, 1061) if seq not in (1010, 1033, 1034)]
+        for seq in sent:
+            src.sendto(build_header(8, seq, seq * 160, 42) + bytes(160), rx.local_addr)
+        await wait_for(lambda: rx.packets_received == len(sent))
+        stats = rx.stats
+        assert stats is not None and stats.ssrc == 42
+        assert (stats.received, stats.lost, stats.max_seq) == (58, 3, 1060)
+        assert stats.octets == 58 * 172
+        for seq in range(5):
+            src.sendto(build_header(8, seq, seq * 160, 43) + bytes(160), rx.local_addr)
+        await wait_for(lambda: rx.packets_received == len(sent) + 5)
+        stats = rx.stats
+        assert stats is not None and stats.ssrc == 43
+        assert (stats.received, stats.lost, stats.max_seq) == (1, 0, 4)
+        for seq in range(5, 30):
+            src.sendto(build_header(8, seq, seq * 160, 43) + bytes(160), rx.local_addr)
+        await wait_for(lambda: rx.packets_received == len(sent) + 30)
+        stats = rx.stats
+        assert stats is not None and (stats.received, stats.lost, stats.max_seq) == (26, 0, 29)
+    finally:
+        rx.close()
+        src.close()
