@@ -7,6 +7,8 @@ and RFC 4733 events pass through), and RTCP likewise. Remote addresses come from
 leg accepts media only from that negotiated source, or from the one source a phone behind NAT
 proves with a few sequential packets in a short learning window (strict RTP, see
 :mod:`webfon.rtp.strict`); packets from anyone else are dropped and counted (``rtp_dropped``).
+After the window a leg's RTP socket is connected to that source (the kernel refuses the rest,
+uncounted, and reads and writes carry no address: see :class:`~webfon.rtp.RtpEndpoint`).
 A leg can be detached from the relay to play a prompt or music on hold to it, or to take what
 it sends (``sink``: voicemail, a conference's mix, keys pressed); a ``tap`` sees what it sends
 without detaching it (call recording).

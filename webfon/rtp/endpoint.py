@@ -1,10 +1,12 @@
 """Asyncio RTP endpoint (one UDP socket, optional RTCP socket on port + 1) and port allocation.
 
 :class:`RtpEndpoint` is the building block of media relays and test peers: it receives
-datagrams, keeps :class:`~webfon.rtp.stats.ReceiverStats` for the current remote SSRC, latches
-the remote address (symmetric RTP) when none was given — or, given a
-:class:`~webfon.rtp.strict.StrictSource` (what a relay must use), accepts media only from the
-negotiated source and follows it when it moves — and sends payloads with its own
+datagrams, keeps :class:`~webfon.rtp.stats.ReceiverStats` for the current remote SSRC (from a
+sample of the packets), latches the remote address (symmetric RTP) when none was given — or,
+given a :class:`~webfon.rtp.strict.StrictSource` (what a relay must use), accepts media only
+from the negotiated source and follows it when it moves, and once strict RTP has locked onto
+it connects its socket to it (the kernel then refuses everyone else, and neither reads nor
+writes carry an address) — and sends payloads with its own
 sequence/timestamp/SSRC, raw datagrams (for relays that rewrite headers in place), paced tone
 streams and RFC 4733 digits. :class:`RtpRecorder` collects what arrives for later analysis.
 

@@ -16,7 +16,9 @@ sending first, have the relay latch onto them and steal the call's audio. A
   chosen: from then on only that exact address is accepted, until signalling names a new
   expected address (a re-INVITE), which starts learning again.
 
-Everything else is dropped and counted (``dropped``). The per-packet cost is one tuple compare
+Everything else is dropped and counted (``dropped``); an endpoint that owns its port connects
+its socket to the source once it is locked (:meth:`lock`), so that the kernel refuses the rest
+instead. The per-packet cost is one tuple compare
 in the caller (``addr != strict.source``); :meth:`admit` runs only when that differs, so
 the relay's hot path is unchanged for a locked call. ``probation = 0`` accepts only the
 negotiated address (no NAT learning: trunks, a LAN). With ``enabled = False`` the first packet
