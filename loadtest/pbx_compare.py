@@ -171,6 +171,11 @@ class System(ABC):
         """Figures only this system reports (GC pauses, loop lag, load shed)."""
         return {}
 
+    async def fault(self) -> str | None:
+        """What is wrong with the system after a phase in which most calls failed (a part
+        that stopped answering), or None."""
+        return None
+
 
 class Pbx(System):
     """The embedded PBX (``python -m pbx``) as ``loadtest/pbx_bench.py`` runs it."""
@@ -305,6 +310,23 @@ class KamailioRtpengine(System):
             if proc is not None and proc.poll() is None:
                 pids.extend(session_pids(proc.pid))
         return pids
+
+    async def fault(self) -> str | None:
+        """rtpengine must answer a ``ping`` on its control protocol (ng) within a second:
+        when it does not, Kamailio's workers wait on it and every call fails."""
+        loop = asyncio.get_running_loop()
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+            s.bind((HOST, 0))
+            s.setblocking(False)
+            cookie = f"probe{time.monotonic_ns()}"
+            s.sendto(f"{cookie} d7:command4:pinge".encode(), (HOST, self.ng_port))
+            try:
+                answer = await asyncio.wait_for(loop.sock_recv(s, 4096), 1.0)
+            except (TimeoutError, OSError):
+                return "rtpengine stopped answering its control protocol"
+        if not answer.startswith(cookie.encode()) or b"pong" not in answer:
+            return "rtpengine answered its ping wrongly"
+        return None
 
     async def media_totals(self) -> dict[str, int]:
         """rtpengine's totals over finished sessions (its CLI's ``list totals``)."""
@@ -506,7 +528,11 @@ class Compare:
         # lasted what sipp needs to offer them all plus the hold time, within a margin
         sustained = (failed < 0.01 * max(1, admitted) and answered >= 0.99 * total
                      and w["wall_s"] <= a.cps_seconds + a.hold + max(2.0, 0.1 * a.cps_seconds))
-        return {"sustained": sustained, "offered_cps": rate, "calls": total,
+        fault = await system.fault() if failed > total // 2 else None
+        if fault:
+            print(f"{system.name}: {fault} ({failed} of {total} calls failed at {rate:g}/s): "
+                  "this run is no comparison, run it again", file=sys.stderr)
+        return {"sustained": sustained, "fault": fault, "offered_cps": rate, "calls": total,
                 "answered": answered, "shed_503": shed, "failed": failed,
                 "failed_percent_of_admitted": round(100.0 * failed / max(1, admitted), 3),
                 "achieved_cps": round(answered / offered_window, 1),
@@ -620,7 +646,8 @@ def print_table(results: dict[str, dict[str, Any]], machine: dict[str, Any]) -> 
             r = results[n]["setups"][i]
             row.append(f"{r['achieved_cps']}/s, {r['cpu_ms_per_call']} ms CPU/call, "
                        f"{r['cpu_percent']} % core, {r['failed_percent_of_admitted']} % failed"
-                       + (f", {r['shed_503']} shed" if r["shed_503"] else ""))
+                       + (f", {r['shed_503']} shed" if r["shed_503"] else "")
+                       + (f" — {r['fault']}" if r.get("fault") else ""))
         rows.append(row)
     if first.get("setups"):
         rows.append(["setups/s sustained on one core"]
