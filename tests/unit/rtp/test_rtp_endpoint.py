@@ -15,12 +15,18 @@ from webfon.rtp.rtcp import ReceiverReport, SenderReport, parse_rtcp
 from webfon.rtp.strict import SourceState, StrictSource
 
 
-def test_allocator_skips_busy_ports_and_wraps() -> None:
-    # find a free even pair region by binding a probe
+def free_even_port() -> int:
+    """The even port at or below one the kernel just found free (the start of a range for an
+    allocator)."""
     probe = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     probe.bind(("127.0.0.1", 0))
     base = probe.getsockname()[1] & ~1
     probe.close()
+    return base
+
+
+def test_allocator_skips_busy_ports_and_wraps() -> None:
+    base = free_even_port()
     alloc = RtpPortAllocator(base, base + 5)  # 3 pairs
     blocker = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     try:
@@ -130,10 +136,7 @@ async def test_relay_rewrites_in_place() -> None:
 
 
 async def test_pooled_sockets_reused_after_the_idle_time_and_drop_packets_meanwhile() -> None:
-    probe = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    probe.bind(("127.0.0.1", 0))
-    base = probe.getsockname()[1] & ~1
-    probe.close()
+    base = free_even_port()
     alloc = RtpPortAllocator(base, base + 39, pool_size=2, reuse_after=0.2)
     peer = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     peer.bind(("127.0.0.1", 0))
@@ -175,10 +178,7 @@ async def test_pooled_sockets_reused_after_the_idle_time_and_drop_packets_meanwh
 
 
 async def test_full_range_takes_a_pooled_pair_before_its_idle_time() -> None:
-    probe = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    probe.bind(("127.0.0.1", 0))
-    base = probe.getsockname()[1] & ~1
-    probe.close()
+    base = free_even_port()
     alloc = RtpPortAllocator(base, base + 3, pool_size=4, reuse_after=60)  # 2 pairs
     a = await RtpEndpoint.open("127.0.0.1", allocator=alloc, rtcp=True)
     b = await RtpEndpoint.open("127.0.0.1", allocator=alloc, rtcp=True)
@@ -242,9 +242,7 @@ async def test_once_locked_the_source_is_the_only_sender_the_kernel_delivers() -
     source's still arrive, and what the endpoint sends still reaches it. A new address from
     signalling opens the socket to anyone again."""
     got: list[bytes] = []
-    probe = udp()
-    base = probe.getsockname()[1] & ~1
-    probe.close()
+    base = free_even_port()
     alloc = RtpPortAllocator(base, base + 9)
     ep = await RtpEndpoint.open("127.0.0.1", allocator=alloc, rtcp=True,
                                 strict=StrictSource(window=0.2, probation=0),
@@ -305,10 +303,7 @@ async def test_a_port_the_kernel_chose_is_not_connected_and_strangers_are_counte
 
 
 async def test_a_connected_socket_goes_back_to_the_pool_open_to_anyone() -> None:
-    probe = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    probe.bind(("127.0.0.1", 0))
-    base = probe.getsockname()[1] & ~1
-    probe.close()
+    base = free_even_port()
     alloc = RtpPortAllocator(base, base + 3, pool_size=2, reuse_after=0.0)
     first_phone, next_phone = udp(), udp()
     try:
