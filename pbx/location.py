@@ -173,14 +173,25 @@ class CachedLocation(Location):
         self._pending: dict[tuple[str, str], Binding | None] = {}
         self._flusher = DelayedFlush(self.flush, flush_s)
         self._lock = asyncio.Lock()
+        self._forgotten = 0  # how many times forget() ran (a load older than that is stale)
 
     async def _aor(self, aor: str) -> dict[str, Binding]:
+        """The AOR's cached bindings, loaded from the store on first use. Two loads of one
+        AOR may overlap (a REGISTER's save and a call's lookup): the first to finish is
+        kept, and the other returns it — replacing it would lose what was saved into it
+        meanwhile. A load that a forget() overtook is returned but not kept."""
         found = self._cache.get(aor)
-        if found is None:
-            await self.flush()
-            found = {b.contact: b for b in await self.inner.lookup(aor, now=0.0)}
-            self._cache[aor] = found
-        return found
+        if found is not None:
+            return found
+        forgotten = self._forgotten
+        await self.flush()
+        loaded = {b.contact: b for b in await self.inner.lookup(aor, now=0.0)}
+        found = self._cache.get(aor)
+        if found is not None:
+            return found
+        if forgotten == self._forgotten:
+            self._cache[aor] = loaded
+        return loaded
 
     async def flush(self) -> None:
         async with self._lock:
@@ -280,6 +291,7 @@ class CachedLocation(Location):
         With ``username``, the AOR's queued writes of that phone go too: its rows were just
         deleted from the store (a web phone's logout), and writing them now would bring a
         phone that left back to life, or name a phone row that no longer exists."""
+        self._forgotten += 1
         if aor is None:
             self._cache.clear()
             return

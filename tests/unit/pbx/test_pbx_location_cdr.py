@@ -195,3 +195,54 @@ async def test_a_web_phone_that_left_is_not_written_back(store: Store) -> None:
     await cached.flush()
     assert [b.contact for b in await StoreLocation(store).lookup("7000")] == ["sip:desk@1"]
     await cached.close()
+
+
+async def test_overlapping_loads_of_an_aor_keep_what_was_saved_meanwhile(store: Store) -> None:
+    """A call's lookup and a REGISTER's save both load an AOR that is not cached yet: the
+    load that ends last must not replace the cached bindings the save added to (the web
+    phone would be "not registered" until the cache is dropped)."""
+    inner = StoreLocation(store)
+    release, read = asyncio.Event(), asyncio.Event()
+    real_lookup = inner.lookup
+
+    async def slow_first_lookup(aor: str, now: float | None = None) -> list[Binding]:
+        found = await real_lookup(aor, now)
+        if not read.is_set():
+            read.set()
+            await release.wait()  # the first load's store read comes back last
+        return found
+
+    inner.lookup = slow_first_lookup  # type: ignore[method-assign]
+    cached = CachedLocation(inner, flush_s=60)
+    lookup = asyncio.create_task(cached.lookup("7001"))
+    await read.wait()
+    await cached.save(_b("7001", "sip:wf9@1", time.time() + 60))
+    release.set()
+    assert [b.contact for b in await lookup] == ["sip:wf9@1"]  # the cache, not its old read
+    assert [b.contact for b in await cached.lookup("7001")] == ["sip:wf9@1"]
+    await cached.close()
+
+
+async def test_a_load_overtaken_by_forget_is_not_kept(store: Store) -> None:
+    inner = StoreLocation(store)
+    await inner.save(_b("7002", "sip:old@1", time.time() + 60))
+    release, read = asyncio.Event(), asyncio.Event()
+    real_lookup = inner.lookup
+
+    async def slow_lookup(aor: str, now: float | None = None) -> list[Binding]:
+        found = await real_lookup(aor, now)
+        if not read.is_set():
+            read.set()
+            await release.wait()
+        return found
+
+    inner.lookup = slow_lookup  # type: ignore[method-assign]
+    cached = CachedLocation(inner, flush_s=60)
+    lookup = asyncio.create_task(cached.lookup("7002"))
+    await read.wait()
+    await inner.remove("7002")      # the web phone's logout deletes its rows...
+    cached.forget("7002")           # ...and drops the cache
+    release.set()
+    assert [b.contact for b in await lookup] == ["sip:old@1"]  # read before the logout
+    assert await cached.lookup("7002") == []                   # but not kept
+    await cached.close()
