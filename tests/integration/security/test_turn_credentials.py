@@ -7,11 +7,6 @@ to start with static credentials in its settings, which it would publish."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import os
-import socket
-import struct
-import subprocess
 import time
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
@@ -23,6 +18,7 @@ import pytest
 from aiortc import RTCConfiguration, RTCIceServer, RTCPeerConnection
 
 from tests.support import procs
+from tests.support.coturn import running_coturn
 from tests.support.net import free_port
 from tests.unit.fonbo.support import make_user
 from webfon.store import open_store
@@ -34,36 +30,9 @@ SECRET = "coturn-static-auth-secret-for-tests"
 
 @pytest.fixture
 def coturn(tmp_path: Path) -> Iterator[int]:
-    port = free_port("udp")
-    turn = subprocess.Popen(
-        ["turnserver", "-n", "--listening-ip=127.0.0.1", "--relay-ip=127.0.0.1",
-         f"--listening-port={port}", "--use-auth-secret", f"--static-auth-secret={SECRET}",
-         "--realm=webfon", "--no-tls", "--no-dtls", "--allow-loopback-peers", "--no-cli",
-         "--min-port=49501", "--max-port=49900", f"--log-file={tmp_path / 'turn.log'}",
-         "--simple-log"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        _wait_stun(port)
+    with running_coturn(tmp_path, ["--use-auth-secret", f"--static-auth-secret={SECRET}"],
+                        (49501, 49900)) as port:
         yield port
-    finally:
-        turn.terminate()
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            turn.wait(5)
-
-
-def _wait_stun(port: int, timeout: float = 15.0) -> None:
-    """Until coturn answers a STUN binding request (it takes a moment to open its ports)."""
-    request = struct.pack("!HHI12s", 0x0001, 0, 0x2112A442, os.urandom(12))
-    deadline = time.monotonic() + timeout
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
-        sock.settimeout(0.2)
-        while time.monotonic() < deadline:
-            sock.sendto(request, ("127.0.0.1", port))
-            try:
-                if sock.recv(2048)[:2] == b"\x01\x01":
-                    return
-            except OSError:
-                continue
-    raise RuntimeError("coturn did not answer")
 
 
 @dataclass
