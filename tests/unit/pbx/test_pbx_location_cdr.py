@@ -197,22 +197,29 @@ async def test_a_web_phone_that_left_is_not_written_back(store: Store) -> None:
     await cached.close()
 
 
+def hold_first_lookup(inner: StoreLocation) -> tuple[asyncio.Event, asyncio.Event]:
+    """The first store lookup reads, sets ``read`` and returns only once ``release`` is set
+    (its answer comes back after later ones)."""
+    read, release = asyncio.Event(), asyncio.Event()
+    real_lookup = inner.lookup
+
+    async def held(aor: str, now: float | None = None) -> list[Binding]:
+        found = await real_lookup(aor, now)
+        if not read.is_set():
+            read.set()
+            await release.wait()
+        return found
+
+    inner.lookup = held  # type: ignore[method-assign]
+    return read, release
+
+
 async def test_overlapping_loads_of_an_aor_keep_what_was_saved_meanwhile(store: Store) -> None:
     """A call's lookup and a REGISTER's save both load an AOR that is not cached yet: the
     load that ends last must not replace the cached bindings the save added to (the web
     phone would be "not registered" until the cache is dropped)."""
     inner = StoreLocation(store)
-    release, read = asyncio.Event(), asyncio.Event()
-    real_lookup = inner.lookup
-
-    async def slow_first_lookup(aor: str, now: float | None = None) -> list[Binding]:
-        found = await real_lookup(aor, now)
-        if not read.is_set():
-            read.set()
-            await release.wait()  # the first load's store read comes back last
-        return found
-
-    inner.lookup = slow_first_lookup  # type: ignore[method-assign]
+    read, release = hold_first_lookup(inner)
     cached = CachedLocation(inner, flush_s=60)
     lookup = asyncio.create_task(cached.lookup("7001"))
     await read.wait()
@@ -226,17 +233,7 @@ async def test_overlapping_loads_of_an_aor_keep_what_was_saved_meanwhile(store: 
 async def test_a_load_overtaken_by_forget_is_not_kept(store: Store) -> None:
     inner = StoreLocation(store)
     await inner.save(_b("7002", "sip:old@1", time.time() + 60))
-    release, read = asyncio.Event(), asyncio.Event()
-    real_lookup = inner.lookup
-
-    async def slow_lookup(aor: str, now: float | None = None) -> list[Binding]:
-        found = await real_lookup(aor, now)
-        if not read.is_set():
-            read.set()
-            await release.wait()
-        return found
-
-    inner.lookup = slow_lookup  # type: ignore[method-assign]
+    read, release = hold_first_lookup(inner)
     cached = CachedLocation(inner, flush_s=60)
     lookup = asyncio.create_task(cached.lookup("7002"))
     await read.wait()
