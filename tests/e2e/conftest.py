@@ -345,7 +345,9 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     stack = funcargs.get("stack") or funcargs.get("prod")
     if stack is not None and hasattr(stack, "tail"):
         for name in getattr(stack, "log_names", ("gateway", "pbx", "sercen", "fonbo", "web")):
-            tail = "\n".join(line[:400] for line in stack.tail(name, 30).splitlines())
+            # enough lines to see the whole test (a browser test lasts seconds; 30 lines
+            # were often only its last moments)
+            tail = "\n".join(line[:400] for line in stack.tail(name, 200).splitlines())
             item.add_report_section("call", f"{name} log", tail)
 
 
