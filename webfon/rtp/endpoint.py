@@ -515,8 +515,7 @@ class RtpEndpoint:
         the counts and the highest sequence number are exact whenever they are read.
         """
         if self._last is not None:
-            data, self._last = self._last, None
-            self._sample(data, None)
+            self._sample(self._last, None)  # (which forgets it)
         return self._stats
 
     def _sample(self, data: bytes, now: float | None) -> None:
