@@ -222,6 +222,7 @@ class _Socket:
         except (BlockingIOError, InterruptedError):
             return
         except OSError:  # an ICMP error queued on the socket (a peer's port is closed)
+            self._rearm()
             if self.owner is not None:
                 self.owner.errors += 1
             return
@@ -232,6 +233,16 @@ class _Socket:
             owner._on_rtcp(data, addr)
         else:
             owner._on_datagram(data, addr)
+
+    def _rearm(self) -> None:
+        """Watch the socket again after it reported an error. uvloop (libuv's poll handle)
+        stops watching a descriptor that signalled an error, once its callback has run:
+        without this a connected socket told of one refused datagram — the peer's port closed
+        at a call's end, while the socket waits in the pool — would never be read again."""
+        fd = self.sock.fileno()
+        if fd != -1:
+            self.loop.remove_reader(fd)
+            self.loop.add_reader(fd, self._readable)
 
     def sendto(self, data: bytes | bytearray | memoryview, addr: Addr) -> bool:
         """Send one datagram; False when it could not be (a full buffer drops it, as UDP

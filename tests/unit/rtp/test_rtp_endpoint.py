@@ -330,6 +330,64 @@ async def test_a_connected_socket_goes_back_to_the_pool_open_to_anyone() -> None
         next_phone.close()
 
 
+@pytest.mark.parametrize("loop_factory", ["asyncio", "uvloop"])
+def test_a_refused_datagram_does_not_stop_the_socket_being_read(loop_factory: str) -> None:
+    """A connected socket is told when a datagram it sent was refused (ICMP port
+    unreachable: the phone's port closed, as at the end of a call while the relay still
+    sends). The socket must go on being read — in the call, and by the next call that takes
+    it from the pool — on asyncio's loop and on uvloop's, which stops watching a descriptor
+    that reported an error."""
+    import uvloop
+
+    async def main() -> None:
+        base = free_even_port()
+        alloc = RtpPortAllocator(base, base + 3, pool_size=2, reuse_after=0.0)
+        got: list[bytes] = []
+        phone, next_phone = udp(), udp()
+        where = phone.getsockname()
+        first = await RtpEndpoint.open("127.0.0.1", allocator=alloc, rtcp=True,
+                                       strict=StrictSource(window=0.1, probation=0),
+                                       on_rtp=lambda e, data, addr: got.append(data))
+        try:
+            first.expect_remote(where)
+            phone.sendto(build_header(8, 1, 160, 1) + bytes(160), first.local_addr)
+            await wait_for(lambda: first.strict is not None
+                           and first.strict.state is SourceState.LOCKED, 2.0)
+            await asyncio.sleep(0.1)  # connected to the phone by now
+            phone.close()
+            first.send_raw(b"x" * 20)  # refused: the phone's port is closed
+            await wait_for(lambda: first.errors == 1)
+            phone = udp_at(where)  # the phone is back on its port: still heard
+            phone.sendto(build_header(8, 2, 320, 1) + bytes(160), first.local_addr)
+            await wait_for(lambda: len(got) == 2)
+            phone.close()
+            first.send_raw(b"x" * 20)  # refused again, now told while the pair is pooled
+            first.close()
+            await asyncio.sleep(0.1)
+            again = await RtpEndpoint.open("127.0.0.1", allocator=alloc, rtcp=True,
+                                           on_rtp=lambda e, data, addr: got.append(data))
+            assert again.port == first.port and alloc.reused == 1
+            next_phone.sendto(build_header(8, 1, 160, 2) + bytes(160), again.local_addr)
+            await wait_for(lambda: len(got) == 3)
+            again.close()
+        finally:
+            first.close()
+            alloc.close_pool()
+            phone.close()
+            next_phone.close()
+
+    factory = uvloop.new_event_loop if loop_factory == "uvloop" else asyncio.new_event_loop
+    with asyncio.Runner(loop_factory=factory) as runner:
+        runner.run(main())
+
+
+def udp_at(addr: tuple[str, int]) -> socket.socket:
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sock.bind(addr)
+    sock.settimeout(2.0)
+    return sock
+
+
 async def test_statistics_from_a_sample_are_exact_when_read() -> None:
     """The receiver statistics take one packet in eight as it arrives; read, they count
     every packet, the losses and the highest sequence number exactly. A new SSRC starts them
