@@ -8,6 +8,11 @@ out as if each had logged out: web extensions freed, desk extensions unpaused in
 («todo vuelve a la situación inicial»), registrations dropped, and the calls they carried ended
 with the cause ``gateway node lost`` in their CDR.
 
+Declaring a node lost and releasing its web phones are two steps: a PBX process that dies
+between them leaves sessions on a node no longer ``up``. The watcher therefore also reads lost
+nodes that still carry web phone sessions, and releases those once it has seen them left for
+a lease (long enough for the process that declared the node lost to have done it).
+
 Time is the watcher's: a heartbeat counts as stopped only after the watcher has seen it
 unchanged for the whole lease, so clocks of different machines never matter, and an
 unreachable store (nothing can be seen) never expires anyone: observation starts again when
@@ -45,6 +50,7 @@ class NodeWatch:
         self.lease_s = lease_s
         self.check_s = check_s
         self._seen: dict[int, _Seen] = {}
+        self._left: dict[int, _Seen] = {}  # lost nodes seen still carrying web phones
         self._store_down = False
 
     async def run(self) -> None:
@@ -60,20 +66,27 @@ class NodeWatch:
         now = time.monotonic() if now is None else now
         try:
             rows = await self.store.fetchall(
-                "SELECT node_id, incarnation, heartbeat_at FROM gateway_nodes "
-                "WHERE state IN ('up', 'draining')")
+                "SELECT node_id, incarnation, heartbeat_at, state FROM gateway_nodes "
+                "WHERE state IN ('up', 'draining') OR (state = 'lost' AND node_id IN "
+                "(SELECT node_id FROM webphone_sessions))")
         except StoreError as exc:
             if not self._store_down:
                 log.warning("cannot watch gateway nodes: store unavailable",
                             extra={"error": str(exc)})
             self._store_down = True
             self._seen.clear()  # start observing again once the store answers
+            self._left.clear()
             return []
         self._store_down = False
         lost: list[int] = []
         current = set()
+        left = set()
         for row in rows:
             node_id = int(row["node_id"])
+            if row["state"] == "lost":
+                left.add(node_id)
+                await self._leftovers(node_id, str(row["incarnation"]), now)
+                continue
             current.add(node_id)
             beat = float(row["heartbeat_at"])
             seen = self._seen.get(node_id)
@@ -85,7 +98,31 @@ class NodeWatch:
                 lost.append(node_id)
         for node_id in set(self._seen) - current:
             del self._seen[node_id]
+        for node_id in set(self._left) - left:
+            del self._left[node_id]
         return lost
+
+    async def _leftovers(self, node_id: int, incarnation: str, now: float) -> None:
+        """A lost node still carries web phones: release them once they have been seen left
+        for a lease (the process that declared the node lost died before releasing them)."""
+        seen = self._left.get(node_id)
+        if seen is None or seen.incarnation != incarnation:
+            self._left[node_id] = _Seen(incarnation, 0.0, now)
+            return
+        if now - seen.since < self.lease_s:
+            return
+        del self._left[node_id]
+        released = await self.webphones.release_node(node_id, cause=CAUSE_NODE_LOST)
+        if not released:
+            return
+        try:
+            await self.store.execute(
+                "UPDATE gateway_nodes SET released = released + ? WHERE node_id = ? "
+                "AND incarnation = ? AND state = 'lost'", (released, node_id, incarnation))
+        except StoreError:
+            pass
+        log.warning("gateway node lost: web phones left on it released",
+                    extra={"node_id": node_id, "released": released})
 
     def silent(self, node_id: int, now: float | None = None) -> bool:
         """Has the node stopped beating (unchanged for half a lease, or not up at all)?"""

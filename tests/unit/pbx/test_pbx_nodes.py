@@ -67,6 +67,32 @@ async def test_stopped_heartbeat_releases_the_nodes_web_phones_once(store: Store
     assert await watch.check(now=24.0) == []
 
 
+async def test_web_phones_left_on_a_lost_node_are_released(store: Store, org: Any) -> None:
+    """A PBX process that died between declaring a node lost and releasing its web phones:
+    another watcher releases them, after seeing them left there for a lease."""
+    released: list[Released] = []
+    wp = _wp(store, released)
+    await wp.login(org.users["1001"], 4)
+    await wp.login(org.users["1002"], 5)
+    await _lease(store, 4, state="lost")
+    await _lease(store, 5)
+    watch = NodeWatch(store, wp, lease_s=2.0, check_s=0.5)
+    assert await watch.check(now=10.0) == []
+    await _lease(store, 5, beat=101.0)  # node 5 beats on
+    assert await watch.check(now=11.9) == []
+    assert released == [], "not before a lease: the declaring process may be releasing them"
+    await _lease(store, 5, beat=102.0)
+    assert await watch.check(now=12.0) == []
+    assert [r.cause for r in released] == [CAUSE_NODE_LOST]
+    row = await store.fetchone("SELECT * FROM gateway_nodes WHERE node_id = 4")
+    assert row is not None and row["state"] == "lost" and row["released"] == 1
+    assert await store.fetchval("SELECT node_id FROM webphone_sessions WHERE user_id = ?",
+                                (org.users["1002"],)) == 5, "an up node's phones stay"
+    assert await _paused(store, org) == 0, "desk extension unpaused in its queue"
+    await _lease(store, 5, beat=103.0)
+    assert await watch.check(now=13.0) == [] and len(released) == 1
+
+
 async def test_unreachable_store_expires_nobody(store: Store, org: Any) -> None:
     released: list[Released] = []
     wp = _wp(store, released)
