@@ -475,16 +475,20 @@ class RtpEndpoint:
     def expect_remote(self, addr: Addr, rtcp_port: int | None = None) -> None:
         """Signalling named the remote media address (and its RTCP port, when not the one
         above RTP): send there, and (strict) learn it. The same address again (a re-INVITE)
-        changes nothing: a NAT'd source stays."""
+        changes nothing: a NAT'd source stays; so does the source's own address."""
         self.rtcp_delta = rtcp_port - addr[1] if rtcp_port else 1
         if self.strict is not None and (addr[0], addr[1]) == self.strict.expected:
             return
         self.remote_addr = addr
         if self._rtcp_socket is not None:
             self.rtcp_remote_addr = (addr[0], addr[1] + self.rtcp_delta)
-        if self.strict is not None:
-            self.strict.expect(addr)
-            self._unsettle()
+        strict = self.strict
+        if strict is not None:
+            strict.expect(addr)
+            if strict.source is None:
+                self._unsettle()
+            elif self._rtp_socket is not None and self._rtp_socket.peer is not None:
+                self.remote_addr = self._rtp_socket.peer  # (still connected to it)
 
     def _on_datagram(self, data: bytes, addr: Addr) -> None:
         if len(data) < 12 or data[0] >> 6 != 2:

@@ -75,13 +75,20 @@ class StrictSource:
 
     def expect(self, addr: Addr | None) -> None:
         """Signalling named the remote media address: learn again (nothing changes when it is
-        the address already expected, so a re-INVITE does not unlock a call)."""
+        the address already expected, or the source's, so a re-INVITE does not unlock a
+        call)."""
         addr = (addr[0], addr[1]) if addr is not None else None
         if addr == self.expected and addr is not None:
             return
         self.expected = addr
-        if self.source is not None and self.source[:2] != addr:
-            self.source = None
+        if self.source is not None and self.source[:2] == addr:
+            # the source already sends from the address now named (a re-INVITE naming a
+            # phone's public address, learned behind NAT): nothing to learn, a locked source
+            # stays locked and no stranger may take its place
+            self._settled = True
+            self._candidate = None
+            return
+        self.source = None
         self.state = SourceState.LEARNING
         self._deadline = 0.0
         self._settled = False

@@ -280,6 +280,40 @@ async def test_once_locked_the_source_is_the_only_sender_the_kernel_delivers() -
             sock.close()
 
 
+async def test_signalling_naming_the_nat_source_leaves_the_socket_connected() -> None:
+    """A phone behind NAT, learned and locked; a re-INVITE then names the address it sends
+    from: the socket stays connected to it (a stranger is still refused by the kernel)."""
+    got: list[bytes] = []
+    base = free_even_port()
+    alloc = RtpPortAllocator(base, base + 9)
+    ep = await RtpEndpoint.open("127.0.0.1", allocator=alloc, rtcp=True,
+                                strict=StrictSource(window=0.2, probation=4),
+                                on_rtp=lambda e, data, addr: got.append(data))
+    phone, stranger, sdp = udp(), udp(), udp()
+    stranger.connect(ep.local_addr)
+    try:
+        ep.expect_remote(sdp.getsockname())  # the private address its SDP names
+        for seq in range(4):
+            phone.sendto(build_header(8, seq, seq * 160, 77) + bytes(160), ep.local_addr)
+            await asyncio.sleep(0.02)
+        await wait_for(lambda: ep.strict is not None and ep.strict.state is SourceState.LOCKED
+                       and ep.remote_addr == phone.getsockname(), 2.0)
+        await asyncio.sleep(0.1)
+        ep.expect_remote(phone.getsockname())
+        assert ep.strict is not None and ep.strict.state is SourceState.LOCKED
+        with pytest.raises(ConnectionRefusedError):
+            for _ in range(20):
+                stranger.send(build_header(8, 2, 320, 99) + b"\x55" * 160)
+                await asyncio.sleep(0.01)
+        ep.send_raw(b"y" * 20)
+        assert phone.recv(100) == b"y" * 20
+        assert all(data[8:12] == (77).to_bytes(4, "big") for data in got)
+    finally:
+        ep.close()
+        for sock in (phone, stranger, sdp):
+            sock.close()
+
+
 async def test_a_port_the_kernel_chose_is_not_connected_and_strangers_are_counted() -> None:
     """Disconnecting a socket gives up a port the kernel chose: such an endpoint keeps
     filtering in its own code (strangers counted as dropped) after the window."""

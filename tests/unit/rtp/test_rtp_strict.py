@@ -80,6 +80,25 @@ def test_locked_source_stays_until_signalling_moves_it() -> None:
     assert s.state is SourceState.LOCKED and feed(s, SDP, pkt(5)) is Admit.DROP
 
 
+def test_signalling_naming_the_learned_source_keeps_it_locked() -> None:
+    """A re-INVITE naming the address a NAT'd phone already sends from (its public address)
+    has nothing to learn: the source stays locked, and no stranger can be learned."""
+    s = StrictSource(SDP, window=0.2, probation=4)
+    stream(s, NAT, range(4))
+    time.sleep(0.2)
+    assert feed(s, EVIL, pkt(1)) is Admit.DROP and s.state is SourceState.LOCKED
+    s.expect(NAT)
+    assert s.state is SourceState.LOCKED and s.source == NAT
+    assert set(stream(s, EVIL, range(10, 16), ssrc=5)) == {Admit.DROP}
+    # and while still learning: the source is the one named, settled
+    t = StrictSource(SDP, probation=4)
+    stream(t, NAT, range(4))
+    t.expect(NAT)
+    assert t.state is SourceState.LEARNING and t.source == NAT
+    assert set(stream(t, EVIL, range(10, 16), ssrc=5)) == {Admit.DROP}
+    assert t.source == NAT
+
+
 def test_rtcp_only_from_the_source_host_and_off_means_follow() -> None:
     s = StrictSource(SDP)
     assert not s.rtcp_ok((SDP[0], 4001))  # nothing locked yet
