@@ -14,7 +14,8 @@ out of the other side (checked: decrypted, payload intact) before the next round
 * default: CPU seconds of the worker per packet (``/proc``; wall-clock noise on a loaded
   machine, prefer the counts), and its RSS and USS.
 
-``--tree DIR`` runs the worker of another source tree (``git worktree add /tmp/base <commit>``)
+``--srtp SUITE`` chooses the browser legs' SRTP suite (default AES_CM_128_HMAC_SHA1_80; DTLS-SRTP
+between aiortc peers picks AEAD_AES_256_GCM). ``--tree DIR`` runs the worker of another source tree (``git worktree add /tmp/base <commit>``)
 with this driver, to compare two versions in one invocation (``--tree`` repeated). Not a test:
 nothing here is timed against a threshold. Examples::
 
@@ -45,7 +46,12 @@ from pylibsrtp import Policy, Session
 
 ROOT = Path(__file__).resolve().parent.parent
 HOST = "127.0.0.1"
-PROFILE = Policy.SRTP_PROFILE_AES128_CM_SHA1_80
+SUITES = {  # SRTP protection profile and master key + salt length
+    "AES_CM_128_HMAC_SHA1_80": (Policy.SRTP_PROFILE_AES128_CM_SHA1_80, 30),
+    "AEAD_AES_128_GCM": (Policy.SRTP_PROFILE_AEAD_AES_128_GCM, 28),
+    "AEAD_AES_256_GCM": (Policy.SRTP_PROFILE_AEAD_AES_256_GCM, 44),
+}
+PROFILE, KEY_LENGTH = SUITES["AES_CM_128_HMAC_SHA1_80"]  # (--srtp)
 PAYLOAD = bytes(range(160))
 BROWSER_SSRC = 0x11223344
 SIP_SSRC = 0x55667788
@@ -80,8 +86,8 @@ class Call:
     leg: socket.socket = field(default_factory=udp)       # handed to the worker
     browser: socket.socket = field(default_factory=udp)
     sip: socket.socket = field(default_factory=udp)
-    rx_key: bytes = field(default_factory=lambda: os.urandom(30))
-    tx_key: bytes = field(default_factory=lambda: os.urandom(30))
+    rx_key: bytes = field(default_factory=lambda: os.urandom(KEY_LENGTH))
+    tx_key: bytes = field(default_factory=lambda: os.urandom(KEY_LENGTH))
 
     def __post_init__(self) -> None:
         self.browser_tx = srtp(self.rx_key, inbound=False)
@@ -401,7 +407,11 @@ def main() -> None:
     parser.add_argument("--callgrind", action="store_true", help="count instructions")
     parser.add_argument("--strace", action="store_true", help="count system calls")
     parser.add_argument("--timeout", type=float, default=30.0)
+    parser.add_argument("--srtp", choices=sorted(SUITES), default="AES_CM_128_HMAC_SHA1_80",
+                        help="the SRTP suite of the browser legs (DTLS-SRTP's choice)")
     args = parser.parse_args()
+    global PROFILE, KEY_LENGTH
+    PROFILE, KEY_LENGTH = SUITES[args.srtp]
     _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
     for tree in args.tree or [ROOT]:
