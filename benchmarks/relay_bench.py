@@ -14,10 +14,11 @@ out of the other side (checked: decrypted, payload intact) before the next round
 * default: CPU seconds of the worker per packet (``/proc``; wall-clock noise on a loaded
   machine, prefer the counts), and its RSS and USS.
 
-``--srtp SUITE`` chooses the browser legs' SRTP suite (default AES_CM_128_HMAC_SHA1_80; DTLS-SRTP
-between aiortc peers picks AEAD_AES_256_GCM). ``--tree DIR`` runs the worker of another source tree (``git worktree add /tmp/base <commit>``)
-with this driver, to compare two versions in one invocation (``--tree`` repeated). Not a test:
-nothing here is timed against a threshold. Examples::
+``--srtp SUITE`` chooses the browser legs' SRTP suite (default AES_CM_128_HMAC_SHA1_80;
+DTLS-SRTP between aiortc peers picks AEAD_AES_256_GCM). ``--tree DIR`` runs the worker of
+another source tree (``git worktree add /tmp/base <commit>``) with this driver, to compare two
+versions in one invocation (``--tree`` repeated). Not a test: nothing here is timed against a
+threshold. Examples::
 
     .venv/bin/python benchmarks/relay_bench.py --calls 50 --rounds 200 --callgrind
     .venv/bin/python benchmarks/relay_bench.py --callgrind --tree /tmp/base --tree .
