@@ -236,17 +236,23 @@ def udp(host: str = "127.0.0.1") -> socket.socket:
     return sock
 
 
+async def strict_endpoint(got: list[bytes], *, probation: int) -> RtpEndpoint:
+    """An endpoint on a port of its own choosing (so it can be connected), with strict RTP
+    (a 0.2 s window), keeping what it receives in ``got``."""
+    base = free_even_port()
+    return await RtpEndpoint.open("127.0.0.1", allocator=RtpPortAllocator(base, base + 9),
+                                  rtcp=True, strict=StrictSource(window=0.2,
+                                                                 probation=probation),
+                                  on_rtp=lambda e, data, addr: got.append(data))
+
+
 async def test_once_locked_the_source_is_the_only_sender_the_kernel_delivers() -> None:
     """After strict RTP's window the endpoint's socket is connected to the source: a
     stranger's datagrams are refused by the kernel (its socket hears ECONNREFUSED), the
     source's still arrive, and what the endpoint sends still reaches it. A new address from
     signalling opens the socket to anyone again."""
     got: list[bytes] = []
-    base = free_even_port()
-    alloc = RtpPortAllocator(base, base + 9)
-    ep = await RtpEndpoint.open("127.0.0.1", allocator=alloc, rtcp=True,
-                                strict=StrictSource(window=0.2, probation=0),
-                                on_rtp=lambda e, data, addr: got.append(data))
+    ep = await strict_endpoint(got, probation=0)
     phone, stranger, moved = udp(), udp(), udp()
     stranger.connect(ep.local_addr)  # (a connected socket is told of the ICMP refusal)
     try:
@@ -284,11 +290,7 @@ async def test_signalling_naming_the_nat_source_leaves_the_socket_connected() ->
     """A phone behind NAT, learned and locked; a re-INVITE then names the address it sends
     from: the socket stays connected to it (a stranger is still refused by the kernel)."""
     got: list[bytes] = []
-    base = free_even_port()
-    alloc = RtpPortAllocator(base, base + 9)
-    ep = await RtpEndpoint.open("127.0.0.1", allocator=alloc, rtcp=True,
-                                strict=StrictSource(window=0.2, probation=4),
-                                on_rtp=lambda e, data, addr: got.append(data))
+    ep = await strict_endpoint(got, probation=4)
     phone, stranger, sdp = udp(), udp(), udp()
     stranger.connect(ep.local_addr)
     try:
