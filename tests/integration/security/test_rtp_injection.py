@@ -7,7 +7,8 @@ are counted in ``/metrics``.
   it; the injector targets both legs' ports (as listed by the control API), once while strict
   RTP is still learning (the PBX refuses and counts the packets) and once after its window
   (the legs' sockets are then connected to the phones: the kernel refuses the packets before
-  the PBX reads them, so they are not counted).
+  the PBX reads them, so they are not counted). Then forged ICMP "port unreachable" for
+  both legs' connected sockets: the call goes on being relayed.
 * Gateway: a browser (aiortc) in a call with a baresip phone through the gateway, the call's
   audio relayed by a media worker process; the injector targets the gateway's SIP-side port.
 """
@@ -29,6 +30,7 @@ from tests.integration.pbx.pbxrun import build_directory
 from tests.support import procs
 from tests.support.audio import assert_tone
 from tests.support.baresip import PhoneNetwork
+from tests.support.icmp import forge_port_unreachable
 from tests.support.net import free_port, free_port_block
 from webfon.control_key import ensure_control_key
 from webfon.rtp import g711
@@ -134,6 +136,44 @@ async def test_tone_injected_into_a_pbx_call_is_not_heard(
         samples, rate = read_wav(heard)
         assert tone_seconds(samples, rate, INJECTED_HZ) < 0.2, f"{phone.user} heard it"
         assert_tone(heard, theirs, tolerance_hz=5, min_seconds=2.0)
+
+
+async def test_forged_port_unreachable_does_not_silence_a_pbx_call(
+        pbx_process: procs.Component, phone_network: PhoneNetwork, baresip_factory,
+        tmp_path: Path) -> None:
+    """Once strict RTP has locked, each leg's socket is connected to its phone, and a
+    connected socket is told of ICMP errors. An attacker forges "port unreachable" for both
+    legs, as if both phones had gone: the PBX (on uvloop, which stops watching a descriptor
+    that reported an error) must go on relaying — each phone still hears the other to the
+    end of the call."""
+    pbx = pbx_process
+    host, sip_port = phone_network.host_ip, pbx.env["WEBFON_PBX_SIP_PORT"]
+    alice = await baresip_factory("2001", tone_hz=440.0, registrar=f"{host}:{sip_port}",
+                                  password="sip-2001", codecs=("PCMA",))
+    bob = await baresip_factory("2002", tone_hz=1000.0, registrar=f"{host}:{sip_port}",
+                                password="sip-2002", codecs=("PCMA",))
+    await alice.dial(f"sip:1002@{host}:{sip_port}")
+    await alice.wait_event("CALL_ESTABLISHED", 10)
+    await bob.wait_event("CALL_ESTABLISHED", 10)
+    established = asyncio.get_running_loop().time()
+    await asyncio.sleep(6.5)  # past strict RTP's 5 s window: the legs' sockets are connected
+    key = ensure_control_key(tmp_path / "data")
+    async with aiohttp.ClientSession(headers={"Authorization": f"Bearer {key}"}) as http:
+        async with http.get(f"{pbx.url}/control/calls") as resp:
+            calls = await resp.json()
+    legs = calls[0]["media"]
+    assert len(legs) == 2 and all(leg["remote"] for leg in legs)
+    for leg in legs:
+        remote_host, remote_port = leg["remote"].rsplit(":", 1)
+        forge_port_unreachable((host, leg["port"]), (remote_host, int(remote_port)))
+    await asyncio.sleep(4.0)
+    await alice.hangup()
+    await bob.wait_event("CALL_CLOSED", 10)
+    talked = asyncio.get_running_loop().time() - established
+    for phone, theirs in ((alice, 1000.0), (bob, 440.0)):
+        samples, rate = read_wav(phone.last_decoded_wav())
+        heard = tone_seconds(samples, rate, theirs)
+        assert heard > talked - 2.0, f"{phone.user} heard {heard:.1f} s of {talked:.1f}"
 
 
 # --- gateway -----------------------------------------------------------------------------
