@@ -85,7 +85,8 @@ class NodeWatch:
             node_id = int(row["node_id"])
             if row["state"] == "lost":
                 left.add(node_id)
-                await self._leftovers(node_id, str(row["incarnation"]), now)
+                await self._leftovers(node_id, _Seen(str(row["incarnation"]),
+                                                     float(row["heartbeat_at"]), now))
                 continue
             current.add(node_id)
             beat = float(row["heartbeat_at"])
@@ -102,27 +103,20 @@ class NodeWatch:
             del self._left[node_id]
         return lost
 
-    async def _leftovers(self, node_id: int, incarnation: str, now: float) -> None:
+    async def _leftovers(self, node_id: int, sight: _Seen) -> None:
         """A lost node still carries web phones: release them once they have been seen left
         for a lease (the process that declared the node lost died before releasing them)."""
         seen = self._left.get(node_id)
-        if seen is None or seen.incarnation != incarnation:
-            self._left[node_id] = _Seen(incarnation, 0.0, now)
+        if seen is None or seen.incarnation != sight.incarnation:
+            self._left[node_id] = sight
             return
-        if now - seen.since < self.lease_s:
+        if sight.since - seen.since < self.lease_s:
             return
         del self._left[node_id]
-        released = await self.webphones.release_node(node_id, cause=CAUSE_NODE_LOST)
-        if not released:
-            return
-        try:
-            await self.store.execute(
-                "UPDATE gateway_nodes SET released = released + ? WHERE node_id = ? "
-                "AND incarnation = ? AND state = 'lost'", (released, node_id, incarnation))
-        except StoreError:
-            pass
-        log.warning("gateway node lost: web phones left on it released",
-                    extra={"node_id": node_id, "released": released})
+        released = await self._release(node_id, sight.incarnation)
+        if released:
+            log.warning("gateway node lost: web phones left on it released",
+                        extra={"node_id": node_id, "released": released})
 
     def silent(self, node_id: int, now: float | None = None) -> bool:
         """Has the node stopped beating (unchanged for half a lease, or not up at all)?"""
@@ -147,16 +141,23 @@ class NodeWatch:
             return False  # it beat meanwhile, or another PBX process took care of it
         log.warning("gateway node lost: no heartbeat; releasing its web phones",
                     extra={"node_id": node_id, "lease_s": self.lease_s})
-        released = await self.webphones.release_node(node_id, cause=CAUSE_NODE_LOST)
-        try:
-            await self.store.execute(
-                "UPDATE gateway_nodes SET released = ? WHERE node_id = ? AND incarnation = ?",
-                (released, node_id, seen.incarnation))
-        except StoreError:
-            pass
+        released = await self._release(node_id, seen.incarnation)
         log.warning("gateway node lost: web phones released",
                     extra={"node_id": node_id, "released": released})
         return True
+
+    async def _release(self, node_id: int, incarnation: str) -> int:
+        """Log out the web phones still on a lost node and count them in its row (which a new
+        incarnation starts at 0); how many."""
+        released = await self.webphones.release_node(node_id, cause=CAUSE_NODE_LOST)
+        if released:
+            try:
+                await self.store.execute(
+                    "UPDATE gateway_nodes SET released = released + ? WHERE node_id = ? "
+                    "AND incarnation = ?", (released, node_id, incarnation))
+            except StoreError:
+                pass
+        return released
 
 
 def _key(contact: str) -> tuple[str, str, int] | None:

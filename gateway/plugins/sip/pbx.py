@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from webfon.control_client import ControlClient, ControlError
 
@@ -36,11 +35,8 @@ class PbxControl:
         # this node (its user may have logged in again through another one meanwhile)
         self.node_id = node_id
 
-    async def _post(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
-        return await self.client.post(path, body)
-
     async def login(self, user_id: int, node_id: int) -> WebphoneLogin:
-        data = await self._post("/control/webphone/login", {"user_id": user_id,
+        data = await self.client.post("/control/webphone/login", {"user_id": user_id,
                                                             "node_id": node_id})
         try:
             return WebphoneLogin(extension=str(data["extension"]),
@@ -57,8 +53,8 @@ class PbxControl:
         body = {"user_id": user_id}
         if self.node_id:
             body["node_id"] = self.node_id
-        await self._post("/control/webphone/logout", body)
+        await self.client.post("/control/webphone/logout", body)
 
     async def release_node(self, node_id: int) -> int:
-        data = await self._post("/control/webphone/release-node", {"node_id": node_id})
+        data = await self.client.post("/control/webphone/release-node", {"node_id": node_id})
         return int(data.get("released", 0))

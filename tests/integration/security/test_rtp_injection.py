@@ -20,6 +20,7 @@ import random
 import socket
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 import pytest
@@ -32,7 +33,8 @@ from tests.support.audio import assert_tone
 from tests.support.baresip import PhoneNetwork
 from tests.support.icmp import forge_port_unreachable
 from tests.support.net import free_port, free_port_block
-from webfon.control_key import ensure_control_key
+from webfon.control_client import ControlClient
+from webfon.control_key import control_key_path
 from webfon.rtp import g711
 from webfon.rtp.detect import tone_seconds
 from webfon.rtp.packet import build_header
@@ -99,11 +101,10 @@ async def pbx_process(tmp_path: Path,
         await procs.stop(pbx)
 
 
-async def test_tone_injected_into_a_pbx_call_is_not_heard(
-        pbx_process: procs.Component, phone_network: PhoneNetwork, baresip_factory,
-        tmp_path: Path) -> None:
-    pbx = pbx_process
-    host, sip_port = phone_network.host_ip, pbx.env["WEBFON_PBX_SIP_PORT"]
+async def pbx_call(pbx: procs.Component, host: str, baresip_factory: Any) -> tuple[Any, Any]:
+    """Two baresip phones registered with the PBX, 2001 (a 440 Hz tone) calling 1002 (its
+    phone 2002, 1000 Hz), both established."""
+    sip_port = pbx.env["WEBFON_PBX_SIP_PORT"]
     alice = await baresip_factory("2001", tone_hz=440.0, registrar=f"{host}:{sip_port}",
                                   password="sip-2001", codecs=("PCMA",))
     bob = await baresip_factory("2002", tone_hz=1000.0, registrar=f"{host}:{sip_port}",
@@ -111,10 +112,23 @@ async def test_tone_injected_into_a_pbx_call_is_not_heard(
     await alice.dial(f"sip:1002@{host}:{sip_port}")
     await alice.wait_event("CALL_ESTABLISHED", 10)
     await bob.wait_event("CALL_ESTABLISHED", 10)
-    key = ensure_control_key(tmp_path / "data")
-    async with aiohttp.ClientSession(headers={"Authorization": f"Bearer {key}"}) as http:
-        async with http.get(f"{pbx.url}/control/calls") as resp:
-            calls = await resp.json()
+    return alice, bob
+
+
+async def live_calls(pbx: procs.Component, tmp_path: Path) -> list[dict[str, Any]]:
+    """The PBX's calls as its control API lists them (each with its legs' media)."""
+    client = ControlClient(pbx.url, control_key_path(tmp_path / "data"))
+    calls: list[dict[str, Any]] = (await client.get("/control/calls"))["items"]
+    return calls
+
+
+async def test_tone_injected_into_a_pbx_call_is_not_heard(
+        pbx_process: procs.Component, phone_network: PhoneNetwork, baresip_factory,
+        tmp_path: Path) -> None:
+    pbx = pbx_process
+    host = phone_network.host_ip
+    alice, bob = await pbx_call(pbx, host, baresip_factory)
+    calls = await live_calls(pbx, tmp_path)
     ports = [leg["port"] for leg in calls[0]["media"]]
     assert len(ports) == 2
     established = asyncio.get_running_loop().time()
@@ -147,20 +161,11 @@ async def test_forged_port_unreachable_does_not_silence_a_pbx_call(
     that reported an error) must go on relaying — each phone still hears the other to the
     end of the call."""
     pbx = pbx_process
-    host, sip_port = phone_network.host_ip, pbx.env["WEBFON_PBX_SIP_PORT"]
-    alice = await baresip_factory("2001", tone_hz=440.0, registrar=f"{host}:{sip_port}",
-                                  password="sip-2001", codecs=("PCMA",))
-    bob = await baresip_factory("2002", tone_hz=1000.0, registrar=f"{host}:{sip_port}",
-                                password="sip-2002", codecs=("PCMA",))
-    await alice.dial(f"sip:1002@{host}:{sip_port}")
-    await alice.wait_event("CALL_ESTABLISHED", 10)
-    await bob.wait_event("CALL_ESTABLISHED", 10)
+    host = phone_network.host_ip
+    alice, bob = await pbx_call(pbx, host, baresip_factory)
     established = asyncio.get_running_loop().time()
     await asyncio.sleep(6.5)  # past strict RTP's 5 s window: the legs' sockets are connected
-    key = ensure_control_key(tmp_path / "data")
-    async with aiohttp.ClientSession(headers={"Authorization": f"Bearer {key}"}) as http:
-        async with http.get(f"{pbx.url}/control/calls") as resp:
-            calls = await resp.json()
+    calls = await live_calls(pbx, tmp_path)
     legs = calls[0]["media"]
     assert len(legs) == 2 and all(leg["remote"] for leg in legs)
     for leg in legs:

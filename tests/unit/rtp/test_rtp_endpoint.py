@@ -229,9 +229,9 @@ def test_a_closed_endpoint_is_freed_without_the_collector() -> None:
         gc.enable()
 
 
-def udp(host: str = "127.0.0.1") -> socket.socket:
+def udp(host: str = "127.0.0.1", port: int = 0) -> socket.socket:
     sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    sock.bind((host, 0))
+    sock.bind((host, port))
     sock.settimeout(2.0)
     return sock
 
@@ -393,7 +393,7 @@ def test_a_refused_datagram_does_not_stop_the_socket_being_read(loop_factory: st
             phone.close()
             first.send_raw(b"x" * 20)  # refused: the phone's port is closed
             await wait_for(lambda: first.errors == 1)
-            phone = udp_at(where)  # the phone is back on its port: still heard
+            phone = udp(*where)  # the phone is back on its port: still heard
             phone.sendto(build_header(8, 2, 320, 1) + bytes(160), first.local_addr)
             await wait_for(lambda: len(got) == 2)
             phone.close()
@@ -415,13 +415,6 @@ def test_a_refused_datagram_does_not_stop_the_socket_being_read(loop_factory: st
     factory = uvloop.new_event_loop if loop_factory == "uvloop" else asyncio.new_event_loop
     with asyncio.Runner(loop_factory=factory) as runner:
         runner.run(main())
-
-
-def udp_at(addr: tuple[str, int]) -> socket.socket:
-    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    sock.bind(addr)
-    sock.settimeout(2.0)
-    return sock
 
 
 async def test_statistics_from_a_sample_are_exact_when_read() -> None:
